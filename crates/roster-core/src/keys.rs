@@ -1,0 +1,75 @@
+//! API keys: 256 random bits shown to their owner once, stored only as a SHA-256 digest.
+//!
+//! A slow password hash (argon2) would cost tens of milliseconds on every request; it buys
+//! nothing for a uniformly random 256-bit secret, which no one can guess or brute-force from its
+//! digest. Lookup is by digest, and the digest the database returns is compared again in
+//! constant time so that no comparison in our code depends on the secret's bytes.
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The length of a key as shown to its owner: 64 lower-case hex characters.
+pub const KEY_LEN: usize = 64;
+
+/// A freshly issued key: the secret to show once, and the digest to store.
+pub struct IssuedKey {
+    pub secret: String,
+    pub hash: KeyHash,
+}
+
+impl std::fmt::Debug for IssuedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedKey").finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyHash(pub [u8; 32]);
+
+impl std::fmt::Debug for KeyHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyHash(..)")
+    }
+}
+
+impl KeyHash {
+    pub fn of(secret: &str) -> Self {
+        Self(Sha256::digest(secret.as_bytes()).into())
+    }
+
+    pub fn ct_eq(&self, other: &[u8]) -> bool {
+        other.len() == 32 && bool::from(self.0.as_slice().ct_eq(other))
+    }
+}
+
+pub fn issue() -> IssuedKey {
+    let mut bytes = [0u8; 32];
+    // ThreadRng is a CSPRNG seeded from the operating system.
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = hex::encode(bytes);
+    let hash = KeyHash::of(&secret);
+    IssuedKey { secret, hash }
+}
+
+/// A credential that cannot be one of our keys is refused without touching the database.
+pub fn looks_like_key(secret: &str) -> bool {
+    secret.len() == KEY_LEN && secret.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_keys_are_distinct_and_hash_to_their_digest() {
+        let a = issue();
+        let b = issue();
+        assert_ne!(a.secret, b.secret);
+        assert!(looks_like_key(&a.secret));
+        assert_eq!(KeyHash::of(&a.secret), a.hash);
+        assert!(a.hash.ct_eq(&KeyHash::of(&a.secret).0));
+        assert!(!a.hash.ct_eq(&b.hash.0));
+        assert!(!a.hash.ct_eq(&[0u8; 31]));
+    }
+}

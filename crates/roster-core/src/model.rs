@@ -1,0 +1,131 @@
+//! The records Roster serves. Their serde form is the wire form of the API contract.
+
+use crate::Timestamp;
+use serde::{Serialize, Serializer};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A team role. The numbers are the contract's and never change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    Member = 1,
+    Admin = 2,
+    Developer = 3,
+    Restricted = 4,
+    Manager = 5,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Member,
+        Role::Admin,
+        Role::Developer,
+        Role::Restricted,
+        Role::Manager,
+    ];
+
+    pub fn from_i64(n: i64) -> Option<Role> {
+        Self::ALL.into_iter().find(|r| r.as_i64() == n)
+    }
+
+    pub fn as_i64(self) -> i64 {
+        self as i64
+    }
+
+    /// Admins and managers administer the team's people, groups and campaigns.
+    pub fn can_manage(self) -> bool {
+        matches!(self, Role::Admin | Role::Manager)
+    }
+}
+
+impl Serialize for Role {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(self.as_i64())
+    }
+}
+
+impl utoipa::PartialSchema for Role {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .enum_values(Some(Role::ALL.map(Role::as_i64)))
+            .description(Some(
+                "1 member, 2 admin, 3 developer, 4 restricted (the default), 5 manager",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Role {}
+
+/// A person or an account. A person known only by email has not joined: `date_joined` is null.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct User {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub service_account: bool,
+    pub deployment_key_account: bool,
+    pub date_joined: Option<Timestamp>,
+}
+
+/// The caller of a request, resolved from their key.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub user: User,
+    pub is_operator: bool,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Organization {
+    pub id: Uuid,
+    pub name: String,
+    pub scope: Option<String>,
+    pub default_role: Role,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct GroupRef {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// A person's membership of a team.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Membership {
+    pub id: i64,
+    #[serde(skip)]
+    pub organization: Uuid,
+    pub user: User,
+    pub role: Role,
+    pub groups: Vec<GroupRef>,
+    /// The last authenticated request by this person (to the minute).
+    pub last_active_at: Option<Timestamp>,
+    /// The last time this person was issued a key (joined, accepted an invitation, got a key).
+    pub last_login_at: Option<Timestamp>,
+}
+
+/// One line of `/api/me/`'s `organization_memberships`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MembershipSummary {
+    pub organization: Uuid,
+    pub organization_name: String,
+    pub role: Role,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_their_numbers() {
+        for r in Role::ALL {
+            assert_eq!(Role::from_i64(r.as_i64()), Some(r));
+        }
+        assert_eq!(Role::from_i64(0), None);
+        assert_eq!(Role::from_i64(6), None);
+        assert!(Role::Manager.can_manage() && Role::Admin.can_manage());
+        assert!(!Role::Member.can_manage() && !Role::Restricted.can_manage());
+    }
+}

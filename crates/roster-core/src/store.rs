@@ -1,0 +1,203 @@
+//! The storage trait: one method per complete use case, each its own transaction, so that
+//! handlers never hold a transaction and every rule that needs the database lives behind it.
+
+use crate::keys::KeyHash;
+use crate::{Membership, MembershipSummary, Organization, Principal, Role, Timestamp, User};
+use async_trait::async_trait;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken; `field` names the input that collided.
+    #[error("{field} is already taken")]
+    Conflict { field: &'static str },
+    /// A business rule refused the change; the message is meant for the API client.
+    #[error("{message}")]
+    Invalid {
+        field: Option<&'static str>,
+        message: String,
+    },
+    #[error("storage failure: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Someone to create or find by email.
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub email: String,
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewOrganization {
+    pub name: String,
+    pub scope: Option<String>,
+    pub default_role: Option<Role>,
+}
+
+/// A partial update: `None` leaves a field as it is; `scope: Some(None)` clears the scope.
+#[derive(Clone, Debug, Default)]
+pub struct OrganizationPatch {
+    pub name: Option<String>,
+    pub scope: Option<Option<String>>,
+    pub default_role: Option<Role>,
+}
+
+/// Which organizations a caller may see.
+#[derive(Clone, Copy, Debug)]
+pub enum Visibility {
+    All,
+    MemberOf(Uuid),
+}
+
+/// The memberships list filters of the contract (section 5), combined with AND.
+#[derive(Clone, Debug, Default)]
+pub struct MembershipFilter {
+    pub exclude_service_accounts: bool,
+    pub exclude_deployment_keys: bool,
+    /// Any of these roles (`Some(vec![])` matches nobody); `None` means any role.
+    pub roles: Option<Vec<Role>>,
+    pub user_id: Option<Uuid>,
+    /// Members of any of these groups; `None` means no group filter.
+    pub groups: Option<Vec<Uuid>>,
+    /// Lower-cased substring of the name or the email.
+    pub q: Option<String>,
+}
+
+/// The position of a membership in the documented order (email, then id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MembershipCursor {
+    pub email_norm: String,
+    pub id: i64,
+}
+
+impl Membership {
+    pub fn cursor(&self) -> MembershipCursor {
+        MembershipCursor {
+            email_norm: crate::email::normalize(&self.user.email),
+            id: self.id,
+        }
+    }
+}
+
+/// The position of a record in a list ordered by name, then id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameCursor {
+    pub name: String,
+    pub id: Uuid,
+}
+
+impl Organization {
+    pub fn cursor(&self) -> NameCursor {
+        NameCursor {
+            name: self.name.clone(),
+            id: self.id,
+        }
+    }
+}
+
+/// Which slice of an ordered list to read: a numbered page, or the rows after a cursor (for
+/// streaming a whole list in chunks without deep offsets).
+#[derive(Clone, Debug)]
+pub enum Window<C> {
+    Page { offset: u64, limit: u32 },
+    After { cursor: Option<C>, limit: u32 },
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Answers when the database does.
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- people and keys -------------------------------------------------------------------
+
+    /// The holder of a key, or `None` for an unknown or revoked key. Marks the holder active.
+    async fn authenticate(&self, key: &KeyHash, now: Timestamp) -> StoreResult<Option<Principal>>;
+
+    /// Finds the user with this email (case-insensitively) or creates one who has not joined.
+    /// A given name replaces the stored one.
+    async fn ensure_user(&self, user: NewUser, now: Timestamp) -> StoreResult<User>;
+
+    async fn set_operator(&self, user: Uuid, operator: bool) -> StoreResult<()>;
+
+    /// Stores a new key for the user; the user counts as joined from then on.
+    async fn add_key(&self, user: Uuid, key: &KeyHash, now: Timestamp) -> StoreResult<()>;
+
+    /// On an empty database (no operator yet), creates the operator with this email and key
+    /// and returns true; otherwise changes nothing and returns false. Atomic.
+    async fn bootstrap_operator(
+        &self,
+        email: &str,
+        key: &KeyHash,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+
+    async fn memberships_of(&self, user: Uuid) -> StoreResult<Vec<MembershipSummary>>;
+
+    // --- organizations ---------------------------------------------------------------------
+
+    async fn list_organizations(
+        &self,
+        who: Visibility,
+        window: Window<NameCursor>,
+    ) -> StoreResult<Vec<Organization>>;
+
+    async fn count_organizations(&self, who: Visibility) -> StoreResult<u64>;
+
+    async fn get_organization(&self, id: Uuid) -> StoreResult<Organization>;
+
+    /// Creates the team with `admin` as its first admin.
+    async fn create_organization(
+        &self,
+        org: NewOrganization,
+        admin: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<Organization>;
+
+    async fn update_organization(
+        &self,
+        id: Uuid,
+        patch: OrganizationPatch,
+    ) -> StoreResult<Organization>;
+
+    /// Deletes the team and everything that hangs from it (memberships, groups, ...).
+    async fn delete_organization(&self, id: Uuid) -> StoreResult<()>;
+
+    // --- memberships -----------------------------------------------------------------------
+
+    /// The user's role in the team, or `None` when they are not in it.
+    async fn role_in(&self, org: Uuid, user: Uuid) -> StoreResult<Option<Role>>;
+
+    /// Adds the user to the team (with the team's default role unless one is given) and
+    /// attaches any membership held for their email; a present member keeps their membership,
+    /// and takes the role if one is given.
+    async fn add_member(
+        &self,
+        org: Uuid,
+        user: Uuid,
+        role: Option<Role>,
+        now: Timestamp,
+    ) -> StoreResult<Membership>;
+
+    async fn list_memberships(
+        &self,
+        org: Uuid,
+        filter: &MembershipFilter,
+        window: Window<MembershipCursor>,
+    ) -> StoreResult<Vec<Membership>>;
+
+    async fn count_memberships(&self, org: Uuid, filter: &MembershipFilter) -> StoreResult<u64>;
+
+    async fn get_membership(&self, id: i64) -> StoreResult<Membership>;
+
+    /// Changes a role; refuses to leave the team without an admin, and refuses accounts whose
+    /// role is fixed (service accounts, deployment keys).
+    async fn set_role(&self, id: i64, role: Role) -> StoreResult<Membership>;
+
+    /// Removes the person from the team and from its groups; refuses to remove the last admin.
+    async fn remove_membership(&self, id: i64) -> StoreResult<()>;
+}

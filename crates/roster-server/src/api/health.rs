@@ -1,0 +1,30 @@
+//! `GET /api/health/`: 200 once the database answers, 503 otherwise. No credentials.
+
+use crate::api::json;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+/// Liveness and database reachability, for load balancers.
+#[utoipa::path(get, path = "/api/health/", tag = "health", security(()),
+    responses((status = 200, body = Health),
+              (status = 503, description = "The database does not answer", body = crate::openapi::ErrorDetail)))]
+pub async fn health(State(state): State<AppState>) -> ApiResult<Response> {
+    match state.store.ping().await {
+        Ok(()) => json(StatusCode::OK, &Health { status: "ok" }),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unavailable");
+            Err(ApiError::Unavailable)
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Team memberships (contract section 5): the filtered list, and one membership's detail,
+//! role change and removal.
+
+use crate::api::json;
+use crate::auth::{Caller, Needs};
+use crate::error::{ApiError, ApiResult};
+use crate::input::{Fields, JsonBody, QueryParams, parse_int_id, parse_uuid};
+use crate::negotiate::ApiVersion;
+use crate::pagination::{Chunk, PageRequest, RequestUrl, STREAM_CHUNK, stream_array};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use roster_core::store::{MembershipFilter, Window};
+use roster_core::{Membership, Role};
+use serde_json::{Map, Value, json};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// The filters of the memberships list; all combine with AND.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code, non_snake_case)] // documents what `filter_from` parses; names are the wire names
+pub struct MembershipQuery {
+    /// `true` leaves service accounts out; `false` or absent includes them.
+    user__service_account: Option<bool>,
+    /// `true` leaves deployment-key accounts out; `false` or absent includes them.
+    user__deployment_key_account: Option<bool>,
+    /// Only this role (1..5).
+    role: Option<i64>,
+    /// Any of these roles, comma-separated, e.g. `1,4`.
+    role__in: Option<String>,
+    /// Only this user.
+    user__id: Option<Uuid>,
+    /// Members of any of these groups (comma-separated ids).
+    groups: Option<String>,
+    /// Case-insensitive substring of the name or the email.
+    q: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the body that `Fields` validates
+pub struct RoleWrite {
+    role: Role,
+}
+
+fn filter_from(query: &QueryParams) -> ApiResult<MembershipFilter> {
+    let mut errors = Map::new();
+    let mut fail = |field: &str, message: String| {
+        errors.insert(field.to_owned(), json!([message]));
+    };
+    let mut filter = MembershipFilter::default();
+    let choice =
+        |v: &str| format!("Select a valid choice. {v} is not one of the available choices.");
+    for (field, slot) in [
+        (
+            "user__service_account",
+            &mut filter.exclude_service_accounts,
+        ),
+        (
+            "user__deployment_key_account",
+            &mut filter.exclude_deployment_keys,
+        ),
+    ] {
+        match query.get(field)? {
+            None | Some("false" | "False" | "0") => {}
+            Some("true" | "True" | "1") => *slot = true,
+            Some(other) => fail(field, choice(other)),
+        }
+    }
+    let role = |v: &str| v.trim().parse::<i64>().ok().and_then(Role::from_i64);
+    let mut roles: Option<Vec<Role>> = None;
+    if let Some(v) = query.get("role")? {
+        match role(v) {
+            Some(r) => roles = Some(vec![r]),
+            None => fail("role", choice(v)),
+        }
+    }
+    if let Some(list) = query.get("role__in")? {
+        match list.split(',').map(role).collect::<Option<Vec<Role>>>() {
+            // With `role` too, a member must match both.
+            Some(within) => {
+                roles = Some(match roles {
+                    Some(r) => r.into_iter().filter(|r| within.contains(r)).collect(),
+                    None => within,
+                })
+            }
+            None => fail("role__in", choice(list)),
+        }
+    }
+    filter.roles = roles;
+    if let Some(v) = query.get("user__id")? {
+        match Uuid::try_parse(v.trim()) {
+            Ok(id) => filter.user_id = Some(id),
+            Err(_) => fail("user__id", "Enter a valid UUID.".to_owned()),
+        }
+    }
+    if let Some(list) = query.get("groups")? {
+        let parsed: Result<Vec<Uuid>, _> =
+            list.split(',').map(|g| Uuid::try_parse(g.trim())).collect();
+        match parsed {
+            Ok(groups) => filter.groups = Some(groups),
+            Err(_) => fail("groups", "Enter a valid UUID.".to_owned()),
+        }
+    }
+    filter.q = query.get("q")?.map(str::to_lowercase);
+    if errors.is_empty() {
+        Ok(filter)
+    } else {
+        Err(ApiError::BadRequest(Value::Object(errors)))
+    }
+}
+
+/// The team's memberships ordered by email, then id.
+#[utoipa::path(get, path = "/api/organizations/{id}/memberships/", tag = "memberships",
+    params(("id" = Uuid, Path), crate::openapi::PageParams, MembershipQuery),
+    responses((status = 200, description = "Ordered by user email, then id", body = [Membership])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    url: RequestUrl,
+    query: QueryParams,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let org = parse_uuid(&id)?;
+    caller.role_in(&state, org, Needs::Manager).await?;
+    let filter = filter_from(&query)?;
+    if version.paginated() {
+        let page = PageRequest::from_query(&query)?;
+        let page = page.resolve(state.store.count_memberships(org, &filter).await?)?;
+        let items = state
+            .store
+            .list_memberships(org, &filter, page.window())
+            .await?;
+        return page.respond(&url, &items);
+    }
+    let store = state.store.clone();
+    Ok(stream_array(b"[".to_vec(), b"]", move |cursor| {
+        let (store, filter) = (store.clone(), filter.clone());
+        async move {
+            let window = Window::After {
+                cursor,
+                limit: STREAM_CHUNK,
+            };
+            let items = store.list_memberships(org, &filter, window).await?;
+            Ok(Chunk::of(items, Membership::cursor))
+        }
+    }))
+}
+
+/// Loads a membership and checks the caller's standing in its organization.
+async fn load(state: &AppState, caller: &Caller, id: &str, needs: Needs) -> ApiResult<Membership> {
+    let membership = state.store.get_membership(parse_int_id(id)?).await?;
+    caller
+        .role_in(state, membership.organization, needs)
+        .await?;
+    Ok(membership)
+}
+
+/// One membership.
+#[utoipa::path(get, path = "/api/memberships/{id}/", tag = "memberships",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Membership)))]
+pub async fn retrieve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let membership = load(&state, &caller, &id, Needs::Manager).await?;
+    json(StatusCode::OK, &membership)
+}
+
+/// Changes the role (the only writable field). The last admin cannot be demoted.
+#[utoipa::path(put, path = "/api/memberships/{id}/", tag = "memberships",
+    params(("id" = i64, Path)), request_body = RoleWrite,
+    responses((status = 200, body = Membership)))]
+pub async fn update(
+    state: State<AppState>,
+    caller: Caller,
+    id: Path<String>,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    set_role(state, caller, id, body, false).await
+}
+
+/// Changes the role, if given. The last admin cannot be demoted.
+#[utoipa::path(patch, path = "/api/memberships/{id}/", tag = "memberships",
+    params(("id" = i64, Path)), request_body = RoleWrite,
+    responses((status = 200, body = Membership)))]
+pub async fn partial_update(
+    state: State<AppState>,
+    caller: Caller,
+    id: Path<String>,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    set_role(state, caller, id, body, true).await
+}
+
+async fn set_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+    partial: bool,
+) -> ApiResult<Response> {
+    let membership = load(&state, &caller, &id, Needs::Admin).await?;
+    let mut fields = Fields::new(body, partial)?;
+    let role = fields.role("role", true);
+    fields.finish()?;
+    let membership = match role {
+        Some(role) => state.store.set_role(membership.id, role).await?,
+        None => membership,
+    };
+    json(StatusCode::OK, &membership)
+}
+
+/// Removes the person from the team and from its groups. The last admin cannot be removed.
+#[utoipa::path(delete, path = "/api/memberships/{id}/", tag = "memberships",
+    params(("id" = i64, Path)),
+    responses((status = 204, description = "Removed")))]
+pub async fn destroy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let membership = load(&state, &caller, &id, Needs::Admin).await?;
+    state.store.remove_membership(membership.id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

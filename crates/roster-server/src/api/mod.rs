@@ -1,0 +1,20 @@
+//! The team-management API, one module per resource. Each module holds its handlers, their
+//! OpenAPI annotations and their request/response types; `crate::app` holds the route table.
+
+pub mod health;
+pub mod me;
+pub mod memberships;
+pub mod organizations;
+
+use crate::error::ApiError;
+use crate::pagination::json_bytes;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+
+/// A JSON response with the given status.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Response, ApiError> {
+    serde_json::to_vec(value)
+        .map(|body| json_bytes(status, body))
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}

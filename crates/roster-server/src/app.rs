@@ -1,0 +1,86 @@
+//! The route table and the layers around it. Every path of the API is listed here; the
+//! handlers live in `crate::api`, one module per resource.
+
+use crate::api::{health, me, memberships, organizations};
+use crate::error::ApiError;
+use crate::negotiate;
+use crate::openapi::ApiDoc;
+use crate::state::AppState;
+use crate::telemetry;
+use axum::extract::Request;
+use axum::http::{Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::{Router, middleware};
+use tower::Layer;
+use tower::util::MapRequestLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// The whole HTTP service: the router behind the trailing-slash rule.
+pub type App = tower::util::MapRequest<Router, fn(Request) -> Request>;
+
+pub fn app(state: AppState) -> App {
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        // /api/organizations/
+        .routes(routes!(organizations::list, organizations::create))
+        // /api/organizations/{id}/
+        .routes(routes!(
+            organizations::retrieve,
+            organizations::update,
+            organizations::partial_update,
+            organizations::destroy
+        ))
+        // /api/organizations/{id}/memberships/
+        .routes(routes!(memberships::list))
+        // /api/memberships/{id}/
+        .routes(routes!(
+            memberships::retrieve,
+            memberships::update,
+            memberships::partial_update,
+            memberships::destroy
+        ))
+        // /api/me/
+        .routes(routes!(me::me))
+        // /api/health/
+        .routes(routes!(health::health))
+        .split_for_parts();
+
+    let api = api
+        .layer(middleware::from_fn(negotiate::middleware))
+        .with_state(state);
+    let router = Router::new()
+        .merge(api)
+        // /api/schema/ (the document) and /api/docs/ (Swagger UI), no credentials.
+        .merge(SwaggerUi::new("/api/docs").url("/api/schema/", openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    let router = telemetry::layer(router);
+    MapRequestLayer::new(add_trailing_slash as fn(Request) -> Request).layer(router)
+}
+
+async fn not_found() -> Response {
+    ApiError::NotFound.into_response()
+}
+
+async fn method_not_allowed(method: Method) -> Response {
+    ApiError::MethodNotAllowed(method).into_response()
+}
+
+/// Serves `/api/x` as `/api/x/` (the contract: no redirect). The Swagger UI's own asset paths
+/// are left alone.
+fn add_trailing_slash(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if path.ends_with('/') || path.starts_with("/api/docs/") {
+        return req;
+    }
+    let with_slash = match req.uri().query() {
+        Some(q) => format!("{path}/?{q}"),
+        None => format!("{path}/"),
+    };
+    if let Ok(uri) = with_slash.parse::<Uri>() {
+        *req.uri_mut() = uri;
+    }
+    req
+}

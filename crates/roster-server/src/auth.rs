@@ -1,0 +1,118 @@
+//! Who is calling: `Authorization: Token <key>` (or `Bearer <key>`) resolved to a principal,
+//! and the role checks of the contract's section 2.
+//!
+//! [`Caller`] is what team-management endpoints take: it refuses deployment-key accounts,
+//! which may only call `GET /api/me/`; that endpoint takes [`AnyCaller`].
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use roster_core::keys::{self, KeyHash};
+use roster_core::{Principal, Role};
+use uuid::Uuid;
+
+pub struct AnyCaller(pub Principal);
+
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for AnyCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let secret = credentials(parts)?;
+        if !keys::looks_like_key(secret) {
+            return Err(reject(parts));
+        }
+        let found = state
+            .store
+            .authenticate(&KeyHash::of(secret), state.clock.now())
+            .await?;
+        found.map(AnyCaller).ok_or_else(|| reject(parts))
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let AnyCaller(principal) = AnyCaller::from_request_parts(parts, state).await?;
+        if principal.user.deployment_key_account {
+            return Err(ApiError::Forbidden);
+        }
+        Ok(Caller(principal))
+    }
+}
+
+/// Logs a refused key (never the key itself) and answers 401.
+fn reject(parts: &Parts) -> ApiError {
+    tracing::warn!(method = %parts.method, path = %parts.uri.path(), "invalid API key");
+    ApiError::AuthenticationFailed("Invalid token.")
+}
+
+fn credentials(parts: &Parts) -> ApiResult<&str> {
+    let Some(header) = parts.headers.get(AUTHORIZATION) else {
+        return Err(ApiError::NotAuthenticated);
+    };
+    let header = header
+        .to_str()
+        .map_err(|_| ApiError::AuthenticationFailed("Invalid token header."))?;
+    let mut words = header.split_ascii_whitespace();
+    let scheme = words.next().unwrap_or_default();
+    if !scheme.eq_ignore_ascii_case("token") && !scheme.eq_ignore_ascii_case("bearer") {
+        // Another scheme (Basic, ...) is not ours: as if no credentials were sent.
+        return Err(ApiError::NotAuthenticated);
+    }
+    match (words.next(), words.next()) {
+        (Some(key), None) => Ok(key),
+        (None, _) => Err(ApiError::AuthenticationFailed(
+            "Invalid token header. No credentials provided.",
+        )),
+        (Some(_), Some(_)) => Err(ApiError::AuthenticationFailed(
+            "Invalid token header. Token string should not contain spaces.",
+        )),
+    }
+}
+
+/// What a caller may do in one organization.
+pub enum Needs {
+    /// Any member (reading the organization itself).
+    Member,
+    /// Admins and managers.
+    Manager,
+    /// Admins only.
+    Admin,
+}
+
+impl Caller {
+    pub fn user_id(&self) -> Uuid {
+        self.0.user.id
+    }
+
+    /// The caller's role in `org`, checked against what the action needs. An organization the
+    /// caller is not in is a 404, so its existence does not leak; operators act as admins of
+    /// every organization.
+    pub async fn role_in(&self, state: &AppState, org: Uuid, needs: Needs) -> ApiResult<Role> {
+        let role = if self.0.is_operator {
+            state.store.get_organization(org).await?;
+            Role::Admin
+        } else {
+            state
+                .store
+                .role_in(org, self.user_id())
+                .await?
+                .ok_or(ApiError::NotFound)?
+        };
+        let allowed = match needs {
+            Needs::Member => true,
+            Needs::Manager => role.can_manage(),
+            Needs::Admin => role == Role::Admin,
+        };
+        if allowed {
+            Ok(role)
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! `ApiError`: the one way an error leaves a handler. It renders the DRF shapes of the
+//! contract (section 1.4); 5xx details are logged once here and never sent.
+
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use roster_core::StoreError;
+use serde_json::{Map, Value, json};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("Authentication credentials were not provided.")]
+    NotAuthenticated,
+    #[error("{0}")]
+    AuthenticationFailed(&'static str),
+    #[error("You do not have permission to perform this action.")]
+    Forbidden,
+    #[error("Not found.")]
+    NotFound,
+    #[error("Invalid page.")]
+    InvalidPage,
+    #[error("Method \"{0}\" not allowed.")]
+    MethodNotAllowed(Method),
+    #[error("{0}")]
+    NotAcceptable(&'static str),
+    #[error("Request body is larger than the limit of {0} bytes.")]
+    PayloadTooLarge(usize),
+    #[error("Unsupported media type \"{0}\" in request.")]
+    UnsupportedMediaType(String),
+    /// A request the client must fix: a malformed body (`detail`) or field errors.
+    #[error("{0}")]
+    BadRequest(Value),
+    #[error("The database is unavailable.")]
+    Unavailable,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// `{"field": ["message"]}`; `non_field_errors` when no field is to blame.
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let mut map = Map::new();
+        map.insert(field.to_owned(), json!([message.into()]));
+        ApiError::BadRequest(Value::Object(map))
+    }
+
+    pub fn parse(message: impl Into<String>) -> Self {
+        ApiError::BadRequest(json!({ "detail": message.into() }))
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotAuthenticated | ApiError::AuthenticationFailed(_) => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound | ApiError::InvalidPage => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Conflict { field } => {
+                ApiError::field(field, format!("This {field} is already taken."))
+            }
+            StoreError::Invalid { field, message } => {
+                ApiError::field(field.unwrap_or("non_field_errors"), message)
+            }
+            StoreError::Other(message) => ApiError::Internal(message),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = match &self {
+            ApiError::BadRequest(value) => value.clone(),
+            ApiError::Internal(message) => {
+                tracing::error!(error = %message, "request failed");
+                json!({ "detail": "A server error occurred." })
+            }
+            other => json!({ "detail": other.to_string() }),
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

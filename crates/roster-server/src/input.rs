@@ -1,0 +1,246 @@
+//! Reading requests: the JSON body (content type, size limit, parse errors), query parameters
+//! (each at most once), path ids (a malformed id is a 404), and `Fields`, which validates a
+//! JSON object field by field and collects DRF-style errors.
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::request::Parts;
+use roster_core::Role;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+/// A JSON request body, already parsed.
+pub struct JsonBody(pub Value);
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
+        let limit = state.config.max_body_bytes;
+        let (parts, body) = req.into_parts();
+        check_content_type(&parts)?;
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        let bytes = axum::body::to_bytes(Body::new(body), limit)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge(limit))?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::parse(format!("JSON parse error - {e}")))
+    }
+}
+
+fn check_content_type(parts: &Parts) -> ApiResult<()> {
+    let Some(value) = parts.headers.get(CONTENT_TYPE) else {
+        return Err(ApiError::UnsupportedMediaType(String::new()));
+    };
+    let text = value.to_str().unwrap_or_default();
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let is_json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(
+            text.chars().filter(|c| !c.is_control()).take(100).collect(),
+        ))
+    }
+}
+
+/// The query string as ordered pairs; a parameter this endpoint reads may appear only once.
+#[derive(Clone, Debug, Default)]
+pub struct QueryParams(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> ApiResult<Self> {
+        let query = parts.uri.query().unwrap_or_default();
+        Ok(QueryParams(
+            form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        ))
+    }
+}
+
+impl QueryParams {
+    /// The value of `name`; empty values count as absent, as in django-filter.
+    pub fn get(&self, name: &str) -> ApiResult<Option<&str>> {
+        let mut found = self.0.iter().filter(|(k, _)| k == name);
+        let first = found.next();
+        if found.next().is_some() {
+            return Err(ApiError::field(name, "Provide this parameter only once."));
+        }
+        Ok(first.map(|(_, v)| v.as_str()).filter(|v| !v.is_empty()))
+    }
+}
+
+pub fn parse_uuid(s: &str) -> ApiResult<Uuid> {
+    Uuid::try_parse(s).map_err(|_| ApiError::NotFound)
+}
+
+pub fn parse_int_id(s: &str) -> ApiResult<i64> {
+    s.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(ApiError::NotFound)
+}
+
+/// Validates the fields of a JSON object, collecting every error before failing.
+pub struct Fields {
+    map: Map<String, Value>,
+    errors: Map<String, Value>,
+    /// PATCH: absent fields are left alone rather than required.
+    partial: bool,
+}
+
+impl Fields {
+    pub fn new(body: Value, partial: bool) -> ApiResult<Self> {
+        match body {
+            Value::Object(map) => Ok(Fields {
+                map,
+                errors: Map::new(),
+                partial,
+            }),
+            other => Err(ApiError::field(
+                "non_field_errors",
+                format!(
+                    "Invalid data. Expected a dictionary, but got {}.",
+                    json_kind(&other)
+                ),
+            )),
+        }
+    }
+
+    fn error(&mut self, field: &str, message: impl Into<String>) {
+        let entry = self
+            .errors
+            .entry(field.to_owned())
+            .or_insert_with(|| json!([]));
+        if let Value::Array(list) = entry {
+            list.push(Value::String(message.into()));
+        }
+    }
+
+    /// The raw value of a present field, or `None` (with "required" recorded if it must be
+    /// there).
+    fn take(&mut self, field: &str, required: bool) -> Option<Value> {
+        let value = self.map.remove(field);
+        if value.is_none() && required && !self.partial {
+            self.error(field, "This field is required.");
+        }
+        value
+    }
+
+    /// A string trimmed of surrounding white space, 1..=max characters, no NUL.
+    pub fn text(&mut self, field: &str, required: bool, max: usize) -> Option<String> {
+        match self.take(field, required)? {
+            Value::String(s) => match check_text(&s, max) {
+                Ok(()) => Some(s.trim().to_owned()),
+                Err(message) => {
+                    self.error(field, message);
+                    None
+                }
+            },
+            Value::Null => {
+                self.error(field, "This field may not be null.");
+                None
+            }
+            _ => {
+                self.error(field, "Not a valid string.");
+                None
+            }
+        }
+    }
+
+    /// A nullable string: `Some(None)` when the client sent `null` or an empty string.
+    pub fn nullable_text(&mut self, field: &str, max: usize) -> Option<Option<String>> {
+        match self.take(field, false)? {
+            Value::Null => Some(None),
+            Value::String(s) if s.trim().is_empty() => Some(None),
+            value => {
+                self.map.insert(field.to_owned(), value);
+                self.text(field, false, max).map(Some)
+            }
+        }
+    }
+
+    /// A role number (1..5), as a JSON integer or a numeric string like DRF's ChoiceField.
+    pub fn role(&mut self, field: &str, required: bool) -> Option<Role> {
+        let value = self.take(field, required)?;
+        let number = match &value {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse::<i64>().ok(),
+            Value::Null => {
+                self.error(field, "This field may not be null.");
+                return None;
+            }
+            _ => None,
+        };
+        let role = number.and_then(Role::from_i64);
+        if role.is_none() {
+            let shown: String = match &value {
+                Value::String(s) => s.chars().take(100).collect(),
+                other => other.to_string().chars().take(100).collect(),
+            };
+            self.error(field, format!("\"{shown}\" is not a valid choice."));
+        }
+        role
+    }
+
+    /// Records an error found by the caller's own check.
+    pub fn invalid(&mut self, field: &str, message: impl Into<String>) {
+        self.error(field, message);
+    }
+
+    /// Fails with every error found; unknown fields are ignored, as the contract says.
+    pub fn finish(self) -> ApiResult<()> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::BadRequest(Value::Object(self.errors)))
+        }
+    }
+}
+
+pub fn check_text(s: &str, max: usize) -> Result<(), String> {
+    if s.contains('\0') {
+        return Err("Null characters are not allowed.".to_owned());
+    }
+    let trimmed = s.trim();
+    if trimmed.is_empty() {
+        return Err("This field may not be blank.".to_owned());
+    }
+    if trimmed.chars().count() > max {
+        return Err(format!(
+            "Ensure this field has no more than {max} characters."
+        ));
+    }
+    Ok(())
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}

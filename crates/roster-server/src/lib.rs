@@ -1,0 +1,18 @@
+//! The Roster server: the HTTP API over a [`roster_core::Store`], and the `roster` command line.
+//!
+//! A request flows: `app` (trailing slash, request id, logging, route table) → `negotiate`
+//! (API version from `Accept`) → a handler in `api` (extractors from `auth` and `input`) →
+//! one `Store` call → a JSON response or an `ApiError`.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod error;
+pub mod input;
+pub mod negotiate;
+pub mod openapi;
+pub mod pagination;
+pub mod state;
+pub mod storage;
+pub mod telemetry;

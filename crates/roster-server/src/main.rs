@@ -1,0 +1,5 @@
+//! The `roster` binary.
+
+fn main() -> std::process::ExitCode {
+    roster_server::cli::main()
+}

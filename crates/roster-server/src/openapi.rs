@@ -1,0 +1,127 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations (utoipa), and the
+//! Swagger UI that renders it from assets compiled into the binary.
+//!
+//! The DRF error responses every operation can give are added here once, by a modifier,
+//! rather than repeated on each handler.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Roster team-management API",
+        description = "Teams, roles, groups and campaign rosters, compatible with the PixieBrix \
+            Team Management API. Send `Authorization: Token <key>`; pick the list format with \
+            `Accept: application/json; version=2.0` (pages) or `1.0` (whole lists)."
+    ),
+    security(("token" = [])),
+    components(schemas(ErrorDetail, ValidationErrors)),
+    modifiers(&Conventions),
+    tags(
+        (name = "organizations", description = "Teams"),
+        (name = "memberships", description = "Who is on a team, with which role"),
+        (name = "me", description = "The caller"),
+        (name = "health", description = "Liveness"),
+    )
+)]
+pub struct ApiDoc;
+
+/// `{"detail": "..."}`: the body of 401, 403, 404, 405, 406, 413, 415, 429 and 503.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub detail: String,
+}
+
+/// A 400: messages keyed by field (`non_field_errors` for the rest), or `{"detail": ...}` for
+/// a body that is not valid JSON.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"name": ["This field is required."]}))]
+pub struct ValidationErrors(pub BTreeMap<String, Vec<String>>);
+
+/// Pagination of list endpoints; honoured with `Accept: application/json; version=2.0`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents what `PageRequest` parses
+pub struct PageParams {
+    /// 1-based page number, or `last`.
+    page: Option<String>,
+    /// Items per page: default 100, larger values are clamped to 1000.
+    #[param(minimum = 1)]
+    page_size: Option<i64>,
+}
+
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Token <key>` or `Bearer <key>`",
+            ))),
+        );
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                add_error_responses(op);
+            }
+        }
+    }
+}
+
+fn add_error_responses(op: &mut Operation) {
+    let public = op
+        .security
+        .as_ref()
+        .is_some_and(|s| s.contains(&SecurityRequirement::default()));
+    let mut add = |status: &str, description: &str, schema: &str| {
+        let response = ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(schema)))
+                    .build(),
+            )
+            .build();
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert(response.into());
+    };
+    add("406", "Invalid version in the Accept header", "ErrorDetail");
+    if public {
+        return;
+    }
+    add("400", "Invalid input", "ValidationErrors");
+    add("401", "Missing, unknown or revoked key", "ErrorDetail");
+    add(
+        "403",
+        "The caller's role does not allow this",
+        "ErrorDetail",
+    );
+    add(
+        "404",
+        "Not found, another team's, or a page past the end",
+        "ErrorDetail",
+    );
+    if op.request_body.is_some() {
+        add("413", "Body over the size limit", "ErrorDetail");
+        add("415", "Body is not JSON", "ErrorDetail");
+    }
+}

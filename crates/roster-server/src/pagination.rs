@@ -1,0 +1,288 @@
+//! Lists: version 2.0 pages with `X-Total-Count` and RFC 8288 `Link` headers (contract
+//! section 1.2), and version 1.0 whole lists streamed chunk by chunk from keyset reads, so a
+//! list of any size is served in flat memory.
+
+use crate::error::{ApiError, ApiResult};
+use crate::input::QueryParams;
+use crate::state::AppState;
+use axum::body::{Body, Bytes};
+use axum::extract::FromRequestParts;
+use axum::http::header::{CONTENT_TYPE, HOST, LINK};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use roster_core::StoreResult;
+use roster_core::store::Window;
+use serde::Serialize;
+use std::future::Future;
+
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// Rows per keyset read when streaming a whole list.
+pub const STREAM_CHUNK: u32 = 500;
+
+static X_TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
+
+#[derive(Clone, Copy, Debug)]
+enum PageNumber {
+    Number(u64),
+    Last,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct PageRequest {
+    page: PageNumber,
+    size: u32,
+}
+
+impl PageRequest {
+    pub fn from_query(q: &QueryParams) -> ApiResult<Self> {
+        let page = match q.get("page")? {
+            None => PageNumber::Number(1),
+            Some("last") => PageNumber::Last,
+            Some(s) => PageNumber::Number(
+                s.parse::<u64>()
+                    .ok()
+                    .filter(|p| *p >= 1)
+                    .ok_or(ApiError::InvalidPage)?,
+            ),
+        };
+        let size = match q.get("page_size")? {
+            None => DEFAULT_PAGE_SIZE,
+            Some(s) => match s.parse::<i128>() {
+                Ok(n) if n >= 1 => {
+                    u32::try_from(n.min(i128::from(MAX_PAGE_SIZE))).unwrap_or(MAX_PAGE_SIZE)
+                }
+                Ok(_) => {
+                    return Err(ApiError::field(
+                        "page_size",
+                        "Ensure this value is greater than or equal to 1.",
+                    ));
+                }
+                Err(_) => return Err(ApiError::field("page_size", "A valid integer is required.")),
+            },
+        };
+        Ok(PageRequest { page, size })
+    }
+
+    /// Resolves the page against the total: a page past the end is `Invalid page.`, except
+    /// that the first page of an empty list is an empty page.
+    pub fn resolve(self, total: u64) -> ApiResult<Page> {
+        let size = u64::from(self.size);
+        let last = total.div_ceil(size).max(1);
+        let number = match self.page {
+            PageNumber::Number(n) => n,
+            PageNumber::Last => last,
+        };
+        if number > last {
+            return Err(ApiError::InvalidPage);
+        }
+        Ok(Page {
+            number,
+            last,
+            size: self.size,
+            total,
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    number: u64,
+    last: u64,
+    size: u32,
+    total: u64,
+}
+
+impl Page {
+    pub fn window<C>(&self) -> Window<C> {
+        Window::Page {
+            offset: (self.number - 1) * u64::from(self.size),
+            limit: self.size,
+        }
+    }
+
+    /// The page as a JSON array with its `X-Total-Count` and `Link` headers.
+    pub fn respond<T: Serialize>(&self, url: &RequestUrl, items: &[T]) -> ApiResult<Response> {
+        let body = serde_json::to_vec(items).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut response = json_bytes(StatusCode::OK, body);
+        let headers = response.headers_mut();
+        headers.insert(X_TOTAL_COUNT.clone(), HeaderValue::from(self.total));
+        let mut links = Vec::new();
+        if self.number > 1 {
+            links.push(format!("<{}>; rel=\"first\"", url.with_page(None)));
+            let prev = (self.number > 2).then_some(self.number - 1);
+            links.push(format!("<{}>; rel=\"prev\"", url.with_page(prev)));
+        }
+        if self.number < self.last {
+            links.push(format!(
+                "<{}>; rel=\"next\"",
+                url.with_page(Some(self.number + 1))
+            ));
+            links.push(format!(
+                "<{}>; rel=\"last\"",
+                url.with_page(Some(self.last))
+            ));
+        }
+        if !links.is_empty() {
+            let value = HeaderValue::try_from(links.join(", "))
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            headers.insert(LINK, value);
+        }
+        Ok(response)
+    }
+}
+
+/// The absolute URL of the request, for building `Link` headers.
+pub struct RequestUrl {
+    base: String,
+    path: String,
+    query: Vec<(String, String)>,
+}
+
+impl FromRequestParts<AppState> for RequestUrl {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let base = match &state.config.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => {
+                let host = parts
+                    .headers
+                    .get(HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .filter(|h| is_plain_host(h))
+                    .unwrap_or("localhost");
+                format!("http://{host}")
+            }
+        };
+        let QueryParams(query) = QueryParams::from_request_parts(parts, state).await?;
+        Ok(RequestUrl {
+            base,
+            path: parts.uri.path().to_owned(),
+            query,
+        })
+    }
+}
+
+/// A Host header we are willing to echo into a URL: a name or address and a port, nothing
+/// that could smuggle a path, credentials or header syntax.
+fn is_plain_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+impl RequestUrl {
+    /// This URL with `page` replaced (or removed, for the first page); every other parameter
+    /// is kept in its order.
+    fn with_page(&self, page: Option<u64>) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in self.query.iter().filter(|(k, _)| k != "page") {
+            query.append_pair(k, v);
+        }
+        if let Some(page) = page {
+            query.append_pair("page", &page.to_string());
+        }
+        let query = query.finish();
+        if query.is_empty() {
+            format!("{}{}", self.base, self.path)
+        } else {
+            format!("{}{}?{}", self.base, self.path, query)
+        }
+    }
+}
+
+pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
+}
+
+/// One keyset read of a streamed list: its items and where the next read starts (`None` at
+/// the end).
+pub struct Chunk<T, C> {
+    pub items: Vec<T>,
+    pub next: Option<C>,
+}
+
+impl<T, C> Chunk<T, C> {
+    /// A full chunk may have more after it; a short one is the last.
+    pub fn of(items: Vec<T>, cursor: impl Fn(&T) -> C) -> Self {
+        let next = if items.len() >= STREAM_CHUNK as usize {
+            items.last().map(cursor)
+        } else {
+            None
+        };
+        Chunk { items, next }
+    }
+}
+
+enum Step<C> {
+    Fetch(Option<C>),
+    Tail,
+    End,
+}
+
+/// A 200 response whose body is `head`, then the items of every chunk as one JSON array's
+/// elements, then `tail`: `head` ends with `[` and `tail` starts with `]`. A storage failure
+/// mid-stream can no longer change the status, so it is logged and the body cut short.
+pub fn stream_array<T, C, F, Fut>(head: Vec<u8>, tail: &'static [u8], fetch: F) -> Response
+where
+    T: Serialize + Send + 'static,
+    C: Send + 'static,
+    F: FnMut(Option<C>) -> Fut + Send + 'static,
+    Fut: Future<Output = StoreResult<Chunk<T, C>>> + Send,
+{
+    let state = (Step::Fetch(None), fetch, Some(head), true);
+    let stream = futures_util::stream::unfold(
+        state,
+        move |(step, mut fetch, mut head, mut first)| async move {
+            match step {
+                Step::End => None,
+                Step::Tail => Some((
+                    Ok(Bytes::from_static(tail)),
+                    (Step::End, fetch, head, first),
+                )),
+                Step::Fetch(cursor) => match fetch(cursor).await {
+                    Ok(chunk) => {
+                        let mut buf = head.take().unwrap_or_default();
+                        for item in &chunk.items {
+                            if !first {
+                                buf.push(b',');
+                            }
+                            first = false;
+                            if let Err(e) = serde_json::to_writer(&mut buf, item) {
+                                tracing::error!(error = %e, "streamed list cut short");
+                                return Some((
+                                    Err(std::io::Error::other(e)),
+                                    (Step::End, fetch, head, first),
+                                ));
+                            }
+                        }
+                        let step = chunk.next.map_or(Step::Tail, |c| Step::Fetch(Some(c)));
+                        Some((Ok(Bytes::from(buf)), (step, fetch, head, first)))
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "streamed list cut short");
+                        Some((
+                            Err(std::io::Error::other(e.to_string())),
+                            (Step::End, fetch, head, first),
+                        ))
+                    }
+                },
+            }
+        },
+    );
+    (
+        StatusCode::OK,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}

@@ -1,0 +1,214 @@
+//! Roster's embedded storage: SQLite through sqlx, the default backend (zero set-up).
+//!
+//! One writer connection and a pool of readers share a WAL-mode database file. Every write
+//! goes through the single writer inside `BEGIN IMMEDIATE`, so writers queue in the pool
+//! instead of spinning on SQLite's busy lock, while readers never wait for writers. Other
+//! processes on the same file (the `roster` operator commands while `serve` runs) wait on the
+//! busy timeout.
+//!
+//! One file per resource implements its part of [`roster_core::Store`].
+
+mod memberships;
+mod organizations;
+mod rows;
+mod users;
+
+use async_trait::async_trait;
+use roster_core::keys::KeyHash;
+use roster_core::store::{
+    MembershipCursor, MembershipFilter, NameCursor, NewOrganization, NewUser, OrganizationPatch,
+    Visibility, Window,
+};
+use roster_core::{
+    Membership, MembershipSummary, Organization, Principal, Role, Store, StoreError, StoreResult,
+    Timestamp, User,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub struct SqliteStore {
+    reader: SqlitePool,
+    writer: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path`) and brings its
+    /// schema up to date.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(15))
+            .pragma("temp_store", "memory")
+            .optimize_on_close(true, 1000);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.clone())
+            .await
+            .map_err(other)?;
+        sqlx::migrate!("./migrations")
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(other)?;
+        Ok(Self { reader, writer })
+    }
+
+    async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(other)
+    }
+}
+
+pub(crate) fn other(e: sqlx::Error) -> StoreError {
+    StoreError::Other(e.to_string())
+}
+
+/// Maps a unique-constraint violation to a conflict on `field`, anything else to `Other`.
+pub(crate) fn conflict_on(field: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict { field },
+        _ => other(e),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map(|_| ())
+            .map_err(other)
+    }
+
+    async fn authenticate(&self, key: &KeyHash, now: Timestamp) -> StoreResult<Option<Principal>> {
+        users::authenticate(self, key, now).await
+    }
+
+    async fn ensure_user(&self, user: NewUser, now: Timestamp) -> StoreResult<User> {
+        let mut tx = self.write().await?;
+        let user = users::ensure(&mut tx, &user, now).await?;
+        tx.commit().await.map_err(other)?;
+        Ok(user)
+    }
+
+    async fn set_operator(&self, user: Uuid, operator: bool) -> StoreResult<()> {
+        users::set_operator(self, user, operator).await
+    }
+
+    async fn add_key(&self, user: Uuid, key: &KeyHash, now: Timestamp) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        users::add_key(&mut tx, user, key, now).await?;
+        tx.commit().await.map_err(other)
+    }
+
+    async fn bootstrap_operator(
+        &self,
+        email: &str,
+        key: &KeyHash,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        users::bootstrap_operator(self, email, key, now).await
+    }
+
+    async fn memberships_of(&self, user: Uuid) -> StoreResult<Vec<MembershipSummary>> {
+        users::memberships_of(self, user).await
+    }
+
+    async fn list_organizations(
+        &self,
+        who: Visibility,
+        window: Window<NameCursor>,
+    ) -> StoreResult<Vec<Organization>> {
+        organizations::list(self, who, window).await
+    }
+
+    async fn count_organizations(&self, who: Visibility) -> StoreResult<u64> {
+        organizations::count(self, who).await
+    }
+
+    async fn get_organization(&self, id: Uuid) -> StoreResult<Organization> {
+        organizations::get(&self.reader, id).await
+    }
+
+    async fn create_organization(
+        &self,
+        org: NewOrganization,
+        admin: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<Organization> {
+        organizations::create(self, org, admin, now).await
+    }
+
+    async fn update_organization(
+        &self,
+        id: Uuid,
+        patch: OrganizationPatch,
+    ) -> StoreResult<Organization> {
+        organizations::update(self, id, patch).await
+    }
+
+    async fn delete_organization(&self, id: Uuid) -> StoreResult<()> {
+        organizations::delete(self, id).await
+    }
+
+    async fn role_in(&self, org: Uuid, user: Uuid) -> StoreResult<Option<Role>> {
+        memberships::role_in(self, org, user).await
+    }
+
+    async fn add_member(
+        &self,
+        org: Uuid,
+        user: Uuid,
+        role: Option<Role>,
+        now: Timestamp,
+    ) -> StoreResult<Membership> {
+        let mut tx = self.write().await?;
+        let id = memberships::add(&mut tx, org, user, role, now).await?;
+        tx.commit().await.map_err(other)?;
+        self.get_membership(id).await
+    }
+
+    async fn list_memberships(
+        &self,
+        org: Uuid,
+        filter: &MembershipFilter,
+        window: Window<MembershipCursor>,
+    ) -> StoreResult<Vec<Membership>> {
+        memberships::list(self, org, filter, window).await
+    }
+
+    async fn count_memberships(&self, org: Uuid, filter: &MembershipFilter) -> StoreResult<u64> {
+        memberships::count(self, org, filter).await
+    }
+
+    async fn get_membership(&self, id: i64) -> StoreResult<Membership> {
+        memberships::get(self, id).await
+    }
+
+    async fn set_role(&self, id: i64, role: Role) -> StoreResult<Membership> {
+        memberships::set_role(self, id, role).await?;
+        self.get_membership(id).await
+    }
+
+    async fn remove_membership(&self, id: i64) -> StoreResult<()> {
+        memberships::remove(self, id).await
+    }
+}

@@ -1,0 +1,340 @@
+//! Team memberships: the list with its filters, role changes and removal.
+
+use crate::rows::{USER_COLUMNS, UserRow, role};
+use crate::{SqliteStore, other};
+use roster_core::store::{MembershipCursor, MembershipFilter, Window};
+use roster_core::{GroupRef, Membership, Role, StoreError, StoreResult, Timestamp};
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+#[derive(FromRow)]
+struct MembershipRow {
+    id: i64,
+    org_id: Uuid,
+    role: i64,
+    #[sqlx(flatten)]
+    user: UserRow,
+}
+
+fn select_from() -> String {
+    format!(
+        "SELECT m.id, m.org_id, m.role, {USER_COLUMNS} FROM memberships m JOIN users u ON u.id = m.user_id"
+    )
+}
+
+pub(crate) async fn role_in(
+    store: &SqliteStore,
+    org: Uuid,
+    user: Uuid,
+) -> StoreResult<Option<Role>> {
+    let r: Option<i64> =
+        sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+            .bind(org)
+            .bind(user)
+            .fetch_optional(&store.reader)
+            .await
+            .map_err(other)?;
+    r.map(role).transpose()
+}
+
+/// Adds the user to the team (or changes the role of a present member when one is given) and
+/// attaches the group memberships held for their email. Returns the membership id.
+pub(crate) async fn add(
+    conn: &mut SqliteConnection,
+    org: Uuid,
+    user: Uuid,
+    role: Option<Role>,
+    now: Timestamp,
+) -> StoreResult<i64> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at) \
+         SELECT o.id, u.id, u.email_norm, coalesce($3, o.default_role), $4 \
+         FROM organizations o, users u WHERE o.id = $1 AND u.id = $2 \
+         ON CONFLICT (org_id, user_id) DO UPDATE SET role = coalesce($3, role) \
+         RETURNING id",
+    )
+    .bind(org)
+    .bind(user)
+    .bind(role.map(Role::as_i64))
+    .bind(now.as_micros())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(other)?;
+    let id = id.ok_or(StoreError::NotFound)?;
+    sqlx::query(
+        "UPDATE group_memberships SET user_id = $2 \
+         WHERE user_id IS NULL \
+           AND email_norm = (SELECT email_norm FROM users WHERE id = $2) \
+           AND group_id IN (SELECT id FROM groups WHERE org_id = $1)",
+    )
+    .bind(org)
+    .bind(user)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    Ok(id)
+}
+
+/// Appends the WHERE clause of a filtered list. The user columns are reachable as `u.`.
+fn push_filter(qb: &mut QueryBuilder<Sqlite>, org: Uuid, f: &MembershipFilter) {
+    qb.push(" WHERE m.org_id = ").push_bind(org);
+    if f.exclude_service_accounts {
+        qb.push(" AND u.service_account = 0");
+    }
+    if f.exclude_deployment_keys {
+        qb.push(" AND u.deployment_key_account = 0");
+    }
+    match f.roles.as_deref() {
+        None => {}
+        Some([]) => {
+            qb.push(" AND 0");
+        }
+        Some(roles) => {
+            qb.push(" AND m.role IN (");
+            let mut list = qb.separated(", ");
+            for r in roles {
+                list.push_bind(r.as_i64());
+            }
+            qb.push(")");
+        }
+    }
+    if let Some(user) = f.user_id {
+        qb.push(" AND m.user_id = ").push_bind(user);
+    }
+    if let Some(groups) = &f.groups {
+        if groups.is_empty() {
+            qb.push(" AND 0");
+        } else {
+            qb.push(
+                " AND EXISTS (SELECT 1 FROM group_memberships gm \
+                 WHERE gm.user_id = m.user_id AND gm.group_id IN (",
+            );
+            let mut list = qb.separated(", ");
+            for g in groups {
+                list.push_bind(*g);
+            }
+            qb.push("))");
+        }
+    }
+    if let Some(q) = &f.q {
+        qb.push(" AND (instr(u.name_lower, ")
+            .push_bind(q.clone())
+            .push(") > 0 OR instr(m.email_norm, ")
+            .push_bind(q.clone())
+            .push(") > 0)");
+    }
+}
+
+/// Filters on user columns need the users join; the others run on the memberships index alone.
+fn needs_users(f: &MembershipFilter) -> bool {
+    f.exclude_service_accounts || f.exclude_deployment_keys || f.q.is_some()
+}
+
+fn from_filtered(qb: &mut QueryBuilder<Sqlite>, f: &MembershipFilter) {
+    qb.push(" FROM memberships m");
+    if needs_users(f) {
+        qb.push(" JOIN users u ON u.id = m.user_id");
+    }
+}
+
+pub(crate) async fn list(
+    store: &SqliteStore,
+    org: Uuid,
+    f: &MembershipFilter,
+    window: Window<MembershipCursor>,
+) -> StoreResult<Vec<Membership>> {
+    // The window is taken over ids alone on the (org_id, email_norm, id) index, then only that
+    // page is joined with users: a deep page skips index entries instead of joined rows.
+    let mut qb = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT m.id, m.org_id, m.role, {USER_COLUMNS} FROM (SELECT m.id AS page_id"
+    ));
+    from_filtered(&mut qb, f);
+    push_filter(&mut qb, org, f);
+    let (offset, limit) = match window {
+        Window::Page { offset, limit } => (offset, limit),
+        Window::After { cursor, limit } => {
+            if let Some(c) = cursor {
+                qb.push(" AND (m.email_norm, m.id) > (")
+                    .push_bind(c.email_norm)
+                    .push(", ")
+                    .push_bind(c.id)
+                    .push(")");
+            }
+            (0, limit)
+        }
+    };
+    qb.push(" ORDER BY m.email_norm, m.id LIMIT ")
+        .push_bind(i64::from(limit))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .push(
+            ") page JOIN memberships m ON m.id = page.page_id \
+             JOIN users u ON u.id = m.user_id ORDER BY m.email_norm, m.id",
+        );
+    let rows: Vec<MembershipRow> = qb
+        .build_query_as()
+        .fetch_all(&store.reader)
+        .await
+        .map_err(other)?;
+    with_groups(store, org, rows).await
+}
+
+pub(crate) async fn count(
+    store: &SqliteStore,
+    org: Uuid,
+    f: &MembershipFilter,
+) -> StoreResult<u64> {
+    let mut qb = QueryBuilder::<Sqlite>::new("SELECT count(*)");
+    from_filtered(&mut qb, f);
+    push_filter(&mut qb, org, f);
+    let n: i64 = qb
+        .build_query_scalar()
+        .fetch_one(&store.reader)
+        .await
+        .map_err(other)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(crate) async fn get(store: &SqliteStore, id: i64) -> StoreResult<Membership> {
+    let row: Option<MembershipRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{} WHERE m.id = $1",
+        select_from()
+    )))
+    .bind(id)
+    .fetch_optional(&store.reader)
+    .await
+    .map_err(other)?;
+    let row = row.ok_or(StoreError::NotFound)?;
+    let org = row.org_id;
+    let mut one = with_groups(store, org, vec![row]).await?;
+    one.pop().ok_or(StoreError::NotFound)
+}
+
+/// Fills in each membership's groups with one query for the whole page.
+async fn with_groups(
+    store: &SqliteStore,
+    org: Uuid,
+    rows: Vec<MembershipRow>,
+) -> StoreResult<Vec<Membership>> {
+    let mut groups: HashMap<Uuid, Vec<GroupRef>> = HashMap::new();
+    if !rows.is_empty() {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT gm.user_id, g.id, g.name FROM group_memberships gm \
+             JOIN groups g ON g.id = gm.group_id WHERE g.org_id = ",
+        );
+        qb.push_bind(org).push(" AND gm.user_id IN (");
+        let mut list = qb.separated(", ");
+        for r in &rows {
+            list.push_bind(r.user.user_id);
+        }
+        qb.push(") ORDER BY g.name, g.id");
+        let found: Vec<(Uuid, Uuid, String)> = qb
+            .build_query_as()
+            .fetch_all(&store.reader)
+            .await
+            .map_err(other)?;
+        for (user, id, name) in found {
+            groups.entry(user).or_default().push(GroupRef { id, name });
+        }
+    }
+    rows.into_iter()
+        .map(|r| {
+            Ok(Membership {
+                id: r.id,
+                organization: r.org_id,
+                role: role(r.role)?,
+                groups: groups.remove(&r.user.user_id).unwrap_or_default(),
+                last_active_at: r.user.last_active_at.map(Timestamp::from_micros),
+                last_login_at: r.user.last_login_at.map(Timestamp::from_micros),
+                user: r.user.into_user(),
+            })
+        })
+        .collect()
+}
+
+#[derive(FromRow)]
+struct Target {
+    org_id: Uuid,
+    user_id: Uuid,
+    role: i64,
+    fixed_role: bool,
+    other_admins: i64,
+}
+
+/// Reads what the role rules need about a membership, inside the write transaction.
+async fn target(conn: &mut SqliteConnection, id: i64) -> StoreResult<Target> {
+    let t: Option<Target> = sqlx::query_as(
+        "SELECT m.org_id, m.user_id, m.role, \
+             (u.service_account OR u.deployment_key_account) AS fixed_role, \
+             (SELECT count(*) FROM memberships o \
+              WHERE o.org_id = m.org_id AND o.role = 2 AND o.id != m.id) AS other_admins \
+         FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(other)?;
+    t.ok_or(StoreError::NotFound)
+}
+
+fn is_last_admin(t: &Target) -> bool {
+    t.role == Role::Admin.as_i64() && t.other_admins == 0
+}
+
+pub(crate) async fn set_role(store: &SqliteStore, id: i64, new: Role) -> StoreResult<()> {
+    let mut tx = store.write().await?;
+    let t = target(&mut tx, id).await?;
+    if t.role == new.as_i64() {
+        return Ok(());
+    }
+    if t.fixed_role {
+        return Err(StoreError::Invalid {
+            field: Some("role"),
+            message: "The role of a service account or deployment key cannot be changed."
+                .to_owned(),
+        });
+    }
+    if is_last_admin(&t) {
+        return Err(StoreError::Invalid {
+            field: Some("role"),
+            message: "This is the organization's last admin: make someone else an admin first."
+                .to_owned(),
+        });
+    }
+    sqlx::query("UPDATE memberships SET role = $1 WHERE id = $2")
+        .bind(new.as_i64())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    tx.commit().await.map_err(other)
+}
+
+pub(crate) async fn remove(store: &SqliteStore, id: i64) -> StoreResult<()> {
+    let mut tx = store.write().await?;
+    let t = target(&mut tx, id).await?;
+    if is_last_admin(&t) {
+        return Err(StoreError::Invalid {
+            field: None,
+            message: "The last admin of an organization cannot be removed: make someone else an \
+                      admin first."
+                .to_owned(),
+        });
+    }
+    sqlx::query(
+        "DELETE FROM group_memberships WHERE user_id = $1 \
+         AND group_id IN (SELECT id FROM groups WHERE org_id = $2)",
+    )
+    .bind(t.user_id)
+    .bind(t.org_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(other)?;
+    sqlx::query("DELETE FROM memberships WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    tx.commit().await.map_err(other)
+}

@@ -1,0 +1,139 @@
+//! Organizations (teams).
+
+use crate::rows::OrganizationRow;
+use crate::{SqliteStore, conflict_on, memberships, other};
+use roster_core::store::{NameCursor, NewOrganization, OrganizationPatch, Visibility, Window};
+use roster_core::{Organization, Role, StoreError, StoreResult, Timestamp};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use uuid::Uuid;
+
+const COLUMNS: &str = "o.id, o.name, o.scope, o.default_role";
+
+/// `FROM` and `WHERE` for the organizations a caller may see.
+fn push_visible(qb: &mut QueryBuilder<Sqlite>, who: Visibility) {
+    match who {
+        Visibility::All => qb.push(" FROM organizations o WHERE 1"),
+        Visibility::MemberOf(user) => qb
+            .push(" FROM organizations o JOIN memberships m ON m.org_id = o.id AND m.user_id = ")
+            .push_bind(user)
+            .push(" WHERE 1"),
+    };
+}
+
+pub(crate) async fn list(
+    store: &SqliteStore,
+    who: Visibility,
+    window: Window<NameCursor>,
+) -> StoreResult<Vec<Organization>> {
+    let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS}"));
+    push_visible(&mut qb, who);
+    let (offset, limit) = match window {
+        Window::Page { offset, limit } => (offset, limit),
+        Window::After { cursor, limit } => {
+            if let Some(c) = cursor {
+                qb.push(" AND (o.name, o.id) > (")
+                    .push_bind(c.name)
+                    .push(", ")
+                    .push_bind(c.id)
+                    .push(")");
+            }
+            (0, limit)
+        }
+    };
+    qb.push(" ORDER BY o.name, o.id LIMIT ")
+        .push_bind(i64::from(limit))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+    let rows: Vec<OrganizationRow> = qb
+        .build_query_as()
+        .fetch_all(&store.reader)
+        .await
+        .map_err(other)?;
+    rows.into_iter().map(Organization::try_from).collect()
+}
+
+pub(crate) async fn count(store: &SqliteStore, who: Visibility) -> StoreResult<u64> {
+    let mut qb = QueryBuilder::<Sqlite>::new("SELECT count(*)");
+    push_visible(&mut qb, who);
+    let n: i64 = qb
+        .build_query_scalar()
+        .fetch_one(&store.reader)
+        .await
+        .map_err(other)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(crate) async fn get(pool: &SqlitePool, id: Uuid) -> StoreResult<Organization> {
+    let row: Option<OrganizationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM organizations o WHERE o.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(other)?;
+    row.ok_or(StoreError::NotFound)?.try_into()
+}
+
+pub(crate) async fn create(
+    store: &SqliteStore,
+    org: NewOrganization,
+    admin: Uuid,
+    now: Timestamp,
+) -> StoreResult<Organization> {
+    let id = Uuid::new_v4();
+    let mut tx = store.write().await?;
+    sqlx::query(
+        "INSERT INTO organizations (id, name, scope, default_role, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(&org.name)
+    .bind(&org.scope)
+    .bind(org.default_role.unwrap_or(Role::Restricted).as_i64())
+    .bind(now.as_micros())
+    .execute(&mut *tx)
+    .await
+    .map_err(conflict_on("scope"))?;
+    memberships::add(&mut tx, id, admin, Some(Role::Admin), now).await?;
+    tx.commit().await.map_err(other)?;
+    get(&store.reader, id).await
+}
+
+pub(crate) async fn update(
+    store: &SqliteStore,
+    id: Uuid,
+    patch: OrganizationPatch,
+) -> StoreResult<Organization> {
+    let done = sqlx::query(
+        "UPDATE organizations SET name = coalesce($2, name), \
+             scope = CASE WHEN $3 THEN $4 ELSE scope END, \
+             default_role = coalesce($5, default_role) \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&patch.name)
+    .bind(patch.scope.is_some())
+    .bind(patch.scope.flatten())
+    .bind(patch.default_role.map(Role::as_i64))
+    .execute(&store.writer)
+    .await
+    .map_err(conflict_on("scope"))?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    get(&store.writer, id).await
+}
+
+pub(crate) async fn delete(store: &SqliteStore, id: Uuid) -> StoreResult<()> {
+    // Memberships, groups and their memberships go by ON DELETE CASCADE, in this statement's
+    // own transaction.
+    let done = sqlx::query("DELETE FROM organizations WHERE id = $1")
+        .bind(id)
+        .execute(&store.writer)
+        .await
+        .map_err(other)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
