@@ -30,6 +30,18 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct NewUser {
     pub email: String,
     pub name: Option<String>,
+    /// Set when the user is created; an existing user keeps their kind.
+    pub kind: AccountKind,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AccountKind {
+    #[default]
+    Person,
+    /// An account for a program, acting with its own role.
+    ServiceAccount,
+    /// An account that may only read `/api/me/` (deployment keys).
+    DeploymentKey,
 }
 
 #[derive(Clone, Debug)]

@@ -84,7 +84,7 @@ mod tests {
     #[test]
     fn formats_rfc3339_with_micros_and_z() {
         let t = Timestamp::from_micros(1_795_800_000_123_456);
-        assert_eq!(t.to_string(), "2026-11-27T14:40:00.123456Z");
+        assert_eq!(t.to_string(), "2026-11-27T17:20:00.123456Z");
         assert_eq!(
             Timestamp::from_micros(0).to_string(),
             "1970-01-01T00:00:00.000000Z"

@@ -22,7 +22,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub type App = tower::util::MapRequest<Router, fn(Request) -> Request>;
 
 pub fn app(state: AppState) -> App {
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         // /api/organizations/
         .routes(routes!(organizations::list, organizations::create))
         // /api/organizations/{id}/
@@ -46,6 +46,7 @@ pub fn app(state: AppState) -> App {
         // /api/health/
         .routes(routes!(health::health))
         .split_for_parts();
+    crate::openapi::add_conventions(&mut openapi);
 
     let api = api
         .layer(middleware::from_fn(negotiate::middleware))

@@ -9,7 +9,7 @@ use crate::{storage, telemetry};
 use clap::{Args, Parser, Subcommand};
 use roster_core::email;
 use roster_core::keys;
-use roster_core::store::{NewOrganization, NewUser};
+use roster_core::store::{AccountKind, NewOrganization, NewUser};
 use roster_core::{Clock, Role, Store, SystemClock};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -219,6 +219,7 @@ async fn person(
             NewUser {
                 email: address.trim().to_owned(),
                 name,
+                kind: AccountKind::Person,
             },
             clock.now(),
         )

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,7 +21,6 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
     ),
     security(("token" = [])),
     components(schemas(ErrorDetail, ValidationErrors)),
-    modifiers(&Conventions),
     tags(
         (name = "organizations", description = "Teams"),
         (name = "memberships", description = "Who is on a team, with which role"),
@@ -55,10 +54,10 @@ pub struct PageParams {
     page_size: Option<i64>,
 }
 
-struct Conventions;
-
-impl Modify for Conventions {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+/// Completes the document once every route is in it: the token security scheme and the error
+/// responses that every operation can give.
+pub fn add_conventions(openapi: &mut utoipa::openapi::OpenApi) {
+    {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "token",

@@ -3,7 +3,7 @@
 use crate::rows::{USER_COLUMNS, UserRow, role};
 use crate::{SqliteStore, other};
 use roster_core::keys::KeyHash;
-use roster_core::store::NewUser;
+use roster_core::store::{AccountKind, NewUser};
 use roster_core::{MembershipSummary, Principal, StoreError, StoreResult, Timestamp, User, email};
 use sqlx::{FromRow, SqliteConnection};
 use uuid::Uuid;
@@ -63,8 +63,9 @@ pub(crate) async fn ensure(
 ) -> StoreResult<User> {
     let name = user.name.as_deref().map(str::trim);
     let sql = format!(
-        "INSERT INTO users AS u (id, name, name_lower, email, email_norm, created_at) \
-         VALUES ($1, coalesce($2, ''), coalesce($3, ''), $4, $5, $6) \
+        "INSERT INTO users AS u (id, name, name_lower, email, email_norm, created_at, \
+             service_account, deployment_key_account) \
+         VALUES ($1, coalesce($2, ''), coalesce($3, ''), $4, $5, $6, $7, $8) \
          ON CONFLICT (email_norm) DO UPDATE SET \
              name = coalesce($2, u.name), name_lower = coalesce($3, u.name_lower) \
          RETURNING {}",
@@ -77,6 +78,8 @@ pub(crate) async fn ensure(
         .bind(user.email.trim())
         .bind(email::normalize(&user.email))
         .bind(now.as_micros())
+        .bind(user.kind == AccountKind::ServiceAccount)
+        .bind(user.kind == AccountKind::DeploymentKey)
         .fetch_one(&mut *conn)
         .await
         .map_err(other)?;
@@ -146,6 +149,7 @@ pub(crate) async fn bootstrap_operator(
     let new = NewUser {
         email: email.to_owned(),
         name: Some("Operator".to_owned()),
+        kind: AccountKind::Person,
     };
     let user = ensure(&mut tx, &new, now).await?;
     sqlx::query("UPDATE users SET is_operator = 1 WHERE id = $1")

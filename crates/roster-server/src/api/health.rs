@@ -16,8 +16,8 @@ pub struct Health {
 }
 
 /// Liveness and database reachability, for load balancers.
-#[utoipa::path(get, path = "/api/health/", tag = "health", security(()),
-    responses((status = 200, body = Health),
+#[utoipa::path(operation_id = "health", get, path = "/api/health/", tag = "health", security(()),
+    responses((status = 200, description = "The database answers", body = Health),
               (status = 503, description = "The database does not answer", body = crate::openapi::ErrorDetail)))]
 pub async fn health(State(state): State<AppState>) -> ApiResult<Response> {
     match state.store.ping().await {

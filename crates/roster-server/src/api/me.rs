@@ -25,8 +25,8 @@ pub struct Me {
 }
 
 /// The caller's own account and team memberships.
-#[utoipa::path(get, path = "/api/me/", tag = "me",
-    responses((status = 200, body = Me)))]
+#[utoipa::path(operation_id = "me", get, path = "/api/me/", tag = "me",
+    responses((status = 200, description = "The caller", body = Me)))]
 pub async fn me(
     State(state): State<AppState>,
     AnyCaller(caller): AnyCaller,

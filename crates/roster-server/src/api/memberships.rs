@@ -112,7 +112,7 @@ fn filter_from(query: &QueryParams) -> ApiResult<MembershipFilter> {
 }
 
 /// The team's memberships ordered by email, then id.
-#[utoipa::path(get, path = "/api/organizations/{id}/memberships/", tag = "memberships",
+#[utoipa::path(operation_id = "memberships_list", get, path = "/api/organizations/{id}/memberships/", tag = "memberships",
     params(("id" = Uuid, Path), crate::openapi::PageParams, MembershipQuery),
     responses((status = 200, description = "Ordered by user email, then id", body = [Membership])))]
 pub async fn list(
@@ -159,9 +159,9 @@ async fn load(state: &AppState, caller: &Caller, id: &str, needs: Needs) -> ApiR
 }
 
 /// One membership.
-#[utoipa::path(get, path = "/api/memberships/{id}/", tag = "memberships",
+#[utoipa::path(operation_id = "memberships_retrieve", get, path = "/api/memberships/{id}/", tag = "memberships",
     params(("id" = i64, Path)),
-    responses((status = 200, body = Membership)))]
+    responses((status = 200, description = "The membership", body = Membership)))]
 pub async fn retrieve(
     State(state): State<AppState>,
     caller: Caller,
@@ -172,9 +172,9 @@ pub async fn retrieve(
 }
 
 /// Changes the role (the only writable field). The last admin cannot be demoted.
-#[utoipa::path(put, path = "/api/memberships/{id}/", tag = "memberships",
+#[utoipa::path(operation_id = "memberships_update", put, path = "/api/memberships/{id}/", tag = "memberships",
     params(("id" = i64, Path)), request_body = RoleWrite,
-    responses((status = 200, body = Membership)))]
+    responses((status = 200, description = "The membership", body = Membership)))]
 pub async fn update(
     state: State<AppState>,
     caller: Caller,
@@ -185,9 +185,9 @@ pub async fn update(
 }
 
 /// Changes the role, if given. The last admin cannot be demoted.
-#[utoipa::path(patch, path = "/api/memberships/{id}/", tag = "memberships",
+#[utoipa::path(operation_id = "memberships_partial_update", patch, path = "/api/memberships/{id}/", tag = "memberships",
     params(("id" = i64, Path)), request_body = RoleWrite,
-    responses((status = 200, body = Membership)))]
+    responses((status = 200, description = "The membership", body = Membership)))]
 pub async fn partial_update(
     state: State<AppState>,
     caller: Caller,
@@ -216,7 +216,7 @@ async fn set_role(
 }
 
 /// Removes the person from the team and from its groups. The last admin cannot be removed.
-#[utoipa::path(delete, path = "/api/memberships/{id}/", tag = "memberships",
+#[utoipa::path(operation_id = "memberships_destroy", delete, path = "/api/memberships/{id}/", tag = "memberships",
     params(("id" = i64, Path)),
     responses((status = 204, description = "Removed")))]
 pub async fn destroy(

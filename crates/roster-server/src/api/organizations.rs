@@ -52,7 +52,7 @@ fn visibility(caller: &Caller) -> Visibility {
 }
 
 /// The caller's organizations (every one, for an operator), ordered by name.
-#[utoipa::path(get, path = "/api/organizations/", tag = "organizations",
+#[utoipa::path(operation_id = "organizations_list", get, path = "/api/organizations/", tag = "organizations",
     params(crate::openapi::PageParams),
     responses((status = 200, description = "Organizations ordered by name, then id", body = [Organization])))]
 pub async fn list(
@@ -84,9 +84,9 @@ pub async fn list(
 }
 
 /// Creates a team with the caller as its admin. Service accounts and deployment keys may not.
-#[utoipa::path(post, path = "/api/organizations/", tag = "organizations",
+#[utoipa::path(operation_id = "organizations_create", post, path = "/api/organizations/", tag = "organizations",
     request_body = OrganizationWrite,
-    responses((status = 201, body = OrganizationDetail)))]
+    responses((status = 201, description = "Created; the caller is its admin", body = OrganizationDetail)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -137,9 +137,9 @@ fn is_valid_scope(s: &str) -> bool {
 }
 
 /// One organization, with its memberships embedded.
-#[utoipa::path(get, path = "/api/organizations/{id}/", tag = "organizations",
+#[utoipa::path(operation_id = "organizations_retrieve", get, path = "/api/organizations/{id}/", tag = "organizations",
     params(("id" = Uuid, Path)),
-    responses((status = 200, body = OrganizationDetail)))]
+    responses((status = 200, description = "The organization", body = OrganizationDetail)))]
 pub async fn retrieve(
     State(state): State<AppState>,
     caller: Caller,
@@ -157,9 +157,9 @@ pub async fn retrieve(
 }
 
 /// Replaces the organization's fields (`name` required).
-#[utoipa::path(put, path = "/api/organizations/{id}/", tag = "organizations",
+#[utoipa::path(operation_id = "organizations_update", put, path = "/api/organizations/{id}/", tag = "organizations",
     params(("id" = Uuid, Path)), request_body = OrganizationWrite,
-    responses((status = 200, body = OrganizationDetail)))]
+    responses((status = 200, description = "The organization", body = OrganizationDetail)))]
 pub async fn update(
     state: State<AppState>,
     caller: Caller,
@@ -170,9 +170,9 @@ pub async fn update(
 }
 
 /// Changes some of `name`, `scope` and `default_role`.
-#[utoipa::path(patch, path = "/api/organizations/{id}/", tag = "organizations",
+#[utoipa::path(operation_id = "organizations_partial_update", patch, path = "/api/organizations/{id}/", tag = "organizations",
     params(("id" = Uuid, Path)), request_body = OrganizationWrite,
-    responses((status = 200, body = OrganizationDetail)))]
+    responses((status = 200, description = "The organization", body = OrganizationDetail)))]
 pub async fn partial_update(
     state: State<AppState>,
     caller: Caller,
@@ -203,7 +203,7 @@ async fn write(
 }
 
 /// Deletes the team and everything that hangs from it.
-#[utoipa::path(delete, path = "/api/organizations/{id}/", tag = "organizations",
+#[utoipa::path(operation_id = "organizations_destroy", delete, path = "/api/organizations/{id}/", tag = "organizations",
     params(("id" = Uuid, Path)),
     responses((status = 204, description = "Deleted")))]
 pub async fn destroy(

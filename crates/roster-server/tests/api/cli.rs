@@ -1,0 +1,209 @@
+//! The `roster` binary: operator commands print secrets alone on stdout, and `serve` starts on
+//! an empty directory, hands over the first operator key, and stops cleanly on SIGTERM.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn roster(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(args)
+        .current_dir(dir)
+        .env(
+            "ROSTER_DATABASE_URL",
+            format!("sqlite://{}", dir.join("roster.db").display()),
+        )
+        .env_remove("ROSTER_LISTEN")
+        .output()
+        .expect("run roster")
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).expect("utf-8")
+}
+
+fn is_key(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// One HTTP/1.1 request over a plain socket; returns (status, body).
+fn http(port: u16, method: &str, path: &str, key: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let auth = key
+        .map(|k| format!("Authorization: Token {k}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().expect("status");
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    (status, body)
+}
+
+#[test]
+fn operator_create_prints_only_a_new_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = stdout(&roster(
+        dir.path(),
+        &[
+            "operator",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--name",
+            "Ops",
+        ],
+    ));
+    let second = stdout(&roster(
+        dir.path(),
+        &["operator", "create", "--email", "OPS@example.com"],
+    ));
+    for out in [&first, &second] {
+        assert_eq!(out.lines().count(), 1, "{out:?}");
+        assert!(is_key(out.trim_end()), "{out:?}");
+    }
+    assert_ne!(
+        first, second,
+        "each call issues a new key for the same person"
+    );
+    let bad = roster(
+        dir.path(),
+        &["operator", "create", "--email", "not-an-email"],
+    );
+    assert!(!bad.status.success());
+    assert!(bad.stdout.is_empty());
+}
+
+#[test]
+fn org_create_and_member_add() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stdout(&roster(
+        dir.path(),
+        &["org", "create", "Acme", "--admin-email", "admin@acme.com"],
+    ));
+    assert_eq!(out.lines().count(), 1);
+    let created: serde_json::Value = serde_json::from_str(&out).expect("one JSON line");
+    let org = created["id"].as_str().expect("id").to_owned();
+    assert!(is_key(created["key"].as_str().expect("key")));
+
+    let quiet = stdout(&roster(
+        dir.path(),
+        &["member", "add", &org, "bob@acme.com", "--name", "Bob"],
+    ));
+    assert_eq!(quiet, "", "no key asked, nothing on stdout");
+    let key = stdout(&roster(
+        dir.path(),
+        &[
+            "member",
+            "add",
+            &org,
+            "carol@acme.com",
+            "--role",
+            "5",
+            "--key",
+        ],
+    ));
+    assert!(is_key(key.trim_end()));
+
+    let missing = roster(
+        dir.path(),
+        &[
+            "member",
+            "add",
+            &uuid::Uuid::new_v4().to_string(),
+            "x@acme.com",
+        ],
+    );
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no organization"));
+    let bad_role = roster(
+        dir.path(),
+        &["member", "add", &org, "x@acme.com", "--role", "6"],
+    );
+    assert!(!bad_role.status.success());
+}
+
+#[test]
+fn serve_starts_on_an_empty_directory_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .env_remove("ROSTER_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) = http(port, "GET", "/api/health/", None);
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+
+    // The first start created the default database and handed over an operator key.
+    assert!(dir.path().join("roster.db").exists());
+    let key_file = dir.path().join("roster-operator.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    let (status, me) = http(port, "GET", "/api/me/", Some(key.trim()));
+    assert_eq!(status, 200);
+    assert!(me.contains("\"is_operator\":true"), "{me}");
+
+    // Operator commands work on the database while the server runs.
+    let out = Command::new(env!("CARGO_BIN_EXE_roster"))
+        .args(["operator", "create", "--email", "second@example.com"])
+        .current_dir(dir.path())
+        .env_remove("ROSTER_DATABASE_URL")
+        .output()
+        .unwrap();
+    let second = stdout(&out);
+    assert_eq!(http(port, "GET", "/api/me/", Some(second.trim())).0, 200);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            assert!(status.success(), "graceful exit, got {status}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "server did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

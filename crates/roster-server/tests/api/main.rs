@@ -1,0 +1,14 @@
+//! Roster's HTTP integration tests: one binary, each test on its own fresh SQLite database,
+//! speaking HTTP to the real router (`oneshot`) or to the real `roster` binary (`cli`).
+
+// A failed unwrap in a test is the test failing, with its location.
+#![allow(clippy::unwrap_used)]
+
+mod auth;
+mod cli;
+mod hostile;
+mod memberships;
+mod openapi;
+mod organizations;
+mod pagination;
+mod support;

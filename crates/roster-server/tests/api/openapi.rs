@@ -1,0 +1,95 @@
+//! The OpenAPI document and the page that renders it.
+
+use crate::support::TestApp;
+use axum::http::StatusCode;
+
+#[tokio::test]
+async fn the_schema_is_openapi_3_1_listing_every_path_and_method() {
+    let app = TestApp::new().await;
+    let res = app.get("/api/schema/").send().await;
+    assert_eq!(res.status, StatusCode::OK);
+    let doc = res.json();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    let expected = [
+        ("/api/organizations/", vec!["get", "post"]),
+        (
+            "/api/organizations/{id}/",
+            vec!["get", "put", "patch", "delete"],
+        ),
+        ("/api/organizations/{id}/memberships/", vec!["get"]),
+        (
+            "/api/memberships/{id}/",
+            vec!["get", "put", "patch", "delete"],
+        ),
+        ("/api/me/", vec!["get"]),
+        ("/api/health/", vec!["get"]),
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(
+        paths.len(),
+        expected.len(),
+        "{:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+    for (path, methods) in expected {
+        let item = &paths[path];
+        for method in methods {
+            let op = &item[method];
+            assert!(op.is_object(), "{method} {path}");
+            assert!(
+                op["responses"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .any(|s| s.starts_with('2')),
+                "{method} {path}"
+            );
+            if matches!(method, "post" | "put" | "patch") {
+                assert!(
+                    op["requestBody"].is_object(),
+                    "{method} {path} documents its body"
+                );
+                assert!(op["responses"]["415"].is_object());
+            }
+            if path != "/api/health/" {
+                assert!(op["responses"]["401"].is_object(), "{method} {path}");
+            }
+        }
+    }
+    for schema in [
+        "Membership",
+        "User",
+        "Organization",
+        "OrganizationDetail",
+        "ErrorDetail",
+        "ValidationErrors",
+        "Me",
+    ] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+}
+
+#[tokio::test]
+async fn the_docs_page_renders_from_embedded_assets() {
+    let app = TestApp::new().await;
+    for path in ["/api/docs/", "/api/docs"] {
+        let res = app.get(path).send().await;
+        assert_eq!(res.status, StatusCode::OK, "{path}");
+        let html = String::from_utf8_lossy(&res.bytes);
+        assert!(html.contains("swagger-ui"), "{path}");
+        assert!(
+            !html.contains("https://"),
+            "no asset comes from the network"
+        );
+    }
+    let init = app.get("/api/docs/swagger-initializer.js").send().await;
+    assert_eq!(init.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&init.bytes).contains("/api/schema/"));
+    let bundle = app.get("/api/docs/swagger-ui-bundle.js").send().await;
+    assert_eq!(bundle.status, StatusCode::OK);
+    assert!(bundle.bytes.len() > 100_000);
+}

@@ -1,0 +1,244 @@
+//! `TestApp`: a server on a fresh database, a request builder, and seeding helpers.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use roster_core::keys;
+use roster_core::store::{AccountKind, NewUser};
+use roster_core::{Clock, Role, Store, SystemClock};
+use roster_server::app::{App, app};
+use roster_server::state::{AppState, HttpConfig};
+use serde_json::Value;
+use std::sync::Arc;
+use tempfile::TempDir;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+pub struct TestApp {
+    app: App,
+    pub store: Arc<dyn Store>,
+    _dir: TempDir,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.bytes)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("ascii header"))
+    }
+
+    pub fn detail(&self) -> String {
+        self.json()["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+pub struct RequestBuilder<'a> {
+    app: &'a TestApp,
+    builder: axum::http::request::Builder,
+    body: Body,
+}
+
+impl RequestBuilder<'_> {
+    pub fn key(mut self, key: &str) -> Self {
+        self.builder = self.builder.header("authorization", format!("Token {key}"));
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.builder = self.builder.header(name, value);
+        self
+    }
+
+    pub fn v2(self) -> Self {
+        self.header("accept", "application/json; version=2.0")
+    }
+
+    pub fn json(mut self, body: &Value) -> Self {
+        self.builder = self.builder.header("content-type", "application/json");
+        self.body = Body::from(body.to_string());
+        self
+    }
+
+    pub fn raw(mut self, content_type: &str, body: impl Into<Body>) -> Self {
+        self.builder = self.builder.header("content-type", content_type);
+        self.body = body.into();
+        self
+    }
+
+    pub async fn send(self) -> Response {
+        let request = self
+            .builder
+            .header("host", "roster.test")
+            .body(self.body)
+            .expect("valid request");
+        let response = self
+            .app
+            .app
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        Response {
+            status,
+            headers,
+            bytes,
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_config(HttpConfig::default()).await
+    }
+
+    pub async fn with_config(config: HttpConfig) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+        let store = roster_server::storage::open(&url)
+            .await
+            .expect("open store");
+        let state = AppState {
+            store: store.clone(),
+            clock: Arc::new(SystemClock),
+            config: Arc::new(config),
+        };
+        TestApp {
+            app: app(state),
+            store,
+            _dir: dir,
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder<'_> {
+        RequestBuilder {
+            app: self,
+            builder: Request::builder().method(method).uri(path),
+            body: Body::empty(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder<'_> {
+        self.request(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder<'_> {
+        self.request(Method::POST, path)
+    }
+
+    pub fn put(&self, path: &str) -> RequestBuilder<'_> {
+        self.request(Method::PUT, path)
+    }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder<'_> {
+        self.request(Method::PATCH, path)
+    }
+
+    pub fn delete(&self, path: &str) -> RequestBuilder<'_> {
+        self.request(Method::DELETE, path)
+    }
+
+    /// A user of the given kind with a fresh key.
+    pub async fn account(&self, email: &str, kind: AccountKind) -> (Uuid, String) {
+        let now = SystemClock.now();
+        let new = NewUser {
+            email: email.to_owned(),
+            name: Some(format!("User {email}")),
+            kind,
+        };
+        let user = self.store.ensure_user(new, now).await.expect("user");
+        let key = keys::issue();
+        self.store
+            .add_key(user.id, &key.hash, now)
+            .await
+            .expect("key");
+        (user.id, key.secret)
+    }
+
+    pub async fn user(&self, email: &str) -> (Uuid, String) {
+        self.account(email, AccountKind::Person).await
+    }
+
+    pub async fn operator(&self) -> String {
+        let (id, key) = self.user("ops@example.com").await;
+        self.store.set_operator(id, true).await.expect("operator");
+        key
+    }
+
+    /// A team created through the API by a new admin; returns (org id, admin key).
+    pub async fn team(&self, name: &str) -> (Uuid, String) {
+        let admin = format!(
+            "admin@{}.example.com",
+            name.to_lowercase().replace(' ', "-")
+        );
+        let (_, key) = self.user(&admin).await;
+        let res = self
+            .post("/api/organizations/")
+            .key(&key)
+            .json(&serde_json::json!({ "name": name }))
+            .send()
+            .await;
+        assert_eq!(
+            res.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&res.bytes)
+        );
+        let id = res.json()["id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("uuid");
+        (id, key)
+    }
+
+    /// Adds a person with a key to the team; returns (membership id, key).
+    pub async fn member(&self, org: Uuid, email: &str, role: Role) -> (i64, String) {
+        let (user, key) = self.user(email).await;
+        let m = self
+            .store
+            .add_member(org, user, Some(role), SystemClock.now())
+            .await
+            .expect("member");
+        (m.id, key)
+    }
+
+    /// Adds `n` keyless people `prefix-NNNNN@bulk.example.com` with the given role.
+    pub async fn bulk_members(&self, org: Uuid, prefix: &str, n: usize, role: Role) {
+        let now = SystemClock.now();
+        for i in 0..n {
+            let new = NewUser {
+                email: format!("{prefix}-{i:05}@bulk.example.com"),
+                name: Some(format!("Bulk {i}")),
+                kind: AccountKind::Person,
+            };
+            let user = self.store.ensure_user(new, now).await.expect("user");
+            self.store
+                .add_member(org, user.id, Some(role), now)
+                .await
+                .expect("member");
+        }
+    }
+}
