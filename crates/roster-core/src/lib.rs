@@ -5,6 +5,7 @@
 //! Nothing here knows about HTTP or SQL, so the server and every backend agree on one
 //! vocabulary and the same validation.
 
+pub mod domain;
 pub mod email;
 pub mod keys;
 pub mod model;

@@ -114,6 +114,51 @@ pub struct MembershipSummary {
     pub role: Role,
 }
 
+/// A permission group of a team.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Group {
+    pub id: Uuid,
+    #[serde(skip)]
+    pub organization: Uuid,
+    pub name: String,
+    /// Memberships, held ones included.
+    pub num_members: u64,
+    pub created_at: Timestamp,
+}
+
+/// A campaign as listed on a group membership.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CampaignRef {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Someone in a group: a team member (`user`), or an email of a verified domain whose owner
+/// has not joined the team yet (`user: null`, a held membership).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct GroupMembership {
+    pub id: Uuid,
+    pub user: Option<User>,
+    pub email: String,
+    pub created_at: Timestamp,
+    /// The team's campaigns whose members include this email.
+    pub campaigns: Vec<CampaignRef>,
+    pub last_active_at: Option<Timestamp>,
+}
+
+/// An email domain verified for a team: its addresses may be put in the team's groups before
+/// their owners join.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct EmailDomain {
+    pub id: Uuid,
+    pub domain: String,
+    pub verified: bool,
+    pub created_at: Timestamp,
+    pub verified_at: Option<Timestamp>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

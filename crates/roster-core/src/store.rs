@@ -2,7 +2,10 @@
 //! handlers never hold a transaction and every rule that needs the database lives behind it.
 
 use crate::keys::KeyHash;
-use crate::{Membership, MembershipSummary, Organization, Principal, Role, Timestamp, User};
+use crate::{
+    EmailDomain, Group, GroupMembership, Membership, MembershipSummary, Organization, Principal,
+    Role, Timestamp, User,
+};
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -19,8 +22,19 @@ pub enum StoreError {
         field: Option<&'static str>,
         message: String,
     },
+    /// Items of a list payload that break a rule, by their position in the payload; nothing
+    /// was changed.
+    #[error("{} items were rejected", .0.len())]
+    Rejected(Vec<Rejection>),
     #[error("storage failure: {0}")]
     Other(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub position: usize,
+    pub field: &'static str,
+    pub message: String,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -91,6 +105,46 @@ impl Membership {
     pub fn cursor(&self) -> MembershipCursor {
         MembershipCursor {
             email_norm: crate::email::normalize(&self.user.email),
+            id: self.id,
+        }
+    }
+}
+
+/// One item of a group-membership payload, already well-formed.
+#[derive(Clone, Debug)]
+pub enum MemberRef {
+    /// Someone by email: as given, lower-cased, and the domain's IDNA form.
+    Email {
+        email: String,
+        email_norm: String,
+        domain: String,
+    },
+    /// A team member by user id.
+    UserId(Uuid),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MembersChange {
+    /// Adds the people who are not in the group yet.
+    Add,
+    /// Makes the group hold exactly these people; those who stay keep their membership.
+    Replace,
+}
+
+/// The position of a group membership in its list: emails are unique within a group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailCursor(pub String);
+
+impl GroupMembership {
+    pub fn cursor(&self) -> EmailCursor {
+        EmailCursor(crate::email::normalize(&self.email))
+    }
+}
+
+impl Group {
+    pub fn cursor(&self) -> NameCursor {
+        NameCursor {
+            name: self.name.clone(),
             id: self.id,
         }
     }
@@ -212,4 +266,69 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes the person from the team and from its groups; refuses to remove the last admin.
     async fn remove_membership(&self, id: i64) -> StoreResult<()>;
+
+    // --- groups ----------------------------------------------------------------------------
+
+    async fn list_groups(&self, org: Uuid, window: Window<NameCursor>) -> StoreResult<Vec<Group>>;
+
+    async fn count_groups(&self, org: Uuid) -> StoreResult<u64>;
+
+    /// Creates a group; its name must be free in the team (`Conflict` on `name`).
+    async fn create_group(&self, org: Uuid, name: &str, now: Timestamp) -> StoreResult<Group>;
+
+    async fn get_group(&self, id: Uuid) -> StoreResult<Group>;
+
+    async fn rename_group(&self, id: Uuid, name: &str) -> StoreResult<Group>;
+
+    /// Deletes the group and its memberships.
+    async fn delete_group(&self, id: Uuid) -> StoreResult<()>;
+
+    // --- group memberships -----------------------------------------------------------------
+
+    /// A group's memberships ordered by email.
+    async fn list_group_memberships(
+        &self,
+        group: Uuid,
+        window: Window<EmailCursor>,
+    ) -> StoreResult<Vec<GroupMembership>>;
+
+    async fn count_group_memberships(&self, group: Uuid) -> StoreResult<u64>;
+
+    /// Adds to or replaces a group's members in one transaction, with set-based statements
+    /// whose number does not depend on the payload's size.
+    ///
+    /// The email rule: an email is accepted when a member of the team has it or its domain is
+    /// verified for the team (then the membership is held by email until that person joins);
+    /// a user id must be a team member. Any item breaking it rejects the whole change
+    /// (`Rejected`, in payload order). With `require_campaign`, items whose email belongs to
+    /// no campaign member of the team are skipped instead. Duplicates collapse.
+    ///
+    /// Returns the group's memberships for the payload's people (`Add`), or nothing
+    /// (`Replace`: read the list afterwards).
+    async fn change_group_members(
+        &self,
+        group: Uuid,
+        items: &[MemberRef],
+        change: MembersChange,
+        require_campaign: bool,
+        now: Timestamp,
+    ) -> StoreResult<Vec<GroupMembership>>;
+
+    /// Removes one membership of the group (`NotFound` if it is not the group's).
+    async fn remove_group_membership(&self, group: Uuid, membership: Uuid) -> StoreResult<()>;
+
+    // --- verified email domains ------------------------------------------------------------
+
+    async fn list_email_domains(&self, org: Uuid) -> StoreResult<Vec<EmailDomain>>;
+
+    /// Adds a verified domain (already normalised); a domain belongs to at most one team
+    /// (`Conflict` on `domain`).
+    async fn add_email_domain(
+        &self,
+        org: Uuid,
+        domain: &str,
+        now: Timestamp,
+    ) -> StoreResult<EmailDomain>;
+
+    async fn delete_email_domain(&self, org: Uuid, id: Uuid) -> StoreResult<()>;
 }

@@ -1,7 +1,9 @@
 //! The route table and the layers around it. Every path of the API is listed here; the
 //! handlers live in `crate::api`, one module per resource.
 
-use crate::api::{health, me, memberships, organizations};
+use crate::api::{
+    email_domains, group_memberships, groups, health, me, memberships, organizations,
+};
 use crate::error::ApiError;
 use crate::negotiate;
 use crate::openapi::ApiDoc;
@@ -41,6 +43,27 @@ pub fn app(state: AppState) -> App {
             memberships::partial_update,
             memberships::destroy
         ))
+        // /api/organizations/{id}/groups/
+        .routes(routes!(groups::list, groups::create))
+        // /api/groups/{id}/
+        .routes(routes!(
+            groups::retrieve,
+            groups::update,
+            groups::partial_update,
+            groups::destroy
+        ))
+        // /api/groups/{id}/memberships/
+        .routes(routes!(
+            group_memberships::list,
+            group_memberships::add,
+            group_memberships::replace
+        ))
+        // /api/groups/{id}/memberships/{mid}/
+        .routes(routes!(group_memberships::destroy))
+        // /api/organizations/{id}/email-domains/
+        .routes(routes!(email_domains::list, email_domains::create))
+        // /api/organizations/{id}/email-domains/{did}/
+        .routes(routes!(email_domains::destroy))
         // /api/me/
         .routes(routes!(me::me))
         // /api/health/

@@ -50,6 +50,15 @@ enum Command {
     /// Team members.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Email domains verified for a team.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum DomainCommand {
+    /// Verify a domain for a team; prints the domain record as one JSON line.
+    Add { org_id: Uuid, domain: String },
 }
 
 #[derive(Args, Debug)]
@@ -198,6 +207,25 @@ async fn run(cli: Cli) -> CliResult {
             if key {
                 println!("{}", new_key(&*store, &clock, user).await?);
             }
+            Ok(())
+        }
+        Command::Domain(DomainCommand::Add { org_id, domain }) => {
+            let normalized = crate::api::email_domains::checked(&domain)
+                .map_err(|e| format!("domain {domain:?}: {e}"))?;
+            let added = store
+                .add_email_domain(org_id, &normalized, clock.now())
+                .await
+                .map_err(|e| match e {
+                    roster_core::StoreError::NotFound => format!("no organization {org_id}"),
+                    roster_core::StoreError::Conflict { .. } => {
+                        format!("{normalized} is already verified for an organization")
+                    }
+                    e => e.to_string(),
+                })?;
+            println!(
+                "{}",
+                serde_json::to_string(&added).map_err(|e| e.to_string())?
+            );
             Ok(())
         }
     }

@@ -75,6 +75,10 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid { field, message } => {
                 ApiError::field(field.unwrap_or("non_field_errors"), message)
             }
+            StoreError::Rejected(rejections) => {
+                let messages: Vec<String> = rejections.into_iter().map(|r| r.message).collect();
+                ApiError::BadRequest(json!({ "non_field_errors": messages }))
+            }
             StoreError::Other(message) => ApiError::Internal(message),
         }
     }

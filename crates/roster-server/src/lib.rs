@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod error;
 pub mod input;
+pub mod members;
 pub mod negotiate;
 pub mod openapi;
 pub mod pagination;

@@ -24,6 +24,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
     tags(
         (name = "organizations", description = "Teams"),
         (name = "memberships", description = "Who is on a team, with which role"),
+        (name = "groups", description = "Permission groups and who is in them"),
+        (name = "email domains", description = "Domains verified for a team"),
         (name = "me", description = "The caller"),
         (name = "health", description = "Liveness"),
     )

@@ -8,6 +8,9 @@
 //!
 //! One file per resource implements its part of [`roster_core::Store`].
 
+mod email_domains;
+mod group_memberships;
+mod groups;
 mod memberships;
 mod organizations;
 mod rows;
@@ -16,12 +19,12 @@ mod users;
 use async_trait::async_trait;
 use roster_core::keys::KeyHash;
 use roster_core::store::{
-    MembershipCursor, MembershipFilter, NameCursor, NewOrganization, NewUser, OrganizationPatch,
-    Visibility, Window,
+    EmailCursor, MemberRef, MembersChange, MembershipCursor, MembershipFilter, NameCursor,
+    NewOrganization, NewUser, OrganizationPatch, Visibility, Window,
 };
 use roster_core::{
-    Membership, MembershipSummary, Organization, Principal, Role, Store, StoreError, StoreResult,
-    Timestamp, User,
+    EmailDomain, Group, GroupMembership, Membership, MembershipSummary, Organization, Principal,
+    Role, Store, StoreError, StoreResult, Timestamp, User,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -210,5 +213,73 @@ impl Store for SqliteStore {
 
     async fn remove_membership(&self, id: i64) -> StoreResult<()> {
         memberships::remove(self, id).await
+    }
+
+    async fn list_groups(&self, org: Uuid, window: Window<NameCursor>) -> StoreResult<Vec<Group>> {
+        groups::list(self, org, window).await
+    }
+
+    async fn count_groups(&self, org: Uuid) -> StoreResult<u64> {
+        groups::count(self, org).await
+    }
+
+    async fn create_group(&self, org: Uuid, name: &str, now: Timestamp) -> StoreResult<Group> {
+        groups::create(self, org, name, now).await
+    }
+
+    async fn get_group(&self, id: Uuid) -> StoreResult<Group> {
+        groups::get(&self.reader, id).await
+    }
+
+    async fn rename_group(&self, id: Uuid, name: &str) -> StoreResult<Group> {
+        groups::rename(self, id, name).await
+    }
+
+    async fn delete_group(&self, id: Uuid) -> StoreResult<()> {
+        groups::delete(self, id).await
+    }
+
+    async fn list_group_memberships(
+        &self,
+        group: Uuid,
+        window: Window<EmailCursor>,
+    ) -> StoreResult<Vec<GroupMembership>> {
+        group_memberships::list(self, group, window).await
+    }
+
+    async fn count_group_memberships(&self, group: Uuid) -> StoreResult<u64> {
+        group_memberships::count(self, group).await
+    }
+
+    async fn change_group_members(
+        &self,
+        group: Uuid,
+        items: &[MemberRef],
+        change: MembersChange,
+        require_campaign: bool,
+        now: Timestamp,
+    ) -> StoreResult<Vec<GroupMembership>> {
+        group_memberships::change(self, group, items, change, require_campaign, now).await
+    }
+
+    async fn remove_group_membership(&self, group: Uuid, membership: Uuid) -> StoreResult<()> {
+        group_memberships::remove(self, group, membership).await
+    }
+
+    async fn list_email_domains(&self, org: Uuid) -> StoreResult<Vec<EmailDomain>> {
+        email_domains::list(self, org).await
+    }
+
+    async fn add_email_domain(
+        &self,
+        org: Uuid,
+        domain: &str,
+        now: Timestamp,
+    ) -> StoreResult<EmailDomain> {
+        email_domains::add(self, org, domain, now).await
+    }
+
+    async fn delete_email_domain(&self, org: Uuid, id: Uuid) -> StoreResult<()> {
+        email_domains::delete(self, org, id).await
     }
 }

@@ -6,6 +6,9 @@
 
 mod auth;
 mod cli;
+mod email_domains;
+mod group_memberships;
+mod groups;
 mod hostile;
 mod memberships;
 mod openapi;

@@ -25,6 +25,18 @@ async fn the_schema_is_openapi_3_1_listing_every_path_and_method() {
             "/api/memberships/{id}/",
             vec!["get", "put", "patch", "delete"],
         ),
+        ("/api/organizations/{id}/groups/", vec!["get", "post"]),
+        ("/api/groups/{id}/", vec!["get", "put", "patch", "delete"]),
+        ("/api/groups/{id}/memberships/", vec!["get", "post", "put"]),
+        ("/api/groups/{id}/memberships/{mid}/", vec!["delete"]),
+        (
+            "/api/organizations/{id}/email-domains/",
+            vec!["get", "post"],
+        ),
+        (
+            "/api/organizations/{id}/email-domains/{did}/",
+            vec!["delete"],
+        ),
         ("/api/me/", vec!["get"]),
         ("/api/health/", vec!["get"]),
     ];

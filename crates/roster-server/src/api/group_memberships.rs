@@ -1,0 +1,161 @@
+//! Group memberships (contract section 7): list, add (POST), replace the whole list (PUT), and
+//! remove one. Adding and replacing obey the email rule and are set-based in the store.
+
+use crate::api::groups::load;
+use crate::api::json;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::input::{JsonBody, QueryParams, parse_uuid};
+use crate::members::Members;
+use crate::negotiate::ApiVersion;
+use crate::pagination::{Chunk, PageRequest, RequestUrl, STREAM_CHUNK, stream_array};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use roster_core::GroupMembership;
+use roster_core::store::{MembersChange, Window};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// An item of a POST or PUT payload. The payload is an array of these, one such object, or
+/// bare strings (a UUID or an email).
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents what `Members::parse` reads
+pub struct MemberItem {
+    /// A member of the team.
+    user_id: Option<Uuid>,
+    /// A member's email, or an email of a domain verified for the team (held until its owner
+    /// joins).
+    email: Option<String>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents what `replace` parses
+pub struct ReplaceQuery {
+    /// `true`: emails that belong to no campaign member of the team are skipped, not errors.
+    require_campaign: Option<bool>,
+}
+
+/// The group's memberships ordered by email.
+#[utoipa::path(operation_id = "group_memberships_list", get, path = "/api/groups/{id}/memberships/", tag = "groups",
+    params(("id" = Uuid, Path), crate::openapi::PageParams),
+    responses((status = 200, description = "Ordered by email", body = [GroupMembership])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    url: RequestUrl,
+    query: QueryParams,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let group = load(&state, &caller, &id).await?.id;
+    if version.paginated() {
+        let page = PageRequest::from_query(&query)?;
+        let page = page.resolve(state.store.count_group_memberships(group).await?)?;
+        let items = state
+            .store
+            .list_group_memberships(group, page.window())
+            .await?;
+        return page.respond(&url, &items);
+    }
+    Ok(stream_all(&state, group))
+}
+
+/// The whole membership list, streamed.
+fn stream_all(state: &AppState, group: Uuid) -> Response {
+    let store = state.store.clone();
+    stream_array(b"[".to_vec(), b"]", move |cursor| {
+        let store = store.clone();
+        async move {
+            let window = Window::After {
+                cursor,
+                limit: STREAM_CHUNK,
+            };
+            let items = store.list_group_memberships(group, window).await?;
+            Ok(Chunk::of(items, GroupMembership::cursor))
+        }
+    })
+}
+
+/// Adds people; those already in the group are not an error and are not duplicated.
+#[utoipa::path(operation_id = "group_memberships_add", post, path = "/api/groups/{id}/memberships/", tag = "groups",
+    params(("id" = Uuid, Path)), request_body = Vec<MemberItem>,
+    responses((status = 201, description = "The memberships of the people in the payload", body = [GroupMembership])))]
+pub async fn add(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let group = load(&state, &caller, &id).await?.id;
+    let members = Members::parse(body)?;
+    let added = state
+        .store
+        .change_group_members(
+            group,
+            &members.items,
+            MembersChange::Add,
+            false,
+            state.clock.now(),
+        )
+        .await
+        .map_err(|e| members.rejected(e))?;
+    json(StatusCode::CREATED, &added)
+}
+
+/// Replaces the members: those who stay keep their membership, the rest are removed, the new
+/// ones added, in one transaction. `[]` empties the group.
+#[utoipa::path(operation_id = "group_memberships_replace", put, path = "/api/groups/{id}/memberships/", tag = "groups",
+    params(("id" = Uuid, Path), ReplaceQuery), request_body = Vec<MemberItem>,
+    responses((status = 200, description = "The group's memberships after the change", body = [GroupMembership])))]
+pub async fn replace(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: QueryParams,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let group = load(&state, &caller, &id).await?.id;
+    let require_campaign = match query.get("require_campaign")? {
+        None | Some("false" | "False" | "0") => false,
+        Some("true" | "True" | "1") => true,
+        Some(other) => {
+            return Err(ApiError::field(
+                "require_campaign",
+                format!("Must be true or false, not {other:?}."),
+            ));
+        }
+    };
+    let members = Members::parse(body)?;
+    state
+        .store
+        .change_group_members(
+            group,
+            &members.items,
+            MembersChange::Replace,
+            require_campaign,
+            state.clock.now(),
+        )
+        .await
+        .map_err(|e| members.rejected(e))?;
+    Ok(stream_all(&state, group))
+}
+
+/// Removes one membership from the group.
+#[utoipa::path(operation_id = "group_memberships_destroy", delete, path = "/api/groups/{id}/memberships/{mid}/", tag = "groups",
+    params(("id" = Uuid, Path), ("mid" = Uuid, Path)),
+    responses((status = 204, description = "Removed")))]
+pub async fn destroy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, mid)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let group = load(&state, &caller, &id).await?.id;
+    state
+        .store
+        .remove_group_membership(group, parse_uuid(&mid)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

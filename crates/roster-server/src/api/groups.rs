@@ -1,0 +1,163 @@
+//! Groups (contract section 6): a team's permission groups, for admins and managers.
+
+use crate::api::json;
+use crate::auth::{Caller, Needs};
+use crate::error::ApiResult;
+use crate::input::{Fields, JsonBody, QueryParams, parse_uuid};
+use crate::negotiate::ApiVersion;
+use crate::pagination::{Chunk, PageRequest, RequestUrl, STREAM_CHUNK, stream_array};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use roster_core::Group;
+use roster_core::store::Window;
+use utoipa::ToSchema;
+
+const MAX_NAME: usize = 256;
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the body that `Fields` validates
+pub struct GroupWrite {
+    #[schema(min_length = 1, max_length = 256)]
+    name: String,
+}
+
+/// Loads a group and checks that the caller may manage its team (another team's is a 404).
+pub async fn load(state: &AppState, caller: &Caller, id: &str) -> ApiResult<Group> {
+    let group = state.store.get_group(parse_uuid(id)?).await?;
+    caller
+        .role_in(state, group.organization, Needs::Manager)
+        .await?;
+    Ok(group)
+}
+
+fn name(body: serde_json::Value, partial: bool) -> ApiResult<Option<String>> {
+    let mut fields = Fields::new(body, partial)?;
+    let name = fields.text("name", true, MAX_NAME);
+    fields.finish()?;
+    Ok(name)
+}
+
+/// The team's groups ordered by name.
+#[utoipa::path(operation_id = "groups_list", get, path = "/api/organizations/{id}/groups/", tag = "groups",
+    params(("id" = Uuid, Path), crate::openapi::PageParams),
+    responses((status = 200, description = "Groups ordered by name", body = [Group])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    url: RequestUrl,
+    query: QueryParams,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let org = parse_uuid(&id)?;
+    caller.role_in(&state, org, Needs::Manager).await?;
+    if version.paginated() {
+        let page = PageRequest::from_query(&query)?;
+        let page = page.resolve(state.store.count_groups(org).await?)?;
+        let items = state.store.list_groups(org, page.window()).await?;
+        return page.respond(&url, &items);
+    }
+    let store = state.store.clone();
+    Ok(stream_array(b"[".to_vec(), b"]", move |cursor| {
+        let store = store.clone();
+        async move {
+            let window = Window::After {
+                cursor,
+                limit: STREAM_CHUNK,
+            };
+            Ok(Chunk::of(
+                store.list_groups(org, window).await?,
+                Group::cursor,
+            ))
+        }
+    }))
+}
+
+/// Creates a group; names are unique within a team.
+#[utoipa::path(operation_id = "groups_create", post, path = "/api/organizations/{id}/groups/", tag = "groups",
+    params(("id" = Uuid, Path)), request_body = GroupWrite,
+    responses((status = 201, description = "Created", body = Group)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let org = parse_uuid(&id)?;
+    caller.role_in(&state, org, Needs::Manager).await?;
+    let name = name(body, false)?.unwrap_or_default();
+    let group = state
+        .store
+        .create_group(org, &name, state.clock.now())
+        .await?;
+    json(StatusCode::CREATED, &group)
+}
+
+/// One group.
+#[utoipa::path(operation_id = "groups_retrieve", get, path = "/api/groups/{id}/", tag = "groups",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The group", body = Group)))]
+pub async fn retrieve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    json(StatusCode::OK, &load(&state, &caller, &id).await?)
+}
+
+/// Renames the group.
+#[utoipa::path(operation_id = "groups_update", put, path = "/api/groups/{id}/", tag = "groups",
+    params(("id" = Uuid, Path)), request_body = GroupWrite,
+    responses((status = 200, description = "The group", body = Group)))]
+pub async fn update(
+    state: State<AppState>,
+    caller: Caller,
+    id: Path<String>,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    rename(state, caller, id, body, false).await
+}
+
+/// Renames the group if a name is given.
+#[utoipa::path(operation_id = "groups_partial_update", patch, path = "/api/groups/{id}/", tag = "groups",
+    params(("id" = Uuid, Path)), request_body = GroupWrite,
+    responses((status = 200, description = "The group", body = Group)))]
+pub async fn partial_update(
+    state: State<AppState>,
+    caller: Caller,
+    id: Path<String>,
+    body: JsonBody,
+) -> ApiResult<Response> {
+    rename(state, caller, id, body, true).await
+}
+
+async fn rename(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+    partial: bool,
+) -> ApiResult<Response> {
+    let group = load(&state, &caller, &id).await?;
+    let group = match name(body, partial)? {
+        Some(name) => state.store.rename_group(group.id, &name).await?,
+        None => group,
+    };
+    json(StatusCode::OK, &group)
+}
+
+/// Deletes the group and its memberships.
+#[utoipa::path(operation_id = "groups_destroy", delete, path = "/api/groups/{id}/", tag = "groups",
+    params(("id" = Uuid, Path)),
+    responses((status = 204, description = "Deleted")))]
+pub async fn destroy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let group = load(&state, &caller, &id).await?;
+    state.store.delete_group(group.id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

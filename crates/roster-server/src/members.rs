@@ -1,0 +1,118 @@
+//! Payloads that name people: a JSON array of `{"user_id": UUID}` / `{"email": "..."}` items,
+//! a single such object, or bare strings (a UUID or an email). Errors come back in DRF's list
+//! shape: one object per item, in payload order, empty for a valid item.
+
+use crate::error::ApiError;
+use roster_core::store::{MemberRef, Rejection, StoreError};
+use roster_core::{domain, email};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+/// A parsed payload: its items, and whether it came as a list (which shapes its errors).
+pub struct Members {
+    pub items: Vec<MemberRef>,
+    pub is_list: bool,
+}
+
+impl Members {
+    pub fn parse(body: Value) -> Result<Members, ApiError> {
+        let (values, is_list) = match body {
+            Value::Array(values) => (values, true),
+            one => (vec![one], false),
+        };
+        let total = values.len();
+        let mut items = Vec::with_capacity(total);
+        let mut errors = Vec::new();
+        for (position, value) in values.into_iter().enumerate() {
+            match item(value) {
+                Ok(item) => items.push(item),
+                Err((field, message)) => errors.push(Rejection {
+                    position,
+                    field,
+                    message,
+                }),
+            }
+        }
+        if errors.is_empty() {
+            Ok(Members { items, is_list })
+        } else {
+            Err(item_errors(errors, total, is_list))
+        }
+    }
+
+    /// Renders a store's rejection of some items in the payload's shape.
+    pub fn rejected(&self, e: StoreError) -> ApiError {
+        match e {
+            StoreError::Rejected(errors) => item_errors(errors, self.items.len(), self.is_list),
+            other => other.into(),
+        }
+    }
+}
+
+fn item(value: Value) -> Result<MemberRef, (&'static str, String)> {
+    match value {
+        Value::String(s) => {
+            let s = s.trim();
+            match Uuid::try_parse(s) {
+                Ok(id) => Ok(MemberRef::UserId(id)),
+                Err(_) => by_email(s).map_err(|m| ("email", m)),
+            }
+        }
+        Value::Object(mut map) => {
+            // With both, the user id names the person: it cannot be mistyped into someone else.
+            if let Some(id) = map.remove("user_id") {
+                let id = id.as_str().and_then(|s| Uuid::try_parse(s.trim()).ok());
+                return id
+                    .map(MemberRef::UserId)
+                    .ok_or(("user_id", "Must be a valid UUID.".to_owned()));
+            }
+            match map.remove("email") {
+                Some(Value::String(s)) => by_email(s.trim()).map_err(|m| ("email", m)),
+                Some(Value::Null) => Err(("email", "This field may not be null.".to_owned())),
+                Some(_) => Err(("email", "Not a valid string.".to_owned())),
+                None => Err((
+                    "non_field_errors",
+                    "Give either user_id or email.".to_owned(),
+                )),
+            }
+        }
+        _ => Err((
+            "non_field_errors",
+            "Expected an object with user_id or email, a UUID or an email.".to_owned(),
+        )),
+    }
+}
+
+fn by_email(address: &str) -> Result<MemberRef, String> {
+    if address.is_empty() {
+        return Err("This field may not be blank.".to_owned());
+    }
+    email::validate(address).map_err(str::to_owned)?;
+    let domain = domain::of_email(address).ok_or("Enter a valid email address.")?;
+    Ok(MemberRef::Email {
+        email: address.to_owned(),
+        email_norm: email::normalize(address),
+        domain,
+    })
+}
+
+/// DRF's shape: for a list, one object per item in order (`{}` for a valid one); for a single
+/// item, its own object.
+fn item_errors(errors: Vec<Rejection>, len: usize, is_list: bool) -> ApiError {
+    let object = |r: &Rejection| {
+        let mut map = Map::new();
+        map.insert(r.field.to_owned(), json!([r.message]));
+        Value::Object(map)
+    };
+    if !is_list {
+        return ApiError::BadRequest(errors.first().map(object).unwrap_or_else(|| json!({})));
+    }
+    let len = len.max(errors.iter().map(|r| r.position + 1).max().unwrap_or(0));
+    let mut list = vec![json!({}); len];
+    for r in &errors {
+        if let Some(slot) = list.get_mut(r.position) {
+            *slot = object(r);
+        }
+    }
+    ApiError::BadRequest(Value::Array(list))
+}

@@ -1,0 +1,127 @@
+//! Groups of a team.
+
+use crate::{SqliteStore, conflict_on, other};
+use roster_core::store::{NameCursor, Window};
+use roster_core::{Group, StoreError, StoreResult, Timestamp};
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteExecutor};
+use uuid::Uuid;
+
+const SELECT: &str = "SELECT g.id, g.org_id, g.name, g.created_at, \
+     (SELECT count(*) FROM group_memberships gm WHERE gm.group_id = g.id) AS num_members \
+     FROM groups g";
+
+#[derive(FromRow)]
+struct GroupRow {
+    id: Uuid,
+    org_id: Uuid,
+    name: String,
+    created_at: i64,
+    num_members: i64,
+}
+
+impl From<GroupRow> for Group {
+    fn from(r: GroupRow) -> Self {
+        Group {
+            id: r.id,
+            organization: r.org_id,
+            name: r.name,
+            num_members: u64::try_from(r.num_members).unwrap_or(0),
+            created_at: Timestamp::from_micros(r.created_at),
+        }
+    }
+}
+
+pub(crate) async fn list(
+    store: &SqliteStore,
+    org: Uuid,
+    window: Window<NameCursor>,
+) -> StoreResult<Vec<Group>> {
+    let mut qb = QueryBuilder::<Sqlite>::new(SELECT);
+    qb.push(" WHERE g.org_id = ").push_bind(org);
+    let (offset, limit) = match window {
+        Window::Page { offset, limit } => (offset, limit),
+        Window::After { cursor, limit } => {
+            if let Some(c) = cursor {
+                // Names are unique within a team, so the name alone orders the groups.
+                qb.push(" AND g.name > ").push_bind(c.name);
+            }
+            (0, limit)
+        }
+    };
+    qb.push(" ORDER BY g.name LIMIT ")
+        .push_bind(i64::from(limit))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+    let rows: Vec<GroupRow> = qb
+        .build_query_as()
+        .fetch_all(&store.reader)
+        .await
+        .map_err(other)?;
+    Ok(rows.into_iter().map(Group::from).collect())
+}
+
+pub(crate) async fn count(store: &SqliteStore, org: Uuid) -> StoreResult<u64> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM groups WHERE org_id = $1")
+        .bind(org)
+        .fetch_one(&store.reader)
+        .await
+        .map_err(other)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(crate) async fn get<'e>(db: impl SqliteExecutor<'e>, id: Uuid) -> StoreResult<Group> {
+    let row: Option<GroupRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE g.id = $1")))
+            .bind(id)
+            .fetch_optional(db)
+            .await
+            .map_err(other)?;
+    row.map(Group::from).ok_or(StoreError::NotFound)
+}
+
+pub(crate) async fn create(
+    store: &SqliteStore,
+    org: Uuid,
+    name: &str,
+    now: Timestamp,
+) -> StoreResult<Group> {
+    let id = Uuid::new_v4();
+    sqlx::query("INSERT INTO groups (id, org_id, name, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(org)
+        .bind(name)
+        .bind(now.as_micros())
+        .execute(&store.writer)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+            _ => conflict_on("name")(e),
+        })?;
+    get(&store.writer, id).await
+}
+
+pub(crate) async fn rename(store: &SqliteStore, id: Uuid, name: &str) -> StoreResult<Group> {
+    let done = sqlx::query("UPDATE groups SET name = $2 WHERE id = $1")
+        .bind(id)
+        .bind(name)
+        .execute(&store.writer)
+        .await
+        .map_err(conflict_on("name"))?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    get(&store.writer, id).await
+}
+
+pub(crate) async fn delete(store: &SqliteStore, id: Uuid) -> StoreResult<()> {
+    // Its memberships go by ON DELETE CASCADE, in this statement's transaction.
+    let done = sqlx::query("DELETE FROM groups WHERE id = $1")
+        .bind(id)
+        .execute(&store.writer)
+        .await
+        .map_err(other)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
