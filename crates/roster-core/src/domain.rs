@@ -73,11 +73,6 @@ pub fn is_public_provider(normalized: &str) -> bool {
     PUBLIC_PROVIDERS.contains(&normalized)
 }
 
-/// The normalised domain of an email address (the part after the last `@`).
-pub fn of_email(email: &str) -> Option<String> {
-    email.rsplit_once('@').and_then(|(_, d)| normalize(d).ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,9 +114,5 @@ mod tests {
     fn knows_public_providers() {
         assert!(is_public_provider("gmail.com"));
         assert!(!is_public_provider("acme.com"));
-        assert_eq!(
-            of_email("Ann@Bücher.DE").as_deref(),
-            Some("xn--bcher-kva.de")
-        );
     }
 }

@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use roster_core::store::{MemberRef, Rejection, StoreError};
 use roster_core::{domain, email};
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// A parsed payload: its items, and whether it came as a list (which shapes its errors).
@@ -23,8 +24,10 @@ impl Members {
         let total = values.len();
         let mut items = Vec::with_capacity(total);
         let mut errors = Vec::new();
+        // A roster's emails share a few domains: normalise each domain once.
+        let mut domains = HashMap::new();
         for (position, value) in values.into_iter().enumerate() {
-            match item(value) {
+            match item(value, &mut domains) {
                 Ok(item) => items.push(item),
                 Err((field, message)) => errors.push(Rejection {
                     position,
@@ -49,13 +52,15 @@ impl Members {
     }
 }
 
-fn item(value: Value) -> Result<MemberRef, (&'static str, String)> {
+type DomainCache = HashMap<String, Option<String>>;
+
+fn item(value: Value, domains: &mut DomainCache) -> Result<MemberRef, (&'static str, String)> {
     match value {
         Value::String(s) => {
             let s = s.trim();
             match Uuid::try_parse(s) {
                 Ok(id) => Ok(MemberRef::UserId(id)),
-                Err(_) => by_email(s).map_err(|m| ("email", m)),
+                Err(_) => by_email(s, domains).map_err(|m| ("email", m)),
             }
         }
         Value::Object(mut map) => {
@@ -67,7 +72,7 @@ fn item(value: Value) -> Result<MemberRef, (&'static str, String)> {
                     .ok_or(("user_id", "Must be a valid UUID.".to_owned()));
             }
             match map.remove("email") {
-                Some(Value::String(s)) => by_email(s.trim()).map_err(|m| ("email", m)),
+                Some(Value::String(s)) => by_email(s.trim(), domains).map_err(|m| ("email", m)),
                 Some(Value::Null) => Err(("email", "This field may not be null.".to_owned())),
                 Some(_) => Err(("email", "Not a valid string.".to_owned())),
                 None => Err((
@@ -83,12 +88,17 @@ fn item(value: Value) -> Result<MemberRef, (&'static str, String)> {
     }
 }
 
-fn by_email(address: &str) -> Result<MemberRef, String> {
+fn by_email(address: &str, domains: &mut DomainCache) -> Result<MemberRef, String> {
     if address.is_empty() {
         return Err("This field may not be blank.".to_owned());
     }
     email::validate(address).map_err(str::to_owned)?;
-    let domain = domain::of_email(address).ok_or("Enter a valid email address.")?;
+    let part = address.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+    let domain = domains
+        .entry(part.to_owned())
+        .or_insert_with(|| domain::normalize(part).ok())
+        .clone()
+        .ok_or("Enter a valid email address.")?;
     Ok(MemberRef::Email {
         email: address.to_owned(),
         email_norm: email::normalize(address),

@@ -5,6 +5,7 @@
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, Response};
+use std::io::IsTerminal;
 use std::time::Duration;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -47,6 +48,7 @@ pub fn init(json: bool) {
         .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().try_init()

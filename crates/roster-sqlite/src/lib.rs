@@ -6,6 +6,11 @@
 //! processes on the same file (the `roster` operator commands while `serve` runs) wait on the
 //! busy timeout.
 //!
+//! SQLite's automatic WAL checkpoint runs inside the transaction that commits, so a large
+//! replace would also pay for copying the log back into the database. It is off; a background
+//! task checkpoints once a second on its own connection instead (PASSIVE: it never waits for,
+//! nor blocks, readers and writers).
+//!
 //! One file per resource implements its part of [`roster_core::Store`].
 
 mod email_domains;
@@ -51,6 +56,8 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(15))
             .pragma("temp_store", "memory")
+            .pragma("wal_autocheckpoint", "0")
+            .pragma("journal_size_limit", "67108864")
             .optimize_on_close(true, 1000);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -65,9 +72,15 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .map_err(other)?;
+        let checkpointer = SqlitePoolOptions::new()
+            .max_connections(1)
             .connect_with(options)
             .await
             .map_err(other)?;
+        tokio::spawn(checkpoint_every_second(checkpointer));
         Ok(Self { reader, writer })
     }
 
@@ -76,6 +89,20 @@ impl SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(other)
+    }
+}
+
+async fn checkpoint_every_second(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
     }
 }
 

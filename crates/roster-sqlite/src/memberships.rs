@@ -64,9 +64,9 @@ pub(crate) async fn add(
     let id = id.ok_or(StoreError::NotFound)?;
     sqlx::query(
         "UPDATE group_memberships SET user_id = $2 \
-         WHERE user_id IS NULL \
+         WHERE group_id IN (SELECT id FROM groups WHERE org_id = $1) \
            AND email_norm = (SELECT email_norm FROM users WHERE id = $2) \
-           AND group_id IN (SELECT id FROM groups WHERE org_id = $1)",
+           AND user_id IS NULL",
     )
     .bind(org)
     .bind(user)
