@@ -159,6 +159,60 @@ pub struct EmailDomain {
     pub verified_at: Option<Timestamp>,
 }
 
+/// A campaign of a team: a roster of people by email, each with reporting data.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Campaign {
+    pub id: Uuid,
+    #[serde(skip)]
+    pub organization: Uuid,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Someone in a campaign, by email, with their free-form reporting `data`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct CampaignMember {
+    pub id: Uuid,
+    pub email: String,
+    /// The JSON object exactly as the client sent it (key order and number precision kept).
+    #[schema(value_type = Object)]
+    pub data: Box<serde_json::value::RawValue>,
+    /// The team member with this email, if any.
+    pub account: Option<User>,
+    /// The ids of the team's groups this email is in.
+    pub groups: Vec<Uuid>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_active_at: Option<Timestamp>,
+}
+
+/// A service account or a deployment key: an account made for one team, with a fixed role.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub id: Uuid,
+    pub organization: Uuid,
+    pub name: String,
+    pub role: Role,
+    pub created_at: Timestamp,
+    pub last_active_at: Option<Timestamp>,
+    /// Deployment keys only: their key, which the contract shows on every read.
+    pub token: Option<String>,
+}
+
+/// A pending invitation to join a team.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Invitation {
+    pub id: Uuid,
+    pub email: String,
+    pub role: Role,
+    /// Who invited (null if that account is gone).
+    pub inviter: Option<User>,
+    pub organization: Uuid,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,8 @@
 
 use crate::keys::KeyHash;
 use crate::{
-    EmailDomain, Group, GroupMembership, Membership, MembershipSummary, Organization, Principal,
-    Role, Timestamp, User,
+    Account, Campaign, CampaignMember, EmailDomain, Group, GroupMembership, Invitation, Membership,
+    MembershipSummary, Organization, Principal, Role, Timestamp, User,
 };
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -129,6 +129,70 @@ pub enum MembersChange {
     Add,
     /// Makes the group hold exactly these people; those who stay keep their membership.
     Replace,
+}
+
+/// A campaign member to add or update: the email (as given, lower-cased, its domain's IDNA
+/// form) and the member's data as JSON object text, stored as is.
+#[derive(Clone, Debug)]
+pub struct NewCampaignMember {
+    pub email: String,
+    pub email_norm: String,
+    pub domain: String,
+    pub data: String,
+}
+
+impl CampaignMember {
+    pub fn cursor(&self) -> EmailCursor {
+        EmailCursor(crate::email::normalize(&self.email))
+    }
+}
+
+impl Campaign {
+    pub fn cursor(&self) -> NameCursor {
+        NameCursor {
+            name: self.name.clone(),
+            id: self.id,
+        }
+    }
+}
+
+/// A new invitation: who, with which role, by whom, and the digest of its one-time token.
+#[derive(Clone, Debug)]
+pub struct NewInvitation {
+    pub email: String,
+    pub role: Role,
+    pub inviter: Uuid,
+    pub token: KeyHash,
+    pub expires_at: Timestamp,
+}
+
+/// What accepting an invitation did.
+#[derive(Clone, Debug)]
+pub struct Accepted {
+    pub user: User,
+    pub organization: Uuid,
+    pub role: Role,
+}
+
+/// One row of a member import, validated.
+#[derive(Clone, Debug)]
+pub struct ImportRow {
+    pub email: String,
+    pub email_norm: String,
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub groups: Vec<String>,
+}
+
+/// What an import changed (or, in a dry run, would change).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportSummary {
+    pub rows: u64,
+    pub users_created: u64,
+    pub members_added: u64,
+    pub roles_changed: u64,
+    pub groups_created: u64,
+    pub group_memberships_added: u64,
 }
 
 /// The position of a group membership in its list: emails are unique within a group.
@@ -331,4 +395,115 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<EmailDomain>;
 
     async fn delete_email_domain(&self, org: Uuid, id: Uuid) -> StoreResult<()>;
+
+    // --- campaigns -------------------------------------------------------------------------
+
+    async fn list_campaigns(
+        &self,
+        org: Uuid,
+        window: Window<NameCursor>,
+    ) -> StoreResult<Vec<Campaign>>;
+
+    async fn count_campaigns(&self, org: Uuid) -> StoreResult<u64>;
+
+    async fn create_campaign(&self, org: Uuid, name: &str, now: Timestamp)
+    -> StoreResult<Campaign>;
+
+    async fn get_campaign(&self, id: Uuid) -> StoreResult<Campaign>;
+
+    /// Renames the campaign and/or replaces its members, in one transaction.
+    async fn update_campaign(
+        &self,
+        id: Uuid,
+        name: Option<&str>,
+        members: Option<&[NewCampaignMember]>,
+        now: Timestamp,
+    ) -> StoreResult<Campaign>;
+
+    async fn delete_campaign(&self, id: Uuid) -> StoreResult<()>;
+
+    // --- campaign members ------------------------------------------------------------------
+
+    async fn list_campaign_members(
+        &self,
+        campaign: Uuid,
+        window: Window<EmailCursor>,
+    ) -> StoreResult<Vec<CampaignMember>>;
+
+    async fn count_campaign_members(&self, campaign: Uuid) -> StoreResult<u64>;
+
+    /// Adds members or updates their data (`Add`), or makes the campaign hold exactly these
+    /// (`Replace`), set-based in one transaction. Emails obey the email rule (`Rejected`).
+    /// Returns the payload's members for `Add`, nothing for `Replace`.
+    async fn change_campaign_members(
+        &self,
+        campaign: Uuid,
+        members: &[NewCampaignMember],
+        change: MembersChange,
+        now: Timestamp,
+    ) -> StoreResult<Vec<CampaignMember>>;
+
+    // --- service accounts and deployment keys ----------------------------------------------
+
+    /// Creates the account's user (of `kind`), its membership of the team with a role that
+    /// never changes, and its key, in one transaction. `token` is kept only for deployment
+    /// keys.
+    #[allow(clippy::too_many_arguments)]
+    async fn create_account(
+        &self,
+        org: Uuid,
+        kind: AccountKind,
+        name: &str,
+        role: Role,
+        key: &KeyHash,
+        token: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<Account>;
+
+    async fn list_accounts(&self, org: Uuid, kind: AccountKind) -> StoreResult<Vec<Account>>;
+
+    async fn get_account(&self, org: Uuid, kind: AccountKind, id: Uuid) -> StoreResult<Account>;
+
+    /// Deletes the account: its user, keys and memberships go with it at once.
+    async fn delete_account(&self, org: Uuid, kind: AccountKind, id: Uuid) -> StoreResult<()>;
+
+    // --- invitations -----------------------------------------------------------------------
+
+    /// Invites an email to the team (replacing a pending invitation of the same email).
+    /// `Conflict` on `email` when that person is already a member.
+    async fn create_invitation(
+        &self,
+        org: Uuid,
+        invitation: NewInvitation,
+        now: Timestamp,
+    ) -> StoreResult<Invitation>;
+
+    async fn list_invitations(&self, org: Uuid) -> StoreResult<Vec<Invitation>>;
+
+    async fn revoke_invitation(&self, org: Uuid, id: Uuid) -> StoreResult<()>;
+
+    /// Uses a pending, unexpired invitation: creates or finds the person (naming them if they
+    /// have no name), adds them to the team with the invitation's role (a present member keeps
+    /// theirs), attaches their held group memberships, stores their new key and deletes the
+    /// invitation, in one transaction. `NotFound` for an unknown, used or expired token.
+    async fn accept_invitation(
+        &self,
+        token: &KeyHash,
+        name: Option<&str>,
+        key: &KeyHash,
+        now: Timestamp,
+    ) -> StoreResult<Accepted>;
+
+    // --- import ----------------------------------------------------------------------------
+
+    /// Adds the rows' people to the team (creating unknown people, who have not joined) and to
+    /// the named groups (creating missing groups), set-based in one transaction; a role, when
+    /// given, is set. With `dry_run` nothing is kept.
+    async fn import_members(
+        &self,
+        org: Uuid,
+        rows: &[ImportRow],
+        dry_run: bool,
+        now: Timestamp,
+    ) -> StoreResult<ImportSummary>;
 }

@@ -2,7 +2,8 @@
 //! handlers live in `crate::api`, one module per resource.
 
 use crate::api::{
-    email_domains, group_memberships, groups, health, me, memberships, organizations,
+    accounts, campaign_members, campaigns, email_domains, group_memberships, groups, health,
+    invitations, me, memberships, organizations,
 };
 use crate::error::ApiError;
 use crate::negotiate;
@@ -64,6 +65,47 @@ pub fn app(state: AppState) -> App {
         .routes(routes!(email_domains::list, email_domains::create))
         // /api/organizations/{id}/email-domains/{did}/
         .routes(routes!(email_domains::destroy))
+        // /api/organizations/{id}/campaigns/
+        .routes(routes!(campaigns::list, campaigns::create))
+        // /api/organizations/{id}/campaigns/{cid}/
+        .routes(routes!(
+            campaigns::retrieve,
+            campaigns::update,
+            campaigns::partial_update,
+            campaigns::destroy
+        ))
+        // /api/organizations/{id}/campaigns/{cid}/members/
+        .routes(routes!(
+            campaign_members::list,
+            campaign_members::add,
+            campaign_members::replace
+        ))
+        // /api/organizations/{id}/serviceaccounts/
+        .routes(routes!(
+            accounts::list_service_accounts,
+            accounts::create_service_account
+        ))
+        // /api/organizations/{id}/serviceaccounts/{sid}/
+        .routes(routes!(
+            accounts::retrieve_service_account,
+            accounts::destroy_service_account
+        ))
+        // /api/organizations/{id}/deployment-keys/
+        .routes(routes!(
+            accounts::list_deployment_keys,
+            accounts::create_deployment_key
+        ))
+        // /api/organizations/{id}/deployment-keys/{kid}/
+        .routes(routes!(
+            accounts::retrieve_deployment_key,
+            accounts::destroy_deployment_key
+        ))
+        // /api/organizations/{id}/invitations/
+        .routes(routes!(invitations::list, invitations::create))
+        // /api/organizations/{id}/invitations/{iid}/
+        .routes(routes!(invitations::destroy))
+        // /api/invitations/accept/ (no credentials)
+        .routes(routes!(invitations::accept))
         // /api/me/
         .routes(routes!(me::me))
         // /api/health/

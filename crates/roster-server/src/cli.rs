@@ -53,6 +53,24 @@ enum Command {
     /// Email domains verified for a team.
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// Bulk imports.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportCommand {
+    /// Add people from a CSV (columns: email, and optionally name, role, groups separated by
+    /// `;`) to a team and its groups, creating missing groups, in one transaction.
+    Members {
+        #[arg(long)]
+        org: Uuid,
+        /// The CSV file (`-` for standard input).
+        file: PathBuf,
+        /// Check everything and print what would change, without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -207,6 +225,19 @@ async fn run(cli: Cli) -> CliResult {
             if key {
                 println!("{}", new_key(&*store, &clock, user).await?);
             }
+            Ok(())
+        }
+        Command::Import(ImportCommand::Members { org, file, dry_run }) => {
+            let rows = if file.as_os_str() == "-" {
+                crate::import::read_rows(std::io::stdin().lock())
+            } else {
+                let input = std::fs::File::open(&file)
+                    .map_err(|e| format!("cannot open {}: {e}", file.display()))?;
+                crate::import::read_rows(std::io::BufReader::new(input))
+            }
+            .map_err(|e| format!("{}: {e} (nothing was imported)", file.display()))?;
+            let summary = crate::import::apply(&*store, org, &rows, dry_run, clock.now()).await?;
+            println!("{}", crate::import::describe(&summary, dry_run));
             Ok(())
         }
         Command::Domain(DomainCommand::Add { org_id, domain }) => {

@@ -12,10 +12,10 @@ use roster_core::Role;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-/// A JSON request body, already parsed.
-pub struct JsonBody(pub Value);
+/// A JSON request body as sent: its content type checked, its size within the limit.
+pub struct RawJson(pub bytes::Bytes);
 
-impl FromRequest<AppState> for JsonBody {
+impl FromRequest<AppState> for RawJson {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
@@ -30,13 +30,28 @@ impl FromRequest<AppState> for JsonBody {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(ApiError::PayloadTooLarge(limit));
         }
-        let bytes = axum::body::to_bytes(Body::new(body), limit)
+        axum::body::to_bytes(Body::new(body), limit)
             .await
-            .map_err(|_| ApiError::PayloadTooLarge(limit))?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::parse(format!("JSON parse error - {e}")))
+            .map(RawJson)
+            .map_err(|_| ApiError::PayloadTooLarge(limit))
     }
+}
+
+/// A JSON request body, parsed.
+pub struct JsonBody(pub Value);
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
+        let RawJson(bytes) = RawJson::from_request(req, state).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses JSON, answering a DRF parse error for anything malformed.
+pub fn parse_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> ApiResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::parse(format!("JSON parse error - {e}")))
 }
 
 fn check_content_type(parts: &Parts) -> ApiResult<()> {

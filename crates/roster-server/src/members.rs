@@ -1,10 +1,13 @@
-//! Payloads that name people: a JSON array of `{"user_id": UUID}` / `{"email": "..."}` items,
-//! a single such object, or bare strings (a UUID or an email). Errors come back in DRF's list
-//! shape: one object per item, in payload order, empty for a valid item.
+//! Payloads that name people. Group members: a JSON array of `{"user_id": UUID}` /
+//! `{"email": "..."}` items, a single such object, or bare strings (a UUID or an email).
+//! Campaign members: an array of `{"email", "data"}`, or `{"users": [...]}` holding one, with
+//! each `data` kept as the exact JSON text sent. Errors come back in DRF's list shape: one
+//! object per item, in payload order, empty for a valid item.
 
 use crate::error::ApiError;
-use roster_core::store::{MemberRef, Rejection, StoreError};
+use roster_core::store::{MemberRef, NewCampaignMember, Rejection, StoreError};
 use roster_core::{domain, email};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -89,6 +92,19 @@ fn item(value: Value, domains: &mut DomainCache) -> Result<MemberRef, (&'static 
 }
 
 fn by_email(address: &str, domains: &mut DomainCache) -> Result<MemberRef, String> {
+    let (email, email_norm, domain) = email_parts(address, domains)?;
+    Ok(MemberRef::Email {
+        email,
+        email_norm,
+        domain,
+    })
+}
+
+/// A valid address as given, lower-cased, and its domain's IDNA form.
+fn email_parts(
+    address: &str,
+    domains: &mut DomainCache,
+) -> Result<(String, String, String), String> {
     if address.is_empty() {
         return Err("This field may not be blank.".to_owned());
     }
@@ -99,10 +115,129 @@ fn by_email(address: &str, domains: &mut DomainCache) -> Result<MemberRef, Strin
         .or_insert_with(|| domain::normalize(part).ok())
         .clone()
         .ok_or("Enter a valid email address.")?;
-    Ok(MemberRef::Email {
-        email: address.to_owned(),
-        email_norm: email::normalize(address),
+    Ok((address.to_owned(), email::normalize(address), domain))
+}
+
+/// The largest `data` of one campaign member.
+pub const MAX_DATA_BYTES: usize = 64 * 1024;
+
+/// A campaign-member payload, parsed from the raw body so that `data` keeps its exact text.
+pub struct CampaignMembers {
+    pub members: Vec<NewCampaignMember>,
+}
+
+impl CampaignMembers {
+    /// `users`: the raw members array (the body itself, or its `users` field).
+    pub fn parse(users: &RawValue) -> Result<CampaignMembers, ApiError> {
+        let items: Vec<&RawValue> = serde_json::from_str(users.get()).map_err(|_| {
+            ApiError::field(
+                "non_field_errors",
+                "Expected a list of members, or {\"users\": [...]}.",
+            )
+        })?;
+        let total = items.len();
+        let mut members = Vec::with_capacity(total);
+        let mut errors = Vec::new();
+        let mut domains = DomainCache::new();
+        let mut seen: HashMap<String, usize> = HashMap::with_capacity(total);
+        for (position, raw) in items.into_iter().enumerate() {
+            match campaign_member(raw, &mut domains) {
+                Ok(member) => {
+                    if let Some(first) = seen.insert(member.email_norm.clone(), position) {
+                        errors.push(Rejection {
+                            position,
+                            field: "email",
+                            message: format!(
+                                "{} appears more than once in this payload (first as item {}).",
+                                member.email,
+                                first + 1
+                            ),
+                        });
+                    }
+                    members.push(member);
+                }
+                Err((field, message)) => errors.push(Rejection {
+                    position,
+                    field,
+                    message,
+                }),
+            }
+        }
+        if errors.is_empty() {
+            Ok(CampaignMembers { members })
+        } else {
+            Err(item_errors(errors, total, true))
+        }
+    }
+
+    pub fn rejected(&self, e: StoreError) -> ApiError {
+        match e {
+            StoreError::Rejected(errors) => item_errors(errors, self.members.len(), true),
+            other => other.into(),
+        }
+    }
+}
+
+/// Reads the members array of a campaign-member payload: the body itself, or its `users`.
+pub fn campaign_users(body: &[u8]) -> Result<Option<Box<RawValue>>, ApiError> {
+    let raw: &RawValue = crate::input::parse_json(body)?;
+    if raw.get().trim_start().starts_with('[') {
+        return Ok(Some(raw.to_owned()));
+    }
+    let fields: HashMap<String, &RawValue> = serde_json::from_str(raw.get()).map_err(|_| {
+        ApiError::field(
+            "non_field_errors",
+            "Expected a list of members, or {\"users\": [...]}.",
+        )
+    })?;
+    Ok(fields.get("users").map(|users| (*users).to_owned()))
+}
+
+fn campaign_member(
+    raw: &RawValue,
+    domains: &mut DomainCache,
+) -> Result<NewCampaignMember, (&'static str, String)> {
+    let fields: HashMap<String, &RawValue> = serde_json::from_str(raw.get()).map_err(|_| {
+        (
+            "non_field_errors",
+            "Expected an object with an email and optional data.".to_owned(),
+        )
+    })?;
+    let address = match fields
+        .get("email")
+        .map(|v| serde_json::from_str::<Value>(v.get()))
+    {
+        Some(Ok(Value::String(s))) => s,
+        Some(Ok(Value::Null)) => return Err(("email", "This field may not be null.".to_owned())),
+        Some(_) => return Err(("email", "Not a valid string.".to_owned())),
+        None => return Err(("email", "This field is required.".to_owned())),
+    };
+    let (email, email_norm, domain) =
+        email_parts(address.trim(), domains).map_err(|m| ("email", m))?;
+    let data = match fields.get("data") {
+        None => "{}".to_owned(),
+        Some(raw) => {
+            let text = raw.get();
+            if text == "null" {
+                return Err(("data", "This field may not be null.".to_owned()));
+            }
+            if !text.starts_with('{') {
+                return Err(("data", "Expected a JSON object.".to_owned()));
+            }
+            if text.len() > MAX_DATA_BYTES {
+                return Err((
+                    "data",
+                    format!("Ensure the data is no larger than {MAX_DATA_BYTES} bytes."),
+                ));
+            }
+            text.to_owned()
+        }
+    };
+    Ok(NewCampaignMember {
+        email,
+        email_norm,
         domain,
+        data,
     })
 }
 

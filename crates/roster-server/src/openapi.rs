@@ -26,6 +26,9 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         (name = "memberships", description = "Who is on a team, with which role"),
         (name = "groups", description = "Permission groups and who is in them"),
         (name = "email domains", description = "Domains verified for a team"),
+        (name = "campaigns", description = "Campaign rosters with per-person reporting data"),
+        (name = "accounts", description = "Service accounts and deployment keys"),
+        (name = "invitations", description = "Inviting people and joining"),
         (name = "me", description = "The caller"),
         (name = "health", description = "Liveness"),
     )
@@ -106,23 +109,23 @@ fn add_error_responses(op: &mut Operation) {
             .or_insert(response.into());
     };
     add("406", "Invalid version in the Accept header", "ErrorDetail");
-    if public {
-        return;
-    }
-    add("400", "Invalid input", "ValidationErrors");
-    add("401", "Missing, unknown or revoked key", "ErrorDetail");
-    add(
-        "403",
-        "The caller's role does not allow this",
-        "ErrorDetail",
-    );
-    add(
-        "404",
-        "Not found, another team's, or a page past the end",
-        "ErrorDetail",
-    );
     if op.request_body.is_some() {
+        add("400", "Invalid input", "ValidationErrors");
         add("413", "Body over the size limit", "ErrorDetail");
         add("415", "Body is not JSON", "ErrorDetail");
+    }
+    if !public {
+        add("400", "Invalid input", "ValidationErrors");
+        add("401", "Missing, unknown or revoked key", "ErrorDetail");
+        add(
+            "403",
+            "The caller's role does not allow this",
+            "ErrorDetail",
+        );
+        add(
+            "404",
+            "Not found, another team's, or a page past the end",
+            "ErrorDetail",
+        );
     }
 }

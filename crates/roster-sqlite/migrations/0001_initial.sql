@@ -70,4 +70,5 @@ CREATE TABLE group_memberships (
     UNIQUE (group_id, email_norm)
 ) STRICT;
 CREATE INDEX group_memberships_user ON group_memberships (user_id, group_id);
--- Held memberships are found through the team's groups on UNIQUE (group_id, email_norm).
+-- Which groups an email is in (campaign members list them; held memberships attach by email).
+CREATE INDEX group_memberships_email ON group_memberships (email_norm);

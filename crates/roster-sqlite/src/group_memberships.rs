@@ -1,26 +1,30 @@
 //! Group memberships: the list, and adding or replacing members with the email rule.
 //!
-//! A change is set-based: the payload goes in as one JSON parameter, is expanded by
-//! `json_each` into a temporary table, resolved against the team's members and verified
-//! domains, and applied with a fixed handful of statements, whatever the payload's size. It
-//! all happens in one `BEGIN IMMEDIATE` transaction, so a rejected item changes nothing and
-//! concurrent changes apply in some serial order.
+//! A change is set-based: the payload is loaded into the working table of `crate::payload`,
+//! checked against the email rule, and applied with a fixed handful of statements, whatever
+//! its size. It all happens in one `BEGIN IMMEDIATE` transaction, so a rejected item changes
+//! nothing and concurrent changes apply in some serial order.
 
-use crate::{SqliteStore, other};
-use roster_core::store::{EmailCursor, MemberRef, MembersChange, Rejection, Window};
-use roster_core::{GroupMembership, StoreError, StoreResult, Timestamp, User};
+use crate::{SqliteStore, other, payload};
+use roster_core::store::{EmailCursor, MemberRef, MembersChange, Window};
+use roster_core::{CampaignRef, GroupMembership, StoreError, StoreResult, Timestamp, User};
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
+use std::collections::HashMap;
 use uuid::Uuid;
 
-const SELECT: &str = "SELECT gm.id, gm.email, gm.created_at, u.id AS user_id, u.name, \
-     u.email AS user_email, u.service_account, u.deployment_key_account, u.date_joined, \
-     u.last_active_at FROM group_memberships gm LEFT JOIN users u ON u.id = gm.user_id";
+const SELECT: &str = "SELECT gm.id, gm.email, gm.email_norm, gm.created_at, g.org_id, \
+     u.id AS user_id, u.name, u.email AS user_email, u.service_account, \
+     u.deployment_key_account, u.date_joined, u.last_active_at \
+     FROM group_memberships gm JOIN groups g ON g.id = gm.group_id \
+     LEFT JOIN users u ON u.id = gm.user_id";
 
 #[derive(FromRow)]
 struct Row {
     id: Uuid,
     email: String,
+    email_norm: String,
     created_at: i64,
+    org_id: Uuid,
     user_id: Option<Uuid>,
     name: Option<String>,
     user_email: Option<String>,
@@ -30,8 +34,10 @@ struct Row {
     last_active_at: Option<i64>,
 }
 
-impl From<Row> for GroupMembership {
-    fn from(r: Row) -> Self {
+impl Row {
+    fn into_membership(self, campaigns: &mut Campaigns) -> GroupMembership {
+        let r = self;
+        let campaigns = campaigns.remove(&r.email_norm).unwrap_or_default();
         let user = r.user_id.map(|id| User {
             id,
             name: r.name.unwrap_or_default(),
@@ -45,7 +51,7 @@ impl From<Row> for GroupMembership {
             email: r.user_email.unwrap_or(r.email),
             user,
             created_at: Timestamp::from_micros(r.created_at),
-            campaigns: Vec::new(),
+            campaigns,
             last_active_at: r.last_active_at.map(Timestamp::from_micros),
         }
     }
@@ -81,7 +87,45 @@ pub(crate) async fn list(
         .fetch_all(&store.reader)
         .await
         .map_err(other)?;
-    Ok(rows.into_iter().map(GroupMembership::from).collect())
+    with_campaigns(&store.reader, rows).await
+}
+
+type Campaigns = HashMap<String, Vec<CampaignRef>>;
+
+/// Fills in the campaigns of the team whose members include each email, with one query.
+async fn with_campaigns<'e>(
+    db: impl SqliteExecutor<'e>,
+    rows: Vec<Row>,
+) -> StoreResult<Vec<GroupMembership>> {
+    let Some(org) = rows.first().map(|r| r.org_id) else {
+        return Ok(Vec::new());
+    };
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "SELECT cm.email_norm, c.id, c.name, c.created_at, c.updated_at \
+         FROM campaign_members cm JOIN campaigns c ON c.id = cm.campaign_id \
+         WHERE cm.org_id = ",
+    );
+    qb.push_bind(org).push(" AND cm.email_norm IN (");
+    let mut list = qb.separated(", ");
+    for r in &rows {
+        list.push_bind(r.email_norm.clone());
+    }
+    qb.push(") ORDER BY c.name, c.id");
+    let found: Vec<(String, Uuid, String, i64, i64)> =
+        qb.build_query_as().fetch_all(db).await.map_err(other)?;
+    let mut campaigns = Campaigns::new();
+    for (email_norm, id, name, created_at, updated_at) in found {
+        campaigns.entry(email_norm).or_default().push(CampaignRef {
+            id,
+            name,
+            created_at: Timestamp::from_micros(created_at),
+            updated_at: Timestamp::from_micros(updated_at),
+        });
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| r.into_membership(&mut campaigns))
+        .collect())
 }
 
 pub(crate) async fn count(store: &SqliteStore, group: Uuid) -> StoreResult<u64> {
@@ -106,49 +150,6 @@ pub(crate) async fn remove(store: &SqliteStore, group: Uuid, id: Uuid) -> StoreR
     Ok(())
 }
 
-/// The payload's working table, private to the (single) writer connection.
-const PAYLOAD_TABLE: &str = "
-    CREATE TEMP TABLE IF NOT EXISTS gm_payload (
-        pos        INTEGER PRIMARY KEY,
-        new_id     BLOB    NOT NULL,  -- the id a new membership gets
-        by_id      INTEGER NOT NULL,  -- 1: given as a user id; 0: as an email
-        email      TEXT,
-        email_norm TEXT,
-        domain     TEXT,
-        user_id    BLOB,
-        member     INTEGER NOT NULL DEFAULT 0  -- 1 once resolved to a member of the team
-    );
-    CREATE INDEX IF NOT EXISTS temp.gm_payload_email ON gm_payload (email_norm);
-    DELETE FROM gm_payload;";
-
-/// One payload item for `json_each`, as a positional array (cheaper to parse than an object):
-/// `[new id, 0, email, lower-cased email, domain]` or `[new id, 1, user id]`, ids as hex for
-/// `unhex`.
-#[derive(serde::Serialize)]
-#[serde(untagged)]
-enum PayloadRow<'a> {
-    Email(String, u8, &'a str, &'a str, &'a str),
-    UserId(String, u8, String),
-}
-
-fn payload_json(items: &[MemberRef]) -> StoreResult<String> {
-    let rows: Vec<PayloadRow> = items
-        .iter()
-        .map(|item| {
-            let new_id = Uuid::new_v4().simple().to_string();
-            match item {
-                MemberRef::Email {
-                    email,
-                    email_norm,
-                    domain,
-                } => PayloadRow::Email(new_id, 0, email, email_norm, domain),
-                MemberRef::UserId(id) => PayloadRow::UserId(new_id, 1, id.simple().to_string()),
-            }
-        })
-        .collect();
-    serde_json::to_string(&rows).map_err(|e| StoreError::Other(e.to_string()))
-}
-
 pub(crate) async fn change(
     store: &SqliteStore,
     group: Uuid,
@@ -164,110 +165,30 @@ pub(crate) async fn change(
         .await
         .map_err(other)?
         .ok_or(StoreError::NotFound)?;
-    load_payload(&mut tx, org, items).await?;
+    payload::load(&mut tx, org, payload::of_members(items)?).await?;
     if require_campaign {
-        skip_outside_campaigns(&mut tx, org).await?;
+        payload::keep_campaign_members(&mut tx, org).await?;
     }
-    reject_rule_breakers(&mut tx, org).await?;
+    payload::reject_rule_breakers(&mut tx, org).await?;
     apply(&mut tx, group, change, now).await?;
     let result = match change {
         MembersChange::Add => {
             let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "{SELECT} WHERE gm.group_id = $1 \
-                 AND gm.email_norm IN (SELECT email_norm FROM gm_payload) \
+                 AND gm.email_norm IN (SELECT email_norm FROM payload) \
                  ORDER BY gm.email_norm"
             )))
             .bind(group)
             .fetch_all(&mut *tx)
             .await
             .map_err(other)?;
-            rows.into_iter().map(GroupMembership::from).collect()
+            with_campaigns(&mut *tx, rows).await?
         }
         MembersChange::Replace => Vec::new(),
     };
-    execute(&mut *tx, "DELETE FROM gm_payload", &[]).await?;
+    payload::clear(&mut tx).await?;
     tx.commit().await.map_err(other)?;
     Ok(result)
-}
-
-/// Fills the working table and resolves each item against the team's members.
-async fn load_payload(
-    conn: &mut SqliteConnection,
-    org: Uuid,
-    items: &[MemberRef],
-) -> StoreResult<()> {
-    sqlx::raw_sql(PAYLOAD_TABLE)
-        .execute(&mut *conn)
-        .await
-        .map_err(other)?;
-    sqlx::query(
-        "INSERT INTO gm_payload (pos, new_id, by_id, email, email_norm, domain, user_id) \
-         SELECT key, unhex(value ->> 0), value ->> 1, \
-                CASE value ->> 1 WHEN 0 THEN value ->> 2 END, value ->> 3, value ->> 4, \
-                CASE value ->> 1 WHEN 1 THEN unhex(value ->> 2) END \
-         FROM json_each($1)",
-    )
-    .bind(payload_json(items)?)
-    .execute(&mut *conn)
-    .await
-    .map_err(other)?;
-    // A user id must be a member; it takes the member's email.
-    execute(
-        &mut *conn,
-        "UPDATE gm_payload SET email = u.email, email_norm = u.email_norm, member = 1 \
-         FROM memberships m JOIN users u ON u.id = m.user_id \
-         WHERE gm_payload.by_id = 1 AND m.org_id = $1 AND m.user_id = gm_payload.user_id",
-        &[org],
-    )
-    .await?;
-    // An email of a member takes that member's user.
-    execute(
-        &mut *conn,
-        "UPDATE gm_payload SET user_id = m.user_id, member = 1 FROM memberships m \
-         WHERE gm_payload.by_id = 0 AND m.org_id = $1 AND m.email_norm = gm_payload.email_norm",
-        &[org],
-    )
-    .await
-}
-
-/// `require_campaign`: items whose email is no campaign member's are skipped. This schema has
-/// no campaigns yet, so no email belongs to a campaign member and every item is skipped.
-async fn skip_outside_campaigns(conn: &mut SqliteConnection, _org: Uuid) -> StoreResult<()> {
-    execute(&mut *conn, "DELETE FROM gm_payload", &[]).await
-}
-
-/// Fails with every item that breaks the email rule, in payload order.
-async fn reject_rule_breakers(conn: &mut SqliteConnection, org: Uuid) -> StoreResult<()> {
-    let rejected: Vec<(i64, bool, Option<String>)> = sqlx::query_as(
-        "SELECT pos, by_id, email FROM gm_payload \
-         WHERE member = 0 AND (by_id = 1 OR domain IS NULL OR domain NOT IN \
-             (SELECT domain FROM email_domains WHERE org_id = $1 AND verified = 1)) \
-         ORDER BY pos",
-    )
-    .bind(org)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(other)?;
-    if rejected.is_empty() {
-        return Ok(());
-    }
-    let rejections = rejected
-        .into_iter()
-        .map(|(pos, by_id, email)| Rejection {
-            position: usize::try_from(pos).unwrap_or(usize::MAX),
-            field: if by_id { "user_id" } else { "email" },
-            message: if by_id {
-                "No member of this organization has this id.".to_owned()
-            } else {
-                format!(
-                    "{} is not a member of this organization, and its domain is not verified \
-                     for it.",
-                    email.unwrap_or_default()
-                )
-            },
-        })
-        .collect();
-    Err(StoreError::Rejected(rejections))
 }
 
 async fn apply(
@@ -280,7 +201,7 @@ async fn apply(
         execute(
             &mut *conn,
             "DELETE FROM group_memberships WHERE group_id = $1 AND NOT EXISTS \
-             (SELECT 1 FROM gm_payload p WHERE p.email_norm = group_memberships.email_norm)",
+             (SELECT 1 FROM payload p WHERE p.email_norm = group_memberships.email_norm)",
             &[group],
         )
         .await?;
@@ -288,7 +209,7 @@ async fn apply(
     // A membership held by email whose owner is now a member attaches to them.
     execute(
         &mut *conn,
-        "UPDATE group_memberships SET user_id = p.user_id FROM gm_payload p \
+        "UPDATE group_memberships SET user_id = p.user_id FROM payload p \
          WHERE group_memberships.group_id = $1 AND group_memberships.user_id IS NULL \
            AND p.member = 1 AND p.email_norm = group_memberships.email_norm",
         &[group],
@@ -299,7 +220,7 @@ async fn apply(
     sqlx::query(
         "INSERT INTO group_memberships (id, group_id, user_id, email, email_norm, created_at) \
          SELECT new_id, $1, CASE WHEN member = 1 THEN user_id END, email, email_norm, $2 \
-         FROM gm_payload WHERE true ORDER BY pos \
+         FROM payload WHERE true ORDER BY pos \
          ON CONFLICT (group_id, email_norm) DO NOTHING",
     )
     .bind(group)

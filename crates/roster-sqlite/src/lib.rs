@@ -13,23 +13,31 @@
 //!
 //! One file per resource implements its part of [`roster_core::Store`].
 
+mod accounts;
+mod campaign_members;
+mod campaigns;
 mod email_domains;
 mod group_memberships;
 mod groups;
+mod import;
+mod invitations;
 mod memberships;
 mod organizations;
+mod payload;
 mod rows;
 mod users;
 
 use async_trait::async_trait;
 use roster_core::keys::KeyHash;
 use roster_core::store::{
-    EmailCursor, MemberRef, MembersChange, MembershipCursor, MembershipFilter, NameCursor,
+    Accepted, AccountKind, EmailCursor, ImportRow, ImportSummary, MemberRef, MembersChange,
+    MembershipCursor, MembershipFilter, NameCursor, NewCampaignMember, NewInvitation,
     NewOrganization, NewUser, OrganizationPatch, Visibility, Window,
 };
 use roster_core::{
-    EmailDomain, Group, GroupMembership, Membership, MembershipSummary, Organization, Principal,
-    Role, Store, StoreError, StoreResult, Timestamp, User,
+    Account, Campaign, CampaignMember, EmailDomain, Group, GroupMembership, Invitation, Membership,
+    MembershipSummary, Organization, Principal, Role, Store, StoreError, StoreResult, Timestamp,
+    User,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -308,5 +316,128 @@ impl Store for SqliteStore {
 
     async fn delete_email_domain(&self, org: Uuid, id: Uuid) -> StoreResult<()> {
         email_domains::delete(self, org, id).await
+    }
+
+    async fn list_campaigns(
+        &self,
+        org: Uuid,
+        window: Window<NameCursor>,
+    ) -> StoreResult<Vec<Campaign>> {
+        campaigns::list(self, org, window).await
+    }
+
+    async fn count_campaigns(&self, org: Uuid) -> StoreResult<u64> {
+        campaigns::count(self, org).await
+    }
+
+    async fn create_campaign(
+        &self,
+        org: Uuid,
+        name: &str,
+        now: Timestamp,
+    ) -> StoreResult<Campaign> {
+        campaigns::create(self, org, name, now).await
+    }
+
+    async fn get_campaign(&self, id: Uuid) -> StoreResult<Campaign> {
+        campaigns::get(&self.reader, id).await
+    }
+
+    async fn update_campaign(
+        &self,
+        id: Uuid,
+        name: Option<&str>,
+        members: Option<&[NewCampaignMember]>,
+        now: Timestamp,
+    ) -> StoreResult<Campaign> {
+        campaigns::update(self, id, name, members, now).await
+    }
+
+    async fn delete_campaign(&self, id: Uuid) -> StoreResult<()> {
+        campaigns::delete(self, id).await
+    }
+
+    async fn list_campaign_members(
+        &self,
+        campaign: Uuid,
+        window: Window<EmailCursor>,
+    ) -> StoreResult<Vec<CampaignMember>> {
+        campaign_members::list(self, campaign, window).await
+    }
+
+    async fn count_campaign_members(&self, campaign: Uuid) -> StoreResult<u64> {
+        campaign_members::count(self, campaign).await
+    }
+
+    async fn change_campaign_members(
+        &self,
+        campaign: Uuid,
+        members: &[NewCampaignMember],
+        change: MembersChange,
+        now: Timestamp,
+    ) -> StoreResult<Vec<CampaignMember>> {
+        campaign_members::change(self, campaign, members, change, now).await
+    }
+
+    async fn create_account(
+        &self,
+        org: Uuid,
+        kind: AccountKind,
+        name: &str,
+        role: Role,
+        key: &KeyHash,
+        token: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<Account> {
+        accounts::create(self, org, kind, name, role, key, token, now).await
+    }
+
+    async fn list_accounts(&self, org: Uuid, kind: AccountKind) -> StoreResult<Vec<Account>> {
+        accounts::list(self, org, kind).await
+    }
+
+    async fn get_account(&self, org: Uuid, kind: AccountKind, id: Uuid) -> StoreResult<Account> {
+        accounts::get(self, org, kind, id).await
+    }
+
+    async fn delete_account(&self, org: Uuid, kind: AccountKind, id: Uuid) -> StoreResult<()> {
+        accounts::delete(self, org, kind, id).await
+    }
+
+    async fn create_invitation(
+        &self,
+        org: Uuid,
+        invitation: NewInvitation,
+        now: Timestamp,
+    ) -> StoreResult<Invitation> {
+        invitations::create(self, org, invitation, now).await
+    }
+
+    async fn list_invitations(&self, org: Uuid) -> StoreResult<Vec<Invitation>> {
+        invitations::list(self, org).await
+    }
+
+    async fn revoke_invitation(&self, org: Uuid, id: Uuid) -> StoreResult<()> {
+        invitations::revoke(self, org, id).await
+    }
+
+    async fn accept_invitation(
+        &self,
+        token: &KeyHash,
+        name: Option<&str>,
+        key: &KeyHash,
+        now: Timestamp,
+    ) -> StoreResult<Accepted> {
+        invitations::accept(self, token, name, key, now).await
+    }
+
+    async fn import_members(
+        &self,
+        org: Uuid,
+        rows: &[ImportRow],
+        dry_run: bool,
+        now: Timestamp,
+    ) -> StoreResult<ImportSummary> {
+        import::import(self, org, rows, dry_run, now).await
     }
 }

@@ -314,6 +314,14 @@ pub(crate) async fn set_role(store: &SqliteStore, id: i64, new: Role) -> StoreRe
 pub(crate) async fn remove(store: &SqliteStore, id: i64) -> StoreResult<()> {
     let mut tx = store.write().await?;
     let t = target(&mut tx, id).await?;
+    if t.fixed_role {
+        return Err(StoreError::Invalid {
+            field: None,
+            message: "Service accounts and deployment keys are removed through their own \
+                      endpoints, which also revoke their keys."
+                .to_owned(),
+        });
+    }
     if is_last_admin(&t) {
         return Err(StoreError::Invalid {
             field: None,

@@ -125,15 +125,21 @@ pub(crate) async fn update(
 }
 
 pub(crate) async fn delete(store: &SqliteStore, id: Uuid) -> StoreResult<()> {
-    // Memberships, groups and their memberships go by ON DELETE CASCADE, in this statement's
-    // own transaction.
+    let mut tx = store.write().await?;
+    // The team's service accounts and deployment keys exist only for it: their users go too.
+    sqlx::query("DELETE FROM users WHERE id IN (SELECT user_id FROM accounts WHERE org_id = $1)")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    // Memberships, groups, campaigns and everything under them go by ON DELETE CASCADE.
     let done = sqlx::query("DELETE FROM organizations WHERE id = $1")
         .bind(id)
-        .execute(&store.writer)
+        .execute(&mut *tx)
         .await
         .map_err(other)?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
-    Ok(())
+    tx.commit().await.map_err(other)
 }

@@ -1,10 +1,14 @@
 //! The team-management API, one module per resource. Each module holds its handlers, their
 //! OpenAPI annotations and their request/response types; `crate::app` holds the route table.
 
+pub mod accounts;
+pub mod campaign_members;
+pub mod campaigns;
 pub mod email_domains;
 pub mod group_memberships;
 pub mod groups;
 pub mod health;
+pub mod invitations;
 pub mod me;
 pub mod memberships;
 pub mod organizations;

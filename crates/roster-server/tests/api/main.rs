@@ -4,12 +4,15 @@
 // A failed unwrap in a test is the test failing, with its location.
 #![allow(clippy::unwrap_used)]
 
+mod accounts;
 mod auth;
+mod campaigns;
 mod cli;
 mod email_domains;
 mod group_memberships;
 mod groups;
 mod hostile;
+mod invitations;
 mod memberships;
 mod openapi;
 mod organizations;

@@ -1,0 +1,261 @@
+//! Service accounts and deployment keys (contract section 10), for admins. Each is a user with
+//! a membership of the team whose role is fixed at creation. A service account's key is shown
+//! once; a deployment key's on every read, as the contract says (it grants only `/api/me/`).
+//! Deleting either revokes its key at once.
+
+use crate::api::json;
+use crate::auth::{Caller, Needs};
+use crate::error::ApiResult;
+use crate::input::{Fields, JsonBody, parse_uuid};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use roster_core::store::AccountKind;
+use roster_core::{Account, Role, Timestamp, keys};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+const MAX_NAME: usize = 150;
+
+#[derive(Serialize, ToSchema)]
+pub struct ServiceAccount {
+    id: Uuid,
+    name: String,
+    role: Role,
+    created_at: Timestamp,
+    last_active_at: Option<Timestamp>,
+    /// Only in the response that creates the account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+}
+
+impl From<Account> for ServiceAccount {
+    fn from(a: Account) -> Self {
+        ServiceAccount {
+            id: a.id,
+            name: a.name,
+            role: a.role,
+            created_at: a.created_at,
+            last_active_at: a.last_active_at,
+            token: None,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeploymentKey {
+    id: Uuid,
+    name: String,
+    created_at: Timestamp,
+    token: String,
+}
+
+impl From<Account> for DeploymentKey {
+    fn from(a: Account) -> Self {
+        DeploymentKey {
+            id: a.id,
+            name: a.name,
+            created_at: a.created_at,
+            token: a.token.unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the body that `Fields` validates
+pub struct ServiceAccountWrite {
+    #[schema(min_length = 1, max_length = 150)]
+    name: String,
+    /// Fixed for the account's life; default 4 (restricted).
+    role: Option<Role>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the body that `Fields` validates
+pub struct DeploymentKeyWrite {
+    #[schema(min_length = 1, max_length = 150)]
+    name: String,
+}
+
+async fn admin_of(state: &AppState, caller: &Caller, org: &str) -> ApiResult<Uuid> {
+    let org = parse_uuid(org)?;
+    caller.role_in(state, org, Needs::Admin).await?;
+    Ok(org)
+}
+
+async fn create(
+    state: &AppState,
+    org: Uuid,
+    kind: AccountKind,
+    name: &str,
+    role: Role,
+) -> ApiResult<(Account, String)> {
+    let key = keys::issue();
+    let kept = (kind == AccountKind::DeploymentKey).then_some(key.secret.as_str());
+    let account = state
+        .store
+        .create_account(org, kind, name, role, &key.hash, kept, state.clock.now())
+        .await?;
+    Ok((account, key.secret))
+}
+
+/// The team's service accounts, by name.
+#[utoipa::path(operation_id = "service_accounts_list", get, path = "/api/organizations/{id}/serviceaccounts/", tag = "accounts",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Ordered by name", body = [ServiceAccount])))]
+pub async fn list_service_accounts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> ApiResult<Response> {
+    let org = admin_of(&state, &caller, &org).await?;
+    let accounts = state
+        .store
+        .list_accounts(org, AccountKind::ServiceAccount)
+        .await?;
+    let accounts: Vec<ServiceAccount> = accounts.into_iter().map(Into::into).collect();
+    json(StatusCode::OK, &accounts)
+}
+
+/// Creates a service account; its `token` is in this response only.
+#[utoipa::path(operation_id = "service_accounts_create", post, path = "/api/organizations/{id}/serviceaccounts/", tag = "accounts",
+    params(("id" = Uuid, Path)), request_body = ServiceAccountWrite,
+    responses((status = 201, description = "Created, with its token", body = ServiceAccount)))]
+pub async fn create_service_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let org = admin_of(&state, &caller, &org).await?;
+    let mut fields = Fields::new(body, false)?;
+    let name = fields.text("name", true, MAX_NAME);
+    let role = fields.role("role", false);
+    fields.finish()?;
+    let role = role.unwrap_or(Role::Restricted);
+    let (account, token) = create(
+        &state,
+        org,
+        AccountKind::ServiceAccount,
+        &name.unwrap_or_default(),
+        role,
+    )
+    .await?;
+    let mut created = ServiceAccount::from(account);
+    created.token = Some(token);
+    json(StatusCode::CREATED, &created)
+}
+
+/// One service account.
+#[utoipa::path(operation_id = "service_accounts_retrieve", get, path = "/api/organizations/{id}/serviceaccounts/{sid}/", tag = "accounts",
+    params(("id" = Uuid, Path), ("sid" = Uuid, Path)),
+    responses((status = 200, description = "The service account", body = ServiceAccount)))]
+pub async fn retrieve_service_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let org = admin_of(&state, &caller, &org).await?;
+    let account = state
+        .store
+        .get_account(org, AccountKind::ServiceAccount, parse_uuid(&id)?)
+        .await?;
+    json(StatusCode::OK, &ServiceAccount::from(account))
+}
+
+/// Deletes the service account: its key stops working at once.
+#[utoipa::path(operation_id = "service_accounts_destroy", delete, path = "/api/organizations/{id}/serviceaccounts/{sid}/", tag = "accounts",
+    params(("id" = Uuid, Path), ("sid" = Uuid, Path)),
+    responses((status = 204, description = "Deleted and revoked")))]
+pub async fn destroy_service_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let org = admin_of(&state, &caller, &org).await?;
+    state
+        .store
+        .delete_account(org, AccountKind::ServiceAccount, parse_uuid(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The team's deployment keys, by name.
+#[utoipa::path(operation_id = "deployment_keys_list", get, path = "/api/organizations/{id}/deployment-keys/", tag = "accounts",
+    params(("id" = Uuid, Path)),
+    responses((status = 200, description = "Ordered by name", body = [DeploymentKey])))]
+pub async fn list_deployment_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+) -> ApiResult<Response> {
+    let org = admin_of(&state, &caller, &org).await?;
+    let keys = state
+        .store
+        .list_accounts(org, AccountKind::DeploymentKey)
+        .await?;
+    let keys: Vec<DeploymentKey> = keys.into_iter().map(Into::into).collect();
+    json(StatusCode::OK, &keys)
+}
+
+/// Creates a deployment key. Its account may only call `GET /api/me/`.
+#[utoipa::path(operation_id = "deployment_keys_create", post, path = "/api/organizations/{id}/deployment-keys/", tag = "accounts",
+    params(("id" = Uuid, Path)), request_body = DeploymentKeyWrite,
+    responses((status = 201, description = "Created", body = DeploymentKey)))]
+pub async fn create_deployment_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(org): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let org = admin_of(&state, &caller, &org).await?;
+    let mut fields = Fields::new(body, false)?;
+    let name = fields.text("name", true, MAX_NAME);
+    fields.finish()?;
+    let name = name.unwrap_or_default();
+    let (account, _) = create(
+        &state,
+        org,
+        AccountKind::DeploymentKey,
+        &name,
+        Role::Restricted,
+    )
+    .await?;
+    json(StatusCode::CREATED, &DeploymentKey::from(account))
+}
+
+/// One deployment key, with its token.
+#[utoipa::path(operation_id = "deployment_keys_retrieve", get, path = "/api/organizations/{id}/deployment-keys/{kid}/", tag = "accounts",
+    params(("id" = Uuid, Path), ("kid" = Uuid, Path)),
+    responses((status = 200, description = "The deployment key", body = DeploymentKey)))]
+pub async fn retrieve_deployment_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let org = admin_of(&state, &caller, &org).await?;
+    let key = state
+        .store
+        .get_account(org, AccountKind::DeploymentKey, parse_uuid(&id)?)
+        .await?;
+    json(StatusCode::OK, &DeploymentKey::from(key))
+}
+
+/// Deletes the deployment key: it stops working at once.
+#[utoipa::path(operation_id = "deployment_keys_destroy", delete, path = "/api/organizations/{id}/deployment-keys/{kid}/", tag = "accounts",
+    params(("id" = Uuid, Path), ("kid" = Uuid, Path)),
+    responses((status = 204, description = "Deleted and revoked")))]
+pub async fn destroy_deployment_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let org = admin_of(&state, &caller, &org).await?;
+    state
+        .store
+        .delete_account(org, AccountKind::DeploymentKey, parse_uuid(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,126 @@
+//! Campaign members (contract section 9): people by email with free-form reporting `data`,
+//! kept exactly as sent. POST adds or updates; PUT replaces the whole list.
+
+use crate::api::campaigns::load;
+use crate::api::json;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::input::{QueryParams, RawJson};
+use crate::members::{CampaignMembers, campaign_users};
+use crate::negotiate::ApiVersion;
+use crate::pagination::{Chunk, PageRequest, RequestUrl, STREAM_CHUNK, stream_array};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use roster_core::CampaignMember;
+use roster_core::store::{MembersChange, Window};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// An item of a POST or PUT payload: an array of these, or `{"users": [...]}` holding one.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents what `CampaignMembers::parse` reads
+pub struct CampaignMemberItem {
+    /// A team member's email, or one of a domain verified for the team; once per payload.
+    email: String,
+    /// Free-form reporting data (a JSON object, at most 64 KiB), stored and returned as sent.
+    #[schema(value_type = Option<Object>)]
+    data: Option<serde_json::Value>,
+}
+
+/// The campaign's members ordered by email.
+#[utoipa::path(operation_id = "campaign_members_list", get, path = "/api/organizations/{id}/campaigns/{cid}/members/", tag = "campaigns",
+    params(("id" = Uuid, Path), ("cid" = Uuid, Path), crate::openapi::PageParams),
+    responses((status = 200, description = "Ordered by email", body = [CampaignMember])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    url: RequestUrl,
+    query: QueryParams,
+    Path((org, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let campaign = load(&state, &caller, &org, &id).await?.id;
+    if version.paginated() {
+        let page = PageRequest::from_query(&query)?;
+        let page = page.resolve(state.store.count_campaign_members(campaign).await?)?;
+        let items = state
+            .store
+            .list_campaign_members(campaign, page.window())
+            .await?;
+        return page.respond(&url, &items);
+    }
+    Ok(stream_all(&state, campaign))
+}
+
+fn stream_all(state: &AppState, campaign: Uuid) -> Response {
+    let store = state.store.clone();
+    stream_array(b"[".to_vec(), b"]", move |cursor| {
+        let store = store.clone();
+        async move {
+            let window = Window::After {
+                cursor,
+                limit: STREAM_CHUNK,
+            };
+            let items = store.list_campaign_members(campaign, window).await?;
+            Ok(Chunk::of(items, CampaignMember::cursor))
+        }
+    })
+}
+
+fn payload(body: &[u8]) -> ApiResult<CampaignMembers> {
+    let users =
+        campaign_users(body)?.ok_or_else(|| ApiError::field("users", "This field is required."))?;
+    CampaignMembers::parse(&users)
+}
+
+/// Adds members; a member already there gets the new `data`.
+#[utoipa::path(operation_id = "campaign_members_add", post, path = "/api/organizations/{id}/campaigns/{cid}/members/", tag = "campaigns",
+    params(("id" = Uuid, Path), ("cid" = Uuid, Path)), request_body = Vec<CampaignMemberItem>,
+    responses((status = 201, description = "The members of the payload", body = [CampaignMember])))]
+pub async fn add(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, id)): Path<(String, String)>,
+    RawJson(body): RawJson,
+) -> ApiResult<Response> {
+    let campaign = load(&state, &caller, &org, &id).await?.id;
+    let payload = payload(&body)?;
+    let added = state
+        .store
+        .change_campaign_members(
+            campaign,
+            &payload.members,
+            MembersChange::Add,
+            state.clock.now(),
+        )
+        .await
+        .map_err(|e| payload.rejected(e))?;
+    json(StatusCode::CREATED, &added)
+}
+
+/// Replaces the whole member list: those who stay keep their id (their data is replaced).
+#[utoipa::path(operation_id = "campaign_members_replace", put, path = "/api/organizations/{id}/campaigns/{cid}/members/", tag = "campaigns",
+    params(("id" = Uuid, Path), ("cid" = Uuid, Path)), request_body = Vec<CampaignMemberItem>,
+    responses((status = 200, description = "The campaign's members after the change", body = [CampaignMember])))]
+pub async fn replace(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, id)): Path<(String, String)>,
+    RawJson(body): RawJson,
+) -> ApiResult<Response> {
+    let campaign = load(&state, &caller, &org, &id).await?.id;
+    let payload = payload(&body)?;
+    state
+        .store
+        .change_campaign_members(
+            campaign,
+            &payload.members,
+            MembersChange::Replace,
+            state.clock.now(),
+        )
+        .await
+        .map_err(|e| payload.rejected(e))?;
+    Ok(stream_all(&state, campaign))
+}

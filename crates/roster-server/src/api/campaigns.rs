@@ -1,0 +1,183 @@
+//! Campaigns (contract section 8): a team's rosters, for admins and managers. PUT may carry
+//! `users` to replace the members in the same transaction, as older clients do.
+
+use crate::api::json;
+use crate::auth::{Caller, Needs};
+use crate::error::{ApiError, ApiResult};
+use crate::input::{Fields, JsonBody, QueryParams, RawJson, parse_json, parse_uuid};
+use crate::members::{CampaignMembers, campaign_users};
+use crate::negotiate::ApiVersion;
+use crate::pagination::{Chunk, PageRequest, RequestUrl, STREAM_CHUNK, stream_array};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use roster_core::Campaign;
+use roster_core::store::Window;
+use utoipa::ToSchema;
+
+const MAX_NAME: usize = 256;
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the body that `Fields` validates
+pub struct CampaignWrite {
+    #[schema(min_length = 1, max_length = 256)]
+    name: String,
+    /// PUT only: replaces the members, like PUT `.../members/`.
+    users: Option<Vec<crate::api::campaign_members::CampaignMemberItem>>,
+}
+
+/// Checks the caller's standing in the organization of the path, then loads the campaign,
+/// which must belong to it.
+pub async fn load(state: &AppState, caller: &Caller, org: &str, id: &str) -> ApiResult<Campaign> {
+    let org = parse_uuid(org)?;
+    let id = parse_uuid(id)?;
+    caller.role_in(state, org, Needs::Manager).await?;
+    let campaign = state.store.get_campaign(id).await?;
+    if campaign.organization != org {
+        return Err(ApiError::NotFound);
+    }
+    Ok(campaign)
+}
+
+/// The team's campaigns ordered by name.
+#[utoipa::path(operation_id = "campaigns_list", get, path = "/api/organizations/{id}/campaigns/", tag = "campaigns",
+    params(("id" = uuid::Uuid, Path), crate::openapi::PageParams),
+    responses((status = 200, description = "Ordered by name, then id", body = [Campaign])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    version: ApiVersion,
+    url: RequestUrl,
+    query: QueryParams,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let org = parse_uuid(&id)?;
+    caller.role_in(&state, org, Needs::Manager).await?;
+    if version.paginated() {
+        let page = PageRequest::from_query(&query)?;
+        let page = page.resolve(state.store.count_campaigns(org).await?)?;
+        let items = state.store.list_campaigns(org, page.window()).await?;
+        return page.respond(&url, &items);
+    }
+    let store = state.store.clone();
+    Ok(stream_array(b"[".to_vec(), b"]", move |cursor| {
+        let store = store.clone();
+        async move {
+            let window = Window::After {
+                cursor,
+                limit: STREAM_CHUNK,
+            };
+            Ok(Chunk::of(
+                store.list_campaigns(org, window).await?,
+                Campaign::cursor,
+            ))
+        }
+    }))
+}
+
+/// Creates a campaign.
+#[utoipa::path(operation_id = "campaigns_create", post, path = "/api/organizations/{id}/campaigns/", tag = "campaigns",
+    params(("id" = uuid::Uuid, Path)), request_body = CampaignWrite,
+    responses((status = 201, description = "Created", body = Campaign)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let org = parse_uuid(&id)?;
+    caller.role_in(&state, org, Needs::Manager).await?;
+    let mut fields = Fields::new(body, false)?;
+    let name = fields.text("name", true, MAX_NAME);
+    fields.finish()?;
+    let campaign = state
+        .store
+        .create_campaign(org, &name.unwrap_or_default(), state.clock.now())
+        .await?;
+    json(StatusCode::CREATED, &campaign)
+}
+
+/// One campaign.
+#[utoipa::path(operation_id = "campaigns_retrieve", get, path = "/api/organizations/{id}/campaigns/{cid}/", tag = "campaigns",
+    params(("id" = uuid::Uuid, Path), ("cid" = uuid::Uuid, Path)),
+    responses((status = 200, description = "The campaign", body = Campaign)))]
+pub async fn retrieve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    json(StatusCode::OK, &load(&state, &caller, &org, &id).await?)
+}
+
+/// Renames the campaign (`name` required) and, given `users`, replaces its members.
+#[utoipa::path(operation_id = "campaigns_update", put, path = "/api/organizations/{id}/campaigns/{cid}/", tag = "campaigns",
+    params(("id" = uuid::Uuid, Path), ("cid" = uuid::Uuid, Path)), request_body = CampaignWrite,
+    responses((status = 200, description = "The campaign", body = Campaign)))]
+pub async fn update(
+    state: State<AppState>,
+    caller: Caller,
+    ids: Path<(String, String)>,
+    body: RawJson,
+) -> ApiResult<Response> {
+    write(state, caller, ids, body, false).await
+}
+
+/// Renames the campaign if a name is given.
+#[utoipa::path(operation_id = "campaigns_partial_update", patch, path = "/api/organizations/{id}/campaigns/{cid}/", tag = "campaigns",
+    params(("id" = uuid::Uuid, Path), ("cid" = uuid::Uuid, Path)), request_body = CampaignWrite,
+    responses((status = 200, description = "The campaign", body = Campaign)))]
+pub async fn partial_update(
+    state: State<AppState>,
+    caller: Caller,
+    ids: Path<(String, String)>,
+    body: RawJson,
+) -> ApiResult<Response> {
+    write(state, caller, ids, body, true).await
+}
+
+async fn write(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, id)): Path<(String, String)>,
+    RawJson(body): RawJson,
+    partial: bool,
+) -> ApiResult<Response> {
+    let campaign = load(&state, &caller, &org, &id).await?;
+    let mut fields = Fields::new(parse_json(&body)?, partial)?;
+    let name = fields.text("name", true, MAX_NAME);
+    fields.finish()?;
+    // The body is an object by now; its `users`, if any, replace the members (PUT only).
+    let members = match campaign_users(&body)? {
+        Some(users) if !partial => Some(CampaignMembers::parse(&users)?),
+        _ => None,
+    };
+    let updated = state
+        .store
+        .update_campaign(
+            campaign.id,
+            name.as_deref(),
+            members.as_ref().map(|m| m.members.as_slice()),
+            state.clock.now(),
+        )
+        .await
+        .map_err(|e| match &members {
+            Some(m) => m.rejected(e),
+            None => e.into(),
+        })?;
+    json(StatusCode::OK, &updated)
+}
+
+/// Deletes the campaign and its members.
+#[utoipa::path(operation_id = "campaigns_destroy", delete, path = "/api/organizations/{id}/campaigns/{cid}/", tag = "campaigns",
+    params(("id" = uuid::Uuid, Path), ("cid" = uuid::Uuid, Path)),
+    responses((status = 204, description = "Deleted")))]
+pub async fn destroy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((org, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let campaign = load(&state, &caller, &org, &id).await?;
+    state.store.delete_campaign(campaign.id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,238 @@
+//! Service accounts and deployment keys: keys shown as the contract says, fixed roles, their
+//! place in the memberships list, and revocation that takes effect at once.
+
+use crate::support::TestApp;
+use axum::http::StatusCode;
+use roster_core::Role;
+use serde_json::json;
+
+#[tokio::test]
+async fn service_accounts_act_with_their_own_fixed_role_and_are_revoked_at_once() {
+    let app = TestApp::new().await;
+    let (org, admin) = app.team("Acme").await;
+    let path = format!("/api/organizations/{org}/serviceaccounts/");
+    let res = app
+        .post(&path)
+        .key(&admin)
+        .json(&json!({"name": "Sync job", "role": 5}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED);
+    let created = res.json();
+    let token = created["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (created["role"].as_i64(), created["name"].as_str()),
+        (Some(5), Some("Sync job"))
+    );
+    let one = format!("{path}{}/", created["id"].as_str().unwrap());
+    let read = app.get(&one).key(&admin).send().await.json();
+    assert!(read.get("token").is_none(), "the token is shown once");
+    assert_eq!(
+        app.get(&path)
+            .key(&admin)
+            .send()
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let default = app
+        .post(&path)
+        .key(&admin)
+        .json(&json!({"name": "Reader"}))
+        .send()
+        .await
+        .json();
+    assert_eq!(default["role"], 4);
+
+    // It acts as a manager: it may list members, not change roles.
+    let members = format!("/api/organizations/{org}/memberships/");
+    assert_eq!(
+        app.get(&members).key(&token).send().await.status,
+        StatusCode::OK
+    );
+    let listed = app
+        .get(&format!("{members}?q=sync"))
+        .key(&admin)
+        .send()
+        .await
+        .json();
+    assert_eq!(listed[0]["user"]["service_account"], true);
+    let mid = listed[0]["id"].as_i64().unwrap();
+    let res = app
+        .patch(&format!("/api/memberships/{mid}/"))
+        .key(&admin)
+        .json(&json!({"role": 2}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "the role is fixed");
+    let res = app
+        .delete(&format!("/api/memberships/{mid}/"))
+        .key(&admin)
+        .send()
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::BAD_REQUEST,
+        "removed through its own endpoint only"
+    );
+    let hidden = app
+        .get(&format!("{members}?user__service_account=true"))
+        .key(&admin)
+        .send()
+        .await
+        .json();
+    assert_eq!(
+        hidden.as_array().unwrap().len(),
+        1,
+        "only the admin is left"
+    );
+
+    assert_eq!(
+        app.delete(&one).key(&admin).send().await.status,
+        StatusCode::NO_CONTENT
+    );
+    let res = app.get(&members).key(&token).send().await;
+    assert_eq!(
+        (res.status, res.detail()),
+        (StatusCode::UNAUTHORIZED, "Invalid token.".to_owned())
+    );
+    assert_eq!(
+        app.get(&one).key(&admin).send().await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn deployment_keys_show_their_token_and_may_only_read_me() {
+    let app = TestApp::new().await;
+    let (org, admin) = app.team("Acme").await;
+    let path = format!("/api/organizations/{org}/deployment-keys/");
+    let created = app
+        .post(&path)
+        .key(&admin)
+        .json(&json!({"name": "Kiosk"}))
+        .send()
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let token = created.json()["token"].as_str().unwrap().to_owned();
+    let one = format!("{path}{}/", created.json()["id"].as_str().unwrap());
+    assert_eq!(
+        app.get(&one).key(&admin).send().await.json()["token"],
+        token.as_str()
+    );
+    assert_eq!(
+        app.get(&path).key(&admin).send().await.json()[0]["token"],
+        token.as_str()
+    );
+    let me = app.get("/api/me/").key(&token).send().await;
+    assert_eq!(
+        (me.status, me.json()["deployment_key_account"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
+    for p in [
+        format!("/api/organizations/{org}/"),
+        format!("/api/organizations/{org}/memberships/"),
+        path.clone(),
+    ] {
+        assert_eq!(
+            app.get(&p).key(&token).send().await.status,
+            StatusCode::FORBIDDEN,
+            "{p}"
+        );
+    }
+    let listed = app
+        .get(&format!(
+            "/api/organizations/{org}/memberships/?user__deployment_key_account=true"
+        ))
+        .key(&admin)
+        .send()
+        .await
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.delete(&one).key(&admin).send().await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get("/api/me/").key(&token).send().await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn only_admins_manage_accounts() {
+    let app = TestApp::new().await;
+    let (org, admin) = app.team("Acme").await;
+    let (_, manager) = app.member(org, "manager@example.com", Role::Manager).await;
+    let (_, outsider) = app.team("Other").await;
+    for kind in ["serviceaccounts", "deployment-keys"] {
+        let path = format!("/api/organizations/{org}/{kind}/");
+        assert_eq!(
+            app.get(&path).key(&manager).send().await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            app.post(&path)
+                .key(&manager)
+                .json(&json!({"name": "x"}))
+                .send()
+                .await
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            app.get(&path).key(&outsider).send().await.status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            app.post(&path)
+                .key(&admin)
+                .json(&json!({"name": ""}))
+                .send()
+                .await
+                .status,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            app.get(&format!("{path}not-a-uuid/"))
+                .key(&admin)
+                .send()
+                .await
+                .status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    let res = app
+        .post(&format!("/api/organizations/{org}/serviceaccounts/"))
+        .key(&admin)
+        .json(&json!({"name": "x", "role": 9}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    // Deleting the team deletes its accounts: their keys stop working.
+    let key = app
+        .post(&format!("/api/organizations/{org}/serviceaccounts/"))
+        .key(&admin)
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.delete(&format!("/api/organizations/{org}/"))
+            .key(&admin)
+            .send()
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get("/api/me/").key(&key).send().await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}

@@ -1,0 +1,145 @@
+//! Campaigns of a team.
+
+use crate::{SqliteStore, campaign_members, other, payload};
+use roster_core::store::{NameCursor, NewCampaignMember, Window};
+use roster_core::{Campaign, StoreError, StoreResult, Timestamp};
+use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteExecutor};
+use uuid::Uuid;
+
+const SELECT: &str = "SELECT id, org_id, name, created_at, updated_at FROM campaigns";
+
+#[derive(FromRow)]
+struct CampaignRow {
+    id: Uuid,
+    org_id: Uuid,
+    name: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<CampaignRow> for Campaign {
+    fn from(r: CampaignRow) -> Self {
+        Campaign {
+            id: r.id,
+            organization: r.org_id,
+            name: r.name,
+            created_at: Timestamp::from_micros(r.created_at),
+            updated_at: Timestamp::from_micros(r.updated_at),
+        }
+    }
+}
+
+pub(crate) async fn list(
+    store: &SqliteStore,
+    org: Uuid,
+    window: Window<NameCursor>,
+) -> StoreResult<Vec<Campaign>> {
+    let mut qb = QueryBuilder::<Sqlite>::new(SELECT);
+    qb.push(" WHERE org_id = ").push_bind(org);
+    let (offset, limit) = match window {
+        Window::Page { offset, limit } => (offset, limit),
+        Window::After { cursor, limit } => {
+            if let Some(c) = cursor {
+                qb.push(" AND (name, id) > (")
+                    .push_bind(c.name)
+                    .push(", ")
+                    .push_bind(c.id)
+                    .push(")");
+            }
+            (0, limit)
+        }
+    };
+    qb.push(" ORDER BY name, id LIMIT ")
+        .push_bind(i64::from(limit))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+    let rows: Vec<CampaignRow> = qb
+        .build_query_as()
+        .fetch_all(&store.reader)
+        .await
+        .map_err(other)?;
+    Ok(rows.into_iter().map(Campaign::from).collect())
+}
+
+pub(crate) async fn count(store: &SqliteStore, org: Uuid) -> StoreResult<u64> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM campaigns WHERE org_id = $1")
+        .bind(org)
+        .fetch_one(&store.reader)
+        .await
+        .map_err(other)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(crate) async fn get<'e>(db: impl SqliteExecutor<'e>, id: Uuid) -> StoreResult<Campaign> {
+    let row: Option<CampaignRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(db)
+            .await
+            .map_err(other)?;
+    row.map(Campaign::from).ok_or(StoreError::NotFound)
+}
+
+pub(crate) async fn create(
+    store: &SqliteStore,
+    org: Uuid,
+    name: &str,
+    now: Timestamp,
+) -> StoreResult<Campaign> {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO campaigns (id, org_id, name, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $4)",
+    )
+    .bind(id)
+    .bind(org)
+    .bind(name)
+    .bind(now.as_micros())
+    .execute(&store.writer)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+        _ => other(e),
+    })?;
+    get(&store.writer, id).await
+}
+
+pub(crate) async fn update(
+    store: &SqliteStore,
+    id: Uuid,
+    name: Option<&str>,
+    members: Option<&[NewCampaignMember]>,
+    now: Timestamp,
+) -> StoreResult<Campaign> {
+    let mut tx = store.write().await?;
+    let campaign = get(&mut *tx, id).await?;
+    if let Some(name) = name {
+        sqlx::query("UPDATE campaigns SET name = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(name)
+            .bind(now.as_micros())
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+    }
+    if let Some(members) = members {
+        campaign_members::replace_in(&mut tx, &campaign, members, now).await?;
+        payload::clear(&mut tx).await?;
+    }
+    let campaign = get(&mut *tx, id).await?;
+    tx.commit().await.map_err(other)?;
+    Ok(campaign)
+}
+
+pub(crate) async fn delete(store: &SqliteStore, id: Uuid) -> StoreResult<()> {
+    // Its members go by ON DELETE CASCADE, in this statement's transaction.
+    let done = sqlx::query("DELETE FROM campaigns WHERE id = $1")
+        .bind(id)
+        .execute(&store.writer)
+        .await
+        .map_err(other)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! Importing members from a roster file: set-based, in one transaction, with counts of what
+//! changed. A dry run does the same work and rolls it back.
+
+use crate::{SqliteStore, other};
+use roster_core::store::{ImportRow, ImportSummary};
+use roster_core::{Role, StoreError, StoreResult, Timestamp};
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Sqlite, SqliteConnection};
+use uuid::Uuid;
+
+const TABLES: &str = "
+    CREATE TEMP TABLE IF NOT EXISTS import_rows (
+        pos        INTEGER PRIMARY KEY,
+        new_id     BLOB NOT NULL,  -- the id a new user gets
+        email      TEXT NOT NULL,
+        email_norm TEXT NOT NULL,
+        name       TEXT,
+        name_lower TEXT,
+        role       INTEGER
+    );
+    CREATE INDEX IF NOT EXISTS temp.import_rows_email ON import_rows (email_norm);
+    DELETE FROM import_rows;";
+
+fn hex_id() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+/// Runs one statement and counts the rows it changed.
+async fn affected(
+    conn: &mut SqliteConnection,
+    query: sqlx::query::Query<'_, Sqlite, SqliteArguments>,
+) -> StoreResult<u64> {
+    query
+        .execute(&mut *conn)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(other)
+}
+
+pub(crate) async fn import(
+    store: &SqliteStore,
+    org: Uuid,
+    rows: &[ImportRow],
+    dry_run: bool,
+    now: Timestamp,
+) -> StoreResult<ImportSummary> {
+    let mut tx = store.write().await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)")
+            .bind(org)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(other)?;
+    if !exists {
+        return Err(StoreError::NotFound);
+    }
+    sqlx::raw_sql(TABLES)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    let people: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            let lower = r.name.as_deref().map(str::to_lowercase);
+            (
+                hex_id(),
+                &r.email,
+                &r.email_norm,
+                &r.name,
+                lower,
+                r.role.map(Role::as_i64),
+            )
+        })
+        .collect();
+    let mut group_names: Vec<&str> = rows
+        .iter()
+        .flat_map(|r| r.groups.iter().map(String::as_str))
+        .collect();
+    group_names.sort_unstable();
+    group_names.dedup();
+    let groups: Vec<_> = group_names.iter().map(|name| (hex_id(), name)).collect();
+    let pairs: Vec<_> = rows
+        .iter()
+        .flat_map(|r| r.groups.iter().map(move |g| (hex_id(), &r.email_norm, g)))
+        .collect();
+
+    sqlx::query(
+        "INSERT INTO import_rows (pos, new_id, email, email_norm, name, name_lower, role) \
+         SELECT key, unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+                value ->> 5 FROM json_each($1)",
+    )
+    .bind(to_json(&people)?)
+    .execute(&mut *tx)
+    .await
+    .map_err(other)?;
+    let summary = apply(
+        &mut tx,
+        org,
+        now,
+        to_json(&groups)?,
+        to_json(&pairs)?,
+        rows.len(),
+    )
+    .await?;
+    sqlx::query("DELETE FROM import_rows")
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    if dry_run {
+        tx.rollback().await.map_err(other)?;
+    } else {
+        tx.commit().await.map_err(other)?;
+    }
+    Ok(summary)
+}
+
+async fn apply(
+    conn: &mut SqliteConnection,
+    org: Uuid,
+    now: Timestamp,
+    groups: String,
+    pairs: String,
+    rows: usize,
+) -> StoreResult<ImportSummary> {
+    let now = now.as_micros();
+    let users_created = affected(
+        conn,
+        sqlx::query(
+            "INSERT INTO users (id, name, name_lower, email, email_norm, created_at) \
+             SELECT new_id, coalesce(name, ''), coalesce(name_lower, ''), email, email_norm, $1 \
+             FROM import_rows WHERE true ORDER BY pos \
+             ON CONFLICT (email_norm) DO NOTHING",
+        )
+        .bind(now),
+    )
+    .await?;
+    // Known people keep their name, unless they have none.
+    affected(
+        conn,
+        sqlx::query(
+            "UPDATE users SET name = r.name, name_lower = r.name_lower FROM import_rows r \
+             WHERE users.email_norm = r.email_norm AND users.name = '' AND r.name IS NOT NULL",
+        ),
+    )
+    .await?;
+    // A given role is set, except on accounts, whose roles are fixed.
+    let roles_changed = affected(
+        conn,
+        sqlx::query(
+            "UPDATE memberships SET role = r.role FROM import_rows r \
+             WHERE memberships.org_id = $1 AND memberships.email_norm = r.email_norm \
+               AND r.role IS NOT NULL AND memberships.role != r.role \
+               AND memberships.user_id NOT IN (SELECT user_id FROM accounts)",
+        )
+        .bind(org),
+    )
+    .await?;
+    let members_added = affected(
+        conn,
+        sqlx::query(
+            "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at) \
+             SELECT $1, u.id, u.email_norm, coalesce(r.role, o.default_role), $2 \
+             FROM import_rows r JOIN users u ON u.email_norm = r.email_norm \
+             JOIN organizations o ON o.id = $1 WHERE true ORDER BY r.pos \
+             ON CONFLICT (org_id, user_id) DO NOTHING",
+        )
+        .bind(org)
+        .bind(now),
+    )
+    .await?;
+    let groups_created = affected(
+        conn,
+        sqlx::query(
+            "INSERT INTO groups (id, org_id, name, created_at) \
+             SELECT unhex(value ->> 0), $1, value ->> 1, $2 FROM json_each($3) WHERE true \
+             ON CONFLICT (org_id, name) DO NOTHING",
+        )
+        .bind(org)
+        .bind(now)
+        .bind(groups),
+    )
+    .await?;
+    let group_memberships_added = affected(
+        conn,
+        sqlx::query(
+            "INSERT INTO group_memberships (id, group_id, user_id, email, email_norm, created_at) \
+             SELECT unhex(p.value ->> 0), g.id, u.id, u.email, u.email_norm, $2 \
+             FROM json_each($3) p \
+             JOIN groups g ON g.org_id = $1 AND g.name = p.value ->> 2 \
+             JOIN users u ON u.email_norm = p.value ->> 1 WHERE true \
+             ON CONFLICT (group_id, email_norm) DO NOTHING",
+        )
+        .bind(org)
+        .bind(now)
+        .bind(pairs),
+    )
+    .await?;
+    // Memberships held by email for the imported people attach to them.
+    affected(
+        conn,
+        sqlx::query(
+            "UPDATE group_memberships SET user_id = m.user_id FROM memberships m \
+             WHERE group_memberships.user_id IS NULL AND m.org_id = $1 \
+               AND m.email_norm = group_memberships.email_norm \
+               AND group_memberships.email_norm IN (SELECT email_norm FROM import_rows) \
+               AND group_memberships.group_id IN (SELECT id FROM groups WHERE org_id = $1)",
+        )
+        .bind(org),
+    )
+    .await?;
+    let admins: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM memberships WHERE org_id = $1 AND role = 2")
+            .bind(org)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(other)?;
+    if admins == 0 {
+        return Err(StoreError::Invalid {
+            field: None,
+            message: "The import would leave the organization without an admin.".to_owned(),
+        });
+    }
+    Ok(ImportSummary {
+        rows: rows as u64,
+        users_created,
+        members_added,
+        roles_changed,
+        groups_created,
+        group_memberships_added,
+    })
+}

@@ -1,0 +1,174 @@
+//! The working table of a set-based change that names people by email (group members,
+//! campaign members): the payload goes in as one JSON parameter, is expanded by `json_each`,
+//! resolved against the team's members, and checked against the email rule, all inside the
+//! caller's transaction. It lives on the (single) writer connection.
+
+use crate::other;
+use roster_core::store::{MemberRef, NewCampaignMember, Rejection};
+use roster_core::{StoreError, StoreResult};
+use sqlx::SqliteConnection;
+use uuid::Uuid;
+
+const TABLE: &str = "
+    CREATE TEMP TABLE IF NOT EXISTS payload (
+        pos        INTEGER PRIMARY KEY,
+        new_id     BLOB    NOT NULL,  -- the id a new row gets
+        by_id      INTEGER NOT NULL,  -- 1: given as a user id; 0: as an email
+        email      TEXT,
+        email_norm TEXT,
+        domain     TEXT,
+        user_id    BLOB,
+        data       TEXT,              -- campaign members: their data, as sent
+        member     INTEGER NOT NULL DEFAULT 0  -- 1 once resolved to a member of the team
+    );
+    CREATE INDEX IF NOT EXISTS temp.payload_email ON payload (email_norm);
+    DELETE FROM payload;";
+
+/// One item as a positional array (cheaper for `json_each` than an object):
+/// `[new id, 0, email, lower-cased email, domain, data]` or `[new id, 1, user id]`; ids as hex
+/// for `unhex`.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Row<'a> {
+    Email(String, u8, &'a str, &'a str, &'a str, Option<&'a str>),
+    UserId(String, u8, String),
+}
+
+fn new_id() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
+pub(crate) fn of_members(items: &[MemberRef]) -> StoreResult<String> {
+    let rows: Vec<Row> = items
+        .iter()
+        .map(|item| match item {
+            MemberRef::Email {
+                email,
+                email_norm,
+                domain,
+            } => Row::Email(new_id(), 0, email, email_norm, domain, None),
+            MemberRef::UserId(id) => Row::UserId(new_id(), 1, id.simple().to_string()),
+        })
+        .collect();
+    serde_json::to_string(&rows).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+pub(crate) fn of_campaign_members(items: &[NewCampaignMember]) -> StoreResult<String> {
+    let rows: Vec<Row> = items
+        .iter()
+        .map(|m| {
+            Row::Email(
+                new_id(),
+                0,
+                &m.email,
+                &m.email_norm,
+                &m.domain,
+                Some(&m.data),
+            )
+        })
+        .collect();
+    serde_json::to_string(&rows).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+/// Fills the table from `json` (made by `of_*`) and resolves each item against the team.
+pub(crate) async fn load(conn: &mut SqliteConnection, org: Uuid, json: String) -> StoreResult<()> {
+    sqlx::raw_sql(TABLE)
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
+    sqlx::query(
+        "INSERT INTO payload (pos, new_id, by_id, email, email_norm, domain, user_id, data) \
+         SELECT key, unhex(value ->> 0), value ->> 1, \
+                CASE value ->> 1 WHEN 0 THEN value ->> 2 END, value ->> 3, value ->> 4, \
+                CASE value ->> 1 WHEN 1 THEN unhex(value ->> 2) END, value ->> 5 \
+         FROM json_each($1)",
+    )
+    .bind(json)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    // A user id must be a member; it takes the member's email.
+    sqlx::query(
+        "UPDATE payload SET email = u.email, email_norm = u.email_norm, member = 1 \
+         FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE payload.by_id = 1 AND m.org_id = $1 AND m.user_id = payload.user_id",
+    )
+    .bind(org)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    // An email of a member takes that member's user.
+    sqlx::query(
+        "UPDATE payload SET user_id = m.user_id, member = 1 FROM memberships m \
+         WHERE payload.by_id = 0 AND m.org_id = $1 AND m.email_norm = payload.email_norm",
+    )
+    .bind(org)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    Ok(())
+}
+
+/// Drops the items whose email belongs to no campaign member of the team.
+pub(crate) async fn keep_campaign_members(
+    conn: &mut SqliteConnection,
+    org: Uuid,
+) -> StoreResult<()> {
+    sqlx::query(
+        "DELETE FROM payload WHERE email_norm IS NULL OR NOT EXISTS \
+         (SELECT 1 FROM campaign_members cm \
+          WHERE cm.org_id = $1 AND cm.email_norm = payload.email_norm)",
+    )
+    .bind(org)
+    .execute(&mut *conn)
+    .await
+    .map(|_| ())
+    .map_err(other)
+}
+
+/// The email rule: fails with every item that is neither a member of the team nor an email of
+/// a domain verified for it, in payload order.
+pub(crate) async fn reject_rule_breakers(
+    conn: &mut SqliteConnection,
+    org: Uuid,
+) -> StoreResult<()> {
+    let rejected: Vec<(i64, bool, Option<String>)> = sqlx::query_as(
+        "SELECT pos, by_id, email FROM payload \
+         WHERE member = 0 AND (by_id = 1 OR domain IS NULL OR domain NOT IN \
+             (SELECT domain FROM email_domains WHERE org_id = $1 AND verified = 1)) \
+         ORDER BY pos",
+    )
+    .bind(org)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(other)?;
+    if rejected.is_empty() {
+        return Ok(());
+    }
+    let rejections = rejected
+        .into_iter()
+        .map(|(pos, by_id, email)| Rejection {
+            position: usize::try_from(pos).unwrap_or(usize::MAX),
+            field: if by_id { "user_id" } else { "email" },
+            message: if by_id {
+                "No member of this organization has this id.".to_owned()
+            } else {
+                format!(
+                    "{} is not a member of this organization, and its domain is not verified \
+                     for it.",
+                    email.unwrap_or_default()
+                )
+            },
+        })
+        .collect();
+    Err(StoreError::Rejected(rejections))
+}
+
+/// Empties the table so its rows do not outlive the transaction's need for them.
+pub(crate) async fn clear(conn: &mut SqliteConnection) -> StoreResult<()> {
+    sqlx::query("DELETE FROM payload")
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(other)
+}
