@@ -207,3 +207,90 @@ fn serve_starts_on_an_empty_directory_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Counts what the import made, through the store the server uses.
+async fn team_counts(dir: &Path, org: &str) -> (u64, u64, Vec<u64>) {
+    let url = format!("sqlite://{}", dir.join("roster.db").display());
+    let store = roster_server::storage::open(&url).await.unwrap();
+    let org: uuid::Uuid = org.parse().unwrap();
+    let members = store
+        .count_memberships(org, &Default::default())
+        .await
+        .unwrap();
+    let window = roster_core::store::Window::Page {
+        offset: 0,
+        limit: 100,
+    };
+    let groups = store.list_groups(org, window).await.unwrap();
+    let sizes = groups.iter().map(|g| g.num_members).collect();
+    (members, groups.len() as u64, sizes)
+}
+
+#[tokio::test]
+async fn import_members_from_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = stdout(&roster(
+        dir.path(),
+        &["org", "create", "Acme", "--admin-email", "admin@acme.com"],
+    ));
+    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let org = created["id"].as_str().unwrap().to_owned();
+    let csv = dir.path().join("roster.csv");
+    std::fs::write(
+        &csv,
+        "email,name,role,groups\n\
+         ann@acme.com,Ann,manager,Agents;Leads\n\
+         \"bob@acme.com\",\"Bob, Jr.\",1,Agents\n\
+         cy@acme.com,,,\n\
+         admin@acme.com,,,Leads\n",
+    )
+    .unwrap();
+    let csv_arg = csv.to_str().unwrap();
+
+    let dry = stdout(&roster(
+        dir.path(),
+        &["import", "members", "--org", &org, csv_arg, "--dry-run"],
+    ));
+    assert!(
+        dry.contains("would create 3 people, add 3 members"),
+        "{dry}"
+    );
+    assert!(
+        dry.contains("create 2 groups, add 4 group memberships"),
+        "{dry}"
+    );
+    assert_eq!(
+        team_counts(dir.path(), &org).await,
+        (1, 0, vec![]),
+        "a dry run changes nothing"
+    );
+
+    let done = stdout(&roster(
+        dir.path(),
+        &["import", "members", "--org", &org, csv_arg],
+    ));
+    assert!(done.starts_with("4 rows: did create 3 people"), "{done}");
+    assert_eq!(team_counts(dir.path(), &org).await, (4, 2, vec![2, 2]));
+    let again = stdout(&roster(
+        dir.path(),
+        &["import", "members", "--org", &org, csv_arg],
+    ));
+    assert!(again.contains("create 0 people, add 0 members to the team, change 0 roles, create 0 groups, add 0 group"), "{again}");
+
+    std::fs::write(&csv, "email,role\nnew@acme.com,1\nbroken,1\n").unwrap();
+    let bad = roster(dir.path(), &["import", "members", "--org", &org, csv_arg]);
+    assert!(!bad.status.success());
+    let message = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        message.contains("line 3") && message.contains("nothing was imported"),
+        "{message}"
+    );
+    assert_eq!(team_counts(dir.path(), &org).await.0, 4, "nothing changed");
+
+    std::fs::write(&csv, "email,role\nadmin@acme.com,member\n").unwrap();
+    let demoted = roster(dir.path(), &["import", "members", "--org", &org, csv_arg]);
+    assert!(
+        !demoted.status.success(),
+        "the import may not leave the team without an admin"
+    );
+}
