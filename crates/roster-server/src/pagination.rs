@@ -4,6 +4,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::input::QueryParams;
+use crate::negotiate::ApiVersion;
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::FromRequestParts;
@@ -202,6 +203,52 @@ pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
         body,
     )
         .into_response()
+}
+
+/// Serves a list in the version asked for: a 2.0 page of `total` items (`total` is awaited
+/// only then), or the whole list streamed in keyset chunks. `fetch` reads one window.
+pub async fn list<T, C, F, Fut>(
+    version: ApiVersion,
+    query: &QueryParams,
+    url: &RequestUrl,
+    total: impl Future<Output = StoreResult<u64>>,
+    fetch: F,
+    cursor: fn(&T) -> C,
+) -> ApiResult<Response>
+where
+    T: Serialize + Send + 'static,
+    C: Send + 'static,
+    F: Fn(Window<C>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = StoreResult<Vec<T>>> + Send + 'static,
+{
+    if version.paginated() {
+        let page = PageRequest::from_query(query)?.resolve(total.await?)?;
+        let items = fetch(page.window()).await?;
+        return page.respond(url, &items);
+    }
+    Ok(stream_list(fetch, cursor))
+}
+
+/// The whole list as one streamed JSON array, read in keyset chunks with `fetch`.
+pub fn stream_list<T, C, F, Fut>(fetch: F, cursor: fn(&T) -> C) -> Response
+where
+    T: Serialize + Send + 'static,
+    C: Send + 'static,
+    F: Fn(Window<C>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = StoreResult<Vec<T>>> + Send + 'static,
+{
+    let fetch = std::sync::Arc::new(fetch);
+    stream_array(b"[".to_vec(), b"]", move |after| {
+        let fetch = fetch.clone();
+        async move {
+            let items = fetch(Window::After {
+                cursor: after,
+                limit: STREAM_CHUNK,
+            })
+            .await?;
+            Ok(Chunk::of(items, cursor))
+        }
+    })
 }
 
 /// One keyset read of a streamed list: its items and where the next read starts (`None` at

@@ -1,6 +1,7 @@
 //! Campaign members: people by email with their reporting data. Adding and replacing are
 //! set-based through `crate::payload`, in one transaction.
 
+use crate::rows::push_window;
 use crate::{SqliteStore, campaigns, other, payload};
 use roster_core::store::{EmailCursor, MembersChange, NewCampaignMember, Window};
 use roster_core::{Campaign, CampaignMember, StoreError, StoreResult, Timestamp, User};
@@ -99,20 +100,10 @@ pub(crate) async fn list(
         "{SELECT} JOIN (SELECT rowid AS page_rowid FROM campaign_members WHERE campaign_id = "
     ));
     qb.push_bind(campaign);
-    let (offset, limit) = match window {
-        Window::Page { offset, limit } => (offset, limit),
-        Window::After { cursor, limit } => {
-            if let Some(EmailCursor(after)) = cursor {
-                qb.push(" AND email_norm > ").push_bind(after);
-            }
-            (0, limit)
-        }
-    };
-    qb.push(" ORDER BY email_norm LIMIT ")
-        .push_bind(i64::from(limit))
-        .push(" OFFSET ")
-        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX))
-        .push(") page ON page.page_rowid = cm.rowid ORDER BY cm.email_norm");
+    push_window(&mut qb, window, "email_norm", |qb, EmailCursor(after)| {
+        qb.push(" AND email_norm > ").push_bind(after);
+    });
+    qb.push(") page ON page.page_rowid = cm.rowid ORDER BY cm.email_norm");
     let rows: Vec<Row> = qb
         .build_query_as()
         .fetch_all(&store.reader)

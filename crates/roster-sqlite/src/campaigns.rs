@@ -1,5 +1,6 @@
 //! Campaigns of a team.
 
+use crate::rows::push_window;
 use crate::{SqliteStore, campaign_members, other, payload};
 use roster_core::store::{NameCursor, NewCampaignMember, Window};
 use roster_core::{Campaign, StoreError, StoreResult, Timestamp};
@@ -36,23 +37,13 @@ pub(crate) async fn list(
 ) -> StoreResult<Vec<Campaign>> {
     let mut qb = QueryBuilder::<Sqlite>::new(SELECT);
     qb.push(" WHERE org_id = ").push_bind(org);
-    let (offset, limit) = match window {
-        Window::Page { offset, limit } => (offset, limit),
-        Window::After { cursor, limit } => {
-            if let Some(c) = cursor {
-                qb.push(" AND (name, id) > (")
-                    .push_bind(c.name)
-                    .push(", ")
-                    .push_bind(c.id)
-                    .push(")");
-            }
-            (0, limit)
-        }
-    };
-    qb.push(" ORDER BY name, id LIMIT ")
-        .push_bind(i64::from(limit))
-        .push(" OFFSET ")
-        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+    push_window(&mut qb, window, "name, id", |qb, c| {
+        qb.push(" AND (name, id) > (")
+            .push_bind(c.name)
+            .push(", ")
+            .push_bind(c.id)
+            .push(")");
+    });
     let rows: Vec<CampaignRow> = qb
         .build_query_as()
         .fetch_all(&store.reader)

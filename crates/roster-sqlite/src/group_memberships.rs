@@ -5,6 +5,7 @@
 //! its size. It all happens in one `BEGIN IMMEDIATE` transaction, so a rejected item changes
 //! nothing and concurrent changes apply in some serial order.
 
+use crate::rows::push_window;
 use crate::{SqliteStore, other, payload};
 use roster_core::store::{EmailCursor, MemberRef, MembersChange, Window};
 use roster_core::{CampaignRef, GroupMembership, StoreError, StoreResult, Timestamp, User};
@@ -68,20 +69,10 @@ pub(crate) async fn list(
         "{SELECT} JOIN (SELECT rowid AS page_rowid FROM group_memberships WHERE group_id = "
     ));
     qb.push_bind(group);
-    let (offset, limit) = match window {
-        Window::Page { offset, limit } => (offset, limit),
-        Window::After { cursor, limit } => {
-            if let Some(EmailCursor(after)) = cursor {
-                qb.push(" AND email_norm > ").push_bind(after);
-            }
-            (0, limit)
-        }
-    };
-    qb.push(" ORDER BY email_norm LIMIT ")
-        .push_bind(i64::from(limit))
-        .push(" OFFSET ")
-        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX))
-        .push(") page ON page.page_rowid = gm.rowid ORDER BY gm.email_norm");
+    push_window(&mut qb, window, "email_norm", |qb, EmailCursor(after)| {
+        qb.push(" AND email_norm > ").push_bind(after);
+    });
+    qb.push(") page ON page.page_rowid = gm.rowid ORDER BY gm.email_norm");
     let rows: Vec<Row> = qb
         .build_query_as()
         .fetch_all(&store.reader)

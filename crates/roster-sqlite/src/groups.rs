@@ -1,5 +1,6 @@
 //! Groups of a team.
 
+use crate::rows::push_window;
 use crate::{SqliteStore, conflict_on, other};
 use roster_core::store::{NameCursor, Window};
 use roster_core::{Group, StoreError, StoreResult, Timestamp};
@@ -38,20 +39,10 @@ pub(crate) async fn list(
 ) -> StoreResult<Vec<Group>> {
     let mut qb = QueryBuilder::<Sqlite>::new(SELECT);
     qb.push(" WHERE g.org_id = ").push_bind(org);
-    let (offset, limit) = match window {
-        Window::Page { offset, limit } => (offset, limit),
-        Window::After { cursor, limit } => {
-            if let Some(c) = cursor {
-                // Names are unique within a team, so the name alone orders the groups.
-                qb.push(" AND g.name > ").push_bind(c.name);
-            }
-            (0, limit)
-        }
-    };
-    qb.push(" ORDER BY g.name LIMIT ")
-        .push_bind(i64::from(limit))
-        .push(" OFFSET ")
-        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+    push_window(&mut qb, window, "g.name", |qb, c| {
+        // Names are unique within a team, so the name alone orders the groups.
+        qb.push(" AND g.name > ").push_bind(c.name);
+    });
     let rows: Vec<GroupRow> = qb
         .build_query_as()
         .fetch_all(&store.reader)

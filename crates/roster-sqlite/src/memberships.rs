@@ -1,6 +1,6 @@
 //! Team memberships: the list with its filters, role changes and removal.
 
-use crate::rows::{USER_COLUMNS, UserRow, role};
+use crate::rows::{USER_COLUMNS, UserRow, push_window, role};
 use crate::{SqliteStore, other};
 use roster_core::store::{MembershipCursor, MembershipFilter, Window};
 use roster_core::{GroupRef, Membership, Role, StoreError, StoreResult, Timestamp};
@@ -151,27 +151,17 @@ pub(crate) async fn list(
     ));
     from_filtered(&mut qb, f);
     push_filter(&mut qb, org, f);
-    let (offset, limit) = match window {
-        Window::Page { offset, limit } => (offset, limit),
-        Window::After { cursor, limit } => {
-            if let Some(c) = cursor {
-                qb.push(" AND (m.email_norm, m.id) > (")
-                    .push_bind(c.email_norm)
-                    .push(", ")
-                    .push_bind(c.id)
-                    .push(")");
-            }
-            (0, limit)
-        }
-    };
-    qb.push(" ORDER BY m.email_norm, m.id LIMIT ")
-        .push_bind(i64::from(limit))
-        .push(" OFFSET ")
-        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX))
-        .push(
-            ") page JOIN memberships m ON m.id = page.page_id \
+    push_window(&mut qb, window, "m.email_norm, m.id", |qb, c| {
+        qb.push(" AND (m.email_norm, m.id) > (")
+            .push_bind(c.email_norm)
+            .push(", ")
+            .push_bind(c.id)
+            .push(")");
+    });
+    qb.push(
+        ") page JOIN memberships m ON m.id = page.page_id \
              JOIN users u ON u.id = m.user_id ORDER BY m.email_norm, m.id",
-        );
+    );
     let rows: Vec<MembershipRow> = qb
         .build_query_as()
         .fetch_all(&store.reader)

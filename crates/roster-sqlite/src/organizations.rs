@@ -1,6 +1,6 @@
 //! Organizations (teams).
 
-use crate::rows::OrganizationRow;
+use crate::rows::{OrganizationRow, push_window};
 use crate::{SqliteStore, conflict_on, memberships, other};
 use roster_core::store::{NameCursor, NewOrganization, OrganizationPatch, Visibility, Window};
 use roster_core::{Organization, Role, StoreError, StoreResult, Timestamp};
@@ -27,23 +27,13 @@ pub(crate) async fn list(
 ) -> StoreResult<Vec<Organization>> {
     let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS}"));
     push_visible(&mut qb, who);
-    let (offset, limit) = match window {
-        Window::Page { offset, limit } => (offset, limit),
-        Window::After { cursor, limit } => {
-            if let Some(c) = cursor {
-                qb.push(" AND (o.name, o.id) > (")
-                    .push_bind(c.name)
-                    .push(", ")
-                    .push_bind(c.id)
-                    .push(")");
-            }
-            (0, limit)
-        }
-    };
-    qb.push(" ORDER BY o.name, o.id LIMIT ")
-        .push_bind(i64::from(limit))
-        .push(" OFFSET ")
-        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+    push_window(&mut qb, window, "o.name, o.id", |qb, c| {
+        qb.push(" AND (o.name, o.id) > (")
+            .push_bind(c.name)
+            .push(", ")
+            .push_bind(c.id)
+            .push(")");
+    });
     let rows: Vec<OrganizationRow> = qb
         .build_query_as()
         .fetch_all(&store.reader)

@@ -1,7 +1,8 @@
 //! Row shapes shared by the resource modules, and their conversion to domain types.
 
+use roster_core::store::Window;
 use roster_core::{Organization, Role, StoreError, Timestamp, User};
-use sqlx::FromRow;
+use sqlx::{FromRow, QueryBuilder, Sqlite};
 use uuid::Uuid;
 
 /// The user columns, prefixed for a join on `users u`.
@@ -57,4 +58,29 @@ impl TryFrom<OrganizationRow> for Organization {
 /// A role number read from the database; the schema's CHECK makes a bad one a corruption.
 pub(crate) fn role(n: i64) -> Result<Role, StoreError> {
     Role::from_i64(n).ok_or_else(|| StoreError::Other(format!("stored role {n} is invalid")))
+}
+
+/// Appends a list window to a query that ends in its WHERE clause: for a keyset window the
+/// condition `after` writes (rows past the cursor), then `ORDER BY order LIMIT .. OFFSET ..`.
+pub(crate) fn push_window<C>(
+    qb: &mut QueryBuilder<Sqlite>,
+    window: Window<C>,
+    order: &str,
+    after: impl FnOnce(&mut QueryBuilder<Sqlite>, C),
+) {
+    let (offset, limit) = match window {
+        Window::Page { offset, limit } => (offset, limit),
+        Window::After { cursor, limit } => {
+            if let Some(c) = cursor {
+                after(qb, c);
+            }
+            (0, limit)
+        }
+    };
+    qb.push(" ORDER BY ")
+        .push(order)
+        .push(" LIMIT ")
+        .push_bind(i64::from(limit))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
 }

@@ -8,13 +8,15 @@ use crate::error::{ApiError, ApiResult};
 use crate::input::{QueryParams, RawJson};
 use crate::members::{CampaignMembers, campaign_users};
 use crate::negotiate::ApiVersion;
-use crate::pagination::{Chunk, PageRequest, RequestUrl, STREAM_CHUNK, stream_array};
+use crate::pagination::{RequestUrl, list as list_response, stream_list};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use futures_util::future::BoxFuture;
 use roster_core::CampaignMember;
-use roster_core::store::{MembersChange, Window};
+use roster_core::StoreResult;
+use roster_core::store::{EmailCursor, MembersChange, Window};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -42,31 +44,36 @@ pub async fn list(
     Path((org, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let campaign = load(&state, &caller, &org, &id).await?.id;
-    if version.paginated() {
-        let page = PageRequest::from_query(&query)?;
-        let page = page.resolve(state.store.count_campaign_members(campaign).await?)?;
-        let items = state
-            .store
-            .list_campaign_members(campaign, page.window())
-            .await?;
-        return page.respond(&url, &items);
-    }
-    Ok(stream_all(&state, campaign))
+    let total = state.store.count_campaign_members(campaign);
+    list_response(
+        version,
+        &query,
+        &url,
+        total,
+        fetcher(&state, campaign),
+        CampaignMember::cursor,
+    )
+    .await
 }
 
-fn stream_all(state: &AppState, campaign: Uuid) -> Response {
+/// Reads one window of the campaign's members.
+fn fetcher(
+    state: &AppState,
+    campaign: Uuid,
+) -> impl Fn(Window<EmailCursor>) -> BoxFuture<'static, StoreResult<Vec<CampaignMember>>>
++ Send
++ Sync
++ 'static {
     let store = state.store.clone();
-    stream_array(b"[".to_vec(), b"]", move |cursor| {
+    move |window| {
         let store = store.clone();
-        async move {
-            let window = Window::After {
-                cursor,
-                limit: STREAM_CHUNK,
-            };
-            let items = store.list_campaign_members(campaign, window).await?;
-            Ok(Chunk::of(items, CampaignMember::cursor))
-        }
-    })
+        Box::pin(async move { store.list_campaign_members(campaign, window).await })
+    }
+}
+
+/// The whole member list, streamed.
+fn stream_all(state: &AppState, campaign: Uuid) -> Response {
+    stream_list(fetcher(state, campaign), CampaignMember::cursor)
 }
 
 fn payload(body: &[u8]) -> ApiResult<CampaignMembers> {

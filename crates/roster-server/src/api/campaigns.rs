@@ -7,13 +7,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::input::{Fields, JsonBody, QueryParams, RawJson, parse_json, parse_uuid};
 use crate::members::{CampaignMembers, campaign_users};
 use crate::negotiate::ApiVersion;
-use crate::pagination::{Chunk, PageRequest, RequestUrl, STREAM_CHUNK, stream_array};
+use crate::pagination::{RequestUrl, list as list_response};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use roster_core::Campaign;
-use roster_core::store::Window;
 use utoipa::ToSchema;
 
 const MAX_NAME: usize = 256;
@@ -54,26 +53,13 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let org = parse_uuid(&id)?;
     caller.role_in(&state, org, Needs::Manager).await?;
-    if version.paginated() {
-        let page = PageRequest::from_query(&query)?;
-        let page = page.resolve(state.store.count_campaigns(org).await?)?;
-        let items = state.store.list_campaigns(org, page.window()).await?;
-        return page.respond(&url, &items);
-    }
     let store = state.store.clone();
-    Ok(stream_array(b"[".to_vec(), b"]", move |cursor| {
+    let fetch = move |window| {
         let store = store.clone();
-        async move {
-            let window = Window::After {
-                cursor,
-                limit: STREAM_CHUNK,
-            };
-            Ok(Chunk::of(
-                store.list_campaigns(org, window).await?,
-                Campaign::cursor,
-            ))
-        }
-    }))
+        async move { store.list_campaigns(org, window).await }
+    };
+    let total = state.store.count_campaigns(org);
+    list_response(version, &query, &url, total, fetch, Campaign::cursor).await
 }
 
 /// Creates a campaign.

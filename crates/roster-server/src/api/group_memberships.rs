@@ -8,13 +8,15 @@ use crate::error::{ApiError, ApiResult};
 use crate::input::{JsonBody, QueryParams, parse_uuid};
 use crate::members::Members;
 use crate::negotiate::ApiVersion;
-use crate::pagination::{Chunk, PageRequest, RequestUrl, STREAM_CHUNK, stream_array};
+use crate::pagination::{RequestUrl, list as list_response, stream_list};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use futures_util::future::BoxFuture;
 use roster_core::GroupMembership;
-use roster_core::store::{MembersChange, Window};
+use roster_core::StoreResult;
+use roster_core::store::{EmailCursor, MembersChange, Window};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -51,32 +53,36 @@ pub async fn list(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let group = load(&state, &caller, &id).await?.id;
-    if version.paginated() {
-        let page = PageRequest::from_query(&query)?;
-        let page = page.resolve(state.store.count_group_memberships(group).await?)?;
-        let items = state
-            .store
-            .list_group_memberships(group, page.window())
-            .await?;
-        return page.respond(&url, &items);
-    }
-    Ok(stream_all(&state, group))
+    let total = state.store.count_group_memberships(group);
+    list_response(
+        version,
+        &query,
+        &url,
+        total,
+        fetcher(&state, group),
+        GroupMembership::cursor,
+    )
+    .await
 }
 
-/// The whole membership list, streamed.
-fn stream_all(state: &AppState, group: Uuid) -> Response {
+/// Reads one window of the group's members.
+fn fetcher(
+    state: &AppState,
+    group: Uuid,
+) -> impl Fn(Window<EmailCursor>) -> BoxFuture<'static, StoreResult<Vec<GroupMembership>>>
++ Send
++ Sync
++ 'static {
     let store = state.store.clone();
-    stream_array(b"[".to_vec(), b"]", move |cursor| {
+    move |window| {
         let store = store.clone();
-        async move {
-            let window = Window::After {
-                cursor,
-                limit: STREAM_CHUNK,
-            };
-            let items = store.list_group_memberships(group, window).await?;
-            Ok(Chunk::of(items, GroupMembership::cursor))
-        }
-    })
+        Box::pin(async move { store.list_group_memberships(group, window).await })
+    }
+}
+
+/// The whole member list, streamed.
+fn stream_all(state: &AppState, group: Uuid) -> Response {
+    stream_list(fetcher(state, group), GroupMembership::cursor)
 }
 
 /// Adds people; those already in the group are not an error and are not duplicated.

@@ -5,13 +5,12 @@ use crate::auth::{Caller, Needs};
 use crate::error::ApiResult;
 use crate::input::{Fields, JsonBody, QueryParams, parse_uuid};
 use crate::negotiate::ApiVersion;
-use crate::pagination::{Chunk, PageRequest, RequestUrl, STREAM_CHUNK, stream_array};
+use crate::pagination::{RequestUrl, list as list_response};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use roster_core::Group;
-use roster_core::store::Window;
 use utoipa::ToSchema;
 
 const MAX_NAME: usize = 256;
@@ -53,26 +52,13 @@ pub async fn list(
 ) -> ApiResult<Response> {
     let org = parse_uuid(&id)?;
     caller.role_in(&state, org, Needs::Manager).await?;
-    if version.paginated() {
-        let page = PageRequest::from_query(&query)?;
-        let page = page.resolve(state.store.count_groups(org).await?)?;
-        let items = state.store.list_groups(org, page.window()).await?;
-        return page.respond(&url, &items);
-    }
     let store = state.store.clone();
-    Ok(stream_array(b"[".to_vec(), b"]", move |cursor| {
+    let fetch = move |window| {
         let store = store.clone();
-        async move {
-            let window = Window::After {
-                cursor,
-                limit: STREAM_CHUNK,
-            };
-            Ok(Chunk::of(
-                store.list_groups(org, window).await?,
-                Group::cursor,
-            ))
-        }
-    }))
+        async move { store.list_groups(org, window).await }
+    };
+    let total = state.store.count_groups(org);
+    list_response(version, &query, &url, total, fetch, Group::cursor).await
 }
 
 /// Creates a group; names are unique within a team.

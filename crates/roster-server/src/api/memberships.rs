@@ -6,12 +6,12 @@ use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Fields, JsonBody, QueryParams, parse_int_id, parse_uuid};
 use crate::negotiate::ApiVersion;
-use crate::pagination::{Chunk, PageRequest, RequestUrl, STREAM_CHUNK, stream_array};
+use crate::pagination::{RequestUrl, list as list_response};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use roster_core::store::{MembershipFilter, Window};
+use roster_core::store::MembershipFilter;
 use roster_core::{Membership, Role};
 use serde_json::{Map, Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -126,27 +126,14 @@ pub async fn list(
     let org = parse_uuid(&id)?;
     caller.role_in(&state, org, Needs::Manager).await?;
     let filter = filter_from(&query)?;
-    if version.paginated() {
-        let page = PageRequest::from_query(&query)?;
-        let page = page.resolve(state.store.count_memberships(org, &filter).await?)?;
-        let items = state
-            .store
-            .list_memberships(org, &filter, page.window())
-            .await?;
-        return page.respond(&url, &items);
-    }
+    let counted = filter.clone();
+    let total = async { state.store.count_memberships(org, &counted).await };
     let store = state.store.clone();
-    Ok(stream_array(b"[".to_vec(), b"]", move |cursor| {
+    let fetch = move |window| {
         let (store, filter) = (store.clone(), filter.clone());
-        async move {
-            let window = Window::After {
-                cursor,
-                limit: STREAM_CHUNK,
-            };
-            let items = store.list_memberships(org, &filter, window).await?;
-            Ok(Chunk::of(items, Membership::cursor))
-        }
-    }))
+        async move { store.list_memberships(org, &filter, window).await }
+    };
+    list_response(version, &query, &url, total, fetch, Membership::cursor).await
 }
 
 /// Loads a membership and checks the caller's standing in its organization.

@@ -5,7 +5,7 @@ use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Fields, JsonBody, QueryParams, parse_uuid};
 use crate::negotiate::ApiVersion;
-use crate::pagination::{Chunk, PageRequest, RequestUrl, STREAM_CHUNK, stream_array};
+use crate::pagination::{Chunk, RequestUrl, STREAM_CHUNK, list as list_response, stream_array};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -63,24 +63,13 @@ pub async fn list(
     query: QueryParams,
 ) -> ApiResult<Response> {
     let who = visibility(&caller);
-    if version.paginated() {
-        let page = PageRequest::from_query(&query)?;
-        let page = page.resolve(state.store.count_organizations(who).await?)?;
-        let items = state.store.list_organizations(who, page.window()).await?;
-        return page.respond(&url, &items);
-    }
     let store = state.store.clone();
-    Ok(stream_array(b"[".to_vec(), b"]", move |cursor| {
+    let fetch = move |window| {
         let store = store.clone();
-        async move {
-            let window = Window::After {
-                cursor,
-                limit: STREAM_CHUNK,
-            };
-            let items = store.list_organizations(who, window).await?;
-            Ok(Chunk::of(items, Organization::cursor))
-        }
-    }))
+        async move { store.list_organizations(who, window).await }
+    };
+    let total = state.store.count_organizations(who);
+    list_response(version, &query, &url, total, fetch, Organization::cursor).await
 }
 
 /// Creates a team with the caller as its admin. Service accounts and deployment keys may not.
