@@ -68,7 +68,7 @@ fn item(value: Value, domains: &mut DomainCache) -> Result<MemberRef, (&'static 
         }
         Value::Object(mut map) => {
             // With both, the user id names the person: it cannot be mistyped into someone else.
-            if let Some(id) = map.remove("user_id") {
+            if let Some(id) = map.remove("user_id").filter(|v| !v.is_null()) {
                 let id = id.as_str().and_then(|s| Uuid::try_parse(s.trim()).ok());
                 return id
                     .map(MemberRef::UserId)

@@ -5,10 +5,11 @@
 //! rather than repeated on each handler.
 
 use serde::Serialize;
-use std::collections::BTreeMap;
+use serde_json::json;
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 #[derive(OpenApi)]
@@ -41,11 +42,33 @@ pub struct ErrorDetail {
     pub detail: String,
 }
 
-/// A 400: messages keyed by field (`non_field_errors` for the rest), or `{"detail": ...}` for
-/// a body that is not valid JSON.
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"name": ["This field is required."]}))]
-pub struct ValidationErrors(pub BTreeMap<String, Vec<String>>);
+/// A 400: messages keyed by field (`non_field_errors` for the rest); for a list payload, one
+/// such object per item in payload order; `{"detail": ...}` for a body that is not valid JSON.
+pub struct ValidationErrors;
+
+impl utoipa::PartialSchema for ValidationErrors {
+    fn schema() -> RefOr<Schema> {
+        let by_field = || {
+            let messages =
+                ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String));
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .additional_properties(Some(messages))
+        };
+        let detail = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("detail", ObjectBuilder::new().schema_type(Type::String))
+            .required("detail");
+        AnyOfBuilder::new()
+            .item(detail)
+            .item(by_field())
+            .item(ArrayBuilder::new().items(by_field()))
+            .examples([json!({"name": ["This field is required."]})])
+            .into()
+    }
+}
+
+impl ToSchema for ValidationErrors {}
 
 /// Pagination of list endpoints; honoured with `Accept: application/json; version=2.0`.
 #[derive(IntoParams)]
@@ -55,8 +78,15 @@ pub struct PageParams {
     /// 1-based page number, or `last`.
     page: Option<String>,
     /// Items per page: default 100, larger values are clamped to 1000.
-    #[param(minimum = 1)]
+    #[param(schema_with = page_size)]
     page_size: Option<i64>,
+}
+
+/// Any positive integer: there is no maximum, since larger sizes are clamped, not refused.
+fn page_size() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
 }
 
 /// Completes the document once every route is in it: the token security scheme and the error

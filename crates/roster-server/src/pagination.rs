@@ -221,8 +221,11 @@ where
     F: Fn(Window<C>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = StoreResult<Vec<T>>> + Send + 'static,
 {
+    // Page parameters are checked whichever version is asked for, so a bad one is never
+    // silently ignored.
+    let page = PageRequest::from_query(query)?;
     if version.paginated() {
-        let page = PageRequest::from_query(query)?.resolve(total.await?)?;
+        let page = page.resolve(total.await?)?;
         let items = fetch(page.window()).await?;
         return page.respond(url, &items);
     }

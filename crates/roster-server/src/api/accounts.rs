@@ -66,16 +66,25 @@ impl From<Account> for DeploymentKey {
 #[derive(ToSchema)]
 #[allow(dead_code)] // documents the body that `Fields` validates
 pub struct ServiceAccountWrite {
-    #[schema(min_length = 1, max_length = 150)]
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
     name: String,
     /// Fixed for the account's life; default 4 (restricted).
+    #[schema(nullable = false, required = false)]
     role: Option<Role>,
 }
 
 #[derive(ToSchema)]
 #[allow(dead_code)] // documents the body that `Fields` validates
 pub struct DeploymentKeyWrite {
-    #[schema(min_length = 1, max_length = 150)]
+    #[schema(
+        min_length = 1,
+        max_length = 150,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
     name: String,
 }
 

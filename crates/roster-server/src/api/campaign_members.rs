@@ -25,9 +25,10 @@ use uuid::Uuid;
 #[allow(dead_code)] // documents what `CampaignMembers::parse` reads
 pub struct CampaignMemberItem {
     /// A team member's email, or one of a domain verified for the team; once per payload.
+    #[schema(format = Email)]
     email: String,
     /// Free-form reporting data (a JSON object, at most 64 KiB), stored and returned as sent.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Object>, nullable = false, required = false)]
     data: Option<serde_json::Value>,
 }
 

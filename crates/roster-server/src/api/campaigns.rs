@@ -19,11 +19,41 @@ const MAX_NAME: usize = 256;
 
 #[derive(ToSchema)]
 #[allow(dead_code)] // documents the body that `Fields` validates
+pub struct CampaignCreate {
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
+    name: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the body that `Fields` validates
 pub struct CampaignWrite {
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
     name: String,
     /// PUT only: replaces the members, like PUT `.../members/`.
+    #[schema(nullable = false, required = false)]
     users: Option<Vec<crate::api::campaign_members::CampaignMemberItem>>,
+}
+
+/// Body of PATCH: the name, if it changes.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the body that `Fields` validates
+pub struct CampaignPatch {
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$",
+        nullable = false,
+        required = false
+    )]
+    name: Option<String>,
 }
 
 /// Checks the caller's standing in the organization of the path, then loads the campaign,
@@ -64,7 +94,7 @@ pub async fn list(
 
 /// Creates a campaign.
 #[utoipa::path(operation_id = "campaigns_create", post, path = "/api/organizations/{id}/campaigns/", tag = "campaigns",
-    params(("id" = uuid::Uuid, Path)), request_body = CampaignWrite,
+    params(("id" = uuid::Uuid, Path)), request_body = CampaignCreate,
     responses((status = 201, description = "Created", body = Campaign)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -111,7 +141,7 @@ pub async fn update(
 
 /// Renames the campaign if a name is given.
 #[utoipa::path(operation_id = "campaigns_partial_update", patch, path = "/api/organizations/{id}/campaigns/{cid}/", tag = "campaigns",
-    params(("id" = uuid::Uuid, Path), ("cid" = uuid::Uuid, Path)), request_body = CampaignWrite,
+    params(("id" = uuid::Uuid, Path), ("cid" = uuid::Uuid, Path)), request_body = CampaignPatch,
     responses((status = 200, description = "The campaign", body = Campaign)))]
 pub async fn partial_update(
     state: State<AppState>,

@@ -17,7 +17,10 @@ use uuid::Uuid;
 #[allow(dead_code)] // documents the body that `Fields` validates
 pub struct DomainWrite {
     /// A domain name; stored lower-case in its IDNA (ASCII) form.
-    #[schema(example = "acme.com")]
+    #[schema(
+        example = "acme.com",
+        pattern = "^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,63}$"
+    )]
     domain: String,
 }
 

@@ -29,6 +29,7 @@ pub struct MemberItem {
     user_id: Option<Uuid>,
     /// A member's email, or an email of a domain verified for the team (held until its owner
     /// joins).
+    #[schema(nullable = false, required = false, format = Email)]
     email: Option<String>,
 }
 

@@ -18,8 +18,26 @@ const MAX_NAME: usize = 256;
 #[derive(ToSchema)]
 #[allow(dead_code)] // documents the body that `Fields` validates
 pub struct GroupWrite {
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
     name: String,
+}
+
+/// Body of PATCH: the name, if it changes.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the body that `Fields` validates
+pub struct GroupPatch {
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$",
+        nullable = false,
+        required = false
+    )]
+    name: Option<String>,
 }
 
 /// Loads a group and checks that the caller may manage its team (another team's is a 404).
@@ -108,7 +126,7 @@ pub async fn update(
 
 /// Renames the group if a name is given.
 #[utoipa::path(operation_id = "groups_partial_update", patch, path = "/api/groups/{id}/", tag = "groups",
-    params(("id" = Uuid, Path)), request_body = GroupWrite,
+    params(("id" = Uuid, Path)), request_body = GroupPatch,
     responses((status = 200, description = "The group", body = Group)))]
 pub async fn partial_update(
     state: State<AppState>,

@@ -30,14 +30,17 @@ pub struct CreatedInvitation {
 #[derive(ToSchema)]
 #[allow(dead_code)] // documents the body that `Fields` validates
 pub struct InvitationWrite {
+    #[schema(format = Email)]
     email: String,
     /// Default: the team's default role. Only admins may invite admins.
+    #[schema(nullable = false, required = false)]
     role: Option<Role>,
 }
 
 #[derive(ToSchema)]
 #[allow(dead_code)] // documents the body that `Fields` validates
 pub struct AcceptWrite {
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     accept_token: String,
     /// The invitee's name, used if the person has none yet.
     name: Option<String>,
@@ -139,10 +142,11 @@ pub async fn destroy(
 }
 
 /// Accepts an invitation (no credentials): joins the team and returns the person's new key,
-/// once. An unknown, used, revoked or expired token is a 400.
+/// once. A malformed token is a 400; an unknown, used, revoked or expired one a 404, alike.
 #[utoipa::path(operation_id = "invitations_accept", post, path = "/api/invitations/accept/", tag = "invitations",
     security(()), request_body = AcceptWrite,
-    responses((status = 201, description = "Joined; `token` is the person's API key, shown once", body = AcceptedInvitation)))]
+    responses((status = 201, description = "Joined; `token` is the person's API key, shown once", body = AcceptedInvitation),
+        (status = 404, description = "Unknown, used, revoked or expired token", body = crate::openapi::ErrorDetail)))]
 pub async fn accept(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
@@ -151,15 +155,13 @@ pub async fn accept(
     let token = fields.text("accept_token", true, 256);
     let name = fields.nullable_text("name", 150).flatten();
     fields.finish()?;
-    let invalid = || {
-        ApiError::field(
+    let token = token.unwrap_or_default();
+    if !keys::looks_like_key(&token) {
+        return Err(ApiError::field(
             "accept_token",
-            "This invitation is unknown, used, revoked or expired.",
-        )
-    };
-    let token = token
-        .filter(|t| keys::looks_like_key(t))
-        .ok_or_else(invalid)?;
+            "An invitation token is 64 hexadecimal characters.",
+        ));
+    }
     let key = keys::issue();
     let accepted = state
         .store
@@ -171,7 +173,7 @@ pub async fn accept(
         )
         .await
         .map_err(|e| match e {
-            StoreError::NotFound => invalid(),
+            StoreError::NotFound => ApiError::NotFound,
             e => e.into(),
         })?;
     json(

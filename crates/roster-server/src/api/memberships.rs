@@ -44,6 +44,14 @@ pub struct RoleWrite {
     role: Role,
 }
 
+/// Body of PATCH: the role, if it changes.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the body that `Fields` validates
+pub struct RolePatch {
+    #[schema(nullable = false, required = false)]
+    role: Option<Role>,
+}
+
 fn filter_from(query: &QueryParams) -> ApiResult<MembershipFilter> {
     let mut errors = Map::new();
     let mut fail = |field: &str, message: String| {
@@ -173,7 +181,7 @@ pub async fn update(
 
 /// Changes the role, if given. The last admin cannot be demoted.
 #[utoipa::path(operation_id = "memberships_partial_update", patch, path = "/api/memberships/{id}/", tag = "memberships",
-    params(("id" = i64, Path)), request_body = RoleWrite,
+    params(("id" = i64, Path)), request_body = RolePatch,
     responses((status = 200, description = "The membership", body = Membership)))]
 pub async fn partial_update(
     state: State<AppState>,

@@ -36,10 +36,35 @@ pub struct OrganizationDetail {
 #[derive(ToSchema)]
 #[allow(dead_code)] // documents the body that `Fields` validates
 pub struct OrganizationWrite {
-    #[schema(min_length = 1, max_length = 128)]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
     name: String,
-    #[schema(pattern = "^@[a-z0-9][a-z0-9._-]*$", max_length = 128)]
+    /// `null` or `""` clears it.
+    #[schema(pattern = "^(@[a-z0-9][a-z0-9._-]*)?$", max_length = 128)]
     scope: Option<String>,
+    #[schema(nullable = false, required = false)]
+    default_role: Option<Role>,
+}
+
+/// Body of PATCH: any of the fields.
+#[derive(ToSchema)]
+#[allow(dead_code)] // documents the body that `Fields` validates
+pub struct OrganizationChanges {
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$",
+        nullable = false,
+        required = false
+    )]
+    name: Option<String>,
+    /// `null` or `""` clears it.
+    #[schema(pattern = "^(@[a-z0-9][a-z0-9._-]*)?$", max_length = 128)]
+    scope: Option<String>,
+    #[schema(nullable = false, required = false)]
     default_role: Option<Role>,
 }
 
@@ -160,7 +185,7 @@ pub async fn update(
 
 /// Changes some of `name`, `scope` and `default_role`.
 #[utoipa::path(operation_id = "organizations_partial_update", patch, path = "/api/organizations/{id}/", tag = "organizations",
-    params(("id" = Uuid, Path)), request_body = OrganizationWrite,
+    params(("id" = Uuid, Path)), request_body = OrganizationChanges,
     responses((status = 200, description = "The organization", body = OrganizationDetail)))]
 pub async fn partial_update(
     state: State<AppState>,

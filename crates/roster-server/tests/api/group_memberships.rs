@@ -700,3 +700,17 @@ async fn sixteen_concurrent_writers_leave_a_serializable_state() {
         Some(emails.len().to_string().as_str())
     );
 }
+
+#[tokio::test]
+async fn a_null_user_id_falls_back_to_the_email() {
+    let t = Team::new().await;
+    let res = t
+        .app
+        .put(&t.group)
+        .key(&t.admin)
+        .json(&json!([{"email": "cy@acme.test", "user_id": null}]))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(t.emails().await, ["cy@acme.test"]);
+}

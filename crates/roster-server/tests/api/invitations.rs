@@ -87,7 +87,7 @@ async fn inviting_and_accepting_joins_the_team_and_hands_over_a_key_once() {
         .json(&json!({"accept_token": token}))
         .send()
         .await;
-    assert_eq!(replay.status, StatusCode::BAD_REQUEST, "a token works once");
+    assert_eq!(replay.status, StatusCode::NOT_FOUND, "a token works once");
     assert_eq!(app.get(&path).key(&admin).send().await.json(), json!([]));
     let res = app
         .post(&path)
@@ -138,7 +138,7 @@ async fn revoked_unknown_and_malformed_tokens_are_refused() {
         .await;
     assert_eq!(
         old.status,
-        StatusCode::BAD_REQUEST,
+        StatusCode::NOT_FOUND,
         "the replaced token no longer works"
     );
     let id = second["id"].as_str().unwrap();
@@ -155,9 +155,18 @@ async fn revoked_unknown_and_malformed_tokens_are_refused() {
         .json(&json!({"accept_token": second["accept_token"]}))
         .send()
         .await;
-    assert_eq!(revoked.status, StatusCode::BAD_REQUEST);
+    assert_eq!(revoked.status, StatusCode::NOT_FOUND);
+    let unknown = app
+        .post("/api/invitations/accept/")
+        .json(&json!({"accept_token": "0".repeat(64)}))
+        .send()
+        .await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::NOT_FOUND,
+        "unknown, used and revoked tokens look alike"
+    );
     for body in [
-        json!({"accept_token": "0".repeat(64)}),
         json!({"accept_token": "short"}),
         json!({}),
         json!({"accept_token": 5}),

@@ -227,3 +227,29 @@ async fn a_hostile_host_header_is_not_echoed_into_links() {
     assert_eq!(res.status, StatusCode::OK);
     assert!(!res.header("link").unwrap().contains("evil"));
 }
+
+#[tokio::test]
+async fn page_parameters_are_checked_in_every_version() {
+    let app = TestApp::new().await;
+    let (org, admin) = app.team("Acme").await;
+    for query in ["page_size=0", "page_size=abc", "page=0"] {
+        let res = app
+            .get(&format!("/api/organizations/{org}/memberships/?{query}"))
+            .key(&admin)
+            .send()
+            .await;
+        assert!(res.status.is_client_error(), "{query}: {}", res.status);
+    }
+    let res = app
+        .get(&format!(
+            "/api/organizations/{org}/memberships/?page_size=5000"
+        ))
+        .key(&admin)
+        .send()
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::OK,
+        "a large size is clamped, not refused"
+    );
+}
