@@ -27,10 +27,11 @@ put() {
     # before the streamed body.
     first=$(grep 'served' "$work/serve.log" | tail -1 | sed -E 's/.*latency_ms[^0-9]*([0-9.]+).*/\1/')
     first=$(python3 -c "print($first / 1000)")
-    # Statements of the response's streamed reads (one per 500 rows) are not the change's.
+    # The streamed response reads 500 memberships at a time, with their campaigns: not the
+    # change's statements.
     local count reads
     count=$(python3 -c "import json; print(len(json.load(open('$work/response.json'))))")
-    reads=$(( count / 500 + 1 ))
+    reads=$(( 2 * (count / 500) + 1 ))
     printf '%-44s %s  %5.2f s (change %5.2f s)  %6d members after  %3d statements in the change\n' \
         "$label" "$status" "$seconds" "$first" "$count" $(( after - before - reads ))
 }
