@@ -5,6 +5,8 @@
 //! Nothing here knows about HTTP or SQL, so the server and every backend agree on one
 //! vocabulary and the same validation.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod domain;
 pub mod email;
 pub mod keys;

@@ -115,7 +115,10 @@ pub(crate) async fn add_key(
         .bind(now.as_micros())
         .execute(&mut *conn)
         .await
-        .map_err(other)?;
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+            _ => other(e),
+        })?;
     let joined = sqlx::query(
         "UPDATE users SET date_joined = coalesce(date_joined, $1), last_login_at = $1 \
          WHERE id = $2",

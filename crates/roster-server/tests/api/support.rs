@@ -116,7 +116,14 @@ impl TestApp {
 
     pub async fn with_config(config: HttpConfig) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+        // Every test on its own database: a SQLite file, or with ROSTER_TEST_DATABASE_URL a
+        // new database on that PostgreSQL server.
+        let url = match std::env::var("ROSTER_TEST_DATABASE_URL") {
+            Ok(server) if !server.is_empty() => roster_postgres::testing::fresh_database(&server)
+                .await
+                .expect("a test database"),
+            _ => format!("sqlite://{}", dir.path().join("roster.db").display()),
+        };
         let store = roster_server::storage::open(&url)
             .await
             .expect("open store");

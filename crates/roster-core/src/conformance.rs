@@ -1,0 +1,1046 @@
+//! The storage conformance suite: every behaviour the server relies on, written once against
+//! the [`Store`] trait and run by each backend's tests on a fresh, empty store per check.
+//!
+//! A backend runs it with `conformance::run(|| async { open a new store })`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed expectation is a failed check
+
+use crate::keys;
+use crate::store::*;
+use crate::{Role, Store, Timestamp, email};
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use uuid::Uuid;
+
+type Check = fn(Arc<dyn Store>) -> futures_util::future::BoxFuture<'static, ()>;
+
+/// Every check, by name.
+pub const CHECKS: &[(&str, Check)] = &[
+    ("users_and_keys", |s| Box::pin(users_and_keys(s))),
+    ("bootstrap_makes_one_operator", |s| {
+        Box::pin(bootstrap_makes_one_operator(s))
+    }),
+    ("organizations", |s| Box::pin(organizations(s))),
+    ("membership_order_filters_and_windows", |s| {
+        Box::pin(membership_order_filters_and_windows(s))
+    }),
+    ("roles_and_the_last_admin", |s| {
+        Box::pin(roles_and_the_last_admin(s))
+    }),
+    ("group_members_add_and_replace", |s| {
+        Box::pin(group_members_add_and_replace(s))
+    }),
+    ("held_memberships_attach_on_join", |s| {
+        Box::pin(held_memberships_attach_on_join(s))
+    }),
+    ("require_campaign", |s| Box::pin(require_campaign(s))),
+    ("campaign_members_keep_data_exactly", |s| {
+        Box::pin(campaign_members_keep_data_exactly(s))
+    }),
+    ("accounts_are_revoked_with_their_user", |s| {
+        Box::pin(accounts_are_revoked_with_their_user(s))
+    }),
+    ("invitations_are_accepted_once", |s| {
+        Box::pin(invitations_are_accepted_once(s))
+    }),
+    ("import_is_all_or_nothing", |s| {
+        Box::pin(import_is_all_or_nothing(s))
+    }),
+    ("concurrent_replaces_serialize", |s| {
+        Box::pin(concurrent_replaces_serialize(s))
+    }),
+];
+
+/// Runs every check, each on a store from `open`; panics naming the first that fails.
+pub async fn run<F, Fut>(open: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Store>>,
+{
+    for (name, check) in CHECKS {
+        let store = open().await;
+        let outcome =
+            futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(check(store))).await;
+        if let Err(panic) = outcome {
+            eprintln!("conformance check failed: {name}");
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_micros(1_795_800_000_000_000)
+}
+
+fn person(address: &str) -> NewUser {
+    NewUser {
+        email: address.to_owned(),
+        name: Some(format!("Name of {address}")),
+        kind: AccountKind::Person,
+    }
+}
+
+async fn user(store: &Arc<dyn Store>, address: &str) -> Uuid {
+    store.ensure_user(person(address), now()).await.unwrap().id
+}
+
+/// A team "Acme" with admin@acme.test, and members ann, bob, cy @acme.test.
+async fn team(store: &Arc<dyn Store>) -> Uuid {
+    let admin = user(store, "admin@acme.test").await;
+    let org = store
+        .create_organization(
+            NewOrganization {
+                name: "Acme".into(),
+                scope: None,
+                default_role: None,
+            },
+            admin,
+            now(),
+        )
+        .await
+        .unwrap();
+    for who in ["ann", "bob", "cy"] {
+        let id = user(store, &format!("{who}@acme.test")).await;
+        store
+            .add_member(org.id, id, Some(Role::Member), now())
+            .await
+            .unwrap();
+    }
+    org.id
+}
+
+fn by_email(address: &str) -> MemberRef {
+    MemberRef::Email {
+        email: address.to_owned(),
+        email_norm: email::normalize(address),
+        domain: address.rsplit_once('@').unwrap().1.to_lowercase(),
+    }
+}
+
+async fn group_emails(store: &Arc<dyn Store>, group: Uuid) -> Vec<String> {
+    let window = Window::Page {
+        offset: 0,
+        limit: 1000,
+    };
+    store
+        .list_group_memberships(group, window)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.email)
+        .collect()
+}
+
+async fn users_and_keys(store: Arc<dyn Store>) {
+    let first = store
+        .ensure_user(person("Ann@Example.com"), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        first.date_joined, None,
+        "known only by email until a key is issued"
+    );
+    let again = store
+        .ensure_user(
+            NewUser {
+                email: "ann@EXAMPLE.com".into(),
+                name: None,
+                kind: AccountKind::Person,
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.id, again.email.as_str(), again.name.as_str()),
+        (first.id, "Ann@Example.com", "Name of Ann@Example.com")
+    );
+    let key = keys::issue();
+    store.add_key(first.id, &key.hash, now()).await.unwrap();
+    let principal = store
+        .authenticate(&key.hash, now())
+        .await
+        .unwrap()
+        .expect("a known key");
+    assert_eq!(
+        (principal.user.id, principal.is_operator),
+        (first.id, false)
+    );
+    assert_eq!(principal.user.date_joined, Some(now()));
+    assert!(
+        store
+            .authenticate(&keys::issue().hash, now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.set_operator(first.id, true).await.unwrap();
+    assert!(
+        store
+            .authenticate(&key.hash, now())
+            .await
+            .unwrap()
+            .unwrap()
+            .is_operator
+    );
+    assert!(matches!(
+        store.set_operator(Uuid::new_v4(), true).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .add_key(Uuid::new_v4(), &keys::issue().hash, now())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn bootstrap_makes_one_operator(store: Arc<dyn Store>) {
+    let key = keys::issue();
+    assert!(
+        store
+            .bootstrap_operator("operator@roster.localhost", &key.hash, now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .bootstrap_operator("operator@roster.localhost", &keys::issue().hash, now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .authenticate(&key.hash, now())
+            .await
+            .unwrap()
+            .unwrap()
+            .is_operator
+    );
+}
+
+async fn organizations(store: Arc<dyn Store>) {
+    let ann = user(&store, "ann@acme.test").await;
+    let bob = user(&store, "bob@acme.test").await;
+    let new = |name: &str, scope: Option<&str>| NewOrganization {
+        name: name.into(),
+        scope: scope.map(Into::into),
+        default_role: None,
+    };
+    let zeta = store
+        .create_organization(new("Zeta", Some("@zeta")), ann, now())
+        .await
+        .unwrap();
+    let alpha = store
+        .create_organization(new("alpha", None), ann, now())
+        .await
+        .unwrap();
+    store
+        .create_organization(new("Mid", None), bob, now())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_organization(new("Other", Some("@zeta")), bob, now())
+            .await,
+        Err(StoreError::Conflict { field: "scope" })
+    ));
+    assert_eq!(zeta.default_role, Role::Restricted);
+    assert_eq!(
+        store.role_in(zeta.id, ann).await.unwrap(),
+        Some(Role::Admin)
+    );
+    let page = Window::Page {
+        offset: 0,
+        limit: 10,
+    };
+    let names =
+        |orgs: Vec<crate::Organization>| orgs.into_iter().map(|o| o.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(
+            store
+                .list_organizations(Visibility::MemberOf(ann), page.clone())
+                .await
+                .unwrap()
+        ),
+        ["Zeta", "alpha"]
+    );
+    assert_eq!(
+        names(
+            store
+                .list_organizations(Visibility::All, page)
+                .await
+                .unwrap()
+        ),
+        ["Mid", "Zeta", "alpha"],
+        "byte order"
+    );
+    assert_eq!(store.count_organizations(Visibility::All).await.unwrap(), 3);
+    let after = Window::After {
+        cursor: Some(NameCursor {
+            name: "Mid".into(),
+            id: Uuid::nil(),
+        }),
+        limit: 10,
+    };
+    assert_eq!(
+        names(
+            store
+                .list_organizations(Visibility::All, after)
+                .await
+                .unwrap()
+        ),
+        ["Mid", "Zeta", "alpha"]
+    );
+    let patch = OrganizationPatch {
+        name: None,
+        scope: Some(None),
+        default_role: Some(Role::Member),
+    };
+    let updated = store.update_organization(zeta.id, patch).await.unwrap();
+    assert_eq!(
+        (updated.name.as_str(), updated.scope, updated.default_role),
+        ("Zeta", None, Role::Member)
+    );
+    store.delete_organization(alpha.id).await.unwrap();
+    assert!(matches!(
+        store.get_organization(alpha.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.role_in(alpha.id, ann).await.unwrap(), None);
+    assert!(matches!(
+        store.delete_organization(alpha.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn membership_order_filters_and_windows(store: Arc<dyn Store>) {
+    let org = team(&store).await;
+    let robot = store
+        .ensure_user(
+            NewUser {
+                email: "robot@acme.test".into(),
+                name: Some("Robot".into()),
+                kind: AccountKind::ServiceAccount,
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    store.add_member(org, robot.id, None, now()).await.unwrap();
+    let all = MembershipFilter::default();
+    let list = |filter: MembershipFilter, window: Window<MembershipCursor>| {
+        let store = store.clone();
+        async move {
+            store
+                .list_memberships(org, &filter, window)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| m.user.email)
+                .collect::<Vec<_>>()
+        }
+    };
+    let everyone = list(
+        all.clone(),
+        Window::Page {
+            offset: 0,
+            limit: 100,
+        },
+    )
+    .await;
+    assert_eq!(
+        everyone,
+        [
+            "admin@acme.test",
+            "ann@acme.test",
+            "bob@acme.test",
+            "cy@acme.test",
+            "robot@acme.test"
+        ]
+    );
+    assert_eq!(
+        list(
+            all.clone(),
+            Window::Page {
+                offset: 1,
+                limit: 2
+            }
+        )
+        .await,
+        ["ann@acme.test", "bob@acme.test"]
+    );
+    let first = store
+        .list_memberships(
+            org,
+            &all,
+            Window::Page {
+                offset: 1,
+                limit: 1,
+            },
+        )
+        .await
+        .unwrap();
+    let after = Window::After {
+        cursor: Some(first[0].cursor()),
+        limit: 2,
+    };
+    assert_eq!(
+        list(all.clone(), after).await,
+        ["bob@acme.test", "cy@acme.test"]
+    );
+    assert_eq!(store.count_memberships(org, &all).await.unwrap(), 5);
+    let f = MembershipFilter {
+        exclude_service_accounts: true,
+        ..Default::default()
+    };
+    assert_eq!(store.count_memberships(org, &f).await.unwrap(), 4);
+    assert!(robot.service_account);
+    let f = MembershipFilter {
+        roles: Some(vec![Role::Admin]),
+        ..Default::default()
+    };
+    assert_eq!(
+        list(
+            f,
+            Window::Page {
+                offset: 0,
+                limit: 9
+            }
+        )
+        .await,
+        ["admin@acme.test"]
+    );
+    let f = MembershipFilter {
+        roles: Some(vec![]),
+        ..Default::default()
+    };
+    assert_eq!(store.count_memberships(org, &f).await.unwrap(), 0);
+    let f = MembershipFilter {
+        q: Some("name of b".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        list(
+            f,
+            Window::Page {
+                offset: 0,
+                limit: 9
+            }
+        )
+        .await,
+        ["bob@acme.test"]
+    );
+    let f = MembershipFilter {
+        q: Some("%".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.count_memberships(org, &f).await.unwrap(),
+        0,
+        "% is literal"
+    );
+    let f = MembershipFilter {
+        groups: Some(vec![]),
+        ..Default::default()
+    };
+    assert_eq!(store.count_memberships(org, &f).await.unwrap(), 0);
+}
+
+async fn roles_and_the_last_admin(store: Arc<dyn Store>) {
+    let org = team(&store).await;
+    let everyone = store
+        .list_memberships(
+            org,
+            &MembershipFilter::default(),
+            Window::Page {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    let (admin, ann) = (everyone[0].id, everyone[1].id);
+    assert!(matches!(
+        store.set_role(admin, Role::Member).await,
+        Err(StoreError::Invalid {
+            field: Some("role"),
+            ..
+        })
+    ));
+    assert!(matches!(
+        store.remove_membership(admin).await,
+        Err(StoreError::Invalid { .. })
+    ));
+    assert_eq!(
+        store.set_role(ann, Role::Admin).await.unwrap().role,
+        Role::Admin
+    );
+    assert_eq!(
+        store.set_role(admin, Role::Manager).await.unwrap().role,
+        Role::Manager
+    );
+    store.remove_membership(everyone[2].id).await.unwrap();
+    assert!(matches!(
+        store.get_membership(everyone[2].id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.set_role(i64::MAX, Role::Member).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn group_members_add_and_replace(store: Arc<dyn Store>) {
+    let org = team(&store).await;
+    let group = store.create_group(org, "Agents", now()).await.unwrap().id;
+    assert!(matches!(
+        store.create_group(org, "Agents", now()).await,
+        Err(StoreError::Conflict { field: "name" })
+    ));
+    let added = store
+        .change_group_members(
+            group,
+            &[by_email("ann@acme.test"), by_email("ANN@acme.test")],
+            MembersChange::Add,
+            false,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(added.len(), 1, "duplicates collapse");
+    let ann_id = added[0].id;
+    store
+        .change_group_members(
+            group,
+            &[by_email("bob@acme.test"), by_email("ann@acme.test")],
+            MembersChange::Replace,
+            false,
+            now(),
+        )
+        .await
+        .unwrap();
+    let after = store
+        .list_group_memberships(
+            group,
+            Window::Page {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        after.iter().map(|m| m.email.as_str()).collect::<Vec<_>>(),
+        ["ann@acme.test", "bob@acme.test"]
+    );
+    assert_eq!(after[0].id, ann_id, "who stays keeps the membership");
+    let bad = [
+        by_email("cy@acme.test"),
+        by_email("x@elsewhere.test"),
+        MemberRef::UserId(Uuid::new_v4()),
+    ];
+    match store
+        .change_group_members(group, &bad, MembersChange::Replace, false, now())
+        .await
+    {
+        Err(StoreError::Rejected(r)) => assert_eq!(
+            r.iter().map(|r| (r.position, r.field)).collect::<Vec<_>>(),
+            [(1, "email"), (2, "user_id")]
+        ),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!(
+        group_emails(&store, group).await,
+        ["ann@acme.test", "bob@acme.test"],
+        "a rejected change changes nothing"
+    );
+    assert_eq!(store.get_group(group).await.unwrap().num_members, 2);
+    store
+        .change_group_members(group, &[], MembersChange::Replace, false, now())
+        .await
+        .unwrap();
+    assert_eq!(store.count_group_memberships(group).await.unwrap(), 0);
+}
+
+async fn held_memberships_attach_on_join(store: Arc<dyn Store>) {
+    let org = team(&store).await;
+    let group = store.create_group(org, "Agents", now()).await.unwrap().id;
+    store
+        .add_email_domain(org, "acme.test", now())
+        .await
+        .unwrap();
+    let other = store
+        .create_organization(
+            NewOrganization {
+                name: "Other".into(),
+                scope: None,
+                default_role: None,
+            },
+            user(&store, "o@other.test").await,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.add_email_domain(other.id, "acme.test", now()).await,
+        Err(StoreError::Conflict { field: "domain" })
+    ));
+    let held = store
+        .change_group_members(
+            group,
+            &[by_email("New@acme.test")],
+            MembersChange::Add,
+            false,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert!(held[0].user.is_none());
+    let newcomer = user(&store, "new@ACME.test").await;
+    store.add_member(org, newcomer, None, now()).await.unwrap();
+    let now_held = store
+        .list_group_memberships(
+            group,
+            Window::Page {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (now_held[0].id, now_held[0].user.as_ref().map(|u| u.id)),
+        (held[0].id, Some(newcomer))
+    );
+    assert_eq!(
+        store.role_in(org, newcomer).await.unwrap(),
+        Some(Role::Restricted),
+        "the team's default role"
+    );
+}
+
+async fn require_campaign(store: Arc<dyn Store>) {
+    let org = team(&store).await;
+    let group = store.create_group(org, "Agents", now()).await.unwrap().id;
+    let campaign = store
+        .create_campaign(org, "Spring", now())
+        .await
+        .unwrap()
+        .id;
+    let member = |address: &str| NewCampaignMember {
+        email: address.into(),
+        email_norm: address.into(),
+        domain: "acme.test".into(),
+        data: "{}".into(),
+    };
+    store
+        .change_campaign_members(
+            campaign,
+            &[member("ann@acme.test")],
+            MembersChange::Replace,
+            now(),
+        )
+        .await
+        .unwrap();
+    let payload = [
+        by_email("ann@acme.test"),
+        by_email("bob@acme.test"),
+        by_email("x@nowhere.test"),
+    ];
+    store
+        .change_group_members(group, &payload, MembersChange::Replace, true, now())
+        .await
+        .unwrap();
+    assert_eq!(group_emails(&store, group).await, ["ann@acme.test"]);
+    let listed = store
+        .list_group_memberships(
+            group,
+            Window::Page {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        listed[0]
+            .campaigns
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["Spring"]
+    );
+    store.delete_campaign(campaign).await.unwrap();
+    let listed = store
+        .list_group_memberships(
+            group,
+            Window::Page {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(listed[0].campaigns.is_empty());
+}
+
+async fn campaign_members_keep_data_exactly(store: Arc<dyn Store>) {
+    let org = team(&store).await;
+    let campaign = store.create_campaign(org, "Spring", now()).await.unwrap();
+    let data = r#"{"z": 1, "a": 123456789012345678901234567890, "pi": 3.14159265358979323846,  "s": "Köln"}"#;
+    let member = |address: &str, data: &str| NewCampaignMember {
+        email: address.into(),
+        email_norm: email::normalize(address),
+        domain: "acme.test".into(),
+        data: data.into(),
+    };
+    let first = store
+        .change_campaign_members(
+            campaign.id,
+            &[
+                member("ann@acme.test", data),
+                member("gone@acme.test", "{}"),
+            ],
+            MembersChange::Add,
+            now(),
+        )
+        .await;
+    assert!(
+        matches!(first, Err(StoreError::Rejected(_))),
+        "gone@ is neither member nor of a verified domain"
+    );
+    let added = store
+        .change_campaign_members(
+            campaign.id,
+            &[member("ann@acme.test", data)],
+            MembersChange::Add,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(added[0].data.get(), data, "byte for byte");
+    assert_eq!(
+        added[0].account.as_ref().map(|u| u.email.as_str()),
+        Some("ann@acme.test")
+    );
+    let later = Timestamp::from_micros(now().as_micros() + 1_000_000);
+    store
+        .change_campaign_members(
+            campaign.id,
+            &[member("ann@acme.test", data), member("bob@acme.test", "{}")],
+            MembersChange::Replace,
+            later,
+        )
+        .await
+        .unwrap();
+    let members = store
+        .list_campaign_members(
+            campaign.id,
+            Window::Page {
+                offset: 0,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (members[0].id, members[0].updated_at),
+        (added[0].id, now()),
+        "unchanged data keeps updated_at"
+    );
+    assert_eq!(store.count_campaign_members(campaign.id).await.unwrap(), 2);
+    let renamed = store
+        .update_campaign(
+            campaign.id,
+            Some("Summer"),
+            Some(&[member("cy@acme.test", "{\"x\":1}")]),
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "Summer");
+    let members = store
+        .list_campaign_members(
+            campaign.id,
+            Window::After {
+                cursor: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        members.iter().map(|m| m.email.as_str()).collect::<Vec<_>>(),
+        ["cy@acme.test"]
+    );
+}
+
+async fn accounts_are_revoked_with_their_user(store: Arc<dyn Store>) {
+    let org = team(&store).await;
+    let key = keys::issue();
+    let account = store
+        .create_account(
+            org,
+            AccountKind::ServiceAccount,
+            "Sync",
+            Role::Manager,
+            &key.hash,
+            Some("ignored"),
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (account.role, account.token),
+        (Role::Manager, None),
+        "a service account's key is not kept"
+    );
+    let principal = store.authenticate(&key.hash, now()).await.unwrap().unwrap();
+    assert!(principal.user.service_account);
+    let m = store
+        .list_memberships(
+            org,
+            &MembershipFilter {
+                user_id: Some(account.id),
+                ..Default::default()
+            },
+            Window::Page {
+                offset: 0,
+                limit: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.set_role(m[0].id, Role::Admin).await,
+        Err(StoreError::Invalid { .. })
+    ));
+    assert!(matches!(
+        store.remove_membership(m[0].id).await,
+        Err(StoreError::Invalid { .. })
+    ));
+    let deploy = keys::issue();
+    let dk = store
+        .create_account(
+            org,
+            AccountKind::DeploymentKey,
+            "Kiosk",
+            Role::Restricted,
+            &deploy.hash,
+            Some(&deploy.secret),
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(dk.token.as_deref(), Some(deploy.secret.as_str()));
+    assert_eq!(
+        store
+            .list_accounts(org, AccountKind::DeploymentKey)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    store
+        .delete_account(org, AccountKind::ServiceAccount, account.id)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .authenticate(&key.hash, now())
+            .await
+            .unwrap()
+            .is_none(),
+        "revoked at once"
+    );
+    assert!(matches!(
+        store
+            .get_account(org, AccountKind::ServiceAccount, account.id)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        matches!(
+            store
+                .delete_account(org, AccountKind::ServiceAccount, dk.id)
+                .await,
+            Err(StoreError::NotFound)
+        ),
+        "kinds do not mix"
+    );
+    store.delete_organization(org).await.unwrap();
+    assert!(
+        store
+            .authenticate(&deploy.hash, now())
+            .await
+            .unwrap()
+            .is_none(),
+        "a team's accounts go with it"
+    );
+}
+
+async fn invitations_are_accepted_once(store: Arc<dyn Store>) {
+    let org = team(&store).await;
+    let inviter = user(&store, "admin@acme.test").await;
+    let token = keys::issue();
+    let later = Timestamp::from_micros(now().as_micros() + 3_600_000_000);
+    let new = |address: &str, token: &keys::KeyHash| NewInvitation {
+        email: address.into(),
+        role: Role::Manager,
+        inviter,
+        token: token.clone(),
+        expires_at: later,
+    };
+    assert!(matches!(
+        store
+            .create_invitation(org, new("ANN@acme.test", &keys::issue().hash), now())
+            .await,
+        Err(StoreError::Conflict { field: "email" })
+    ));
+    let invitation = store
+        .create_invitation(org, new("dee@acme.test", &token.hash), now())
+        .await
+        .unwrap();
+    assert_eq!(invitation.inviter.map(|u| u.id), Some(inviter));
+    assert_eq!(store.list_invitations(org).await.unwrap().len(), 1);
+    let key = keys::issue();
+    let accepted = store
+        .accept_invitation(&token.hash, Some("Dee"), &key.hash, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            accepted.organization,
+            accepted.role,
+            accepted.user.name.as_str()
+        ),
+        (org, Role::Manager, "Dee")
+    );
+    assert!(
+        store
+            .authenticate(&key.hash, now())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(matches!(
+        store
+            .accept_invitation(&token.hash, None, &keys::issue().hash, now())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let expired = keys::issue();
+    store
+        .create_invitation(org, new("eve@acme.test", &expired.hash), now())
+        .await
+        .unwrap();
+    let too_late = Timestamp::from_micros(later.as_micros() + 1);
+    assert!(matches!(
+        store
+            .accept_invitation(&expired.hash, None, &keys::issue().hash, too_late)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let pending = store.list_invitations(org).await.unwrap();
+    store.revoke_invitation(org, pending[0].id).await.unwrap();
+    assert!(store.list_invitations(org).await.unwrap().is_empty());
+}
+
+async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
+    let org = team(&store).await;
+    let row = |address: &str, role: Option<Role>, groups: &[&str]| ImportRow {
+        email: address.into(),
+        email_norm: email::normalize(address),
+        name: Some("Imported".into()),
+        role,
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+    };
+    let rows = [
+        row("ann@acme.test", Some(Role::Manager), &["A"]),
+        row("new@acme.test", None, &["A", "B"]),
+    ];
+    let dry = store.import_members(org, &rows, true, now()).await.unwrap();
+    assert_eq!(
+        (
+            dry.users_created,
+            dry.members_added,
+            dry.roles_changed,
+            dry.groups_created,
+            dry.group_memberships_added
+        ),
+        (1, 1, 1, 2, 3)
+    );
+    assert_eq!(
+        store.count_groups(org).await.unwrap(),
+        0,
+        "a dry run keeps nothing"
+    );
+    assert_eq!(
+        store
+            .import_members(org, &rows, false, now())
+            .await
+            .unwrap(),
+        dry
+    );
+    assert_eq!(store.count_groups(org).await.unwrap(), 2);
+    let again = store
+        .import_members(org, &rows, false, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            again.users_created,
+            again.members_added,
+            again.group_memberships_added
+        ),
+        (0, 0, 0)
+    );
+    let demote = [row("admin@acme.test", Some(Role::Member), &[])];
+    assert!(matches!(
+        store.import_members(org, &demote, false, now()).await,
+        Err(StoreError::Invalid { .. })
+    ));
+    assert!(matches!(
+        store
+            .import_members(Uuid::new_v4(), &rows, false, now())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn concurrent_replaces_serialize(store: Arc<dyn Store>) {
+    let org = team(&store).await;
+    store
+        .add_email_domain(org, "acme.test", now())
+        .await
+        .unwrap();
+    let group = store.create_group(org, "Agents", now()).await.unwrap().id;
+    let sets: Vec<Vec<String>> = (0..8)
+        .map(|i| (0..50).map(|j| format!("s{i}-{j:02}@acme.test")).collect())
+        .collect();
+    let writes = sets.iter().map(|set| {
+        let store = store.clone();
+        let items: Vec<MemberRef> = set.iter().map(|e| by_email(e)).collect();
+        async move {
+            store
+                .change_group_members(group, &items, MembersChange::Replace, false, now())
+                .await
+        }
+    });
+    for outcome in futures_util::future::join_all(writes).await {
+        outcome.unwrap();
+    }
+    let emails: BTreeSet<String> = group_emails(&store, group).await.into_iter().collect();
+    assert_eq!(
+        store.count_group_memberships(group).await.unwrap() as usize,
+        emails.len(),
+        "no duplicates"
+    );
+    assert!(
+        sets.iter()
+            .any(|set| set.iter().cloned().collect::<BTreeSet<_>>() == emails),
+        "the group holds exactly one whole set"
+    );
+}

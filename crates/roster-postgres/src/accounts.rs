@@ -1,0 +1,172 @@
+//! Service accounts and deployment keys: users made for one team, with a membership whose role
+//! never changes and a key. Deleting one deletes its user, so its key stops working at once.
+
+use crate::rows::role;
+use crate::{PostgresStore, TeamLock, at, lock_team, other, ts, users};
+use roster_core::keys::KeyHash;
+use roster_core::store::AccountKind;
+use roster_core::{Account, Role, StoreError, StoreResult, Timestamp};
+use sqlx::FromRow;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const SELECT: &str = "SELECT a.user_id, a.org_id, u.name, m.role, a.created_at, \
+     u.last_active_at, a.token FROM accounts a JOIN users u ON u.id = a.user_id \
+     JOIN memberships m ON m.user_id = a.user_id AND m.org_id = a.org_id";
+
+#[derive(FromRow)]
+struct AccountRow {
+    user_id: Uuid,
+    org_id: Uuid,
+    name: String,
+    role: i64,
+    created_at: OffsetDateTime,
+    last_active_at: Option<OffsetDateTime>,
+    token: Option<String>,
+}
+
+impl TryFrom<AccountRow> for Account {
+    type Error = StoreError;
+
+    fn try_from(r: AccountRow) -> StoreResult<Account> {
+        Ok(Account {
+            id: r.user_id,
+            organization: r.org_id,
+            name: r.name,
+            role: role(r.role)?,
+            created_at: at(r.created_at),
+            last_active_at: r.last_active_at.map(at),
+            token: r.token,
+        })
+    }
+}
+
+fn kind_code(kind: AccountKind) -> StoreResult<i64> {
+    match kind {
+        AccountKind::ServiceAccount => Ok(1),
+        AccountKind::DeploymentKey => Ok(2),
+        AccountKind::Person => Err(StoreError::Other("a person is not an account".into())),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn create(
+    store: &PostgresStore,
+    org: Uuid,
+    kind: AccountKind,
+    name: &str,
+    role: Role,
+    key: &KeyHash,
+    token: Option<&str>,
+    now: Timestamp,
+) -> StoreResult<Account> {
+    let code = kind_code(kind)?;
+    let id = Uuid::new_v4();
+    // Accounts have no mailbox: a unique address under a reserved name (RFC 2606).
+    let email = format!(
+        "{}@{}.roster.invalid",
+        id.simple(),
+        if code == 1 {
+            "service-account"
+        } else {
+            "deployment-key"
+        }
+    );
+    let mut tx = store.write().await?;
+    lock_team(&mut tx, org, TeamLock::Members).await?;
+    sqlx::query(
+        "INSERT INTO users (id, name, name_lower, email, email_norm, service_account, \
+             deployment_key_account, created_at) VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(name.to_lowercase())
+    .bind(&email)
+    .bind(code == 1)
+    .bind(code == 2)
+    .bind(ts(now))
+    .execute(&mut *tx)
+    .await
+    .map_err(other)?;
+    sqlx::query("INSERT INTO memberships (org_id, user_id, email_norm, role, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(org)
+        .bind(id)
+        .bind(&email)
+        .bind(role.as_i64())
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    sqlx::query("INSERT INTO accounts (user_id, org_id, kind, token, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(id)
+        .bind(org)
+        .bind(code)
+        .bind(token.filter(|_| code == 2))
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    users::add_key(&mut tx, id, key, now).await?;
+    let row: AccountRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE a.user_id = $1"
+    )))
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(other)?;
+    tx.commit().await.map_err(other)?;
+    row.try_into()
+}
+
+pub(crate) async fn list(
+    store: &PostgresStore,
+    org: Uuid,
+    kind: AccountKind,
+) -> StoreResult<Vec<Account>> {
+    let rows: Vec<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE a.org_id = $1 AND a.kind = $2 ORDER BY u.name, a.user_id"
+    )))
+    .bind(org)
+    .bind(kind_code(kind)?)
+    .fetch_all(&store.pool)
+    .await
+    .map_err(other)?;
+    rows.into_iter().map(Account::try_from).collect()
+}
+
+pub(crate) async fn get(
+    store: &PostgresStore,
+    org: Uuid,
+    kind: AccountKind,
+    id: Uuid,
+) -> StoreResult<Account> {
+    let row: Option<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE a.org_id = $1 AND a.kind = $2 AND a.user_id = $3"
+    )))
+    .bind(org)
+    .bind(kind_code(kind)?)
+    .bind(id)
+    .fetch_optional(&store.pool)
+    .await
+    .map_err(other)?;
+    row.ok_or(StoreError::NotFound)?.try_into()
+}
+
+pub(crate) async fn delete(
+    store: &PostgresStore,
+    org: Uuid,
+    kind: AccountKind,
+    id: Uuid,
+) -> StoreResult<()> {
+    let done = sqlx::query("DELETE FROM users WHERE id = $3 AND id IN (SELECT user_id FROM accounts WHERE org_id = $1 AND kind = $2)")
+        .bind(org)
+        .bind(kind_code(kind)?)
+        .bind(id)
+        .execute(&store.pool)
+        .await
+        .map_err(other)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

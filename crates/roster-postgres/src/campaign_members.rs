@@ -1,0 +1,214 @@
+//! Campaign members: people by email with their reporting data. Adding and replacing are
+//! set-based through `crate::payload`, under the campaign's row lock.
+
+use crate::payload::{self, Columns};
+use crate::rows::push_window;
+use crate::{PostgresStore, at, campaigns, other, ts};
+use roster_core::store::{EmailCursor, MembersChange, NewCampaignMember, Window};
+use roster_core::{Campaign, CampaignMember, StoreError, StoreResult, Timestamp, User};
+use serde_json::value::RawValue;
+use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, QueryBuilder};
+use std::collections::HashMap;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// `account` is the team member with the member's email, if any.
+const SELECT: &str = "SELECT cm.id, cm.org_id, cm.email, cm.email_norm, cm.data, cm.created_at, \
+     cm.updated_at, u.id AS user_id, u.name, u.email AS user_email, u.service_account, \
+     u.deployment_key_account, u.date_joined, u.last_active_at \
+     FROM campaign_members cm \
+     LEFT JOIN memberships m ON m.org_id = cm.org_id AND m.email_norm = cm.email_norm \
+     LEFT JOIN users u ON u.id = m.user_id";
+
+#[derive(FromRow)]
+struct Row {
+    id: Uuid,
+    org_id: Uuid,
+    email: String,
+    email_norm: String,
+    data: String,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    user_id: Option<Uuid>,
+    name: Option<String>,
+    user_email: Option<String>,
+    service_account: Option<bool>,
+    deployment_key_account: Option<bool>,
+    date_joined: Option<OffsetDateTime>,
+    last_active_at: Option<OffsetDateTime>,
+}
+
+impl Row {
+    fn into_member(self, groups: &mut HashMap<String, Vec<Uuid>>) -> StoreResult<CampaignMember> {
+        let data = RawValue::from_string(self.data)
+            .map_err(|e| StoreError::Other(format!("stored campaign data is not JSON: {e}")))?;
+        let account = self.user_id.map(|id| User {
+            id,
+            name: self.name.unwrap_or_default(),
+            email: self.user_email.unwrap_or_else(|| self.email.clone()),
+            service_account: self.service_account.unwrap_or_default(),
+            deployment_key_account: self.deployment_key_account.unwrap_or_default(),
+            date_joined: self.date_joined.map(at),
+        });
+        Ok(CampaignMember {
+            id: self.id,
+            groups: groups.remove(&self.email_norm).unwrap_or_default(),
+            email: self.email,
+            data,
+            account,
+            created_at: at(self.created_at),
+            updated_at: at(self.updated_at),
+            last_active_at: self.last_active_at.map(at),
+        })
+    }
+}
+
+/// Fills in each member's groups (the team's groups holding that email) with one query.
+async fn with_groups<'e>(
+    db: impl PgExecutor<'e>,
+    rows: Vec<Row>,
+) -> StoreResult<Vec<CampaignMember>> {
+    let Some(org) = rows.first().map(|r| r.org_id) else {
+        return Ok(Vec::new());
+    };
+    let emails: Vec<&str> = rows.iter().map(|r| r.email_norm.as_str()).collect();
+    let found: Vec<(String, Uuid)> = sqlx::query_as(
+        "SELECT gm.email_norm, g.id FROM group_memberships gm JOIN groups g ON g.id = gm.group_id \
+         WHERE g.org_id = $1 AND gm.email_norm = ANY($2) ORDER BY g.name, g.id",
+    )
+    .bind(org)
+    .bind(emails)
+    .fetch_all(db)
+    .await
+    .map_err(other)?;
+    let mut groups: HashMap<String, Vec<Uuid>> = HashMap::new();
+    for (email_norm, group) in found {
+        groups.entry(email_norm).or_default().push(group);
+    }
+    rows.into_iter()
+        .map(|r| r.into_member(&mut groups))
+        .collect()
+}
+
+pub(crate) async fn list(
+    store: &PostgresStore,
+    campaign: Uuid,
+    window: Window<EmailCursor>,
+) -> StoreResult<Vec<CampaignMember>> {
+    let mut qb = QueryBuilder::<Postgres>::new(format!(
+        "{SELECT} JOIN (SELECT id AS page_id FROM campaign_members WHERE campaign_id = "
+    ));
+    qb.push_bind(campaign);
+    push_window(&mut qb, window, "email_norm", |qb, EmailCursor(after)| {
+        qb.push(" AND email_norm > ").push_bind(after);
+    });
+    qb.push(") page ON page.page_id = cm.id ORDER BY cm.email_norm");
+    let rows: Vec<Row> = qb
+        .build_query_as()
+        .fetch_all(&store.pool)
+        .await
+        .map_err(other)?;
+    with_groups(&store.pool, rows).await
+}
+
+pub(crate) async fn count(store: &PostgresStore, campaign: Uuid) -> StoreResult<u64> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM campaign_members WHERE campaign_id = $1")
+        .bind(campaign)
+        .fetch_one(&store.pool)
+        .await
+        .map_err(other)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(crate) async fn change(
+    store: &PostgresStore,
+    campaign: Uuid,
+    members: &[NewCampaignMember],
+    change: MembersChange,
+    now: Timestamp,
+) -> StoreResult<Vec<CampaignMember>> {
+    let mut tx = store.write().await?;
+    let found = campaigns::lock(&mut tx, campaign).await?;
+    apply(
+        &mut tx,
+        &found,
+        members,
+        change == MembersChange::Replace,
+        now,
+    )
+    .await?;
+    let result = match change {
+        MembersChange::Replace => Vec::new(),
+        MembersChange::Add => {
+            let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{SELECT} WHERE cm.campaign_id = $1 \
+                 AND cm.email_norm IN (SELECT email_norm FROM payload) ORDER BY cm.email_norm"
+            )))
+            .bind(campaign)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(other)?;
+            with_groups(&mut *tx, rows).await?
+        }
+    };
+    tx.commit().await.map_err(other)?;
+    Ok(result)
+}
+
+/// Adds or updates `members`, and with `replace` removes everyone else, inside the caller's
+/// transaction (which holds the campaign's lock).
+pub(crate) async fn apply(
+    conn: &mut PgConnection,
+    campaign: &Campaign,
+    members: &[NewCampaignMember],
+    replace: bool,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let now = ts(now);
+    payload::load(
+        conn,
+        campaign.organization,
+        Columns::of_campaign_members(members),
+    )
+    .await?;
+    payload::reject_rule_breakers(conn, campaign.organization).await?;
+    let mut changed = 0;
+    if replace {
+        changed += sqlx::query(
+            "DELETE FROM campaign_members cm WHERE cm.campaign_id = $1 AND NOT EXISTS \
+             (SELECT 1 FROM payload p WHERE p.email_norm = cm.email_norm)",
+        )
+        .bind(campaign.id)
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?
+        .rows_affected();
+    }
+    // A present member keeps its id and created_at; its data is replaced, and updated_at moves
+    // only when something did change.
+    changed += sqlx::query(
+        "INSERT INTO campaign_members AS cm \
+             (id, campaign_id, org_id, email, email_norm, data, created_at, updated_at) \
+         SELECT new_id, $1, $2, email, email_norm, coalesce(data, '{}'), $3, $3 \
+         FROM payload ORDER BY pos \
+         ON CONFLICT (campaign_id, email_norm) DO UPDATE \
+             SET data = excluded.data, email = excluded.email, updated_at = excluded.updated_at \
+             WHERE cm.data IS DISTINCT FROM excluded.data OR cm.email IS DISTINCT FROM excluded.email",
+    )
+    .bind(campaign.id)
+    .bind(campaign.organization)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?
+    .rows_affected();
+    if changed > 0 {
+        sqlx::query("UPDATE campaigns SET updated_at = $2 WHERE id = $1")
+            .bind(campaign.id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(other)?;
+    }
+    Ok(())
+}

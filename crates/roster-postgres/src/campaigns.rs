@@ -1,0 +1,142 @@
+//! Campaigns of a team.
+
+use crate::rows::push_window;
+use crate::{PostgresStore, TeamLock, at, campaign_members, conflict_on, lock_team, other, ts};
+use roster_core::store::{NameCursor, NewCampaignMember, Window};
+use roster_core::{Campaign, StoreError, StoreResult, Timestamp};
+use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, QueryBuilder};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const SELECT: &str = "SELECT id, org_id, name, created_at, updated_at FROM campaigns";
+
+#[derive(FromRow)]
+struct CampaignRow {
+    id: Uuid,
+    org_id: Uuid,
+    name: String,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+impl From<CampaignRow> for Campaign {
+    fn from(r: CampaignRow) -> Self {
+        Campaign {
+            id: r.id,
+            organization: r.org_id,
+            name: r.name,
+            created_at: at(r.created_at),
+            updated_at: at(r.updated_at),
+        }
+    }
+}
+
+pub(crate) async fn list(
+    store: &PostgresStore,
+    org: Uuid,
+    window: Window<NameCursor>,
+) -> StoreResult<Vec<Campaign>> {
+    let mut qb = QueryBuilder::<Postgres>::new(SELECT);
+    qb.push(" WHERE org_id = ").push_bind(org);
+    push_window(&mut qb, window, "name, id", |qb, c| {
+        qb.push(" AND (name, id) > (")
+            .push_bind(c.name)
+            .push(", ")
+            .push_bind(c.id)
+            .push(")");
+    });
+    let rows: Vec<CampaignRow> = qb
+        .build_query_as()
+        .fetch_all(&store.pool)
+        .await
+        .map_err(other)?;
+    Ok(rows.into_iter().map(Campaign::from).collect())
+}
+
+pub(crate) async fn count(store: &PostgresStore, org: Uuid) -> StoreResult<u64> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM campaigns WHERE org_id = $1")
+        .bind(org)
+        .fetch_one(&store.pool)
+        .await
+        .map_err(other)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(crate) async fn get<'e>(db: impl PgExecutor<'e>, id: Uuid) -> StoreResult<Campaign> {
+    let row: Option<CampaignRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(db)
+            .await
+            .map_err(other)?;
+    row.map(Campaign::from).ok_or(StoreError::NotFound)
+}
+
+/// Locks the campaign's team for sharing, then the campaign; returns it.
+pub(crate) async fn lock(conn: &mut PgConnection, id: Uuid) -> StoreResult<Campaign> {
+    let campaign = get(&mut *conn, id).await?;
+    lock_team(conn, campaign.organization, TeamLock::Share).await?;
+    let locked: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM campaigns WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(other)?;
+    locked.map(|_| campaign).ok_or(StoreError::NotFound)
+}
+
+pub(crate) async fn create(
+    store: &PostgresStore,
+    org: Uuid,
+    name: &str,
+    now: Timestamp,
+) -> StoreResult<Campaign> {
+    let id = Uuid::new_v4();
+    sqlx::query("INSERT INTO campaigns (id, org_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
+        .bind(id)
+        .bind(org)
+        .bind(name)
+        .bind(ts(now))
+        .execute(&store.pool)
+        .await
+        .map_err(conflict_on("name"))?;
+    get(&store.pool, id).await
+}
+
+pub(crate) async fn update(
+    store: &PostgresStore,
+    id: Uuid,
+    name: Option<&str>,
+    members: Option<&[NewCampaignMember]>,
+    now: Timestamp,
+) -> StoreResult<Campaign> {
+    let mut tx = store.write().await?;
+    let campaign = lock(&mut tx, id).await?;
+    if let Some(name) = name {
+        sqlx::query("UPDATE campaigns SET name = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(name)
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+    }
+    if let Some(members) = members {
+        campaign_members::apply(&mut tx, &campaign, members, true, now).await?;
+    }
+    let campaign = get(&mut *tx, id).await?;
+    tx.commit().await.map_err(other)?;
+    Ok(campaign)
+}
+
+pub(crate) async fn delete(store: &PostgresStore, id: Uuid) -> StoreResult<()> {
+    let done = sqlx::query("DELETE FROM campaigns WHERE id = $1")
+        .bind(id)
+        .execute(&store.pool)
+        .await
+        .map_err(other)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! Email domains verified for a team.
+
+use crate::{PostgresStore, at, conflict_on, other, ts};
+use roster_core::{EmailDomain, StoreError, StoreResult, Timestamp};
+use sqlx::FromRow;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(FromRow)]
+struct DomainRow {
+    id: Uuid,
+    domain: String,
+    verified: bool,
+    created_at: OffsetDateTime,
+    verified_at: Option<OffsetDateTime>,
+}
+
+impl From<DomainRow> for EmailDomain {
+    fn from(r: DomainRow) -> Self {
+        EmailDomain {
+            id: r.id,
+            domain: r.domain,
+            verified: r.verified,
+            created_at: at(r.created_at),
+            verified_at: r.verified_at.map(at),
+        }
+    }
+}
+
+pub(crate) async fn list(store: &PostgresStore, org: Uuid) -> StoreResult<Vec<EmailDomain>> {
+    let rows: Vec<DomainRow> = sqlx::query_as(
+        "SELECT id, domain, verified, created_at, verified_at FROM email_domains WHERE org_id = $1 ORDER BY domain",
+    )
+    .bind(org)
+    .fetch_all(&store.pool)
+    .await
+    .map_err(other)?;
+    Ok(rows.into_iter().map(EmailDomain::from).collect())
+}
+
+pub(crate) async fn add(
+    store: &PostgresStore,
+    org: Uuid,
+    domain: &str,
+    now: Timestamp,
+) -> StoreResult<EmailDomain> {
+    let row: DomainRow = sqlx::query_as(
+        "INSERT INTO email_domains (id, org_id, domain, verified, created_at, verified_at) \
+         VALUES ($1, $2, $3, true, $4, $4) RETURNING id, domain, verified, created_at, verified_at",
+    )
+    .bind(Uuid::new_v4())
+    .bind(org)
+    .bind(domain)
+    .bind(ts(now))
+    .fetch_one(&store.pool)
+    .await
+    .map_err(conflict_on("domain"))?;
+    Ok(row.into())
+}
+
+pub(crate) async fn delete(store: &PostgresStore, org: Uuid, id: Uuid) -> StoreResult<()> {
+    let done = sqlx::query("DELETE FROM email_domains WHERE id = $1 AND org_id = $2")
+        .bind(id)
+        .bind(org)
+        .execute(&store.pool)
+        .await
+        .map_err(other)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! Group memberships: the list, and adding or replacing members with the email rule, set-based
+//! through `crate::payload`. A change locks its team `FOR SHARE` and its group `FOR UPDATE`, so
+//! changes of one group apply one after another, whichever node serves them.
+
+use crate::payload::{self, Columns};
+use crate::rows::push_window;
+use crate::{PostgresStore, TeamLock, at, lock_team, other, ts};
+use roster_core::store::{EmailCursor, MemberRef, MembersChange, Window};
+use roster_core::{CampaignRef, GroupMembership, StoreError, StoreResult, Timestamp, User};
+use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, QueryBuilder};
+use std::collections::HashMap;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const SELECT: &str = "SELECT gm.id, gm.email, gm.email_norm, gm.created_at, g.org_id, \
+     u.id AS user_id, u.name, u.email AS user_email, u.service_account, \
+     u.deployment_key_account, u.date_joined, u.last_active_at \
+     FROM group_memberships gm JOIN groups g ON g.id = gm.group_id \
+     LEFT JOIN users u ON u.id = gm.user_id";
+
+#[derive(FromRow)]
+struct Row {
+    id: Uuid,
+    email: String,
+    email_norm: String,
+    created_at: OffsetDateTime,
+    org_id: Uuid,
+    user_id: Option<Uuid>,
+    name: Option<String>,
+    user_email: Option<String>,
+    service_account: Option<bool>,
+    deployment_key_account: Option<bool>,
+    date_joined: Option<OffsetDateTime>,
+    last_active_at: Option<OffsetDateTime>,
+}
+
+type Campaigns = HashMap<String, Vec<CampaignRef>>;
+
+impl Row {
+    fn into_membership(self, campaigns: &mut Campaigns) -> GroupMembership {
+        let user = self.user_id.map(|id| User {
+            id,
+            name: self.name.unwrap_or_default(),
+            email: self
+                .user_email
+                .clone()
+                .unwrap_or_else(|| self.email.clone()),
+            service_account: self.service_account.unwrap_or_default(),
+            deployment_key_account: self.deployment_key_account.unwrap_or_default(),
+            date_joined: self.date_joined.map(at),
+        });
+        GroupMembership {
+            id: self.id,
+            campaigns: campaigns.remove(&self.email_norm).unwrap_or_default(),
+            email: self.user_email.unwrap_or(self.email),
+            user,
+            created_at: at(self.created_at),
+            last_active_at: self.last_active_at.map(at),
+        }
+    }
+}
+
+/// Fills in the campaigns of the team whose members include each email, with one query.
+async fn with_campaigns<'e>(
+    db: impl PgExecutor<'e>,
+    rows: Vec<Row>,
+) -> StoreResult<Vec<GroupMembership>> {
+    let Some(org) = rows.first().map(|r| r.org_id) else {
+        return Ok(Vec::new());
+    };
+    let emails: Vec<&str> = rows.iter().map(|r| r.email_norm.as_str()).collect();
+    let found: Vec<(String, Uuid, String, OffsetDateTime, OffsetDateTime)> = sqlx::query_as(
+        "SELECT cm.email_norm, c.id, c.name, c.created_at, c.updated_at \
+         FROM campaign_members cm JOIN campaigns c ON c.id = cm.campaign_id \
+         WHERE cm.org_id = $1 AND cm.email_norm = ANY($2) ORDER BY c.name, c.id",
+    )
+    .bind(org)
+    .bind(emails)
+    .fetch_all(db)
+    .await
+    .map_err(other)?;
+    let mut campaigns = Campaigns::new();
+    for (email_norm, id, name, created_at, updated_at) in found {
+        campaigns.entry(email_norm).or_default().push(CampaignRef {
+            id,
+            name,
+            created_at: at(created_at),
+            updated_at: at(updated_at),
+        });
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| r.into_membership(&mut campaigns))
+        .collect())
+}
+
+pub(crate) async fn list(
+    store: &PostgresStore,
+    group: Uuid,
+    window: Window<EmailCursor>,
+) -> StoreResult<Vec<GroupMembership>> {
+    let mut qb = QueryBuilder::<Postgres>::new(format!(
+        "{SELECT} JOIN (SELECT id AS page_id FROM group_memberships WHERE group_id = "
+    ));
+    qb.push_bind(group);
+    push_window(&mut qb, window, "email_norm", |qb, EmailCursor(after)| {
+        qb.push(" AND email_norm > ").push_bind(after);
+    });
+    qb.push(") page ON page.page_id = gm.id ORDER BY gm.email_norm");
+    let rows: Vec<Row> = qb
+        .build_query_as()
+        .fetch_all(&store.pool)
+        .await
+        .map_err(other)?;
+    with_campaigns(&store.pool, rows).await
+}
+
+pub(crate) async fn count(store: &PostgresStore, group: Uuid) -> StoreResult<u64> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM group_memberships WHERE group_id = $1")
+        .bind(group)
+        .fetch_one(&store.pool)
+        .await
+        .map_err(other)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(crate) async fn remove(store: &PostgresStore, group: Uuid, id: Uuid) -> StoreResult<()> {
+    let mut tx = store.write().await?;
+    lock_group(&mut tx, group).await?;
+    let done = sqlx::query("DELETE FROM group_memberships WHERE id = $1 AND group_id = $2")
+        .bind(id)
+        .bind(group)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    tx.commit().await.map_err(other)
+}
+
+/// Locks the group's team for sharing, then the group itself; returns the team.
+async fn lock_group(conn: &mut PgConnection, group: Uuid) -> StoreResult<Uuid> {
+    let org: Uuid = sqlx::query_scalar("SELECT org_id FROM groups WHERE id = $1")
+        .bind(group)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(other)?
+        .ok_or(StoreError::NotFound)?;
+    lock_team(conn, org, TeamLock::Share).await?;
+    let locked: Option<Uuid> = sqlx::query_scalar("SELECT id FROM groups WHERE id = $1 FOR UPDATE")
+        .bind(group)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(other)?;
+    locked.map(|_| org).ok_or(StoreError::NotFound)
+}
+
+pub(crate) async fn change(
+    store: &PostgresStore,
+    group: Uuid,
+    items: &[MemberRef],
+    change: MembersChange,
+    require_campaign: bool,
+    now: Timestamp,
+) -> StoreResult<Vec<GroupMembership>> {
+    let mut tx = store.write().await?;
+    let org = lock_group(&mut tx, group).await?;
+    payload::load(&mut tx, org, Columns::of_members(items)).await?;
+    if require_campaign {
+        payload::keep_campaign_members(&mut tx, org).await?;
+    }
+    payload::reject_rule_breakers(&mut tx, org).await?;
+    if change == MembersChange::Replace {
+        sqlx::query(
+            "DELETE FROM group_memberships gm WHERE gm.group_id = $1 AND NOT EXISTS \
+             (SELECT 1 FROM payload p WHERE p.email_norm = gm.email_norm)",
+        )
+        .bind(group)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    }
+    // A membership held by email whose owner is now a member attaches to them.
+    sqlx::query(
+        "UPDATE group_memberships gm SET user_id = p.user_id FROM payload p \
+         WHERE gm.group_id = $1 AND gm.user_id IS NULL AND p.member AND p.email_norm = gm.email_norm",
+    )
+    .bind(group)
+    .execute(&mut *tx)
+    .await
+    .map_err(other)?;
+    // People already in the group keep their membership; duplicates in the payload collapse
+    // on the first of them.
+    sqlx::query(
+        "INSERT INTO group_memberships (id, group_id, user_id, email, email_norm, created_at) \
+         SELECT DISTINCT ON (email_norm) new_id, $1, CASE WHEN member THEN user_id END, email, \
+                email_norm, $2 \
+         FROM payload ORDER BY email_norm, pos \
+         ON CONFLICT (group_id, email_norm) DO NOTHING",
+    )
+    .bind(group)
+    .bind(ts(now))
+    .execute(&mut *tx)
+    .await
+    .map_err(other)?;
+    let result = match change {
+        MembersChange::Add => {
+            let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{SELECT} WHERE gm.group_id = $1 \
+                 AND gm.email_norm IN (SELECT email_norm FROM payload) ORDER BY gm.email_norm"
+            )))
+            .bind(group)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(other)?;
+            with_campaigns(&mut *tx, rows).await?
+        }
+        MembersChange::Replace => Vec::new(),
+    };
+    tx.commit().await.map_err(other)?;
+    Ok(result)
+}

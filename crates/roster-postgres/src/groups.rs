@@ -1,0 +1,115 @@
+//! Groups of a team.
+
+use crate::rows::push_window;
+use crate::{PostgresStore, at, conflict_on, other, ts};
+use roster_core::store::{NameCursor, Window};
+use roster_core::{Group, StoreError, StoreResult, Timestamp};
+use sqlx::{FromRow, PgExecutor, Postgres, QueryBuilder};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const SELECT: &str = "SELECT g.id, g.org_id, g.name, g.created_at, \
+     (SELECT count(*) FROM group_memberships gm WHERE gm.group_id = g.id) AS num_members \
+     FROM groups g";
+
+#[derive(FromRow)]
+struct GroupRow {
+    id: Uuid,
+    org_id: Uuid,
+    name: String,
+    created_at: OffsetDateTime,
+    num_members: i64,
+}
+
+impl From<GroupRow> for Group {
+    fn from(r: GroupRow) -> Self {
+        Group {
+            id: r.id,
+            organization: r.org_id,
+            name: r.name,
+            num_members: u64::try_from(r.num_members).unwrap_or(0),
+            created_at: at(r.created_at),
+        }
+    }
+}
+
+pub(crate) async fn list(
+    store: &PostgresStore,
+    org: Uuid,
+    window: Window<NameCursor>,
+) -> StoreResult<Vec<Group>> {
+    let mut qb = QueryBuilder::<Postgres>::new(SELECT);
+    qb.push(" WHERE g.org_id = ").push_bind(org);
+    push_window(&mut qb, window, "g.name", |qb, c| {
+        // Names are unique within a team, so the name alone orders the groups.
+        qb.push(" AND g.name > ").push_bind(c.name);
+    });
+    let rows: Vec<GroupRow> = qb
+        .build_query_as()
+        .fetch_all(&store.pool)
+        .await
+        .map_err(other)?;
+    Ok(rows.into_iter().map(Group::from).collect())
+}
+
+pub(crate) async fn count(store: &PostgresStore, org: Uuid) -> StoreResult<u64> {
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM groups WHERE org_id = $1")
+        .bind(org)
+        .fetch_one(&store.pool)
+        .await
+        .map_err(other)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(crate) async fn get<'e>(db: impl PgExecutor<'e>, id: Uuid) -> StoreResult<Group> {
+    let row: Option<GroupRow> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE g.id = $1")))
+            .bind(id)
+            .fetch_optional(db)
+            .await
+            .map_err(other)?;
+    row.map(Group::from).ok_or(StoreError::NotFound)
+}
+
+pub(crate) async fn create(
+    store: &PostgresStore,
+    org: Uuid,
+    name: &str,
+    now: Timestamp,
+) -> StoreResult<Group> {
+    let id = Uuid::new_v4();
+    sqlx::query("INSERT INTO groups (id, org_id, name, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(org)
+        .bind(name)
+        .bind(ts(now))
+        .execute(&store.pool)
+        .await
+        .map_err(conflict_on("name"))?;
+    get(&store.pool, id).await
+}
+
+pub(crate) async fn rename(store: &PostgresStore, id: Uuid, name: &str) -> StoreResult<Group> {
+    let done = sqlx::query("UPDATE groups SET name = $2 WHERE id = $1")
+        .bind(id)
+        .bind(name)
+        .execute(&store.pool)
+        .await
+        .map_err(conflict_on("name"))?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    get(&store.pool, id).await
+}
+
+pub(crate) async fn delete(store: &PostgresStore, id: Uuid) -> StoreResult<()> {
+    let done = sqlx::query("DELETE FROM groups WHERE id = $1")
+        .bind(id)
+        .execute(&store.pool)
+        .await
+        .map_err(other)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

@@ -1,0 +1,461 @@
+//! Roster's PostgreSQL backend: many stateless `roster serve` nodes on one database.
+//!
+//! The same use cases as the SQLite backend, one file per resource, with native types (uuid,
+//! timestamptz, bytea) and bulk writes through `UNNEST` of bound arrays.
+//!
+//! Concurrency across nodes: transactions run at READ COMMITTED and take row locks in one
+//! order, the team's row first, so that the rules that read before they write hold:
+//! - a change to a team's memberships (join, role change, removal, import) locks the team row
+//!   `FOR NO KEY UPDATE`: last-admin checks and the email rule see a settled team;
+//! - a change to a group's or campaign's members locks the team row `FOR SHARE` (many may run
+//!   at once, but not beside a membership change) and then its own row `FOR UPDATE`, so
+//!   replaces of one group apply one after another.
+//!
+//! A fixed order means no deadlock between these.
+
+mod accounts;
+mod campaign_members;
+mod campaigns;
+mod email_domains;
+mod group_memberships;
+mod groups;
+mod import;
+mod invitations;
+mod memberships;
+mod organizations;
+mod payload;
+mod rows;
+mod users;
+
+use async_trait::async_trait;
+use roster_core::keys::KeyHash;
+use roster_core::store::{
+    Accepted, AccountKind, EmailCursor, ImportRow, ImportSummary, MemberRef, MembersChange,
+    MembershipCursor, MembershipFilter, NameCursor, NewCampaignMember, NewInvitation,
+    NewOrganization, NewUser, OrganizationPatch, Visibility, Window,
+};
+use roster_core::{
+    Account, Campaign, CampaignMember, EmailDomain, Group, GroupMembership, Invitation, Membership,
+    MembershipSummary, Organization, Principal, Role, Store, StoreError, StoreResult, Timestamp,
+    User,
+};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{PgConnection, Postgres, Transaction};
+use std::time::Duration;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://...`) and brings the schema up to date (sqlx takes an
+    /// advisory lock, so nodes starting together migrate once).
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await
+            .map_err(other)?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    async fn write(&self) -> StoreResult<Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(other)
+    }
+}
+
+pub(crate) fn other(e: sqlx::Error) -> StoreError {
+    StoreError::Other(e.to_string())
+}
+
+/// Maps a unique-constraint violation to a conflict on `field`, anything else to `Other`.
+pub(crate) fn conflict_on(field: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict { field },
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+        _ => other(e),
+    }
+}
+
+pub(crate) fn ts(t: Timestamp) -> OffsetDateTime {
+    t.to_offset_date_time()
+}
+
+pub(crate) fn at(t: OffsetDateTime) -> Timestamp {
+    Timestamp::from_offset_date_time(t)
+}
+
+/// How a transaction holds its team's row (see the crate documentation).
+#[derive(Clone, Copy)]
+pub(crate) enum TeamLock {
+    /// Changes to the team's memberships.
+    Members,
+    /// Changes to one of its groups or campaigns.
+    Share,
+}
+
+/// Locks the team's row; `NotFound` if there is no such team.
+pub(crate) async fn lock_team(
+    conn: &mut PgConnection,
+    org: Uuid,
+    lock: TeamLock,
+) -> StoreResult<()> {
+    let sql = match lock {
+        TeamLock::Members => "SELECT id FROM organizations WHERE id = $1 FOR NO KEY UPDATE",
+        TeamLock::Share => "SELECT id FROM organizations WHERE id = $1 FOR SHARE",
+    };
+    let found: Option<Uuid> = sqlx::query_scalar(sql)
+        .bind(org)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(other)?;
+    found.map(|_| ()).ok_or(StoreError::NotFound)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(other)
+    }
+
+    async fn authenticate(&self, key: &KeyHash, now: Timestamp) -> StoreResult<Option<Principal>> {
+        users::authenticate(self, key, now).await
+    }
+
+    async fn ensure_user(&self, user: NewUser, now: Timestamp) -> StoreResult<User> {
+        users::ensure(&mut *self.pool.acquire().await.map_err(other)?, &user, now).await
+    }
+
+    async fn set_operator(&self, user: Uuid, operator: bool) -> StoreResult<()> {
+        users::set_operator(self, user, operator).await
+    }
+
+    async fn add_key(&self, user: Uuid, key: &KeyHash, now: Timestamp) -> StoreResult<()> {
+        let mut tx = self.write().await?;
+        users::add_key(&mut tx, user, key, now).await?;
+        tx.commit().await.map_err(other)
+    }
+
+    async fn bootstrap_operator(
+        &self,
+        email: &str,
+        key: &KeyHash,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        users::bootstrap_operator(self, email, key, now).await
+    }
+
+    async fn memberships_of(&self, user: Uuid) -> StoreResult<Vec<MembershipSummary>> {
+        users::memberships_of(self, user).await
+    }
+
+    async fn list_organizations(
+        &self,
+        who: Visibility,
+        window: Window<NameCursor>,
+    ) -> StoreResult<Vec<Organization>> {
+        organizations::list(self, who, window).await
+    }
+
+    async fn count_organizations(&self, who: Visibility) -> StoreResult<u64> {
+        organizations::count(self, who).await
+    }
+
+    async fn get_organization(&self, id: Uuid) -> StoreResult<Organization> {
+        organizations::get(&self.pool, id).await
+    }
+
+    async fn create_organization(
+        &self,
+        org: NewOrganization,
+        admin: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<Organization> {
+        organizations::create(self, org, admin, now).await
+    }
+
+    async fn update_organization(
+        &self,
+        id: Uuid,
+        patch: OrganizationPatch,
+    ) -> StoreResult<Organization> {
+        organizations::update(self, id, patch).await
+    }
+
+    async fn delete_organization(&self, id: Uuid) -> StoreResult<()> {
+        organizations::delete(self, id).await
+    }
+
+    async fn role_in(&self, org: Uuid, user: Uuid) -> StoreResult<Option<Role>> {
+        memberships::role_in(self, org, user).await
+    }
+
+    async fn add_member(
+        &self,
+        org: Uuid,
+        user: Uuid,
+        role: Option<Role>,
+        now: Timestamp,
+    ) -> StoreResult<Membership> {
+        let mut tx = self.write().await?;
+        lock_team(&mut tx, org, TeamLock::Members).await?;
+        let id = memberships::add(&mut tx, org, user, role, now).await?;
+        tx.commit().await.map_err(other)?;
+        self.get_membership(id).await
+    }
+
+    async fn list_memberships(
+        &self,
+        org: Uuid,
+        filter: &MembershipFilter,
+        window: Window<MembershipCursor>,
+    ) -> StoreResult<Vec<Membership>> {
+        memberships::list(self, org, filter, window).await
+    }
+
+    async fn count_memberships(&self, org: Uuid, filter: &MembershipFilter) -> StoreResult<u64> {
+        memberships::count(self, org, filter).await
+    }
+
+    async fn get_membership(&self, id: i64) -> StoreResult<Membership> {
+        memberships::get(self, id).await
+    }
+
+    async fn set_role(&self, id: i64, role: Role) -> StoreResult<Membership> {
+        memberships::set_role(self, id, role).await?;
+        self.get_membership(id).await
+    }
+
+    async fn remove_membership(&self, id: i64) -> StoreResult<()> {
+        memberships::remove(self, id).await
+    }
+
+    async fn list_groups(&self, org: Uuid, window: Window<NameCursor>) -> StoreResult<Vec<Group>> {
+        groups::list(self, org, window).await
+    }
+
+    async fn count_groups(&self, org: Uuid) -> StoreResult<u64> {
+        groups::count(self, org).await
+    }
+
+    async fn create_group(&self, org: Uuid, name: &str, now: Timestamp) -> StoreResult<Group> {
+        groups::create(self, org, name, now).await
+    }
+
+    async fn get_group(&self, id: Uuid) -> StoreResult<Group> {
+        groups::get(&self.pool, id).await
+    }
+
+    async fn rename_group(&self, id: Uuid, name: &str) -> StoreResult<Group> {
+        groups::rename(self, id, name).await
+    }
+
+    async fn delete_group(&self, id: Uuid) -> StoreResult<()> {
+        groups::delete(self, id).await
+    }
+
+    async fn list_group_memberships(
+        &self,
+        group: Uuid,
+        window: Window<EmailCursor>,
+    ) -> StoreResult<Vec<GroupMembership>> {
+        group_memberships::list(self, group, window).await
+    }
+
+    async fn count_group_memberships(&self, group: Uuid) -> StoreResult<u64> {
+        group_memberships::count(self, group).await
+    }
+
+    async fn change_group_members(
+        &self,
+        group: Uuid,
+        items: &[MemberRef],
+        change: MembersChange,
+        require_campaign: bool,
+        now: Timestamp,
+    ) -> StoreResult<Vec<GroupMembership>> {
+        group_memberships::change(self, group, items, change, require_campaign, now).await
+    }
+
+    async fn remove_group_membership(&self, group: Uuid, membership: Uuid) -> StoreResult<()> {
+        group_memberships::remove(self, group, membership).await
+    }
+
+    async fn list_email_domains(&self, org: Uuid) -> StoreResult<Vec<EmailDomain>> {
+        email_domains::list(self, org).await
+    }
+
+    async fn add_email_domain(
+        &self,
+        org: Uuid,
+        domain: &str,
+        now: Timestamp,
+    ) -> StoreResult<EmailDomain> {
+        email_domains::add(self, org, domain, now).await
+    }
+
+    async fn delete_email_domain(&self, org: Uuid, id: Uuid) -> StoreResult<()> {
+        email_domains::delete(self, org, id).await
+    }
+
+    async fn list_campaigns(
+        &self,
+        org: Uuid,
+        window: Window<NameCursor>,
+    ) -> StoreResult<Vec<Campaign>> {
+        campaigns::list(self, org, window).await
+    }
+
+    async fn count_campaigns(&self, org: Uuid) -> StoreResult<u64> {
+        campaigns::count(self, org).await
+    }
+
+    async fn create_campaign(
+        &self,
+        org: Uuid,
+        name: &str,
+        now: Timestamp,
+    ) -> StoreResult<Campaign> {
+        campaigns::create(self, org, name, now).await
+    }
+
+    async fn get_campaign(&self, id: Uuid) -> StoreResult<Campaign> {
+        campaigns::get(&self.pool, id).await
+    }
+
+    async fn update_campaign(
+        &self,
+        id: Uuid,
+        name: Option<&str>,
+        members: Option<&[NewCampaignMember]>,
+        now: Timestamp,
+    ) -> StoreResult<Campaign> {
+        campaigns::update(self, id, name, members, now).await
+    }
+
+    async fn delete_campaign(&self, id: Uuid) -> StoreResult<()> {
+        campaigns::delete(self, id).await
+    }
+
+    async fn list_campaign_members(
+        &self,
+        campaign: Uuid,
+        window: Window<EmailCursor>,
+    ) -> StoreResult<Vec<CampaignMember>> {
+        campaign_members::list(self, campaign, window).await
+    }
+
+    async fn count_campaign_members(&self, campaign: Uuid) -> StoreResult<u64> {
+        campaign_members::count(self, campaign).await
+    }
+
+    async fn change_campaign_members(
+        &self,
+        campaign: Uuid,
+        members: &[NewCampaignMember],
+        change: MembersChange,
+        now: Timestamp,
+    ) -> StoreResult<Vec<CampaignMember>> {
+        campaign_members::change(self, campaign, members, change, now).await
+    }
+
+    async fn create_account(
+        &self,
+        org: Uuid,
+        kind: AccountKind,
+        name: &str,
+        role: Role,
+        key: &KeyHash,
+        token: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<Account> {
+        accounts::create(self, org, kind, name, role, key, token, now).await
+    }
+
+    async fn list_accounts(&self, org: Uuid, kind: AccountKind) -> StoreResult<Vec<Account>> {
+        accounts::list(self, org, kind).await
+    }
+
+    async fn get_account(&self, org: Uuid, kind: AccountKind, id: Uuid) -> StoreResult<Account> {
+        accounts::get(self, org, kind, id).await
+    }
+
+    async fn delete_account(&self, org: Uuid, kind: AccountKind, id: Uuid) -> StoreResult<()> {
+        accounts::delete(self, org, kind, id).await
+    }
+
+    async fn create_invitation(
+        &self,
+        org: Uuid,
+        invitation: NewInvitation,
+        now: Timestamp,
+    ) -> StoreResult<Invitation> {
+        invitations::create(self, org, invitation, now).await
+    }
+
+    async fn list_invitations(&self, org: Uuid) -> StoreResult<Vec<Invitation>> {
+        invitations::list(self, org).await
+    }
+
+    async fn revoke_invitation(&self, org: Uuid, id: Uuid) -> StoreResult<()> {
+        invitations::revoke(self, org, id).await
+    }
+
+    async fn accept_invitation(
+        &self,
+        token: &KeyHash,
+        name: Option<&str>,
+        key: &KeyHash,
+        now: Timestamp,
+    ) -> StoreResult<Accepted> {
+        invitations::accept(self, token, name, key, now).await
+    }
+
+    async fn import_members(
+        &self,
+        org: Uuid,
+        rows: &[ImportRow],
+        dry_run: bool,
+        now: Timestamp,
+    ) -> StoreResult<ImportSummary> {
+        import::import(self, org, rows, dry_run, now).await
+    }
+}
+
+/// Helpers for tests that need an empty database of their own.
+pub mod testing {
+    use roster_core::{StoreError, StoreResult};
+    use sqlx::Connection;
+    use uuid::Uuid;
+
+    /// Creates a new, empty database on the server of `url` and returns its URL.
+    pub async fn fresh_database(url: &str) -> StoreResult<String> {
+        let name = format!("roster_t_{}", Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(url)
+            .await
+            .map_err(crate::other)?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .map_err(|e| StoreError::Other(format!("cannot create a test database: {e}")))?;
+        let (base, query) = url
+            .split_once('?')
+            .map_or((url, None), |(b, q)| (b, Some(q)));
+        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+        Ok(match query {
+            Some(q) => format!("{server}/{name}?{q}"),
+            None => format!("{server}/{name}"),
+        })
+    }
+}

@@ -1,0 +1,308 @@
+//! Team memberships: the list with its filters, role changes and removal.
+
+use crate::rows::{USER_COLUMNS, UserRow, push_window, role};
+use crate::{PostgresStore, TeamLock, at, lock_team, other, ts};
+use roster_core::store::{MembershipCursor, MembershipFilter, Window};
+use roster_core::{GroupRef, Membership, Role, StoreError, StoreResult, Timestamp};
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+#[derive(FromRow)]
+struct MembershipRow {
+    id: i64,
+    org_id: Uuid,
+    role: i64,
+    #[sqlx(flatten)]
+    user: UserRow,
+}
+
+pub(crate) async fn role_in(
+    store: &PostgresStore,
+    org: Uuid,
+    user: Uuid,
+) -> StoreResult<Option<Role>> {
+    let r: Option<i64> =
+        sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+            .bind(org)
+            .bind(user)
+            .fetch_optional(&store.pool)
+            .await
+            .map_err(other)?;
+    r.map(role).transpose()
+}
+
+/// Adds the user to the team (or changes the role of a present member when one is given) and
+/// attaches the group memberships held for their email. The caller holds the team lock.
+pub(crate) async fn add(
+    conn: &mut PgConnection,
+    org: Uuid,
+    user: Uuid,
+    role: Option<Role>,
+    now: Timestamp,
+) -> StoreResult<i64> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at) \
+         SELECT o.id, u.id, u.email_norm, coalesce($3, o.default_role), $4 \
+         FROM organizations o, users u WHERE o.id = $1 AND u.id = $2 \
+         ON CONFLICT (org_id, user_id) DO UPDATE SET role = coalesce($3, memberships.role) \
+         RETURNING id",
+    )
+    .bind(org)
+    .bind(user)
+    .bind(role.map(Role::as_i64))
+    .bind(ts(now))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(other)?;
+    let id = id.ok_or(StoreError::NotFound)?;
+    sqlx::query(
+        "UPDATE group_memberships SET user_id = $2 \
+         WHERE group_id IN (SELECT id FROM groups WHERE org_id = $1) \
+           AND email_norm = (SELECT email_norm FROM users WHERE id = $2) AND user_id IS NULL",
+    )
+    .bind(org)
+    .bind(user)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    Ok(id)
+}
+
+fn push_filter(qb: &mut QueryBuilder<Postgres>, org: Uuid, f: &MembershipFilter) {
+    qb.push(" WHERE m.org_id = ").push_bind(org);
+    if f.exclude_service_accounts {
+        qb.push(" AND NOT u.service_account");
+    }
+    if f.exclude_deployment_keys {
+        qb.push(" AND NOT u.deployment_key_account");
+    }
+    if let Some(roles) = &f.roles {
+        qb.push(" AND m.role = ANY(")
+            .push_bind(roles.iter().map(|r| r.as_i64()).collect::<Vec<_>>())
+            .push(")");
+    }
+    if let Some(user) = f.user_id {
+        qb.push(" AND m.user_id = ").push_bind(user);
+    }
+    if let Some(groups) = &f.groups {
+        qb.push(" AND EXISTS (SELECT 1 FROM group_memberships gm WHERE gm.user_id = m.user_id AND gm.group_id = ANY(")
+            .push_bind(groups.clone())
+            .push("))");
+    }
+    if let Some(q) = &f.q {
+        qb.push(" AND (strpos(u.name_lower, ")
+            .push_bind(q.clone())
+            .push(") > 0 OR strpos(m.email_norm, ")
+            .push_bind(q.clone())
+            .push(") > 0)");
+    }
+}
+
+fn needs_users(f: &MembershipFilter) -> bool {
+    f.exclude_service_accounts || f.exclude_deployment_keys || f.q.is_some()
+}
+
+fn from_filtered(qb: &mut QueryBuilder<Postgres>, f: &MembershipFilter) {
+    qb.push(" FROM memberships m");
+    if needs_users(f) {
+        qb.push(" JOIN users u ON u.id = m.user_id");
+    }
+}
+
+pub(crate) async fn list(
+    store: &PostgresStore,
+    org: Uuid,
+    f: &MembershipFilter,
+    window: Window<MembershipCursor>,
+) -> StoreResult<Vec<Membership>> {
+    // The window is taken over ids alone on the (org_id, email_norm, id) index, then only that
+    // page is joined with users.
+    let mut qb = QueryBuilder::<Postgres>::new(format!(
+        "SELECT m.id, m.org_id, m.role, {USER_COLUMNS} FROM (SELECT m.id AS page_id, m.email_norm AS page_email"
+    ));
+    from_filtered(&mut qb, f);
+    push_filter(&mut qb, org, f);
+    push_window(&mut qb, window, "m.email_norm, m.id", |qb, c| {
+        qb.push(" AND (m.email_norm, m.id) > (")
+            .push_bind(c.email_norm)
+            .push(", ")
+            .push_bind(c.id)
+            .push(")");
+    });
+    qb.push(") page JOIN memberships m ON m.id = page.page_id JOIN users u ON u.id = m.user_id ORDER BY m.email_norm, m.id");
+    let rows: Vec<MembershipRow> = qb
+        .build_query_as()
+        .fetch_all(&store.pool)
+        .await
+        .map_err(other)?;
+    with_groups(store, org, rows).await
+}
+
+pub(crate) async fn count(
+    store: &PostgresStore,
+    org: Uuid,
+    f: &MembershipFilter,
+) -> StoreResult<u64> {
+    let mut qb = QueryBuilder::<Postgres>::new("SELECT count(*)");
+    from_filtered(&mut qb, f);
+    push_filter(&mut qb, org, f);
+    let n: i64 = qb
+        .build_query_scalar()
+        .fetch_one(&store.pool)
+        .await
+        .map_err(other)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(crate) async fn get(store: &PostgresStore, id: i64) -> StoreResult<Membership> {
+    let row: Option<MembershipRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT m.id, m.org_id, m.role, {USER_COLUMNS} FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&store.pool)
+    .await
+    .map_err(other)?;
+    let row = row.ok_or(StoreError::NotFound)?;
+    let org = row.org_id;
+    with_groups(store, org, vec![row])
+        .await?
+        .pop()
+        .ok_or(StoreError::NotFound)
+}
+
+/// Fills in each membership's groups with one query for the whole page.
+async fn with_groups(
+    store: &PostgresStore,
+    org: Uuid,
+    rows: Vec<MembershipRow>,
+) -> StoreResult<Vec<Membership>> {
+    let mut groups: HashMap<Uuid, Vec<GroupRef>> = HashMap::new();
+    if !rows.is_empty() {
+        let users: Vec<Uuid> = rows.iter().map(|r| r.user.user_id).collect();
+        let found: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
+            "SELECT gm.user_id, g.id, g.name FROM group_memberships gm \
+             JOIN groups g ON g.id = gm.group_id \
+             WHERE g.org_id = $1 AND gm.user_id = ANY($2) ORDER BY g.name, g.id",
+        )
+        .bind(org)
+        .bind(users)
+        .fetch_all(&store.pool)
+        .await
+        .map_err(other)?;
+        for (user, id, name) in found {
+            groups.entry(user).or_default().push(GroupRef { id, name });
+        }
+    }
+    rows.into_iter()
+        .map(|r| {
+            Ok(Membership {
+                id: r.id,
+                organization: r.org_id,
+                role: role(r.role)?,
+                groups: groups.remove(&r.user.user_id).unwrap_or_default(),
+                last_active_at: r.user.last_active_at.map(at),
+                last_login_at: r.user.last_login_at.map(at),
+                user: r.user.into_user(),
+            })
+        })
+        .collect()
+}
+
+#[derive(FromRow)]
+struct Target {
+    org_id: Uuid,
+    user_id: Uuid,
+    role: i64,
+    fixed_role: bool,
+    other_admins: i64,
+}
+
+/// Locks the membership's team, then reads what the role rules need.
+async fn target(conn: &mut PgConnection, id: i64) -> StoreResult<Target> {
+    let org: Uuid = sqlx::query_scalar("SELECT org_id FROM memberships WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(other)?
+        .ok_or(StoreError::NotFound)?;
+    lock_team(conn, org, TeamLock::Members).await?;
+    let t: Option<Target> = sqlx::query_as(
+        "SELECT m.org_id, m.user_id, m.role, \
+             (u.service_account OR u.deployment_key_account) AS fixed_role, \
+             (SELECT count(*) FROM memberships o \
+              WHERE o.org_id = m.org_id AND o.role = 2 AND o.id != m.id) AS other_admins \
+         FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(other)?;
+    t.ok_or(StoreError::NotFound)
+}
+
+fn is_last_admin(t: &Target) -> bool {
+    t.role == Role::Admin.as_i64() && t.other_admins == 0
+}
+
+pub(crate) async fn set_role(store: &PostgresStore, id: i64, new: Role) -> StoreResult<()> {
+    let mut tx = store.write().await?;
+    let t = target(&mut tx, id).await?;
+    if t.role == new.as_i64() {
+        return Ok(());
+    }
+    if t.fixed_role {
+        return Err(StoreError::Invalid {
+            field: Some("role"),
+            message: "The role of a service account or deployment key cannot be changed."
+                .to_owned(),
+        });
+    }
+    if is_last_admin(&t) {
+        return Err(StoreError::Invalid {
+            field: Some("role"),
+            message: "This is the organization's last admin: make someone else an admin first."
+                .to_owned(),
+        });
+    }
+    sqlx::query("UPDATE memberships SET role = $1 WHERE id = $2")
+        .bind(new.as_i64())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    tx.commit().await.map_err(other)
+}
+
+pub(crate) async fn remove(store: &PostgresStore, id: i64) -> StoreResult<()> {
+    let mut tx = store.write().await?;
+    let t = target(&mut tx, id).await?;
+    if t.fixed_role {
+        return Err(StoreError::Invalid {
+            field: None,
+            message: "Service accounts and deployment keys are removed through their own \
+                      endpoints, which also revoke their keys."
+                .to_owned(),
+        });
+    }
+    if is_last_admin(&t) {
+        return Err(StoreError::Invalid {
+            field: None,
+            message: "The last admin of an organization cannot be removed: make someone else an \
+                      admin first."
+                .to_owned(),
+        });
+    }
+    sqlx::query("DELETE FROM group_memberships WHERE user_id = $1 AND group_id IN (SELECT id FROM groups WHERE org_id = $2)")
+        .bind(t.user_id)
+        .bind(t.org_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    sqlx::query("DELETE FROM memberships WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    tx.commit().await.map_err(other)
+}

@@ -1,0 +1,134 @@
+//! Organizations (teams).
+
+use crate::rows::{OrganizationRow, push_window};
+use crate::{PostgresStore, conflict_on, memberships, other, ts};
+use roster_core::store::{NameCursor, NewOrganization, OrganizationPatch, Visibility, Window};
+use roster_core::{Organization, Role, StoreError, StoreResult, Timestamp};
+use sqlx::{PgExecutor, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+const COLUMNS: &str = "o.id, o.name, o.scope, o.default_role";
+
+fn push_visible(qb: &mut QueryBuilder<Postgres>, who: Visibility) {
+    match who {
+        Visibility::All => qb.push(" FROM organizations o WHERE true"),
+        Visibility::MemberOf(user) => qb
+            .push(" FROM organizations o JOIN memberships m ON m.org_id = o.id AND m.user_id = ")
+            .push_bind(user)
+            .push(" WHERE true"),
+    };
+}
+
+pub(crate) async fn list(
+    store: &PostgresStore,
+    who: Visibility,
+    window: Window<NameCursor>,
+) -> StoreResult<Vec<Organization>> {
+    let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS}"));
+    push_visible(&mut qb, who);
+    push_window(&mut qb, window, "o.name, o.id", |qb, c| {
+        qb.push(" AND (o.name, o.id) > (")
+            .push_bind(c.name)
+            .push(", ")
+            .push_bind(c.id)
+            .push(")");
+    });
+    let rows: Vec<OrganizationRow> = qb
+        .build_query_as()
+        .fetch_all(&store.pool)
+        .await
+        .map_err(other)?;
+    rows.into_iter().map(Organization::try_from).collect()
+}
+
+pub(crate) async fn count(store: &PostgresStore, who: Visibility) -> StoreResult<u64> {
+    let mut qb = QueryBuilder::<Postgres>::new("SELECT count(*)");
+    push_visible(&mut qb, who);
+    let n: i64 = qb
+        .build_query_scalar()
+        .fetch_one(&store.pool)
+        .await
+        .map_err(other)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+pub(crate) async fn get<'e>(db: impl PgExecutor<'e>, id: Uuid) -> StoreResult<Organization> {
+    let row: Option<OrganizationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM organizations o WHERE o.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+    .map_err(other)?;
+    row.ok_or(StoreError::NotFound)?.try_into()
+}
+
+pub(crate) async fn create(
+    store: &PostgresStore,
+    org: NewOrganization,
+    admin: Uuid,
+    now: Timestamp,
+) -> StoreResult<Organization> {
+    let id = Uuid::new_v4();
+    let mut tx = store.write().await?;
+    sqlx::query("INSERT INTO organizations (id, name, scope, default_role, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(id)
+        .bind(&org.name)
+        .bind(&org.scope)
+        .bind(org.default_role.unwrap_or(Role::Restricted).as_i64())
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_on("scope"))?;
+    memberships::add(&mut tx, id, admin, Some(Role::Admin), now).await?;
+    let org = get(&mut *tx, id).await?;
+    tx.commit().await.map_err(other)?;
+    Ok(org)
+}
+
+pub(crate) async fn update(
+    store: &PostgresStore,
+    id: Uuid,
+    patch: OrganizationPatch,
+) -> StoreResult<Organization> {
+    let mut tx = store.write().await?;
+    let done = sqlx::query(
+        "UPDATE organizations SET name = coalesce($2, name), \
+             scope = CASE WHEN $3 THEN $4 ELSE scope END, \
+             default_role = coalesce($5, default_role) \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&patch.name)
+    .bind(patch.scope.is_some())
+    .bind(patch.scope.flatten())
+    .bind(patch.default_role.map(Role::as_i64))
+    .execute(&mut *tx)
+    .await
+    .map_err(conflict_on("scope"))?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    let org = get(&mut *tx, id).await?;
+    tx.commit().await.map_err(other)?;
+    Ok(org)
+}
+
+pub(crate) async fn delete(store: &PostgresStore, id: Uuid) -> StoreResult<()> {
+    let mut tx = store.write().await?;
+    // The team's service accounts and deployment keys exist only for it: their users go too.
+    sqlx::query("DELETE FROM users WHERE id IN (SELECT user_id FROM accounts WHERE org_id = $1)")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    let done = sqlx::query("DELETE FROM organizations WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    tx.commit().await.map_err(other)
+}

@@ -1,0 +1,184 @@
+//! The working table of a set-based change that names people by email (group members,
+//! campaign members): the payload is bound as arrays and expanded by `UNNEST` into a temporary
+//! table of the connection (emptied at commit), resolved against the team's members, and
+//! checked against the email rule, all inside the caller's transaction.
+
+use crate::other;
+use roster_core::store::{MemberRef, NewCampaignMember, Rejection};
+use roster_core::{StoreError, StoreResult};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+const TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS payload (
+        pos        bigint PRIMARY KEY,
+        new_id     uuid   NOT NULL,  -- the id a new row gets
+        by_id      boolean NOT NULL, -- given as a user id rather than an email
+        email      text,
+        email_norm text COLLATE \"C\",
+        domain     text,
+        user_id    uuid,
+        data       text,             -- campaign members: their data, as sent
+        member     boolean NOT NULL DEFAULT false  -- resolved to a member of the team
+    ) ON COMMIT DELETE ROWS";
+
+/// The payload as parallel arrays, one element per item.
+#[derive(Default)]
+pub(crate) struct Columns {
+    new_id: Vec<Uuid>,
+    by_id: Vec<bool>,
+    email: Vec<Option<String>>,
+    email_norm: Vec<Option<String>>,
+    domain: Vec<Option<String>>,
+    user_id: Vec<Option<Uuid>>,
+    data: Vec<Option<String>>,
+}
+
+/// Ids of rows made in bulk are time-ordered (UUIDv7): they append at the end of the primary
+/// key's B-tree instead of landing at random places in it.
+fn new_id() -> Uuid {
+    Uuid::now_v7()
+}
+
+impl Columns {
+    pub(crate) fn of_members(items: &[MemberRef]) -> Columns {
+        let mut c = Columns::default();
+        for item in items {
+            c.new_id.push(new_id());
+            match item {
+                MemberRef::Email {
+                    email,
+                    email_norm,
+                    domain,
+                } => {
+                    c.by_id.push(false);
+                    c.email.push(Some(email.clone()));
+                    c.email_norm.push(Some(email_norm.clone()));
+                    c.domain.push(Some(domain.clone()));
+                    c.user_id.push(None);
+                }
+                MemberRef::UserId(id) => {
+                    c.by_id.push(true);
+                    c.email.push(None);
+                    c.email_norm.push(None);
+                    c.domain.push(None);
+                    c.user_id.push(Some(*id));
+                }
+            }
+            c.data.push(None);
+        }
+        c
+    }
+
+    pub(crate) fn of_campaign_members(items: &[NewCampaignMember]) -> Columns {
+        let mut c = Columns::default();
+        for m in items {
+            c.new_id.push(new_id());
+            c.by_id.push(false);
+            c.email.push(Some(m.email.clone()));
+            c.email_norm.push(Some(m.email_norm.clone()));
+            c.domain.push(Some(m.domain.clone()));
+            c.user_id.push(None);
+            c.data.push(Some(m.data.clone()));
+        }
+        c
+    }
+}
+
+/// Fills the table and resolves each item against the team.
+pub(crate) async fn load(conn: &mut PgConnection, org: Uuid, columns: Columns) -> StoreResult<()> {
+    sqlx::query(TABLE)
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
+    sqlx::query("DELETE FROM payload")
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
+    sqlx::query(
+        "INSERT INTO payload (pos, new_id, by_id, email, email_norm, domain, user_id, data) \
+         SELECT ord - 1, new_id, by_id, email, email_norm, domain, user_id, data \
+         FROM UNNEST($1::uuid[], $2::boolean[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::text[]) \
+              WITH ORDINALITY AS t(new_id, by_id, email, email_norm, domain, user_id, data, ord)",
+    )
+    .bind(columns.new_id)
+    .bind(columns.by_id)
+    .bind(columns.email)
+    .bind(columns.email_norm)
+    .bind(columns.domain)
+    .bind(columns.user_id)
+    .bind(columns.data)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    sqlx::query("ANALYZE payload")
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
+    // A user id must be a member; it takes the member's email.
+    sqlx::query(
+        "UPDATE payload SET email = u.email, email_norm = u.email_norm, member = true \
+         FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE payload.by_id AND m.org_id = $1 AND m.user_id = payload.user_id",
+    )
+    .bind(org)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    // An email of a member takes that member's user.
+    sqlx::query(
+        "UPDATE payload SET user_id = m.user_id, member = true FROM memberships m \
+         WHERE NOT payload.by_id AND m.org_id = $1 AND m.email_norm = payload.email_norm",
+    )
+    .bind(org)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    Ok(())
+}
+
+/// Drops the items whose email belongs to no campaign member of the team.
+pub(crate) async fn keep_campaign_members(conn: &mut PgConnection, org: Uuid) -> StoreResult<()> {
+    sqlx::query(
+        "DELETE FROM payload WHERE email_norm IS NULL OR NOT EXISTS \
+         (SELECT 1 FROM campaign_members cm WHERE cm.org_id = $1 AND cm.email_norm = payload.email_norm)",
+    )
+    .bind(org)
+    .execute(&mut *conn)
+    .await
+    .map(|_| ())
+    .map_err(other)
+}
+
+/// The email rule: fails with every item that is neither a member of the team nor an email of
+/// a domain verified for it, in payload order.
+pub(crate) async fn reject_rule_breakers(conn: &mut PgConnection, org: Uuid) -> StoreResult<()> {
+    let rejected: Vec<(i64, bool, Option<String>)> = sqlx::query_as(
+        "SELECT pos, by_id, email FROM payload \
+         WHERE NOT member AND (by_id OR domain IS NULL OR domain NOT IN \
+             (SELECT domain FROM email_domains WHERE org_id = $1 AND verified)) \
+         ORDER BY pos",
+    )
+    .bind(org)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(other)?;
+    if rejected.is_empty() {
+        return Ok(());
+    }
+    let rejections = rejected
+        .into_iter()
+        .map(|(pos, by_id, email)| Rejection {
+            position: usize::try_from(pos).unwrap_or(usize::MAX),
+            field: if by_id { "user_id" } else { "email" },
+            message: if by_id {
+                "No member of this organization has this id.".to_owned()
+            } else {
+                format!(
+                    "{} is not a member of this organization, and its domain is not verified for it.",
+                    email.unwrap_or_default()
+                )
+            },
+        })
+        .collect();
+    Err(StoreError::Rejected(rejections))
+}

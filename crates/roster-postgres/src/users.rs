@@ -1,0 +1,188 @@
+//! Users, their keys, and the operator flag.
+
+use crate::rows::{USER_COLUMNS, UserRow, role};
+use crate::{PostgresStore, other, ts};
+use roster_core::keys::KeyHash;
+use roster_core::store::{AccountKind, NewUser};
+use roster_core::{MembershipSummary, Principal, StoreError, StoreResult, Timestamp, User, email};
+use sqlx::{FromRow, PgConnection};
+use time::Duration;
+use uuid::Uuid;
+
+/// `last_active_at` is refreshed at most this often, so authentication stays a read.
+const ACTIVITY_RESOLUTION: Duration = Duration::minutes(1);
+
+#[derive(FromRow)]
+struct PrincipalRow {
+    key_hash: Vec<u8>,
+    is_operator: bool,
+    #[sqlx(flatten)]
+    user: UserRow,
+}
+
+pub(crate) async fn authenticate(
+    store: &PostgresStore,
+    key: &KeyHash,
+    now: Timestamp,
+) -> StoreResult<Option<Principal>> {
+    let sql = format!(
+        "SELECT k.key_hash, u.is_operator, {USER_COLUMNS} \
+         FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1"
+    );
+    let row: Option<PrincipalRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(key.0.as_slice())
+        .fetch_optional(&store.pool)
+        .await
+        .map_err(other)?;
+    let Some(row) = row.filter(|r| key.ct_eq(&r.key_hash)) else {
+        return Ok(None);
+    };
+    let now = ts(now);
+    if row
+        .user
+        .last_active_at
+        .is_none_or(|t| now - t >= ACTIVITY_RESOLUTION)
+    {
+        sqlx::query("UPDATE users SET last_active_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(row.user.user_id)
+            .execute(&store.pool)
+            .await
+            .map_err(other)?;
+    }
+    Ok(Some(Principal {
+        is_operator: row.is_operator,
+        user: row.user.into_user(),
+    }))
+}
+
+pub(crate) async fn ensure(
+    conn: &mut PgConnection,
+    user: &NewUser,
+    now: Timestamp,
+) -> StoreResult<User> {
+    let name = user.name.as_deref().map(str::trim);
+    let sql = format!(
+        "INSERT INTO users AS u (id, name, name_lower, email, email_norm, created_at, \
+             service_account, deployment_key_account) \
+         VALUES ($1, coalesce($2, ''), coalesce($3, ''), $4, $5, $6, $7, $8) \
+         ON CONFLICT (email_norm) DO UPDATE SET \
+             name = coalesce($2, u.name), name_lower = coalesce($3, u.name_lower) \
+         RETURNING {USER_COLUMNS}"
+    );
+    let row: UserRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(Uuid::new_v4())
+        .bind(name)
+        .bind(name.map(str::to_lowercase))
+        .bind(user.email.trim())
+        .bind(email::normalize(&user.email))
+        .bind(ts(now))
+        .bind(user.kind == AccountKind::ServiceAccount)
+        .bind(user.kind == AccountKind::DeploymentKey)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(other)?;
+    Ok(row.into_user())
+}
+
+pub(crate) async fn set_operator(
+    store: &PostgresStore,
+    user: Uuid,
+    operator: bool,
+) -> StoreResult<()> {
+    let done = sqlx::query("UPDATE users SET is_operator = $1 WHERE id = $2")
+        .bind(operator)
+        .bind(user)
+        .execute(&store.pool)
+        .await
+        .map_err(other)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(crate) async fn add_key(
+    conn: &mut PgConnection,
+    user: Uuid,
+    key: &KeyHash,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let now = ts(now);
+    sqlx::query("INSERT INTO api_keys (key_hash, user_id, created_at) VALUES ($1, $2, $3)")
+        .bind(key.0.as_slice())
+        .bind(user)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+            _ => other(e),
+        })?;
+    sqlx::query("UPDATE users SET date_joined = coalesce(date_joined, $1), last_login_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(user)
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
+    Ok(())
+}
+
+pub(crate) async fn bootstrap_operator(
+    store: &PostgresStore,
+    email: &str,
+    key: &KeyHash,
+    now: Timestamp,
+) -> StoreResult<bool> {
+    let mut tx = store.write().await?;
+    // Nodes starting together on an empty database: one of them makes the operator.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('roster-bootstrap-operator'))")
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    let has_operator: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE is_operator)")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(other)?;
+    if has_operator {
+        return Ok(false);
+    }
+    let new = NewUser {
+        email: email.to_owned(),
+        name: Some("Operator".to_owned()),
+        kind: AccountKind::Person,
+    };
+    let user = ensure(&mut tx, &new, now).await?;
+    sqlx::query("UPDATE users SET is_operator = true WHERE id = $1")
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    add_key(&mut tx, user.id, key, now).await?;
+    tx.commit().await.map_err(other)?;
+    Ok(true)
+}
+
+pub(crate) async fn memberships_of(
+    store: &PostgresStore,
+    user: Uuid,
+) -> StoreResult<Vec<MembershipSummary>> {
+    let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
+        "SELECT o.id, o.name, m.role FROM memberships m \
+         JOIN organizations o ON o.id = m.org_id WHERE m.user_id = $1 ORDER BY o.name, o.id",
+    )
+    .bind(user)
+    .fetch_all(&store.pool)
+    .await
+    .map_err(other)?;
+    rows.into_iter()
+        .map(|(organization, organization_name, r)| {
+            Ok(MembershipSummary {
+                organization,
+                organization_name,
+                role: role(r)?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,16 @@
+//! The storage conformance suite (roster-core) on SQLite, each check on a new database file.
+
+use roster_core::Store;
+use roster_sqlite::SqliteStore;
+use std::sync::Arc;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_passes_the_storage_conformance_suite() {
+    roster_core::conformance::run(|| async {
+        // Each check's directory lives as long as the test process.
+        let dir = Box::leak(Box::new(tempfile::tempdir().expect("temp dir")));
+        let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+        Arc::new(SqliteStore::connect(&url).await.expect("open")) as Arc<dyn Store>
+    })
+    .await;
+}
