@@ -14,6 +14,7 @@ mod groups;
 mod hostile;
 mod invitations;
 mod memberships;
+mod multinode;
 mod openapi;
 mod organizations;
 mod pagination;
