@@ -3,7 +3,8 @@
 # `data` object, into an empty campaign, then again with half of them new and every data
 # changed: wall time, the time until the response starts (the change), and the SQL statements
 # of the change. Usage: bench/campaign-replace.sh [MEMBERS]
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.sh" "$@"
+[ "${1:-}" = "--pg" ] && shift
 members=${1:-50000}
 seed_team "$members"
 ROSTER_LOG="warn,roster_server=info,sqlx::query=debug" start_server

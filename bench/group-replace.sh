@@ -8,7 +8,8 @@
 # took (until the response starts), and the number of SQL
 # statements the change ran, from sqlx's statement log, to show it does not grow with the
 # payload. Usage: bench/group-replace.sh
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.sh" "$@"
+[ "${1:-}" = "--pg" ] && shift
 seed_team 100000
 ROSTER_LOG="warn,roster_server=info,sqlx::query=debug" start_server
 auth=(-H "Authorization: Token $key" -H 'Content-Type: application/json')

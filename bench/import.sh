@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `roster import members` of a CSV of ROWS people (default 100,000), each in 3 of 100 groups,
 # into a new team: wall time of the dry run and of the import. Usage: bench/import.sh [ROWS]
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib.sh" "$@"
+[ "${1:-}" = "--pg" ] && shift
 rows=${1:-100000}
 org=$("$roster" org create "Bench" --admin-email admin@bench.example.com)
 org_id=$(echo "$org" | sed -E 's/.*"id":"([^"]+)".*/\1/')

@@ -190,13 +190,15 @@ pub(crate) async fn change(
     .execute(&mut *tx)
     .await
     .map_err(other)?;
-    // People already in the group keep their membership; duplicates in the payload collapse
-    // on the first of them.
+    // People already in the group keep their membership (they are filtered out first: the
+    // conflict path of an insert is far slower than a lookup); duplicates in the payload
+    // collapse on the unique index.
     sqlx::query(
         "INSERT INTO group_memberships (id, group_id, user_id, email, email_norm, created_at) \
-         SELECT DISTINCT ON (email_norm) new_id, $1, CASE WHEN member THEN user_id END, email, \
-                email_norm, $2 \
-         FROM payload ORDER BY email_norm, pos \
+         SELECT p.new_id, $1, CASE WHEN p.member THEN p.user_id END, p.email, p.email_norm, $2 \
+         FROM payload p WHERE NOT EXISTS (SELECT 1 FROM group_memberships gm \
+             WHERE gm.group_id = $1 AND gm.email_norm = p.email_norm) \
+         ORDER BY p.pos \
          ON CONFLICT (group_id, email_norm) DO NOTHING",
     )
     .bind(group)
