@@ -37,6 +37,74 @@ pub struct Rejection {
     pub message: String,
 }
 
+/// The refusals of the business rules that backends enforce inside their transactions, worded
+/// once.
+impl StoreError {
+    pub fn fixed_role() -> Self {
+        StoreError::Invalid {
+            field: Some("role"),
+            message: "The role of a service account or deployment key cannot be changed.".into(),
+        }
+    }
+
+    pub fn last_admin_demoted() -> Self {
+        StoreError::Invalid {
+            field: Some("role"),
+            message: "This is the organization's last admin: make someone else an admin first."
+                .into(),
+        }
+    }
+
+    pub fn last_admin_removed() -> Self {
+        StoreError::Invalid {
+            field: None,
+            message: "The last admin of an organization cannot be removed: make someone else an \
+                      admin first."
+                .into(),
+        }
+    }
+
+    pub fn account_membership() -> Self {
+        StoreError::Invalid {
+            field: None,
+            message: "Service accounts and deployment keys are removed through their own \
+                      endpoints, which also revoke their keys."
+                .into(),
+        }
+    }
+
+    pub fn import_without_admin() -> Self {
+        StoreError::Invalid {
+            field: None,
+            message: "The import would leave the organization without an admin.".into(),
+        }
+    }
+}
+
+impl Rejection {
+    /// An item of the email rule's payload that breaks it: a user id of no team member, or an
+    /// email of neither a member nor a verified domain.
+    pub fn email_rule(position: usize, by_id: bool, email: Option<String>) -> Self {
+        if by_id {
+            Rejection {
+                position,
+                field: "user_id",
+                message: "No member of this organization has this id.".into(),
+            }
+        } else {
+            Rejection {
+                position,
+                field: "email",
+                message: format!(
+                    "{} is not a member of this organization, and its domain is not verified \
+                     for it.",
+                    email.unwrap_or_default()
+                ),
+            }
+        }
+    }
+}
+
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Someone to create or find by email.
@@ -56,6 +124,17 @@ pub enum AccountKind {
     ServiceAccount,
     /// An account that may only read `/api/me/` (deployment keys).
     DeploymentKey,
+}
+
+impl AccountKind {
+    /// How backends store the kind of an account (`accounts.kind`); a person is no account.
+    pub fn code(self) -> StoreResult<i64> {
+        match self {
+            AccountKind::ServiceAccount => Ok(1),
+            AccountKind::DeploymentKey => Ok(2),
+            AccountKind::Person => Err(StoreError::Other("a person is not an account".into())),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

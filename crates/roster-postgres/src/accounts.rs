@@ -41,14 +41,6 @@ impl TryFrom<AccountRow> for Account {
     }
 }
 
-fn kind_code(kind: AccountKind) -> StoreResult<i64> {
-    match kind {
-        AccountKind::ServiceAccount => Ok(1),
-        AccountKind::DeploymentKey => Ok(2),
-        AccountKind::Person => Err(StoreError::Other("a person is not an account".into())),
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn create(
     store: &PostgresStore,
@@ -60,7 +52,7 @@ pub(crate) async fn create(
     token: Option<&str>,
     now: Timestamp,
 ) -> StoreResult<Account> {
-    let code = kind_code(kind)?;
+    let code = kind.code()?;
     let id = Uuid::new_v4();
     // Accounts have no mailbox: a unique address under a reserved name (RFC 2606).
     let email = format!(
@@ -127,7 +119,7 @@ pub(crate) async fn list(
         "{SELECT} WHERE a.org_id = $1 AND a.kind = $2 ORDER BY u.name, a.user_id"
     )))
     .bind(org)
-    .bind(kind_code(kind)?)
+    .bind(kind.code()?)
     .fetch_all(&store.pool)
     .await
     .map_err(other)?;
@@ -144,7 +136,7 @@ pub(crate) async fn get(
         "{SELECT} WHERE a.org_id = $1 AND a.kind = $2 AND a.user_id = $3"
     )))
     .bind(org)
-    .bind(kind_code(kind)?)
+    .bind(kind.code()?)
     .bind(id)
     .fetch_optional(&store.pool)
     .await
@@ -160,7 +152,7 @@ pub(crate) async fn delete(
 ) -> StoreResult<()> {
     let done = sqlx::query("DELETE FROM users WHERE id = $3 AND id IN (SELECT user_id FROM accounts WHERE org_id = $1 AND kind = $2)")
         .bind(org)
-        .bind(kind_code(kind)?)
+        .bind(kind.code()?)
         .bind(id)
         .execute(&store.pool)
         .await

@@ -203,10 +203,7 @@ async fn apply(
             .await
             .map_err(other)?;
     if admins == 0 {
-        return Err(StoreError::Invalid {
-            field: None,
-            message: "The import would leave the organization without an admin.".to_owned(),
-        });
+        return Err(StoreError::import_without_admin());
     }
     Ok(ImportSummary {
         rows: rows.len() as u64,

@@ -252,18 +252,10 @@ pub(crate) async fn set_role(store: &PostgresStore, id: i64, new: Role) -> Store
         return Ok(());
     }
     if t.fixed_role {
-        return Err(StoreError::Invalid {
-            field: Some("role"),
-            message: "The role of a service account or deployment key cannot be changed."
-                .to_owned(),
-        });
+        return Err(StoreError::fixed_role());
     }
     if is_last_admin(&t) {
-        return Err(StoreError::Invalid {
-            field: Some("role"),
-            message: "This is the organization's last admin: make someone else an admin first."
-                .to_owned(),
-        });
+        return Err(StoreError::last_admin_demoted());
     }
     sqlx::query("UPDATE memberships SET role = $1 WHERE id = $2")
         .bind(new.as_i64())
@@ -278,20 +270,10 @@ pub(crate) async fn remove(store: &PostgresStore, id: i64) -> StoreResult<()> {
     let mut tx = store.write().await?;
     let t = target(&mut tx, id).await?;
     if t.fixed_role {
-        return Err(StoreError::Invalid {
-            field: None,
-            message: "Service accounts and deployment keys are removed through their own \
-                      endpoints, which also revoke their keys."
-                .to_owned(),
-        });
+        return Err(StoreError::account_membership());
     }
     if is_last_admin(&t) {
-        return Err(StoreError::Invalid {
-            field: None,
-            message: "The last admin of an organization cannot be removed: make someone else an \
-                      admin first."
-                .to_owned(),
-        });
+        return Err(StoreError::last_admin_removed());
     }
     sqlx::query("DELETE FROM group_memberships WHERE user_id = $1 AND group_id IN (SELECT id FROM groups WHERE org_id = $2)")
         .bind(t.user_id)

@@ -167,17 +167,8 @@ pub(crate) async fn reject_rule_breakers(conn: &mut PgConnection, org: Uuid) -> 
     }
     let rejections = rejected
         .into_iter()
-        .map(|(pos, by_id, email)| Rejection {
-            position: usize::try_from(pos).unwrap_or(usize::MAX),
-            field: if by_id { "user_id" } else { "email" },
-            message: if by_id {
-                "No member of this organization has this id.".to_owned()
-            } else {
-                format!(
-                    "{} is not a member of this organization, and its domain is not verified for it.",
-                    email.unwrap_or_default()
-                )
-            },
+        .map(|(pos, by_id, email)| {
+            Rejection::email_rule(usize::try_from(pos).unwrap_or(usize::MAX), by_id, email)
         })
         .collect();
     Err(StoreError::Rejected(rejections))

@@ -40,14 +40,6 @@ impl TryFrom<AccountRow> for Account {
     }
 }
 
-fn kind_code(kind: AccountKind) -> StoreResult<i64> {
-    match kind {
-        AccountKind::ServiceAccount => Ok(1),
-        AccountKind::DeploymentKey => Ok(2),
-        AccountKind::Person => Err(StoreError::Other("a person is not an account".into())),
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn create(
     store: &SqliteStore,
@@ -59,7 +51,7 @@ pub(crate) async fn create(
     token: Option<&str>,
     now: Timestamp,
 ) -> StoreResult<Account> {
-    let code = kind_code(kind)?;
+    let code = kind.code()?;
     let id = Uuid::new_v4();
     // Accounts have no mailbox: a unique address under a reserved name (RFC 2606) keeps the
     // email column's rules.
@@ -138,7 +130,7 @@ pub(crate) async fn list(
         "{SELECT} WHERE a.org_id = $1 AND a.kind = $2 ORDER BY u.name, a.user_id"
     )))
     .bind(org)
-    .bind(kind_code(kind)?)
+    .bind(kind.code()?)
     .fetch_all(&store.reader)
     .await
     .map_err(other)?;
@@ -155,7 +147,7 @@ pub(crate) async fn get(
         "{SELECT} WHERE a.org_id = $1 AND a.kind = $2 AND a.user_id = $3"
     )))
     .bind(org)
-    .bind(kind_code(kind)?)
+    .bind(kind.code()?)
     .bind(id)
     .fetch_optional(&store.reader)
     .await
@@ -175,7 +167,7 @@ pub(crate) async fn delete(
          (SELECT user_id FROM accounts WHERE org_id = $1 AND kind = $2)",
     )
     .bind(org)
-    .bind(kind_code(kind)?)
+    .bind(kind.code()?)
     .bind(id)
     .execute(&store.writer)
     .await
