@@ -21,6 +21,9 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("bootstrap_makes_one_operator", |s| {
         Box::pin(bootstrap_makes_one_operator(s))
     }),
+    ("activity_is_recorded", |s| {
+        Box::pin(activity_is_recorded(s))
+    }),
     ("organizations", |s| Box::pin(organizations(s))),
     ("membership_order_filters_and_windows", |s| {
         Box::pin(membership_order_filters_and_windows(s))
@@ -194,6 +197,40 @@ async fn users_and_keys(store: Arc<dyn Store>) {
             .await,
         Err(StoreError::NotFound)
     ));
+}
+
+async fn activity_is_recorded(store: Arc<dyn Store>) {
+    let org = team(&store).await;
+    let ann = user(&store, "ann@acme.test").await;
+    let key = keys::issue();
+    store.add_key(ann, &key.hash, now()).await.unwrap();
+    let later = Timestamp::from_micros(now().as_micros() + 120_000_000);
+    store.authenticate(&key.hash, later).await.unwrap().unwrap();
+    // Recorded in the background: it lands shortly after.
+    let only_ann = MembershipFilter {
+        user_id: Some(ann),
+        ..Default::default()
+    };
+    for _ in 0..100 {
+        let m = store
+            .list_memberships(
+                org,
+                &only_ann,
+                Window::Page {
+                    offset: 0,
+                    limit: 1,
+                },
+            )
+            .await
+            .unwrap();
+        if m[0].last_active_at == Some(later) {
+            return;
+        }
+        // A blocking pause keeps the suite free of any one async runtime; the backends' test
+        // runtimes have other workers for the background write.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("last_active_at was not recorded");
 }
 
 async fn bootstrap_makes_one_operator(store: Arc<dyn Store>) {

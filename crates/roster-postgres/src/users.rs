@@ -43,12 +43,19 @@ pub(crate) async fn authenticate(
         .last_active_at
         .is_none_or(|t| now - t >= ACTIVITY_RESOLUTION)
     {
-        sqlx::query("UPDATE users SET last_active_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(row.user.user_id)
-            .execute(&store.pool)
-            .await
-            .map_err(other)?;
+        // In the background: a request must not wait on a write just to note that its caller
+        // was active.
+        let (pool, user) = (store.pool.clone(), row.user.user_id);
+        tokio::spawn(async move {
+            let done = sqlx::query("UPDATE users SET last_active_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(user)
+                .execute(&pool)
+                .await;
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "could not record activity");
+            }
+        });
     }
     Ok(Some(Principal {
         is_operator: row.is_operator,

@@ -41,12 +41,19 @@ pub(crate) async fn authenticate(
         .last_active_at
         .is_none_or(|t| now.as_micros() - t >= ACTIVITY_RESOLUTION_MICROS);
     if stale {
-        sqlx::query("UPDATE users SET last_active_at = $1 WHERE id = $2")
-            .bind(now.as_micros())
-            .bind(row.user.user_id)
-            .execute(&store.writer)
-            .await
-            .map_err(other)?;
+        // In the background: a request must not wait for the writer (which a large replace
+        // may hold for a second) just to note that its caller was active.
+        let (writer, user) = (store.writer.clone(), row.user.user_id);
+        tokio::spawn(async move {
+            let done = sqlx::query("UPDATE users SET last_active_at = $1 WHERE id = $2")
+                .bind(now.as_micros())
+                .bind(user)
+                .execute(&writer)
+                .await;
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "could not record activity");
+            }
+        });
     }
     Ok(Some(Principal {
         is_operator: row.is_operator,
