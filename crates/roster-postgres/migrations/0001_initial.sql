@@ -44,7 +44,8 @@ CREATE TABLE memberships (
     created_at timestamptz NOT NULL,
     UNIQUE (org_id, user_id)
 );
-CREATE INDEX memberships_order ON memberships (org_id, email_norm, id);
+-- Carries role and user_id, so a page of the documented order is an index-only scan.
+CREATE INDEX memberships_order ON memberships (org_id, email_norm, id) INCLUDE (role, user_id);
 CREATE INDEX memberships_user ON memberships (user_id);
 CREATE INDEX memberships_role ON memberships (org_id, role);
 

@@ -144,10 +144,11 @@ pub(crate) async fn list(
     f: &MembershipFilter,
     window: Window<MembershipCursor>,
 ) -> StoreResult<Vec<Membership>> {
-    // The window is taken over ids alone on the (org_id, email_norm, id) index, then only that
-    // page is joined with users: a deep page skips index entries instead of joined rows.
+    // The page is read from the covering (org_id, email_norm, id, role, user_id) index alone,
+    // then only its rows are joined with users: a deep page skips index entries, not rows.
     let mut qb = QueryBuilder::<Sqlite>::new(format!(
-        "SELECT m.id, m.org_id, m.role, {USER_COLUMNS} FROM (SELECT m.id AS page_id"
+        "SELECT page.id, page.org_id, page.role, {USER_COLUMNS} FROM \
+         (SELECT m.id, m.org_id, m.role, m.user_id, m.email_norm"
     ));
     from_filtered(&mut qb, f);
     push_filter(&mut qb, org, f);
@@ -158,10 +159,7 @@ pub(crate) async fn list(
             .push_bind(c.id)
             .push(")");
     });
-    qb.push(
-        ") page JOIN memberships m ON m.id = page.page_id \
-             JOIN users u ON u.id = m.user_id ORDER BY m.email_norm, m.id",
-    );
+    qb.push(") page JOIN users u ON u.id = page.user_id ORDER BY page.email_norm, page.id");
     let rows: Vec<MembershipRow> = qb
         .build_query_as()
         .fetch_all(&store.reader)
