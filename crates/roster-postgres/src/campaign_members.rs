@@ -95,14 +95,16 @@ pub(crate) async fn list(
     campaign: Uuid,
     window: Window<EmailCursor>,
 ) -> StoreResult<Vec<CampaignMember>> {
+    // The page's ids come from the (..., email_norm) index; `= ANY(ARRAY(...))` makes the
+    // planner fetch just those rows by primary key, never scan the table.
     let mut qb = QueryBuilder::<Postgres>::new(format!(
-        "{SELECT} JOIN (SELECT id AS page_id FROM campaign_members WHERE campaign_id = "
+        "{SELECT} WHERE cm.id = ANY(ARRAY(SELECT id FROM campaign_members WHERE campaign_id = "
     ));
     qb.push_bind(campaign);
     push_window(&mut qb, window, "email_norm", |qb, EmailCursor(after)| {
         qb.push(" AND email_norm > ").push_bind(after);
     });
-    qb.push(") page ON page.page_id = cm.id ORDER BY cm.email_norm");
+    qb.push(")) ORDER BY cm.email_norm");
     let rows: Vec<Row> = qb
         .build_query_as()
         .fetch_all(&store.pool)

@@ -99,14 +99,16 @@ pub(crate) async fn list(
     group: Uuid,
     window: Window<EmailCursor>,
 ) -> StoreResult<Vec<GroupMembership>> {
+    // The page's ids come from the (..., email_norm) index; `= ANY(ARRAY(...))` makes the
+    // planner fetch just those rows by primary key, never scan the table.
     let mut qb = QueryBuilder::<Postgres>::new(format!(
-        "{SELECT} JOIN (SELECT id AS page_id FROM group_memberships WHERE group_id = "
+        "{SELECT} WHERE gm.id = ANY(ARRAY(SELECT id FROM group_memberships WHERE group_id = "
     ));
     qb.push_bind(group);
     push_window(&mut qb, window, "email_norm", |qb, EmailCursor(after)| {
         qb.push(" AND email_norm > ").push_bind(after);
     });
-    qb.push(") page ON page.page_id = gm.id ORDER BY gm.email_norm");
+    qb.push(")) ORDER BY gm.email_norm");
     let rows: Vec<Row> = qb
         .build_query_as()
         .fetch_all(&store.pool)
