@@ -314,7 +314,32 @@ async fn bad_payloads_are_named_and_change_nothing() {
             "{body}"
         );
     }
+    let res = t
+        .raw(
+            "PUT",
+            r#"[{"email": "bob@acme.test", "data": {"x": "a\u0000b"}}]"#,
+        )
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::BAD_REQUEST,
+        "a NUL is refused on every backend"
+    );
+    assert_eq!(res.json()[0]["data"][0], "Null characters are not allowed.");
+    let res = t
+        .raw(
+            "PUT",
+            r#"[{"email": "bob@acme.test", "data": {"k\u0000": 1}}]"#,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "in keys too");
     assert_eq!(t.list().await, before, "nothing changed");
+    let literal = r#"[{"email": "ann@acme.test", "data": {"x": "\\u0000 is text"}}]"#;
+    assert_eq!(
+        t.raw("PUT", literal).await.status,
+        StatusCode::OK,
+        "an escaped backslash is no NUL"
+    );
 }
 
 #[tokio::test]
