@@ -94,6 +94,48 @@ async fn admin_of(state: &AppState, caller: &Caller, org: &str) -> ApiResult<Uui
     Ok(org)
 }
 
+/// The team's accounts of one kind, shown as `T`.
+async fn list_of<T: From<Account> + Serialize>(
+    state: &AppState,
+    caller: &Caller,
+    org: &str,
+    kind: AccountKind,
+) -> ApiResult<Response> {
+    let org = admin_of(state, caller, org).await?;
+    let accounts = state.store.list_accounts(org, kind).await?;
+    json(
+        StatusCode::OK,
+        &accounts.into_iter().map(T::from).collect::<Vec<_>>(),
+    )
+}
+
+/// One account of one kind, shown as `T`.
+async fn one_of<T: From<Account> + Serialize>(
+    state: &AppState,
+    caller: &Caller,
+    (org, id): (String, String),
+    kind: AccountKind,
+) -> ApiResult<Response> {
+    let org = admin_of(state, caller, &org).await?;
+    let account = state.store.get_account(org, kind, parse_uuid(&id)?).await?;
+    json(StatusCode::OK, &T::from(account))
+}
+
+/// Deletes an account of one kind: its key stops working at once.
+async fn delete_of(
+    state: &AppState,
+    caller: &Caller,
+    (org, id): (String, String),
+    kind: AccountKind,
+) -> ApiResult<Response> {
+    let org = admin_of(state, caller, &org).await?;
+    state
+        .store
+        .delete_account(org, kind, parse_uuid(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 async fn create(
     state: &AppState,
     org: Uuid,
@@ -119,13 +161,7 @@ pub async fn list_service_accounts(
     caller: Caller,
     Path(org): Path<String>,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
-    let accounts = state
-        .store
-        .list_accounts(org, AccountKind::ServiceAccount)
-        .await?;
-    let accounts: Vec<ServiceAccount> = accounts.into_iter().map(Into::into).collect();
-    json(StatusCode::OK, &accounts)
+    list_of::<ServiceAccount>(&state, &caller, &org, AccountKind::ServiceAccount).await
 }
 
 /// Creates a service account; its `token` is in this response only.
@@ -164,14 +200,9 @@ pub async fn create_service_account(
 pub async fn retrieve_service_account(
     State(state): State<AppState>,
     caller: Caller,
-    Path((org, id)): Path<(String, String)>,
+    Path(ids): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
-    let account = state
-        .store
-        .get_account(org, AccountKind::ServiceAccount, parse_uuid(&id)?)
-        .await?;
-    json(StatusCode::OK, &ServiceAccount::from(account))
+    one_of::<ServiceAccount>(&state, &caller, ids, AccountKind::ServiceAccount).await
 }
 
 /// Deletes the service account: its key stops working at once.
@@ -181,14 +212,9 @@ pub async fn retrieve_service_account(
 pub async fn destroy_service_account(
     State(state): State<AppState>,
     caller: Caller,
-    Path((org, id)): Path<(String, String)>,
+    Path(ids): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
-    state
-        .store
-        .delete_account(org, AccountKind::ServiceAccount, parse_uuid(&id)?)
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    delete_of(&state, &caller, ids, AccountKind::ServiceAccount).await
 }
 
 /// The team's deployment keys, by name.
@@ -200,13 +226,7 @@ pub async fn list_deployment_keys(
     caller: Caller,
     Path(org): Path<String>,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
-    let keys = state
-        .store
-        .list_accounts(org, AccountKind::DeploymentKey)
-        .await?;
-    let keys: Vec<DeploymentKey> = keys.into_iter().map(Into::into).collect();
-    json(StatusCode::OK, &keys)
+    list_of::<DeploymentKey>(&state, &caller, &org, AccountKind::DeploymentKey).await
 }
 
 /// Creates a deployment key. Its account may only call `GET /api/me/`.
@@ -242,14 +262,9 @@ pub async fn create_deployment_key(
 pub async fn retrieve_deployment_key(
     State(state): State<AppState>,
     caller: Caller,
-    Path((org, id)): Path<(String, String)>,
+    Path(ids): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
-    let key = state
-        .store
-        .get_account(org, AccountKind::DeploymentKey, parse_uuid(&id)?)
-        .await?;
-    json(StatusCode::OK, &DeploymentKey::from(key))
+    one_of::<DeploymentKey>(&state, &caller, ids, AccountKind::DeploymentKey).await
 }
 
 /// Deletes the deployment key: it stops working at once.
@@ -259,12 +274,7 @@ pub async fn retrieve_deployment_key(
 pub async fn destroy_deployment_key(
     State(state): State<AppState>,
     caller: Caller,
-    Path((org, id)): Path<(String, String)>,
+    Path(ids): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
-    state
-        .store
-        .delete_account(org, AccountKind::DeploymentKey, parse_uuid(&id)?)
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    delete_of(&state, &caller, ids, AccountKind::DeploymentKey).await
 }
