@@ -11,6 +11,7 @@ pub mod domain;
 pub mod email;
 pub mod keys;
 pub mod model;
+pub mod provisioning;
 pub mod store;
 pub mod timestamp;
 

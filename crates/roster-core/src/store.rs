@@ -2,6 +2,9 @@
 //! handlers never hold a transaction and every rule that needs the database lives behind it.
 
 use crate::keys::KeyHash;
+use crate::provisioning::{
+    GroupKey, GroupWrite, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
+};
 use crate::{
     Account, Campaign, CampaignMember, EmailDomain, Group, GroupMembership, Invitation, Membership,
     MembershipSummary, Organization, Principal, Role, Timestamp, User,
@@ -585,4 +588,82 @@ pub trait Store: Send + Sync + 'static {
         dry_run: bool,
         now: Timestamp,
     ) -> StoreResult<ImportSummary>;
+
+    // --- SCIM provisioning (see `crate::provisioning`) --------------------------------------
+
+    /// The team's people (service accounts and deployment keys are not SCIM users), narrowed
+    /// by `key`, in `seq` order after `after`, skipping `offset`.
+    async fn provisioned_users(
+        &self,
+        org: Uuid,
+        key: Option<&UserKey>,
+        after: Option<i64>,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<ProvisionedUser>>;
+
+    async fn count_provisioned_users(&self, org: Uuid, key: Option<&UserKey>) -> StoreResult<u64>;
+
+    /// Adds a person to the team: an existing person with the email is linked, anyone else is
+    /// created. `Conflict` on `userName` when a member of the team has that userName (in any
+    /// case), on `emails` when the person with that email is already a member.
+    async fn provision_user(
+        &self,
+        org: Uuid,
+        user: &UserWrite,
+        now: Timestamp,
+    ) -> StoreResult<ProvisionedUser>;
+
+    /// Replaces what SCIM keeps of a member; with `expect`, `Conflict` on `version` unless the
+    /// member's version is that one.
+    async fn update_provisioned_user(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        expect: Option<i64>,
+        user: &UserWrite,
+        now: Timestamp,
+    ) -> StoreResult<ProvisionedUser>;
+
+    /// Removes the person from the team and its groups (the rules of `remove_membership`).
+    async fn deprovision_user(&self, org: Uuid, id: Uuid, expect: Option<i64>) -> StoreResult<()>;
+
+    /// The team's groups narrowed by `key`, in id order after `after`, skipping `offset`.
+    async fn provisioned_groups(
+        &self,
+        org: Uuid,
+        key: Option<&GroupKey>,
+        after: Option<Uuid>,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<ProvisionedGroup>>;
+
+    async fn count_provisioned_groups(&self, org: Uuid, key: Option<&GroupKey>)
+    -> StoreResult<u64>;
+
+    /// The member user ids of these groups as (group, user) pairs; memberships held by email
+    /// for someone not yet in the team have no user and are left out.
+    async fn provisioned_group_members(&self, groups: &[Uuid]) -> StoreResult<Vec<(Uuid, Uuid)>>;
+
+    /// Creates a group with `write.name`; `Conflict` on `displayName` when the team has one.
+    /// Member ids that name none of the team's people are skipped.
+    async fn provision_group(
+        &self,
+        org: Uuid,
+        write: &GroupWrite,
+        now: Timestamp,
+    ) -> StoreResult<ProvisionedGroup>;
+
+    /// Applies `write` in one transaction; member changes cost O(ids named) except
+    /// `ReplaceAll`. `expect` as for users.
+    async fn update_provisioned_group(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        expect: Option<i64>,
+        write: &GroupWrite,
+        now: Timestamp,
+    ) -> StoreResult<ProvisionedGroup>;
+
+    async fn deprovision_group(&self, org: Uuid, id: Uuid, expect: Option<i64>) -> StoreResult<()>;
 }

@@ -138,6 +138,7 @@ pub(crate) async fn remove(store: &PostgresStore, group: Uuid, id: Uuid) -> Stor
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
+    crate::provisioning::touch_group(&mut tx, group).await?;
     tx.commit().await.map_err(other)
 }
 
@@ -222,6 +223,7 @@ pub(crate) async fn change(
         }
         MembersChange::Replace => Vec::new(),
     };
+    crate::provisioning::touch_group(&mut tx, group).await?;
     tx.commit().await.map_err(other)?;
     Ok(result)
 }

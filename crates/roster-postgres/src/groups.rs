@@ -90,12 +90,14 @@ pub(crate) async fn create(
 }
 
 pub(crate) async fn rename(store: &PostgresStore, id: Uuid, name: &str) -> StoreResult<Group> {
-    let done = sqlx::query("UPDATE groups SET name = $2 WHERE id = $1")
-        .bind(id)
-        .bind(name)
-        .execute(&store.pool)
-        .await
-        .map_err(conflict_on("name"))?;
+    let done = sqlx::query(
+        "UPDATE groups SET name = $2, version = version + 1, updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(name)
+    .execute(&store.pool)
+    .await
+    .map_err(conflict_on("name"))?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }

@@ -24,11 +24,15 @@ mod invitations;
 mod memberships;
 mod organizations;
 mod payload;
+mod provisioning;
 mod rows;
 mod users;
 
 use async_trait::async_trait;
 use roster_core::keys::KeyHash;
+use roster_core::provisioning::{
+    GroupKey, GroupWrite, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
+};
 use roster_core::store::{
     Accepted, AccountKind, EmailCursor, ImportRow, ImportSummary, MemberRef, MembersChange,
     MembershipCursor, MembershipFilter, NameCursor, NewCampaignMember, NewInvitation,
@@ -430,6 +434,92 @@ impl Store for PostgresStore {
         now: Timestamp,
     ) -> StoreResult<ImportSummary> {
         import::import(self, org, rows, dry_run, now).await
+    }
+
+    async fn provisioned_users(
+        &self,
+        org: Uuid,
+        key: Option<&UserKey>,
+        after: Option<i64>,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<ProvisionedUser>> {
+        provisioning::users(self, org, key, after, offset, limit).await
+    }
+
+    async fn count_provisioned_users(&self, org: Uuid, key: Option<&UserKey>) -> StoreResult<u64> {
+        provisioning::count_users(self, org, key).await
+    }
+
+    async fn provision_user(
+        &self,
+        org: Uuid,
+        user: &UserWrite,
+        now: Timestamp,
+    ) -> StoreResult<ProvisionedUser> {
+        provisioning::create_user(self, org, user, now).await
+    }
+
+    async fn update_provisioned_user(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        expect: Option<i64>,
+        user: &UserWrite,
+        now: Timestamp,
+    ) -> StoreResult<ProvisionedUser> {
+        provisioning::update_user(self, org, id, expect, user, now).await
+    }
+
+    async fn deprovision_user(&self, org: Uuid, id: Uuid, expect: Option<i64>) -> StoreResult<()> {
+        provisioning::delete_user(self, org, id, expect).await
+    }
+
+    async fn provisioned_groups(
+        &self,
+        org: Uuid,
+        key: Option<&GroupKey>,
+        after: Option<Uuid>,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<ProvisionedGroup>> {
+        provisioning::groups(self, org, key, after, offset, limit).await
+    }
+
+    async fn count_provisioned_groups(
+        &self,
+        org: Uuid,
+        key: Option<&GroupKey>,
+    ) -> StoreResult<u64> {
+        provisioning::count_groups(self, org, key).await
+    }
+
+    async fn provisioned_group_members(&self, groups: &[Uuid]) -> StoreResult<Vec<(Uuid, Uuid)>> {
+        provisioning::group_members(self, groups).await
+    }
+
+    async fn provision_group(
+        &self,
+        org: Uuid,
+        write: &GroupWrite,
+        now: Timestamp,
+    ) -> StoreResult<ProvisionedGroup> {
+        provisioning::create_group(self, org, write, now).await
+    }
+
+    async fn update_provisioned_group(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        expect: Option<i64>,
+        write: &GroupWrite,
+        now: Timestamp,
+    ) -> StoreResult<ProvisionedGroup> {
+        provisioning::update_group(self, org, id, expect, write, now).await
+    }
+
+    async fn deprovision_group(&self, org: Uuid, id: Uuid, expect: Option<i64>) -> StoreResult<()> {
+        provisioning::delete_group(self, org, id, expect).await
     }
 }
 

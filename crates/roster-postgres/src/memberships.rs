@@ -22,13 +22,14 @@ pub(crate) async fn role_in(
     org: Uuid,
     user: Uuid,
 ) -> StoreResult<Option<Role>> {
-    let r: Option<i64> =
-        sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
-            .bind(org)
-            .bind(user)
-            .fetch_optional(&store.pool)
-            .await
-            .map_err(other)?;
+    let r: Option<i64> = sqlx::query_scalar(
+        "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2 AND active",
+    )
+    .bind(org)
+    .bind(user)
+    .fetch_optional(&store.pool)
+    .await
+    .map_err(other)?;
     r.map(role).transpose()
 }
 
@@ -45,7 +46,9 @@ pub(crate) async fn add(
         "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at) \
          SELECT o.id, u.id, u.email_norm, coalesce($3, o.default_role), $4 \
          FROM organizations o, users u WHERE o.id = $1 AND u.id = $2 \
-         ON CONFLICT (org_id, user_id) DO UPDATE SET role = coalesce($3, memberships.role) \
+         ON CONFLICT (org_id, user_id) DO UPDATE SET role = coalesce($3, memberships.role), \
+             version = memberships.version \
+                 + (memberships.role IS DISTINCT FROM coalesce($3, memberships.role))::int \
          RETURNING id",
     )
     .bind(org)
@@ -211,7 +214,7 @@ async fn with_groups(
 }
 
 #[derive(FromRow)]
-struct Target {
+pub(crate) struct Target {
     org_id: Uuid,
     user_id: Uuid,
     role: i64,
@@ -220,7 +223,7 @@ struct Target {
 }
 
 /// Locks the membership's team, then reads what the role rules need.
-async fn target(conn: &mut PgConnection, id: i64) -> StoreResult<Target> {
+pub(crate) async fn target(conn: &mut PgConnection, id: i64) -> StoreResult<Target> {
     let org: Uuid = sqlx::query_scalar("SELECT org_id FROM memberships WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -246,6 +249,41 @@ fn is_last_admin(t: &Target) -> bool {
     t.role == Role::Admin.as_i64() && t.other_admins == 0
 }
 
+impl Target {
+    pub(crate) fn is_last_admin(&self) -> bool {
+        is_last_admin(self)
+    }
+}
+
+/// Takes the person out of the team and its groups (whose versions change).
+pub(crate) async fn leave(conn: &mut PgConnection, org: Uuid, user: Uuid) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE groups SET version = version + 1, updated_at = now() \
+         WHERE org_id = $2 AND id IN (SELECT group_id FROM group_memberships WHERE user_id = $1)",
+    )
+    .bind(user)
+    .bind(org)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    sqlx::query(
+        "DELETE FROM group_memberships WHERE user_id = $1 \
+         AND group_id IN (SELECT id FROM groups WHERE org_id = $2)",
+    )
+    .bind(user)
+    .bind(org)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
+        .bind(org)
+        .bind(user)
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
+    Ok(())
+}
+
 pub(crate) async fn set_role(store: &PostgresStore, id: i64, new: Role) -> StoreResult<()> {
     let mut tx = store.write().await?;
     let t = target(&mut tx, id).await?;
@@ -258,12 +296,14 @@ pub(crate) async fn set_role(store: &PostgresStore, id: i64, new: Role) -> Store
     if is_last_admin(&t) {
         return Err(StoreError::last_admin_demoted());
     }
-    sqlx::query("UPDATE memberships SET role = $1 WHERE id = $2")
-        .bind(new.as_i64())
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
+    sqlx::query(
+        "UPDATE memberships SET role = $1, version = version + 1, updated_at = now() WHERE id = $2",
+    )
+    .bind(new.as_i64())
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(other)?;
     tx.commit().await.map_err(other)
 }
 
@@ -276,16 +316,6 @@ pub(crate) async fn remove(store: &PostgresStore, id: i64) -> StoreResult<()> {
     if is_last_admin(&t) {
         return Err(StoreError::last_admin_removed());
     }
-    sqlx::query("DELETE FROM group_memberships WHERE user_id = $1 AND group_id IN (SELECT id FROM groups WHERE org_id = $2)")
-        .bind(t.user_id)
-        .bind(t.org_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
-    sqlx::query("DELETE FROM memberships WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
+    leave(&mut tx, t.org_id, t.user_id).await?;
     tx.commit().await.map_err(other)
 }

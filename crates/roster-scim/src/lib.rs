@@ -17,6 +17,12 @@ pub mod urn {
     pub const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
     pub const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
     pub const ENTERPRISE_USER: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    /// Roster's own User extension: the person's role in the team.
+    pub const ROSTER_USER: &str = "urn:ietf:params:scim:schemas:extension:roster:2.0:User";
+    pub const SERVICE_PROVIDER_CONFIG: &str =
+        "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+    pub const RESOURCE_TYPE: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
+    pub const SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
     pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
     pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
     pub const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";

@@ -308,6 +308,32 @@ fn apply_one(resource: &mut Value, op: &PatchOperation) -> Result<(), ScimError>
     if READ_ONLY.iter().any(|r| path.attr.is(r)) {
         return Ok(());
     }
+    // A path naming an extension schema (`urn:...:enterprise:2.0:User`) targets its object.
+    if let (Some(schema), None, None) = (&path.attr.schema, &path.attr.sub, &path.filter)
+        && path.attr.attr.starts_with(char::is_uppercase)
+    {
+        let urn = format!("{schema}:{}", path.attr.attr);
+        let object = resource
+            .as_object_mut()
+            .ok_or_else(|| syntax("the resource is not an object"))?;
+        if op.op != PatchOp::Add {
+            let key = key_of(object, &urn);
+            object.remove(&key);
+        }
+        if op.op == PatchOp::Remove {
+            return Ok(());
+        }
+        let mut whole = Map::new();
+        whole.insert(urn, op.value.clone().unwrap_or(Value::Null));
+        return apply_one(
+            resource,
+            &PatchOperation {
+                op: op.op,
+                path: None,
+                value: Some(Value::Object(whole)),
+            },
+        );
+    }
     let value = op.value.clone().map(|v| {
         normalize(
             path.sub

@@ -115,11 +115,13 @@ pub fn app(state: AppState) -> App {
 
     let api = api
         .layer(middleware::from_fn(negotiate::middleware))
-        .with_state(state);
+        .with_state(state.clone());
     let router = Router::new()
         .merge(api)
         // /api/schema/ (the document) and /api/docs/ (Swagger UI), no credentials.
         .merge(SwaggerUi::new("/api/docs").url("/api/schema/", openapi))
+        // /scim/v2/ (SCIM 2.0, its own route table and error shapes)
+        .nest("/scim/v2", crate::scim::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     let router = telemetry::layer(router);
@@ -134,16 +136,24 @@ async fn method_not_allowed(method: Method) -> Response {
     ApiError::MethodNotAllowed(method).into_response()
 }
 
-/// Serves `/api/x` as `/api/x/` (the contract: no redirect). The Swagger UI's own asset paths
-/// are left alone.
+/// Serves `/api/x` as `/api/x/` (the contract: no redirect), and `/scim/v2/X/` as
+/// `/scim/v2/X` (SCIM's paths have no trailing slash). The Swagger UI's own asset paths are
+/// left alone.
 fn add_trailing_slash(mut req: Request) -> Request {
     let path = req.uri().path();
-    if path.ends_with('/') || path.starts_with("/api/docs/") {
+    let fixed = if path.starts_with("/scim/") && path.len() > "/scim/v2/".len() {
+        match path.strip_suffix('/') {
+            Some(trimmed) => trimmed.to_owned(),
+            None => return req,
+        }
+    } else if path.ends_with('/') || path.starts_with("/api/docs/") || path.starts_with("/scim/") {
         return req;
-    }
+    } else {
+        format!("{path}/")
+    };
     let with_slash = match req.uri().query() {
-        Some(q) => format!("{path}/?{q}"),
-        None => format!("{path}/"),
+        Some(q) => format!("{fixed}?{q}"),
+        None => fixed,
     };
     if let Ok(uri) = with_slash.parse::<Uri>() {
         *req.uri_mut() = uri;

@@ -15,6 +15,7 @@ pub mod members;
 pub mod negotiate;
 pub mod openapi;
 pub mod pagination;
+pub mod scim;
 pub mod state;
 pub mod storage;
 pub mod telemetry;

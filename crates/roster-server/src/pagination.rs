@@ -145,24 +145,29 @@ impl FromRequestParts<AppState> for RequestUrl {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let base = match &state.config.public_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => {
-                let host = parts
-                    .headers
-                    .get(HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .filter(|h| is_plain_host(h))
-                    .unwrap_or("localhost");
-                format!("http://{host}")
-            }
-        };
+        let base = public_base(&parts.headers, &state.config);
         let QueryParams(query) = QueryParams::from_request_parts(parts, state).await?;
         Ok(RequestUrl {
             base,
             path: parts.uri.path().to_owned(),
             query,
         })
+    }
+}
+
+/// The scheme and authority absolute URLs start with: the configured public URL, else
+/// `http://` and the request's Host header.
+pub fn public_base(headers: &axum::http::HeaderMap, config: &crate::state::HttpConfig) -> String {
+    match &config.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let host = headers
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| is_plain_host(h))
+                .unwrap_or("localhost");
+            format!("http://{host}")
+        }
     }
 }
 

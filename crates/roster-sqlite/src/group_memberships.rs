@@ -129,16 +129,18 @@ pub(crate) async fn count(store: &SqliteStore, group: Uuid) -> StoreResult<u64> 
 }
 
 pub(crate) async fn remove(store: &SqliteStore, group: Uuid, id: Uuid) -> StoreResult<()> {
+    let mut tx = store.write().await?;
     let done = sqlx::query("DELETE FROM group_memberships WHERE id = $1 AND group_id = $2")
         .bind(id)
         .bind(group)
-        .execute(&store.writer)
+        .execute(&mut *tx)
         .await
         .map_err(other)?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
-    Ok(())
+    crate::provisioning::touch_group(&mut tx, group).await?;
+    tx.commit().await.map_err(other)
 }
 
 pub(crate) async fn change(
@@ -178,6 +180,7 @@ pub(crate) async fn change(
         MembersChange::Replace => Vec::new(),
     };
     payload::clear(&mut tx).await?;
+    crate::provisioning::touch_group(&mut tx, group).await?;
     tx.commit().await.map_err(other)?;
     Ok(result)
 }

@@ -1,5 +1,6 @@
 //! Groups of a team.
 
+use crate::provisioning::NOW;
 use crate::rows::push_window;
 use crate::{SqliteStore, conflict_on, other};
 use roster_core::store::{NameCursor, Window};
@@ -92,12 +93,14 @@ pub(crate) async fn create(
 }
 
 pub(crate) async fn rename(store: &SqliteStore, id: Uuid, name: &str) -> StoreResult<Group> {
-    let done = sqlx::query("UPDATE groups SET name = $2 WHERE id = $1")
-        .bind(id)
-        .bind(name)
-        .execute(&store.writer)
-        .await
-        .map_err(conflict_on("name"))?;
+    let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE groups SET name = $2, version = version + 1, updated_at = {NOW} WHERE id = $1"
+    )))
+    .bind(id)
+    .bind(name)
+    .execute(&store.writer)
+    .await
+    .map_err(conflict_on("name"))?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }

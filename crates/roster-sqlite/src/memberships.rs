@@ -1,5 +1,6 @@
 //! Team memberships: the list with its filters, role changes and removal.
 
+use crate::provisioning::NOW;
 use crate::rows::{USER_COLUMNS, UserRow, push_window, role};
 use crate::{SqliteStore, other};
 use roster_core::store::{MembershipCursor, MembershipFilter, Window};
@@ -28,13 +29,14 @@ pub(crate) async fn role_in(
     org: Uuid,
     user: Uuid,
 ) -> StoreResult<Option<Role>> {
-    let r: Option<i64> =
-        sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
-            .bind(org)
-            .bind(user)
-            .fetch_optional(&store.reader)
-            .await
-            .map_err(other)?;
+    let r: Option<i64> = sqlx::query_scalar(
+        "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2 AND active",
+    )
+    .bind(org)
+    .bind(user)
+    .fetch_optional(&store.reader)
+    .await
+    .map_err(other)?;
     r.map(role).transpose()
 }
 
@@ -51,7 +53,8 @@ pub(crate) async fn add(
         "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at) \
          SELECT o.id, u.id, u.email_norm, coalesce($3, o.default_role), $4 \
          FROM organizations o, users u WHERE o.id = $1 AND u.id = $2 \
-         ON CONFLICT (org_id, user_id) DO UPDATE SET role = coalesce($3, role) \
+         ON CONFLICT (org_id, user_id) DO UPDATE SET role = coalesce($3, role), \
+             version = version + (role IS NOT coalesce($3, role)) \
          RETURNING id",
     )
     .bind(org)
@@ -242,7 +245,7 @@ async fn with_groups(
 }
 
 #[derive(FromRow)]
-struct Target {
+pub(crate) struct Target {
     org_id: Uuid,
     user_id: Uuid,
     role: i64,
@@ -251,7 +254,7 @@ struct Target {
 }
 
 /// Reads what the role rules need about a membership, inside the write transaction.
-async fn target(conn: &mut SqliteConnection, id: i64) -> StoreResult<Target> {
+pub(crate) async fn target(conn: &mut SqliteConnection, id: i64) -> StoreResult<Target> {
     let t: Option<Target> = sqlx::query_as(
         "SELECT m.org_id, m.user_id, m.role, \
              (u.service_account OR u.deployment_key_account) AS fixed_role, \
@@ -266,8 +269,43 @@ async fn target(conn: &mut SqliteConnection, id: i64) -> StoreResult<Target> {
     t.ok_or(StoreError::NotFound)
 }
 
+/// Takes the person out of the team and its groups (whose versions change).
+pub(crate) async fn leave(conn: &mut SqliteConnection, org: Uuid, user: Uuid) -> StoreResult<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE groups SET version = version + 1, updated_at = {NOW} \
+         WHERE org_id = $2 AND id IN (SELECT group_id FROM group_memberships WHERE user_id = $1)"
+    )))
+    .bind(user)
+    .bind(org)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    sqlx::query(
+        "DELETE FROM group_memberships WHERE user_id = $1 \
+         AND group_id IN (SELECT id FROM groups WHERE org_id = $2)",
+    )
+    .bind(user)
+    .bind(org)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
+        .bind(org)
+        .bind(user)
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
+    Ok(())
+}
+
 fn is_last_admin(t: &Target) -> bool {
     t.role == Role::Admin.as_i64() && t.other_admins == 0
+}
+
+impl Target {
+    pub(crate) fn is_last_admin(&self) -> bool {
+        is_last_admin(self)
+    }
 }
 
 pub(crate) async fn set_role(store: &SqliteStore, id: i64, new: Role) -> StoreResult<()> {
@@ -282,12 +320,14 @@ pub(crate) async fn set_role(store: &SqliteStore, id: i64, new: Role) -> StoreRe
     if is_last_admin(&t) {
         return Err(StoreError::last_admin_demoted());
     }
-    sqlx::query("UPDATE memberships SET role = $1 WHERE id = $2")
-        .bind(new.as_i64())
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE memberships SET role = $1, version = version + 1, updated_at = {NOW} WHERE id = $2"
+    )))
+    .bind(new.as_i64())
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .map_err(other)?;
     tx.commit().await.map_err(other)
 }
 
@@ -300,19 +340,6 @@ pub(crate) async fn remove(store: &SqliteStore, id: i64) -> StoreResult<()> {
     if is_last_admin(&t) {
         return Err(StoreError::last_admin_removed());
     }
-    sqlx::query(
-        "DELETE FROM group_memberships WHERE user_id = $1 \
-         AND group_id IN (SELECT id FROM groups WHERE org_id = $2)",
-    )
-    .bind(t.user_id)
-    .bind(t.org_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(other)?;
-    sqlx::query("DELETE FROM memberships WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
+    leave(&mut tx, t.org_id, t.user_id).await?;
     tx.commit().await.map_err(other)
 }

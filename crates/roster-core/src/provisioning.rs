@@ -1,0 +1,93 @@
+//! The records the SCIM face reads and writes through the store: a SCIM User is a person and
+//! their membership in one team, a SCIM Group is a team group. The protocol itself (filters,
+//! PATCH, the JSON shapes) lives in `roster-scim`; this is only what the database keeps.
+
+use crate::{Role, Timestamp};
+use uuid::Uuid;
+
+/// A person as one team provisions them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProvisionedUser {
+    pub id: Uuid,
+    /// The membership's id: the stable order of SCIM lists.
+    pub seq: i64,
+    pub email: String,
+    /// The userName as the identity provider sent it; the email for people added otherwise.
+    pub user_name: String,
+    /// The person's name as the team API shows it.
+    pub name: String,
+    pub external_id: Option<String>,
+    pub active: bool,
+    pub role: Role,
+    /// The other stored SCIM attributes (name parts, displayName, emails, enterprise
+    /// extension) as a JSON object, or `None` when no identity provider wrote any.
+    pub attributes: Option<String>,
+    pub created: Timestamp,
+    pub modified: Timestamp,
+    /// Grows by one on every change: the weak ETag.
+    pub version: i64,
+}
+
+/// What a SCIM create or replace writes for a user.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserWrite {
+    pub user_name: String,
+    /// The account email (userName when it is an address, else the primary or first email).
+    pub email: String,
+    /// A new name for the person, or `None` to keep theirs.
+    pub name: Option<String>,
+    pub external_id: Option<String>,
+    pub active: bool,
+    /// `None`: the team's default role on create, the present role on replace.
+    pub role: Option<Role>,
+    pub attributes: String,
+}
+
+/// An exact lookup a SCIM filter can be narrowed to in SQL (values already lower-cased where
+/// the attribute is compared case-insensitively).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UserKey {
+    Id(Uuid),
+    UserName(String),
+    ExternalId(String),
+    DisplayName(String),
+    Email(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProvisionedGroup {
+    pub id: Uuid,
+    pub name: String,
+    pub external_id: Option<String>,
+    pub created: Timestamp,
+    pub modified: Timestamp,
+    pub version: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupKey {
+    Id(Uuid),
+    DisplayName(String),
+    ExternalId(String),
+    /// Groups holding this user.
+    Member(Uuid),
+}
+
+/// A change to a group's members by user id; each costs O(ids named).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemberChange {
+    Add(Vec<Uuid>),
+    Remove(Vec<Uuid>),
+    RemoveAll,
+    ReplaceAll(Vec<Uuid>),
+}
+
+/// What a SCIM create, replace or PATCH writes for a group.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GroupWrite {
+    /// A new displayName, or `None` to keep it (create requires one).
+    pub name: Option<String>,
+    /// A new externalId (`Some(None)` clears it), or `None` to keep it.
+    pub external_id: Option<Option<String>>,
+    pub members: Vec<MemberChange>,
+}

@@ -1,0 +1,662 @@
+//! SCIM provisioning: a team's people and groups as identity providers see them, with the
+//! lookups SCIM filters narrow to, versions for ETags, and member changes by user id that
+//! cost O(ids named).
+
+use crate::memberships::{leave, target};
+use crate::rows::role;
+use crate::users::ensure;
+use crate::{PostgresStore, TeamLock, at, conflict_on, lock_team, other, ts};
+use roster_core::email;
+use roster_core::provisioning::{
+    GroupKey, GroupWrite, MemberChange, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
+};
+use roster_core::store::{AccountKind, NewUser};
+use roster_core::{StoreError, StoreResult, Timestamp};
+use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The database clock, for changes made without a caller's clock at hand (version bumps from
+/// the team API).
+pub(crate) const NOW: &str = "now()";
+
+const USER_SELECT: &str = "SELECT u.id, m.id AS seq, u.email, \
+     coalesce(m.user_name, u.email) AS user_name, u.name, m.external_id, m.active, m.role, \
+     m.scim, m.created_at, coalesce(m.updated_at, m.created_at) AS updated_at, m.version \
+     FROM memberships m JOIN users u ON u.id = m.user_id \
+     WHERE NOT u.service_account AND NOT u.deployment_key_account AND m.org_id = ";
+
+#[derive(FromRow)]
+struct UserRow {
+    id: Uuid,
+    seq: i64,
+    email: String,
+    user_name: String,
+    name: String,
+    external_id: Option<String>,
+    active: bool,
+    role: i64,
+    scim: Option<String>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    version: i64,
+}
+
+impl UserRow {
+    fn into_user(self) -> StoreResult<ProvisionedUser> {
+        Ok(ProvisionedUser {
+            id: self.id,
+            seq: self.seq,
+            email: self.email,
+            user_name: self.user_name,
+            name: self.name,
+            external_id: self.external_id,
+            active: self.active,
+            role: role(self.role)?,
+            attributes: self.scim,
+            created: at(self.created_at),
+            modified: at(self.updated_at),
+            version: self.version,
+        })
+    }
+}
+
+fn push_user_key(qb: &mut QueryBuilder<Postgres>, key: Option<&UserKey>) {
+    match key {
+        None => {}
+        Some(UserKey::Id(id)) => {
+            qb.push(" AND m.user_id = ").push_bind(*id);
+        }
+        // The expression of the unique index memberships_user_name.
+        Some(UserKey::UserName(n)) => {
+            qb.push(" AND coalesce(m.user_name_norm, m.email_norm) = ")
+                .push_bind(n.clone());
+        }
+        Some(UserKey::ExternalId(x)) => {
+            qb.push(" AND m.external_id = ").push_bind(x.clone());
+        }
+        Some(UserKey::DisplayName(n)) => {
+            qb.push(" AND coalesce(m.display_name_norm, u.name_lower) = ")
+                .push_bind(n.clone());
+        }
+        Some(UserKey::Email(e)) => {
+            qb.push(" AND m.email_norm = ").push_bind(e.clone());
+        }
+    }
+}
+
+pub(crate) async fn users(
+    store: &PostgresStore,
+    org: Uuid,
+    key: Option<&UserKey>,
+    after: Option<i64>,
+    offset: u64,
+    limit: u64,
+) -> StoreResult<Vec<ProvisionedUser>> {
+    let mut qb = QueryBuilder::<Postgres>::new(USER_SELECT);
+    qb.push_bind(org);
+    push_user_key(&mut qb, key);
+    if let Some(after) = after {
+        qb.push(" AND m.id > ").push_bind(after);
+    }
+    qb.push(" ORDER BY m.id LIMIT ")
+        .push_bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+    let rows: Vec<UserRow> = qb
+        .build_query_as()
+        .fetch_all(&store.pool)
+        .await
+        .map_err(other)?;
+    rows.into_iter().map(UserRow::into_user).collect()
+}
+
+pub(crate) async fn count_users(
+    store: &PostgresStore,
+    org: Uuid,
+    key: Option<&UserKey>,
+) -> StoreResult<u64> {
+    let mut qb = QueryBuilder::<Postgres>::new(
+        "SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE NOT u.service_account AND NOT u.deployment_key_account AND m.org_id = ",
+    );
+    qb.push_bind(org);
+    push_user_key(&mut qb, key);
+    let n: i64 = qb
+        .build_query_scalar()
+        .fetch_one(&store.pool)
+        .await
+        .map_err(other)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+async fn user_in(conn: &mut PgConnection, org: Uuid, id: Uuid) -> StoreResult<ProvisionedUser> {
+    let mut qb = QueryBuilder::<Postgres>::new(USER_SELECT);
+    qb.push_bind(org).push(" AND m.user_id = ").push_bind(id);
+    let row: Option<UserRow> = qb
+        .build_query_as()
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(other)?;
+    row.ok_or(StoreError::NotFound)?.into_user()
+}
+
+/// The lower-cased displayName the attributes hold, which the displayName lookup reads.
+fn display_name_norm(attributes: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(attributes).ok()?;
+    Some(value.get("displayName")?.as_str()?.to_lowercase())
+}
+
+/// Fails with `Conflict` on `userName` when another member of the team has it.
+async fn check_user_name(
+    conn: &mut PgConnection,
+    org: Uuid,
+    user_name_norm: &str,
+    except: Option<Uuid>,
+) -> StoreResult<()> {
+    let taken: Option<Uuid> = sqlx::query_scalar(
+        "SELECT user_id FROM memberships \
+         WHERE org_id = $1 AND coalesce(user_name_norm, email_norm) = $2",
+    )
+    .bind(org)
+    .bind(user_name_norm)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(other)?;
+    match taken {
+        Some(holder) if Some(holder) != except => Err(StoreError::Conflict { field: "userName" }),
+        _ => Ok(()),
+    }
+}
+
+async fn write_membership(
+    conn: &mut PgConnection,
+    org: Uuid,
+    user: Uuid,
+    write: &UserWrite,
+    now: Timestamp,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE memberships SET user_name = $3, user_name_norm = $4, external_id = $5, \
+             active = $6, role = coalesce($7, role), scim = $8, display_name_norm = $9, \
+             updated_at = greatest($10, coalesce(updated_at, created_at) + interval '1 microsecond'), version = version + 1 \
+         WHERE org_id = $1 AND user_id = $2",
+    )
+    .bind(org)
+    .bind(user)
+    .bind(&write.user_name)
+    .bind(write.user_name.to_lowercase())
+    .bind(&write.external_id)
+    .bind(write.active)
+    .bind(write.role.map(|r| r.as_i64()))
+    .bind(&write.attributes)
+    .bind(display_name_norm(&write.attributes))
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await
+    .map_err(conflict_on("userName"))?;
+    if let Some(name) = write.name.as_deref().map(str::trim) {
+        sqlx::query("UPDATE users SET name = $2, name_lower = $3 WHERE id = $1")
+            .bind(user)
+            .bind(name)
+            .bind(name.to_lowercase())
+            .execute(&mut *conn)
+            .await
+            .map_err(other)?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn create_user(
+    store: &PostgresStore,
+    org: Uuid,
+    write: &UserWrite,
+    now: Timestamp,
+) -> StoreResult<ProvisionedUser> {
+    let mut tx = store.write().await?;
+    lock_team(&mut tx, org, TeamLock::Members).await?;
+    check_user_name(&mut tx, org, &write.user_name.to_lowercase(), None).await?;
+    let person = ensure(
+        &mut tx,
+        &NewUser {
+            email: write.email.clone(),
+            name: None,
+            kind: AccountKind::Person,
+        },
+        now,
+    )
+    .await?;
+    if person.service_account || person.deployment_key_account {
+        return Err(StoreError::Conflict { field: "emails" });
+    }
+    let added = sqlx::query(
+        "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at, updated_at) \
+         SELECT o.id, $2, $3, coalesce($4, o.default_role), $5, $5 \
+         FROM organizations o WHERE o.id = $1 \
+         ON CONFLICT (org_id, user_id) DO NOTHING",
+    )
+    .bind(org)
+    .bind(person.id)
+    .bind(email::normalize(&person.email))
+    .bind(write.role.map(|r| r.as_i64()))
+    .bind(ts(now))
+    .execute(&mut *tx)
+    .await
+    .map_err(conflict_on("userName"))?;
+    if added.rows_affected() == 0 {
+        return Err(StoreError::Conflict { field: "emails" });
+    }
+    // Group memberships held for this email attach to the person now in the team.
+    sqlx::query(
+        "UPDATE group_memberships SET user_id = $2 \
+         WHERE group_id IN (SELECT id FROM groups WHERE org_id = $1) \
+           AND email_norm = $3 AND user_id IS NULL",
+    )
+    .bind(org)
+    .bind(person.id)
+    .bind(email::normalize(&person.email))
+    .execute(&mut *tx)
+    .await
+    .map_err(other)?;
+    write_membership(&mut tx, org, person.id, write, now).await?;
+    sqlx::query("UPDATE memberships SET version = 1 WHERE org_id = $1 AND user_id = $2")
+        .bind(org)
+        .bind(person.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    let user = user_in(&mut tx, org, person.id).await?;
+    tx.commit().await.map_err(other)?;
+    Ok(user)
+}
+
+/// The member's membership id, checked against the expected version.
+async fn expected(
+    conn: &mut PgConnection,
+    org: Uuid,
+    id: Uuid,
+    expect: Option<i64>,
+) -> StoreResult<ProvisionedUser> {
+    let user = user_in(conn, org, id).await?;
+    match expect {
+        Some(v) if v != user.version => Err(StoreError::Conflict { field: "version" }),
+        _ => Ok(user),
+    }
+}
+
+pub(crate) async fn update_user(
+    store: &PostgresStore,
+    org: Uuid,
+    id: Uuid,
+    expect: Option<i64>,
+    write: &UserWrite,
+    now: Timestamp,
+) -> StoreResult<ProvisionedUser> {
+    let mut tx = store.write().await?;
+    lock_team(&mut tx, org, TeamLock::Members).await?;
+    let present = expected(&mut tx, org, id, expect).await?;
+    check_user_name(&mut tx, org, &write.user_name.to_lowercase(), Some(id)).await?;
+    let t = target(&mut tx, present.seq).await?;
+    let demoted = write.role.is_some_and(|r| r != present.role);
+    if demoted && t.is_last_admin() {
+        return Err(StoreError::last_admin_demoted());
+    }
+    let email_norm = email::normalize(&write.email);
+    if email_norm != email::normalize(&present.email) {
+        change_email(&mut tx, id, &write.email, &email_norm).await?;
+    }
+    write_membership(&mut tx, org, id, write, now).await?;
+    let user = user_in(&mut tx, org, id).await?;
+    tx.commit().await.map_err(other)?;
+    Ok(user)
+}
+
+/// A person's email is theirs in every team: their memberships' and group memberships'
+/// copies follow it.
+async fn change_email(
+    conn: &mut PgConnection,
+    id: Uuid,
+    address: &str,
+    norm: &str,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE users SET email = $2, email_norm = $3 WHERE id = $1")
+        .bind(id)
+        .bind(address)
+        .bind(norm)
+        .execute(&mut *conn)
+        .await
+        .map_err(conflict_on("emails"))?;
+    sqlx::query("UPDATE memberships SET email_norm = $2 WHERE user_id = $1")
+        .bind(id)
+        .bind(norm)
+        .execute(&mut *conn)
+        .await
+        .map_err(conflict_on("userName"))?;
+    sqlx::query("UPDATE group_memberships SET email = $2, email_norm = $3 WHERE user_id = $1")
+        .bind(id)
+        .bind(address)
+        .bind(norm)
+        .execute(&mut *conn)
+        .await
+        .map_err(conflict_on("emails"))?;
+    Ok(())
+}
+
+pub(crate) async fn delete_user(
+    store: &PostgresStore,
+    org: Uuid,
+    id: Uuid,
+    expect: Option<i64>,
+) -> StoreResult<()> {
+    let mut tx = store.write().await?;
+    lock_team(&mut tx, org, TeamLock::Members).await?;
+    let present = expected(&mut tx, org, id, expect).await?;
+    let t = target(&mut tx, present.seq).await?;
+    if t.is_last_admin() {
+        return Err(StoreError::last_admin_removed());
+    }
+    leave(&mut tx, org, id).await?;
+    tx.commit().await.map_err(other)
+}
+
+// --- groups ------------------------------------------------------------------------------
+
+const GROUP_SELECT: &str = "SELECT g.id, g.name, g.external_id, g.created_at, \
+     coalesce(g.updated_at, g.created_at) AS updated_at, g.version FROM groups g \
+     WHERE g.org_id = ";
+
+#[derive(FromRow)]
+struct GroupRow {
+    id: Uuid,
+    name: String,
+    external_id: Option<String>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    version: i64,
+}
+
+impl From<GroupRow> for ProvisionedGroup {
+    fn from(r: GroupRow) -> Self {
+        ProvisionedGroup {
+            id: r.id,
+            name: r.name,
+            external_id: r.external_id,
+            created: at(r.created_at),
+            modified: at(r.updated_at),
+            version: r.version,
+        }
+    }
+}
+
+fn push_group_key(qb: &mut QueryBuilder<Postgres>, key: Option<&GroupKey>) {
+    match key {
+        None => {}
+        Some(GroupKey::Id(id)) => {
+            qb.push(" AND g.id = ").push_bind(*id);
+        }
+        Some(GroupKey::DisplayName(n)) => {
+            qb.push(" AND lower(g.name) = lower(")
+                .push_bind(n.clone())
+                .push(")");
+        }
+        Some(GroupKey::ExternalId(x)) => {
+            qb.push(" AND g.external_id = ").push_bind(x.clone());
+        }
+        Some(GroupKey::Member(user)) => {
+            qb.push(" AND g.id IN (SELECT group_id FROM group_memberships WHERE user_id = ")
+                .push_bind(*user)
+                .push(")");
+        }
+    }
+}
+
+pub(crate) async fn groups(
+    store: &PostgresStore,
+    org: Uuid,
+    key: Option<&GroupKey>,
+    after: Option<Uuid>,
+    offset: u64,
+    limit: u64,
+) -> StoreResult<Vec<ProvisionedGroup>> {
+    let mut qb = QueryBuilder::<Postgres>::new(GROUP_SELECT);
+    qb.push_bind(org);
+    push_group_key(&mut qb, key);
+    if let Some(after) = after {
+        qb.push(" AND g.id > ").push_bind(after);
+    }
+    qb.push(" ORDER BY g.id LIMIT ")
+        .push_bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+    let rows: Vec<GroupRow> = qb
+        .build_query_as()
+        .fetch_all(&store.pool)
+        .await
+        .map_err(other)?;
+    Ok(rows.into_iter().map(ProvisionedGroup::from).collect())
+}
+
+pub(crate) async fn count_groups(
+    store: &PostgresStore,
+    org: Uuid,
+    key: Option<&GroupKey>,
+) -> StoreResult<u64> {
+    let mut qb = QueryBuilder::<Postgres>::new("SELECT count(*) FROM groups g WHERE g.org_id = ");
+    qb.push_bind(org);
+    push_group_key(&mut qb, key);
+    let n: i64 = qb
+        .build_query_scalar()
+        .fetch_one(&store.pool)
+        .await
+        .map_err(other)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// The ids as one array parameter.
+fn id_list(ids: &[Uuid]) -> Vec<Uuid> {
+    ids.to_vec()
+}
+
+pub(crate) async fn group_members(
+    store: &PostgresStore,
+    groups: &[Uuid],
+) -> StoreResult<Vec<(Uuid, Uuid)>> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(
+        "SELECT gm.group_id, gm.user_id FROM group_memberships gm \
+         JOIN users u ON u.id = gm.user_id \
+         WHERE gm.group_id IN (SELECT unnest($1::uuid[])) \
+           AND NOT u.service_account AND NOT u.deployment_key_account \
+         ORDER BY gm.group_id, gm.email_norm",
+    )
+    .bind(id_list(groups))
+    .fetch_all(&store.pool)
+    .await
+    .map_err(other)
+}
+
+async fn group_in(conn: &mut PgConnection, org: Uuid, id: Uuid) -> StoreResult<ProvisionedGroup> {
+    let row: Option<GroupRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{GROUP_SELECT} $1 AND g.id = $2 FOR UPDATE"
+    )))
+    .bind(org)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(other)?;
+    row.map(ProvisionedGroup::from).ok_or(StoreError::NotFound)
+}
+
+/// Bumps the group's version: every change to it or its members calls this.
+pub(crate) async fn touch_group(conn: &mut PgConnection, group: Uuid) -> StoreResult<()> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE groups SET version = version + 1, updated_at = {NOW} WHERE id = $1"
+    )))
+    .bind(group)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    Ok(())
+}
+
+pub(crate) async fn create_group(
+    store: &PostgresStore,
+    org: Uuid,
+    write: &GroupWrite,
+    now: Timestamp,
+) -> StoreResult<ProvisionedGroup> {
+    let name = write.name.as_deref().ok_or(StoreError::Invalid {
+        field: Some("displayName"),
+        message: "A group needs a displayName.".into(),
+    })?;
+    let mut tx = store.write().await?;
+    lock_team(&mut tx, org, TeamLock::Share).await?;
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO groups (id, org_id, name, external_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(id)
+    .bind(org)
+    .bind(name)
+    .bind(write.external_id.clone().flatten())
+    .bind(ts(now))
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+        _ => conflict_on("displayName")(e),
+    })?;
+    for change in &write.members {
+        change_members(&mut tx, org, id, change, now).await?;
+    }
+    let group = group_in(&mut tx, org, id).await?;
+    tx.commit().await.map_err(other)?;
+    Ok(group)
+}
+
+pub(crate) async fn update_group(
+    store: &PostgresStore,
+    org: Uuid,
+    id: Uuid,
+    expect: Option<i64>,
+    write: &GroupWrite,
+    now: Timestamp,
+) -> StoreResult<ProvisionedGroup> {
+    let mut tx = store.write().await?;
+    lock_team(&mut tx, org, TeamLock::Share).await?;
+    let present = group_in(&mut tx, org, id).await?;
+    if expect.is_some_and(|v| v != present.version) {
+        return Err(StoreError::Conflict { field: "version" });
+    }
+    sqlx::query(
+        "UPDATE groups SET name = coalesce($2, name), \
+             external_id = CASE WHEN $3 THEN $4 ELSE external_id END, \
+             updated_at = greatest($5, coalesce(updated_at, created_at) + interval '1 microsecond'), version = version + 1 \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&write.name)
+    .bind(write.external_id.is_some())
+    .bind(write.external_id.clone().flatten())
+    .bind(ts(now))
+    .execute(&mut *tx)
+    .await
+    .map_err(conflict_on("displayName"))?;
+    for change in &write.members {
+        change_members(&mut tx, org, id, change, now).await?;
+    }
+    let group = group_in(&mut tx, org, id).await?;
+    tx.commit().await.map_err(other)?;
+    Ok(group)
+}
+
+/// One member change, in statements whose number does not depend on the ids named.
+async fn change_members(
+    conn: &mut PgConnection,
+    org: Uuid,
+    group: Uuid,
+    change: &MemberChange,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let (ids, replace) = match change {
+        MemberChange::RemoveAll => (None, true),
+        MemberChange::ReplaceAll(ids) => (Some(ids), true),
+        MemberChange::Add(ids) => (Some(ids), false),
+        MemberChange::Remove(ids) => {
+            sqlx::query(
+                "DELETE FROM group_memberships WHERE group_id = $1 \
+                 AND user_id IN (SELECT unnest($2::uuid[]))",
+            )
+            .bind(group)
+            .bind(id_list(ids))
+            .execute(&mut *conn)
+            .await
+            .map_err(other)?;
+            return Ok(());
+        }
+    };
+    if replace {
+        // Memberships held by email for people not yet in the team are not SCIM members,
+        // so a SCIM replace leaves them.
+        sqlx::query(
+            "DELETE FROM group_memberships WHERE group_id = $1 AND user_id IS NOT NULL \
+             AND user_id NOT IN (SELECT unnest($2::uuid[]))",
+        )
+        .bind(group)
+        .bind(id_list(ids.map(Vec::as_slice).unwrap_or_default()))
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
+    }
+    let Some(ids) = ids.filter(|ids| !ids.is_empty()) else {
+        return Ok(());
+    };
+    let ids: Vec<Uuid> = ids
+        .iter()
+        .copied()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let new_ids: Vec<Uuid> = ids.iter().map(|_| Uuid::new_v4()).collect();
+    sqlx::query(
+        "INSERT INTO group_memberships (id, group_id, user_id, email, email_norm, created_at) \
+         SELECT j.new_id, $2, u.id, u.email, u.email_norm, $5 \
+         FROM unnest($3::uuid[], $4::uuid[]) AS j (user_id, new_id) \
+         JOIN memberships m ON m.org_id = $1 AND m.user_id = j.user_id \
+         JOIN users u ON u.id = m.user_id \
+         WHERE NOT u.service_account AND NOT u.deployment_key_account \
+         ON CONFLICT (group_id, email_norm) DO UPDATE SET user_id = excluded.user_id",
+    )
+    .bind(org)
+    .bind(group)
+    .bind(&ids)
+    .bind(&new_ids)
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    Ok(())
+}
+
+pub(crate) async fn delete_group(
+    store: &PostgresStore,
+    org: Uuid,
+    id: Uuid,
+    expect: Option<i64>,
+) -> StoreResult<()> {
+    let mut tx = store.write().await?;
+    lock_team(&mut tx, org, TeamLock::Share).await?;
+    let present = group_in(&mut tx, org, id).await?;
+    if expect.is_some_and(|v| v != present.version) {
+        return Err(StoreError::Conflict { field: "version" });
+    }
+    sqlx::query("DELETE FROM groups WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    tx.commit().await.map_err(other)
+}

@@ -1,0 +1,393 @@
+//! `/Groups`: the team's groups and their members by user id. Members are loaded only when the
+//! response or the filter needs them, and member PATCHes reach the store as changes by id.
+
+use super::query::{ListQuery, Projection, case_exact, list_response, mentions, narrow, pairs};
+use super::{
+    Failure, ScimResult, ScimTeam, if_match, not_modified, not_modified_response, parse_body,
+    resource_id, resource_response,
+};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use roster_core::StoreError;
+use roster_core::provisioning::{GroupKey, GroupWrite, MemberChange, ProvisionedGroup};
+use roster_scim::filter::field;
+use roster_scim::{AttrPath, MemberStep, PatchRequest, ScimError, ScimType, urn};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+const MAX_NAME: usize = 255;
+
+fn invalid(detail: impl Into<String>) -> Failure {
+    Failure(ScimError::bad_request(ScimType::InvalidValue, detail))
+}
+
+/// The Group resource; `members` is `None` when they were not loaded.
+fn render(group: &ProvisionedGroup, members: Option<&[Uuid]>, base: &str) -> Value {
+    let mut out = json!({
+        "schemas": [urn::GROUP],
+        "id": group.id,
+        "displayName": group.name,
+        "meta": {
+            "resourceType": "Group",
+            "created": group.created,
+            "lastModified": group.modified,
+            "location": format!("{base}/Groups/{}", group.id),
+            "version": super::etag(group.version),
+        },
+    });
+    if let Some(x) = &group.external_id {
+        out["externalId"] = json!(x);
+    }
+    if let Some(members) = members {
+        out["members"] = members
+            .iter()
+            .map(|id| json!({"value": id, "$ref": format!("{base}/Users/{id}"), "type": "User"}))
+            .collect();
+    }
+    out
+}
+
+/// The members of each group, by group.
+async fn members_of(
+    state: &AppState,
+    groups: &[ProvisionedGroup],
+) -> ScimResult<HashMap<Uuid, Vec<Uuid>>> {
+    let ids: Vec<Uuid> = groups.iter().map(|g| g.id).collect();
+    let mut out: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for (group, user) in state.store.provisioned_group_members(&ids).await? {
+        out.entry(group).or_default().push(user);
+    }
+    Ok(out)
+}
+
+/// Ids that name nobody (not even a UUID) are skipped like ids of people not in the team:
+/// identity providers may send a group before its members (RFC 7644 does not ask for
+/// referential integrity), and the response shows the members that are.
+fn member_ids(ids: &[String]) -> Vec<Uuid> {
+    ids.iter()
+        .filter_map(|id| Uuid::parse_str(id).ok())
+        .collect()
+}
+
+fn changes(steps: Vec<MemberStep>) -> Vec<MemberChange> {
+    steps
+        .into_iter()
+        .map(|step| match step {
+            MemberStep::Add(ids) => MemberChange::Add(member_ids(&ids)),
+            MemberStep::Remove(ids) => MemberChange::Remove(member_ids(&ids)),
+            MemberStep::RemoveAll => MemberChange::RemoveAll,
+            MemberStep::ReplaceAll(ids) => MemberChange::ReplaceAll(member_ids(&ids)),
+        })
+        .collect()
+}
+
+fn display_name(value: Option<&Value>) -> ScimResult<Option<String>> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            if s.is_empty() || s.len() > MAX_NAME || s.chars().any(char::is_control) {
+                Err(invalid(format!(
+                    "displayName is 1 to {MAX_NAME} bytes of text."
+                )))
+            } else {
+                Ok(Some(s.to_owned()))
+            }
+        }
+        Some(_) => Err(invalid("displayName is a string.")),
+    }
+}
+
+fn external_id(value: Option<&Value>) -> ScimResult<Option<String>> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.len() <= 1024 && !s.chars().any(char::is_control) => {
+            Ok(Some(s.clone()))
+        }
+        Some(_) => Err(invalid("externalId is a string of up to 1024 bytes.")),
+    }
+}
+
+/// A whole Group body (POST, PUT): its members replace the present ones.
+fn parse(body: &Value) -> ScimResult<GroupWrite> {
+    let name = display_name(field(body, "displayName"))?
+        .ok_or_else(|| invalid("displayName is required."))?;
+    let members = match field(body, "members") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => {
+            let ids = items
+                .iter()
+                .map(|item| match field(item, "value") {
+                    Some(Value::String(id)) => Ok(id.trim().to_owned()),
+                    _ => Err(invalid("Each member is {\"value\": \"<user id>\"}.")),
+                })
+                .collect::<ScimResult<Vec<_>>>()?;
+            member_ids(&ids)
+        }
+        Some(_) => return Err(invalid("members is a list.")),
+    };
+    Ok(GroupWrite {
+        name: Some(name),
+        external_id: Some(external_id(field(body, "externalId"))?),
+        members: vec![MemberChange::ReplaceAll(members)],
+    })
+}
+
+fn group_key(path: &AttrPath, value: &str) -> Option<GroupKey> {
+    if path.is("displayName") {
+        Some(GroupKey::DisplayName(value.to_owned()))
+    } else if path.is("externalId") {
+        Some(GroupKey::ExternalId(value.to_owned()))
+    } else if path.is("id") {
+        Some(GroupKey::Id(Uuid::parse_str(value).unwrap_or(Uuid::nil())))
+    } else if path.is("members") || path.is_sub("members", "value") {
+        Some(GroupKey::Member(
+            Uuid::parse_str(value.trim()).unwrap_or(Uuid::nil()),
+        ))
+    } else {
+        None
+    }
+}
+
+const BATCH: u64 = 500;
+
+async fn run_list(state: &AppState, team: &ScimTeam, q: ListQuery) -> ScimResult<Response> {
+    let store = &state.store;
+    let with_members = q.projection.includes("members");
+    let mut page: Vec<ProvisionedGroup> = Vec::new();
+    let total = match &q.filter {
+        None => {
+            if q.count > 0 {
+                page = store
+                    .provisioned_groups(team.org, None, None, q.start - 1, q.count)
+                    .await?;
+            }
+            store.count_provisioned_groups(team.org, None).await?
+        }
+        Some(filter) => {
+            let key = narrow(filter, &group_key);
+            let needs_members = mentions(filter, "members");
+            let mut total = 0u64;
+            let mut after = None;
+            loop {
+                let batch = store
+                    .provisioned_groups(team.org, key.as_ref(), after, 0, BATCH)
+                    .await?;
+                let members = if needs_members {
+                    members_of(state, &batch).await?
+                } else {
+                    HashMap::new()
+                };
+                for group in &batch {
+                    let listed = members
+                        .get(&group.id)
+                        .map(Vec::as_slice)
+                        .unwrap_or_default();
+                    let resource = render(group, needs_members.then_some(listed), &team.base);
+                    if filter.matches(&resource, &case_exact) {
+                        total += 1;
+                        if total >= q.start && (page.len() as u64) < q.count {
+                            page.push(group.clone());
+                        }
+                    }
+                }
+                after = batch.last().map(|g| g.id);
+                if (batch.len() as u64) < BATCH {
+                    break;
+                }
+            }
+            total
+        }
+    };
+    let members = if with_members {
+        members_of(state, &page).await?
+    } else {
+        HashMap::new()
+    };
+    let resources = page
+        .iter()
+        .map(|g| {
+            let listed = members.get(&g.id).map(Vec::as_slice).unwrap_or_default();
+            let mut r = render(g, with_members.then_some(listed), &team.base);
+            q.projection.apply(&mut r);
+            r
+        })
+        .collect();
+    Ok(super::scim_body(
+        StatusCode::OK,
+        &list_response(total, q.start, resources),
+    ))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    team: ScimTeam,
+    RawQuery(query): RawQuery,
+) -> ScimResult<Response> {
+    run_list(&state, &team, ListQuery::from_query(query.as_deref())?).await
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    team: ScimTeam,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ScimResult<Response> {
+    let body = parse_body(&headers, &body)?;
+    run_list(&state, &team, ListQuery::from_search(&body)?).await
+}
+
+async fn one(state: &AppState, team: &ScimTeam, id: Uuid) -> ScimResult<ProvisionedGroup> {
+    state
+        .store
+        .provisioned_groups(team.org, Some(&GroupKey::Id(id)), None, 0, 1)
+        .await?
+        .pop()
+        .ok_or_else(|| Failure(ScimError::new(404, "Resource not found.")))
+}
+
+/// The group as the response: members loaded only when the projection keeps them.
+async fn respond(
+    state: &AppState,
+    status: StatusCode,
+    group: &ProvisionedGroup,
+    team: &ScimTeam,
+    query: Option<&str>,
+) -> ScimResult<Response> {
+    let projection = Projection::from_query(&pairs(query)?)?;
+    let members = if projection.includes("members") {
+        Some(
+            members_of(state, std::slice::from_ref(group))
+                .await?
+                .remove(&group.id)
+                .unwrap_or_default(),
+        )
+    } else {
+        None
+    };
+    let mut resource = render(group, members.as_deref(), &team.base);
+    projection.apply(&mut resource);
+    Ok(resource_response(status, &resource, group.version))
+}
+
+pub async fn retrieve(
+    State(state): State<AppState>,
+    team: ScimTeam,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> ScimResult<Response> {
+    let group = one(&state, &team, resource_id(&id)?).await?;
+    if not_modified(&headers, group.version) {
+        return Ok(not_modified_response(group.version));
+    }
+    respond(&state, StatusCode::OK, &group, &team, query.as_deref()).await
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    team: ScimTeam,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ScimResult<Response> {
+    let write = parse(&parse_body(&headers, &body)?)?;
+    let group = state
+        .store
+        .provision_group(team.org, &write, state.clock.now())
+        .await?;
+    respond(&state, StatusCode::CREATED, &group, &team, query.as_deref()).await
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    team: ScimTeam,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ScimResult<Response> {
+    let id = resource_id(&id)?;
+    let write = parse(&parse_body(&headers, &body)?)?;
+    let group = state
+        .store
+        .update_provisioned_group(team.org, id, if_match(&headers), &write, state.clock.now())
+        .await?;
+    respond(&state, StatusCode::OK, &group, &team, query.as_deref()).await
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    team: ScimTeam,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ScimResult<Response> {
+    let id = resource_id(&id)?;
+    let request = PatchRequest::parse(&parse_body(&headers, &body)?)?;
+    let (steps, rest) = request.member_steps()?;
+    let members = changes(steps);
+    let wanted = if_match(&headers);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let present = one(&state, &team, id).await?;
+        if wanted.is_some_and(|v| v != present.version) {
+            return Err(StoreError::Conflict { field: "version" }.into());
+        }
+        // The other operations apply to the group without its members; only what they
+        // change is written, checked against the version they were applied to.
+        let mut write = GroupWrite {
+            members: members.clone(),
+            ..GroupWrite::default()
+        };
+        let mut expect = wanted;
+        if !rest.operations.is_empty() {
+            let before = render(&present, None, &team.base);
+            let mut after = before.clone();
+            rest.apply(&mut after)?;
+            if field(&after, "members").is_some() {
+                return Err(invalid("members are changed by the members path."));
+            }
+            let name = display_name(field(&after, "displayName"))?
+                .ok_or_else(|| invalid("displayName cannot be removed."))?;
+            if name != present.name {
+                write.name = Some(name);
+            }
+            let external = external_id(field(&after, "externalId"))?;
+            if external != present.external_id {
+                write.external_id = Some(external);
+            }
+            expect = Some(present.version);
+        }
+        match state
+            .store
+            .update_provisioned_group(team.org, id, expect, &write, state.clock.now())
+            .await
+        {
+            Ok(group) => {
+                return respond(&state, StatusCode::OK, &group, &team, query.as_deref()).await;
+            }
+            Err(StoreError::Conflict { field: "version" }) if wanted.is_none() && attempts < 5 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    team: ScimTeam,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ScimResult<StatusCode> {
+    state
+        .store
+        .deprovision_group(team.org, resource_id(&id)?, if_match(&headers))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,305 @@
+//! SCIM 2.0 at `/scim/v2/` (the contract: `shared/spec/scim.md`): its own route table, bearer
+//! authentication by a team's admin service account, and responses and errors in SCIM's
+//! shapes and media type. The protocol (filters, PATCH) is `roster_scim`; the data is the same
+//! store the team API uses.
+
+mod discovery;
+mod groups;
+mod query;
+mod users;
+
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Router, body::Bytes};
+use roster_core::keys::{self, KeyHash};
+use roster_core::{Role, StoreError};
+use roster_scim::{ScimError, ScimType};
+use serde_json::Value;
+use uuid::Uuid;
+
+pub const MEDIA_TYPE: &str = "application/scim+json";
+/// The largest page a list answers (advertised as `filter.maxResults`).
+pub const MAX_RESULTS: u64 = 1000;
+
+pub fn router(state: AppState) -> Router {
+    let read_only = || axum::routing::MethodRouter::new().fallback(method_not_allowed);
+    Router::new()
+        .route(
+            "/ServiceProviderConfig",
+            get(discovery::service_provider_config).merge(read_only()),
+        )
+        .route(
+            "/ResourceTypes",
+            get(discovery::resource_types).merge(read_only()),
+        )
+        .route(
+            "/ResourceTypes/{name}",
+            get(discovery::resource_type).merge(read_only()),
+        )
+        .route("/Schemas", get(discovery::schemas).merge(read_only()))
+        .route("/Schemas/{urn}", get(discovery::schema).merge(read_only()))
+        .route("/.search", post(search_everything))
+        .route("/Users", get(users::list).post(users::create))
+        .route("/Users/.search", post(users::search))
+        .route(
+            "/Users/{id}",
+            get(users::retrieve)
+                .put(users::replace)
+                .patch(users::patch)
+                .delete(users::delete),
+        )
+        .route("/Groups", get(groups::list).post(groups::create))
+        .route("/Groups/.search", post(groups::search))
+        .route(
+            "/Groups/{id}",
+            get(groups::retrieve)
+                .put(groups::replace)
+                .patch(groups::patch)
+                .delete(groups::delete),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// RFC 7644 3.4.3 lets a server search several resource types at once; Roster does not.
+async fn search_everything() -> Failure {
+    Failure(ScimError::new(
+        501,
+        "Searching several resource types at once is not offered: POST /Users/.search or \
+         /Groups/.search.",
+    ))
+}
+
+async fn not_found() -> Failure {
+    Failure(ScimError::new(404, "There is no such SCIM endpoint."))
+}
+
+async fn method_not_allowed(method: Method) -> Failure {
+    Failure(ScimError::new(
+        405,
+        format!("{method} is not allowed on this endpoint."),
+    ))
+}
+
+/// A SCIM error as the response: the RFC 7644 body in SCIM's media type.
+#[derive(Debug)]
+pub struct Failure(pub ScimError);
+
+impl From<ScimError> for Failure {
+    fn from(e: ScimError) -> Self {
+        Failure(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure(match e {
+            StoreError::NotFound => ScimError::new(404, "Resource not found."),
+            StoreError::Conflict { field: "version" } => ScimError::new(
+                412,
+                "The resource changed since that version (If-Match): read it again.",
+            ),
+            StoreError::Conflict { field } => {
+                ScimError::uniqueness(format!("{field} is already taken in this team."))
+            }
+            StoreError::Invalid { message, .. } => {
+                ScimError::bad_request(ScimType::InvalidValue, message)
+            }
+            StoreError::Rejected(items) => ScimError::bad_request(
+                ScimType::InvalidValue,
+                items
+                    .first()
+                    .map(|r| r.message.clone())
+                    .unwrap_or_else(|| "The change was refused.".into()),
+            ),
+            StoreError::Other(detail) => {
+                tracing::error!(%detail, "storage failure");
+                ScimError::new(500, "Internal server error.")
+            }
+        })
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = scim_body(status, &self.0.body());
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert("www-authenticate", HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+pub type ScimResult<T> = Result<T, Failure>;
+
+fn scim_body(status: StatusCode, body: &Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
+    response
+}
+
+/// A resource with its version as the ETag (and its location, when it was just created).
+fn resource_response(status: StatusCode, body: &Value, version: i64) -> Response {
+    let mut response = scim_body(status, body);
+    let headers = response.headers_mut();
+    if let Ok(tag) = HeaderValue::from_str(&etag(version)) {
+        headers.insert(ETAG, tag);
+    }
+    if status == StatusCode::CREATED
+        && let Some(Ok(location)) = body["meta"]["location"].as_str().map(HeaderValue::from_str)
+    {
+        headers.insert(LOCATION, location);
+    }
+    response
+}
+
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// The version an `If-Match` header asks for: `None` without one (or for `*`), and a version no
+/// resource has for a tag Roster never issued, so that it fails with 412.
+fn if_match(headers: &HeaderMap) -> Option<i64> {
+    let value = headers.get(IF_MATCH)?.to_str().ok()?.trim();
+    if value == "*" {
+        return None;
+    }
+    Some(parse_tag(value).unwrap_or(-1))
+}
+
+fn parse_tag(value: &str) -> Option<i64> {
+    value
+        .trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse()
+        .ok()
+}
+
+/// Whether `If-None-Match` names the current version (answer 304).
+fn not_modified(headers: &HeaderMap, version: i64) -> bool {
+    headers
+        .get(IF_NONE_MATCH)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| parse_tag(t) == Some(version)))
+}
+
+fn not_modified_response(version: i64) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    if let Ok(tag) = HeaderValue::from_str(&etag(version)) {
+        response.headers_mut().insert(ETAG, tag);
+    }
+    response
+}
+
+/// The team a request provisions, from its bearer token (the key of an admin service account
+/// of that team), and the base of the locations it is told.
+pub struct ScimTeam {
+    pub org: Uuid,
+    pub base: String,
+}
+
+impl FromRequestParts<AppState> for ScimTeam {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ScimResult<Self> {
+        let unauthorized = |detail: &str| Failure(ScimError::new(401, detail));
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| {
+                unauthorized("Authentication is required: Authorization: Bearer <key>.")
+            })?
+            .to_str()
+            .map_err(|_| unauthorized("The Authorization header is not readable."))?;
+        let mut words = header.split_ascii_whitespace();
+        let scheme = words.next().unwrap_or_default();
+        let secret = match (words.next(), words.next()) {
+            (Some(secret), None)
+                if scheme.eq_ignore_ascii_case("bearer")
+                    || scheme.eq_ignore_ascii_case("token") =>
+            {
+                secret
+            }
+            _ => return Err(unauthorized("The Authorization header is Bearer <key>.")),
+        };
+        let principal = if keys::looks_like_key(secret) {
+            state
+                .store
+                .authenticate(&KeyHash::of(secret), state.clock.now())
+                .await?
+        } else {
+            None
+        };
+        let Some(principal) = principal else {
+            tracing::warn!(method = %parts.method, path = %parts.uri.path(), "invalid SCIM key");
+            return Err(unauthorized("Invalid token."));
+        };
+        let forbidden = || {
+            Failure(ScimError::new(
+                403,
+                "SCIM needs the key of a service account with the admin role in its team.",
+            ))
+        };
+        if !principal.user.service_account {
+            return Err(forbidden());
+        }
+        let teams = state.store.memberships_of(principal.user.id).await?;
+        let org = teams
+            .iter()
+            .find(|m| m.role == Role::Admin)
+            .map(|m| m.organization)
+            .ok_or_else(forbidden)?;
+        Ok(ScimTeam {
+            org,
+            base: format!(
+                "{}/scim/v2",
+                crate::pagination::public_base(&parts.headers, &state.config)
+            ),
+        })
+    }
+}
+
+/// A request body as JSON: `application/scim+json` or `application/json` (or no type).
+fn parse_body(headers: &HeaderMap, body: &Bytes) -> ScimResult<Value> {
+    if let Some(kind) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        let essence = kind.split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case(MEDIA_TYPE)
+            && !essence.eq_ignore_ascii_case("application/json")
+        {
+            return Err(Failure(ScimError::new(
+                415,
+                "Send application/scim+json or application/json.",
+            )));
+        }
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ScimError::bad_request(
+            ScimType::InvalidSyntax,
+            format!("The body is not JSON: {e}"),
+        )
+    })?;
+    if !value.is_object() {
+        return Err(
+            ScimError::bad_request(ScimType::InvalidSyntax, "The body is a JSON object.").into(),
+        );
+    }
+    Ok(value)
+}
+
+/// A resource id from the path; an id that is no UUID names no resource.
+fn resource_id(id: &str) -> ScimResult<Uuid> {
+    Uuid::parse_str(id).map_err(|_| Failure(ScimError::new(404, "Resource not found.")))
+}
