@@ -270,9 +270,9 @@ fn parse(body: &Value, present: Option<&ProvisionedUser>) -> ScimResult<UserWrit
         .or(present.map(|p| p.active))
         .unwrap_or(true);
     let external_id = text(field(body, "externalId"), "externalId")?;
-    // The account email: userName when it is an address, else the primary (or first) work
-    // email, else the first address; an identity provider that sends none keeps its userName
-    // as the person's identifier.
+    // The account email: the primary (or first) work email, else the first address; without
+    // any, userName (an identity provider that sends no address keeps its userName as the
+    // person's identifier).
     let addresses: Vec<(&str, bool, bool)> = emails
         .iter()
         .flatten()
@@ -285,16 +285,12 @@ fn parse(body: &Value, present: Option<&ProvisionedUser>) -> ScimResult<UserWrit
             Some((value, e["primary"] == json!(true), work))
         })
         .collect();
-    let account = if email::validate(&user_name).is_ok() {
-        user_name.clone()
-    } else {
-        addresses
-            .iter()
-            .find(|(_, primary, work)| *primary && *work)
-            .or_else(|| addresses.iter().find(|(_, _, work)| *work))
-            .or_else(|| addresses.first())
-            .map_or_else(|| user_name.clone(), |(a, _, _)| (*a).to_owned())
-    };
+    let account = addresses
+        .iter()
+        .find(|(_, primary, work)| *primary && *work)
+        .or_else(|| addresses.iter().find(|(_, _, work)| *work))
+        .or_else(|| addresses.first())
+        .map_or_else(|| user_name.clone(), |(a, _, _)| (*a).to_owned());
     let person_name = display_name
         .clone()
         .or_else(|| {

@@ -18,4 +18,5 @@ mod multinode;
 mod openapi;
 mod organizations;
 mod pagination;
+mod scim;
 mod support;
