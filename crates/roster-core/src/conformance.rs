@@ -13,6 +13,8 @@ use std::future::Future;
 use std::sync::Arc;
 use uuid::Uuid;
 
+mod provisioning;
+
 type Check = fn(Arc<dyn Store>) -> futures_util::future::BoxFuture<'static, ()>;
 
 /// Every check, by name.
@@ -52,6 +54,12 @@ pub const CHECKS: &[(&str, Check)] = &[
     }),
     ("concurrent_replaces_serialize", |s| {
         Box::pin(concurrent_replaces_serialize(s))
+    }),
+    ("provisioned_users", |s| {
+        Box::pin(provisioning::users_are_provisioned(s))
+    }),
+    ("provisioned_group_members_change_by_id", |s| {
+        Box::pin(provisioning::group_members_change_by_id(s))
     }),
 ];
 

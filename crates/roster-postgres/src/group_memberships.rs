@@ -196,11 +196,21 @@ pub(crate) async fn change(
     // People already in the group keep their membership (they are filtered out first: the
     // conflict path of an insert is far slower than a lookup); duplicates in the payload
     // collapse on the unique index.
+    // Marked in a statement of its own: a NOT EXISTS inside the INSERT would scan the rows
+    // that INSERT adds (invisible, but read), which on a group the planner believes empty is
+    // a sequential scan per row, quadratic in the payload.
+    sqlx::query(
+        "UPDATE payload p SET present = true FROM group_memberships gm \
+         WHERE gm.group_id = $1 AND gm.email_norm = p.email_norm",
+    )
+    .bind(group)
+    .execute(&mut *tx)
+    .await
+    .map_err(other)?;
     sqlx::query(
         "INSERT INTO group_memberships (id, group_id, user_id, email, email_norm, created_at) \
          SELECT p.new_id, $1, CASE WHEN p.member THEN p.user_id END, p.email, p.email_norm, $2 \
-         FROM payload p WHERE NOT EXISTS (SELECT 1 FROM group_memberships gm \
-             WHERE gm.group_id = $1 AND gm.email_norm = p.email_norm) \
+         FROM payload p WHERE NOT p.present \
          ORDER BY p.pos \
          ON CONFLICT (group_id, email_norm) DO NOTHING",
     )

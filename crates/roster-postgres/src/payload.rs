@@ -18,7 +18,8 @@ const TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS payload (
         domain     text,
         user_id    uuid,
         data       text,             -- campaign members: their data, as sent
-        member     boolean NOT NULL DEFAULT false  -- resolved to a member of the team
+        member     boolean NOT NULL DEFAULT false, -- resolved to a member of the team
+        present    boolean NOT NULL DEFAULT false  -- already in the group being changed
     ) ON COMMIT DELETE ROWS";
 
 /// The payload as parallel arrays, one element per item.

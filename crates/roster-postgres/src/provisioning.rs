@@ -547,30 +547,34 @@ pub(crate) async fn update_group(
 ) -> StoreResult<ProvisionedGroup> {
     let mut tx = store.write().await?;
     lock_team(&mut tx, org, TeamLock::Share).await?;
-    let present = group_in(&mut tx, org, id).await?;
-    if expect.is_some_and(|v| v != present.version) {
-        return Err(StoreError::Conflict { field: "version" });
-    }
-    sqlx::query(
-        "UPDATE groups SET name = coalesce($2, name), \
-             external_id = CASE WHEN $3 THEN $4 ELSE external_id END, \
-             updated_at = greatest($5, coalesce(updated_at, created_at) + interval '1 microsecond'), version = version + 1 \
-         WHERE id = $1",
+    // One statement checks the version, locks the row and bumps it: a member PATCH is a
+    // handful of statements whatever the group's size.
+    let updated: Option<GroupRow> = sqlx::query_as(
+        "UPDATE groups SET name = coalesce($3, name), \
+             external_id = CASE WHEN $4 THEN $5 ELSE external_id END, \
+             updated_at = greatest($6, coalesce(updated_at, created_at) + interval '1 microsecond'), version = version + 1 \
+         WHERE id = $1 AND org_id = $2 AND ($7::bigint IS NULL OR version = $7) \
+         RETURNING id, name, external_id, created_at, updated_at, version",
     )
     .bind(id)
+    .bind(org)
     .bind(&write.name)
     .bind(write.external_id.is_some())
     .bind(write.external_id.clone().flatten())
     .bind(ts(now))
-    .execute(&mut *tx)
+    .bind(expect)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(conflict_on("displayName"))?;
+    let Some(updated) = updated else {
+        group_in(&mut tx, org, id).await?;
+        return Err(StoreError::Conflict { field: "version" });
+    };
     for change in &write.members {
         change_members(&mut tx, org, id, change, now).await?;
     }
-    let group = group_in(&mut tx, org, id).await?;
     tx.commit().await.map_err(other)?;
-    Ok(group)
+    Ok(updated.into())
 }
 
 /// One member change, in statements whose number does not depend on the ids named.

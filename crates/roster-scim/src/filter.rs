@@ -97,6 +97,10 @@ fn tokenize(text: &str) -> Result<Vec<Token>, ScimError> {
                 let end = end.ok_or_else(|| invalid("a string is not closed"))?;
                 let s: String = serde_json::from_str(&text[i..=end])
                     .map_err(|_| invalid("a string has a bad escape"))?;
+                // No stored value holds NUL, and some databases refuse it as a parameter.
+                if s.contains('\0') {
+                    return Err(invalid("a filter value cannot hold NUL"));
+                }
                 tokens.push(Token::Value(Value::String(s)));
             }
             _ => {

@@ -3,11 +3,10 @@
 
 use super::query::{ListQuery, Projection, case_exact, list_response, mentions, narrow, pairs};
 use super::{
-    Failure, ScimResult, ScimTeam, if_match, not_modified, not_modified_response, parse_body,
+    Failure, ScimJson, ScimResult, ScimTeam, if_match, not_modified, not_modified_response,
     resource_id, resource_response,
 };
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -234,10 +233,8 @@ pub async fn list(
 pub async fn search(
     State(state): State<AppState>,
     team: ScimTeam,
-    headers: HeaderMap,
-    body: Bytes,
+    ScimJson(body): ScimJson,
 ) -> ScimResult<Response> {
-    let body = parse_body(&headers, &body)?;
     run_list(&state, &team, ListQuery::from_search(&body)?).await
 }
 
@@ -292,10 +289,9 @@ pub async fn create(
     State(state): State<AppState>,
     team: ScimTeam,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    ScimJson(body): ScimJson,
 ) -> ScimResult<Response> {
-    let write = parse(&parse_body(&headers, &body)?)?;
+    let write = parse(&body)?;
     let group = state
         .store
         .provision_group(team.org, &write, state.clock.now())
@@ -309,10 +305,10 @@ pub async fn replace(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    ScimJson(body): ScimJson,
 ) -> ScimResult<Response> {
     let id = resource_id(&id)?;
-    let write = parse(&parse_body(&headers, &body)?)?;
+    let write = parse(&body)?;
     let group = state
         .store
         .update_provisioned_group(team.org, id, if_match(&headers), &write, state.clock.now())
@@ -326,13 +322,26 @@ pub async fn patch(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    ScimJson(body): ScimJson,
 ) -> ScimResult<Response> {
     let id = resource_id(&id)?;
-    let request = PatchRequest::parse(&parse_body(&headers, &body)?)?;
+    let request = PatchRequest::parse(&body)?;
     let (steps, rest) = request.member_steps()?;
     let members = changes(steps);
     let wanted = if_match(&headers);
+    if rest.operations.is_empty() {
+        // Members only (what identity providers send): straight to the store, which checks
+        // If-Match in the same statement that bumps the version.
+        let write = GroupWrite {
+            members,
+            ..GroupWrite::default()
+        };
+        let group = state
+            .store
+            .update_provisioned_group(team.org, id, wanted, &write, state.clock.now())
+            .await?;
+        return respond(&state, StatusCode::OK, &group, &team, query.as_deref()).await;
+    }
     let mut attempts = 0;
     loop {
         attempts += 1;

@@ -6,16 +6,19 @@
 mod discovery;
 mod groups;
 mod query;
+mod user_resource;
 mod users;
 
 use crate::state::AppState;
-use axum::extract::FromRequestParts;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION};
+use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Router, body::Bytes};
 use roster_core::keys::{self, KeyHash};
 use roster_core::{Role, StoreError};
 use roster_scim::{ScimError, ScimType};
@@ -272,31 +275,63 @@ impl FromRequestParts<AppState> for ScimTeam {
     }
 }
 
-/// A request body as JSON: `application/scim+json` or `application/json` (or no type).
-fn parse_body(headers: &HeaderMap, body: &Bytes) -> ScimResult<Value> {
-    if let Some(kind) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
-        let essence = kind.split(';').next().unwrap_or_default().trim();
-        if !essence.eq_ignore_ascii_case(MEDIA_TYPE)
-            && !essence.eq_ignore_ascii_case("application/json")
+/// A request body as JSON: `application/scim+json` or `application/json` (or no type), within
+/// the server's size limit, and an object.
+pub struct ScimJson(pub Value);
+
+impl FromRequest<AppState> for ScimJson {
+    type Rejection = Failure;
+
+    async fn from_request(req: Request, state: &AppState) -> ScimResult<Self> {
+        let limit = state.config.max_body_bytes;
+        let (parts, body) = req.into_parts();
+        if let Some(kind) = parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
         {
-            return Err(Failure(ScimError::new(
-                415,
-                "Send application/scim+json or application/json.",
-            )));
+            let essence = kind.split(';').next().unwrap_or_default().trim();
+            if !essence.eq_ignore_ascii_case(MEDIA_TYPE)
+                && !essence.eq_ignore_ascii_case("application/json")
+            {
+                return Err(Failure(ScimError::new(
+                    415,
+                    "Send application/scim+json or application/json.",
+                )));
+            }
         }
+        let too_large = || {
+            Failure(ScimError::new(
+                413,
+                format!("The body is larger than {limit} bytes."),
+            ))
+        };
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let bytes = axum::body::to_bytes(body, limit)
+            .await
+            .map_err(|_| too_large())?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ScimError::bad_request(
+                ScimType::InvalidSyntax,
+                format!("The body is not JSON: {e}"),
+            )
+        })?;
+        if !value.is_object() {
+            return Err(ScimError::bad_request(
+                ScimType::InvalidSyntax,
+                "The body is a JSON object.",
+            )
+            .into());
+        }
+        Ok(ScimJson(value))
     }
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ScimError::bad_request(
-            ScimType::InvalidSyntax,
-            format!("The body is not JSON: {e}"),
-        )
-    })?;
-    if !value.is_object() {
-        return Err(
-            ScimError::bad_request(ScimType::InvalidSyntax, "The body is a JSON object.").into(),
-        );
-    }
-    Ok(value)
 }
 
 /// A resource id from the path; an id that is no UUID names no resource.

@@ -1,337 +1,20 @@
-//! `/Users`: a person and their membership in the team, in SCIM's User shape with the
-//! enterprise extension and Roster's role extension.
+//! `/Users`: the handlers. A User is a person and their membership in the team; its shape is
+//! `user_resource`.
 
 use super::query::{ListQuery, Projection, case_exact, list_response, narrow, pairs};
+use super::user_resource::{parse, render, user_key};
 use super::{
-    Failure, ScimResult, ScimTeam, if_match, not_modified, not_modified_response, parse_body,
+    Failure, ScimJson, ScimResult, ScimTeam, if_match, not_modified, not_modified_response,
     resource_id, resource_response,
 };
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use roster_core::Role;
-use roster_core::email;
-use roster_core::provisioning::{ProvisionedUser, UserKey, UserWrite};
-use roster_scim::filter::field;
-use roster_scim::{AttrPath, PatchRequest, ScimError, ScimType, urn};
-use serde_json::{Map, Value, json};
+use roster_core::provisioning::{ProvisionedUser, UserKey};
+use roster_scim::{PatchRequest, ScimError};
+use serde_json::Value;
 use uuid::Uuid;
-
-/// The sub-attributes of `name` that Roster keeps.
-const NAME_PARTS: &[&str] = &[
-    "formatted",
-    "familyName",
-    "givenName",
-    "middleName",
-    "honorificPrefix",
-    "honorificSuffix",
-];
-/// The enterprise extension's string attributes that Roster keeps (and `manager`).
-const ENTERPRISE: &[&str] = &[
-    "employeeNumber",
-    "costCenter",
-    "organization",
-    "division",
-    "department",
-];
-/// Role names as the extension shows them; numbers 1..5 are accepted too.
-const ROLE_NAMES: [(Role, &str); 5] = [
-    (Role::Member, "member"),
-    (Role::Admin, "admin"),
-    (Role::Developer, "developer"),
-    (Role::Restricted, "restricted"),
-    (Role::Manager, "manager"),
-];
-/// Text attributes longer than this are refused.
-const MAX_TEXT: usize = 1024;
-
-fn invalid(detail: impl Into<String>) -> Failure {
-    Failure(ScimError::bad_request(ScimType::InvalidValue, detail))
-}
-
-pub fn role_name(role: Role) -> &'static str {
-    ROLE_NAMES
-        .iter()
-        .find(|(r, _)| *r == role)
-        .map_or("member", |(_, n)| n)
-}
-
-/// The User resource.
-fn render(user: &ProvisionedUser, base: &str) -> Value {
-    let stored: Map<String, Value> = user
-        .attributes
-        .as_deref()
-        .and_then(|a| serde_json::from_str(a).ok())
-        .unwrap_or_default();
-    let mut out = Map::new();
-    let mut schemas = vec![json!(urn::USER)];
-    out.insert("id".into(), json!(user.id));
-    if let Some(x) = &user.external_id {
-        out.insert("externalId".into(), json!(x));
-    }
-    out.insert("userName".into(), json!(user.user_name));
-    if user.attributes.is_some() {
-        for key in ["name", "displayName", "emails"] {
-            if let Some(v) = stored.get(key) {
-                out.insert(key.into(), v.clone());
-            }
-        }
-    } else {
-        // Someone added through the team API: their name and email.
-        if !user.name.is_empty() {
-            out.insert("displayName".into(), json!(user.name));
-        }
-        if email::validate(&user.email).is_ok() {
-            out.insert(
-                "emails".into(),
-                json!([{"value": user.email, "type": "work", "primary": true}]),
-            );
-        }
-    }
-    out.insert("active".into(), json!(user.active));
-    if let Some(ext) = stored.get(urn::ENTERPRISE_USER) {
-        schemas.push(json!(urn::ENTERPRISE_USER));
-        out.insert(urn::ENTERPRISE_USER.into(), ext.clone());
-    }
-    // The role shows for people the team API added, and for those whose identity provider
-    // sets it; for others it is the team's business.
-    if user.attributes.is_none() || stored.contains_key(urn::ROSTER_USER) {
-        schemas.push(json!(urn::ROSTER_USER));
-        out.insert(
-            urn::ROSTER_USER.into(),
-            json!({"role": role_name(user.role)}),
-        );
-    }
-    out.insert("schemas".into(), Value::Array(schemas));
-    out.insert(
-        "meta".into(),
-        json!({
-            "resourceType": "User",
-            "created": user.created,
-            "lastModified": user.modified,
-            "location": format!("{base}/Users/{}", user.id),
-            "version": super::etag(user.version),
-        }),
-    );
-    Value::Object(out)
-}
-
-/// A text attribute: absent or null is `None`; anything but a short string is refused.
-fn text(value: Option<&Value>, name: &str) -> ScimResult<Option<String>> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.len() > MAX_TEXT => {
-            Err(invalid(format!("{name} is longer than {MAX_TEXT} bytes.")))
-        }
-        Some(Value::String(s)) if s.chars().any(char::is_control) => {
-            Err(invalid(format!("{name} holds control characters.")))
-        }
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(invalid(format!("{name} is a string."))),
-    }
-}
-
-fn boolean(value: Option<&Value>, name: &str) -> ScimResult<Option<bool>> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-        Some(_) => Err(invalid(format!("{name} is a boolean."))),
-    }
-}
-
-/// An object of the listed string attributes, or `None` when none is set.
-fn strings(
-    value: Option<&Value>,
-    name: &str,
-    keys: &[&str],
-) -> ScimResult<Option<Map<String, Value>>> {
-    let object = match value {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Object(o)) => o,
-        Some(_) => return Err(invalid(format!("{name} is an object."))),
-    };
-    let mut out = Map::new();
-    for key in keys {
-        if let Some(v) = text(find(object, key), &format!("{name}.{key}"))? {
-            out.insert((*key).to_owned(), json!(v));
-        }
-    }
-    Ok((!out.is_empty()).then_some(out))
-}
-
-fn find<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    object
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-}
-
-fn emails(value: Option<&Value>) -> ScimResult<Option<Vec<Value>>> {
-    let items = match value {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Array(items)) => items,
-        Some(_) => return Err(invalid("emails is a list.")),
-    };
-    let mut out = Vec::new();
-    for item in items {
-        let Value::Object(o) = item else {
-            return Err(invalid("Each email is an object with a value."));
-        };
-        let Some(address) = text(find(o, "value"), "emails.value")? else {
-            continue;
-        };
-        let mut email = Map::new();
-        email.insert("value".into(), json!(address));
-        if let Some(t) = text(find(o, "type"), "emails.type")? {
-            email.insert("type".into(), json!(t));
-        }
-        if let Some(p) = boolean(find(o, "primary"), "emails.primary")? {
-            email.insert("primary".into(), json!(p));
-        }
-        out.push(Value::Object(email));
-    }
-    Ok(Some(out))
-}
-
-fn parse_role(value: Option<&Value>) -> ScimResult<Option<Role>> {
-    let bad = || invalid("role is one of member, admin, developer, restricted, manager (or 1..5).");
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .and_then(Role::from_i64)
-            .map(Some)
-            .ok_or_else(bad),
-        Some(Value::String(s)) => {
-            let s = s.trim();
-            if let Ok(n) = s.parse::<i64>() {
-                return Role::from_i64(n).map(Some).ok_or_else(bad);
-            }
-            ROLE_NAMES
-                .iter()
-                .find(|(_, name)| name.eq_ignore_ascii_case(s))
-                .map(|(r, _)| Some(*r))
-                .ok_or_else(bad)
-        }
-        Some(_) => Err(bad()),
-    }
-}
-
-/// The extension object keyed by `urn` (or, as some clients send, attributes written as
-/// `urn:...:attr` at the top level).
-fn extension<'a>(body: &'a Value, urn: &str) -> Option<&'a Value> {
-    field(body, urn).filter(|v| !v.is_null())
-}
-
-/// Reads a User body into what the store writes; `present` is the member being replaced.
-fn parse(body: &Value, present: Option<&ProvisionedUser>) -> ScimResult<UserWrite> {
-    let user_name = text(field(body, "userName"), "userName")?
-        .map(|u| u.trim().to_owned())
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| invalid("userName is required."))?;
-    let mut stored = Map::new();
-    let name = strings(field(body, "name"), "name", NAME_PARTS)?;
-    let display_name = text(field(body, "displayName"), "displayName")?;
-    let emails = emails(field(body, "emails"))?;
-    if let Some(n) = &name {
-        stored.insert("name".into(), Value::Object(n.clone()));
-    }
-    if let Some(d) = &display_name {
-        stored.insert("displayName".into(), json!(d));
-    }
-    if let Some(e) = &emails {
-        stored.insert("emails".into(), Value::Array(e.clone()));
-    }
-    if let Some(ext) = extension(body, urn::ENTERPRISE_USER) {
-        let mut out = strings(Some(ext), "enterprise", ENTERPRISE)?.unwrap_or_default();
-        if let Some(manager) = ext.as_object().and_then(|o| find(o, "manager"))
-            && let Some(m) = strings(Some(manager), "manager", &["value", "$ref", "displayName"])?
-        {
-            out.insert("manager".into(), Value::Object(m));
-        }
-        if !out.is_empty() {
-            stored.insert(urn::ENTERPRISE_USER.into(), Value::Object(out));
-        }
-    }
-    let role = match extension(body, urn::ROSTER_USER) {
-        Some(Value::Object(o)) => parse_role(find(o, "role"))?,
-        Some(_) => return Err(invalid("The Roster extension is an object.")),
-        None => None,
-    };
-    if role.is_some() {
-        // Marks the role as the identity provider's to set; its value lives in the membership.
-        stored.insert(urn::ROSTER_USER.into(), json!({}));
-    }
-    let active = boolean(field(body, "active"), "active")?
-        .or(present.map(|p| p.active))
-        .unwrap_or(true);
-    let external_id = text(field(body, "externalId"), "externalId")?;
-    // The account email: the primary (or first) work email, else the first address; without
-    // any, userName (an identity provider that sends no address keeps its userName as the
-    // person's identifier).
-    let addresses: Vec<(&str, bool, bool)> = emails
-        .iter()
-        .flatten()
-        .filter_map(|e| {
-            let value = e["value"].as_str()?;
-            email::validate(value).ok()?;
-            let work = e["type"]
-                .as_str()
-                .is_none_or(|t| t.eq_ignore_ascii_case("work"));
-            Some((value, e["primary"] == json!(true), work))
-        })
-        .collect();
-    let account = addresses
-        .iter()
-        .find(|(_, primary, work)| *primary && *work)
-        .or_else(|| addresses.iter().find(|(_, _, work)| *work))
-        .or_else(|| addresses.first())
-        .map_or_else(|| user_name.clone(), |(a, _, _)| (*a).to_owned());
-    let person_name = display_name
-        .clone()
-        .or_else(|| {
-            name.as_ref()
-                .and_then(|n| n.get("formatted")?.as_str().map(str::to_owned))
-        })
-        .or_else(|| {
-            let n = name.as_ref()?;
-            let parts: Vec<&str> = ["givenName", "familyName"]
-                .iter()
-                .filter_map(|k| n.get(*k)?.as_str())
-                .collect();
-            (!parts.is_empty()).then(|| parts.join(" "))
-        });
-    Ok(UserWrite {
-        user_name,
-        email: account,
-        name: person_name,
-        external_id,
-        active,
-        role,
-        attributes: Value::Object(stored).to_string(),
-    })
-}
-
-/// The lookup a filter on Users narrows to in SQL.
-fn user_key(path: &AttrPath, value: &str) -> Option<UserKey> {
-    if path.is("userName") {
-        Some(UserKey::UserName(value.to_lowercase()))
-    } else if path.is("externalId") {
-        Some(UserKey::ExternalId(value.to_owned()))
-    } else if path.is("displayName") {
-        Some(UserKey::DisplayName(value.to_lowercase()))
-    } else if path.is("emails") || path.is_sub("emails", "value") {
-        Some(UserKey::Email(value.to_lowercase()))
-    } else if path.is("id") {
-        Some(UserKey::Id(Uuid::parse_str(value).unwrap_or(Uuid::nil())))
-    } else {
-        None
-    }
-}
 
 /// Users are read in batches of this many while a filter is evaluated.
 const BATCH: u64 = 1000;
@@ -401,10 +84,8 @@ pub async fn list(
 pub async fn search(
     State(state): State<AppState>,
     team: ScimTeam,
-    headers: HeaderMap,
-    body: Bytes,
+    ScimJson(body): ScimJson,
 ) -> ScimResult<Response> {
-    let body = parse_body(&headers, &body)?;
     run_list(&state, &team, ListQuery::from_search(&body)?).await
 }
 
@@ -447,10 +128,9 @@ pub async fn create(
     State(state): State<AppState>,
     team: ScimTeam,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    ScimJson(body): ScimJson,
 ) -> ScimResult<Response> {
-    let write = parse(&parse_body(&headers, &body)?, None)?;
+    let write = parse(&body, None)?;
     let user = state
         .store
         .provision_user(team.org, &write, state.clock.now())
@@ -464,10 +144,9 @@ pub async fn replace(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    ScimJson(body): ScimJson,
 ) -> ScimResult<Response> {
     let id = resource_id(&id)?;
-    let body = parse_body(&headers, &body)?;
     let present = one(&state, &team, id).await?;
     let write = parse(&body, Some(&present))?;
     let user = state
@@ -483,10 +162,10 @@ pub async fn patch(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    ScimJson(body): ScimJson,
 ) -> ScimResult<Response> {
     let id = resource_id(&id)?;
-    let request = PatchRequest::parse(&parse_body(&headers, &body)?)?;
+    let request = PatchRequest::parse(&body)?;
     let wanted = if_match(&headers);
     // The operations apply to the resource as read; a change made meanwhile by someone else
     // shows as a version conflict, and the PATCH is applied again to the new state.

@@ -712,7 +712,12 @@ async fn filters_paging_projection_and_versions() {
         .await
         .json();
     assert!(excluded["Resources"][0].get("emails").is_none());
-    for bad in ["userName%20xx%20%22a%22", "((((", "userName%20eq"] {
+    for bad in [
+        "userName%20xx%20%22a%22",
+        "((((",
+        "userName%20eq",
+        "userName%20eq%20%22%5Cu0000%22",
+    ] {
         scim_error(
             &t.call("GET", &format!("/Users?filter={bad}"), None).await,
             400,
@@ -820,6 +825,15 @@ async fn bad_input_is_a_scim_400_and_changes_nothing() {
         .send()
         .await;
     scim_error(&res, 415, None);
+    let huge = format!("{{\"userName\": \"{}\"}}", "x".repeat(17 * 1024 * 1024));
+    let res = t
+        .app
+        .post("/scim/v2/Users")
+        .header("authorization", &format!("Bearer {}", t.token))
+        .raw("application/scim+json", huge)
+        .send()
+        .await;
+    scim_error(&res, 413, None);
     let res = t
         .call(
             "PATCH",
