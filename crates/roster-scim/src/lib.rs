@@ -1,7 +1,9 @@
 //! SCIM 2.0 (RFC 7643 core schema, RFC 7644 protocol) as plain data and functions, with no web
-//! or database code: the filter grammar, attribute paths, PATCH requests and the engine that
-//! applies them, and the SCIM error body. The server maps these onto Roster's store.
+//! or database code: the published schemas and resource types, the filter grammar, attribute
+//! paths, PATCH requests and the engine that applies them, and the SCIM error body. The server
+//! maps these onto Roster's store.
 
+pub mod discovery;
 pub mod error;
 pub mod filter;
 pub mod patch;
