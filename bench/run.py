@@ -1,0 +1,512 @@
+"""The benchmark suite's driver (see bench/run, which installs the tools and builds first).
+
+Seeds a team through the product's own paths (`roster import members`, the API), runs each
+workload with wrk on loopback next to its baseline measured in the same run, and writes
+bench/results/latest.md and latest.json: for each workload the figure, the baseline, the
+ratio, and the target where the issue sets one.
+"""
+
+import argparse
+import csv
+import http.client
+import json
+import math
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+DOMAIN = "bench.example.com"
+
+
+def person(i: int) -> str:
+    return f"person{i:06d}@{DOMAIN}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(port, method, path, body=None, headers=None, timeout=600):
+    """One HTTP request; returns (status, headers, body bytes, seconds to headers, seconds)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    start = time.perf_counter()
+    payload = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+    conn.request(method, path, body=payload, headers=headers or {})
+    res = conn.getresponse()
+    first = time.perf_counter() - start
+    data = res.read()
+    total = time.perf_counter() - start
+    conn.close()
+    return res.status, dict(res.getheaders()), data, first, total
+
+
+class Memory(threading.Thread):
+    """Samples a process's resident memory every 10 ms; `peak_since(mark)` reads a window."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.samples, self.running = pid, [], True
+
+    def rss(self) -> int:
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def run(self):
+        while self.running:
+            try:
+                self.samples.append((time.monotonic(), self.rss()))
+            except (FileNotFoundError, ProcessLookupError):
+                return
+            time.sleep(0.01)
+
+    def mark(self) -> float:
+        return time.monotonic()
+
+    def peak_since(self, mark: float) -> int:
+        return max((rss for t, rss in self.samples if t >= mark), default=0)
+
+
+class Roster:
+    """`roster serve` on the benchmark's database."""
+
+    def __init__(self, binary: Path, database: str, work: Path):
+        self.binary, self.database, self.work = binary, database, work
+        self.proc = None
+        self.port = free_port()
+
+    def cli(self, *args) -> str:
+        return subprocess.run(
+            [str(self.binary), "--database", self.database, *args],
+            check=True, capture_output=True, text=True,
+        ).stdout
+
+    def start(self) -> float:
+        """Starts the server; returns the seconds until /api/health/ first answered 200."""
+        log = open(self.work / "serve.log", "a")
+        start = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [str(self.binary), "serve", "--database", self.database,
+             "--listen", f"127.0.0.1:{self.port}",
+             "--bootstrap-key-file", str(self.work / "operator.key")],
+            stdout=log, stderr=log, env={**os.environ, "ROSTER_LOG": "warn"},
+        )
+        while True:
+            try:
+                if request(self.port, "GET", "/api/health/", timeout=2)[0] == 200:
+                    return time.perf_counter() - start
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                sys.exit(f"roster serve exited: see {self.work / 'serve.log'}")
+            time.sleep(0.002)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=60)
+        self.proc = None
+
+
+UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+def wrk(port, script, env, connections, duration, threads=2):
+    """Runs wrk; returns req/s, p50 and p99 (ms), and the count of non-2xx answers."""
+    out = subprocess.run(
+        ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{duration}s",
+         "--latency", "--timeout", "30s", "-s", str(BENCH / "wrk" / script),
+         f"http://127.0.0.1:{port}"],
+        check=True, capture_output=True, text=True, env={**os.environ, **env},
+    ).stdout
+
+    def latency(pct):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+        return round(float(m.group(1)) * UNITS[m.group(2)] * 1000, 2) if m else None
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {
+        "rps": round(rps, 1),
+        "p50_ms": latency(50),
+        "p99_ms": latency(99),
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": sum(map(int, errors.groups())) if errors else 0,
+    }
+
+
+def timed(cmd, **kw) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, **kw)
+    return time.perf_counter() - start
+
+
+class Suite:
+    def __init__(self, args):
+        self.args = args
+        self.results = []
+        self.work = Path(tempfile.mkdtemp(prefix="roster-bench-"))
+        profile = "debug" if args.smoke else "release"
+        self.bin = ROOT / "target" / profile
+        if args.pg:
+            self.pg_server = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+            self.pg_db = f"roster_bench_{os.getpid()}"
+            self.psql("postgres", f"CREATE DATABASE {self.pg_db}")
+            self.database = self.pg_url(self.pg_db)
+        else:
+            self.database = f"sqlite://{self.work / 'roster.db'}"
+        self.roster = Roster(self.bin / "roster", self.database, self.work)
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def pg_url(self, db: str) -> str:
+        return self.pg_server.rsplit("/", 1)[0] + "/" + db
+
+    def psql(self, db: str, sql: str):
+        url = self.pg_url(db) if db != "postgres" else self.pg_server
+        subprocess.run(["psql", url, "-qc", sql], check=True, capture_output=True)
+
+    def record(self, workload, figure, unit, baseline=None, baseline_name=None, ratio=None,
+               target=None, met=None, detail=None):
+        row = {"workload": workload, "figure": figure, "unit": unit, "baseline": baseline,
+               "baseline_name": baseline_name, "ratio": ratio, "target": target, "met": met,
+               "detail": detail or {}}
+        self.results.append(row)
+        shown = f"{workload}: {figure} {unit}"
+        if baseline is not None:
+            shown += f" | {baseline_name}: {baseline} {unit} | ratio {ratio}"
+        if target:
+            shown += f" | target {target}: {'met' if met else 'MISSED'}"
+        print(shown, flush=True)
+
+    def api(self, method, path, body=None, key=None, accept=None):
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Token {key}"
+        if accept:
+            headers["Accept"] = accept
+        status, h, data, first, total = request(self.roster.port, method, path, body, headers)
+        if status >= 300:
+            sys.exit(f"{method} {path}: {status} {data[:300]!r}")
+        return h, data, first, total
+
+    # --- seeding through the product ----------------------------------------------------------
+
+    def seed(self):
+        a = self.args
+        n = a.members
+        self.roster.start()
+        org = json.loads(self.roster.cli("org", "create", "Bench", "--admin-email", f"admin@{DOMAIN}"))
+        self.org, self.key = org["id"], org["key"]
+        self.roster.cli("domain", "add", self.org, DOMAIN)
+        roster_csv = self.work / "roster.csv"
+        with open(roster_csv, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["email", "name", "role", "groups"])
+            for i in range(1, n + 1):
+                groups = ";".join(f"Group {(i + k) % 100:02d}" for k in (0, 33, 67))
+                w.writerow([person(i), f"Person {i}", [1, 3, 4, 4, 5][i % 5], groups])
+        seconds = timed([str(self.roster.binary), "--database", self.database, "import",
+                         "members", "--org", self.org, str(roster_csv)])
+        print(f"seeded {n} members in 3 of 100 groups each by `roster import members` in {seconds:.1f} s",
+              flush=True)
+        # The group and campaign the replace workloads change, in their before-state.
+        _, data, _, _ = self.api("POST", f"/api/organizations/{self.org}/groups/", {"name": "Replace"}, self.key)
+        self.group = json.loads(data)["id"]
+        self.api("PUT", f"/api/groups/{self.group}/memberships/",
+                 [{"email": person(i)} for i in range(1, n + 1)], self.key)
+        _, data, _, _ = self.api("POST", f"/api/organizations/{self.org}/campaigns/", {"name": "Replace"}, self.key)
+        self.campaign = json.loads(data)["id"]
+        m = a.campaign_members
+        self.api("PUT", f"/api/organizations/{self.org}/campaigns/{self.campaign}/members/",
+                 [{"email": person(i), "data": self.data(i, "before")} for i in range(1, m + 1)], self.key)
+        _, data, _, _ = self.api("POST", f"/api/organizations/{self.org}/serviceaccounts/",
+                                 {"name": "idp", "role": 2}, self.key)
+        self.scim_token = json.loads(data)["token"]
+        _, data, _, _ = self.api("GET", "/api/me/", key=self.key)
+        self.admin_id = json.loads(data)["id"]
+        self.roster.stop()
+        # The baselines' databases: identical copies of this state.
+        if self.args.pg:
+            self.pg_copy = f"{self.pg_db}_baseline"
+            self.psql("postgres", f"CREATE DATABASE {self.pg_copy} TEMPLATE {self.pg_db}")
+        else:
+            subprocess.run(["sqlite3", str(self.work / "roster.db"),
+                            f".backup {self.work / 'baseline.db'}"], check=True)
+
+    @staticmethod
+    def data(i: int, version: str) -> dict:
+        # About 200 bytes of reporting data.
+        return {"agent_id": f"A{i:07d}", "site": "Lisbon-2", "team": f"T{i % 40:02d}",
+                "skills": ["voice", "chat", "email"], "schedule": {"start": "08:00", "end": "16:30"},
+                "score": round(i % 1000 / 10, 1), "state": version, "notes": "x" * 40}
+
+    # --- workloads ----------------------------------------------------------------------------
+
+    def startup(self):
+        times = []
+        for _ in range(5):
+            times.append(self.roster.start())
+            self.roster.stop()
+        figure = round(statistics.median(times) * 1000, 1)
+        self.record("start-up: `roster serve` to the first 200 of /api/health/ (seeded)", figure, "ms",
+                    target="< 300 ms", met=figure < 300, detail={"runs_ms": [round(t * 1000, 1) for t in times]})
+
+    def page_reads(self, mem):
+        a = self.args
+        pages = math.ceil((a.members + 1) / 100)
+        path = f"/api/organizations/{self.org}/memberships/?page_size=100&page=1"
+        _, body, _, _ = self.api("GET", path, key=self.key, accept="application/json; version=2.0")
+        (self.work / "page.json").write_bytes(body)
+        port = free_port()
+        static = subprocess.Popen([str(self.bin / "static-body"), str(self.work / "page.json"),
+                                   f"127.0.0.1:{port}"])
+        try:
+            for _ in range(200):
+                try:
+                    if request(port, "GET", "/")[0] == 200:
+                        break
+                except OSError:
+                    time.sleep(0.01)
+            env = {"BENCH_PATH": f"/api/organizations/{self.org}/memberships/?page_size=100&page={{n}}",
+                   "BENCH_N": str(pages), "BENCH_AUTH": f"Token {self.key}",
+                   "BENCH_ACCEPT": "application/json; version=2.0"}
+            self.static = wrk(port, "get.lua", env, a.connections, a.duration)
+        finally:
+            static.terminate()
+            static.wait()
+        mark = mem.mark()
+        ours = wrk(self.roster.port, "get.lua", env, a.connections, a.duration)
+        self.peaks["page reads"] = mem.peak_since(mark)
+        ratio = round(ours["rps"] / self.static["rps"], 3)
+        self.record(f"page reads: 2.0 list, page_size=100, random pages of {pages}, {a.connections} connections",
+                    ours["rps"], "req/s", self.static["rps"], "static body from memory (axum)", ratio,
+                    target=">= 0.40 of the baseline, p99 < 20 ms",
+                    met=ratio >= 0.4 and ours["p99_ms"] < 20 and ours["non_2xx"] == 0,
+                    detail={"roster": ours, "baseline": self.static, "body_bytes": len(body)})
+
+    def filtered_reads(self, mem):
+        a = self.args
+        _, data, _, _ = self.api("GET", f"/api/organizations/{self.org}/groups/?page_size=100",
+                                 key=self.key, accept="application/json; version=2.0")
+        group7 = next(g["id"] for g in json.loads(data) if g["name"] == "Group 07")
+        for label, query in [("q=person00", "q=person00"), ("groups=<Group 07>", f"groups={group7}"),
+                             ("role__in=1,4", "role__in=1,4")]:
+            base = f"/api/organizations/{self.org}/memberships/?{query}&page_size=100"
+            h, _, _, _ = self.api("GET", base, key=self.key, accept="application/json; version=2.0")
+            total = int({k.lower(): v for k, v in h.items()}["x-total-count"])
+            env = {"BENCH_PATH": base + "&page={n}", "BENCH_N": str(max(1, math.ceil(total / 100))),
+                   "BENCH_AUTH": f"Token {self.key}", "BENCH_ACCEPT": "application/json; version=2.0"}
+            mark = mem.mark()
+            ours = wrk(self.roster.port, "get.lua", env, a.connections, a.duration)
+            self.peaks[f"filtered reads {label}"] = mem.peak_since(mark)
+            ratio = round(ours["rps"] / self.static["rps"], 3)
+            self.record(f"filtered reads: {label} ({total} match)", ours["rps"], "req/s", self.static["rps"],
+                        "static body from memory (axum)", ratio, target="p99 < 20 ms",
+                        met=ours["p99_ms"] < 20 and ours["non_2xx"] == 0, detail={"roster": ours})
+
+    def whole_list(self, mem):
+        before = mem.rss()
+        mark = mem.mark()
+        _, body, _, total = self.api("GET", f"/api/organizations/{self.org}/memberships/", key=self.key)
+        time.sleep(0.05)
+        added = (mem.peak_since(mark) - before) / 2**20
+        self.peaks["whole 1.0 list"] = mem.peak_since(mark)
+        self.record(f"memory: a version 1.0 whole-list read ({len(body) / 2**20:.0f} MiB in {total:.2f} s) adds",
+                    round(added, 1), "MiB", target="< 30 MB", met=added * 2**20 < 30e6)
+
+    def group_replace(self, mem):
+        n = self.args.members
+        emails = [person(i) for i in range(n // 2 + 1, n // 2 + n + 1)]
+        mark = mem.mark()
+        _, body, first, total = self.api("PUT", f"/api/groups/{self.group}/memberships/",
+                                         [{"email": e} for e in emails], self.key)
+        self.peaks["group replace"] = mem.peak_since(mark)
+        payload = self.work / "group.csv"
+        with open(payload, "w", newline="") as f:
+            csv.writer(f).writerows([e, e.lower()] for e in emails)
+        baseline = self.baseline_sql("group-replace", payload, group=self.group)
+        ratio = round(total / baseline, 2)
+        self.record(f"group replace: PUT of {n} emails into a group of {n}, half staying, half new",
+                    round(total, 2), "s", round(baseline, 2), "hand-written SQL, one transaction", ratio,
+                    target="<= 2x the baseline", met=ratio <= 2,
+                    detail={"until_response_head_s": round(first, 2), "response_bytes": len(body)})
+
+    def campaign_replace(self, mem):
+        m = self.args.campaign_members
+        rows = [(person(i), self.data(i, "after")) for i in range(m // 2 + 1, m // 2 + m + 1)]
+        mark = mem.mark()
+        _, body, first, total = self.api(
+            "PUT", f"/api/organizations/{self.org}/campaigns/{self.campaign}/members/",
+            [{"email": e, "data": d} for e, d in rows], self.key)
+        self.peaks["campaign replace"] = mem.peak_since(mark)
+        payload = self.work / "campaign.csv"
+        with open(payload, "w", newline="") as f:
+            csv.writer(f).writerows([e, e.lower(), json.dumps(d, separators=(",", ":"))] for e, d in rows)
+        baseline = self.baseline_sql("campaign-replace", payload, campaign=self.campaign)
+        ratio = round(total / baseline, 2)
+        self.record(f"campaign replace: PUT of {m} members with ~200-byte data, half staying, half new",
+                    round(total, 2), "s", round(baseline, 2), "hand-written SQL, one transaction", ratio,
+                    detail={"until_response_head_s": round(first, 2), "response_bytes": len(body)})
+
+    def baseline_sql(self, name, payload, **ids) -> float:
+        kind = "pg" if self.args.pg else "sqlite"
+        sql = (BENCH / "sql" / f"{name}.{kind}.sql").read_text()
+        now = int(time.time() * 1e6)
+        if kind == "sqlite":
+            sql = sql.replace("{org}", self.org.replace("-", ""))
+            for k, v in ids.items():
+                sql = sql.replace("{" + k + "}", v.replace("-", ""))
+            sql = sql.replace("{csv}", str(payload)).replace("{now}", str(now))
+            return timed(["sqlite3", str(self.work / "baseline.db")], input=sql.encode())
+        sql = sql.replace("{org}", self.org).replace("{csv}", str(payload))
+        for k, v in ids.items():
+            sql = sql.replace("{" + k + "}", v)
+        script = self.work / f"{name}.sql"
+        script.write_text(sql)
+        return timed(["psql", self.pg_url(self.pg_copy), "-q", "-f", str(script)])
+
+    def scim(self, mem):
+        a = self.args
+        auth = f"Bearer {self.scim_token}"
+        peer_port = free_port()
+        peer_token = "bench-peer-token"
+        peer = subprocess.Popen([a.python, str(BENCH / "scim2_peer.py"), str(peer_port), peer_token,
+                                 str(a.members)], stdout=subprocess.PIPE, text=True)
+        try:
+            ready = json.loads(peer.stdout.readline())
+            peer_auth = f"Bearer {peer_token}"
+            lookups = {"BENCH_N": str(a.members), "BENCH_PAD": "6"}
+            filter_path = "/Users?filter=userName%20eq%20%22person{n}%40" + DOMAIN + "%22"
+            cases = [
+                ("SCIM POST /Users", "scim-post.lua", "/Users", {}, a.connections),
+                (f"SCIM GET /Users?filter=userName eq (team of {a.members})", "get.lua", filter_path,
+                 lookups, a.connections),
+            ]
+            for label, script, path, extra, conns in cases:
+                mark = mem.mark()
+                ours = wrk(self.roster.port, script, {"BENCH_PATH": "/scim/v2" + path, "BENCH_AUTH": auth, **extra},
+                           conns, a.duration)
+                self.peaks[label] = mem.peak_since(mark)
+                theirs = wrk(peer_port, script, {"BENCH_PATH": "/v2" + path, "BENCH_AUTH": peer_auth, **extra},
+                             conns, a.duration)
+                ratio = round(ours["rps"] / max(theirs["rps"], 0.1), 1)
+                self.record(label, ours["rps"], "req/s", theirs["rps"], "scim2-server (python-scim)", ratio,
+                            target=">= 10x scim2-server", met=ratio >= 10 and ours["non_2xx"] == 0,
+                            detail={"roster": ours, "scim2-server": theirs})
+            # One connection: the latency of a single identity provider's PATCHes.
+            label = f"SCIM PATCH one member of a {a.members}-member group"
+            group_path = f"/Groups/{self.group}?excludedAttributes=members"
+            mark = mem.mark()
+            ours = wrk(self.roster.port, "scim-patch.lua",
+                       {"BENCH_PATH": "/scim/v2" + group_path, "BENCH_AUTH": auth, "BENCH_MEMBER": self.admin_id},
+                       1, a.duration)
+            self.peaks[label] = mem.peak_since(mark)
+            theirs = wrk(peer_port, "scim-patch.lua",
+                         {"BENCH_PATH": f"/v2/Groups/{ready['group']}?excludedAttributes=members",
+                          "BENCH_AUTH": peer_auth, "BENCH_MEMBER": ready["outside"]}, 1, a.duration)
+            ratio = round(ours["rps"] / max(theirs["rps"], 0.1), 1)
+            self.record(label, ours["rps"], "req/s", theirs["rps"], "scim2-server (python-scim)", ratio,
+                        target=">= 10x scim2-server, median < 5 ms",
+                        met=ratio >= 10 and ours["p50_ms"] < 5 and ours["non_2xx"] == 0,
+                        detail={"roster": ours, "scim2-server": theirs})
+        finally:
+            peer.terminate()
+            peer.wait()
+
+    # --- the run ------------------------------------------------------------------------------
+
+    def run(self):
+        started = time.perf_counter()
+        try:
+            self.seed()
+            self.startup()
+            self.roster.start()
+            mem = Memory(self.roster.proc.pid)
+            mem.start()
+            self.peaks = {}
+            self.page_reads(mem)
+            self.filtered_reads(mem)
+            self.group_replace(mem)
+            self.campaign_replace(mem)
+            self.scim(mem)
+            peak = max(self.peaks.values()) / 2**20
+            self.record("memory: peak resident during workloads 1-5", round(peak, 1), "MiB",
+                        target="< 150 MB", met=peak * 2**20 < 150e6,
+                        detail={k: round(v / 2**20, 1) for k, v in self.peaks.items()})
+            self.whole_list(mem)
+            mem.running = False
+        finally:
+            self.roster.stop()
+            if self.args.pg:
+                for db in (self.pg_db, getattr(self, "pg_copy", None)):
+                    if db:
+                        subprocess.run(["psql", self.pg_server, "-qc", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"],
+                                       capture_output=True)
+        self.write(time.perf_counter() - started)
+
+    def write(self, seconds):
+        a = self.args
+        out = Path(a.out)
+        out.mkdir(parents=True, exist_ok=True)
+        name = "smoke" if a.smoke else "latest"
+        backend = "PostgreSQL" if a.pg else "SQLite"
+        meta = {"backend": backend, "members": a.members, "campaign_members": a.campaign_members,
+                "duration_s": a.duration, "connections": a.connections, "seconds": round(seconds, 1),
+                "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "cores": os.cpu_count()}
+        (out / f"{name}.json").write_text(json.dumps({"run": meta, "results": self.results}, indent=2) + "\n")
+        lines = [f"# Roster benchmark ({backend}, {meta['date']})", "",
+                 f"{a.members} members, each in 3 of 100 groups; wrk {a.connections} connections, "
+                 f"{a.duration} s per load; {os.cpu_count()} cores shared by client and server; "
+                 f"the whole run took {seconds:.0f} s. Baselines are measured in the same run.", "",
+                 "| workload | Roster | baseline | ratio | target | met |", "|---|---|---|---|---|---|"]
+        for r in self.results:
+            extra = ""
+            roster = r["detail"].get("roster")
+            if roster:
+                extra = f" (p50 {roster['p50_ms']} ms, p99 {roster['p99_ms']} ms)"
+            base = f"{r['baseline']} {r['unit']} ({r['baseline_name']})" if r["baseline"] is not None else ""
+            met = "" if r["met"] is None else ("yes" if r["met"] else "**no**")
+            lines.append(f"| {r['workload']} | {r['figure']} {r['unit']}{extra} | {base} | "
+                         f"{r['ratio'] if r['ratio'] is not None else ''} | {r['target'] or ''} | {met} |")
+        (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+        print(f"wrote {out / (name + '.md')} and .json", flush=True)
+        missed = [r["workload"] for r in self.results if r["met"] is False]
+        if missed:
+            print("targets missed: " + "; ".join(missed), flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--pg", action="store_true", help="run on a new PostgreSQL database ($BENCH_PG_URL)")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, to check the suite runs")
+    p.add_argument("--members", type=int, default=100_000)
+    p.add_argument("--campaign-members", type=int, default=50_000)
+    p.add_argument("--duration", type=int, default=10, help="seconds of each wrk load")
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--python", default=sys.executable, help="the Python that has scim2-server")
+    p.add_argument("--out", default=str(BENCH / "results"))
+    a = p.parse_args()
+    if a.smoke:
+        a.members, a.campaign_members, a.duration, a.connections = 2000, 1000, 1, 8
+    Suite(a).run()
+
+
+if __name__ == "__main__":
+    main()
