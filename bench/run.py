@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -459,13 +460,15 @@ class Suite:
                     if db:
                         subprocess.run(["psql", self.pg_server, "-qc", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"],
                                        capture_output=True)
+            if not os.environ.get("BENCH_KEEP"):
+                shutil.rmtree(self.work, ignore_errors=True)
         self.write(time.perf_counter() - started)
 
     def write(self, seconds):
         a = self.args
         out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
-        name = "smoke" if a.smoke else "latest"
+        name = ("smoke" if a.smoke else "latest") + ("-pg" if a.pg else "")
         backend = "PostgreSQL" if a.pg else "SQLite"
         meta = {"backend": backend, "members": a.members, "campaign_members": a.campaign_members,
                 "duration_s": a.duration, "connections": a.connections, "seconds": round(seconds, 1),

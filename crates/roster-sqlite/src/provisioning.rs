@@ -593,9 +593,12 @@ async fn change_members(
         MemberChange::ReplaceAll(ids) => (Some(ids), true),
         MemberChange::Add(ids) => (Some(ids), false),
         MemberChange::Remove(ids) => {
+            // Driven from the ids named (CROSS JOIN fixes the order), so the cost is O(ids)
+            // whatever the group's size and the planner's statistics.
             sqlx::query(
-                "DELETE FROM group_memberships WHERE group_id = $1 \
-                 AND user_id IN (SELECT unhex(value) FROM json_each($2))",
+                "DELETE FROM group_memberships WHERE id IN (SELECT gm.id FROM json_each($2) j \
+                 CROSS JOIN group_memberships gm \
+                 WHERE gm.user_id = unhex(j.value) AND gm.group_id = $1)",
             )
             .bind(group)
             .bind(id_list(ids))
@@ -631,12 +634,14 @@ async fn change_members(
         .iter()
         .map(|id| serde_json::json!([id.simple().to_string(), Uuid::new_v4().simple().to_string()]))
         .collect();
+    // CROSS JOIN keeps the ids named as the outer loop: without statistics the planner may
+    // otherwise walk the whole team and parse the list for each member.
     sqlx::query(
         "INSERT INTO group_memberships (id, group_id, user_id, email, email_norm, created_at) \
          SELECT unhex(j.value ->> 1), $2, u.id, u.email, u.email_norm, $4 \
          FROM json_each($3) j \
-         JOIN memberships m ON m.org_id = $1 AND m.user_id = unhex(j.value ->> 0) \
-         JOIN users u ON u.id = m.user_id \
+         CROSS JOIN memberships m ON m.org_id = $1 AND m.user_id = unhex(j.value ->> 0) \
+         CROSS JOIN users u ON u.id = m.user_id \
          WHERE NOT u.service_account AND NOT u.deployment_key_account \
          ON CONFLICT (group_id, email_norm) DO UPDATE SET user_id = excluded.user_id",
     )
