@@ -381,6 +381,11 @@ pub trait Store: Send + Sync + 'static {
 
     // --- memberships -----------------------------------------------------------------------
 
+    /// The team's data version: it grows with every change to what its member lists show
+    /// (memberships, their people, groups, group memberships), so a page read at one version
+    /// may be served again while the version stays.
+    async fn team_version(&self, org: Uuid) -> StoreResult<i64>;
+
     /// The user's role in the team, or `None` when they are not in it.
     async fn role_in(&self, org: Uuid, user: Uuid) -> StoreResult<Option<Role>>;
 

@@ -310,6 +310,7 @@ async fn serve(store: Arc<dyn Store>, args: ServeArgs, database: &str) -> CliRes
             public_url: args.public_url,
             max_body_bytes: args.max_body_bytes,
         }),
+        pages: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -14,6 +14,7 @@ pub mod input;
 pub mod members;
 pub mod negotiate;
 pub mod openapi;
+pub mod page_cache;
 pub mod pagination;
 pub mod scim;
 pub mod state;

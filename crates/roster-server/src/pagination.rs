@@ -182,6 +182,18 @@ fn is_plain_host(host: &str) -> bool {
 }
 
 impl RequestUrl {
+    /// The whole URL, as a cache key: responses carry absolute links built from it.
+    pub fn cache_key(&self) -> String {
+        self.with_page(None)
+            + "#"
+            + &self
+                .query
+                .iter()
+                .find(|(k, _)| k == "page")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+    }
+
     /// This URL with `page` replaced (or removed, for the first page); every other parameter
     /// is kept in its order.
     fn with_page(&self, page: Option<u64>) -> String {

@@ -1,5 +1,6 @@
 //! What every handler shares: the store, the clock and the server settings.
 
+use crate::page_cache::PageCache;
 use roster_core::{Clock, Store};
 use std::sync::Arc;
 
@@ -8,6 +9,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<HttpConfig>,
+    /// Member-list pages by team data version.
+    pub pages: Arc<PageCache>,
 }
 
 /// The settings the HTTP layer needs.

@@ -211,6 +211,16 @@ impl Store for SqliteStore {
         organizations::delete(self, id).await
     }
 
+    async fn team_version(&self, org: Uuid) -> StoreResult<i64> {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM team_versions WHERE org_id = $1")
+                .bind(org)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(other)?;
+        version.ok_or(StoreError::NotFound)
+    }
+
     async fn role_in(&self, org: Uuid, user: Uuid) -> StoreResult<Option<Role>> {
         memberships::role_in(self, org, user).await
     }

@@ -134,6 +134,17 @@ pub async fn list(
     let org = parse_uuid(&id)?;
     caller.role_in(&state, org, Needs::Manager).await?;
     let filter = filter_from(&query)?;
+    // Pages (version 2.0) are kept by the team's data version, read before the page is.
+    let cache_key = if version.paginated() {
+        let team = state.store.team_version(org).await?;
+        let key = format!("memberships {org} {team} {}", url.cache_key());
+        if let Some(page) = state.pages.get(&key) {
+            return Ok(page);
+        }
+        Some(key)
+    } else {
+        None
+    };
     let counted = filter.clone();
     let total = async { state.store.count_memberships(org, &counted).await };
     let store = state.store.clone();
@@ -141,7 +152,11 @@ pub async fn list(
         let (store, filter) = (store.clone(), filter.clone());
         async move { store.list_memberships(org, &filter, window).await }
     };
-    list_response(version, &query, &url, total, fetch, Membership::cursor).await
+    let response = list_response(version, &query, &url, total, fetch, Membership::cursor).await?;
+    Ok(match cache_key {
+        Some(key) => state.pages.keep(key, response).await,
+        None => response,
+    })
 }
 
 /// Loads a membership and checks the caller's standing in its organization.

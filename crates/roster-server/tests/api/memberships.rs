@@ -492,3 +492,104 @@ async fn removing_a_member_takes_them_off_the_team() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// Pages are served from a cache kept by the team's data version: every kind of change a page
+/// shows must be seen by the next read, whichever path made it.
+#[tokio::test]
+async fn cached_pages_follow_every_change() {
+    let app = TestApp::new().await;
+    let (org, admin) = app.team("Cache").await;
+    let page_path = format!("/api/organizations/{org}/memberships/?page_size=50");
+    let page = || async {
+        let res = app.get(&page_path).key(&admin).v2().send().await;
+        assert_eq!(res.status, StatusCode::OK);
+        let total = res.header("x-total-count").unwrap().to_owned();
+        (res.json(), total)
+    };
+    let (first, total) = page().await;
+    assert_eq!(total, "1");
+    assert_eq!(page().await.0, first, "an unchanged team reads the same");
+
+    // A member added (store path, as the CLI and invitations do).
+    let (mid, _) = app.member(org, "ann@cache.test", Role::Member).await;
+    let (after_add, total) = page().await;
+    assert_eq!(total, "2");
+    // A role change through the API.
+    let res = app
+        .patch(&format!("/api/memberships/{mid}/"))
+        .key(&admin)
+        .json(&json!({"role": 5}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let (after_role, _) = page().await;
+    assert_ne!(after_role, after_add);
+    let ann = |v: &Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["user"]["email"] == "ann@cache.test")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(ann(&after_role)["role"], 5);
+    // A group, its members, its name.
+    let res = app
+        .post(&format!("/api/organizations/{org}/groups/"))
+        .key(&admin)
+        .json(&json!({"name": "Night"}))
+        .send()
+        .await;
+    let group = res.json()["id"].as_str().unwrap().to_owned();
+    let res = app
+        .put(&format!("/api/groups/{group}/memberships/"))
+        .key(&admin)
+        .json(&json!([{"email": "ann@cache.test"}]))
+        .send()
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&res.bytes)
+    );
+    assert_eq!(ann(&page().await.0)["groups"][0]["name"], "Night");
+    let res = app
+        .patch(&format!("/api/groups/{group}/"))
+        .key(&admin)
+        .json(&json!({"name": "Day"}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(ann(&page().await.0)["groups"][0]["name"], "Day");
+    // The person's name changes (as `member add --name` does).
+    app.store
+        .ensure_user(
+            roster_core::store::NewUser {
+                email: "ann@cache.test".into(),
+                name: Some("Ann Renamed".into()),
+                kind: AccountKind::Person,
+            },
+            Timestamp::from_micros(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ann(&page().await.0)["user"]["name"], "Ann Renamed");
+    // The group goes, then the member.
+    let res = app
+        .delete(&format!("/api/groups/{group}/"))
+        .key(&admin)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    assert_eq!(ann(&page().await.0)["groups"], json!([]));
+    let res = app
+        .delete(&format!("/api/memberships/{mid}/"))
+        .key(&admin)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    let (last, total) = page().await;
+    assert_eq!(total, "1");
+    assert_eq!(last, first);
+}

@@ -131,6 +131,7 @@ impl TestApp {
             store: store.clone(),
             clock: Arc::new(SystemClock),
             config: Arc::new(config),
+            pages: Default::default(),
         };
         TestApp {
             app: app(state),
