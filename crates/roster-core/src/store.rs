@@ -409,6 +409,16 @@ pub trait Store: Send + Sync + 'static {
 
     async fn count_memberships(&self, org: Uuid, filter: &MembershipFilter) -> StoreResult<u64>;
 
+    /// In one pass over the filtered list: its length, and the position of the last
+    /// membership of each full page of `page_size`, so that any page can then be read by
+    /// keyset (after the previous page's end) instead of skipping `OFFSET` rows.
+    async fn membership_page_ends(
+        &self,
+        org: Uuid,
+        filter: &MembershipFilter,
+        page_size: u32,
+    ) -> StoreResult<(u64, Vec<MembershipCursor>)>;
+
     async fn get_membership(&self, id: i64) -> StoreResult<Membership>;
 
     /// Changes a role; refuses to leave the team without an admin, and refuses accounts whose

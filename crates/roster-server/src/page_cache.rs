@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use roster_core::store::MembershipCursor;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -19,10 +20,18 @@ pub struct PageCache {
     inner: Mutex<Inner>,
 }
 
+/// A list's length and the end of each of its full pages (see
+/// `Store::membership_page_ends`), so a page missing from the cache is one keyset read.
+pub type PageEnds = (u64, Vec<MembershipCursor>);
+
+/// How many lists' page ends are kept (each is a few bytes per page).
+const MAX_LISTS: usize = 1024;
+
 #[derive(Default)]
 struct Inner {
     pages: HashMap<String, Arc<Page>>,
     bytes: usize,
+    ends: HashMap<String, Arc<PageEnds>>,
 }
 
 struct Page {
@@ -41,6 +50,18 @@ impl PageCache {
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic elsewhere while holding the lock leaves a map that is still whole.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn ends(&self, key: &str) -> Option<Arc<PageEnds>> {
+        self.inner().ends.get(key).cloned()
+    }
+
+    pub fn keep_ends(&self, key: String, ends: Arc<PageEnds>) {
+        let mut inner = self.inner();
+        if inner.ends.len() >= MAX_LISTS {
+            inner.ends.clear();
+        }
+        inner.ends.insert(key, ends);
     }
 
     /// The kept response for `key`, if any.

@@ -37,6 +37,10 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
     pub fn from_query(q: &QueryParams) -> ApiResult<Self> {
         let page = match q.get("page")? {
             None => PageNumber::Number(1),
@@ -96,6 +100,14 @@ pub struct Page {
 }
 
 impl Page {
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+
+    pub fn size(&self) -> u32 {
+        self.size
+    }
+
     pub fn window<C>(&self) -> Window<C> {
         Window::Page {
             offset: (self.number - 1) * u64::from(self.size),
@@ -184,14 +196,19 @@ fn is_plain_host(host: &str) -> bool {
 impl RequestUrl {
     /// The whole URL, as a cache key: responses carry absolute links built from it.
     pub fn cache_key(&self) -> String {
-        self.with_page(None)
-            + "#"
-            + &self
-                .query
-                .iter()
-                .find(|(k, _)| k == "page")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
+        let page = self.query.iter().find(|(k, _)| k == "page");
+        format!("{}#{}", self.with_page(None), page.map_or("", |(_, v)| v))
+    }
+
+    /// The query without its page and page size: which list, whatever the page.
+    pub fn list_key(&self) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &self.query {
+            if k != "page" && k != "page_size" {
+                query.append_pair(k, v);
+            }
+        }
+        query.finish()
     }
 
     /// This URL with `page` replaced (or removed, for the first page); every other parameter

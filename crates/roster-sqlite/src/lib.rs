@@ -251,6 +251,15 @@ impl Store for SqliteStore {
         memberships::count(self, org, filter).await
     }
 
+    async fn membership_page_ends(
+        &self,
+        org: Uuid,
+        filter: &MembershipFilter,
+        page_size: u32,
+    ) -> StoreResult<(u64, Vec<MembershipCursor>)> {
+        memberships::page_ends(self, org, filter, page_size).await
+    }
+
     async fn get_membership(&self, id: i64) -> StoreResult<Membership> {
         memberships::get(self, id).await
     }

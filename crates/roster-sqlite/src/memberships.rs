@@ -190,6 +190,37 @@ pub(crate) async fn count(
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
+pub(crate) async fn page_ends(
+    store: &SqliteStore,
+    org: Uuid,
+    f: &MembershipFilter,
+    page_size: u32,
+) -> StoreResult<(u64, Vec<MembershipCursor>)> {
+    // The list's order numbered in one pass; kept: the end of each full page, and the last
+    // row (which carries the length).
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "SELECT email_norm, id, rn, total FROM (SELECT m.email_norm, m.id, \
+         row_number() OVER (ORDER BY m.email_norm, m.id) AS rn, count(*) OVER () AS total",
+    );
+    from_filtered(&mut qb, f);
+    push_filter(&mut qb, org, f);
+    qb.push(") numbered WHERE rn % ")
+        .push_bind(i64::from(page_size.max(1)))
+        .push(" = 0 OR rn = total ORDER BY rn");
+    let rows: Vec<(String, i64, i64, i64)> = qb
+        .build_query_as()
+        .fetch_all(&store.reader)
+        .await
+        .map_err(other)?;
+    let total = rows.last().map_or(0, |r| r.3);
+    let ends = rows
+        .into_iter()
+        .filter(|r| r.2 % i64::from(page_size.max(1)) == 0)
+        .map(|(email_norm, id, _, _)| MembershipCursor { email_norm, id })
+        .collect();
+    Ok((u64::try_from(total).unwrap_or(0), ends))
+}
+
 pub(crate) async fn get(store: &SqliteStore, id: i64) -> StoreResult<Membership> {
     let row: Option<MembershipRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{} WHERE m.id = $1",

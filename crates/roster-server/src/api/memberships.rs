@@ -6,14 +6,15 @@ use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Fields, JsonBody, QueryParams, parse_int_id, parse_uuid};
 use crate::negotiate::ApiVersion;
-use crate::pagination::{RequestUrl, list as list_response};
+use crate::pagination::{PageRequest, RequestUrl, list as list_response};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use roster_core::store::MembershipFilter;
+use roster_core::store::{MembershipFilter, Window};
 use roster_core::{Membership, Role};
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -134,29 +135,67 @@ pub async fn list(
     let org = parse_uuid(&id)?;
     caller.role_in(&state, org, Needs::Manager).await?;
     let filter = filter_from(&query)?;
-    // Pages (version 2.0) are kept by the team's data version, read before the page is.
-    let cache_key = if version.paginated() {
-        let team = state.store.team_version(org).await?;
-        let key = format!("memberships {org} {team} {}", url.cache_key());
-        if let Some(page) = state.pages.get(&key) {
-            return Ok(page);
-        }
-        Some(key)
-    } else {
-        None
-    };
-    let counted = filter.clone();
-    let total = async { state.store.count_memberships(org, &counted).await };
+    if version.paginated() {
+        return page(&state, org, &filter, &query, &url).await;
+    }
     let store = state.store.clone();
     let fetch = move |window| {
         let (store, filter) = (store.clone(), filter.clone());
         async move { store.list_memberships(org, &filter, window).await }
     };
-    let response = list_response(version, &query, &url, total, fetch, Membership::cursor).await?;
-    Ok(match cache_key {
-        Some(key) => state.pages.keep(key, response).await,
-        None => response,
-    })
+    // Version 1.0 streams the whole list, which needs no count.
+    let total = async { Ok(0) };
+    list_response(version, &query, &url, total, fetch, Membership::cursor).await
+}
+
+/// One page (version 2.0). Pages are kept by the team's data version, read before the page
+/// is; a page not kept yet is one keyset read after the previous page's end, from the list's
+/// page ends, themselves computed once per version in one pass.
+async fn page(
+    state: &AppState,
+    org: Uuid,
+    filter: &MembershipFilter,
+    query: &QueryParams,
+    url: &RequestUrl,
+) -> ApiResult<Response> {
+    let team = state.store.team_version(org).await?;
+    let key = format!("memberships {org} {team} {}", url.cache_key());
+    if let Some(page) = state.pages.get(&key) {
+        return Ok(page);
+    }
+    let request = PageRequest::from_query(query)?;
+    let list = format!(
+        "memberships {org} {team} {} {}",
+        url.list_key(),
+        request.size()
+    );
+    let ends = match state.pages.ends(&list) {
+        Some(ends) => ends,
+        None => {
+            let ends = Arc::new(
+                state
+                    .store
+                    .membership_page_ends(org, filter, request.size())
+                    .await?,
+            );
+            state.pages.keep_ends(list, ends.clone());
+            ends
+        }
+    };
+    let page = request.resolve(ends.0)?;
+    let previous = usize::try_from(page.number())
+        .ok()
+        .and_then(|n| n.checked_sub(2));
+    let window = match previous.and_then(|i| ends.1.get(i)) {
+        Some(cursor) => Window::After {
+            cursor: Some(cursor.clone()),
+            limit: page.size(),
+        },
+        None => page.window(),
+    };
+    let items = state.store.list_memberships(org, filter, window).await?;
+    let response = page.respond(url, &items)?;
+    Ok(state.pages.keep(key, response).await)
 }
 
 /// Loads a membership and checks the caller's standing in its organization.
