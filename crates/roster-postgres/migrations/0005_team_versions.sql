@@ -21,6 +21,12 @@ CREATE TRIGGER team_versions_new_team AFTER INSERT ON organizations
 -- Bumps the teams named by org_id in the transition table(s).
 CREATE FUNCTION team_versions_bump_by_org() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- A statement trigger fires for statements that changed no row: those change nothing.
+    IF TG_OP = 'DELETE' THEN
+        IF NOT EXISTS (SELECT 1 FROM old_rows) THEN RETURN NULL; END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM new_rows) THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         UPDATE team_versions SET version = version + 1
         WHERE org_id IN (SELECT DISTINCT org_id FROM new_rows);
@@ -37,6 +43,11 @@ END $$;
 -- The same for rows that name a group.
 CREATE FUNCTION team_versions_bump_by_group() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF NOT EXISTS (SELECT 1 FROM old_rows) THEN RETURN NULL; END IF;
+    ELSIF NOT EXISTS (SELECT 1 FROM new_rows) THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         UPDATE team_versions SET version = version + 1 WHERE org_id IN
             (SELECT g.org_id FROM groups g WHERE g.id IN (SELECT DISTINCT group_id FROM new_rows));
@@ -55,6 +66,7 @@ END $$;
 -- A person's name, email or activity shows in every team they are in.
 CREATE FUNCTION team_versions_bump_by_user() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM new_rows) THEN RETURN NULL; END IF;
     UPDATE team_versions SET version = version + 1 WHERE org_id IN
         (SELECT m.org_id FROM memberships m WHERE m.user_id IN (SELECT id FROM new_rows));
     RETURN NULL;

@@ -88,6 +88,25 @@ pub(crate) fn conflict_on(field: &'static str) -> impl Fn(sqlx::Error) -> StoreE
     }
 }
 
+/// Payloads from this size on refresh the table's statistics after their change: the planner
+/// must not go on believing that a group or campaign it has never analyzed is empty (it then
+/// scans the whole group for each row it looks up), and autovacuum may take minutes.
+pub(crate) const ANALYZE_AFTER: usize = 10_000;
+
+pub(crate) async fn analyze_if_large(
+    store: &PostgresStore,
+    table: &str,
+    items: usize,
+) -> StoreResult<()> {
+    if items >= ANALYZE_AFTER {
+        sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
+            .execute(&store.pool)
+            .await
+            .map_err(other)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn ts(t: Timestamp) -> OffsetDateTime {
     t.to_offset_date_time()
 }

@@ -590,9 +590,14 @@ async fn change_members(
         MemberChange::ReplaceAll(ids) => (Some(ids), true),
         MemberChange::Add(ids) => (Some(ids), false),
         MemberChange::Remove(ids) => {
+            // The people's memberships first (the only condition an index can serve there is
+            // user_id), then those of this group: O(ids) even when the planner believes the
+            // group empty and would scan it by group_id.
             sqlx::query(
-                "DELETE FROM group_memberships WHERE group_id = $1 \
-                 AND user_id IN (SELECT unnest($2::uuid[]))",
+                "WITH theirs AS MATERIALIZED (SELECT id, group_id FROM group_memberships \
+                     WHERE user_id = ANY($2::uuid[])) \
+                 DELETE FROM group_memberships WHERE id IN \
+                     (SELECT id FROM theirs WHERE group_id = $1)",
             )
             .bind(group)
             .bind(id_list(ids))
