@@ -175,6 +175,18 @@ async fn write_membership(
     write: &UserWrite,
     now: Timestamp,
 ) -> StoreResult<()> {
+    // The person's row first, then the membership (whose trigger bumps the team version):
+    // the order every writer of both keeps (the activity update does users, then the
+    // version), so two transactions never wait on each other in a circle.
+    if let Some(name) = write.name.as_deref().map(str::trim) {
+        sqlx::query("UPDATE users SET name = $2, name_lower = $3 WHERE id = $1 AND name IS NOT $2")
+            .bind(user)
+            .bind(name)
+            .bind(name.to_lowercase())
+            .execute(&mut *conn)
+            .await
+            .map_err(other)?;
+    }
     sqlx::query(
         "UPDATE memberships SET user_name = $3, user_name_norm = $4, external_id = $5, \
              active = $6, role = coalesce($7, role), scim = $8, display_name_norm = $9, \
@@ -194,15 +206,6 @@ async fn write_membership(
     .execute(&mut *conn)
     .await
     .map_err(conflict_on("userName"))?;
-    if let Some(name) = write.name.as_deref().map(str::trim) {
-        sqlx::query("UPDATE users SET name = $2, name_lower = $3 WHERE id = $1")
-            .bind(user)
-            .bind(name)
-            .bind(name.to_lowercase())
-            .execute(&mut *conn)
-            .await
-            .map_err(other)?;
-    }
     Ok(())
 }
 
