@@ -6,7 +6,7 @@ use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Fields, JsonBody, QueryParams, parse_int_id, parse_uuid};
 use crate::negotiate::ApiVersion;
-use crate::pagination::{PageRequest, RequestUrl, list as list_response};
+use crate::pagination::{PageRequest, RequestUrl, stream_list};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -143,9 +143,9 @@ pub async fn list(
         let (store, filter) = (store.clone(), filter.clone());
         async move { store.list_memberships(org, &filter, window).await }
     };
-    // Version 1.0 streams the whole list, which needs no count.
-    let total = async { Ok(0) };
-    list_response(version, &query, &url, total, fetch, Membership::cursor).await
+    // Version 1.0 streams the whole list; page parameters are still checked, as for every list.
+    PageRequest::from_query(&query)?;
+    Ok(stream_list(fetch, Membership::cursor))
 }
 
 /// One page (version 2.0). Pages are kept by the team's data version, read before the page

@@ -1,7 +1,7 @@
 //! `/Groups`: the team's groups and their members by user id. Members are loaded only when the
 //! response or the filter needs them, and member PATCHes reach the store as changes by id.
 
-use super::query::{ListQuery, Projection, case_exact, list_response, mentions, narrow, pairs};
+use super::query::{ListQuery, Projection, list_response, mentions, narrow, pairs, scan};
 use super::{
     Failure, ScimJson, ScimResult, ScimTeam, if_match, not_modified, not_modified_response,
     resource_id, resource_response,
@@ -170,35 +170,38 @@ async fn run_list(state: &AppState, team: &ScimTeam, q: ListQuery) -> ScimResult
         Some(filter) => {
             let key = narrow(filter, &group_key);
             let needs_members = mentions(filter, "members");
-            let mut total = 0u64;
-            let mut after = None;
-            loop {
-                let batch = store
-                    .provisioned_groups(team.org, key.as_ref(), after, 0, BATCH)
-                    .await?;
-                let members = if needs_members {
-                    members_of(state, &batch).await?
-                } else {
-                    HashMap::new()
-                };
-                for group in &batch {
-                    let listed = members
-                        .get(&group.id)
-                        .map(Vec::as_slice)
-                        .unwrap_or_default();
-                    let resource = render(group, needs_members.then_some(listed), &team.base);
-                    if filter.matches(&resource, &case_exact) {
-                        total += 1;
-                        if total >= q.start && (page.len() as u64) < q.count {
-                            page.push(group.clone());
-                        }
+            let (org, base) = (team.org, team.base.as_str());
+            let (total, found) = scan(
+                filter,
+                q.start,
+                q.count,
+                BATCH,
+                |g: &ProvisionedGroup| g.id,
+                |after| {
+                    let key = key.clone();
+                    async move {
+                        let groups = store
+                            .provisioned_groups(org, key.as_ref(), after, 0, BATCH)
+                            .await?;
+                        let members = if needs_members {
+                            members_of(state, &groups).await?
+                        } else {
+                            HashMap::new()
+                        };
+                        Ok(groups
+                            .into_iter()
+                            .map(|g| {
+                                let listed =
+                                    members.get(&g.id).map(Vec::as_slice).unwrap_or_default();
+                                let resource = render(&g, needs_members.then_some(listed), base);
+                                (g, resource)
+                            })
+                            .collect())
                     }
-                }
-                after = batch.last().map(|g| g.id);
-                if (batch.len() as u64) < BATCH {
-                    break;
-                }
-            }
+                },
+            )
+            .await?;
+            page = found;
             total
         }
     };

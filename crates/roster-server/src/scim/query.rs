@@ -4,6 +4,7 @@
 use super::{Failure, MAX_RESULTS, ScimResult};
 use roster_scim::{AttrPath, Filter, ScimError, ScimType, urn};
 use serde_json::{Map, Value};
+use std::future::Future;
 
 /// A list request: its filter, window and projection.
 pub struct ListQuery {
@@ -363,5 +364,42 @@ pub fn narrow<K>(filter: &Filter, classify: &dyn Fn(&AttrPath, &str) -> Option<K
         }
         Filter::And(a, b) => narrow(a, classify).or_else(|| narrow(b, classify)),
         _ => None,
+    }
+}
+
+/// A filter no SQL lookup answers exactly, evaluated over the whole (narrowed) collection read
+/// in batches of `batch`: `fetch(after)` reads the batch after a cursor and pairs each item with
+/// the resource the filter sees. Returns the number of matches and the items of the window
+/// `start`/`count`, so memory holds one batch and one page, whatever the collection's size.
+pub async fn scan<T, C, F, Fut>(
+    filter: &Filter,
+    start: u64,
+    count: u64,
+    batch: u64,
+    cursor: fn(&T) -> C,
+    mut fetch: F,
+) -> ScimResult<(u64, Vec<T>)>
+where
+    F: FnMut(Option<C>) -> Fut,
+    Fut: Future<Output = ScimResult<Vec<(T, Value)>>>,
+{
+    let mut page = Vec::new();
+    let mut total = 0u64;
+    let mut after = None;
+    loop {
+        let items = fetch(after.take()).await?;
+        let full = items.len() as u64 >= batch;
+        for (item, resource) in items {
+            after = Some(cursor(&item));
+            if filter.matches(&resource, &case_exact) {
+                total += 1;
+                if total >= start && (page.len() as u64) < count {
+                    page.push(item);
+                }
+            }
+        }
+        if !full {
+            return Ok((total, page));
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `/Users`: the handlers. A User is a person and their membership in the team; its shape is
 //! `user_resource`.
 
-use super::query::{ListQuery, Projection, case_exact, list_response, narrow, pairs};
+use super::query::{ListQuery, Projection, list_response, narrow, pairs, scan};
 use super::user_resource::{parse, render, user_key};
 use super::{
     Failure, ScimJson, ScimResult, ScimTeam, if_match, not_modified, not_modified_response,
@@ -35,28 +35,31 @@ async fn run_list(state: &AppState, team: &ScimTeam, q: ListQuery) -> ScimResult
         }
         Some(filter) => {
             let key = narrow(filter, &user_key);
-            let mut page = Vec::new();
-            let mut total = 0u64;
-            let mut after = None;
-            loop {
-                let batch = store
-                    .provisioned_users(team.org, key.as_ref(), after, 0, BATCH)
-                    .await?;
-                for user in &batch {
-                    let resource = render(user, &team.base);
-                    if filter.matches(&resource, &case_exact) {
-                        total += 1;
-                        if total >= q.start && (page.len() as u64) < q.count {
-                            page.push(resource);
-                        }
+            let (org, base) = (team.org, team.base.as_str());
+            let (total, users) = scan(
+                filter,
+                q.start,
+                q.count,
+                BATCH,
+                |u: &ProvisionedUser| u.seq,
+                |after| {
+                    let key = key.clone();
+                    async move {
+                        let users = store
+                            .provisioned_users(org, key.as_ref(), after, 0, BATCH)
+                            .await?;
+                        Ok(users
+                            .into_iter()
+                            .map(|u| {
+                                let r = render(&u, base);
+                                (u, r)
+                            })
+                            .collect())
                     }
-                }
-                after = batch.last().map(|u| u.seq);
-                if (batch.len() as u64) < BATCH {
-                    break;
-                }
-            }
-            (total, page)
+                },
+            )
+            .await?;
+            (total, users.iter().map(|u| render(u, base)).collect())
         }
     };
     let resources = total_projected(users, &q.projection);
