@@ -299,9 +299,15 @@ class Suite:
             static.terminate()
             static.wait()
         mark = mem.mark()
+        # The first load meets an empty page cache (every page is read from the database once);
+        # the second is the steady state the target is about. Both are reported.
+        cold = wrk(self.roster.port, "get.lua", env, a.connections, a.duration)
         ours = wrk(self.roster.port, "get.lua", env, a.connections, a.duration)
         self.peaks["page reads"] = mem.peak_since(mark)
         ratio = round(ours["rps"] / self.static["rps"], 3)
+        self.record(f"page reads, cold: the first {a.duration} s after start, every page read once from the database",
+                    cold["rps"], "req/s", self.static["rps"], "static body from memory (axum)",
+                    round(cold["rps"] / self.static["rps"], 3), detail={"roster": cold})
         self.record(f"page reads: 2.0 list, page_size=100, random pages of {pages}, {a.connections} connections",
                     ours["rps"], "req/s", self.static["rps"], "static body from memory (axum)", ratio,
                     target=">= 0.40 of the baseline, p99 < 20 ms",
@@ -443,21 +449,28 @@ class Suite:
         started = time.perf_counter()
         try:
             self.seed()
-            self.startup()
+            only = set(self.args.only.split(",")) if self.args.only else None
+            chosen = lambda name: only is None or name in only
+            if chosen("startup"):
+                self.startup()
             self.roster.start()
             mem = Memory(self.roster.proc.pid)
             mem.start()
             self.peaks = {}
-            self.page_reads(mem)
-            self.filtered_reads(mem)
-            self.group_replace(mem)
-            self.campaign_replace(mem)
-            self.scim(mem)
-            peak = max(self.peaks.values()) / 2**20
-            self.record("memory: peak resident during workloads 1-5", round(peak, 1), "MiB",
-                        target="< 150 MB", met=peak * 2**20 < 150e6,
-                        detail={k: round(v / 2**20, 1) for k, v in self.peaks.items()})
-            self.whole_list(mem)
+            for name, workload in [("pages", self.page_reads), ("filtered", self.filtered_reads),
+                                   ("group", self.group_replace), ("campaign", self.campaign_replace),
+                                   ("scim", self.scim)]:
+                if chosen(name):
+                    if name == "filtered" and not hasattr(self, "static"):
+                        self.page_reads(mem)
+                    workload(mem)
+            if self.peaks:
+                peak = max(self.peaks.values()) / 2**20
+                self.record("memory: peak resident during workloads 1-5", round(peak, 1), "MiB",
+                            target="< 150 MB", met=peak * 2**20 < 150e6,
+                            detail={k: round(v / 2**20, 1) for k, v in self.peaks.items()})
+            if chosen("whole"):
+                self.whole_list(mem)
             mem.running = False
         finally:
             self.roster.stop()
@@ -474,7 +487,7 @@ class Suite:
         a = self.args
         out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
-        name = ("smoke" if a.smoke else "latest") + ("-pg" if a.pg else "")
+        name = ("smoke" if a.smoke else "partial" if a.only else "latest") + ("-pg" if a.pg else "")
         backend = "PostgreSQL" if a.pg else "SQLite"
         meta = {"backend": backend, "members": a.members, "campaign_members": a.campaign_members,
                 "duration_s": a.duration, "connections": a.connections, "seconds": round(seconds, 1),
@@ -511,6 +524,8 @@ def main():
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--python", default=sys.executable, help="the Python that has scim2-server")
     p.add_argument("--out", default=str(BENCH / "results"))
+    p.add_argument("--only", help="comma-separated workloads to run (startup, pages, filtered, group, "
+                                   "campaign, scim, whole); the report is then partial.md/.json")
     a = p.parse_args()
     if a.smoke:
         a.members, a.campaign_members, a.duration, a.connections = 2000, 1000, 1, 8

@@ -80,6 +80,40 @@ where
     }
 }
 
+/// Two stores on one database (two processes on a SQLite file, two nodes on PostgreSQL):
+/// each store's count of changes moves as soon as one of its own writes returns, and within
+/// a couple of seconds of a write made through the other (see [`crate::changes`]).
+pub async fn changes_are_seen(here: Arc<dyn Store>, elsewhere: Arc<dyn Store>) {
+    let changes = here.changes();
+    let watched = || async {
+        for _ in 0..400 {
+            if let Some(count) = changes.current() {
+                return count;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("the store never started watching for changes");
+    };
+    let before = watched().await;
+    user(&here, "here@changes.test").await;
+    assert_ne!(
+        changes.current(),
+        Some(before),
+        "a write here moves the count at once"
+    );
+    let before = watched().await;
+    let key = keys::issue();
+    let someone = user(&elsewhere, "elsewhere@changes.test").await;
+    elsewhere.add_key(someone, &key.hash, now()).await.unwrap();
+    for _ in 0..400 {
+        if changes.current().is_some_and(|c| c != before) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("a write made through another store was not seen within 2 s");
+}
+
 fn now() -> Timestamp {
     Timestamp::from_micros(1_795_800_000_000_000)
 }

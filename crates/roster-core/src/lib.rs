@@ -5,6 +5,7 @@
 //! Nothing here knows about HTTP or SQL, so the server and every backend agree on one
 //! vocabulary and the same validation.
 
+pub mod changes;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod domain;

@@ -1,6 +1,7 @@
 //! The storage trait: one method per complete use case, each its own transaction, so that
 //! handlers never hold a transaction and every rule that needs the database lives behind it.
 
+use crate::changes::Changes;
 use crate::keys::KeyHash;
 use crate::provisioning::{
     GroupKey, GroupWrite, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
@@ -10,6 +11,7 @@ use crate::{
     MembershipSummary, Organization, Principal, Role, Timestamp, User,
 };
 use async_trait::async_trait;
+use std::sync::Arc;
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
@@ -324,6 +326,10 @@ pub enum Window<C> {
 pub trait Store: Send + Sync + 'static {
     /// Answers when the database does.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// The count of changes this backend watches (see [`crate::changes`]): it moves when the
+    /// database changes from outside this process.
+    fn changes(&self) -> Arc<Changes>;
 
     // --- people and keys -------------------------------------------------------------------
 

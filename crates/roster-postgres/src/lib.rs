@@ -29,6 +29,7 @@ mod rows;
 mod users;
 
 use async_trait::async_trait;
+use roster_core::changes::Changes;
 use roster_core::keys::KeyHash;
 use roster_core::provisioning::{
     GroupKey, GroupWrite, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
@@ -43,14 +44,16 @@ use roster_core::{
     MembershipSummary, Organization, Principal, Role, Store, StoreError, StoreResult, Timestamp,
     User,
 };
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres, Transaction};
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub struct PostgresStore {
     pool: PgPool,
+    changes: Arc<Changes>,
 }
 
 impl PostgresStore {
@@ -67,12 +70,46 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        let changes = Arc::new(Changes::unwatched());
+        tokio::spawn(watch_changes(pool.clone(), changes.clone()));
+        Ok(Self { pool, changes })
     }
 
     async fn write(&self) -> StoreResult<Transaction<'static, Postgres>> {
         self.pool.begin().await.map_err(other)
     }
+}
+
+/// Listens for the notices that every change sends (migration 0006) and moves the count of
+/// changes on each. While the listener is down, the count is unwatched: this node then reads
+/// everything from the database until it listens again.
+async fn watch_changes(pool: PgPool, changes: Arc<Changes>) {
+    loop {
+        match listen(&pool).await {
+            Ok(mut listener) => {
+                changes.set_watched(true);
+                // `None`: the connection was lost (and notices with it).
+                while let Ok(Some(_)) = listener.try_recv().await {
+                    changes.bump();
+                }
+                changes.set_watched(false);
+                tracing::warn!("lost the change notices; reading through until they are back");
+            }
+            Err(e) => {
+                if pool.is_closed() {
+                    return;
+                }
+                tracing::warn!(error = %e, "cannot listen for change notices");
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen("roster_changes").await?;
+    Ok(listener)
 }
 
 pub(crate) fn other(e: sqlx::Error) -> StoreError {
@@ -144,6 +181,10 @@ pub(crate) async fn lock_team(
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn changes(&self) -> Arc<Changes> {
+        self.changes.clone()
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
@@ -157,14 +198,17 @@ impl Store for PostgresStore {
     }
 
     async fn ensure_user(&self, user: NewUser, now: Timestamp) -> StoreResult<User> {
+        let _writing = self.changes.writing();
         users::ensure(&mut *self.pool.acquire().await.map_err(other)?, &user, now).await
     }
 
     async fn set_operator(&self, user: Uuid, operator: bool) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         users::set_operator(self, user, operator).await
     }
 
     async fn add_key(&self, user: Uuid, key: &KeyHash, now: Timestamp) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         let mut tx = self.write().await?;
         users::add_key(&mut tx, user, key, now).await?;
         tx.commit().await.map_err(other)
@@ -176,6 +220,7 @@ impl Store for PostgresStore {
         key: &KeyHash,
         now: Timestamp,
     ) -> StoreResult<bool> {
+        let _writing = self.changes.writing();
         users::bootstrap_operator(self, email, key, now).await
     }
 
@@ -205,6 +250,7 @@ impl Store for PostgresStore {
         admin: Uuid,
         now: Timestamp,
     ) -> StoreResult<Organization> {
+        let _writing = self.changes.writing();
         organizations::create(self, org, admin, now).await
     }
 
@@ -213,10 +259,12 @@ impl Store for PostgresStore {
         id: Uuid,
         patch: OrganizationPatch,
     ) -> StoreResult<Organization> {
+        let _writing = self.changes.writing();
         organizations::update(self, id, patch).await
     }
 
     async fn delete_organization(&self, id: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         organizations::delete(self, id).await
     }
 
@@ -241,6 +289,7 @@ impl Store for PostgresStore {
         role: Option<Role>,
         now: Timestamp,
     ) -> StoreResult<Membership> {
+        let _writing = self.changes.writing();
         let mut tx = self.write().await?;
         lock_team(&mut tx, org, TeamLock::Members).await?;
         let id = memberships::add(&mut tx, org, user, role, now).await?;
@@ -275,11 +324,13 @@ impl Store for PostgresStore {
     }
 
     async fn set_role(&self, id: i64, role: Role) -> StoreResult<Membership> {
+        let _writing = self.changes.writing();
         memberships::set_role(self, id, role).await?;
         self.get_membership(id).await
     }
 
     async fn remove_membership(&self, id: i64) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         memberships::remove(self, id).await
     }
 
@@ -292,6 +343,7 @@ impl Store for PostgresStore {
     }
 
     async fn create_group(&self, org: Uuid, name: &str, now: Timestamp) -> StoreResult<Group> {
+        let _writing = self.changes.writing();
         groups::create(self, org, name, now).await
     }
 
@@ -300,10 +352,12 @@ impl Store for PostgresStore {
     }
 
     async fn rename_group(&self, id: Uuid, name: &str) -> StoreResult<Group> {
+        let _writing = self.changes.writing();
         groups::rename(self, id, name).await
     }
 
     async fn delete_group(&self, id: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         groups::delete(self, id).await
     }
 
@@ -327,10 +381,12 @@ impl Store for PostgresStore {
         require_campaign: bool,
         now: Timestamp,
     ) -> StoreResult<Vec<GroupMembership>> {
+        let _writing = self.changes.writing();
         group_memberships::change(self, group, items, change, require_campaign, now).await
     }
 
     async fn remove_group_membership(&self, group: Uuid, membership: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         group_memberships::remove(self, group, membership).await
     }
 
@@ -344,10 +400,12 @@ impl Store for PostgresStore {
         domain: &str,
         now: Timestamp,
     ) -> StoreResult<EmailDomain> {
+        let _writing = self.changes.writing();
         email_domains::add(self, org, domain, now).await
     }
 
     async fn delete_email_domain(&self, org: Uuid, id: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         email_domains::delete(self, org, id).await
     }
 
@@ -369,6 +427,7 @@ impl Store for PostgresStore {
         name: &str,
         now: Timestamp,
     ) -> StoreResult<Campaign> {
+        let _writing = self.changes.writing();
         campaigns::create(self, org, name, now).await
     }
 
@@ -383,10 +442,12 @@ impl Store for PostgresStore {
         members: Option<&[NewCampaignMember]>,
         now: Timestamp,
     ) -> StoreResult<Campaign> {
+        let _writing = self.changes.writing();
         campaigns::update(self, id, name, members, now).await
     }
 
     async fn delete_campaign(&self, id: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         campaigns::delete(self, id).await
     }
 
@@ -409,6 +470,7 @@ impl Store for PostgresStore {
         change: MembersChange,
         now: Timestamp,
     ) -> StoreResult<Vec<CampaignMember>> {
+        let _writing = self.changes.writing();
         campaign_members::change(self, campaign, members, change, now).await
     }
 
@@ -422,6 +484,7 @@ impl Store for PostgresStore {
         token: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<Account> {
+        let _writing = self.changes.writing();
         accounts::create(self, org, kind, name, role, key, token, now).await
     }
 
@@ -434,6 +497,7 @@ impl Store for PostgresStore {
     }
 
     async fn delete_account(&self, org: Uuid, kind: AccountKind, id: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         accounts::delete(self, org, kind, id).await
     }
 
@@ -443,6 +507,7 @@ impl Store for PostgresStore {
         invitation: NewInvitation,
         now: Timestamp,
     ) -> StoreResult<Invitation> {
+        let _writing = self.changes.writing();
         invitations::create(self, org, invitation, now).await
     }
 
@@ -451,6 +516,7 @@ impl Store for PostgresStore {
     }
 
     async fn revoke_invitation(&self, org: Uuid, id: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         invitations::revoke(self, org, id).await
     }
 
@@ -461,6 +527,7 @@ impl Store for PostgresStore {
         key: &KeyHash,
         now: Timestamp,
     ) -> StoreResult<Accepted> {
+        let _writing = self.changes.writing();
         invitations::accept(self, token, name, key, now).await
     }
 
@@ -471,6 +538,7 @@ impl Store for PostgresStore {
         dry_run: bool,
         now: Timestamp,
     ) -> StoreResult<ImportSummary> {
+        let _writing = self.changes.writing();
         import::import(self, org, rows, dry_run, now).await
     }
 
@@ -495,6 +563,7 @@ impl Store for PostgresStore {
         user: &UserWrite,
         now: Timestamp,
     ) -> StoreResult<ProvisionedUser> {
+        let _writing = self.changes.writing();
         provisioning::create_user(self, org, user, now).await
     }
 
@@ -506,10 +575,12 @@ impl Store for PostgresStore {
         user: &UserWrite,
         now: Timestamp,
     ) -> StoreResult<ProvisionedUser> {
+        let _writing = self.changes.writing();
         provisioning::update_user(self, org, id, expect, user, now).await
     }
 
     async fn deprovision_user(&self, org: Uuid, id: Uuid, expect: Option<i64>) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         provisioning::delete_user(self, org, id, expect).await
     }
 
@@ -542,6 +613,7 @@ impl Store for PostgresStore {
         write: &GroupWrite,
         now: Timestamp,
     ) -> StoreResult<ProvisionedGroup> {
+        let _writing = self.changes.writing();
         provisioning::create_group(self, org, write, now).await
     }
 
@@ -553,10 +625,12 @@ impl Store for PostgresStore {
         write: &GroupWrite,
         now: Timestamp,
     ) -> StoreResult<ProvisionedGroup> {
+        let _writing = self.changes.writing();
         provisioning::update_group(self, org, id, expect, write, now).await
     }
 
     async fn deprovision_group(&self, org: Uuid, id: Uuid, expect: Option<i64>) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         provisioning::delete_group(self, org, id, expect).await
     }
 }

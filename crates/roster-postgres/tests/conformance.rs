@@ -37,3 +37,20 @@ async fn postgres_passes_the_storage_conformance_suite() {
         roster_core::conformance::CHECKS.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_nodes_see_each_others_changes() {
+    let Some(server) = std::env::var("ROSTER_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        // The suite above reports the skip (or fails it under ROSTER_REQUIRE_POSTGRES).
+        return;
+    };
+    let url = roster_postgres::testing::fresh_database(&server)
+        .await
+        .expect("a test database");
+    let here = Arc::new(PostgresStore::connect(&url).await.expect("connect"));
+    let elsewhere = Arc::new(PostgresStore::connect(&url).await.expect("connect"));
+    roster_core::conformance::changes_are_seen(here, elsewhere).await;
+}

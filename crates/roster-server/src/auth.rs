@@ -25,10 +25,9 @@ impl FromRequestParts<AppState> for AnyCaller {
         if !keys::looks_like_key(secret) {
             return Err(reject(parts));
         }
-        let found = state
-            .store
-            .authenticate(&KeyHash::of(secret), state.clock.now())
-            .await?;
+        let hash = KeyHash::of(secret);
+        let read = state.store.authenticate(&hash, state.clock.now());
+        let found = state.recall.principal(&hash, read).await?;
         found.map(AnyCaller).ok_or_else(|| reject(parts))
     }
 }
@@ -94,16 +93,19 @@ impl Caller {
     /// caller is not in is a 404, so its existence does not leak; operators act as admins of
     /// every organization.
     pub async fn role_in(&self, state: &AppState, org: Uuid, needs: Needs) -> ApiResult<Role> {
-        let role = if self.0.is_operator {
-            state.store.get_organization(org).await?;
-            Role::Admin
-        } else {
-            state
-                .store
-                .role_in(org, self.user_id())
-                .await?
-                .ok_or(ApiError::NotFound)?
+        let read = async {
+            if self.0.is_operator {
+                state.store.get_organization(org).await?;
+                Ok(Some(Role::Admin))
+            } else {
+                state.store.role_in(org, self.user_id()).await
+            }
         };
+        let role = state
+            .recall
+            .role(org, self.user_id(), read)
+            .await?
+            .ok_or(ApiError::NotFound)?;
         let allowed = match needs {
             Needs::Member => true,
             Needs::Manager => role.can_manage(),

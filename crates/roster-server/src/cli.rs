@@ -90,6 +90,9 @@ struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "ROSTER_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     max_body_bytes: usize,
+    /// Memory for kept member-list pages, in MiB (0: keep none).
+    #[arg(long, env = "ROSTER_PAGE_CACHE_MIB", default_value_t = 64)]
+    page_cache_mib: usize,
     /// Where the first start of an empty database writes the operator key (mode 0600).
     /// Default: `roster-operator.key` beside the SQLite file.
     #[arg(long, env = "ROSTER_BOOTSTRAP_KEY_FILE")]
@@ -303,15 +306,12 @@ async fn serve(store: Arc<dyn Store>, args: ServeArgs, database: &str) -> CliRes
         .clone()
         .unwrap_or_else(|| default_key_file(database));
     bootstrap(&*store, &*clock, &key_file).await?;
-    let state = AppState {
-        store,
-        clock,
-        config: Arc::new(HttpConfig {
-            public_url: args.public_url,
-            max_body_bytes: args.max_body_bytes,
-        }),
-        pages: Default::default(),
+    let config = HttpConfig {
+        public_url: args.public_url,
+        max_body_bytes: args.max_body_bytes,
+        page_cache_bytes: args.page_cache_mib.saturating_mul(1024 * 1024),
     };
+    let state = AppState::new(store, clock, config);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

@@ -16,6 +16,7 @@ pub mod negotiate;
 pub mod openapi;
 pub mod page_cache;
 pub mod pagination;
+pub mod recall;
 pub mod scim;
 pub mod state;
 pub mod storage;

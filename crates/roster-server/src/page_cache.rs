@@ -4,16 +4,19 @@
 //! page means an entry never holds data older than its key says; entries of past versions
 //! are never asked for again and go when the budget is spent.
 
+use crate::error::{ApiError, ApiResult};
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use roster_core::StoreResult;
 use roster_core::store::MembershipCursor;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
 
-/// What the cache may hold in all, in bytes of bodies.
-pub const DEFAULT_BUDGET: usize = 32 * 1024 * 1024;
+/// What the cache may hold in all, in bytes of bodies (`roster serve --page-cache-mib`).
+pub const DEFAULT_BUDGET: usize = 64 * 1024 * 1024;
 
 pub struct PageCache {
     budget: usize,
@@ -27,11 +30,16 @@ pub type PageEnds = (u64, Vec<MembershipCursor>);
 /// How many lists' page ends are kept (each is a few bytes per page).
 const MAX_LISTS: usize = 1024;
 
+/// One list's page ends, computed once however many requests want them at the same time.
+type SharedEnds = Arc<OnceCell<Arc<PageEnds>>>;
+
 #[derive(Default)]
 struct Inner {
     pages: HashMap<String, Arc<Page>>,
     bytes: usize,
-    ends: HashMap<String, Arc<PageEnds>>,
+    ends: HashMap<String, SharedEnds>,
+    /// Pages being read, each by one request.
+    reading: HashMap<String, Arc<OnceCell<Arc<Page>>>>,
 }
 
 struct Page {
@@ -52,53 +60,111 @@ impl PageCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn ends(&self, key: &str) -> Option<Arc<PageEnds>> {
-        self.inner().ends.get(key).cloned()
-    }
-
-    pub fn keep_ends(&self, key: String, ends: Arc<PageEnds>) {
-        let mut inner = self.inner();
-        if inner.ends.len() >= MAX_LISTS {
-            inner.ends.clear();
-        }
-        inner.ends.insert(key, ends);
-    }
-
-    /// The kept response for `key`, if any.
-    pub fn get(&self, key: &str) -> Option<Response> {
-        let page = self.inner().pages.get(key).cloned()?;
-        let mut response = (StatusCode::OK, Body::from(page.body.clone())).into_response();
-        *response.headers_mut() = page.headers.clone();
-        Some(response)
-    }
-
-    /// Keeps a 200 response under `key` (reading its body, which is one page) and returns it.
-    pub async fn keep(&self, key: String, response: Response) -> Response {
-        if response.status() != StatusCode::OK {
-            return response;
-        }
-        let (parts, body) = response.into_parts();
-        let body = match axum::body::to_bytes(body, self.budget).await {
-            Ok(body) => body,
-            Err(e) => {
-                tracing::warn!(error = %e, "a page could not be read for the cache");
-                return (StatusCode::INTERNAL_SERVER_ERROR, "").into_response();
-            }
-        };
-        if body.len() <= self.budget / 16 {
+    /// The page ends of list `key`, from `compute` the first time. Requests that arrive
+    /// while they are computed wait for that one computation (a whole-list pass can take a
+    /// fifth of a second at 100,000 members; sixty-four of them at once would take seconds).
+    pub async fn ends(
+        &self,
+        key: String,
+        compute: impl Future<Output = StoreResult<PageEnds>>,
+    ) -> StoreResult<Arc<PageEnds>> {
+        let cell = {
             let mut inner = self.inner();
-            if inner.bytes + body.len() > self.budget {
-                inner.pages.clear();
-                inner.bytes = 0;
+            if inner.ends.len() >= MAX_LISTS && !inner.ends.contains_key(&key) {
+                inner.ends.clear();
             }
-            inner.bytes += body.len();
-            let page = Page {
-                headers: parts.headers.clone(),
-                body: body.clone(),
-            };
-            inner.pages.insert(key, Arc::new(page));
+            inner.ends.entry(key).or_default().clone()
+        };
+        let ends = cell.get_or_try_init(|| async { compute.await.map(Arc::new) });
+        ends.await.cloned()
+    }
+
+    /// The page kept under `key`, else the one `read` makes, kept if it is a 200. Requests
+    /// for a page that is being read wait for that read instead of making their own (the
+    /// last page of a filtered list can take a tenth of a second; sixty-four of them at once
+    /// starve the rest).
+    pub async fn page(
+        &self,
+        key: String,
+        read: impl Future<Output = ApiResult<Response>>,
+    ) -> ApiResult<Response> {
+        let cell = {
+            let mut inner = self.inner();
+            if let Some(page) = inner.pages.get(&key) {
+                return Ok(page.response());
+            }
+            inner.reading.entry(key.clone()).or_default().clone()
+        };
+        let made = cell
+            .get_or_try_init(|| async { self.keep(key.clone(), read.await?).await })
+            .await
+            .map(|page| page.response());
+        // Whoever finishes first clears the entry; a failed read leaves nothing behind.
+        let mut inner = self.inner();
+        if inner
+            .reading
+            .get(&key)
+            .is_some_and(|c| Arc::ptr_eq(c, &cell))
+        {
+            inner.reading.remove(&key);
         }
-        Response::from_parts(parts, Body::from(body))
+        made
+    }
+
+    /// Reads a 200's body (one page) and keeps it; any other status becomes the error it was.
+    async fn keep(&self, key: String, response: Response) -> ApiResult<Arc<Page>> {
+        let (parts, body) = response.into_parts();
+        if parts.status != StatusCode::OK {
+            // Readers answer a page or an error; anything else is a bug here.
+            return Err(ApiError::Internal(format!(
+                "a page read answered {}",
+                parts.status
+            )));
+        }
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|e| ApiError::Internal(format!("a page could not be read: {e}")))?;
+        let page = Arc::new(Page {
+            headers: parts.headers,
+            body,
+        });
+        let size = page.body.len();
+        if size <= self.budget / 16 {
+            let mut inner = self.inner();
+            if inner.bytes + size > self.budget {
+                inner.evict(self.budget / 4 * 3);
+            }
+            inner.bytes += size;
+            if let Some(old) = inner.pages.insert(key, page.clone()) {
+                inner.bytes -= old.body.len();
+            }
+        }
+        Ok(page)
+    }
+}
+
+impl Page {
+    fn response(&self) -> Response {
+        let mut response = (StatusCode::OK, Body::from(self.body.clone())).into_response();
+        *response.headers_mut() = self.headers.clone();
+        response
+    }
+}
+
+impl Inner {
+    /// Drops pages until at most `keep` bytes remain. Which ones is left to the map's order,
+    /// which is random: pages of past versions are never asked for again and go in time, and
+    /// a list bigger than the budget keeps most of its pages instead of none.
+    fn evict(&mut self, keep: usize) {
+        let mut bytes = self.bytes;
+        self.pages.retain(|_, page| {
+            if bytes <= keep {
+                return true;
+            }
+            bytes -= page.body.len();
+            false
+        });
+        self.bytes = bytes;
     }
 }
 

@@ -108,6 +108,15 @@ impl Page {
         self.size
     }
 
+    /// How many rows this page holds: its size, but for the last page what is left. A read
+    /// that asks for no more than that stops at the list's last row instead of searching the
+    /// rest of the table for rows that a filter will not match.
+    pub fn rows(&self) -> u32 {
+        let before = (self.number - 1).saturating_mul(u64::from(self.size));
+        let left = self.total.saturating_sub(before);
+        u32::try_from(left.min(u64::from(self.size))).unwrap_or(self.size)
+    }
+
     pub fn window<C>(&self) -> Window<C> {
         Window::Page {
             offset: (self.number - 1) * u64::from(self.size),

@@ -172,12 +172,7 @@ async fn apply(
     replace: bool,
     now: Timestamp,
 ) -> StoreResult<()> {
-    payload::load(
-        conn,
-        campaign.organization,
-        payload::of_campaign_members(members)?,
-    )
-    .await?;
+    payload::load_campaign_members(conn, campaign.organization, members).await?;
     payload::reject_rule_breakers(conn, campaign.organization).await?;
     let mut changed = 0;
     if replace {

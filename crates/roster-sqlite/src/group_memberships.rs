@@ -158,7 +158,7 @@ pub(crate) async fn change(
         .await
         .map_err(other)?
         .ok_or(StoreError::NotFound)?;
-    payload::load(&mut tx, org, payload::of_members(items)?).await?;
+    payload::load_members(&mut tx, org, items).await?;
     if require_campaign {
         payload::keep_campaign_members(&mut tx, org).await?;
     }

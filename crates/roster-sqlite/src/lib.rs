@@ -29,6 +29,7 @@ mod rows;
 mod users;
 
 use async_trait::async_trait;
+use roster_core::changes::Changes;
 use roster_core::keys::KeyHash;
 use roster_core::provisioning::{
     GroupKey, GroupWrite, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
@@ -48,12 +49,14 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
+    changes: Arc<Changes>,
 }
 
 impl SqliteStore {
@@ -89,11 +92,25 @@ impl SqliteStore {
             .map_err(other)?;
         let checkpointer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(other)?;
         tokio::spawn(checkpoint_every_second(checkpointer));
-        Ok(Self { reader, writer })
+        // One connection for life: `data_version` compares commits seen by one connection.
+        let watcher = SqlitePoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(other)?;
+        let changes = Arc::new(Changes::unwatched());
+        tokio::spawn(watch_changes(watcher, changes.clone()));
+        Ok(Self {
+            reader,
+            writer,
+            changes,
+        })
     }
 
     async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
@@ -118,6 +135,44 @@ async fn checkpoint_every_second(pool: SqlitePool) {
     }
 }
 
+/// How often the database file is asked whether anyone committed: the longest a change made
+/// by another process (an operator command) goes unseen by what this one keeps in memory.
+const WATCH_EVERY: Duration = Duration::from_millis(20);
+
+/// Moves the count of changes whenever `PRAGMA data_version` does: it changes when any other
+/// connection, in this process or another, has committed.
+async fn watch_changes(pool: SqlitePool, changes: Arc<Changes>) {
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen = None;
+    loop {
+        tick.tick().await;
+        match sqlx::query_scalar::<_, i64>("PRAGMA data_version")
+            .fetch_one(&pool)
+            .await
+        {
+            Ok(version) if seen == Some(version) => {}
+            Ok(version) => {
+                if seen.is_none() {
+                    changes.set_watched(true);
+                } else {
+                    changes.bump();
+                }
+                seen = Some(version);
+            }
+            Err(e) => {
+                if seen.take().is_some() {
+                    changes.set_watched(false);
+                    tracing::warn!(error = %e, "cannot watch the database for changes");
+                }
+                if pool.is_closed() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 pub(crate) fn other(e: sqlx::Error) -> StoreError {
     StoreError::Other(e.to_string())
 }
@@ -132,6 +187,10 @@ pub(crate) fn conflict_on(field: &'static str) -> impl Fn(sqlx::Error) -> StoreE
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn changes(&self) -> Arc<Changes> {
+        self.changes.clone()
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1")
             .execute(&self.reader)
@@ -145,6 +204,7 @@ impl Store for SqliteStore {
     }
 
     async fn ensure_user(&self, user: NewUser, now: Timestamp) -> StoreResult<User> {
+        let _writing = self.changes.writing();
         let mut tx = self.write().await?;
         let user = users::ensure(&mut tx, &user, now).await?;
         tx.commit().await.map_err(other)?;
@@ -152,10 +212,12 @@ impl Store for SqliteStore {
     }
 
     async fn set_operator(&self, user: Uuid, operator: bool) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         users::set_operator(self, user, operator).await
     }
 
     async fn add_key(&self, user: Uuid, key: &KeyHash, now: Timestamp) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         let mut tx = self.write().await?;
         users::add_key(&mut tx, user, key, now).await?;
         tx.commit().await.map_err(other)
@@ -167,6 +229,7 @@ impl Store for SqliteStore {
         key: &KeyHash,
         now: Timestamp,
     ) -> StoreResult<bool> {
+        let _writing = self.changes.writing();
         users::bootstrap_operator(self, email, key, now).await
     }
 
@@ -196,6 +259,7 @@ impl Store for SqliteStore {
         admin: Uuid,
         now: Timestamp,
     ) -> StoreResult<Organization> {
+        let _writing = self.changes.writing();
         organizations::create(self, org, admin, now).await
     }
 
@@ -204,10 +268,12 @@ impl Store for SqliteStore {
         id: Uuid,
         patch: OrganizationPatch,
     ) -> StoreResult<Organization> {
+        let _writing = self.changes.writing();
         organizations::update(self, id, patch).await
     }
 
     async fn delete_organization(&self, id: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         organizations::delete(self, id).await
     }
 
@@ -232,6 +298,7 @@ impl Store for SqliteStore {
         role: Option<Role>,
         now: Timestamp,
     ) -> StoreResult<Membership> {
+        let _writing = self.changes.writing();
         let mut tx = self.write().await?;
         let id = memberships::add(&mut tx, org, user, role, now).await?;
         tx.commit().await.map_err(other)?;
@@ -265,11 +332,13 @@ impl Store for SqliteStore {
     }
 
     async fn set_role(&self, id: i64, role: Role) -> StoreResult<Membership> {
+        let _writing = self.changes.writing();
         memberships::set_role(self, id, role).await?;
         self.get_membership(id).await
     }
 
     async fn remove_membership(&self, id: i64) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         memberships::remove(self, id).await
     }
 
@@ -282,6 +351,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_group(&self, org: Uuid, name: &str, now: Timestamp) -> StoreResult<Group> {
+        let _writing = self.changes.writing();
         groups::create(self, org, name, now).await
     }
 
@@ -290,10 +360,12 @@ impl Store for SqliteStore {
     }
 
     async fn rename_group(&self, id: Uuid, name: &str) -> StoreResult<Group> {
+        let _writing = self.changes.writing();
         groups::rename(self, id, name).await
     }
 
     async fn delete_group(&self, id: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         groups::delete(self, id).await
     }
 
@@ -317,10 +389,12 @@ impl Store for SqliteStore {
         require_campaign: bool,
         now: Timestamp,
     ) -> StoreResult<Vec<GroupMembership>> {
+        let _writing = self.changes.writing();
         group_memberships::change(self, group, items, change, require_campaign, now).await
     }
 
     async fn remove_group_membership(&self, group: Uuid, membership: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         group_memberships::remove(self, group, membership).await
     }
 
@@ -334,10 +408,12 @@ impl Store for SqliteStore {
         domain: &str,
         now: Timestamp,
     ) -> StoreResult<EmailDomain> {
+        let _writing = self.changes.writing();
         email_domains::add(self, org, domain, now).await
     }
 
     async fn delete_email_domain(&self, org: Uuid, id: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         email_domains::delete(self, org, id).await
     }
 
@@ -359,6 +435,7 @@ impl Store for SqliteStore {
         name: &str,
         now: Timestamp,
     ) -> StoreResult<Campaign> {
+        let _writing = self.changes.writing();
         campaigns::create(self, org, name, now).await
     }
 
@@ -373,10 +450,12 @@ impl Store for SqliteStore {
         members: Option<&[NewCampaignMember]>,
         now: Timestamp,
     ) -> StoreResult<Campaign> {
+        let _writing = self.changes.writing();
         campaigns::update(self, id, name, members, now).await
     }
 
     async fn delete_campaign(&self, id: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         campaigns::delete(self, id).await
     }
 
@@ -399,6 +478,7 @@ impl Store for SqliteStore {
         change: MembersChange,
         now: Timestamp,
     ) -> StoreResult<Vec<CampaignMember>> {
+        let _writing = self.changes.writing();
         campaign_members::change(self, campaign, members, change, now).await
     }
 
@@ -412,6 +492,7 @@ impl Store for SqliteStore {
         token: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<Account> {
+        let _writing = self.changes.writing();
         accounts::create(self, org, kind, name, role, key, token, now).await
     }
 
@@ -424,6 +505,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_account(&self, org: Uuid, kind: AccountKind, id: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         accounts::delete(self, org, kind, id).await
     }
 
@@ -433,6 +515,7 @@ impl Store for SqliteStore {
         invitation: NewInvitation,
         now: Timestamp,
     ) -> StoreResult<Invitation> {
+        let _writing = self.changes.writing();
         invitations::create(self, org, invitation, now).await
     }
 
@@ -441,6 +524,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_invitation(&self, org: Uuid, id: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         invitations::revoke(self, org, id).await
     }
 
@@ -451,6 +535,7 @@ impl Store for SqliteStore {
         key: &KeyHash,
         now: Timestamp,
     ) -> StoreResult<Accepted> {
+        let _writing = self.changes.writing();
         invitations::accept(self, token, name, key, now).await
     }
 
@@ -461,6 +546,7 @@ impl Store for SqliteStore {
         dry_run: bool,
         now: Timestamp,
     ) -> StoreResult<ImportSummary> {
+        let _writing = self.changes.writing();
         import::import(self, org, rows, dry_run, now).await
     }
 
@@ -485,6 +571,7 @@ impl Store for SqliteStore {
         user: &UserWrite,
         now: Timestamp,
     ) -> StoreResult<ProvisionedUser> {
+        let _writing = self.changes.writing();
         provisioning::create_user(self, org, user, now).await
     }
 
@@ -496,10 +583,12 @@ impl Store for SqliteStore {
         user: &UserWrite,
         now: Timestamp,
     ) -> StoreResult<ProvisionedUser> {
+        let _writing = self.changes.writing();
         provisioning::update_user(self, org, id, expect, user, now).await
     }
 
     async fn deprovision_user(&self, org: Uuid, id: Uuid, expect: Option<i64>) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         provisioning::delete_user(self, org, id, expect).await
     }
 
@@ -532,6 +621,7 @@ impl Store for SqliteStore {
         write: &GroupWrite,
         now: Timestamp,
     ) -> StoreResult<ProvisionedGroup> {
+        let _writing = self.changes.writing();
         provisioning::create_group(self, org, write, now).await
     }
 
@@ -543,10 +633,12 @@ impl Store for SqliteStore {
         write: &GroupWrite,
         now: Timestamp,
     ) -> StoreResult<ProvisionedGroup> {
+        let _writing = self.changes.writing();
         provisioning::update_group(self, org, id, expect, write, now).await
     }
 
     async fn deprovision_group(&self, org: Uuid, id: Uuid, expect: Option<i64>) -> StoreResult<()> {
+        let _writing = self.changes.writing();
         provisioning::delete_group(self, org, id, expect).await
     }
 }

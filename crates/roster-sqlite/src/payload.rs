@@ -1,6 +1,6 @@
 //! The working table of a set-based change that names people by email (group members,
-//! campaign members): the payload goes in as one JSON parameter, is expanded by `json_each`,
-//! resolved against the team's members, and checked against the email rule, all inside the
+//! campaign members): the payload goes in as JSON parameters of 10,000 items each, expanded by
+//! `json_each`, resolved against the team's members, and checked against the email rule, all inside the
 //! caller's transaction. It lives on the (single) writer connection.
 
 use crate::other;
@@ -40,55 +40,73 @@ fn new_id() -> String {
     Uuid::now_v7().simple().to_string()
 }
 
-pub(crate) fn of_members(items: &[MemberRef]) -> StoreResult<String> {
-    let rows: Vec<Row> = items
-        .iter()
-        .map(|item| match item {
-            MemberRef::Email {
-                email,
-                email_norm,
-                domain,
-            } => Row::Email(new_id(), 0, email, email_norm, domain, None),
-            MemberRef::UserId(id) => Row::UserId(new_id(), 1, id.simple().to_string()),
-        })
-        .collect();
-    serde_json::to_string(&rows).map_err(|e| StoreError::Other(e.to_string()))
+/// Items go into the table this many at a time: a 100,000-item payload as one JSON text is
+/// copied by the bind and parsed whole by `json_each`, tens of megabytes at once.
+const SLICE: usize = 10_000;
+
+/// The table filled from group-member items, each resolved against the team.
+pub(crate) async fn load_members(
+    conn: &mut SqliteConnection,
+    org: Uuid,
+    items: &[MemberRef],
+) -> StoreResult<()> {
+    load(conn, org, items, |item| match item {
+        MemberRef::Email {
+            email,
+            email_norm,
+            domain,
+        } => Row::Email(new_id(), 0, email, email_norm, domain, None),
+        MemberRef::UserId(id) => Row::UserId(new_id(), 1, id.simple().to_string()),
+    })
+    .await
 }
 
-pub(crate) fn of_campaign_members(items: &[NewCampaignMember]) -> StoreResult<String> {
-    let rows: Vec<Row> = items
-        .iter()
-        .map(|m| {
-            Row::Email(
-                new_id(),
-                0,
-                &m.email,
-                &m.email_norm,
-                &m.domain,
-                Some(&m.data),
-            )
-        })
-        .collect();
-    serde_json::to_string(&rows).map_err(|e| StoreError::Other(e.to_string()))
+/// The table filled from campaign-member items, each resolved against the team.
+pub(crate) async fn load_campaign_members(
+    conn: &mut SqliteConnection,
+    org: Uuid,
+    items: &[NewCampaignMember],
+) -> StoreResult<()> {
+    load(conn, org, items, |m| {
+        Row::Email(
+            new_id(),
+            0,
+            &m.email,
+            &m.email_norm,
+            &m.domain,
+            Some(&m.data),
+        )
+    })
+    .await
 }
 
-/// Fills the table from `json` (made by `of_*`) and resolves each item against the team.
-pub(crate) async fn load(conn: &mut SqliteConnection, org: Uuid, json: String) -> StoreResult<()> {
+async fn load<'a, T>(
+    conn: &mut SqliteConnection,
+    org: Uuid,
+    items: &'a [T],
+    row: impl Fn(&'a T) -> Row<'a>,
+) -> StoreResult<()> {
     sqlx::raw_sql(TABLE)
         .execute(&mut *conn)
         .await
         .map_err(other)?;
-    sqlx::query(
-        "INSERT INTO payload (pos, new_id, by_id, email, email_norm, domain, user_id, data) \
-         SELECT key, unhex(value ->> 0), value ->> 1, \
-                CASE value ->> 1 WHEN 0 THEN value ->> 2 END, value ->> 3, value ->> 4, \
-                CASE value ->> 1 WHEN 1 THEN unhex(value ->> 2) END, value ->> 5 \
-         FROM json_each($1)",
-    )
-    .bind(json)
-    .execute(&mut *conn)
-    .await
-    .map_err(other)?;
+    for (n, slice) in items.chunks(SLICE).enumerate() {
+        let rows: Vec<Row> = slice.iter().map(&row).collect();
+        let json = serde_json::to_string(&rows).map_err(|e| StoreError::Other(e.to_string()))?;
+        drop(rows);
+        sqlx::query(
+            "INSERT INTO payload (pos, new_id, by_id, email, email_norm, domain, user_id, data) \
+             SELECT $2 + key, unhex(value ->> 0), value ->> 1, \
+                    CASE value ->> 1 WHEN 0 THEN value ->> 2 END, value ->> 3, value ->> 4, \
+                    CASE value ->> 1 WHEN 1 THEN unhex(value ->> 2) END, value ->> 5 \
+             FROM json_each($1)",
+        )
+        .bind(json)
+        .bind(i64::try_from(n * SLICE).unwrap_or(i64::MAX))
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
+    }
     // A user id must be a member; it takes the member's email.
     sqlx::query(
         "UPDATE payload SET email = u.email, email_norm = u.email_norm, member = 1 \

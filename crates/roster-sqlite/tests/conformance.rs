@@ -14,3 +14,12 @@ async fn sqlite_passes_the_storage_conformance_suite() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_sees_changes_made_by_another_process() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let here = Arc::new(SqliteStore::connect(&url).await.expect("open"));
+    let elsewhere = Arc::new(SqliteStore::connect(&url).await.expect("open"));
+    roster_core::conformance::changes_are_seen(here, elsewhere).await;
+}

@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use roster_core::store::{MembershipFilter, Window};
 use roster_core::{Membership, Role};
 use serde_json::{Map, Value, json};
-use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -158,30 +157,33 @@ async fn page(
     query: &QueryParams,
     url: &RequestUrl,
 ) -> ApiResult<Response> {
-    let team = state.store.team_version(org).await?;
+    let team = (state.recall)
+        .team_version(org, state.store.team_version(org))
+        .await?;
     let key = format!("memberships {org} {team} {}", url.cache_key());
-    if let Some(page) = state.pages.get(&key) {
-        return Ok(page);
-    }
+    let read = read_page(state, org, team, filter, query, url);
+    state.pages.page(key, read).await
+}
+
+/// A page not kept yet: its list's page ends, then one keyset read.
+async fn read_page(
+    state: &AppState,
+    org: Uuid,
+    team: i64,
+    filter: &MembershipFilter,
+    query: &QueryParams,
+    url: &RequestUrl,
+) -> ApiResult<Response> {
     let request = PageRequest::from_query(query)?;
     let list = format!(
         "memberships {org} {team} {} {}",
         url.list_key(),
         request.size()
     );
-    let ends = match state.pages.ends(&list) {
-        Some(ends) => ends,
-        None => {
-            let ends = Arc::new(
-                state
-                    .store
-                    .membership_page_ends(org, filter, request.size())
-                    .await?,
-            );
-            state.pages.keep_ends(list, ends.clone());
-            ends
-        }
-    };
+    let compute = state
+        .store
+        .membership_page_ends(org, filter, request.size());
+    let ends = state.pages.ends(list, compute).await?;
     let page = request.resolve(ends.0)?;
     let previous = usize::try_from(page.number())
         .ok()
@@ -189,13 +191,12 @@ async fn page(
     let window = match previous.and_then(|i| ends.1.get(i)) {
         Some(cursor) => Window::After {
             cursor: Some(cursor.clone()),
-            limit: page.size(),
+            limit: page.rows(),
         },
         None => page.window(),
     };
     let items = state.store.list_memberships(org, filter, window).await?;
-    let response = page.respond(url, &items)?;
-    Ok(state.pages.keep(key, response).await)
+    page.respond(url, &items)
 }
 
 /// Loads a membership and checks the caller's standing in its organization.

@@ -127,12 +127,7 @@ impl TestApp {
         let store = roster_server::storage::open(&url)
             .await
             .expect("open store");
-        let state = AppState {
-            store: store.clone(),
-            clock: Arc::new(SystemClock),
-            config: Arc::new(config),
-            pages: Default::default(),
-        };
+        let state = AppState::new(store.clone(), Arc::new(SystemClock), config);
         TestApp {
             app: app(state),
             store,

@@ -1,0 +1,158 @@
+//! What this node remembers of the database between requests: the holder of each key, each
+//! caller's role in each team, and each team's data version. A read that is remembered costs
+//! no round trip, which is most of what serving a kept page costs otherwise.
+//!
+//! Everything here is filed under the store's count of changes ([`roster_core::changes`])
+//! taken before the database was read, and answered only while the count has not moved: the
+//! store moves it when any of its writes finishes, and when it sees a change made elsewhere.
+//! So a revoked key, a removed member or a new team version is seen by the next request, as if
+//! nothing were remembered (changes from other processes or nodes: once the store sees them).
+
+use roster_core::changes::Changes;
+use roster_core::keys::KeyHash;
+use roster_core::{Principal, Role, StoreResult};
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// The most entries one memory holds; when full it starts again (entries are small and
+/// cheap to read back).
+const MAX_ENTRIES: usize = 100_000;
+
+/// A key's holder is read again at least this often even when nothing changed, so that the
+/// store goes on noting when the holder was last active (it does so at most once a minute).
+const PRINCIPAL_FOR: Duration = Duration::from_secs(30);
+
+pub struct Recall {
+    changes: Arc<Changes>,
+    principals: Memory<[u8; 32], Principal>,
+    roles: Memory<(Uuid, Uuid), Role>,
+    versions: Memory<Uuid, i64>,
+}
+
+impl Recall {
+    pub fn new(changes: Arc<Changes>) -> Self {
+        Recall {
+            changes,
+            principals: Memory::new(Some(PRINCIPAL_FOR)),
+            roles: Memory::new(None),
+            versions: Memory::new(None),
+        }
+    }
+
+    /// The holder of `key`; `read` asks the store. Unknown keys are never remembered.
+    pub async fn principal(
+        &self,
+        key: &KeyHash,
+        read: impl Future<Output = StoreResult<Option<Principal>>>,
+    ) -> StoreResult<Option<Principal>> {
+        self.principals.recall(&self.changes, key.0, read).await
+    }
+
+    /// `user`'s role in `org` (for operators, `Admin` once the team is known to exist).
+    pub async fn role(
+        &self,
+        org: Uuid,
+        user: Uuid,
+        read: impl Future<Output = StoreResult<Option<Role>>>,
+    ) -> StoreResult<Option<Role>> {
+        self.roles.recall(&self.changes, (org, user), read).await
+    }
+
+    /// The data version of `org`.
+    pub async fn team_version(
+        &self,
+        org: Uuid,
+        read: impl Future<Output = StoreResult<i64>>,
+    ) -> StoreResult<i64> {
+        let found = self
+            .versions
+            .recall(&self.changes, org, async { read.await.map(Some) })
+            .await?;
+        Ok(found.unwrap_or_default())
+    }
+}
+
+/// One kind of remembered answer, each filed with the count of changes it was read under.
+struct Memory<K, V> {
+    fresh_for: Option<Duration>,
+    entries: Mutex<HashMap<K, Filed<V>>>,
+}
+
+struct Filed<V> {
+    count: u64,
+    at: Instant,
+    value: V,
+}
+
+impl<K: Hash + Eq, V: Clone> Memory<K, V> {
+    fn new(fresh_for: Option<Duration>) -> Self {
+        Memory {
+            fresh_for,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<K, Filed<V>>> {
+        // Every update is one insert or clear, so a map seen after a panic is still whole.
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn recall(
+        &self,
+        changes: &Changes,
+        key: K,
+        read: impl Future<Output = StoreResult<Option<V>>>,
+    ) -> StoreResult<Option<V>> {
+        let count = changes.current();
+        if let Some(count) = count {
+            let entries = self.entries();
+            if let Some(filed) = entries.get(&key)
+                && filed.count == count
+                && self.fresh_for.is_none_or(|d| filed.at.elapsed() < d)
+            {
+                return Ok(Some(filed.value.clone()));
+            }
+        }
+        let found = read.await?;
+        if let (Some(count), Some(value)) = (count, &found) {
+            let mut entries = self.entries();
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            let filed = Filed {
+                count,
+                at: Instant::now(),
+                value: value.clone(),
+            };
+            entries.insert(key, filed);
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is the test failing
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn answers_from_memory_only_while_nothing_changed() {
+        let changes = Arc::new(Changes::unwatched());
+        let recall = Recall::new(changes.clone());
+        let org = Uuid::new_v4();
+        let read = |v: i64| async move { Ok(v) };
+        // Unwatched: every answer is read.
+        assert_eq!(recall.team_version(org, read(1)).await.unwrap(), 1);
+        assert_eq!(recall.team_version(org, read(2)).await.unwrap(), 2);
+        changes.set_watched(true);
+        assert_eq!(recall.team_version(org, read(3)).await.unwrap(), 3);
+        assert_eq!(recall.team_version(org, read(4)).await.unwrap(), 3);
+        changes.bump();
+        assert_eq!(recall.team_version(org, read(5)).await.unwrap(), 5);
+        changes.set_watched(false);
+        assert_eq!(recall.team_version(org, read(6)).await.unwrap(), 6);
+    }
+}
