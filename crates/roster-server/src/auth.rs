@@ -5,6 +5,7 @@
 //! which may only call `GET /api/me/`; that endpoint takes [`AnyCaller`].
 
 use crate::error::{ApiError, ApiResult};
+use crate::limits::retry_after_secs;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -28,7 +29,12 @@ impl FromRequestParts<AppState> for AnyCaller {
         let hash = KeyHash::of(secret);
         let read = state.store.authenticate(&hash, state.clock.now());
         let found = state.recall.principal(&hash, read).await?;
-        found.map(AnyCaller).ok_or_else(|| reject(parts))
+        let principal = found.ok_or_else(|| reject(parts))?;
+        state
+            .limits
+            .check(&hash)
+            .map_err(|wait| ApiError::Throttled(retry_after_secs(wait)))?;
+        Ok(AnyCaller(principal))
     }
 }
 

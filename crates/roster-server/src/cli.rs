@@ -90,6 +90,15 @@ struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "ROSTER_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     max_body_bytes: usize,
+    /// Requests a second one key may make on this node; more get 429 (0: no limit).
+    #[arg(long, env = "ROSTER_RATE_LIMIT", default_value_t = 1000)]
+    rate_limit: u32,
+    /// Requests one key may make at once before the rate applies.
+    #[arg(long, env = "ROSTER_RATE_BURST", default_value_t = 2000)]
+    rate_burst: u32,
+    /// The most items one group- or campaign-member payload may hold (more: 400).
+    #[arg(long, env = "ROSTER_MAX_ITEMS", default_value_t = 200_000)]
+    max_items: usize,
     /// Memory for kept member-list pages, in MiB (0: keep none).
     #[arg(long, env = "ROSTER_PAGE_CACHE_MIB", default_value_t = 64)]
     page_cache_mib: usize,
@@ -310,6 +319,9 @@ async fn serve(store: Arc<dyn Store>, args: ServeArgs, database: &str) -> CliRes
         public_url: args.public_url,
         max_body_bytes: args.max_body_bytes,
         page_cache_bytes: args.page_cache_mib.saturating_mul(1024 * 1024),
+        max_items: args.max_items,
+        rate_limit: args.rate_limit,
+        rate_burst: args.rate_burst,
     };
     let state = AppState::new(store, clock, config);
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -29,6 +29,9 @@ pub enum ApiError {
     /// A request the client must fix: a malformed body (`detail`) or field errors.
     #[error("{0}")]
     BadRequest(Value),
+    /// Over the key's request rate; the seconds until it may try again.
+    #[error("Request was throttled. Expected available in {0} seconds.")]
+    Throttled(u64),
     #[error("The database is unavailable.")]
     Unavailable,
     #[error("internal error: {0}")]
@@ -59,6 +62,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -100,6 +104,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
+        }
+        if let ApiError::Throttled(seconds) = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod error;
 pub mod import;
 pub mod input;
+pub mod limits;
 pub mod members;
 pub mod negotiate;
 pub mod openapi;

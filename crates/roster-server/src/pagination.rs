@@ -20,7 +20,7 @@ use std::future::Future;
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const MAX_PAGE_SIZE: u32 = 1000;
 /// Rows per keyset read when streaming a whole list.
-pub const STREAM_CHUNK: u32 = 500;
+pub const STREAM_CHUNK: u32 = 2000;
 
 static X_TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
 

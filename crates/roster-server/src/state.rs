@@ -1,5 +1,6 @@
 //! What every handler shares: the store, the clock and the server settings.
 
+use crate::limits::RateLimits;
 use crate::page_cache::PageCache;
 use crate::recall::Recall;
 use roster_core::{Clock, Store};
@@ -14,6 +15,8 @@ pub struct AppState {
     pub pages: Arc<PageCache>,
     /// Keys' holders, roles and team versions while nothing changed.
     pub recall: Arc<Recall>,
+    /// Request rates per key.
+    pub limits: Arc<RateLimits>,
 }
 
 impl AppState {
@@ -21,6 +24,7 @@ impl AppState {
         AppState {
             recall: Arc::new(Recall::new(store.changes())),
             pages: Arc::new(PageCache::new(config.page_cache_bytes)),
+            limits: Arc::new(RateLimits::new(config.rate_limit, config.rate_burst)),
             store,
             clock,
             config: Arc::new(config),
@@ -38,6 +42,12 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// What the member-list page cache may hold, in bytes of bodies.
     pub page_cache_bytes: usize,
+    /// The most items one member payload (group or campaign members) may hold.
+    pub max_items: usize,
+    /// Requests a second one key may make on this node (0: no limit).
+    pub rate_limit: u32,
+    /// Requests one key may make at once before the rate applies.
+    pub rate_burst: u32,
 }
 
 impl Default for HttpConfig {
@@ -46,6 +56,9 @@ impl Default for HttpConfig {
             public_url: None,
             max_body_bytes: 16 * 1024 * 1024,
             page_cache_bytes: crate::page_cache::DEFAULT_BUDGET,
+            max_items: 200_000,
+            rate_limit: 1000,
+            rate_burst: 2000,
         }
     }
 }

@@ -11,6 +11,10 @@
 //! task checkpoints once a second on its own connection instead (PASSIVE: it never waits for,
 //! nor blocks, readers and writers).
 //!
+//! Temporary tables and statement journals go to temporary files, not memory: a 100,000-item
+//! replace kept about 50 MB of them on the heap (its payload table and the pages its
+//! statements might have to roll back), for no measurable gain in time.
+//!
 //! One file per resource implements its part of [`roster_core::Store`].
 
 mod accounts;
@@ -70,7 +74,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(15))
-            .pragma("temp_store", "memory")
+            .pragma("temp_store", "file")
             .pragma("wal_autocheckpoint", "0")
             .pragma("journal_size_limit", "67108864")
             .optimize_on_close(true, 1000);

@@ -77,10 +77,10 @@ fn stream_all(state: &AppState, campaign: Uuid) -> Response {
     stream_list(fetcher(state, campaign), CampaignMember::cursor)
 }
 
-fn payload(body: &[u8]) -> ApiResult<CampaignMembers> {
+fn payload(body: &[u8], max_items: usize) -> ApiResult<CampaignMembers> {
     let users =
         campaign_users(body)?.ok_or_else(|| ApiError::field("users", "This field is required."))?;
-    CampaignMembers::parse(&users)
+    CampaignMembers::parse(users, max_items)
 }
 
 /// Adds members; a member already there gets the new `data`.
@@ -94,7 +94,7 @@ pub async fn add(
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
     let campaign = load(&state, &caller, &org, &id).await?.id;
-    let payload = payload(&body)?;
+    let payload = payload(&body, state.config.max_items)?;
     let added = state
         .store
         .change_campaign_members(
@@ -119,7 +119,7 @@ pub async fn replace(
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
     let campaign = load(&state, &caller, &org, &id).await?.id;
-    let payload = payload(&body)?;
+    let payload = payload(&body, state.config.max_items)?;
     state
         .store
         .change_campaign_members(

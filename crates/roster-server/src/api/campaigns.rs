@@ -165,7 +165,7 @@ async fn write(
     fields.finish()?;
     // The body is an object by now; its `users`, if any, replace the members (PUT only).
     let members = match campaign_users(&body)? {
-        Some(users) if !partial => Some(CampaignMembers::parse(&users)?),
+        Some(users) if !partial => Some(CampaignMembers::parse(users, state.config.max_items)?),
         _ => None,
     };
     let updated = state

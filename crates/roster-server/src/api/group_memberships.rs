@@ -97,7 +97,7 @@ pub async fn add(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let group = load(&state, &caller, &id).await?.id;
-    let members = Members::parse(body)?;
+    let members = Members::parse(body, state.config.max_items)?;
     let added = state
         .store
         .change_group_members(
@@ -135,7 +135,7 @@ pub async fn replace(
             ));
         }
     };
-    let members = Members::parse(body)?;
+    let members = Members::parse(body, state.config.max_items)?;
     state
         .store
         .change_group_members(

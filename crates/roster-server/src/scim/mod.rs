@@ -9,11 +9,13 @@ mod query;
 mod user_resource;
 mod users;
 
+use crate::limits::retry_after_secs;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{
     AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION,
+    RETRY_AFTER,
 };
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -215,64 +217,78 @@ pub struct ScimTeam {
 }
 
 impl FromRequestParts<AppState> for ScimTeam {
-    type Rejection = Failure;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ScimResult<Self> {
-        let unauthorized = |detail: &str| Failure(ScimError::new(401, detail));
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| {
-                unauthorized("Authentication is required: Authorization: Bearer <key>.")
-            })?
-            .to_str()
-            .map_err(|_| unauthorized("The Authorization header is not readable."))?;
-        let mut words = header.split_ascii_whitespace();
-        let scheme = words.next().unwrap_or_default();
-        let secret = match (words.next(), words.next()) {
-            (Some(secret), None)
-                if scheme.eq_ignore_ascii_case("bearer")
-                    || scheme.eq_ignore_ascii_case("token") =>
-            {
-                secret
-            }
-            _ => return Err(unauthorized("The Authorization header is Bearer <key>.")),
-        };
-        let principal = if keys::looks_like_key(secret) {
-            state
-                .store
-                .authenticate(&KeyHash::of(secret), state.clock.now())
-                .await?
-        } else {
-            None
-        };
-        let Some(principal) = principal else {
-            tracing::warn!(method = %parts.method, path = %parts.uri.path(), "invalid SCIM key");
-            return Err(unauthorized("Invalid token."));
-        };
-        let forbidden = || {
-            Failure(ScimError::new(
-                403,
-                "SCIM needs the key of a service account with the admin role in its team.",
-            ))
-        };
-        if !principal.user.service_account {
-            return Err(forbidden());
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let (team, key) = team_of(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if let Err(wait) = state.limits.check(&key) {
+            let seconds = retry_after_secs(wait);
+            let detail = format!("Too many requests: try again in {seconds} seconds.");
+            let mut response = Failure(ScimError::new(429, detail)).into_response();
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+            return Err(response);
         }
-        let teams = state.store.memberships_of(principal.user.id).await?;
-        let org = teams
-            .iter()
-            .find(|m| m.role == Role::Admin)
-            .map(|m| m.organization)
-            .ok_or_else(forbidden)?;
-        Ok(ScimTeam {
-            org,
-            base: format!(
-                "{}/scim/v2",
-                crate::pagination::public_base(&parts.headers, &state.config)
-            ),
-        })
+        Ok(team)
     }
+}
+
+/// The team a SCIM key provisions, and the key's hash.
+async fn team_of(parts: &Parts, state: &AppState) -> ScimResult<(ScimTeam, KeyHash)> {
+    let unauthorized = |detail: &str| Failure(ScimError::new(401, detail));
+    let header = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| unauthorized("Authentication is required: Authorization: Bearer <key>."))?
+        .to_str()
+        .map_err(|_| unauthorized("The Authorization header is not readable."))?;
+    let mut words = header.split_ascii_whitespace();
+    let scheme = words.next().unwrap_or_default();
+    let secret = match (words.next(), words.next()) {
+        (Some(secret), None)
+            if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") =>
+        {
+            secret
+        }
+        _ => return Err(unauthorized("The Authorization header is Bearer <key>.")),
+    };
+    let hash = KeyHash::of(secret);
+    let principal = if keys::looks_like_key(secret) {
+        let read = state.store.authenticate(&hash, state.clock.now());
+        state.recall.principal(&hash, read).await?
+    } else {
+        None
+    };
+    let Some(principal) = principal else {
+        tracing::warn!(method = %parts.method, path = %parts.uri.path(), "invalid SCIM key");
+        return Err(unauthorized("Invalid token."));
+    };
+    let forbidden = || {
+        Failure(ScimError::new(
+            403,
+            "SCIM needs the key of a service account with the admin role in its team.",
+        ))
+    };
+    if !principal.user.service_account {
+        return Err(forbidden());
+    }
+    let teams = state.store.memberships_of(principal.user.id).await?;
+    let org = teams
+        .iter()
+        .find(|m| m.role == Role::Admin)
+        .map(|m| m.organization)
+        .ok_or_else(forbidden)?;
+    let team = ScimTeam {
+        org,
+        base: format!(
+            "{}/scim/v2",
+            crate::pagination::public_base(&parts.headers, &state.config)
+        ),
+    };
+    Ok((team, hash))
 }
 
 /// A request body as JSON: `application/scim+json` or `application/json` (or no type), within

@@ -13,6 +13,7 @@ mod group_memberships;
 mod groups;
 mod hostile;
 mod invitations;
+mod limits;
 mod memberships;
 mod multinode;
 mod openapi;
