@@ -7,7 +7,7 @@
 
 use crate::keys;
 use crate::store::*;
-use crate::{Role, Store, Timestamp, email};
+use crate::{Role, Store, StoreError, Timestamp, email};
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ type Check = fn(Arc<dyn Store>) -> futures_util::future::BoxFuture<'static, ()>;
 /// Every check, by name.
 pub const CHECKS: &[(&str, Check)] = &[
     ("users_and_keys", |s| Box::pin(users_and_keys(s))),
+    ("keys_are_rotated", |s| Box::pin(keys_are_rotated(s))),
     ("bootstrap_makes_one_operator", |s| {
         Box::pin(bootstrap_makes_one_operator(s))
     }),
@@ -175,6 +176,44 @@ async fn group_emails(store: &Arc<dyn Store>, group: Uuid) -> Vec<String> {
         .into_iter()
         .map(|m| m.email)
         .collect()
+}
+
+/// A rotation swaps keys at once: the old one (or all) stops, the new one works; a rotation
+/// naming a key the user does not have changes nothing.
+async fn keys_are_rotated(store: Arc<dyn Store>) {
+    let ann = user(&store, "ann@rotate.test").await;
+    let bob = user(&store, "bob@rotate.test").await;
+    let [k1, k2, k3, k4, k5] = [(); 5].map(|_| keys::issue());
+    store.add_key(ann, &k1.hash, now()).await.unwrap();
+    store.add_key(ann, &k2.hash, now()).await.unwrap();
+    let works = |key: &keys::IssuedKey| {
+        let (store, hash) = (store.clone(), key.hash.clone());
+        async move {
+            store
+                .authenticate(&hash, now())
+                .await
+                .unwrap()
+                .map(|p| p.user.id)
+        }
+    };
+    store
+        .replace_key(ann, Some(&k1.hash), &k3.hash, now())
+        .await
+        .unwrap();
+    assert_eq!(works(&k1).await, None);
+    assert_eq!(works(&k2).await, Some(ann));
+    assert_eq!(works(&k3).await, Some(ann));
+    store.replace_key(ann, None, &k4.hash, now()).await.unwrap();
+    assert_eq!((works(&k2).await, works(&k3).await), (None, None));
+    assert_eq!(works(&k4).await, Some(ann));
+    for (who, old) in [(ann, &k1), (bob, &k4)] {
+        let refused = store
+            .replace_key(who, Some(&old.hash), &k5.hash, now())
+            .await;
+        assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
+    }
+    assert_eq!(works(&k5).await, None, "a refused rotation stores nothing");
+    assert_eq!(works(&k4).await, Some(ann));
 }
 
 async fn users_and_keys(store: Arc<dyn Store>) {

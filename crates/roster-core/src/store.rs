@@ -345,6 +345,16 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a new key for the user; the user counts as joined from then on.
     async fn add_key(&self, user: Uuid, key: &KeyHash, now: Timestamp) -> StoreResult<()>;
 
+    /// Rotates keys in one transaction: `old` (or, when `None`, every key of the user) stops
+    /// working as `new` starts. `NotFound` when `old` is not one of the user's keys.
+    async fn replace_key(
+        &self,
+        user: Uuid,
+        old: Option<&KeyHash>,
+        new: &KeyHash,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
     /// On an empty database (no operator yet), creates the operator with this email and key
     /// and returns true; otherwise changes nothing and returns false. Atomic.
     async fn bootstrap_operator(

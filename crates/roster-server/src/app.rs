@@ -90,6 +90,8 @@ pub fn app(state: AppState) -> App {
             accounts::retrieve_service_account,
             accounts::destroy_service_account
         ))
+        // /api/organizations/{id}/serviceaccounts/{sid}/rotate/ (a Roster extension)
+        .routes(routes!(accounts::rotate_service_account))
         // /api/organizations/{id}/deployment-keys/
         .routes(routes!(
             accounts::list_deployment_keys,
@@ -108,6 +110,8 @@ pub fn app(state: AppState) -> App {
         .routes(routes!(invitations::accept))
         // /api/me/
         .routes(routes!(me::me))
+        // /api/me/key/ (a Roster extension)
+        .routes(routes!(me::rotate_key))
         // /api/health/
         .routes(routes!(health::health))
         .split_for_parts();

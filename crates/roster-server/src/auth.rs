@@ -50,6 +50,18 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The digest of the key the request presents (for an endpoint that acts on that very key;
+/// take it beside [`Caller`], which has checked it).
+pub struct PresentedKey(pub KeyHash);
+
+impl FromRequestParts<AppState> for PresentedKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> ApiResult<Self> {
+        credentials(parts).map(|secret| PresentedKey(KeyHash::of(secret)))
+    }
+}
+
 /// Logs a refused key (never the key itself) and answers 401.
 fn reject(parts: &Parts) -> ApiError {
     tracing::warn!(method = %parts.method, path = %parts.uri.path(), "invalid API key");

@@ -227,6 +227,20 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(other)
     }
 
+    async fn replace_key(
+        &self,
+        user: Uuid,
+        old: Option<&KeyHash>,
+        new: &KeyHash,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        users::drop_keys(&mut tx, user, old).await?;
+        users::add_key(&mut tx, user, new, now).await?;
+        tx.commit().await.map_err(other)
+    }
+
     async fn bootstrap_operator(
         &self,
         email: &str,

@@ -110,6 +110,31 @@ pub(crate) async fn set_operator(
     Ok(())
 }
 
+/// Deletes `old` (or every key of the user); `NotFound` when there was none to delete.
+pub(crate) async fn drop_keys(
+    conn: &mut SqliteConnection,
+    user: Uuid,
+    old: Option<&KeyHash>,
+) -> StoreResult<()> {
+    let done = match old {
+        Some(old) => sqlx::query("DELETE FROM api_keys WHERE user_id = $1 AND key_hash = $2")
+            .bind(user)
+            .bind(old.0.as_slice())
+            .execute(&mut *conn)
+            .await
+            .map_err(other)?,
+        None => sqlx::query("DELETE FROM api_keys WHERE user_id = $1")
+            .bind(user)
+            .execute(&mut *conn)
+            .await
+            .map_err(other)?,
+    };
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
 pub(crate) async fn add_key(
     conn: &mut SqliteConnection,
     user: Uuid,

@@ -236,3 +236,107 @@ async fn only_admins_manage_accounts() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// Rotation (a Roster extension): a service account's admin gets it a new token and the old
+/// one stops at once; anyone may swap the key they call with for a new one.
+#[tokio::test]
+async fn keys_rotate_and_the_old_one_stops_at_once() {
+    let app = TestApp::new().await;
+    let (org, admin) = app.team("Acme").await;
+    let (_, manager) = app.member(org, "manager@acme.test", Role::Manager).await;
+    let (_, stranger) = app.team("Other").await;
+    let path = format!("/api/organizations/{org}/serviceaccounts/");
+    let res = app
+        .post(&path)
+        .key(&admin)
+        .json(&json!({"name": "Sync", "role": 2}))
+        .send()
+        .await;
+    let (sid, old) = (
+        res.json()["id"].as_str().unwrap().to_owned(),
+        res.json()["token"].as_str().unwrap().to_owned(),
+    );
+    let rotate = format!("{path}{sid}/rotate/");
+    assert_eq!(
+        app.post(&rotate).key(&manager).send().await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.post(&rotate).key(&stranger).send().await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.post(&rotate).send().await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/me/").key(&old).send().await.status,
+        StatusCode::OK
+    );
+    let res = app.post(&rotate).key(&admin).send().await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.json()["id"], sid.as_str());
+    let new = res.json()["token"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert_eq!(
+        app.get("/api/me/").key(&old).send().await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/me/").key(&new).send().await.status,
+        StatusCode::OK
+    );
+    assert!(
+        app.get(&format!("{path}{sid}/"))
+            .key(&admin)
+            .send()
+            .await
+            .json()["token"]
+            .is_null()
+    );
+    // A deployment key is not a service account.
+    let res = app
+        .post(&format!("/api/organizations/{org}/deployment-keys/"))
+        .key(&admin)
+        .json(&json!({"name": "Kiosk"}))
+        .send()
+        .await;
+    let (kid, kiosk) = (
+        res.json()["id"].as_str().unwrap().to_owned(),
+        res.json()["token"].as_str().unwrap().to_owned(),
+    );
+    let res = app
+        .post(&format!("{path}{kid}/rotate/"))
+        .key(&admin)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    // One's own key: the calling key is swapped, other keys go on.
+    let (user, first) = app.user("ann@acme.test").await;
+    let second = roster_core::keys::issue();
+    app.store
+        .add_key(user, &second.hash, roster_core::Timestamp::from_micros(1))
+        .await
+        .unwrap();
+    let res = app.post("/api/me/key/").key(&first).send().await;
+    assert_eq!(res.status, StatusCode::CREATED);
+    let third = res.json()["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get("/api/me/").key(&first).send().await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    for key in [&second.secret, &third] {
+        assert_eq!(
+            app.get("/api/me/").key(key).send().await.status,
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        app.post("/api/me/key/").send().await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.post("/api/me/key/").key(&kiosk).send().await.status,
+        StatusCode::FORBIDDEN
+    );
+}
