@@ -22,6 +22,16 @@ pub fn validate(email: &str) -> Result<(), &'static str> {
     if email.chars().any(|c| c.is_whitespace() || c.is_control()) || local.contains('@') {
         return Err(INVALID);
     }
+    // The local part is a dot-atom (RFC 5322), as Django's validator takes it, letters of any
+    // script included: no `<`, `>`, quotes, brackets, commas or empty atoms.
+    let atom = |a: &str| {
+        !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c))
+    };
+    if !local.split('.').all(atom) {
+        return Err(INVALID);
+    }
     let labels_ok = domain.split('.').all(|label| {
         !label.is_empty()
             && label.len() <= 63
@@ -38,6 +48,22 @@ pub fn validate(email: &str) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_local_parts_that_are_not_dot_atoms() {
+        for bad in [
+            "<script>@acme.test",
+            "a,b@acme.test",
+            "\"quoted\"@acme.test",
+            ".ann@acme.test",
+            "ann.@acme.test",
+            "a..b@acme.test",
+            "a(b)@acme.test",
+        ] {
+            assert_eq!(validate(bad), Err("Enter a valid email address."), "{bad}");
+        }
+        assert_eq!(validate("o'brien+x@acme.test"), Ok(()));
+    }
 
     #[test]
     fn accepts_ordinary_addresses() {

@@ -45,7 +45,10 @@ impl PatchRequest {
     pub fn parse(body: &Value) -> Result<PatchRequest, ScimError> {
         let operations = field(body, "Operations")
             .and_then(Value::as_array)
-            .ok_or_else(|| syntax("a PATCH request needs an \"Operations\" array"))?;
+            .filter(|ops| !ops.is_empty())
+            .ok_or_else(|| {
+                syntax("a PATCH request needs an \"Operations\" array of one or more")
+            })?;
         let operations = operations
             .iter()
             .map(|raw| {

@@ -10,10 +10,15 @@ use crate::negotiate;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::telemetry;
+use axum::body::Body;
 use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{Method, Uri};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Router, middleware};
+use serde_json::json;
 use tower::Layer;
 use tower::util::MapRequestLayer;
 use utoipa::OpenApi;
@@ -128,8 +133,46 @@ pub fn app(state: AppState) -> App {
         .nest("/scim/v2", crate::scim::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
-    let router = telemetry::layer(router);
+    let router = telemetry::layer(router.layer(middleware::from_fn(errors_as_json)));
     MapRequestLayer::new(add_trailing_slash as fn(Request) -> Request).layer(router)
+}
+
+/// Every error leaves as JSON. axum's own rejections (a path segment that is not UTF-8 once
+/// decoded, ...) are plain text; they are rewritten into the API's shape, SCIM's under
+/// `/scim/`, keeping their status.
+async fn errors_as_json(req: Request, next: Next) -> Response {
+    let scim = req.uri().path().starts_with("/scim/");
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let detail = if text.is_empty() {
+        status.canonical_reason().unwrap_or("Error").to_owned()
+    } else {
+        text
+    };
+    let (content_type, body) = if scim {
+        let error = roster_scim::ScimError::new(status.as_u16(), detail);
+        (crate::scim::MEDIA_TYPE, error.body())
+    } else {
+        ("application/json", json!({ "detail": detail }))
+    };
+    parts.headers.remove(CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Response::from_parts(parts, Body::from(body.to_string()))
 }
 
 async fn not_found() -> Response {

@@ -101,6 +101,10 @@ impl QueryParams {
         if found.next().is_some() {
             return Err(ApiError::field(name, "Provide this parameter only once."));
         }
+        // As in bodies: no database stores a NUL in text (PostgreSQL refuses it outright).
+        if first.is_some_and(|(_, v)| v.contains('\0')) {
+            return Err(ApiError::field(name, "Null characters are not allowed."));
+        }
         Ok(first.map(|(_, v)| v.as_str()).filter(|v| !v.is_empty()))
     }
 }

@@ -346,6 +346,15 @@ impl FromRequest<AppState> for ScimJson {
             )
             .into());
         }
+        // Absent `schemas` is forgiven (some clients leave it out); a malformed one is not.
+        let schemas = roster_scim::filter::field(&value, "schemas");
+        if schemas.is_some_and(|s| !s.as_array().is_some_and(|a| a.iter().all(Value::is_string))) {
+            return Err(ScimError::bad_request(
+                ScimType::InvalidSyntax,
+                "\"schemas\" is a list of schema URNs.",
+            )
+            .into());
+        }
         Ok(ScimJson(value))
     }
 }

@@ -8,6 +8,7 @@ mod accounts;
 mod auth;
 mod campaigns;
 mod cli;
+mod corpus;
 mod email_domains;
 mod group_memberships;
 mod groups;

@@ -838,7 +838,7 @@ async fn bad_input_is_a_scim_400_and_changes_nothing() {
         .call(
             "PATCH",
             &format!("/Users/{}", uuid::Uuid::new_v4()),
-            patch(json!([])),
+            patch(json!([{"op": "replace", "path": "active", "value": false}])),
         )
         .await;
     scim_error(&res, 404, None);

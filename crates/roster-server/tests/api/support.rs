@@ -73,6 +73,12 @@ impl RequestBuilder<'_> {
         self
     }
 
+    /// A body sent without a content type.
+    pub fn body(mut self, body: impl Into<Body>) -> Self {
+        self.body = body.into();
+        self
+    }
+
     pub fn raw(mut self, content_type: &str, body: impl Into<Body>) -> Self {
         self.builder = self.builder.header("content-type", content_type);
         self.body = body.into();
