@@ -15,6 +15,7 @@ mod groups;
 mod hostile;
 mod invitations;
 mod limits;
+mod matrix;
 mod memberships;
 mod multinode;
 mod openapi;
