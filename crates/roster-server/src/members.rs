@@ -113,6 +113,11 @@ fn by_email(address: &str, domains: &mut DomainCache) -> Result<MemberRef, Strin
     })
 }
 
+/// Whether a payload would take `address`: its syntax, then its domain through IDNA.
+pub fn check_email(address: &str) -> Result<(), String> {
+    email_parts(address, &mut DomainCache::new()).map(|_| ())
+}
+
 /// A valid address as given, lower-cased, and its domain's IDNA form.
 fn email_parts(
     address: &str,

@@ -167,9 +167,3 @@ impl Inner {
         self.bytes = bytes;
     }
 }
-
-impl Default for PageCache {
-    fn default() -> Self {
-        PageCache::new(DEFAULT_BUDGET)
-    }
-}

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use roster_core::keys::{self, KeyHash};
 use roster_core::store::{NewInvitation, StoreError};
-use roster_core::{Invitation, Role, Timestamp, User, domain, email};
+use roster_core::{Invitation, Role, Timestamp, User, email};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -83,17 +83,9 @@ pub async fn create(
     let caller_role = caller.role_in(&state, org, Needs::Manager).await?;
     let mut fields = Fields::new(body, false)?;
     let address = fields.text("email", true, email::MAX_EMAIL_LEN);
-    // The same check as member payloads': the address, then its domain as IDNA would send it
-    // (a look-alike or broken punycode domain is refused here as it is there).
-    let checked = |a: &str| {
-        email::validate(a)?;
-        let at = a.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
-        domain::normalize(at)
-            .map(|_| ())
-            .map_err(|_| "Enter a valid email address.")
-    };
+    // The same check as member payloads' (a broken punycode domain is refused here too).
     if let Some(a) = &address
-        && let Err(message) = checked(a)
+        && let Err(message) = crate::members::check_email(a)
     {
         fields.invalid("email", message);
     }

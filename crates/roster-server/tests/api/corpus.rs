@@ -40,76 +40,68 @@ async fn seed() -> Seeded {
         .as_str()
         .unwrap()
         .to_owned();
-    let created = |res: crate::support::Response| {
-        assert!(
-            res.status.is_success(),
-            "{}",
-            String::from_utf8_lossy(&res.bytes)
-        );
-        res.json()
-    };
-    let group = created(
-        app.post(&format!("/api/organizations/{org}/groups/"))
-            .key(&admin)
-            .json(&json!({"name": "Agents"}))
-            .send()
-            .await,
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    created(
-        app.put(&format!("/api/groups/{group}/memberships/"))
-            .key(&admin)
-            .json(&json!([{"email": "ann@acme.test"}]))
-            .send()
-            .await,
-    );
-    let campaign = created(
-        app.post(&format!("/api/organizations/{org}/campaigns/"))
-            .key(&admin)
-            .json(&json!({"name": "Spring"}))
-            .send()
-            .await,
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    created(
-        app.put(&format!(
-            "/api/organizations/{org}/campaigns/{campaign}/members/"
-        ))
+    let group = app
+        .post(&format!("/api/organizations/{org}/groups/"))
         .key(&admin)
-        .json(&json!([{"email": "bob@acme.test", "data": {"shift": "early", "n": 1.50}}]))
+        .json(&json!({"name": "Agents"}))
         .send()
-        .await,
-    );
+        .await
+        .made()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    app.put(&format!("/api/groups/{group}/memberships/"))
+        .key(&admin)
+        .json(&json!([{"email": "ann@acme.test"}]))
+        .send()
+        .await
+        .made();
+    let campaign = app
+        .post(&format!("/api/organizations/{org}/campaigns/"))
+        .key(&admin)
+        .json(&json!({"name": "Spring"}))
+        .send()
+        .await
+        .made()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    app.put(&format!(
+        "/api/organizations/{org}/campaigns/{campaign}/members/"
+    ))
+    .key(&admin)
+    .json(&json!([{"email": "bob@acme.test", "data": {"shift": "early", "n": 1.50}}]))
+    .send()
+    .await
+    .made();
     let mut scim_keys = Vec::new();
     for (team, key) in [(org, &admin), (other_org, &other_admin)] {
-        let token = created(
-            app.post(&format!("/api/organizations/{team}/serviceaccounts/"))
-                .key(key)
-                .json(&json!({"name": "idp", "role": 2}))
-                .send()
-                .await,
-        )["token"]
+        let token = app
+            .post(&format!("/api/organizations/{team}/serviceaccounts/"))
+            .key(key)
+            .json(&json!({"name": "idp", "role": 2}))
+            .send()
+            .await
+            .made()["token"]
             .as_str()
             .unwrap()
             .to_owned();
         scim_keys.push(token);
     }
-    let scim_user = created(
-        app.post("/scim/v2/Users")
-            .header("authorization", &format!("Bearer {}", scim_keys[0]))
-            .raw(
-                "application/scim+json",
-                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+    let scim_user = app
+        .post("/scim/v2/Users")
+        .header("authorization", &format!("Bearer {}", scim_keys[0]))
+        .raw(
+            "application/scim+json",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                        "userName": "cy@acme.test", "emails": [{"value": "cy@acme.test"}]})
-                .to_string(),
-            )
-            .send()
-            .await,
-    )["id"]
+            .to_string(),
+        )
+        .send()
+        .await
+        .made()["id"]
         .as_str()
         .unwrap()
         .to_owned();

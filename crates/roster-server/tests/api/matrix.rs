@@ -10,7 +10,7 @@ use crate::support::TestApp;
 use axum::http::{Method, StatusCode};
 use roster_core::Role;
 use roster_server::state::HttpConfig;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The callers, in the order of each row's statuses.
 const CALLERS: [&str; 12] = [
@@ -121,16 +121,6 @@ struct Cell {
     names: Vec<(&'static str, String)>,
 }
 
-async fn made(res: crate::support::Response) -> Value {
-    assert!(
-        res.status.is_success(),
-        "set-up: {} {}",
-        res.status,
-        String::from_utf8_lossy(&res.bytes)
-    );
-    res.json()
-}
-
 async fn cell(app: &TestApp, shared: &Shared, n: usize, path: &str, body: &str) -> Cell {
     let (org, admin) = app.team(&format!("Team {n}")).await;
     let mut keys = vec![("admin", admin.clone())];
@@ -147,24 +137,22 @@ async fn cell(app: &TestApp, shared: &Shared, n: usize, path: &str, body: &str) 
         .member(org, &format!("target{n}@acme.test"), Role::Member)
         .await;
     for (name, role) in [("sa_admin", 2), ("sa_restricted", 4)] {
-        let account = made(
-            app.post(&format!("/api/organizations/{org}/serviceaccounts/"))
-                .key(&admin)
-                .json(&json!({"name": name, "role": role}))
-                .send()
-                .await,
-        )
-        .await;
+        let account = app
+            .post(&format!("/api/organizations/{org}/serviceaccounts/"))
+            .key(&admin)
+            .json(&json!({"name": name, "role": role}))
+            .send()
+            .await
+            .made();
         keys.push((name, account["token"].as_str().unwrap().to_owned()));
     }
-    let deploy = made(
-        app.post(&format!("/api/organizations/{org}/deployment-keys/"))
-            .key(&admin)
-            .json(&json!({"name": "kiosk"}))
-            .send()
-            .await,
-    )
-    .await;
+    let deploy = app
+        .post(&format!("/api/organizations/{org}/deployment-keys/"))
+        .key(&admin)
+        .json(&json!({"name": "kiosk"}))
+        .send()
+        .await
+        .made();
     keys.push(("deploy", deploy["token"].as_str().unwrap().to_owned()));
     // An operator and another team's admin of the cell's own (a cell may rotate their key).
     let (operator_id, operator) = app.user(&format!("operator{n}@matrix.test")).await;
@@ -184,70 +172,64 @@ async fn cell(app: &TestApp, shared: &Shared, n: usize, path: &str, body: &str) 
     ];
     let wants = |name: &str| path.contains(name) || body.contains(name);
     if wants("{group}") || wants("{gmid}") {
-        let group = made(
-            app.post(&format!("/api/organizations/{org}/groups/"))
-                .key(&admin)
-                .json(&json!({"name": "Agents"}))
-                .send()
-                .await,
-        )
-        .await["id"]
+        let group = app
+            .post(&format!("/api/organizations/{org}/groups/"))
+            .key(&admin)
+            .json(&json!({"name": "Agents"}))
+            .send()
+            .await
+            .made()["id"]
             .as_str()
             .unwrap()
             .to_owned();
-        let members = made(
-            app.put(&format!("/api/groups/{group}/memberships/"))
-                .key(&admin)
-                .json(&json!([{"email": target}]))
-                .send()
-                .await,
-        )
-        .await;
+        let members = app
+            .put(&format!("/api/groups/{group}/memberships/"))
+            .key(&admin)
+            .json(&json!([{"email": target}]))
+            .send()
+            .await
+            .made();
         names.push(("{gmid}", members[0]["id"].as_str().unwrap().to_owned()));
         names.push(("{group}", group));
     }
     if wants("{campaign}") {
-        let campaign = made(
-            app.post(&format!("/api/organizations/{org}/campaigns/"))
-                .key(&admin)
-                .json(&json!({"name": "Spring"}))
-                .send()
-                .await,
-        )
-        .await;
+        let campaign = app
+            .post(&format!("/api/organizations/{org}/campaigns/"))
+            .key(&admin)
+            .json(&json!({"name": "Spring"}))
+            .send()
+            .await
+            .made();
         names.push(("{campaign}", campaign["id"].as_str().unwrap().to_owned()));
     }
     if wants("{did}") {
-        let added = made(
-            app.post(&format!("/api/organizations/{org}/email-domains/"))
-                .key(&operator)
-                .json(&json!({"domain": domain}))
-                .send()
-                .await,
-        )
-        .await;
+        let added = app
+            .post(&format!("/api/organizations/{org}/email-domains/"))
+            .key(&operator)
+            .json(&json!({"domain": domain}))
+            .send()
+            .await
+            .made();
         names.push(("{did}", added["id"].as_str().unwrap().to_owned()));
     }
     if wants("{sid}") || wants("{kid}") {
-        let sid = made(
-            app.get("/api/me/")
-                .key(key_of(&keys, "sa_restricted"))
-                .send()
-                .await,
-        )
-        .await;
+        let sid = app
+            .get("/api/me/")
+            .key(key_of(&keys, "sa_restricted"))
+            .send()
+            .await
+            .made();
         names.push(("{sid}", sid["id"].as_str().unwrap().to_owned()));
         names.push(("{kid}", deploy["id"].as_str().unwrap().to_owned()));
     }
     if wants("{iid}") || wants("{invitation_token}") {
-        let invitation = made(
-            app.post(&format!("/api/organizations/{org}/invitations/"))
-                .key(&admin)
-                .json(&json!({"email": format!("invited{n}@elsewhere.test"), "role": 1}))
-                .send()
-                .await,
-        )
-        .await;
+        let invitation = app
+            .post(&format!("/api/organizations/{org}/invitations/"))
+            .key(&admin)
+            .json(&json!({"email": format!("invited{n}@elsewhere.test"), "role": 1}))
+            .send()
+            .await
+            .made();
         names.push(("{iid}", invitation["id"].as_str().unwrap().to_owned()));
         names.push((
             "{invitation_token}",
@@ -255,20 +237,19 @@ async fn cell(app: &TestApp, shared: &Shared, n: usize, path: &str, body: &str) 
         ));
     }
     if wants("{scim_user}") {
-        let user = made(
-            app.post("/scim/v2/Users")
-                .header(
-                    "authorization",
-                    &format!("Bearer {}", key_of(&keys, "sa_admin")),
-                )
-                .raw(
-                    "application/scim+json",
-                    json!({"userName": format!("cy{n}@acme.test")}).to_string(),
-                )
-                .send()
-                .await,
-        )
-        .await;
+        let user = app
+            .post("/scim/v2/Users")
+            .header(
+                "authorization",
+                &format!("Bearer {}", key_of(&keys, "sa_admin")),
+            )
+            .raw(
+                "application/scim+json",
+                json!({"userName": format!("cy{n}@acme.test")}).to_string(),
+            )
+            .send()
+            .await
+            .made();
         names.push(("{scim_user}", user["id"].as_str().unwrap().to_owned()));
         names.push(("cy@acme.test", format!("cy{n}@acme.test")));
     }
@@ -294,7 +275,7 @@ async fn every_endpoint_every_caller_every_method() {
     })
     .await;
     let (_, revoked) = app.user("revoked@matrix.test").await;
-    made(app.post("/api/me/key/").key(&revoked).send().await).await;
+    app.post("/api/me/key/").key(&revoked).send().await.made();
     let shared = Shared { revoked };
     let mut cells = 0;
     let mut wrong = Vec::new();

@@ -27,6 +27,17 @@ pub struct Response {
 }
 
 impl Response {
+    /// The body of a set-up request that must succeed.
+    pub fn made(&self) -> Value {
+        assert!(
+            self.status.is_success(),
+            "set-up: {} {}",
+            self.status,
+            String::from_utf8_lossy(&self.bytes)
+        );
+        self.json()
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.bytes)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.bytes)))
