@@ -59,6 +59,9 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("provisioned_users", |s| {
         Box::pin(provisioning::users_are_provisioned(s))
     }),
+    ("provisioned_users_in_batches", |s| {
+        Box::pin(provisioning::users_are_provisioned_in_batches(s))
+    }),
     ("provisioned_group_members_change_by_id", |s| {
         Box::pin(provisioning::group_members_change_by_id(s))
     }),
@@ -106,13 +109,63 @@ pub async fn changes_are_seen(here: Arc<dyn Store>, elsewhere: Arc<dyn Store>) {
     let key = keys::issue();
     let someone = user(&elsewhere, "elsewhere@changes.test").await;
     elsewhere.add_key(someone, &key.hash, now()).await.unwrap();
-    for _ in 0..400 {
-        if changes.current().is_some_and(|c| c != before) {
-            return;
+    let seen = |count: fn(&crate::changes::Changes) -> Option<u64>, before: u64| {
+        let changes = changes.clone();
+        async move {
+            for _ in 0..400 {
+                if count(&changes).is_some_and(|c| c != before) {
+                    return true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            false
         }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    panic!("a write made through another store was not seen within 2 s");
+    };
+    assert!(
+        seen(crate::changes::Changes::current, before).await,
+        "a write made through another store was not seen within 2 s"
+    );
+
+    // Creates only add: the count of access changes stays, here and when seen from elsewhere
+    // (once the echoes of the set-up writes have settled).
+    let org = team(&here).await;
+    let settle = || tokio::time::sleep(std::time::Duration::from_millis(300));
+    settle().await;
+    let (data, access) = (changes.current(), changes.current_access());
+    let joiner = crate::provisioning::UserWrite {
+        user_name: "joiner".into(),
+        email: "joiner@changes.test".into(),
+        name: None,
+        external_id: None,
+        active: true,
+        role: None,
+        attributes: "{}".into(),
+    };
+    here.provision_users(org, &[joiner], now()).await.unwrap()[0]
+        .as_ref()
+        .unwrap();
+    assert_ne!(
+        changes.current(),
+        data,
+        "a create moves the count of data changes"
+    );
+    settle().await;
+    assert_eq!(
+        changes.current_access(),
+        access,
+        "a create is not an access change"
+    );
+
+    // Revoking a key elsewhere is an access change, and is seen here.
+    let access = changes.current_access().expect("watched");
+    elsewhere
+        .replace_key(someone, Some(&key.hash), &keys::issue().hash, now())
+        .await
+        .unwrap();
+    assert!(
+        seen(crate::changes::Changes::current_access, access).await,
+        "a key revoked through another store was not seen within 2 s"
+    );
 }
 
 fn now() -> Timestamp {

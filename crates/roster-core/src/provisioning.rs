@@ -91,3 +91,32 @@ pub struct GroupWrite {
     pub external_id: Option<Option<String>>,
     pub members: Vec<MemberChange>,
 }
+
+/// Which of a batch of creates may go ahead, as if they ran one after another in order: a
+/// create is refused on `userName` when the team (or an earlier create of the batch) has that
+/// userName, and on `emails` when the person with the email may not join (already a member,
+/// or an account rather than a person) or an earlier create of the batch took them. Both
+/// backends read `taken` (the team's userName keys among those asked) and `barred` (the
+/// emails among those asked that cannot join) in one query each, then apply this.
+pub fn admit(
+    writes: &[UserWrite],
+    mut taken: std::collections::HashSet<String>,
+    mut barred: std::collections::HashSet<String>,
+) -> Vec<Result<(), crate::StoreError>> {
+    writes
+        .iter()
+        .map(|w| {
+            let name = w.user_name.to_lowercase();
+            let email = crate::email::normalize(&w.email);
+            if taken.contains(&name) {
+                return Err(crate::StoreError::Conflict { field: "userName" });
+            }
+            if barred.contains(&email) {
+                return Err(crate::StoreError::Conflict { field: "emails" });
+            }
+            taken.insert(name);
+            barred.insert(email);
+            Ok(())
+        })
+        .collect()
+}

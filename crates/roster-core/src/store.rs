@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use uuid::Uuid;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
@@ -643,7 +643,23 @@ pub trait Store: Send + Sync + 'static {
         org: Uuid,
         user: &UserWrite,
         now: Timestamp,
-    ) -> StoreResult<ProvisionedUser>;
+    ) -> StoreResult<ProvisionedUser> {
+        let mut done = self
+            .provision_users(org, std::slice::from_ref(user), now)
+            .await?;
+        done.pop()
+            .unwrap_or(Err(StoreError::Other("no result for the create".into())))
+    }
+
+    /// `provision_user` for many people in one transaction with a handful of statements:
+    /// each gets its own answer, as if they were made one after another in order (see
+    /// `provisioning::admit`). Concurrent SCIM creates are gathered into these batches.
+    async fn provision_users(
+        &self,
+        org: Uuid,
+        users: &[UserWrite],
+        now: Timestamp,
+    ) -> StoreResult<Vec<StoreResult<ProvisionedUser>>>;
 
     /// Replaces what SCIM keeps of a member; with `expect`, `Conflict` on `version` unless the
     /// member's version is that one.

@@ -89,8 +89,13 @@ async fn watch_changes(pool: PgPool, changes: Arc<Changes>) {
             Ok(mut listener) => {
                 changes.set_watched(true);
                 // `None`: the connection was lost (and notices with it).
-                while let Ok(Some(_)) = listener.try_recv().await {
-                    changes.bump();
+                while let Ok(Some(notice)) = listener.try_recv().await {
+                    // Migration 0007: 'access' for changes to keys' holders and roles.
+                    if notice.payload() == "access" {
+                        changes.bump();
+                    } else {
+                        changes.bump_data();
+                    }
                 }
                 changes.set_watched(false);
                 tracing::warn!("lost the change notices; reading through until they are back");
@@ -571,14 +576,14 @@ impl Store for PostgresStore {
         provisioning::count_users(self, org, key).await
     }
 
-    async fn provision_user(
+    async fn provision_users(
         &self,
         org: Uuid,
-        user: &UserWrite,
+        users: &[UserWrite],
         now: Timestamp,
-    ) -> StoreResult<ProvisionedUser> {
-        let _writing = self.changes.writing();
-        provisioning::create_user(self, org, user, now).await
+    ) -> StoreResult<Vec<StoreResult<ProvisionedUser>>> {
+        let adding = self.changes.adding();
+        provisioning::create_users(self, org, users, now, &adding).await
     }
 
     async fn update_provisioned_user(

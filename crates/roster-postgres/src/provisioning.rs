@@ -4,15 +4,15 @@
 
 use crate::memberships::{leave, target};
 use crate::rows::role;
-use crate::users::ensure;
 use crate::{PostgresStore, TeamLock, at, conflict_on, lock_team, other, ts};
+use roster_core::changes::Adding;
 use roster_core::email;
 use roster_core::provisioning::{
-    GroupKey, GroupWrite, MemberChange, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
+    self, GroupKey, GroupWrite, MemberChange, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
 };
-use roster_core::store::{AccountKind, NewUser};
 use roster_core::{StoreError, StoreResult, Timestamp};
 use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
+use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -210,67 +210,213 @@ async fn write_membership(
     Ok(())
 }
 
-pub(crate) async fn create_user(
+/// Adds people to the team in one transaction: the admission check (`provisioning::admit`)
+/// on two reads, then set-based writes for those admitted, driven from arrays of them.
+pub(crate) async fn create_users(
     store: &PostgresStore,
     org: Uuid,
-    write: &UserWrite,
+    writes: &[UserWrite],
     now: Timestamp,
-) -> StoreResult<ProvisionedUser> {
+    adding: &Adding<'_>,
+) -> StoreResult<Vec<StoreResult<ProvisionedUser>>> {
     let mut tx = store.write().await?;
     lock_team(&mut tx, org, TeamLock::Members).await?;
-    check_user_name(&mut tx, org, &write.user_name.to_lowercase(), None).await?;
-    let person = ensure(
-        &mut tx,
-        &NewUser {
-            email: write.email.clone(),
-            name: None,
-            kind: AccountKind::Person,
-        },
-        now,
-    )
-    .await?;
-    if person.service_account || person.deployment_key_account {
-        return Err(StoreError::Conflict { field: "emails" });
-    }
-    let added = sqlx::query(
-        "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at, updated_at) \
-         SELECT o.id, $2, $3, coalesce($4, o.default_role), $5, $5 \
-         FROM organizations o WHERE o.id = $1 \
-         ON CONFLICT (org_id, user_id) DO NOTHING",
+    let names: Vec<String> = writes.iter().map(|w| w.user_name.to_lowercase()).collect();
+    let emails: Vec<String> = writes.iter().map(|w| email::normalize(&w.email)).collect();
+    let taken: HashSet<String> = sqlx::query_scalar(
+        "SELECT coalesce(user_name_norm, email_norm) FROM memberships \
+         WHERE org_id = $1 AND coalesce(user_name_norm, email_norm) = ANY($2)",
     )
     .bind(org)
-    .bind(person.id)
-    .bind(email::normalize(&person.email))
-    .bind(write.role.map(|r| r.as_i64()))
-    .bind(ts(now))
-    .execute(&mut *tx)
+    .bind(&names)
+    .fetch_all(&mut *tx)
     .await
-    .map_err(conflict_on("userName"))?;
-    if added.rows_affected() == 0 {
-        return Err(StoreError::Conflict { field: "emails" });
-    }
-    // Group memberships held for this email attach to the person now in the team.
-    sqlx::query(
-        "UPDATE group_memberships SET user_id = $2 \
-         WHERE group_id IN (SELECT id FROM groups WHERE org_id = $1) \
-           AND email_norm = $3 AND user_id IS NULL",
+    .map_err(other)?
+    .into_iter()
+    .collect();
+    // The people already known by these emails: their names, and whether they may join.
+    let known: Vec<(String, String, bool)> = sqlx::query_as(
+        "SELECT u.email_norm, u.name, u.service_account OR u.deployment_key_account OR EXISTS \
+                (SELECT 1 FROM memberships m WHERE m.org_id = $1 AND m.user_id = u.id) \
+         FROM users u WHERE u.email_norm = ANY($2)",
     )
     .bind(org)
-    .bind(person.id)
-    .bind(email::normalize(&person.email))
-    .execute(&mut *tx)
+    .bind(&emails)
+    .fetch_all(&mut *tx)
     .await
     .map_err(other)?;
-    write_membership(&mut tx, org, person.id, write, now).await?;
-    sqlx::query("UPDATE memberships SET version = 1 WHERE org_id = $1 AND user_id = $2")
-        .bind(org)
-        .bind(person.id)
+    let barred = known.iter().filter(|k| k.2).map(|k| k.0.clone()).collect();
+    let names_now: HashMap<&str, &str> = known.iter().map(|k| (&*k.0, &*k.1)).collect();
+    let admitted = provisioning::admit(writes, taken, barred);
+    let rows: Vec<NewMember> = writes
+        .iter()
+        .zip(&admitted)
+        .zip(names.iter().zip(&emails))
+        .filter(|((_, ok), _)| ok.is_ok())
+        .map(|((w, _), (name_norm, email_norm))| NewMember::new(w, name_norm, email_norm))
+        .collect();
+    // People who were known already take the name the identity provider gives: that changes
+    // what their keys' holder reads as, so it counts as an access change.
+    let renamed: Vec<&NewMember> = rows
+        .iter()
+        .filter(|r| {
+            r.name
+                .is_some_and(|n| names_now.get(r.email_norm).is_some_and(|&o| o != n))
+        })
+        .collect();
+    if !renamed.is_empty() {
+        sqlx::query(
+            "UPDATE users u SET name = t.name, name_lower = t.name_lower \
+             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS t(email_norm, name, name_lower) \
+             WHERE u.email_norm = t.email_norm",
+        )
+        .bind(renamed.iter().map(|r| r.email_norm).collect::<Vec<_>>())
+        .bind(renamed.iter().map(|r| r.name).collect::<Vec<_>>())
+        .bind(
+            renamed
+                .iter()
+                .map(|r| r.name_lower.as_deref())
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *tx)
         .await
         .map_err(other)?;
-    let user = user_in(&mut tx, org, person.id).await?;
+        adding.changed_access();
+    }
+    let mut made: HashMap<String, ProvisionedUser> = HashMap::new();
+    if !rows.is_empty() {
+        write_new_members(&mut tx, org, &rows, now).await?;
+        let mut qb = QueryBuilder::<Postgres>::new(USER_SELECT);
+        qb.push_bind(org)
+            .push(" AND m.email_norm = ANY(")
+            .push_bind(rows.iter().map(|r| r.email_norm).collect::<Vec<_>>())
+            .push(")");
+        let found: Vec<UserRow> = qb
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(other)?;
+        for row in found {
+            let user = row.into_user()?;
+            made.insert(email::normalize(&user.email), user);
+        }
+    }
     tx.commit().await.map_err(other)?;
-    Ok(user)
+    Ok(admitted
+        .into_iter()
+        .zip(&emails)
+        .map(|(ok, email_norm)| {
+            ok?;
+            made.remove(email_norm).ok_or(StoreError::NotFound)
+        })
+        .collect())
+}
+
+/// One admitted create of `create_users`, as its writes bind it.
+struct NewMember<'a> {
+    id: Uuid,
+    email: &'a str,
+    email_norm: &'a str,
+    name: Option<&'a str>,
+    name_lower: Option<String>,
+    role: Option<i64>,
+    user_name: &'a str,
+    user_name_norm: &'a str,
+    external_id: Option<&'a str>,
+    active: bool,
+    attributes: &'a str,
+    display_name_norm: Option<String>,
+}
+
+impl<'a> NewMember<'a> {
+    fn new(w: &'a UserWrite, user_name_norm: &'a str, email_norm: &'a str) -> Self {
+        NewMember {
+            id: Uuid::now_v7(),
+            email: w.email.trim(),
+            email_norm,
+            name: w.name.as_deref().map(str::trim),
+            name_lower: w.name.as_deref().map(|n| n.trim().to_lowercase()),
+            role: w.role.map(|r| r.as_i64()),
+            user_name: &w.user_name,
+            user_name_norm,
+            external_id: w.external_id.as_deref(),
+            active: w.active,
+            attributes: &w.attributes,
+            display_name_norm: display_name_norm(&w.attributes),
+        }
+    }
+}
+
+fn column<'a, T>(rows: &'a [NewMember], f: impl Fn(&'a NewMember) -> T) -> Vec<T> {
+    rows.iter().map(f).collect()
+}
+
+/// The writes of `create_users` for the admitted rows.
+async fn write_new_members(
+    conn: &mut PgConnection,
+    org: Uuid,
+    rows: &[NewMember<'_>],
+    now: Timestamp,
+) -> StoreResult<()> {
+    let now = ts(now);
+    let emails = column(rows, |r| r.email_norm);
+    let names = column(rows, |r| r.name);
+    let lower = column(rows, |r| r.name_lower.as_deref());
+    // People first, then memberships (whose trigger bumps the team version): the order every
+    // writer keeps, so that two transactions never wait on each other in a circle.
+    sqlx::query(
+        "INSERT INTO users (id, name, name_lower, email, email_norm, created_at) \
+         SELECT id, coalesce(name, ''), coalesce(name_lower, ''), email, email_norm, $1 \
+         FROM UNNEST($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[]) \
+             WITH ORDINALITY AS t(id, email, email_norm, name, name_lower, pos) ORDER BY pos \
+         ON CONFLICT (email_norm) DO NOTHING",
+    )
+    .bind(now)
+    .bind(column(rows, |r| r.id))
+    .bind(column(rows, |r| r.email))
+    .bind(&emails)
+    .bind(&names)
+    .bind(&lower)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    sqlx::query(
+        "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at, updated_at, \
+             user_name, user_name_norm, external_id, active, scim, display_name_norm, version) \
+         SELECT o.id, u.id, u.email_norm, coalesce(t.role, o.default_role), $2, $2, \
+                t.user_name, t.user_name_norm, t.external_id, t.active, t.scim, t.dn, 1 \
+         FROM UNNEST($3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], \
+                     $8::bool[], $9::text[], $10::text[]) WITH ORDINALITY \
+             AS t(email_norm, role, user_name, user_name_norm, external_id, active, scim, dn, pos) \
+         JOIN users u ON u.email_norm = t.email_norm \
+         JOIN organizations o ON o.id = $1 ORDER BY t.pos",
+    )
+    .bind(org)
+    .bind(now)
+    .bind(&emails)
+    .bind(column(rows, |r| r.role))
+    .bind(column(rows, |r| r.user_name))
+    .bind(column(rows, |r| r.user_name_norm))
+    .bind(column(rows, |r| r.external_id))
+    .bind(column(rows, |r| r.active))
+    .bind(column(rows, |r| r.attributes))
+    .bind(column(rows, |r| r.display_name_norm.as_deref()))
+    .execute(&mut *conn)
+    .await
+    .map_err(conflict_on("userName"))?;
+    // Group memberships held by email attach to the people now in the team.
+    sqlx::query(
+        "UPDATE group_memberships gm SET user_id = u.id \
+         FROM users u, groups g \
+         WHERE u.email_norm = ANY($2) AND gm.email_norm = u.email_norm \
+           AND gm.user_id IS NULL AND g.id = gm.group_id AND g.org_id = $1",
+    )
+    .bind(org)
+    .bind(&emails)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    Ok(())
 }
 
 /// The member's membership id, checked against the expected version.

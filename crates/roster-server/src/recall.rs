@@ -5,6 +5,8 @@
 //! Everything here is filed under the store's count of changes ([`roster_core::changes`])
 //! taken before the database was read, and answered only while the count has not moved: the
 //! store moves it when any of its writes finishes, and when it sees a change made elsewhere.
+//! Keys' holders and roles are filed under the count of access changes, which writes that
+//! only add (SCIM creates, new members) leave alone; team versions under the count of all.
 //! So a revoked key, a removed member or a new team version is seen by the next request, as if
 //! nothing were remembered (changes from other processes or nodes: once the store sees them).
 
@@ -29,6 +31,8 @@ pub struct Recall {
     changes: Arc<Changes>,
     principals: Memory<[u8; 32], Principal>,
     roles: Memory<(Uuid, Uuid), Role>,
+    /// The team a SCIM key's service account is the admin of, by the account's id.
+    scim_teams: Memory<Uuid, Uuid>,
     versions: Memory<Uuid, i64>,
 }
 
@@ -38,6 +42,7 @@ impl Recall {
             changes,
             principals: Memory::new(Some(PRINCIPAL_FOR)),
             roles: Memory::new(None),
+            scim_teams: Memory::new(None),
             versions: Memory::new(None),
         }
     }
@@ -48,7 +53,8 @@ impl Recall {
         key: &KeyHash,
         read: impl Future<Output = StoreResult<Option<Principal>>>,
     ) -> StoreResult<Option<Principal>> {
-        self.principals.recall(&self.changes, key.0, read).await
+        let count = self.changes.current_access();
+        self.principals.recall(count, key.0, read).await
     }
 
     /// `user`'s role in `org` (for operators, `Admin` once the team is known to exist).
@@ -58,7 +64,18 @@ impl Recall {
         user: Uuid,
         read: impl Future<Output = StoreResult<Option<Role>>>,
     ) -> StoreResult<Option<Role>> {
-        self.roles.recall(&self.changes, (org, user), read).await
+        let count = self.changes.current_access();
+        self.roles.recall(count, (org, user), read).await
+    }
+
+    /// The team whose admin the service account `account` is; `read` asks the store.
+    pub async fn scim_team(
+        &self,
+        account: Uuid,
+        read: impl Future<Output = StoreResult<Option<Uuid>>>,
+    ) -> StoreResult<Option<Uuid>> {
+        let count = self.changes.current_access();
+        self.scim_teams.recall(count, account, read).await
     }
 
     /// The data version of `org`.
@@ -69,7 +86,7 @@ impl Recall {
     ) -> StoreResult<i64> {
         let found = self
             .versions
-            .recall(&self.changes, org, async { read.await.map(Some) })
+            .recall(self.changes.current(), org, async { read.await.map(Some) })
             .await?;
         Ok(found.unwrap_or_default())
     }
@@ -100,13 +117,14 @@ impl<K: Hash + Eq, V: Clone> Memory<K, V> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The value filed under `key` at `count`, else `read`'s (filed when found). `count` is
+    /// taken by the caller before anything is read.
     async fn recall(
         &self,
-        changes: &Changes,
+        count: Option<u64>,
         key: K,
         read: impl Future<Output = StoreResult<Option<V>>>,
     ) -> StoreResult<Option<V>> {
-        let count = changes.current();
         if let Some(count) = count {
             let entries = self.entries();
             if let Some(filed) = entries.get(&key)
@@ -154,5 +172,31 @@ mod tests {
         assert_eq!(recall.team_version(org, read(5)).await.unwrap(), 5);
         changes.set_watched(false);
         assert_eq!(recall.team_version(org, read(6)).await.unwrap(), 6);
+    }
+
+    #[tokio::test]
+    async fn roles_outlive_writes_that_only_add() {
+        let changes = Arc::new(Changes::unwatched());
+        changes.set_watched(true);
+        let recall = Recall::new(changes.clone());
+        let (org, user) = (Uuid::new_v4(), Uuid::new_v4());
+        let role = |r: Role| async move { Ok(Some(r)) };
+        let version = |v: i64| async move { Ok(v) };
+        assert_eq!(
+            recall.role(org, user, role(Role::Member)).await.unwrap(),
+            Some(Role::Member)
+        );
+        assert_eq!(recall.team_version(org, version(1)).await.unwrap(), 1);
+        changes.bump_data();
+        assert_eq!(
+            recall.role(org, user, role(Role::Admin)).await.unwrap(),
+            Some(Role::Member)
+        );
+        assert_eq!(recall.team_version(org, version(2)).await.unwrap(), 2);
+        changes.bump();
+        assert_eq!(
+            recall.role(org, user, role(Role::Admin)).await.unwrap(),
+            Some(Role::Admin)
+        );
     }
 }

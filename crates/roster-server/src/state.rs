@@ -3,6 +3,7 @@
 use crate::limits::RateLimits;
 use crate::page_cache::PageCache;
 use crate::recall::Recall;
+use crate::scim::creates::Creates;
 use roster_core::{Clock, Store};
 use std::sync::Arc;
 
@@ -17,6 +18,8 @@ pub struct AppState {
     pub recall: Arc<Recall>,
     /// Request rates per key.
     pub limits: Arc<RateLimits>,
+    /// SCIM user creates, gathered into batches.
+    pub creates: Arc<Creates>,
 }
 
 impl AppState {
@@ -25,6 +28,7 @@ impl AppState {
             recall: Arc::new(Recall::new(store.changes())),
             pages: Arc::new(PageCache::new(config.page_cache_bytes)),
             limits: Arc::new(RateLimits::new(config.rate_limit, config.rate_burst)),
+            creates: Arc::new(Creates::new(store.clone())),
             store,
             clock,
             config: Arc::new(config),

@@ -27,7 +27,7 @@ fn hex_id() -> String {
     Uuid::now_v7().simple().to_string()
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Other(e.to_string()))
 }
 

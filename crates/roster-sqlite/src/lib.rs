@@ -144,25 +144,23 @@ async fn checkpoint_every_second(pool: SqlitePool) {
 const WATCH_EVERY: Duration = Duration::from_millis(20);
 
 /// Moves the count of changes whenever `PRAGMA data_version` does: it changes when any other
-/// connection, in this process or another, has committed.
+/// connection, in this process or another, has committed. The count of access changes moves
+/// too when the commit moved `access_changes` (migration 0007).
 async fn watch_changes(pool: SqlitePool, changes: Arc<Changes>) {
     let mut tick = tokio::time::interval(WATCH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seen = None;
     loop {
         tick.tick().await;
-        match sqlx::query_scalar::<_, i64>("PRAGMA data_version")
-            .fetch_one(&pool)
-            .await
-        {
-            Ok(version) if seen == Some(version) => {}
-            Ok(version) => {
-                if seen.is_none() {
-                    changes.set_watched(true);
-                } else {
-                    changes.bump();
+        match versions(&pool, seen.map(|(data, _)| data)).await {
+            Ok(None) => {}
+            Ok(Some(now)) => {
+                match seen {
+                    None => changes.set_watched(true),
+                    Some((_, access)) if access != now.1 => changes.bump(),
+                    Some(_) => changes.bump_data(),
                 }
-                seen = Some(version);
+                seen = Some(now);
             }
             Err(e) => {
                 if seen.take().is_some() {
@@ -175,6 +173,20 @@ async fn watch_changes(pool: SqlitePool, changes: Arc<Changes>) {
             }
         }
     }
+}
+
+/// `(data_version, access_changes)` when the data version is not `seen`, else `None`.
+async fn versions(pool: &SqlitePool, seen: Option<i64>) -> sqlx::Result<Option<(i64, i64)>> {
+    let data: i64 = sqlx::query_scalar("PRAGMA data_version")
+        .fetch_one(pool)
+        .await?;
+    if seen == Some(data) {
+        return Ok(None);
+    }
+    let access: i64 = sqlx::query_scalar("SELECT version FROM access_changes")
+        .fetch_one(pool)
+        .await?;
+    Ok(Some((data, access)))
 }
 
 pub(crate) fn other(e: sqlx::Error) -> StoreError {
@@ -583,14 +595,14 @@ impl Store for SqliteStore {
         provisioning::count_users(self, org, key).await
     }
 
-    async fn provision_user(
+    async fn provision_users(
         &self,
         org: Uuid,
-        user: &UserWrite,
+        users: &[UserWrite],
         now: Timestamp,
-    ) -> StoreResult<ProvisionedUser> {
-        let _writing = self.changes.writing();
-        provisioning::create_user(self, org, user, now).await
+    ) -> StoreResult<Vec<StoreResult<ProvisionedUser>>> {
+        let adding = self.changes.adding();
+        provisioning::create_users(self, org, users, now, &adding).await
     }
 
     async fn update_provisioned_user(

@@ -2,17 +2,18 @@
 //! lookups SCIM filters narrow to, versions for ETags, and member changes by user id that
 //! cost O(ids named).
 
+use crate::import::to_json;
 use crate::memberships::{leave, target};
 use crate::rows::role;
-use crate::users::ensure;
 use crate::{SqliteStore, conflict_on, other};
+use roster_core::changes::Adding;
 use roster_core::email;
 use roster_core::provisioning::{
-    GroupKey, GroupWrite, MemberChange, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
+    self, GroupKey, GroupWrite, MemberChange, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
 };
-use roster_core::store::{AccountKind, NewUser};
 use roster_core::{StoreError, StoreResult, Timestamp};
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// The database clock in the microseconds timestamps are kept in, for changes made without a
@@ -209,66 +210,172 @@ async fn write_membership(
     Ok(())
 }
 
-pub(crate) async fn create_user(
+/// Adds people to the team in one transaction: the admission check (`provisioning::admit`)
+/// on two reads, then set-based writes for those admitted, driven from a JSON array of them.
+pub(crate) async fn create_users(
     store: &SqliteStore,
     org: Uuid,
-    write: &UserWrite,
+    writes: &[UserWrite],
     now: Timestamp,
-) -> StoreResult<ProvisionedUser> {
+    adding: &Adding<'_>,
+) -> StoreResult<Vec<StoreResult<ProvisionedUser>>> {
     let mut tx = store.write().await?;
-    check_user_name(&mut tx, org, &write.user_name.to_lowercase(), None).await?;
-    let person = ensure(
-        &mut tx,
-        &NewUser {
-            email: write.email.clone(),
-            name: None,
-            kind: AccountKind::Person,
-        },
-        now,
-    )
-    .await?;
-    if person.service_account || person.deployment_key_account {
-        return Err(StoreError::Conflict { field: "emails" });
-    }
-    let added = sqlx::query(
-        "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at, updated_at) \
-         SELECT o.id, $2, $3, coalesce($4, o.default_role), $5, $5 \
-         FROM organizations o WHERE o.id = $1 \
-         ON CONFLICT (org_id, user_id) DO NOTHING",
+    let names: Vec<String> = writes.iter().map(|w| w.user_name.to_lowercase()).collect();
+    let emails: Vec<String> = writes.iter().map(|w| email::normalize(&w.email)).collect();
+    let taken: HashSet<String> = sqlx::query_scalar(
+        "SELECT coalesce(user_name_norm, email_norm) FROM memberships \
+         WHERE org_id = $1 AND coalesce(user_name_norm, email_norm) IN \
+             (SELECT value FROM json_each($2))",
     )
     .bind(org)
-    .bind(person.id)
-    .bind(email::normalize(&person.email))
-    .bind(write.role.map(|r| r.as_i64()))
-    .bind(now.as_micros())
-    .execute(&mut *tx)
+    .bind(to_json(&names)?)
+    .fetch_all(&mut *tx)
     .await
-    .map_err(conflict_on("userName"))?;
-    if added.rows_affected() == 0 {
-        return Err(StoreError::Conflict { field: "emails" });
-    }
-    // Group memberships held for this email attach to the person now in the team.
-    sqlx::query(
-        "UPDATE group_memberships SET user_id = $2 \
-         WHERE group_id IN (SELECT id FROM groups WHERE org_id = $1) \
-           AND email_norm = $3 AND user_id IS NULL",
+    .map_err(other)?
+    .into_iter()
+    .collect();
+    // The people already known by these emails: their names, and whether they may join.
+    let known: Vec<(String, String, bool)> = sqlx::query_as(
+        "SELECT u.email_norm, u.name, u.service_account OR u.deployment_key_account OR EXISTS \
+                (SELECT 1 FROM memberships m WHERE m.org_id = $1 AND m.user_id = u.id) \
+         FROM users u WHERE u.email_norm IN (SELECT value FROM json_each($2))",
     )
     .bind(org)
-    .bind(person.id)
-    .bind(email::normalize(&person.email))
-    .execute(&mut *tx)
+    .bind(to_json(&emails)?)
+    .fetch_all(&mut *tx)
     .await
     .map_err(other)?;
-    write_membership(&mut tx, org, person.id, write, now).await?;
-    sqlx::query("UPDATE memberships SET version = 1 WHERE org_id = $1 AND user_id = $2")
-        .bind(org)
-        .bind(person.id)
+    let barred = known.iter().filter(|k| k.2).map(|k| k.0.clone()).collect();
+    let names_now: HashMap<&str, &str> = known.iter().map(|k| (&*k.0, &*k.1)).collect();
+    let admitted = provisioning::admit(writes, taken, barred);
+    let rows: Vec<_> = writes
+        .iter()
+        .zip(&admitted)
+        .zip(names.iter().zip(&emails))
+        .filter(|((_, ok), _)| ok.is_ok())
+        .map(|((w, _), (name_norm, email_norm))| {
+            let name = w.name.as_deref().map(str::trim);
+            (
+                Uuid::now_v7().simple().to_string(),
+                w.email.trim(),
+                email_norm,
+                name,
+                name.map(str::to_lowercase),
+                w.role.map(|r| r.as_i64()),
+                &w.user_name,
+                name_norm,
+                &w.external_id,
+                w.active,
+                &w.attributes,
+                display_name_norm(&w.attributes),
+            )
+        })
+        .collect();
+    // People who were known already take the name the identity provider gives: that changes
+    // what their keys' holder reads as, so it counts as an access change.
+    let renamed: Vec<_> = rows
+        .iter()
+        .filter(|r| {
+            r.3.is_some_and(|n| names_now.get(r.2.as_str()).is_some_and(|&o| o != n))
+        })
+        .map(|r| (r.2, r.3, &r.4))
+        .collect();
+    if !renamed.is_empty() {
+        sqlx::query(
+            "UPDATE users SET name = j.value ->> 1, name_lower = j.value ->> 2 \
+             FROM json_each($1) j WHERE users.email_norm = j.value ->> 0",
+        )
+        .bind(to_json(&renamed)?)
         .execute(&mut *tx)
         .await
         .map_err(other)?;
-    let user = user_in(&mut tx, org, person.id).await?;
+        adding.changed_access();
+    }
+    let mut made: HashMap<String, ProvisionedUser> = HashMap::new();
+    if !rows.is_empty() {
+        let rows = to_json(&rows)?;
+        write_new_members(&mut tx, org, &rows, now).await?;
+        let mut qb = QueryBuilder::<Sqlite>::new(USER_SELECT);
+        qb.push_bind(org)
+            .push(" AND m.email_norm IN (SELECT value ->> 2 FROM json_each(")
+            .push_bind(rows)
+            .push("))");
+        let found: Vec<UserRow> = qb
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(other)?;
+        for row in found {
+            let user = row.into_user()?;
+            made.insert(email::normalize(&user.email), user);
+        }
+    }
     tx.commit().await.map_err(other)?;
-    Ok(user)
+    Ok(admitted
+        .into_iter()
+        .zip(&emails)
+        .map(|(ok, email_norm)| {
+            ok?;
+            made.remove(email_norm).ok_or(StoreError::NotFound)
+        })
+        .collect())
+}
+
+/// The writes of `create_users` for the admitted rows (JSON arrays of: new id, email,
+/// email_norm, name, name_lower, role, userName, its lower case, externalId, active,
+/// attributes, displayName lower case).
+async fn write_new_members(
+    conn: &mut SqliteConnection,
+    org: Uuid,
+    rows: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let now = now.as_micros();
+    // People first, then memberships (whose trigger bumps the team version): the order every
+    // writer keeps, so that two transactions never wait on each other in a circle.
+    sqlx::query(
+        "INSERT INTO users (id, name, name_lower, email, email_norm, created_at) \
+         SELECT unhex(value ->> 0), coalesce(value ->> 3, ''), coalesce(value ->> 4, ''), \
+                value ->> 1, value ->> 2, $1 \
+         FROM json_each($2) WHERE true ORDER BY key \
+         ON CONFLICT (email_norm) DO NOTHING",
+    )
+    .bind(now)
+    .bind(rows)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    sqlx::query(
+        "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at, updated_at, \
+             user_name, user_name_norm, external_id, active, scim, display_name_norm, version) \
+         SELECT o.id, u.id, u.email_norm, coalesce(j.value ->> 5, o.default_role), $2, $2, \
+                j.value ->> 6, j.value ->> 7, j.value ->> 8, j.value ->> 9, j.value ->> 10, \
+                j.value ->> 11, 1 \
+         FROM json_each($3) j JOIN users u ON u.email_norm = j.value ->> 2 \
+         JOIN organizations o ON o.id = $1 ORDER BY j.key",
+    )
+    .bind(org)
+    .bind(now)
+    .bind(rows)
+    .execute(&mut *conn)
+    .await
+    .map_err(conflict_on("userName"))?;
+    // Group memberships held by email attach to the people now in the team; driven from the
+    // rows through the email index, not by scanning the team's groups.
+    sqlx::query(
+        "UPDATE group_memberships SET user_id = \
+             (SELECT u.id FROM users u WHERE u.email_norm = group_memberships.email_norm) \
+         WHERE rowid IN (SELECT gm.rowid FROM json_each($2) j \
+             JOIN group_memberships gm ON gm.email_norm = j.value ->> 2 \
+             JOIN groups g ON g.id = gm.group_id AND g.org_id = $1 \
+             WHERE gm.user_id IS NULL)",
+    )
+    .bind(org)
+    .bind(rows)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    Ok(())
 }
 
 /// The member's membership id, checked against the expected version.

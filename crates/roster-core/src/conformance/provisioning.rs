@@ -1,7 +1,7 @@
 //! Conformance checks of the SCIM provisioning methods: lookups, linking, uniqueness,
 //! versions, suspension and member changes by id.
 
-use super::{now, team, user};
+use super::{by_email, now, team, user};
 use crate::provisioning::*;
 use crate::store::*;
 use crate::{Role, Store};
@@ -284,4 +284,77 @@ pub(super) async fn group_members_change_by_id(store: Arc<dyn Store>) {
     assert!(after.version > before.version);
     store.deprovision_group(org, group.id, None).await.unwrap();
     assert_eq!(store.count_provisioned_groups(org, None).await.unwrap(), 0);
+}
+
+/// A batch of creates answers each as if they ran one after another in order, in one
+/// transaction: conflicts with the team and with earlier creates of the batch, linking of
+/// known people, and memberships held by email attaching.
+pub(super) async fn users_are_provisioned_in_batches(store: Arc<dyn Store>) {
+    let org = team(&store).await;
+    let group = store.create_group(org, "Agents", now()).await.unwrap().id;
+    store
+        .add_email_domain(org, "acme.test", now())
+        .await
+        .unwrap();
+    store
+        .change_group_members(
+            group,
+            &[by_email("fresh3@acme.test")],
+            MembersChange::Add,
+            false,
+            now(),
+        )
+        .await
+        .unwrap();
+    let known = user(&store, "dee@acme.test").await;
+    let batch = [
+        write("fresh-1", "fresh1@acme.test"),
+        write("FRESH-1", "fresh2@acme.test"),
+        write("fresh-2", "Fresh1@acme.test"),
+        write("Ann@acme.test", "x@acme.test"),
+        write("bobby", "bob@acme.test"),
+        write("dee", "dee@acme.test"),
+        write("fresh-2", "fresh3@acme.test"),
+    ];
+    let done = store.provision_users(org, &batch, now()).await.unwrap();
+    let outcome: Vec<Result<&str, &str>> = done
+        .iter()
+        .map(|r| match r {
+            Ok(u) => Ok(u.user_name.as_str()),
+            Err(StoreError::Conflict { field }) => Err(*field),
+            Err(e) => panic!("{e:?}"),
+        })
+        .collect();
+    assert_eq!(
+        outcome,
+        [
+            Ok("fresh-1"),
+            Err("userName"),
+            Err("emails"),
+            Err("userName"),
+            Err("emails"),
+            Ok("dee"),
+            Ok("fresh-2"),
+        ]
+    );
+    let made: Vec<&ProvisionedUser> = done.iter().flatten().collect();
+    assert_eq!(made[1].id, known, "a known person is linked");
+    assert!(made.iter().all(|u| u.version == 1 && u.name == "Dee Doe"));
+    assert!(
+        made[0].seq < made[1].seq && made[1].seq < made[2].seq,
+        "members are added in the batch's order"
+    );
+    assert_eq!(store.count_provisioned_users(org, None).await.unwrap(), 7);
+    assert_eq!(
+        store.provisioned_group_members(&[group]).await.unwrap(),
+        [(group, made[2].id)],
+        "the membership held by email attached"
+    );
+    // A batch where nothing is admitted writes nothing.
+    let none = store
+        .provision_users(org, &batch[..2], now())
+        .await
+        .unwrap();
+    assert!(none.iter().all(Result::is_err));
+    assert_eq!(store.count_provisioned_users(org, None).await.unwrap(), 7);
 }

@@ -3,6 +3,7 @@
 //! shapes and media type. The protocol (filters, PATCH) is `roster_scim`; the data is the same
 //! store the team API uses.
 
+pub mod creates;
 mod discovery;
 mod groups;
 mod query;
@@ -275,11 +276,18 @@ async fn team_of(parts: &Parts, state: &AppState) -> ScimResult<(ScimTeam, KeyHa
     if !principal.user.service_account {
         return Err(forbidden());
     }
-    let teams = state.store.memberships_of(principal.user.id).await?;
-    let org = teams
-        .iter()
-        .find(|m| m.role == Role::Admin)
-        .map(|m| m.organization)
+    let account = principal.user.id;
+    let read = async {
+        let teams = state.store.memberships_of(account).await?;
+        Ok(teams
+            .iter()
+            .find(|m| m.role == Role::Admin)
+            .map(|m| m.organization))
+    };
+    let org = state
+        .recall
+        .scim_team(account, read)
+        .await?
         .ok_or_else(forbidden)?;
     let team = ScimTeam {
         org,

@@ -135,8 +135,8 @@ pub async fn create(
 ) -> ScimResult<Response> {
     let write = parse(&body, None)?;
     let user = state
-        .store
-        .provision_user(team.org, &write, state.clock.now())
+        .creates
+        .create(team.org, write, state.clock.now())
         .await?;
     respond(StatusCode::CREATED, &user, &team, query.as_deref())
 }

@@ -646,6 +646,53 @@ async fn concurrent_posts_of_one_user_name_give_one_201_and_409s() {
     scim_error(&res, 409, Some("uniqueness"));
 }
 
+/// Concurrent creates are committed in batches: each request still gets its own answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_each_get_their_own_answer() {
+    let t = Arc::new(Scim::new().await);
+    let before = t.call("GET", "/Users?count=0", None).await.json()["totalResults"]
+        .as_u64()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            // Each name twice: once as sent, once upper-cased, with its own email.
+            let name = format!("Agent-{:02}@Example.com", i % 30);
+            let sent = if i < 30 { name } else { name.to_uppercase() };
+            let email = format!("agent{i}@example.com");
+            let body = json!({"schemas": [USER], "userName": sent, "emails": [{"value": email}]});
+            let res = t.call("POST", "/Users", Some(body)).await;
+            (sent, res.status.as_u16(), res.json())
+        }));
+    }
+    let mut made = std::collections::HashMap::new();
+    for task in tasks {
+        let (sent, status, body) = task.await.unwrap();
+        match status {
+            201 => {
+                assert_eq!(body["userName"], sent, "{body}");
+                let key = sent.to_lowercase();
+                assert!(made.insert(key, body["id"].clone()).is_none(), "{sent}");
+            }
+            409 => assert_eq!(body["scimType"], "uniqueness", "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(made.len(), 30, "one of each name was created");
+    for (name, id) in &made {
+        let user = t
+            .call("GET", &format!("/Users/{}", id.as_str().unwrap()), None)
+            .await
+            .json();
+        assert_eq!(user["userName"].as_str().unwrap().to_lowercase(), *name);
+    }
+    let after = t.call("GET", "/Users?count=0", None).await.json()["totalResults"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(after, before + 30);
+}
+
 #[tokio::test]
 async fn filters_paging_projection_and_versions() {
     let t = Scim::new().await;
