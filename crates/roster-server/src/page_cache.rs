@@ -12,6 +12,7 @@ use bytes::Bytes;
 use roster_core::StoreResult;
 use roster_core::store::MembershipCursor;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
@@ -40,11 +41,17 @@ struct Inner {
     ends: HashMap<String, SharedEnds>,
     /// Pages being read, each by one request.
     reading: HashMap<String, Arc<OnceCell<Arc<Page>>>>,
+    /// Blocks of pages being read, each by one request.
+    filling: HashMap<String, Arc<OnceCell<()>>>,
+    /// Counts hits: the pages served longest ago go first.
+    clock: u64,
 }
 
 struct Page {
     headers: HeaderMap,
     body: Bytes,
+    /// When it was last served, on the cache's clock of hits.
+    used: AtomicU64,
 }
 
 impl PageCache {
@@ -79,6 +86,46 @@ impl PageCache {
         ends.await.cloned()
     }
 
+    /// The page kept under `key`, if there is one.
+    pub fn get(&self, key: &str) -> Option<Response> {
+        self.inner().serve(key)
+    }
+
+    /// Keeps the pages `read` makes (each a key and a 200), once however many requests ask
+    /// for block `block` at the same time: a list's first pass reads a block of neighbouring
+    /// pages at a time (one keyset read), so a cold list costs a fraction of the reads and the
+    /// requests queued behind them.
+    pub async fn fill(
+        &self,
+        block: String,
+        read: impl Future<Output = ApiResult<Vec<(String, Response)>>>,
+    ) -> ApiResult<()> {
+        let cell = self
+            .inner()
+            .filling
+            .entry(block.clone())
+            .or_default()
+            .clone();
+        let filled = cell
+            .get_or_try_init(|| async {
+                for (key, response) in read.await? {
+                    self.keep(key, response).await?;
+                }
+                Ok::<_, ApiError>(())
+            })
+            .await
+            .map(|_| ());
+        let mut inner = self.inner();
+        if inner
+            .filling
+            .get(&block)
+            .is_some_and(|c| Arc::ptr_eq(c, &cell))
+        {
+            inner.filling.remove(&block);
+        }
+        filled
+    }
+
     /// The page kept under `key`, else the one `read` makes, kept if it is a 200. Requests
     /// for a page that is being read wait for that read instead of making their own (the
     /// last page of a filtered list can take a tenth of a second; sixty-four of them at once
@@ -90,8 +137,8 @@ impl PageCache {
     ) -> ApiResult<Response> {
         let cell = {
             let mut inner = self.inner();
-            if let Some(page) = inner.pages.get(&key) {
-                return Ok(page.response());
+            if let Some(page) = inner.serve(&key) {
+                return Ok(page);
             }
             inner.reading.entry(key.clone()).or_default().clone()
         };
@@ -124,13 +171,16 @@ impl PageCache {
         let body = axum::body::to_bytes(body, usize::MAX)
             .await
             .map_err(|e| ApiError::Internal(format!("a page could not be read: {e}")))?;
+        let mut inner = self.inner();
+        // An exact copy: the serializer's buffer has up to twice the room, which the budget
+        // would not see.
         let page = Arc::new(Page {
             headers: parts.headers,
-            body,
+            body: Bytes::copy_from_slice(&body),
+            used: AtomicU64::new(inner.clock),
         });
         let size = page.body.len();
         if size <= self.budget / 16 {
-            let mut inner = self.inner();
             if inner.bytes + size > self.budget {
                 inner.evict(self.budget / 4 * 3);
             }
@@ -152,18 +202,29 @@ impl Page {
 }
 
 impl Inner {
-    /// Drops pages until at most `keep` bytes remain. Which ones is left to the map's order,
-    /// which is random: pages of past versions are never asked for again and go in time, and
-    /// a list bigger than the budget keeps most of its pages instead of none.
+    fn serve(&mut self, key: &str) -> Option<Response> {
+        self.clock += 1;
+        let page = self.pages.get(key)?;
+        page.used.store(self.clock, Ordering::Relaxed);
+        Some(page.response())
+    }
+
+    /// Drops the pages served longest ago until at most `keep` bytes remain: pages of past
+    /// versions are never asked for again and go first, and the list being read now stays.
     fn evict(&mut self, keep: usize) {
-        let mut bytes = self.bytes;
-        self.pages.retain(|_, page| {
-            if bytes <= keep {
-                return true;
+        let mut by_use: Vec<(u64, String)> = self
+            .pages
+            .iter()
+            .map(|(key, page)| (page.used.load(Ordering::Relaxed), key.clone()))
+            .collect();
+        by_use.sort_unstable();
+        for (_, key) in by_use {
+            if self.bytes <= keep {
+                break;
             }
-            bytes -= page.body.len();
-            false
-        });
-        self.bytes = bytes;
+            if let Some(page) = self.pages.remove(&key) {
+                self.bytes -= page.body.len();
+            }
+        }
     }
 }

@@ -41,6 +41,22 @@ impl PageRequest {
         self.size
     }
 
+    /// The same request for page `number`.
+    pub fn with_number(self, number: u64) -> PageRequest {
+        PageRequest {
+            page: PageNumber::Number(number),
+            ..self
+        }
+    }
+
+    /// The page asked for by number (`None` for `page=last`).
+    pub fn number(&self) -> Option<u64> {
+        match self.page {
+            PageNumber::Number(n) => Some(n),
+            PageNumber::Last => None,
+        }
+    }
+
     pub fn from_query(q: &QueryParams) -> ApiResult<Self> {
         let page = match q.get("page")? {
             None => PageNumber::Number(1),
@@ -108,6 +124,15 @@ impl Page {
         self.size
     }
 
+    /// Page `number` of the same list.
+    pub fn sibling(&self, number: u64) -> Page {
+        Page { number, ..*self }
+    }
+
+    pub fn last(&self) -> u64 {
+        self.last
+    }
+
     /// How many rows this page holds: its size, but for the last page what is left. A read
     /// that asks for no more than that stops at the list's last row instead of searching the
     /// rest of the table for rows that a filter will not match.
@@ -118,9 +143,14 @@ impl Page {
     }
 
     pub fn window<C>(&self) -> Window<C> {
+        self.window_of(self.size)
+    }
+
+    /// The rows from this page's start on, `limit` of them.
+    pub fn window_of<C>(&self, limit: u32) -> Window<C> {
         Window::Page {
             offset: (self.number - 1) * u64::from(self.size),
-            limit: self.size,
+            limit,
         }
     }
 
@@ -203,10 +233,13 @@ fn is_plain_host(host: &str) -> bool {
 }
 
 impl RequestUrl {
-    /// The whole URL, as a cache key: responses carry absolute links built from it.
-    pub fn cache_key(&self) -> String {
-        let page = self.query.iter().find(|(k, _)| k == "page");
-        format!("{}#{}", self.with_page(None), page.map_or("", |(_, v)| v))
+    /// The whole URL with page `number` (`None`: the last), as a cache key: responses carry
+    /// absolute links built from it. `page=01`, `page=1` and no page are one key.
+    pub fn page_key(&self, number: Option<u64>) -> String {
+        match number {
+            Some(n) => format!("{}#{n}", self.with_page(None)),
+            None => format!("{}#last", self.with_page(None)),
+        }
     }
 
     /// The query without its page and page size: which list, whatever the page.

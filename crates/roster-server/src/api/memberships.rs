@@ -6,14 +6,16 @@ use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Fields, JsonBody, QueryParams, parse_int_id, parse_uuid};
 use crate::negotiate::ApiVersion;
-use crate::pagination::{PageRequest, RequestUrl, stream_list};
+use crate::page_cache::PageEnds;
+use crate::pagination::{Page, PageRequest, RequestUrl, stream_list};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use roster_core::store::{MembershipFilter, Window};
+use roster_core::store::{MembershipCursor, MembershipFilter, Window};
 use roster_core::{Membership, Role};
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -147,9 +149,17 @@ pub async fn list(
     Ok(stream_list(fetch, Membership::cursor))
 }
 
+/// A list of at most this many pages is short: it is read from the database in blocks of
+/// `BLOCK` pages. Its first requests come all at once and find it whole after a few reads,
+/// instead of each paying a read whose fixed costs (gathering a group's people, say) are most
+/// of it. A longer list is read page by page, so that a request waits only for its own page.
+const SHORT_LIST: u64 = 64;
+const BLOCK: u64 = 8;
+
 /// One page (version 2.0). Pages are kept by the team's data version, read before the page
-/// is; a page not kept yet is one keyset read after the previous page's end, from the list's
-/// page ends, themselves computed once per version in one pass.
+/// is. A page not kept yet is read with the others of its block, in one keyset read after
+/// the previous block's end, from the list's page ends (computed once per version in one
+/// pass); `page=last` and a page past the end are read alone.
 async fn page(
     state: &AppState,
     org: Uuid,
@@ -157,44 +167,102 @@ async fn page(
     query: &QueryParams,
     url: &RequestUrl,
 ) -> ApiResult<Response> {
+    let request = PageRequest::from_query(query)?;
     let team = (state.recall)
         .team_version(org, state.store.team_version(org))
         .await?;
-    let key = format!("memberships {org} {team} {}", url.cache_key());
-    let read = read_page(state, org, team, filter, query, url);
+    let prefix = format!("memberships {org} {team}");
+    let key = format!("{prefix} {}", url.page_key(request.number()));
+    if let Some(kept) = state.pages.get(&key) {
+        return Ok(kept);
+    }
+    let list = format!("{prefix} {} {}", url.list_key(), request.size());
+    let ends = ends(state, org, filter, &list, request.size()).await?;
+    let first = request.with_number(1).resolve(ends.0)?;
+    if let Some(number) = request.number().filter(|&n| n <= first.last()) {
+        let size = if first.last() <= SHORT_LIST { BLOCK } else { 1 };
+        let start = (number - 1) / size * size + 1;
+        let pages: Vec<Page> = (start..=(start + size - 1).min(first.last()))
+            .map(|n| first.sibling(n))
+            .collect();
+        let read = read_block(state, org, filter, &ends, &pages, (&prefix, url));
+        state
+            .pages
+            .fill(format!("{list} from {start}"), read)
+            .await?;
+        if let Some(kept) = state.pages.get(&key) {
+            return Ok(kept);
+        }
+    }
+    let read = read_page(state, org, filter, &ends, request, url);
     state.pages.page(key, read).await
 }
 
-/// A page not kept yet: its list's page ends, then one keyset read.
-async fn read_page(
+/// The list's page ends, computed once per version.
+async fn ends(
     state: &AppState,
     org: Uuid,
-    team: i64,
     filter: &MembershipFilter,
-    query: &QueryParams,
-    url: &RequestUrl,
-) -> ApiResult<Response> {
-    let request = PageRequest::from_query(query)?;
-    let list = format!(
-        "memberships {org} {team} {} {}",
-        url.list_key(),
-        request.size()
-    );
-    let compute = state
-        .store
-        .membership_page_ends(org, filter, request.size());
-    let ends = state.pages.ends(list, compute).await?;
-    let page = request.resolve(ends.0)?;
+    list: &str,
+    size: u32,
+) -> ApiResult<Arc<PageEnds>> {
+    let compute = state.store.membership_page_ends(org, filter, size);
+    Ok(state.pages.ends(list.to_owned(), compute).await?)
+}
+
+/// The window of rows from the start of `page`, `limit` of them.
+fn from_page(ends: &PageEnds, page: &Page, limit: u32) -> Window<MembershipCursor> {
     let previous = usize::try_from(page.number())
         .ok()
         .and_then(|n| n.checked_sub(2));
-    let window = match previous.and_then(|i| ends.1.get(i)) {
+    match previous.and_then(|i| ends.1.get(i)) {
         Some(cursor) => Window::After {
             cursor: Some(cursor.clone()),
-            limit: page.rows(),
+            limit,
         },
-        None => page.window(),
+        None => page.window_of(limit),
+    }
+}
+
+/// Consecutive `pages` of the list in one read, each with its key.
+async fn read_block(
+    state: &AppState,
+    org: Uuid,
+    filter: &MembershipFilter,
+    ends: &PageEnds,
+    pages: &[Page],
+    (prefix, url): (&str, &RequestUrl),
+) -> ApiResult<Vec<(String, Response)>> {
+    let Some(first) = pages.first() else {
+        return Ok(Vec::new());
     };
+    let rows = pages.iter().map(Page::rows).sum();
+    let items = state
+        .store
+        .list_memberships(org, filter, from_page(ends, first, rows))
+        .await?;
+    let size = usize::try_from(first.size()).unwrap_or(usize::MAX).max(1);
+    pages
+        .iter()
+        .zip(items.chunks(size).chain(std::iter::repeat(&[][..])))
+        .map(|(page, items)| {
+            let key = format!("{prefix} {}", url.page_key(Some(page.number())));
+            Ok((key, page.respond(url, items)?))
+        })
+        .collect()
+}
+
+/// A page read alone: `page=last`, or a page past the list's end (its error).
+async fn read_page(
+    state: &AppState,
+    org: Uuid,
+    filter: &MembershipFilter,
+    ends: &PageEnds,
+    request: PageRequest,
+    url: &RequestUrl,
+) -> ApiResult<Response> {
+    let page = request.resolve(ends.0)?;
+    let window = from_page(ends, &page, page.rows());
     let items = state.store.list_memberships(org, filter, window).await?;
     page.respond(url, &items)
 }

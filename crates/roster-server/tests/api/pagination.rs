@@ -152,6 +152,37 @@ async fn walking_every_page_of_2500_members_yields_each_once_in_order() {
     sorted.sort();
     assert_eq!(seen, sorted, "ordered by email, then id");
 
+    // Pages asked for out of order, of a short list (read in blocks of pages) and of a long
+    // one (read page by page), are each the right slice, with the right links.
+    for size in [50usize, 20] {
+        let pages = 2500usize.div_ceil(size);
+        for n in [pages, 9, 1, 10, pages - 1, 17, 2, 8] {
+            let res = app
+                .get(&format!(
+                    "/api/organizations/{org}/memberships/?page_size={size}&page={n}"
+                ))
+                .key(&admin)
+                .v2()
+                .send()
+                .await;
+            let got: Vec<i64> = res
+                .json()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_i64().unwrap())
+                .collect();
+            let want: Vec<i64> = seen[(n - 1) * size..(n * size).min(2500)]
+                .iter()
+                .map(|(_, id)| *id)
+                .collect();
+            assert_eq!(got, want, "page {n} of size {size}");
+            let link = res.header("link").unwrap_or_default();
+            assert_eq!(link.contains("rel=\"next\""), n < pages, "{link}");
+            assert_eq!(link.contains("rel=\"prev\""), n > 1, "{link}");
+        }
+    }
+
     // The page size is clamped to 1000.
     let res = app
         .get(&format!(
