@@ -132,15 +132,7 @@ pub async fn changes_are_seen(here: Arc<dyn Store>, elsewhere: Arc<dyn Store>) {
     let settle = || tokio::time::sleep(std::time::Duration::from_millis(300));
     settle().await;
     let (data, access) = (changes.current(), changes.current_access());
-    let joiner = crate::provisioning::UserWrite {
-        user_name: "joiner".into(),
-        email: "joiner@changes.test".into(),
-        name: None,
-        external_id: None,
-        active: true,
-        role: None,
-        attributes: "{}".into(),
-    };
+    let joiner = provisioning::write("joiner", "joiner@changes.test");
     here.provision_users(org, &[joiner], now()).await.unwrap()[0]
         .as_ref()
         .unwrap();

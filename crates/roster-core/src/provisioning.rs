@@ -120,3 +120,25 @@ pub fn admit(
         })
         .collect()
 }
+
+/// Each create's answer from `admit`'s verdicts and the people the batch made (found again by
+/// their email).
+pub fn answers(
+    writes: &[UserWrite],
+    admitted: Vec<Result<(), crate::StoreError>>,
+    made: Vec<ProvisionedUser>,
+) -> Vec<crate::StoreResult<ProvisionedUser>> {
+    let mut made: std::collections::HashMap<String, ProvisionedUser> = made
+        .into_iter()
+        .map(|u| (crate::email::normalize(&u.email), u))
+        .collect();
+    writes
+        .iter()
+        .zip(admitted)
+        .map(|(w, ok)| {
+            ok?;
+            made.remove(&crate::email::normalize(&w.email))
+                .ok_or(crate::StoreError::NotFound)
+        })
+        .collect()
+}

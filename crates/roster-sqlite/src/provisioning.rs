@@ -291,7 +291,7 @@ pub(crate) async fn create_users(
         .map_err(other)?;
         adding.changed_access();
     }
-    let mut made: HashMap<String, ProvisionedUser> = HashMap::new();
+    let mut made = Vec::new();
     if !rows.is_empty() {
         let rows = to_json(&rows)?;
         write_new_members(&mut tx, org, &rows, now).await?;
@@ -305,20 +305,13 @@ pub(crate) async fn create_users(
             .fetch_all(&mut *tx)
             .await
             .map_err(other)?;
-        for row in found {
-            let user = row.into_user()?;
-            made.insert(email::normalize(&user.email), user);
-        }
+        made = found
+            .into_iter()
+            .map(UserRow::into_user)
+            .collect::<StoreResult<_>>()?;
     }
     tx.commit().await.map_err(other)?;
-    Ok(admitted
-        .into_iter()
-        .zip(&emails)
-        .map(|(ok, email_norm)| {
-            ok?;
-            made.remove(email_norm).ok_or(StoreError::NotFound)
-        })
-        .collect())
+    Ok(provisioning::answers(writes, admitted, made))
 }
 
 /// The writes of `create_users` for the admitted rows (JSON arrays of: new id, email,

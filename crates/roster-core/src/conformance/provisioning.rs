@@ -8,7 +8,7 @@ use crate::{Role, Store};
 use std::sync::Arc;
 use uuid::Uuid;
 
-fn write(user_name: &str, email: &str) -> UserWrite {
+pub(super) fn write(user_name: &str, email: &str) -> UserWrite {
     UserWrite {
         user_name: user_name.to_owned(),
         email: email.to_owned(),
