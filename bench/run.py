@@ -108,7 +108,7 @@ class Roster:
              # One key drives each load far past the default per-key rate; the limiter still
              # counts every request.
              "--rate-limit", "1000000000", "--rate-burst", "1000000000"],
-            stdout=log, stderr=log, env={**os.environ, "ROSTER_LOG": "warn"},
+            stdout=log, stderr=log, env={"ROSTER_LOG": "warn", **os.environ},
         )
         while True:
             try:

@@ -154,7 +154,7 @@ pub(crate) async fn change(
         }
     };
     tx.commit().await.map_err(other)?;
-    crate::analyze_if_large(store, "campaign_members", members.len()).await?;
+    crate::analyze_if_large(store, "campaign_members", members.len());
     Ok(result)
 }
 

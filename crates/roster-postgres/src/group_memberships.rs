@@ -235,6 +235,6 @@ pub(crate) async fn change(
     };
     crate::provisioning::touch_group(&mut tx, group).await?;
     tx.commit().await.map_err(other)?;
-    crate::analyze_if_large(store, "group_memberships", items.len()).await?;
+    crate::analyze_if_large(store, "group_memberships", items.len());
     Ok(result)
 }
