@@ -31,10 +31,15 @@ fn check_count(count: usize, max: usize) -> Result<(), ApiError> {
 }
 
 impl Members {
-    pub fn parse(body: Value, max_items: usize) -> Result<Members, ApiError> {
-        let (values, is_list) = match body {
-            Value::Array(values) => (values, true),
-            one => (vec![one], false),
+    /// Reads a body of one item or a list of them. The list is split into each item's text
+    /// first and each item parsed alone, so that 100,000 items never stand in memory as one
+    /// JSON tree (which took several times the body's size).
+    pub fn parse(body: &[u8], max_items: usize) -> Result<Members, ApiError> {
+        let raw: &RawValue = crate::input::parse_json(body)?;
+        let (values, is_list): (Vec<&RawValue>, bool) = if raw.get().trim_start().starts_with('[') {
+            (crate::input::parse_json(raw.get().as_bytes())?, true)
+        } else {
+            (vec![raw], false)
         };
         let total = values.len();
         check_count(total, max_items)?;
@@ -42,7 +47,8 @@ impl Members {
         let mut errors = Vec::new();
         // A roster's emails share a few domains: normalise each domain once.
         let mut domains = HashMap::new();
-        for (position, value) in values.into_iter().enumerate() {
+        for (position, raw) in values.into_iter().enumerate() {
+            let value: Value = crate::input::parse_json(raw.get().as_bytes())?;
             match item(value, &mut domains) {
                 Ok(item) => items.push(item),
                 Err((field, message)) => errors.push(Rejection {

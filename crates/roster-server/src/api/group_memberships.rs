@@ -5,7 +5,7 @@ use crate::api::groups::load;
 use crate::api::json;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::input::{JsonBody, QueryParams, parse_uuid};
+use crate::input::{QueryParams, RawJson, parse_uuid};
 use crate::members::Members;
 use crate::negotiate::ApiVersion;
 use crate::pagination::{RequestUrl, list as list_response, stream_list};
@@ -94,10 +94,10 @@ pub async fn add(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    RawJson(body): RawJson,
 ) -> ApiResult<Response> {
     let group = load(&state, &caller, &id).await?.id;
-    let members = Members::parse(body, state.config.max_items)?;
+    let members = Members::parse(&body, state.config.max_items)?;
     let added = state
         .store
         .change_group_members(
@@ -122,7 +122,7 @@ pub async fn replace(
     caller: Caller,
     query: QueryParams,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    RawJson(body): RawJson,
 ) -> ApiResult<Response> {
     let group = load(&state, &caller, &id).await?.id;
     let require_campaign = match query.get("require_campaign")? {
@@ -135,7 +135,7 @@ pub async fn replace(
             ));
         }
     };
-    let members = Members::parse(body, state.config.max_items)?;
+    let members = Members::parse(&body, state.config.max_items)?;
     state
         .store
         .change_group_members(

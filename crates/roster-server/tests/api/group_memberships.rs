@@ -138,6 +138,20 @@ async fn every_payload_shape_is_accepted() {
         .await;
     assert_eq!(res.status, StatusCode::OK, "one bare string");
     assert_eq!(t.emails().await, ["ann@acme.test"]);
+    // Whitespace around a list is still a list (items are read one by one from its text).
+    let res = t
+        .app
+        .put(&t.group)
+        .key(&t.admin)
+        .raw(
+            "application/json",
+            " \n [ {\"email\": \"bob@acme.test\"} , \"cy@acme.test\" ] \n".to_owned(),
+        )
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.json().as_array().map(Vec::len), Some(2));
+    assert_eq!(t.emails().await, ["bob@acme.test", "cy@acme.test"]);
 }
 
 #[tokio::test]
