@@ -41,15 +41,12 @@ async fn seed() -> Seeded {
         .unwrap()
         .to_owned();
     let group = app
-        .post(&format!("/api/organizations/{org}/groups/"))
-        .key(&admin)
-        .json(&json!({"name": "Agents"}))
-        .send()
-        .await
-        .made()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .created(
+            &format!("/api/organizations/{org}/groups/"),
+            &admin,
+            json!({"name": "Agents"}),
+        )
+        .await;
 
     app.put(&format!("/api/groups/{group}/memberships/"))
         .key(&admin)
@@ -58,15 +55,12 @@ async fn seed() -> Seeded {
         .await
         .made();
     let campaign = app
-        .post(&format!("/api/organizations/{org}/campaigns/"))
-        .key(&admin)
-        .json(&json!({"name": "Spring"}))
-        .send()
-        .await
-        .made()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .created(
+            &format!("/api/organizations/{org}/campaigns/"),
+            &admin,
+            json!({"name": "Spring"}),
+        )
+        .await;
 
     app.put(&format!(
         "/api/organizations/{org}/campaigns/{campaign}/members/"

@@ -26,16 +26,11 @@ impl Team {
             app.member(org, &format!("{who}@acme.test"), Role::Member)
                 .await;
         }
-        let res = app
-            .post(&format!("/api/organizations/{org}/groups/"))
-            .key(&admin)
-            .json(&json!({"name": "Agents"}))
-            .send()
+        let body = json!({"name": "Agents"});
+        let group = app
+            .created(&format!("/api/organizations/{org}/groups/"), &admin, body)
             .await;
-        let group = format!(
-            "/api/groups/{}/memberships/",
-            res.json()["id"].as_str().unwrap()
-        );
+        let group = format!("/api/groups/{group}/memberships/");
         Team {
             app,
             org,

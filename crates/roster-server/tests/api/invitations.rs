@@ -16,15 +16,12 @@ async fn inviting_and_accepting_joins_the_team_and_hands_over_a_key_once() {
         .send()
         .await;
     let gid = app
-        .post(&format!("/api/organizations/{org}/groups/"))
-        .key(&admin)
-        .json(&json!({"name": "Agents"}))
-        .send()
-        .await
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .created(
+            &format!("/api/organizations/{org}/groups/"),
+            &admin,
+            json!({"name": "Agents"}),
+        )
+        .await;
     app.post(&format!("/api/groups/{gid}/memberships/"))
         .key(&admin)
         .json(&json!(["New.Hire@acme.test"]))

@@ -20,26 +20,20 @@ async fn member_payloads_over_the_item_limit_are_refused_whole() {
         app.member(org, &format!("{who}@acme.test"), Role::Member)
             .await;
     }
-    let res = app
-        .post(&format!("/api/organizations/{org}/groups/"))
-        .key(&admin)
-        .json(&json!({"name": "Agents"}))
-        .send()
+    let body = json!({"name": "Agents"});
+    let group = app
+        .created(&format!("/api/organizations/{org}/groups/"), &admin, body)
         .await;
-    let group = format!(
-        "/api/groups/{}/memberships/",
-        res.json()["id"].as_str().unwrap()
-    );
-    let res = app
-        .post(&format!("/api/organizations/{org}/campaigns/"))
-        .key(&admin)
-        .json(&json!({"name": "Spring"}))
-        .send()
+    let group = format!("/api/groups/{group}/memberships/");
+    let body = json!({"name": "Spring"});
+    let campaign = app
+        .created(
+            &format!("/api/organizations/{org}/campaigns/"),
+            &admin,
+            body,
+        )
         .await;
-    let campaign = format!(
-        "/api/organizations/{org}/campaigns/{}/members/",
-        res.json()["id"].as_str().unwrap()
-    );
+    let campaign = format!("/api/organizations/{org}/campaigns/{campaign}/members/");
     let three = json!([
         {"email": "ann@acme.test"}, {"email": "bob@acme.test"}, {"email": "cy@acme.test"}
     ]);

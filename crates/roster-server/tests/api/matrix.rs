@@ -173,15 +173,12 @@ async fn cell(app: &TestApp, shared: &Shared, n: usize, path: &str, body: &str) 
     let wants = |name: &str| path.contains(name) || body.contains(name);
     if wants("{group}") || wants("{gmid}") {
         let group = app
-            .post(&format!("/api/organizations/{org}/groups/"))
-            .key(&admin)
-            .json(&json!({"name": "Agents"}))
-            .send()
-            .await
-            .made()["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+            .created(
+                &format!("/api/organizations/{org}/groups/"),
+                &admin,
+                json!({"name": "Agents"}),
+            )
+            .await;
         let members = app
             .put(&format!("/api/groups/{group}/memberships/"))
             .key(&admin)
@@ -194,13 +191,13 @@ async fn cell(app: &TestApp, shared: &Shared, n: usize, path: &str, body: &str) 
     }
     if wants("{campaign}") {
         let campaign = app
-            .post(&format!("/api/organizations/{org}/campaigns/"))
-            .key(&admin)
-            .json(&json!({"name": "Spring"}))
-            .send()
-            .await
-            .made();
-        names.push(("{campaign}", campaign["id"].as_str().unwrap().to_owned()));
+            .created(
+                &format!("/api/organizations/{org}/campaigns/"),
+                &admin,
+                json!({"name": "Spring"}),
+            )
+            .await;
+        names.push(("{campaign}", campaign));
     }
     if wants("{did}") {
         let added = app

@@ -234,6 +234,15 @@ impl TestApp {
         (id, key)
     }
 
+    /// Creates something through the API as a set-up step that must succeed (a group, a
+    /// campaign, ...); returns its `id`.
+    pub async fn created(&self, path: &str, key: &str, body: Value) -> String {
+        self.post(path).key(key).json(&body).send().await.made()["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
     /// Adds a person with a key to the team; returns (membership id, key).
     pub async fn member(&self, org: Uuid, email: &str, role: Role) -> (i64, String) {
         let (user, key) = self.user(email).await;
