@@ -1,7 +1,7 @@
 //! Campaign members: people by email with their reporting data. Adding and replacing are
 //! set-based through `crate::payload`, under the campaign's row lock.
 
-use crate::payload::{self, Columns};
+use crate::payload;
 use crate::rows::push_window;
 use crate::{PostgresStore, at, campaigns, other, ts};
 use roster_core::store::{EmailCursor, MembersChange, NewCampaignMember, Window};
@@ -125,7 +125,7 @@ pub(crate) async fn count(store: &PostgresStore, campaign: Uuid) -> StoreResult<
 pub(crate) async fn change(
     store: &PostgresStore,
     campaign: Uuid,
-    members: &[NewCampaignMember],
+    members: &[NewCampaignMember<'_>],
     change: MembersChange,
     now: Timestamp,
 ) -> StoreResult<Vec<CampaignMember>> {
@@ -163,17 +163,12 @@ pub(crate) async fn change(
 pub(crate) async fn apply(
     conn: &mut PgConnection,
     campaign: &Campaign,
-    members: &[NewCampaignMember],
+    members: &[NewCampaignMember<'_>],
     replace: bool,
     now: Timestamp,
 ) -> StoreResult<()> {
     let now = ts(now);
-    payload::load(
-        conn,
-        campaign.organization,
-        Columns::of_campaign_members(members),
-    )
-    .await?;
+    payload::load_campaign_members(conn, campaign.organization, members).await?;
     payload::reject_rule_breakers(conn, campaign.organization).await?;
     let mut changed = 0;
     if replace {

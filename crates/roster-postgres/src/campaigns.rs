@@ -107,7 +107,7 @@ pub(crate) async fn update(
     store: &PostgresStore,
     id: Uuid,
     name: Option<&str>,
-    members: Option<&[NewCampaignMember]>,
+    members: Option<&[NewCampaignMember<'_>]>,
     now: Timestamp,
 ) -> StoreResult<Campaign> {
     let mut tx = store.write().await?;

@@ -2,7 +2,7 @@
 //! through `crate::payload`. A change locks its team `FOR SHARE` and its group `FOR UPDATE`, so
 //! changes of one group apply one after another, whichever node serves them.
 
-use crate::payload::{self, Columns};
+use crate::payload;
 use crate::rows::push_window;
 use crate::{PostgresStore, TeamLock, at, lock_team, other, ts};
 use roster_core::store::{EmailCursor, MemberRef, MembersChange, Window};
@@ -169,7 +169,7 @@ pub(crate) async fn change(
 ) -> StoreResult<Vec<GroupMembership>> {
     let mut tx = store.write().await?;
     let org = lock_group(&mut tx, group).await?;
-    payload::load(&mut tx, org, Columns::of_members(items)).await?;
+    payload::load_members(&mut tx, org, items).await?;
     if require_campaign {
         payload::keep_campaign_members(&mut tx, org).await?;
     }

@@ -459,7 +459,7 @@ impl Store for PostgresStore {
         &self,
         id: Uuid,
         name: Option<&str>,
-        members: Option<&[NewCampaignMember]>,
+        members: Option<&[NewCampaignMember<'_>]>,
         now: Timestamp,
     ) -> StoreResult<Campaign> {
         let _writing = self.changes.writing();
@@ -486,7 +486,7 @@ impl Store for PostgresStore {
     async fn change_campaign_members(
         &self,
         campaign: Uuid,
-        members: &[NewCampaignMember],
+        members: &[NewCampaignMember<'_>],
         change: MembersChange,
         now: Timestamp,
     ) -> StoreResult<Vec<CampaignMember>> {

@@ -47,11 +47,16 @@ pub(crate) async fn authenticate(
         // was active.
         let (pool, user) = (store.pool.clone(), row.user.user_id);
         tokio::spawn(async move {
-            let done = sqlx::query("UPDATE users SET last_active_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(user)
-                .execute(&pool)
-                .await;
+            // Only if no other request (a burst of them, or another node) got there first.
+            let done = sqlx::query(
+                "UPDATE users SET last_active_at = $1 WHERE id = $2 \
+                 AND (last_active_at IS NULL OR last_active_at <= $1 - $3)",
+            )
+            .bind(now)
+            .bind(user)
+            .bind(ACTIVITY_RESOLUTION)
+            .execute(&pool)
+            .await;
             if let Err(e) = done {
                 tracing::warn!(error = %e, "could not record activity");
             }

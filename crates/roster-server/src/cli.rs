@@ -100,7 +100,7 @@ struct ServeArgs {
     #[arg(long, env = "ROSTER_MAX_ITEMS", default_value_t = 200_000)]
     max_items: usize,
     /// Memory for kept member-list pages, in MiB (0: keep none).
-    #[arg(long, env = "ROSTER_PAGE_CACHE_MIB", default_value_t = 64)]
+    #[arg(long, env = "ROSTER_PAGE_CACHE_MIB", default_value_t = crate::page_cache::DEFAULT_BUDGET >> 20)]
     page_cache_mib: usize,
     /// Where the first start of an empty database writes the operator key (mode 0600).
     /// Default: `roster-operator.key` beside the SQLite file.

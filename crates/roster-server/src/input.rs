@@ -8,6 +8,8 @@ use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
+use bytes::BytesMut;
+use futures_util::StreamExt;
 use roster_core::Role;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -30,10 +32,20 @@ impl FromRequest<AppState> for RawJson {
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(ApiError::PayloadTooLarge(limit));
         }
-        axum::body::to_bytes(Body::new(body), limit)
-            .await
-            .map(RawJson)
-            .map_err(|_| ApiError::PayloadTooLarge(limit))
+        // One buffer of the declared size, filled as the body arrives: collecting the chunks
+        // and then joining them would hold a large payload twice.
+        let room = declared.map_or(0, |n| usize::try_from(n).unwrap_or(limit).min(limit));
+        let mut bytes = BytesMut::with_capacity(room);
+        let mut chunks = Body::new(body).into_data_stream();
+        while let Some(chunk) = chunks.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::parse(format!("Could not read the body: {e}")))?;
+            if bytes.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge(limit));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(RawJson(bytes.freeze()))
     }
 }
 

@@ -3,6 +3,11 @@
 //! transaction as any change the page could show). Reading the version before computing a
 //! page means an entry never holds data older than its key says; entries of past versions
 //! are never asked for again and go when the budget is spent.
+//!
+//! The one thing a page shows that does not move the version is activity (`last_active_at`,
+//! which every authenticated request may refresh): a page is served for at most `MAX_AGE`
+//! (stretched per page, so that a list read in one burst is not read again in one burst),
+//! and then read again.
 
 use crate::error::{ApiError, ApiResult};
 use axum::body::Body;
@@ -12,12 +17,20 @@ use bytes::Bytes;
 use roster_core::StoreResult;
 use roster_core::store::MembershipCursor;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::OnceCell;
+use tokio::time::Instant;
 
 /// What the cache may hold in all, in bytes of bodies (`roster serve --page-cache-mib`).
-pub const DEFAULT_BUDGET: usize = 64 * 1024 * 1024;
+pub const DEFAULT_BUDGET: usize = 56 * 1024 * 1024;
+
+/// How long a page may be served before it is read again, at the least: activity is recorded
+/// once a minute, so a page is about as fresh as the figure it shows. Each page adds up to
+/// half as long again, chosen by its key.
+const MAX_AGE: Duration = Duration::from_secs(60);
 
 pub struct PageCache {
     budget: usize,
@@ -52,6 +65,8 @@ struct Page {
     body: Bytes,
     /// When it was last served, on the cache's clock of hits.
     used: AtomicU64,
+    /// Served until then; read again after.
+    until: Instant,
 }
 
 impl PageCache {
@@ -178,6 +193,7 @@ impl PageCache {
             headers: parts.headers,
             body: Bytes::copy_from_slice(&body),
             used: AtomicU64::new(inner.clock),
+            until: Instant::now() + max_age(&key),
         });
         let size = page.body.len();
         if size <= self.budget / 16 {
@@ -193,6 +209,13 @@ impl PageCache {
     }
 }
 
+/// `MAX_AGE` and up to half as long again, fixed for a key: the pages of a list read at one
+/// moment are read again over half a minute, not all in the same second.
+fn max_age(key: &str) -> Duration {
+    let spread = BuildHasherDefault::<DefaultHasher>::default().hash_one(key) % 1024;
+    MAX_AGE + MAX_AGE / 2 * u32::try_from(spread).unwrap_or(0) / 1024
+}
+
 impl Page {
     fn response(&self) -> Response {
         let mut response = (StatusCode::OK, Body::from(self.body.clone())).into_response();
@@ -205,6 +228,12 @@ impl Inner {
     fn serve(&mut self, key: &str) -> Option<Response> {
         self.clock += 1;
         let page = self.pages.get(key)?;
+        if page.until <= Instant::now() {
+            if let Some(old) = self.pages.remove(key) {
+                self.bytes -= old.body.len();
+            }
+            return None;
+        }
         page.used.store(self.clock, Ordering::Relaxed);
         Some(page.response())
     }
@@ -226,5 +255,40 @@ impl Inner {
                 self.bytes -= page.body.len();
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is the test failing
+mod tests {
+    use super::*;
+
+    async fn served(cache: &PageCache, key: &str, text: &'static str) -> Bytes {
+        let page = cache
+            .page(key.to_owned(), async { Ok(text.into_response()) })
+            .await
+            .unwrap();
+        axum::body::to_bytes(page.into_body(), usize::MAX)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_page_is_served_for_its_age_then_read_again() {
+        let cache = PageCache::new(DEFAULT_BUDGET);
+        assert_eq!(served(&cache, "p", "first").await, "first");
+        tokio::time::advance(MAX_AGE - Duration::from_secs(1)).await;
+        assert_eq!(served(&cache, "p", "second").await, "first");
+        tokio::time::advance(MAX_AGE / 2 + Duration::from_secs(1)).await;
+        assert!(cache.get("p").is_none());
+        assert_eq!(served(&cache, "p", "second").await, "second");
+    }
+
+    #[test]
+    fn pages_of_a_list_expire_over_half_a_minute() {
+        let ages: Vec<Duration> = (1..=200).map(|n| max_age(&format!("page={n}"))).collect();
+        assert!(ages.iter().all(|&a| a >= MAX_AGE && a < MAX_AGE * 3 / 2));
+        let (low, high) = (ages.iter().min().unwrap(), ages.iter().max().unwrap());
+        assert!(*high - *low > MAX_AGE / 3, "{low:?}..{high:?}");
     }
 }

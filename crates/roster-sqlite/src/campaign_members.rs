@@ -126,7 +126,7 @@ pub(crate) async fn count(store: &SqliteStore, campaign: Uuid) -> StoreResult<u6
 pub(crate) async fn change(
     store: &SqliteStore,
     campaign: Uuid,
-    members: &[NewCampaignMember],
+    members: &[NewCampaignMember<'_>],
     change: MembersChange,
     now: Timestamp,
 ) -> StoreResult<Vec<CampaignMember>> {
@@ -159,7 +159,7 @@ pub(crate) async fn change(
 pub(crate) async fn replace_in(
     conn: &mut SqliteConnection,
     campaign: &Campaign,
-    members: &[NewCampaignMember],
+    members: &[NewCampaignMember<'_>],
     now: Timestamp,
 ) -> StoreResult<()> {
     apply(conn, campaign, members, true, now).await
@@ -168,7 +168,7 @@ pub(crate) async fn replace_in(
 async fn apply(
     conn: &mut SqliteConnection,
     campaign: &Campaign,
-    members: &[NewCampaignMember],
+    members: &[NewCampaignMember<'_>],
     replace: bool,
     now: Timestamp,
 ) -> StoreResult<()> {

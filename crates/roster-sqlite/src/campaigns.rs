@@ -99,7 +99,7 @@ pub(crate) async fn update(
     store: &SqliteStore,
     id: Uuid,
     name: Option<&str>,
-    members: Option<&[NewCampaignMember]>,
+    members: Option<&[NewCampaignMember<'_>]>,
     now: Timestamp,
 ) -> StoreResult<Campaign> {
     let mut tx = store.write().await?;

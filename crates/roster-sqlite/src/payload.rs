@@ -40,9 +40,10 @@ fn new_id() -> String {
     Uuid::now_v7().simple().to_string()
 }
 
-/// Items go into the table this many at a time: a 100,000-item payload as one JSON text is
-/// copied by the bind and parsed whole by `json_each`, tens of megabytes at once.
-const SLICE: usize = 10_000;
+/// Items go into the table in JSON texts of about this many bytes: a 100,000-item payload as
+/// one text is copied by the bind and parsed whole by `json_each`, tens of megabytes at once.
+/// Sized in bytes, not items, because a campaign member's `data` makes its item long.
+const SLICE_BYTES: usize = 1 << 20;
 
 /// The table filled from group-member items, each resolved against the team.
 pub(crate) async fn load_members(
@@ -65,7 +66,7 @@ pub(crate) async fn load_members(
 pub(crate) async fn load_campaign_members(
     conn: &mut SqliteConnection,
     org: Uuid,
-    items: &[NewCampaignMember],
+    items: &[NewCampaignMember<'_>],
 ) -> StoreResult<()> {
     load(conn, org, items, |m| {
         Row::Email(
@@ -74,7 +75,7 @@ pub(crate) async fn load_campaign_members(
             &m.email,
             &m.email_norm,
             &m.domain,
-            Some(&m.data),
+            Some(m.data),
         )
     })
     .await
@@ -90,22 +91,19 @@ async fn load<'a, T>(
         .execute(&mut *conn)
         .await
         .map_err(other)?;
-    for (n, slice) in items.chunks(SLICE).enumerate() {
-        let rows: Vec<Row> = slice.iter().map(&row).collect();
-        let json = serde_json::to_string(&rows).map_err(|e| StoreError::Other(e.to_string()))?;
-        drop(rows);
-        sqlx::query(
-            "INSERT INTO payload (pos, new_id, by_id, email, email_norm, domain, user_id, data) \
-             SELECT $2 + key, unhex(value ->> 0), value ->> 1, \
-                    CASE value ->> 1 WHEN 0 THEN value ->> 2 END, value ->> 3, value ->> 4, \
-                    CASE value ->> 1 WHEN 1 THEN unhex(value ->> 2) END, value ->> 5 \
-             FROM json_each($1)",
-        )
-        .bind(json)
-        .bind(i64::try_from(n * SLICE).unwrap_or(i64::MAX))
-        .execute(&mut *conn)
-        .await
-        .map_err(other)?;
+    let mut first = 0;
+    let mut json = Vec::with_capacity(SLICE_BYTES + SLICE_BYTES / 8);
+    for (position, item) in items.iter().enumerate() {
+        json.push(if json.is_empty() { b'[' } else { b',' });
+        serde_json::to_writer(&mut json, &row(item))
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        if json.len() >= SLICE_BYTES || position + 1 == items.len() {
+            json.push(b']');
+            let text = String::from_utf8(std::mem::take(&mut json))
+                .map_err(|e| StoreError::Other(e.to_string()))?;
+            insert_slice(conn, text, first).await?;
+            first = position + 1;
+        }
     }
     // A user id must be a member; it takes the member's email.
     sqlx::query(
@@ -127,6 +125,23 @@ async fn load<'a, T>(
     .await
     .map_err(other)?;
     Ok(())
+}
+
+/// Inserts one slice of items, a JSON array whose first item is at `first` in the payload.
+async fn insert_slice(conn: &mut SqliteConnection, json: String, first: usize) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO payload (pos, new_id, by_id, email, email_norm, domain, user_id, data) \
+         SELECT $2 + key, unhex(value ->> 0), value ->> 1, \
+                CASE value ->> 1 WHEN 0 THEN value ->> 2 END, value ->> 3, value ->> 4, \
+                CASE value ->> 1 WHEN 1 THEN unhex(value ->> 2) END, value ->> 5 \
+         FROM json_each($1)",
+    )
+    .bind(json)
+    .bind(i64::try_from(first).unwrap_or(i64::MAX))
+    .execute(&mut *conn)
+    .await
+    .map(|_| ())
+    .map_err(other)
 }
 
 /// Drops the items whose email belongs to no campaign member of the team.

@@ -45,11 +45,16 @@ pub(crate) async fn authenticate(
         // may hold for a second) just to note that its caller was active.
         let (writer, user) = (store.writer.clone(), row.user.user_id);
         tokio::spawn(async move {
-            let done = sqlx::query("UPDATE users SET last_active_at = $1 WHERE id = $2")
-                .bind(now.as_micros())
-                .bind(user)
-                .execute(&writer)
-                .await;
+            // Only if no other request (a burst of them, or another process) got there first.
+            let done = sqlx::query(
+                "UPDATE users SET last_active_at = $1 WHERE id = $2 \
+                 AND (last_active_at IS NULL OR last_active_at <= $1 - $3)",
+            )
+            .bind(now.as_micros())
+            .bind(user)
+            .bind(ACTIVITY_RESOLUTION_MICROS)
+            .execute(&writer)
+            .await;
             if let Err(e) = done {
                 tracing::warn!(error = %e, "could not record activity");
             }

@@ -77,7 +77,7 @@ fn stream_all(state: &AppState, campaign: Uuid) -> Response {
     stream_list(fetcher(state, campaign), CampaignMember::cursor)
 }
 
-fn payload(body: &[u8], max_items: usize) -> ApiResult<CampaignMembers> {
+fn payload(body: &[u8], max_items: usize) -> ApiResult<CampaignMembers<'_>> {
     let users =
         campaign_users(body)?.ok_or_else(|| ApiError::field("users", "This field is required."))?;
     CampaignMembers::parse(users, max_items)

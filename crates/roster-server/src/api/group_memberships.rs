@@ -98,6 +98,8 @@ pub async fn add(
 ) -> ApiResult<Response> {
     let group = load(&state, &caller, &id).await?.id;
     let members = Members::parse(&body, state.config.max_items)?;
+    // The items own what the change needs: the body's megabytes can go before it runs.
+    drop(body);
     let added = state
         .store
         .change_group_members(
@@ -136,6 +138,8 @@ pub async fn replace(
         }
     };
     let members = Members::parse(&body, state.config.max_items)?;
+    // The items own what the change needs: the body's megabytes can go before it runs.
+    drop(body);
     state
         .store
         .change_group_members(

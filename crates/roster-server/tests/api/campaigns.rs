@@ -295,18 +295,24 @@ async fn bad_payloads_are_named_and_change_nothing() {
             );
         }
     }
+    // Repeats (differing in case only, too) each name the first, wherever they stand.
     let res = t
         .raw(
             "PUT",
-            r#"[{"email": "bob@acme.test"}, {"email": "bob@acme.test"}]"#,
+            r#"[{"email": "bob@acme.test"}, {"email": "ann@acme.test"},
+                {"email": "BOB@acme.test"}, {"email": "bob@acme.test"}]"#,
         )
         .await;
-    assert!(
-        res.json()[1]["email"][0]
-            .as_str()
-            .unwrap()
-            .contains("more than once")
-    );
+    let errors = res.json();
+    assert_eq!(errors[0], json!({}));
+    assert_eq!(errors[1], json!({}));
+    for repeat in [2, 3] {
+        let message = errors[repeat]["email"][0].as_str().unwrap();
+        assert!(
+            message.contains("more than once") && message.ends_with("(first as item 1)."),
+            "{message}"
+        );
+    }
     for body in ["{}", r#"{"users": 5}"#, "5", r#"["bob@acme.test"]"#] {
         assert_eq!(
             t.raw("PUT", body).await.status,
