@@ -40,6 +40,9 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("held_memberships_attach_on_join", |s| {
         Box::pin(held_memberships_attach_on_join(s))
     }),
+    ("large_group_replaces", |s| {
+        Box::pin(large_group_replaces(s))
+    }),
     ("require_campaign", |s| Box::pin(require_campaign(s))),
     ("campaign_members_keep_data_exactly", |s| {
         Box::pin(campaign_members_keep_data_exactly(s))
@@ -735,6 +738,51 @@ async fn group_members_add_and_replace(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(store.count_group_memberships(group).await.unwrap(), 0);
+}
+
+/// Payloads past a thousand items take another plan on some backends: the same results.
+async fn large_group_replaces(store: Arc<dyn Store>) {
+    let org = team(&store).await;
+    store
+        .add_email_domain(org, "acme.test", now())
+        .await
+        .unwrap();
+    let bob = user(&store, "bob@acme.test").await;
+    let group = store.create_group(org, "Floor", now()).await.unwrap().id;
+    let held = |i: usize| format!("p{i:04}@acme.test");
+    let mut first: Vec<MemberRef> = (0..1500).map(|i| by_email(&held(i))).collect();
+    first.push(by_email("ann@acme.test"));
+    first.push(by_email("P0007@ACME.test"));
+    store
+        .change_group_members(group, &first, MembersChange::Replace, false, now())
+        .await
+        .unwrap();
+    let window = || Window::Page {
+        offset: 0,
+        limit: 2000,
+    };
+    let before = store.list_group_memberships(group, window()).await.unwrap();
+    assert_eq!(before.len(), 1501, "the repeated email collapses");
+    let ann = before.iter().find(|m| m.email == "ann@acme.test").unwrap();
+    assert!(ann.user.is_some(), "a member's email takes their user");
+    assert!(before.iter().filter(|m| m.user.is_none()).count() == 1500);
+    let mut second: Vec<MemberRef> = (750..2000).map(|i| by_email(&held(i))).collect();
+    second.push(MemberRef::UserId(bob));
+    store
+        .change_group_members(group, &second, MembersChange::Replace, false, now())
+        .await
+        .unwrap();
+    let after = store.list_group_memberships(group, window()).await.unwrap();
+    assert_eq!(after.len(), 1251);
+    let kept = |email: &str| before.iter().find(|m| m.email == email).map(|m| m.id);
+    let stayed = after
+        .iter()
+        .filter(|m| kept(&m.email) == Some(m.id))
+        .count();
+    assert_eq!(stayed, 750, "those who stay keep their membership");
+    assert!(after.iter().all(|m| m.email != "ann@acme.test"));
+    let bob_in = after.iter().find(|m| m.email == "bob@acme.test").unwrap();
+    assert_eq!(bob_in.user.as_ref().map(|u| u.id), Some(bob));
 }
 
 async fn held_memberships_attach_on_join(store: Arc<dyn Store>) {

@@ -159,6 +159,9 @@ async fn lock_group(conn: &mut PgConnection, group: Uuid) -> StoreResult<Uuid> {
     locked.map(|_| org).ok_or(StoreError::NotFound)
 }
 
+/// Items beyond which a change joins the payload by hash (see `change`).
+const LARGE_PAYLOAD: usize = 1000;
+
 pub(crate) async fn change(
     store: &PostgresStore,
     group: Uuid,
@@ -186,39 +189,49 @@ pub(crate) async fn change(
     }
     // A membership held by email whose owner is now a member attaches to them.
     sqlx::query(
-        "UPDATE group_memberships gm SET user_id = p.user_id FROM payload p \
-         WHERE gm.group_id = $1 AND gm.user_id IS NULL AND p.member AND p.email_norm = gm.email_norm",
+        "UPDATE group_memberships gm SET user_id = m.user_id FROM payload p, memberships m \
+         WHERE gm.group_id = $1 AND gm.user_id IS NULL AND p.email_norm = gm.email_norm \
+           AND m.org_id = $2 AND m.email_norm = gm.email_norm",
     )
     .bind(group)
+    .bind(org)
     .execute(&mut *tx)
     .await
     .map_err(other)?;
-    // People already in the group keep their membership (they are filtered out first: the
-    // conflict path of an insert is far slower than a lookup); duplicates in the payload
-    // collapse on the unique index.
-    // Marked in a statement of its own: a NOT EXISTS inside the INSERT would scan the rows
-    // that INSERT adds (invisible, but read), which on a group the planner believes empty is
-    // a sequential scan per row, quadratic in the payload.
-    sqlx::query(
-        "UPDATE payload p SET present = true FROM group_memberships gm \
-         WHERE gm.group_id = $1 AND gm.email_norm = p.email_norm",
-    )
-    .bind(group)
-    .execute(&mut *tx)
-    .await
-    .map_err(other)?;
+    // People already in the group keep their membership (filtered out first: the conflict
+    // path of an insert is far slower than a lookup); duplicates in the payload collapse on
+    // the unique index. A large payload is matched against the group by hash, never by a
+    // lookup per row: the planner, believing a new group empty, chose a scan of the group
+    // per row, and that scan also reads the rows this INSERT adds (invisible, but read), so
+    // it grew with the square of the payload. The hash is built before any row goes in.
+    let large = items.len() > LARGE_PAYLOAD;
+    if large {
+        sqlx::query("SET LOCAL enable_nestloop = off")
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+    }
     sqlx::query(
         "INSERT INTO group_memberships (id, group_id, user_id, email, email_norm, created_at) \
-         SELECT p.new_id, $1, CASE WHEN p.member THEN p.user_id END, p.email, p.email_norm, $2 \
-         FROM payload p WHERE NOT p.present \
+         SELECT p.new_id, $1, m.user_id, p.email, p.email_norm, $2 \
+         FROM payload p LEFT JOIN memberships m ON m.org_id = $3 AND m.email_norm = p.email_norm \
+         WHERE NOT EXISTS (SELECT 1 FROM group_memberships gm \
+             WHERE gm.group_id = $1 AND gm.email_norm = p.email_norm) \
          ORDER BY p.pos \
          ON CONFLICT (group_id, email_norm) DO NOTHING",
     )
     .bind(group)
     .bind(ts(now))
+    .bind(org)
     .execute(&mut *tx)
     .await
     .map_err(other)?;
+    if large {
+        sqlx::query("SET LOCAL enable_nestloop = on")
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+    }
     let result = match change {
         MembersChange::Add => {
             let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
