@@ -92,7 +92,7 @@ async fn load<'a, T>(
         .await
         .map_err(other)?;
     let mut first = 0;
-    let mut json = Vec::with_capacity(SLICE_BYTES + SLICE_BYTES / 8);
+    let mut json = Vec::new();
     for (position, item) in items.iter().enumerate() {
         json.push(if json.is_empty() { b'[' } else { b',' });
         serde_json::to_writer(&mut json, &row(item))
