@@ -31,6 +31,9 @@ pub const CHECKS: &[(&str, Check)] = &[
     ("membership_order_filters_and_windows", |s| {
         Box::pin(membership_order_filters_and_windows(s))
     }),
+    ("member_lists_show_current_group_names", |s| {
+        Box::pin(member_lists_show_current_group_names(s))
+    }),
     ("roles_and_the_last_admin", |s| {
         Box::pin(roles_and_the_last_admin(s))
     }),
@@ -622,6 +625,82 @@ async fn membership_order_filters_and_windows(store: Arc<dyn Store>) {
         ..Default::default()
     };
     assert_eq!(store.count_memberships(org, &f).await.unwrap(), 0);
+}
+
+/// A member's groups, in a list and alone, are this team's only, ordered by name, and follow
+/// every rename, removal and new group at once (backends may keep names between reads).
+async fn member_lists_show_current_group_names(store: Arc<dyn Store>) {
+    let org = team(&store).await;
+    let ann = user(&store, "ann@acme.test").await;
+    let other = store
+        .create_organization(
+            NewOrganization {
+                name: "Other".into(),
+                scope: None,
+                default_role: None,
+            },
+            ann,
+            now(),
+        )
+        .await
+        .unwrap()
+        .id;
+    let elsewhere = store.create_group(other, "Elsewhere", now()).await.unwrap();
+    let beta = store.create_group(org, "Beta", now()).await.unwrap();
+    let alpha = store.create_group(org, "Alpha", now()).await.unwrap();
+    for group in [elsewhere.id, beta.id, alpha.id] {
+        store
+            .change_group_members(
+                group,
+                &[by_email("ann@acme.test")],
+                MembersChange::Add,
+                false,
+                now(),
+            )
+            .await
+            .unwrap();
+    }
+    let ann_in = |store: Arc<dyn Store>| async move {
+        let f = MembershipFilter {
+            user_id: Some(ann),
+            ..Default::default()
+        };
+        let window = Window::Page {
+            offset: 0,
+            limit: 10,
+        };
+        let listed = store.list_memberships(org, &f, window).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        let alone = store.get_membership(listed[0].id).await.unwrap();
+        assert_eq!(
+            alone.groups, listed[0].groups,
+            "a membership alone and in the list"
+        );
+        let names: Vec<String> = listed[0].groups.iter().map(|g| g.name.clone()).collect();
+        names
+    };
+    assert_eq!(ann_in(store.clone()).await, ["Alpha", "Beta"]);
+    store.rename_group(beta.id, "Aardvark").await.unwrap();
+    assert_eq!(ann_in(store.clone()).await, ["Aardvark", "Alpha"]);
+    store.delete_group(alpha.id).await.unwrap();
+    assert_eq!(ann_in(store.clone()).await, ["Aardvark"]);
+    let zed = store.create_group(org, "Zed", now()).await.unwrap();
+    store
+        .change_group_members(
+            zed.id,
+            &[by_email("ann@acme.test")],
+            MembersChange::Add,
+            false,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ann_in(store.clone()).await, ["Aardvark", "Zed"]);
+    store
+        .rename_group(elsewhere.id, "Zzz elsewhere")
+        .await
+        .unwrap();
+    assert_eq!(ann_in(store.clone()).await, ["Aardvark", "Zed"]);
 }
 
 async fn roles_and_the_last_admin(store: Arc<dyn Store>) {

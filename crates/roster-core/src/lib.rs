@@ -10,6 +10,7 @@ pub mod changes;
 pub mod conformance;
 pub mod domain;
 pub mod email;
+pub mod group_names;
 pub mod keys;
 pub mod model;
 pub mod provisioning;

@@ -85,7 +85,7 @@ pub struct Organization {
     pub default_role: Role,
 }
 
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct GroupRef {
     pub id: Uuid,
     pub name: String,

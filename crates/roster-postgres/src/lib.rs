@@ -54,6 +54,7 @@ use uuid::Uuid;
 pub struct PostgresStore {
     pool: PgPool,
     changes: Arc<Changes>,
+    group_names: roster_core::group_names::GroupNames,
 }
 
 impl PostgresStore {
@@ -72,7 +73,11 @@ impl PostgresStore {
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
         let changes = Arc::new(Changes::unwatched());
         tokio::spawn(watch_changes(pool.clone(), changes.clone()));
-        Ok(Self { pool, changes })
+        Ok(Self {
+            pool,
+            changes,
+            group_names: Default::default(),
+        })
     }
 
     async fn write(&self) -> StoreResult<Transaction<'static, Postgres>> {

@@ -2,10 +2,11 @@
 
 use crate::rows::{USER_COLUMNS, UserRow, push_window, role};
 use crate::{PostgresStore, TeamLock, at, lock_team, other, ts};
+use roster_core::group_names::TeamNames;
 use roster_core::store::{MembershipCursor, MembershipFilter, Window};
-use roster_core::{GroupRef, Membership, Role, StoreError, StoreResult, Timestamp};
+use roster_core::{Membership, Role, StoreError, StoreResult, Timestamp};
 use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
-use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 #[derive(FromRow)]
@@ -15,7 +16,22 @@ struct MembershipRow {
     role: i64,
     #[sqlx(flatten)]
     user: UserRow,
+    /// The ids of the person's groups, in any team (`GROUP_IDS`).
+    groups: Vec<Uuid>,
+    /// The team's group-names version in the same snapshot (`roster_core::group_names`).
+    names_version: i64,
 }
+
+/// The ids of person `u`'s groups, read with the row: the names come from
+/// `roster_core::group_names`, so a page is one statement, not a second one for groups.
+const GROUP_IDS: &str =
+    "ARRAY(SELECT gm.group_id FROM group_memberships gm WHERE gm.user_id = u.id) AS groups";
+
+/// The group-names version of the team that comes between the two halves.
+const NAMES_VERSION: (&str, &str) = (
+    "coalesce((SELECT group_names_version FROM team_versions WHERE org_id = ",
+    "), 0) AS names_version",
+);
 
 pub(crate) async fn role_in(
     store: &PostgresStore,
@@ -121,26 +137,27 @@ pub(crate) async fn list(
 ) -> StoreResult<Vec<Membership>> {
     // The page is read from the (org_id, email_norm, id) INCLUDE (role, user_id) index alone,
     // then only its rows are joined with users.
-    let mut qb = QueryBuilder::<Postgres>::new(format!(
-        "SELECT page.id, page.org_id, page.role, {USER_COLUMNS} FROM \
-         (SELECT m.id, m.org_id, m.role, m.user_id, m.email_norm"
-    ));
-    from_filtered(&mut qb, f);
-    push_filter(&mut qb, org, f);
-    push_window(&mut qb, window, "m.email_norm, m.id", |qb, c| {
-        qb.push(" AND (m.email_norm, m.id) > (")
-            .push_bind(c.email_norm)
-            .push(", ")
-            .push_bind(c.id)
-            .push(")");
-    });
-    qb.push(") page JOIN users u ON u.id = page.user_id ORDER BY page.email_norm, page.id");
-    let rows: Vec<MembershipRow> = qb
-        .build_query_as()
-        .fetch_all(&store.pool)
-        .await
-        .map_err(other)?;
-    with_groups(store, org, rows).await
+    let query = || {
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT page.id, page.org_id, page.role, {USER_COLUMNS}, {GROUP_IDS}, "
+        ));
+        qb.push(NAMES_VERSION.0)
+            .push_bind(org)
+            .push(NAMES_VERSION.1);
+        qb.push(" FROM (SELECT m.id, m.org_id, m.role, m.user_id, m.email_norm");
+        from_filtered(&mut qb, f);
+        push_filter(&mut qb, org, f);
+        push_window(&mut qb, window.clone(), "m.email_norm, m.id", |qb, c| {
+            qb.push(" AND (m.email_norm, m.id) > (")
+                .push_bind(c.email_norm)
+                .push(", ")
+                .push_bind(c.id)
+                .push(")");
+        });
+        qb.push(") page JOIN users u ON u.id = page.user_id ORDER BY page.email_norm, page.id");
+        qb
+    };
+    named(store, Some(org), query).await
 }
 
 pub(crate) async fn count(
@@ -191,51 +208,101 @@ pub(crate) async fn page_ends(
 }
 
 pub(crate) async fn get(store: &PostgresStore, id: i64) -> StoreResult<Membership> {
-    let row: Option<MembershipRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT m.id, m.org_id, m.role, {USER_COLUMNS} FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(&store.pool)
-    .await
-    .map_err(other)?;
-    let row = row.ok_or(StoreError::NotFound)?;
-    let org = row.org_id;
-    with_groups(store, org, vec![row])
+    let query = || {
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT m.id, m.org_id, m.role, {USER_COLUMNS}, {GROUP_IDS}, {}m.org_id{} \
+             FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = ",
+            NAMES_VERSION.0, NAMES_VERSION.1
+        ));
+        qb.push_bind(id);
+        qb
+    };
+    named(store, None, query)
         .await?
         .pop()
         .ok_or(StoreError::NotFound)
 }
 
-/// Fills in each membership's groups with one query for the whole page.
-async fn with_groups(
+/// Reads the rows of `query` (all of one team) and names their groups: from `group_names`
+/// when it holds the rows' version, else from a second read of rows and names in one
+/// snapshot. `org`, when known, skips the first read if nothing is kept for the team.
+async fn named(
     store: &PostgresStore,
-    org: Uuid,
-    rows: Vec<MembershipRow>,
+    org: Option<Uuid>,
+    query: impl Fn() -> QueryBuilder<Postgres>,
 ) -> StoreResult<Vec<Membership>> {
-    let mut groups: HashMap<Uuid, Vec<GroupRef>> = HashMap::new();
-    if !rows.is_empty() {
-        let users: Vec<Uuid> = rows.iter().map(|r| r.user.user_id).collect();
-        let found: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
-            "SELECT gm.user_id, g.id, g.name FROM group_memberships gm \
-             JOIN groups g ON g.id = gm.group_id \
-             WHERE g.org_id = $1 AND gm.user_id = ANY($2) ORDER BY g.name, g.id",
-        )
-        .bind(org)
-        .bind(users)
-        .fetch_all(&store.pool)
-        .await
-        .map_err(other)?;
-        for (user, id, name) in found {
-            groups.entry(user).or_default().push(GroupRef { id, name });
+    if org.is_none_or(|org| store.group_names.get(org).is_some()) {
+        let rows: Vec<MembershipRow> = query()
+            .build_query_as()
+            .fetch_all(&store.pool)
+            .await
+            .map_err(other)?;
+        let Some(first) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        if let Some(names) = store.group_names.get(first.org_id)
+            && fits(&rows, first.org_id, &names)
+        {
+            return with_names(rows, &names);
         }
     }
+    // Nothing kept for the team, or a group changed since: rows and names in one snapshot.
+    let mut tx = store.pool.begin().await.map_err(other)?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    let rows: Vec<MembershipRow> = query()
+        .build_query_as()
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(other)?;
+    let Some(org) = rows.first().map(|r| r.org_id) else {
+        return Ok(Vec::new());
+    };
+    let names = load_names(&mut tx, org).await?;
+    tx.commit().await.map_err(other)?;
+    if !fits(&rows, org, &names) {
+        return Err(StoreError::Other(
+            "a membership read saw two teams or two versions in one snapshot".into(),
+        ));
+    }
+    store.group_names.keep(org, names.clone());
+    with_names(rows, &names)
+}
+
+/// Reads the names of `org`'s groups and their version, in one statement.
+async fn load_names(conn: &mut PgConnection, org: Uuid) -> StoreResult<Arc<TeamNames>> {
+    let rows: Vec<(i64, Option<Uuid>, Option<String>)> = sqlx::query_as(
+        "SELECT v.group_names_version, g.id, g.name \
+         FROM team_versions v LEFT JOIN groups g ON g.org_id = v.org_id WHERE v.org_id = $1",
+    )
+    .bind(org)
+    .fetch_all(conn)
+    .await
+    .map_err(other)?;
+    let version = rows.first().map_or(0, |r| r.0);
+    let names = rows
+        .into_iter()
+        .filter_map(|(_, id, name)| Some((id?, name?)))
+        .collect();
+    Ok(Arc::new(TeamNames::new(version, names)))
+}
+
+/// Whether all `rows` are of team `org` at the version of `names`.
+fn fits(rows: &[MembershipRow], org: Uuid, names: &TeamNames) -> bool {
+    rows.iter()
+        .all(|r| r.org_id == org && r.names_version == names.version)
+}
+
+fn with_names(rows: Vec<MembershipRow>, names: &TeamNames) -> StoreResult<Vec<Membership>> {
     rows.into_iter()
         .map(|r| {
             Ok(Membership {
                 id: r.id,
                 organization: r.org_id,
                 role: role(r.role)?,
-                groups: groups.remove(&r.user.user_id).unwrap_or_default(),
+                groups: names.groups(r.groups),
                 last_active_at: r.user.last_active_at.map(at),
                 last_login_at: r.user.last_login_at.map(at),
                 user: r.user.into_user(),

@@ -22,6 +22,7 @@ mod campaign_members;
 mod campaigns;
 mod email_domains;
 mod group_memberships;
+mod group_names;
 mod groups;
 mod import;
 mod invitations;
@@ -61,6 +62,7 @@ pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
     changes: Arc<Changes>,
+    group_names: roster_core::group_names::GroupNames,
 }
 
 impl SqliteStore {
@@ -116,6 +118,7 @@ impl SqliteStore {
             reader,
             writer,
             changes,
+            group_names: Default::default(),
         })
     }
 

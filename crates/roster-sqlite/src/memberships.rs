@@ -1,11 +1,13 @@
 //! Team memberships: the list with its filters, role changes and removal.
 
+use crate::group_names;
 use crate::provisioning::NOW;
 use crate::rows::{USER_COLUMNS, UserRow, push_window, role};
 use crate::{SqliteStore, other};
+use roster_core::group_names::TeamNames;
 use roster_core::store::{MembershipCursor, MembershipFilter, Window};
-use roster_core::{GroupRef, Membership, Role, StoreError, StoreResult, Timestamp};
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
+use roster_core::{Membership, Role, StoreError, StoreResult, Timestamp};
+use sqlx::{Connection, FromRow, QueryBuilder, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
 #[derive(FromRow)]
@@ -15,25 +17,23 @@ struct MembershipRow {
     role: i64,
     #[sqlx(flatten)]
     user: UserRow,
-    /// The person's groups in the team (`GROUPS`).
+    /// The ids of the person's groups, in any team (`GROUP_IDS`).
     groups: String,
+    /// The team's group-names version in the same snapshot (`group_names`).
+    names_version: i64,
 }
 
-/// The groups of person `u` in team `{org}` as one JSON array of `[hex id, name]`, read in
-/// the same statement as the rows: the driver hands rows over one at a time between threads,
-/// and a separate query's 300-odd (person, group) rows cost four times a page's own query
-/// under load. Its `{org}` is the column naming the team.
-const GROUPS: &str = "(SELECT json_group_array(json_array(hex(g.id), g.name)) \
-     FROM group_memberships gm CROSS JOIN groups g ON g.id = gm.group_id \
-     WHERE gm.user_id = u.id AND g.org_id = {org}) AS groups";
+/// The ids of person `u`'s groups as one string of 32 hex digits each: the names come from
+/// `group_names`, and the driver hands rows over one at a time between threads, so a
+/// separate query's 300-odd (person, group) rows would cost four times a page's own query.
+const GROUP_IDS: &str = "coalesce((SELECT group_concat(hex(gm.group_id), '') \
+     FROM group_memberships gm WHERE gm.user_id = u.id), '') AS groups";
 
-fn select_from() -> String {
-    format!(
-        "SELECT m.id, m.org_id, m.role, {USER_COLUMNS}, {} \
-         FROM memberships m JOIN users u ON u.id = m.user_id",
-        GROUPS.replace("{org}", "m.org_id")
-    )
-}
+/// The group-names version of the team that comes between the two halves.
+const NAMES_VERSION: (&str, &str) = (
+    "coalesce((SELECT group_names_version FROM team_versions WHERE org_id = ",
+    "), 0) AS names_version",
+);
 
 pub(crate) async fn role_in(
     store: &SqliteStore,
@@ -163,29 +163,28 @@ pub(crate) async fn list(
 ) -> StoreResult<Vec<Membership>> {
     // The page is read from the covering (org_id, email_norm, id, role, user_id) index alone,
     // then only its rows are joined with users: a deep page skips index entries, not rows.
-    let mut qb = QueryBuilder::<Sqlite>::new(format!(
-        "SELECT page.id, page.org_id, page.role, {USER_COLUMNS}, {} FROM \
-         (SELECT m.id, m.org_id, m.role, m.user_id, m.email_norm",
-        GROUPS.replace("{org}", "page.org_id")
-    ));
-    from_filtered(&mut qb, f);
-    push_filter(&mut qb, org, f);
-    push_window(&mut qb, window, "m.email_norm, m.id", |qb, c| {
-        qb.push(" AND (m.email_norm, m.id) > (")
-            .push_bind(c.email_norm)
-            .push(", ")
-            .push_bind(c.id)
-            .push(")");
-    });
-    qb.push(") page JOIN users u ON u.id = page.user_id ORDER BY page.email_norm, page.id");
-    let rows: Vec<MembershipRow> = qb
-        .build_query_as()
-        .fetch_all(&store.reader)
-        .await
-        .map_err(other)?;
-    rows.into_iter()
-        .map(MembershipRow::into_membership)
-        .collect()
+    let query = || {
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT page.id, page.org_id, page.role, {USER_COLUMNS}, {GROUP_IDS}, "
+        ));
+        // Bound, not `page.org_id`: read once, not once a row.
+        qb.push(NAMES_VERSION.0)
+            .push_bind(org)
+            .push(NAMES_VERSION.1);
+        qb.push(" FROM (SELECT m.id, m.org_id, m.role, m.user_id, m.email_norm");
+        from_filtered(&mut qb, f);
+        push_filter(&mut qb, org, f);
+        push_window(&mut qb, window.clone(), "m.email_norm, m.id", |qb, c| {
+            qb.push(" AND (m.email_norm, m.id) > (")
+                .push_bind(c.email_norm)
+                .push(", ")
+                .push_bind(c.id)
+                .push(")");
+        });
+        qb.push(") page JOIN users u ON u.id = page.user_id ORDER BY page.email_norm, page.id");
+        qb
+    };
+    named(store, Some(org), query).await
 }
 
 pub(crate) async fn count(
@@ -236,40 +235,86 @@ pub(crate) async fn page_ends(
 }
 
 pub(crate) async fn get(store: &SqliteStore, id: i64) -> StoreResult<Membership> {
-    let row: Option<MembershipRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{} WHERE m.id = $1",
-        select_from()
-    )))
-    .bind(id)
-    .fetch_optional(&store.reader)
-    .await
-    .map_err(other)?;
-    row.ok_or(StoreError::NotFound)?.into_membership()
+    let query = || {
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT m.id, m.org_id, m.role, {USER_COLUMNS}, {GROUP_IDS}, {}m.org_id{} \
+             FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = ",
+            NAMES_VERSION.0, NAMES_VERSION.1
+        ));
+        qb.push_bind(id);
+        qb
+    };
+    named(store, None, query)
+        .await?
+        .pop()
+        .ok_or(StoreError::NotFound)
 }
 
-impl MembershipRow {
-    fn into_membership(self) -> StoreResult<Membership> {
-        let pairs: Vec<(String, String)> = serde_json::from_str(&self.groups)
-            .map_err(|e| StoreError::Other(format!("group list: {e}")))?;
-        let mut groups = pairs
-            .into_iter()
-            .map(|(id, name)| {
-                let id = Uuid::try_parse(&id)
-                    .map_err(|e| StoreError::Other(format!("group id: {e}")))?;
-                Ok(GroupRef { id, name })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
-        groups.sort_unstable_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
-        Ok(Membership {
-            id: self.id,
-            organization: self.org_id,
-            role: role(self.role)?,
-            groups,
-            last_active_at: self.user.last_active_at.map(Timestamp::from_micros),
-            last_login_at: self.user.last_login_at.map(Timestamp::from_micros),
-            user: self.user.into_user(),
-        })
+/// Reads the rows of `query` (all of one team) and names their groups: from `group_names`
+/// when it holds the rows' version, else from a second read of rows and names in one
+/// snapshot. `org`, when known, skips the first read if nothing is kept for the team.
+async fn named(
+    store: &SqliteStore,
+    org: Option<Uuid>,
+    query: impl Fn() -> QueryBuilder<Sqlite>,
+) -> StoreResult<Vec<Membership>> {
+    let mut conn = store.reader.acquire().await.map_err(other)?;
+    if org.is_none_or(|org| store.group_names.get(org).is_some()) {
+        let rows: Vec<MembershipRow> = query()
+            .build_query_as()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(other)?;
+        let Some(first) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        if let Some(names) = store.group_names.get(first.org_id)
+            && fits(&rows, first.org_id, &names)
+        {
+            return with_names(rows, &names);
+        }
     }
+    // Nothing kept for the team, or a group changed since: rows and names in one snapshot.
+    let mut tx = conn.begin().await.map_err(other)?;
+    let rows: Vec<MembershipRow> = query()
+        .build_query_as()
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(other)?;
+    let Some(org) = rows.first().map(|r| r.org_id) else {
+        return Ok(Vec::new());
+    };
+    let names = group_names::load(&mut tx, org).await?;
+    tx.commit().await.map_err(other)?;
+    if !fits(&rows, org, &names) {
+        return Err(StoreError::Other(
+            "a membership read saw two teams or two versions in one snapshot".into(),
+        ));
+    }
+    store.group_names.keep(org, names.clone());
+    with_names(rows, &names)
+}
+
+/// Whether all `rows` are of team `org` at the version of `names`.
+fn fits(rows: &[MembershipRow], org: Uuid, names: &TeamNames) -> bool {
+    rows.iter()
+        .all(|r| r.org_id == org && r.names_version == names.version)
+}
+
+fn with_names(rows: Vec<MembershipRow>, names: &TeamNames) -> StoreResult<Vec<Membership>> {
+    rows.into_iter()
+        .map(|row| {
+            Ok(Membership {
+                id: row.id,
+                organization: row.org_id,
+                role: role(row.role)?,
+                groups: names.groups(group_names::parse_ids(&row.groups)?),
+                last_active_at: row.user.last_active_at.map(Timestamp::from_micros),
+                last_login_at: row.user.last_login_at.map(Timestamp::from_micros),
+                user: row.user.into_user(),
+            })
+        })
+        .collect()
 }
 
 #[derive(FromRow)]

@@ -62,6 +62,10 @@ pub(crate) fn role(n: i64) -> Result<Role, StoreError> {
 
 /// Appends a list window to a query that ends in its WHERE clause: for a keyset window the
 /// condition `after` writes (rows past the cursor), then `ORDER BY order LIMIT .. OFFSET ..`.
+///
+/// The limit is written into the text, not bound: SQLite plans with a bound LIMIT's value,
+/// so rebinding it re-prepares the statement on every run (a twentieth of a cold page's
+/// time). Limits are page sizes, a handful of texts; offsets stay bound.
 pub(crate) fn push_window<C>(
     qb: &mut QueryBuilder<Sqlite>,
     window: Window<C>,
@@ -79,8 +83,7 @@ pub(crate) fn push_window<C>(
     };
     qb.push(" ORDER BY ")
         .push(order)
-        .push(" LIMIT ")
-        .push_bind(i64::from(limit))
+        .push(format_args!(" LIMIT {limit}"))
         .push(" OFFSET ")
         .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
 }
