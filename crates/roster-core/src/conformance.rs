@@ -648,17 +648,16 @@ async fn member_lists_show_current_group_names(store: Arc<dyn Store>) {
     let elsewhere = store.create_group(other, "Elsewhere", now()).await.unwrap();
     let beta = store.create_group(org, "Beta", now()).await.unwrap();
     let alpha = store.create_group(org, "Alpha", now()).await.unwrap();
+    let add_ann = |group: Uuid| {
+        let store = store.clone();
+        async move {
+            let ann = [by_email("ann@acme.test")];
+            let change = store.change_group_members(group, &ann, MembersChange::Add, false, now());
+            change.await.unwrap();
+        }
+    };
     for group in [elsewhere.id, beta.id, alpha.id] {
-        store
-            .change_group_members(
-                group,
-                &[by_email("ann@acme.test")],
-                MembersChange::Add,
-                false,
-                now(),
-            )
-            .await
-            .unwrap();
+        add_ann(group).await;
     }
     let ann_in = |store: Arc<dyn Store>| async move {
         let f = MembershipFilter {
@@ -685,16 +684,7 @@ async fn member_lists_show_current_group_names(store: Arc<dyn Store>) {
     store.delete_group(alpha.id).await.unwrap();
     assert_eq!(ann_in(store.clone()).await, ["Aardvark"]);
     let zed = store.create_group(org, "Zed", now()).await.unwrap();
-    store
-        .change_group_members(
-            zed.id,
-            &[by_email("ann@acme.test")],
-            MembersChange::Add,
-            false,
-            now(),
-        )
-        .await
-        .unwrap();
+    add_ann(zed.id).await;
     assert_eq!(ann_in(store.clone()).await, ["Aardvark", "Zed"]);
     store
         .rename_group(elsewhere.id, "Zzz elsewhere")

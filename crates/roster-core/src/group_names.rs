@@ -29,8 +29,15 @@ struct Kept {
 
 /// One team's group names at one version.
 pub struct TeamNames {
-    pub version: i64,
+    team: Uuid,
+    version: i64,
     names: HashMap<Uuid, String>,
+}
+
+/// A row read with the group-names version of its team, in the same statement.
+pub trait Versioned {
+    fn team(&self) -> Uuid;
+    fn names_version(&self) -> i64;
 }
 
 impl GroupNames {
@@ -39,27 +46,44 @@ impl GroupNames {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The names kept for team `org`, at whatever version they were read.
-    pub fn get(&self, org: Uuid) -> Option<Arc<TeamNames>> {
-        self.kept().teams.get(&org).cloned()
+    /// Whether anything is kept for team `org`, at whatever version.
+    pub fn holds(&self, org: Uuid) -> bool {
+        self.kept().teams.contains_key(&org)
     }
 
-    pub fn keep(&self, org: Uuid, names: Arc<TeamNames>) {
+    /// The names kept for the team of `rows`, if they are of the version the rows were read
+    /// at (and the rows all of one team, one version).
+    pub fn fitting<R: Versioned>(&self, rows: &[R]) -> Option<Arc<TeamNames>> {
+        let names = self.kept().teams.get(&rows.first()?.team())?.clone();
+        names.fits(rows).then_some(names)
+    }
+
+    pub fn keep(&self, names: Arc<TeamNames>) {
         let mut kept = self.kept();
         if kept.names + names.names.len() > MAX_NAMES {
             kept.teams.clear();
             kept.names = 0;
         }
         kept.names += names.names.len();
-        if let Some(old) = kept.teams.insert(org, names) {
+        if let Some(old) = kept.teams.insert(names.team, names) {
             kept.names -= old.names.len();
         }
     }
 }
 
 impl TeamNames {
-    pub fn new(version: i64, names: HashMap<Uuid, String>) -> Self {
-        TeamNames { version, names }
+    pub fn new(team: Uuid, version: i64, names: HashMap<Uuid, String>) -> Self {
+        TeamNames {
+            team,
+            version,
+            names,
+        }
+    }
+
+    /// Whether all `rows` are of this team at this version.
+    pub fn fits<R: Versioned>(&self, rows: &[R]) -> bool {
+        rows.iter()
+            .all(|r| r.team() == self.team && r.names_version() == self.version)
     }
 
     /// The team's groups among `ids` (ids of other teams' groups are passed over), ordered
@@ -88,6 +112,7 @@ mod tests {
     #[test]
     fn groups_are_this_teams_by_name_then_id() {
         let names = TeamNames::new(
+            id(7),
             3,
             HashMap::from([
                 (id(2), "B".into()),
@@ -103,23 +128,47 @@ mod tests {
     #[test]
     fn past_the_limit_memory_starts_again() {
         let kept = GroupNames::default();
-        let many = |from: u128, n: u128| {
+        let many = |team: u128, from: u128, n: u128| {
             Arc::new(TeamNames::new(
+                id(team),
                 1,
                 (from..from + n).map(|i| (id(i), String::new())).collect(),
             ))
         };
-        kept.keep(id(1), many(0, MAX_NAMES as u128 - 10));
-        kept.keep(id(2), many(1 << 64, 10));
-        assert!(kept.get(id(1)).is_some() && kept.get(id(2)).is_some());
-        kept.keep(id(3), many(1 << 65, 1));
-        assert!(kept.get(id(1)).is_none() && kept.get(id(2)).is_none());
-        assert!(kept.get(id(3)).is_some());
-        kept.keep(id(3), many(1 << 66, 5));
+        kept.keep(many(1, 0, MAX_NAMES as u128 - 10));
+        kept.keep(many(2, 1 << 64, 10));
+        assert!(kept.holds(id(1)) && kept.holds(id(2)));
+        kept.keep(many(3, 1 << 65, 1));
+        assert!(!kept.holds(id(1)) && !kept.holds(id(2)));
+        assert!(kept.holds(id(3)));
+        kept.keep(many(3, 1 << 66, 5));
         assert_eq!(
             kept.kept().names,
             5,
             "a team's new names replace its old ones"
         );
+    }
+
+    struct Row(u128, i64);
+
+    impl Versioned for Row {
+        fn team(&self) -> Uuid {
+            id(self.0)
+        }
+
+        fn names_version(&self) -> i64 {
+            self.1
+        }
+    }
+
+    #[test]
+    fn names_fit_rows_of_their_team_and_version_only() {
+        let kept = GroupNames::default();
+        kept.keep(Arc::new(TeamNames::new(id(1), 4, HashMap::new())));
+        assert!(kept.fitting(&[Row(1, 4), Row(1, 4)]).is_some());
+        assert!(kept.fitting(&[Row(1, 4), Row(1, 5)]).is_none());
+        assert!(kept.fitting(&[Row(1, 4), Row(2, 4)]).is_none());
+        assert!(kept.fitting(&[Row(2, 4)]).is_none());
+        assert!(kept.fitting::<Row>(&[]).is_none());
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::rows::{USER_COLUMNS, UserRow, push_window, role};
 use crate::{PostgresStore, TeamLock, at, lock_team, other, ts};
-use roster_core::group_names::TeamNames;
+use roster_core::group_names::{TeamNames, Versioned};
 use roster_core::store::{MembershipCursor, MembershipFilter, Window};
 use roster_core::{Membership, Role, StoreError, StoreResult, Timestamp};
 use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
@@ -231,18 +231,16 @@ async fn named(
     org: Option<Uuid>,
     query: impl Fn() -> QueryBuilder<Postgres>,
 ) -> StoreResult<Vec<Membership>> {
-    if org.is_none_or(|org| store.group_names.get(org).is_some()) {
+    if org.is_none_or(|org| store.group_names.holds(org)) {
         let rows: Vec<MembershipRow> = query()
             .build_query_as()
             .fetch_all(&store.pool)
             .await
             .map_err(other)?;
-        let Some(first) = rows.first() else {
+        if rows.is_empty() {
             return Ok(Vec::new());
-        };
-        if let Some(names) = store.group_names.get(first.org_id)
-            && fits(&rows, first.org_id, &names)
-        {
+        }
+        if let Some(names) = store.group_names.fitting(&rows) {
             return with_names(rows, &names);
         }
     }
@@ -262,12 +260,12 @@ async fn named(
     };
     let names = load_names(&mut tx, org).await?;
     tx.commit().await.map_err(other)?;
-    if !fits(&rows, org, &names) {
+    if !names.fits(&rows) {
         return Err(StoreError::Other(
             "a membership read saw two teams or two versions in one snapshot".into(),
         ));
     }
-    store.group_names.keep(org, names.clone());
+    store.group_names.keep(names.clone());
     with_names(rows, &names)
 }
 
@@ -286,13 +284,17 @@ async fn load_names(conn: &mut PgConnection, org: Uuid) -> StoreResult<Arc<TeamN
         .into_iter()
         .filter_map(|(_, id, name)| Some((id?, name?)))
         .collect();
-    Ok(Arc::new(TeamNames::new(version, names)))
+    Ok(Arc::new(TeamNames::new(org, version, names)))
 }
 
-/// Whether all `rows` are of team `org` at the version of `names`.
-fn fits(rows: &[MembershipRow], org: Uuid, names: &TeamNames) -> bool {
-    rows.iter()
-        .all(|r| r.org_id == org && r.names_version == names.version)
+impl Versioned for MembershipRow {
+    fn team(&self) -> Uuid {
+        self.org_id
+    }
+
+    fn names_version(&self) -> i64 {
+        self.names_version
+    }
 }
 
 fn with_names(rows: Vec<MembershipRow>, names: &TeamNames) -> StoreResult<Vec<Membership>> {

@@ -22,7 +22,7 @@ pub(crate) async fn load(conn: &mut SqliteConnection, org: Uuid) -> StoreResult<
         .into_iter()
         .filter_map(|(_, id, name)| Some((id?, name?)))
         .collect();
-    Ok(Arc::new(TeamNames::new(version, names)))
+    Ok(Arc::new(TeamNames::new(org, version, names)))
 }
 
 /// Group ids written as 32 hex digits each, run together (`group_concat(hex(id), '')`).

@@ -4,7 +4,7 @@ use crate::group_names;
 use crate::provisioning::NOW;
 use crate::rows::{USER_COLUMNS, UserRow, push_window, role};
 use crate::{SqliteStore, other};
-use roster_core::group_names::TeamNames;
+use roster_core::group_names::{TeamNames, Versioned};
 use roster_core::store::{MembershipCursor, MembershipFilter, Window};
 use roster_core::{Membership, Role, StoreError, StoreResult, Timestamp};
 use sqlx::{Connection, FromRow, QueryBuilder, Sqlite, SqliteConnection};
@@ -259,18 +259,16 @@ async fn named(
     query: impl Fn() -> QueryBuilder<Sqlite>,
 ) -> StoreResult<Vec<Membership>> {
     let mut conn = store.reader.acquire().await.map_err(other)?;
-    if org.is_none_or(|org| store.group_names.get(org).is_some()) {
+    if org.is_none_or(|org| store.group_names.holds(org)) {
         let rows: Vec<MembershipRow> = query()
             .build_query_as()
             .fetch_all(&mut *conn)
             .await
             .map_err(other)?;
-        let Some(first) = rows.first() else {
+        if rows.is_empty() {
             return Ok(Vec::new());
-        };
-        if let Some(names) = store.group_names.get(first.org_id)
-            && fits(&rows, first.org_id, &names)
-        {
+        }
+        if let Some(names) = store.group_names.fitting(&rows) {
             return with_names(rows, &names);
         }
     }
@@ -286,19 +284,23 @@ async fn named(
     };
     let names = group_names::load(&mut tx, org).await?;
     tx.commit().await.map_err(other)?;
-    if !fits(&rows, org, &names) {
+    if !names.fits(&rows) {
         return Err(StoreError::Other(
             "a membership read saw two teams or two versions in one snapshot".into(),
         ));
     }
-    store.group_names.keep(org, names.clone());
+    store.group_names.keep(names.clone());
     with_names(rows, &names)
 }
 
-/// Whether all `rows` are of team `org` at the version of `names`.
-fn fits(rows: &[MembershipRow], org: Uuid, names: &TeamNames) -> bool {
-    rows.iter()
-        .all(|r| r.org_id == org && r.names_version == names.version)
+impl Versioned for MembershipRow {
+    fn team(&self) -> Uuid {
+        self.org_id
+    }
+
+    fn names_version(&self) -> i64 {
+        self.names_version
+    }
 }
 
 fn with_names(rows: Vec<MembershipRow>, names: &TeamNames) -> StoreResult<Vec<Membership>> {
