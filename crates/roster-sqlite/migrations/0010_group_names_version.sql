@@ -1,6 +1,6 @@
 -- A second counter per team that moves only when a group's name can change for a reader
 -- (a group made, renamed, moved or removed). Member lists read group ids with their rows and
--- take the names from memory kept by this counter (roster-sqlite's group_names), which the
+-- take the names from memory kept by this counter (roster_core::group_names), which the
 -- team's version would throw away at every membership change.
 ALTER TABLE team_versions ADD COLUMN group_names_version INTEGER NOT NULL DEFAULT 1;
 
