@@ -251,11 +251,20 @@ async fn the_hostile_corpus_is_refused_and_changes_nothing() {
         "the corpus has {} requests",
         entries.len()
     );
-    // Every key once first: the activity each records is part of the state.
+    // Every key once first: the activity each records is part of the state. It is written in
+    // the background, so the state is read again until it stops changing.
     for (_, key) in &seeded.keys {
         seeded.app.get("/api/me/").key(key).send().await;
     }
-    let before = seeded.state().await;
+    let mut before = seeded.state().await;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let again = seeded.state().await;
+        if again == before {
+            break;
+        }
+        before = again;
+    }
     let mut failures = Vec::new();
     for entry in &entries {
         let name = entry["name"].as_str().unwrap();
