@@ -183,18 +183,19 @@ async fn user(store: &Arc<dyn Store>, address: &str) -> Uuid {
 }
 
 /// A team "Acme" with admin@acme.test, and members ann, bob, cy @acme.test.
+/// A new team's fields: a name and an optional scope, the default role left to the store.
+fn new_team(name: &str, scope: Option<&str>) -> NewOrganization {
+    NewOrganization {
+        name: name.into(),
+        scope: scope.map(Into::into),
+        default_role: None,
+    }
+}
+
 async fn team(store: &Arc<dyn Store>) -> Uuid {
     let admin = user(store, "admin@acme.test").await;
     let org = store
-        .create_organization(
-            NewOrganization {
-                name: "Acme".into(),
-                scope: None,
-                default_role: None,
-            },
-            admin,
-            now(),
-        )
+        .create_organization(new_team("Acme", None), admin, now())
         .await
         .unwrap();
     for who in ["ann", "bob", "cy"] {
@@ -402,26 +403,21 @@ async fn bootstrap_makes_one_operator(store: Arc<dyn Store>) {
 async fn organizations(store: Arc<dyn Store>) {
     let ann = user(&store, "ann@acme.test").await;
     let bob = user(&store, "bob@acme.test").await;
-    let new = |name: &str, scope: Option<&str>| NewOrganization {
-        name: name.into(),
-        scope: scope.map(Into::into),
-        default_role: None,
-    };
     let zeta = store
-        .create_organization(new("Zeta", Some("@zeta")), ann, now())
+        .create_organization(new_team("Zeta", Some("@zeta")), ann, now())
         .await
         .unwrap();
     let alpha = store
-        .create_organization(new("alpha", None), ann, now())
+        .create_organization(new_team("alpha", None), ann, now())
         .await
         .unwrap();
     store
-        .create_organization(new("Mid", None), bob, now())
+        .create_organization(new_team("Mid", None), bob, now())
         .await
         .unwrap();
     assert!(matches!(
         store
-            .create_organization(new("Other", Some("@zeta")), bob, now())
+            .create_organization(new_team("Other", Some("@zeta")), bob, now())
             .await,
         Err(StoreError::Conflict { field: "scope" })
     ));
@@ -633,15 +629,7 @@ async fn member_lists_show_current_group_names(store: Arc<dyn Store>) {
     let org = team(&store).await;
     let ann = user(&store, "ann@acme.test").await;
     let other = store
-        .create_organization(
-            NewOrganization {
-                name: "Other".into(),
-                scope: None,
-                default_role: None,
-            },
-            ann,
-            now(),
-        )
+        .create_organization(new_team("Other", None), ann, now())
         .await
         .unwrap()
         .id;
@@ -861,16 +849,9 @@ async fn held_memberships_attach_on_join(store: Arc<dyn Store>) {
         .add_email_domain(org, "acme.test", now())
         .await
         .unwrap();
+    let admin = user(&store, "o@other.test").await;
     let other = store
-        .create_organization(
-            NewOrganization {
-                name: "Other".into(),
-                scope: None,
-                default_role: None,
-            },
-            user(&store, "o@other.test").await,
-            now(),
-        )
+        .create_organization(new_team("Other", None), admin, now())
         .await
         .unwrap();
     assert!(matches!(
