@@ -475,3 +475,137 @@ async fn campaigns_groups_and_team_membership_see_each_other() {
     let gms = t.app.get(&group).key(&t.admin).send().await.json();
     assert_eq!(gms[0]["campaigns"], json!([]));
 }
+
+#[tokio::test]
+async fn group_members_list_each_of_their_campaigns_by_name() {
+    let t = Team::new().await;
+    let new_campaign = |org: Uuid, key: String, name: &'static str| {
+        let app = &t.app;
+        async move {
+            let res = app
+                .post(&format!("/api/organizations/{org}/campaigns/"))
+                .key(&key)
+                .json(&json!({"name": name}))
+                .send()
+                .await;
+            assert_eq!(res.status, StatusCode::CREATED);
+            res.json()
+        }
+    };
+    // Made after "Spring", so that name order is not the order of making.
+    let autumn = new_campaign(t.org, t.admin.clone(), "Autumn").await;
+    let (other, outsider) = t.app.team("Other").await;
+    new_campaign(other, outsider.clone(), "Abroad").await;
+    // Ann is in the other team too, and in its campaign, which her groups here never show.
+    t.app.member(other, "ann@acme.test", Role::Member).await;
+    let spring = t.app.get(&t.campaign).key(&t.admin).send().await.json();
+    for (campaign, body) in [
+        (
+            t.campaign.clone(),
+            r#"[{"email": "Ann@acme.test"}, {"email": "bob@acme.test"}]"#,
+        ),
+        (
+            format!(
+                "/api/organizations/{}/campaigns/{}/",
+                t.org,
+                autumn["id"].as_str().unwrap()
+            ),
+            r#"[{"email": "ann@ACME.test"}]"#,
+        ),
+    ] {
+        let res = t
+            .app
+            .put(&format!("{campaign}members/"))
+            .key(&t.admin)
+            .raw("application/json", body.to_owned())
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::OK);
+    }
+    let other_campaigns = t
+        .app
+        .get(&format!("/api/organizations/{other}/campaigns/"))
+        .key(&outsider)
+        .send()
+        .await
+        .json();
+    let res = t
+        .app
+        .put(&format!(
+            "/api/organizations/{other}/campaigns/{}/members/",
+            other_campaigns[0]["id"].as_str().unwrap()
+        ))
+        .key(&outsider)
+        .json(&json!([{"email": "ann@acme.test"}]))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let gid = t
+        .app
+        .post(&format!("/api/organizations/{}/groups/", t.org))
+        .key(&t.admin)
+        .json(&json!({"name": "Agents"}))
+        .send()
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let group = format!("/api/groups/{gid}/memberships/");
+    let res = t
+        .app
+        .put(&group)
+        .key(&t.admin)
+        .json(&json!(["ann@acme.test", "bob@acme.test", "cy@acme.test"]))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let brief = |c: &Value| {
+        json!({
+            "id": c["id"],
+            "name": c["name"],
+            "created_at": c["created_at"],
+            "updated_at": c["updated_at"],
+        })
+    };
+    let autumn = t
+        .app
+        .get(&format!(
+            "/api/organizations/{}/campaigns/{}/",
+            t.org,
+            autumn["id"].as_str().unwrap()
+        ))
+        .key(&t.admin)
+        .send()
+        .await
+        .json();
+    let spring_now = t.app.get(&t.campaign).key(&t.admin).send().await.json();
+    assert_eq!(spring_now["id"], spring["id"]);
+    let expected = json!([
+        [brief(&autumn), brief(&spring_now)],
+        [brief(&spring_now)],
+        [],
+    ]);
+    // The whole list (streamed in chunks), a page, and the answer to the change itself.
+    let streamed = t.app.get(&group).key(&t.admin).send().await.json();
+    let paged = t
+        .app
+        .get(&format!("{group}?page_size=2"))
+        .key(&t.admin)
+        .v2()
+        .send()
+        .await
+        .json();
+    let campaigns = |list: &Value| {
+        Value::Array(
+            list.as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["campaigns"].clone())
+                .collect(),
+        )
+    };
+    assert_eq!(campaigns(&streamed), expected);
+    assert_eq!(campaigns(&res.json()), expected);
+    assert_eq!(campaigns(&paged), json!([expected[0], expected[1]]));
+}

@@ -591,5 +591,13 @@ async fn cached_pages_follow_every_change() {
     assert_eq!(res.status, StatusCode::NO_CONTENT);
     let (last, total) = page().await;
     assert_eq!(total, "1");
-    assert_eq!(last, first);
+    // The admin's activity is written in the background after their first request, so the
+    // first read may or may not show it: everything else must read as it did.
+    let without_activity = |mut v: Value| {
+        for m in v.as_array_mut().unwrap() {
+            m.as_object_mut().unwrap().remove("last_active_at");
+        }
+        v
+    };
+    assert_eq!(without_activity(last), without_activity(first));
 }
