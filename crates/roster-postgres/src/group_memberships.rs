@@ -115,8 +115,8 @@ pub(crate) async fn list(
         if let Some(EmailCursor(after)) = cursor {
             qb.push(" AND gm.email_norm > ").push_bind(after);
         }
-        qb.push(" ORDER BY gm.email_norm LIMIT ")
-            .push_bind(i64::from(limit));
+        // The limit in the text, as `push_window` writes it.
+        qb.push(format_args!(" ORDER BY gm.email_norm LIMIT {limit}"));
     } else {
         // A page's ids come from the index; `= ANY(ARRAY(...))` makes the planner fetch just
         // those rows by primary key, not every row the offset skips.

@@ -99,10 +99,13 @@ pub(crate) async fn users(
     if let Some(after) = after {
         qb.push(" AND m.id > ").push_bind(after);
     }
-    qb.push(" ORDER BY m.id LIMIT ")
-        .push_bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .push(" OFFSET ")
-        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+    // A literal limit, as in `push_window`, so that the generic plan knows it.
+    qb.push(format_args!(
+        " ORDER BY m.id LIMIT {}",
+        limit.min(i64::MAX as u64)
+    ))
+    .push(" OFFSET ")
+    .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
     let rows: Vec<UserRow> = qb
         .build_query_as()
         .fetch_all(&store.pool)
@@ -566,10 +569,13 @@ pub(crate) async fn groups(
     if let Some(after) = after {
         qb.push(" AND g.id > ").push_bind(after);
     }
-    qb.push(" ORDER BY g.id LIMIT ")
-        .push_bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .push(" OFFSET ")
-        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+    // A literal limit, as in `push_window`, so that the generic plan knows it.
+    qb.push(format_args!(
+        " ORDER BY g.id LIMIT {}",
+        limit.min(i64::MAX as u64)
+    ))
+    .push(" OFFSET ")
+    .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
     let rows: Vec<GroupRow> = qb
         .build_query_as()
         .fetch_all(&store.pool)
