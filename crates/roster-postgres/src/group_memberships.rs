@@ -75,7 +75,10 @@ async fn with_campaigns<'e>(
     db: impl PgExecutor<'e>,
     rows: Vec<Row>,
 ) -> StoreResult<Vec<GroupMembership>> {
-    let mut ids: Vec<Uuid> = rows.iter().flat_map(|r| r.campaign_ids.clone()).collect();
+    let mut ids: Vec<Uuid> = rows
+        .iter()
+        .flat_map(|r| r.campaign_ids.iter().copied())
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     let mut campaigns = HashMap::with_capacity(ids.len());
