@@ -479,78 +479,53 @@ async fn campaigns_groups_and_team_membership_see_each_other() {
 #[tokio::test]
 async fn group_members_list_each_of_their_campaigns_by_name() {
     let t = Team::new().await;
-    let new_campaign = |org: Uuid, key: String, name: &'static str| {
-        let app = &t.app;
-        async move {
-            let res = app
-                .post(&format!("/api/organizations/{org}/campaigns/"))
-                .key(&key)
-                .json(&json!({"name": name}))
-                .send()
-                .await;
-            assert_eq!(res.status, StatusCode::CREATED);
-            res.json()
-        }
-    };
-    // Made after "Spring", so that name order is not the order of making.
-    let autumn = new_campaign(t.org, t.admin.clone(), "Autumn").await;
+    let campaigns = format!("/api/organizations/{}/campaigns/", t.org);
+    // Ann is in four campaigns, whose ids (random) have one order in 24 that is their names'.
+    let mut ids = Vec::new();
+    for name in ["Winter", "Autumn", "Summer"] {
+        ids.push(
+            t.app
+                .created(&campaigns, &t.admin, json!({"name": name}))
+                .await,
+        );
+    }
     let (other, outsider) = t.app.team("Other").await;
-    new_campaign(other, outsider.clone(), "Abroad").await;
+    let abroad = t
+        .app
+        .created(
+            &format!("/api/organizations/{other}/campaigns/"),
+            &outsider,
+            json!({"name": "Abroad"}),
+        )
+        .await;
     // Ann is in the other team too, and in its campaign, which her groups here never show.
     t.app.member(other, "ann@acme.test", Role::Member).await;
-    let spring = t.app.get(&t.campaign).key(&t.admin).send().await.json();
-    for (campaign, body) in [
-        (
-            t.campaign.clone(),
-            r#"[{"email": "Ann@acme.test"}, {"email": "bob@acme.test"}]"#,
-        ),
-        (
-            format!(
-                "/api/organizations/{}/campaigns/{}/",
-                t.org,
-                autumn["id"].as_str().unwrap()
-            ),
-            r#"[{"email": "ann@ACME.test"}]"#,
-        ),
-    ] {
-        let res = t
-            .app
-            .put(&format!("{campaign}members/"))
-            .key(&t.admin)
-            .raw("application/json", body.to_owned())
-            .send()
-            .await;
+    let mut changes = vec![(
+        t.members(),
+        &t.admin,
+        json!([{"email": "Ann@acme.test"}, {"email": "bob@acme.test"}]),
+    )];
+    for id in &ids {
+        let ann = json!([{"email": "ann@ACME.test"}]);
+        changes.push((format!("{campaigns}{id}/members/"), &t.admin, ann));
+    }
+    changes.push((
+        format!("/api/organizations/{other}/campaigns/{abroad}/members/"),
+        &outsider,
+        json!([{"email": "ann@acme.test"}]),
+    ));
+    for (path, key, body) in changes {
+        let res = t.app.put(&path).key(key).json(&body).send().await;
         assert_eq!(res.status, StatusCode::OK);
     }
-    let other_campaigns = t
-        .app
-        .get(&format!("/api/organizations/{other}/campaigns/"))
-        .key(&outsider)
-        .send()
-        .await
-        .json();
-    let res = t
-        .app
-        .put(&format!(
-            "/api/organizations/{other}/campaigns/{}/members/",
-            other_campaigns[0]["id"].as_str().unwrap()
-        ))
-        .key(&outsider)
-        .json(&json!([{"email": "ann@acme.test"}]))
-        .send()
-        .await;
-    assert_eq!(res.status, StatusCode::OK);
     let gid = t
         .app
-        .post(&format!("/api/organizations/{}/groups/", t.org))
-        .key(&t.admin)
-        .json(&json!({"name": "Agents"}))
-        .send()
-        .await
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .created(
+            &format!("/api/organizations/{}/groups/", t.org),
+            &t.admin,
+            json!({"name": "Agents"}),
+        )
+        .await;
     let group = format!("/api/groups/{gid}/memberships/");
     let res = t
         .app
@@ -560,32 +535,27 @@ async fn group_members_list_each_of_their_campaigns_by_name() {
         .send()
         .await;
     assert_eq!(res.status, StatusCode::OK);
-    let brief = |c: &Value| {
-        json!({
-            "id": c["id"],
-            "name": c["name"],
-            "created_at": c["created_at"],
-            "updated_at": c["updated_at"],
-        })
+    let brief = |path: String| {
+        let app = &t.app;
+        let key = t.admin.clone();
+        async move {
+            let c = app.get(&path).key(&key).send().await.json();
+            json!({
+                "id": c["id"],
+                "name": c["name"],
+                "created_at": c["created_at"],
+                "updated_at": c["updated_at"],
+            })
+        }
     };
-    let autumn = t
-        .app
-        .get(&format!(
-            "/api/organizations/{}/campaigns/{}/",
-            t.org,
-            autumn["id"].as_str().unwrap()
-        ))
-        .key(&t.admin)
-        .send()
-        .await
-        .json();
-    let spring_now = t.app.get(&t.campaign).key(&t.admin).send().await.json();
-    assert_eq!(spring_now["id"], spring["id"]);
-    let expected = json!([
-        [brief(&autumn), brief(&spring_now)],
-        [brief(&spring_now)],
-        [],
-    ]);
+    let [winter, autumn, summer] = [0, 1, 2].map(|i| format!("{campaigns}{}/", ids[i]));
+    let (winter, autumn, summer) = (
+        brief(winter).await,
+        brief(autumn).await,
+        brief(summer).await,
+    );
+    let spring = brief(t.campaign.clone()).await;
+    let expected = json!([[autumn, spring, summer, winter], [spring], []]);
     // The whole list (streamed in chunks), a page, and the answer to the change itself.
     let streamed = t.app.get(&group).key(&t.admin).send().await.json();
     let paged = t
@@ -596,7 +566,7 @@ async fn group_members_list_each_of_their_campaigns_by_name() {
         .send()
         .await
         .json();
-    let campaigns = |list: &Value| {
+    let of = |list: &Value| {
         Value::Array(
             list.as_array()
                 .unwrap()
@@ -605,7 +575,7 @@ async fn group_members_list_each_of_their_campaigns_by_name() {
                 .collect(),
         )
     };
-    assert_eq!(campaigns(&streamed), expected);
-    assert_eq!(campaigns(&res.json()), expected);
-    assert_eq!(campaigns(&paged), json!([expected[0], expected[1]]));
+    assert_eq!(of(&streamed), expected);
+    assert_eq!(of(&res.json()), expected);
+    assert_eq!(of(&paged), json!([expected[0], expected[1]]));
 }
