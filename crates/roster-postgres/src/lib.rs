@@ -57,6 +57,9 @@ pub struct PostgresStore {
     group_names: roster_core::group_names::GroupNames,
 }
 
+/// A pooled connection idle this long is checked with a round trip before it is used.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
 impl PostgresStore {
     /// Connects to `url` (`postgres://...`) and brings the schema up to date (sqlx takes an
     /// advisory lock, so nodes starting together migrate once).
@@ -64,6 +67,18 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(30))
+            // A connection in use moments ago is alive: sqlx's check before every acquire
+            // was a round trip to the database for each statement. One idle for a while
+            // (a restart or a firewall may have dropped it since) is still checked.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_CHECK {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(url)
             .await
             .map_err(other)?;
