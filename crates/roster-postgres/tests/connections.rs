@@ -25,7 +25,11 @@ async fn connections_dropped_while_idle_are_replaced() {
         ping.expect("a ping before the connections are dropped");
     }
     let mut admin = sqlx::PgConnection::connect(&server).await.expect("admin");
-    let name = url.rsplit('/').next().expect("a database name");
+    let name = url
+        .rsplit('/')
+        .next()
+        .and_then(|last| last.split('?').next())
+        .expect("a database name");
     let dropped: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
     )
