@@ -112,14 +112,17 @@ pub(crate) async fn list(
     window: Window<EmailCursor>,
 ) -> StoreResult<Vec<GroupMembership>> {
     let mut qb = QueryBuilder::<Postgres>::new(SELECT);
-    if let Window::After { cursor, limit } = window {
+    if let Window::After { .. } = window {
         // A chunk of a streamed list is the next rows of the (group, email) index.
         qb.push(" WHERE gm.group_id = ").push_bind(group);
-        if let Some(EmailCursor(after)) = cursor {
-            qb.push(" AND gm.email_norm > ").push_bind(after);
-        }
-        // The limit in the text, as `push_window` writes it.
-        qb.push(format_args!(" ORDER BY gm.email_norm LIMIT {limit}"));
+        push_window(
+            &mut qb,
+            window,
+            "gm.email_norm",
+            |qb, EmailCursor(after)| {
+                qb.push(" AND gm.email_norm > ").push_bind(after);
+            },
+        );
     } else {
         // A page's ids come from the index; `= ANY(ARRAY(...))` makes the planner fetch just
         // those rows by primary key, not every row the offset skips.
