@@ -1161,7 +1161,9 @@ async fn invitations_are_accepted_once(store: Arc<dyn Store>) {
         email: address.into(),
         role: Role::Manager,
         inviter,
+        by: Role::Admin,
         token: token.clone(),
+        mailed: false,
         expires_at: later,
     };
     assert!(matches!(
@@ -1183,7 +1185,7 @@ async fn invitations_are_accepted_once(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(
         (
-            accepted.organization,
+            accepted.organization.id,
             accepted.role,
             accepted.user.name.as_str()
         ),
@@ -1215,7 +1217,10 @@ async fn invitations_are_accepted_once(store: Arc<dyn Store>) {
         Err(StoreError::NotFound)
     ));
     let pending = store.list_invitations(org).await.unwrap();
-    store.revoke_invitation(org, pending[0].id).await.unwrap();
+    store
+        .revoke_invitation(org, pending[0].id, Role::Admin)
+        .await
+        .unwrap();
     assert!(store.list_invitations(org).await.unwrap().is_empty());
 }
 

@@ -11,9 +11,11 @@ pub mod conformance;
 pub mod domain;
 pub mod email;
 pub mod group_names;
+pub mod json;
 pub mod keys;
 pub mod model;
 pub mod provisioning;
+pub mod rules;
 pub mod store;
 pub mod timestamp;
 

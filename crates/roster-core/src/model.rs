@@ -74,7 +74,12 @@ pub struct User {
 #[derive(Clone, Debug)]
 pub struct Principal {
     pub user: User,
+    /// Only ever true for a proven key: an unproven one never acts as an operator.
     pub is_operator: bool,
+    /// `Some(team)` for an *unproven* key (docs/SECURITY.md): one issued by accepting an
+    /// invitation token of a team that does not own the email's domain. It acts in that team
+    /// alone, as if its holder were in no other.
+    pub confined_to: Option<Uuid>,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -83,6 +88,13 @@ pub struct Organization {
     pub name: String,
     pub scope: Option<String>,
     pub default_role: Role,
+}
+
+/// A team named in another record (an invitation's `organization`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct OrganizationRef {
+    pub id: Uuid,
+    pub name: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
@@ -200,7 +212,7 @@ pub struct Account {
     pub token: Option<String>,
 }
 
-/// A pending invitation to join a team.
+/// A pending invitation to join a team, in PixieBrix's PendingInvitation shape.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Invitation {
     pub id: Uuid,
@@ -208,7 +220,7 @@ pub struct Invitation {
     pub role: Role,
     /// Who invited (null if that account is gone).
     pub inviter: Option<User>,
-    pub organization: Uuid,
+    pub organization: OrganizationRef,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
 }

@@ -2,7 +2,8 @@
 //! their membership in one team, a SCIM Group is a team group. The protocol itself (filters,
 //! PATCH, the JSON shapes) lives in `roster-scim`; this is only what the database keeps.
 
-use crate::{Role, Timestamp};
+use crate::{Role, StoreError, StoreResult, Timestamp, rules};
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// A person as one team provisions them.
@@ -90,6 +91,100 @@ pub struct GroupWrite {
     /// A new externalId (`Some(None)` clears it), or `None` to keep it.
     pub external_id: Option<Option<String>>,
     pub members: Vec<MemberChange>,
+}
+
+/// A person already known by one of a batch's emails: `(email_norm, name, account, member)`,
+/// where `account` is a service account or deployment key and `member` is in this team.
+pub type KnownPerson = (String, String, bool, bool);
+
+/// Which emails of a batch of creates the team may not have (`barred`), and which name people
+/// it links (`linked`): someone known may be linked only under `rules::may_link`; an address
+/// nobody has yet may be given unless it is Roster's own or on a domain another team owns
+/// (`holders`: the teams the batch's domains are verified for).
+pub fn linking(
+    team: Uuid,
+    emails: &[String],
+    known: &[KnownPerson],
+    verified: &[String],
+    holders: &HashMap<String, Uuid>,
+) -> (HashSet<String>, HashSet<String>) {
+    let (mut barred, mut linked) = (HashSet::new(), HashSet::new());
+    for (email, _, account, member) in known {
+        let known = rules::Known {
+            account: *account,
+            member: *member,
+            owned: rules::owns_email(email, verified),
+        };
+        if rules::may_link(known) {
+            linked.insert(email.clone());
+        } else {
+            barred.insert(email.clone());
+        }
+    }
+    for email in emails {
+        if !linked.contains(email) && address_refused(team, email, holders) {
+            barred.insert(email.clone());
+        }
+    }
+    (barred, linked)
+}
+
+fn address_refused(team: Uuid, email: &str, holders: &HashMap<String, Uuid>) -> bool {
+    let holder = rules::email_domain(email).and_then(|d| holders.get(&d).copied());
+    rules::is_reserved_address(email) || !rules::may_use_address(team, holder)
+}
+
+/// An address a team wants to give one of its people (SCIM): refused, alike for every cause,
+/// when it is Roster's own or on a domain another team owns.
+pub fn check_address(team: Uuid, email: &str, holders: &HashMap<String, Uuid>) -> StoreResult<()> {
+    if address_refused(team, email, holders) {
+        Err(StoreError::email_unavailable())
+    } else {
+        Ok(())
+    }
+}
+
+/// Which of a person's global attributes (those every team of theirs sees) a SCIM replace
+/// changes. Sending them unchanged (identity providers send the whole user every cycle), or
+/// the email in another case, is no change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PersonChange {
+    pub email: bool,
+    pub name: bool,
+}
+
+impl PersonChange {
+    pub fn of(present: &ProvisionedUser, write: &UserWrite) -> Self {
+        PersonChange {
+            email: crate::email::normalize(&write.email) != crate::email::normalize(&present.email),
+            name: write
+                .name
+                .as_deref()
+                .is_some_and(|n| n.trim() != present.name),
+        }
+    }
+
+    pub fn any(self) -> bool {
+        self.email || self.name
+    }
+
+    /// The team may make the change (`rules::may_rewrite_person`): `teams` is how many teams
+    /// the person is in, `verified` the team's verified domains.
+    pub fn check(
+        self,
+        teams: i64,
+        present: &ProvisionedUser,
+        verified: &[String],
+    ) -> StoreResult<()> {
+        let teams = u64::try_from(teams).unwrap_or(u64::MAX);
+        if !self.any()
+            || rules::may_rewrite_person(teams, rules::owns_email(&present.email, verified))
+        {
+            Ok(())
+        } else {
+            Err(StoreError::person_not_owned())
+        }
+    }
 }
 
 /// Which of a batch of creates may go ahead, as if they ran one after another in order: a

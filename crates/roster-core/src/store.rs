@@ -8,7 +8,7 @@ use crate::provisioning::{
 };
 use crate::{
     Account, Campaign, CampaignMember, EmailDomain, Group, GroupMembership, Invitation, Membership,
-    MembershipSummary, Organization, Principal, Role, Timestamp, User,
+    MembershipSummary, Organization, OrganizationRef, Principal, Role, Timestamp, User,
 };
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -27,6 +27,10 @@ pub enum StoreError {
         field: Option<&'static str>,
         message: String,
     },
+    /// The caller may not make this change (an authorization rule that needs the data: a
+    /// manager replacing an admin's invitation, a team rewriting someone it does not own).
+    #[error("{0}")]
+    Forbidden(String),
     /// Items of a list payload that break a rule, by their position in the payload; nothing
     /// was changed.
     #[error("{} items were rejected", .0.len())]
@@ -41,6 +45,9 @@ pub struct Rejection {
     pub field: &'static str,
     pub message: String,
 }
+
+pub const NOT_INVITABLE: &str = "Invitations are for people: this address belongs to a \
+                                 service account, a deployment key or an operator.";
 
 /// The refusals of the business rules that backends enforce inside their transactions, worded
 /// once.
@@ -75,6 +82,41 @@ impl StoreError {
             message: "Service accounts and deployment keys are removed through their own \
                       endpoints, which also revoke their keys."
                 .into(),
+        }
+    }
+
+    pub fn last_admin_suspended() -> Self {
+        StoreError::Invalid {
+            field: Some("active"),
+            message: "This is the organization's last admin: make someone else an admin before \
+                      suspending them."
+                .into(),
+        }
+    }
+
+    /// An address the caller may not give to or take from anyone: taken by someone the team
+    /// does not own, or on a domain another team owns. Worded alike for every cause, so that
+    /// it says nothing of who holds the address.
+    pub fn email_unavailable() -> Self {
+        StoreError::Conflict { field: "emails" }
+    }
+
+    /// A team changing the email or name of a person that other teams share, without owning
+    /// their email's domain.
+    pub fn person_not_owned() -> Self {
+        StoreError::Forbidden(
+            "This person belongs to other organizations too: only an organization that owns \
+             their email's verified domain may change their email or name."
+                .into(),
+        )
+    }
+
+    /// An invitation addressed to someone who cannot be invited (an account, an operator, or
+    /// one of Roster's own addresses).
+    pub fn not_invitable() -> Self {
+        StoreError::Invalid {
+            field: Some("email"),
+            message: NOT_INVITABLE.into(),
         }
     }
 
@@ -161,7 +203,10 @@ pub struct OrganizationPatch {
 #[derive(Clone, Copy, Debug)]
 pub enum Visibility {
     All,
+    /// The teams the user is an active member of.
     MemberOf(Uuid),
+    /// Of those, only this one (an unproven key acts in its own team alone).
+    MemberOfOnly(Uuid, Uuid),
 }
 
 /// The memberships list filters of the contract (section 5), combined with AND.
@@ -247,7 +292,13 @@ pub struct NewInvitation {
     pub email: String,
     pub role: Role,
     pub inviter: Uuid,
+    /// The inviter's role in the team (admin for an operator): it must be allowed to grant
+    /// `role`, and to replace a pending invitation of the same email.
+    pub by: Role,
     pub token: KeyHash,
+    /// Roster mailed the token to the address itself (the inviter never saw it), so whoever
+    /// accepts it has shown they read that mailbox: the key it issues is proven.
+    pub mailed: bool,
     pub expires_at: Timestamp,
 }
 
@@ -255,8 +306,11 @@ pub struct NewInvitation {
 #[derive(Clone, Debug)]
 pub struct Accepted {
     pub user: User,
-    pub organization: Uuid,
+    pub organization: OrganizationRef,
     pub role: Role,
+    /// The key issued with it (token acceptance only) is proven: it works in every team of the
+    /// person, not only this one.
+    pub proven: bool,
 }
 
 /// One row of a member import, validated.
@@ -343,11 +397,13 @@ pub trait Store: Send + Sync + 'static {
 
     async fn set_operator(&self, user: Uuid, operator: bool) -> StoreResult<()>;
 
-    /// Stores a new key for the user; the user counts as joined from then on.
+    /// Stores a new proven key for the user (an operator issues it); the user counts as joined
+    /// from then on.
     async fn add_key(&self, user: Uuid, key: &KeyHash, now: Timestamp) -> StoreResult<()>;
 
     /// Rotates keys in one transaction: `old` (or, when `None`, every key of the user) stops
-    /// working as `new` starts. `NotFound` when `old` is not one of the user's keys.
+    /// working as `new` starts; `new` acts where `old` did (an unproven key stays confined to
+    /// its team). `NotFound` when `old` is not one of the user's keys.
     async fn replace_key(
         &self,
         user: Uuid,
@@ -365,6 +421,10 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<bool>;
 
+    /// Whether any operator exists yet (the first start creates one).
+    async fn has_operator(&self) -> StoreResult<bool>;
+
+    /// The teams the user is an active member of (a suspended membership does not show).
     async fn memberships_of(&self, user: Uuid) -> StoreResult<Vec<MembershipSummary>>;
 
     // --- organizations ---------------------------------------------------------------------
@@ -584,7 +644,9 @@ pub trait Store: Send + Sync + 'static {
     // --- invitations -----------------------------------------------------------------------
 
     /// Invites an email to the team (replacing a pending invitation of the same email).
-    /// `Conflict` on `email` when that person is already a member.
+    /// `Conflict` on `email` when that person is already a member; `Invalid` for an account's
+    /// or an operator's address; `Forbidden` when the pending invitation it would replace has a
+    /// role `invitation.by` may not grant.
     async fn create_invitation(
         &self,
         org: Uuid,
@@ -594,12 +656,17 @@ pub trait Store: Send + Sync + 'static {
 
     async fn list_invitations(&self, org: Uuid) -> StoreResult<Vec<Invitation>>;
 
-    async fn revoke_invitation(&self, org: Uuid, id: Uuid) -> StoreResult<()>;
+    /// Revokes an invitation of the team; `Forbidden` when its role is one `by` may not grant.
+    async fn revoke_invitation(&self, org: Uuid, id: Uuid, by: Role) -> StoreResult<()>;
 
-    /// Uses a pending, unexpired invitation: creates or finds the person (naming them if they
-    /// have no name), adds them to the team with the invitation's role (a present member keeps
-    /// theirs), attaches their held group memberships, stores their new key and deletes the
-    /// invitation, in one transaction. `NotFound` for an unknown, used or expired token.
+    /// Accepts a pending, unexpired invitation by its token, for someone who holds no proven
+    /// key (a new person, or one known only by email): creates or finds the person, adds them
+    /// to the team with the invitation's role (a present member keeps theirs), attaches their
+    /// held group memberships, stores their new key and deletes the invitation, in one
+    /// transaction. The key is proven when the team owns the email's domain or Roster mailed
+    /// the token; otherwise it is confined to this team. `NotFound` for an unknown, used or
+    /// expired token, for a person who holds a proven key (they accept with it), and when the
+    /// inviter may no longer grant the role (the invitation is then revoked).
     async fn accept_invitation(
         &self,
         token: &KeyHash,
@@ -607,6 +674,26 @@ pub trait Store: Send + Sync + 'static {
         key: &KeyHash,
         now: Timestamp,
     ) -> StoreResult<Accepted>;
+
+    /// The pending, unexpired invitations addressed to this email, in every team.
+    async fn pending_invitations(
+        &self,
+        email: &str,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Invitation>>;
+
+    /// Accepts invitation `id` for `user`, who must be the person it is addressed to:
+    /// joins them to the team as `accept_invitation` does, without issuing a key. `NotFound`
+    /// for anyone else, and when the inviter may no longer grant the role (then revoked).
+    async fn accept_invitation_as(
+        &self,
+        id: Uuid,
+        user: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<Accepted>;
+
+    /// Declines invitation `id` addressed to `user`: it is deleted. `NotFound` for anyone else.
+    async fn reject_invitation(&self, id: Uuid, user: Uuid) -> StoreResult<()>;
 
     // --- import ----------------------------------------------------------------------------
 

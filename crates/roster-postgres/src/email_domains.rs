@@ -1,8 +1,9 @@
 //! Email domains verified for a team.
 
 use crate::{PostgresStore, at, conflict_on, other, ts};
-use roster_core::{EmailDomain, StoreError, StoreResult, Timestamp};
-use sqlx::FromRow;
+use roster_core::{EmailDomain, StoreError, StoreResult, Timestamp, rules};
+use sqlx::{FromRow, PgConnection};
+use std::collections::HashMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -69,4 +70,37 @@ pub(crate) async fn delete(store: &PostgresStore, org: Uuid, id: Uuid) -> StoreR
         return Err(StoreError::NotFound);
     }
     Ok(())
+}
+
+/// The team's verified domains, read inside a write (for the rules of `roster_core::rules`).
+pub(crate) async fn verified(conn: &mut PgConnection, org: Uuid) -> StoreResult<Vec<String>> {
+    sqlx::query_scalar("SELECT domain FROM email_domains WHERE org_id = $1 AND verified")
+        .bind(org)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(other)
+}
+
+/// The teams the domains of these emails are verified for, by domain (IDNA form).
+pub(crate) async fn holders(
+    conn: &mut PgConnection,
+    emails: &[String],
+) -> StoreResult<HashMap<String, Uuid>> {
+    let mut domains: Vec<String> = emails
+        .iter()
+        .filter_map(|e| rules::email_domain(e))
+        .collect();
+    domains.sort_unstable();
+    domains.dedup();
+    if domains.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found: Vec<(String, Uuid)> = sqlx::query_as(
+        "SELECT domain, org_id FROM email_domains WHERE verified AND domain = ANY($1)",
+    )
+    .bind(&domains)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(other)?;
+    Ok(found.into_iter().collect())
 }

@@ -4,6 +4,7 @@
 
 use crate::payload;
 use crate::rows::push_window;
+use crate::users::{self, Taken};
 use crate::{PostgresStore, TeamLock, at, lock_team, other, ts};
 use roster_core::store::{EmailCursor, MemberRef, MembersChange, Window};
 use roster_core::{CampaignRef, GroupMembership, StoreError, StoreResult, Timestamp, User};
@@ -199,6 +200,8 @@ pub(crate) async fn change(
         payload::keep_campaign_members(&mut tx, org).await?;
     }
     payload::reject_rule_breakers(&mut tx, org).await?;
+    // Held memberships take their emails in: on an owned domain, their unproven keys go.
+    users::revoke_unproven(&mut tx, org, Taken::Table("payload")).await?;
     if change == MembersChange::Replace {
         sqlx::query(
             "DELETE FROM group_memberships gm WHERE gm.group_id = $1 AND NOT EXISTS \

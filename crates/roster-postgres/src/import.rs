@@ -4,7 +4,7 @@
 
 use crate::{PostgresStore, TeamLock, lock_team, other, ts};
 use roster_core::store::{ImportRow, ImportSummary};
-use roster_core::{Role, StoreError, StoreResult, Timestamp};
+use roster_core::{Role, StoreError, StoreResult, Timestamp, rules};
 use sqlx::postgres::PgArguments;
 use sqlx::{PgConnection, Postgres};
 use time::OffsetDateTime;
@@ -96,6 +96,20 @@ pub(crate) async fn import(
     Ok(summary)
 }
 
+/// The team's admins who count for the last-admin rule (`rules::counts_as_admin`).
+async fn counting_admins(conn: &mut PgConnection, org: Uuid) -> StoreResult<u64> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id \
+         WHERE m.org_id = $1 AND m.role = 2 AND m.active \
+           AND NOT u.service_account AND NOT u.deployment_key_account",
+    )
+    .bind(org)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(other)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 async fn apply(
     conn: &mut PgConnection,
     org: Uuid,
@@ -115,6 +129,7 @@ async fn apply(
             pair_groups.push(g.as_str());
         }
     }
+    let admins_before = counting_admins(conn, org).await?;
     let users_created = affected(
         conn,
         sqlx::query(
@@ -203,13 +218,8 @@ async fn apply(
         .bind(org),
     )
     .await?;
-    let admins: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM memberships WHERE org_id = $1 AND role = 2")
-            .bind(org)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(other)?;
-    if admins == 0 {
+    crate::users::revoke_unproven(conn, org, crate::users::Taken::Table("import_rows")).await?;
+    if rules::leaves_without_admin(admins_before, counting_admins(conn, org).await?) {
         return Err(StoreError::import_without_admin());
     }
     Ok(ImportSummary {

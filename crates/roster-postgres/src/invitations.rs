@@ -1,11 +1,16 @@
-//! Invitations: one pending invitation per email and team, accepted once with its token.
+//! Invitations: one pending invitation per email and team. Someone who holds no proven key
+//! accepts with the one-time token and receives a key; a person who holds one accepts by id,
+//! signed in. Each acceptance checks again that the inviter may still grant the role.
 
 use crate::rows::{USER_COLUMNS, UserRow, role};
-use crate::{PostgresStore, TeamLock, at, lock_team, memberships, other, ts, users};
+use crate::users::{self, Taken};
+use crate::{PostgresStore, TeamLock, at, email_domains, lock_team, memberships, other, ts};
 use roster_core::keys::KeyHash;
-use roster_core::store::{Accepted, AccountKind, NewInvitation, NewUser};
-use roster_core::{Invitation, StoreError, StoreResult, Timestamp, User, email};
-use sqlx::{FromRow, PgExecutor};
+use roster_core::store::{Accepted, NewInvitation};
+use roster_core::{
+    Invitation, OrganizationRef, Role, StoreError, StoreResult, Timestamp, User, email, rules,
+};
+use sqlx::{FromRow, PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -13,6 +18,7 @@ use uuid::Uuid;
 struct InvitationRow {
     id: Uuid,
     org_id: Uuid,
+    org_name: String,
     email: String,
     role: i64,
     created_at: OffsetDateTime,
@@ -41,19 +47,24 @@ impl TryFrom<InvitationRow> for Invitation {
                 deployment_key_account: r.inviter_deployment_key_account.unwrap_or_default(),
                 date_joined: r.inviter_date_joined.map(at),
             }),
-            organization: r.org_id,
+            organization: OrganizationRef {
+                id: r.org_id,
+                name: r.org_name,
+            },
             created_at: at(r.created_at),
             expires_at: at(r.expires_at),
         })
     }
 }
 
-const SELECT: &str = "SELECT i.id, i.org_id, i.email, i.role, i.created_at, i.expires_at, \
+const SELECT: &str = "SELECT i.id, i.org_id, o.name AS org_name, i.email, i.role, \
+     i.created_at, i.expires_at, \
      u.id AS inviter_id, u.name AS inviter_name, u.email AS inviter_email, \
      u.service_account AS inviter_service_account, \
      u.deployment_key_account AS inviter_deployment_key_account, \
      u.date_joined AS inviter_date_joined \
-     FROM invitations i LEFT JOIN users u ON u.id = i.inviter_id";
+     FROM invitations i JOIN organizations o ON o.id = i.org_id \
+     LEFT JOIN users u ON u.id = i.inviter_id";
 
 async fn get<'e>(db: impl PgExecutor<'e>, id: Uuid) -> StoreResult<Invitation> {
     let row: Option<InvitationRow> =
@@ -71,30 +82,57 @@ pub(crate) async fn create(
     new: NewInvitation,
     now: Timestamp,
 ) -> StoreResult<Invitation> {
+    if !rules::may_invite(new.by, new.role) {
+        return Err(StoreError::Forbidden(
+            "Only admins may invite with the admin role.".into(),
+        ));
+    }
     let email_norm = email::normalize(&new.email);
     let mut tx = store.write().await?;
     lock_team(&mut tx, org, TeamLock::Members).await?;
-    let member: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM memberships WHERE org_id = $1 AND email_norm = $2)",
+    // Whom the address belongs to: accounts and operators are never invited, members need not.
+    let known: Option<(bool, bool)> = sqlx::query_as(
+        "SELECT u.service_account OR u.deployment_key_account OR u.is_operator, \
+             EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = $1 AND m.user_id = u.id) \
+         FROM users u WHERE u.email_norm = $2",
     )
     .bind(org)
     .bind(&email_norm)
-    .fetch_one(&mut *tx)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(other)?;
-    if member {
-        return Err(StoreError::Conflict { field: "email" });
+    match known {
+        Some((true, _)) => return Err(StoreError::not_invitable()),
+        Some((_, true)) => return Err(StoreError::Conflict { field: "email" }),
+        _ => {}
     }
-    sqlx::query("DELETE FROM invitations WHERE org_id = $1 AND email_norm = $2")
-        .bind(org)
-        .bind(&email_norm)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
+    // A new invitation of the same email replaces the pending one (and its token), if the
+    // inviter could have made that one.
+    let pending: Option<i64> =
+        sqlx::query_scalar("SELECT role FROM invitations WHERE org_id = $1 AND email_norm = $2")
+            .bind(org)
+            .bind(&email_norm)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(other)?;
+    if let Some(r) = pending {
+        if !rules::may_invite(new.by, role(r)?) {
+            return Err(StoreError::Forbidden(
+                "A pending invitation with the admin role can only be replaced by an admin.".into(),
+            ));
+        }
+        sqlx::query("DELETE FROM invitations WHERE org_id = $1 AND email_norm = $2")
+            .bind(org)
+            .bind(&email_norm)
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+    }
     let id = Uuid::new_v4();
     sqlx::query(
-        "INSERT INTO invitations (id, org_id, email, email_norm, role, inviter_id, token_hash, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO invitations (id, org_id, email, email_norm, role, inviter_id, token_hash, \
+             mailed, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(id)
     .bind(org)
@@ -103,11 +141,15 @@ pub(crate) async fn create(
     .bind(new.role.as_i64())
     .bind(new.inviter)
     .bind(new.token.0.as_slice())
+    .bind(new.mailed)
     .bind(ts(now))
     .bind(ts(new.expires_at))
     .execute(&mut *tx)
     .await
-    .map_err(other)?;
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+        _ => other(e),
+    })?;
     let invitation = get(&mut *tx, id).await?;
     tx.commit().await.map_err(other)?;
     Ok(invitation)
@@ -124,17 +166,122 @@ pub(crate) async fn list(store: &PostgresStore, org: Uuid) -> StoreResult<Vec<In
     rows.into_iter().map(Invitation::try_from).collect()
 }
 
-pub(crate) async fn revoke(store: &PostgresStore, org: Uuid, id: Uuid) -> StoreResult<()> {
-    let done = sqlx::query("DELETE FROM invitations WHERE id = $1 AND org_id = $2")
+pub(crate) async fn pending(
+    store: &PostgresStore,
+    address: &str,
+    now: Timestamp,
+) -> StoreResult<Vec<Invitation>> {
+    let rows: Vec<InvitationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE i.email_norm = $1 AND i.expires_at > $2 ORDER BY i.created_at, i.id"
+    )))
+    .bind(email::normalize(address))
+    .bind(ts(now))
+    .fetch_all(&store.pool)
+    .await
+    .map_err(other)?;
+    rows.into_iter().map(Invitation::try_from).collect()
+}
+
+pub(crate) async fn revoke(
+    store: &PostgresStore,
+    org: Uuid,
+    id: Uuid,
+    by: Role,
+) -> StoreResult<()> {
+    let mut tx = store.write().await?;
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT role FROM invitations WHERE id = $1 AND org_id = $2")
+            .bind(id)
+            .bind(org)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(other)?;
+    if !rules::may_invite(by, role(found.ok_or(StoreError::NotFound)?)?) {
+        return Err(StoreError::Forbidden(
+            "Only admins may revoke an invitation with the admin role.".into(),
+        ));
+    }
+    sqlx::query("DELETE FROM invitations WHERE id = $1")
         .bind(id)
-        .bind(org)
-        .execute(&store.pool)
+        .execute(&mut *tx)
         .await
         .map_err(other)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    tx.commit().await.map_err(other)
+}
+
+/// A pending invitation as acceptance reads it.
+#[derive(FromRow)]
+struct Pending {
+    id: Uuid,
+    org_id: Uuid,
+    org_name: String,
+    email: String,
+    email_norm: String,
+    role: i64,
+    inviter_id: Option<Uuid>,
+    mailed: bool,
+}
+
+const PENDING: &str = "SELECT i.id, i.org_id, o.name AS org_name, i.email, i.email_norm, \
+     i.role, i.inviter_id, i.mailed \
+     FROM invitations i JOIN organizations o ON o.id = i.org_id";
+
+/// Whether the inviter may still grant the invitation's role in its team: an operator, or an
+/// active member whose role allows it (`rules::may_invite`). An inviter who is gone may not.
+async fn inviter_may_grant(conn: &mut PgConnection, p: &Pending) -> StoreResult<bool> {
+    let Some(inviter) = p.inviter_id else {
+        return Ok(false);
+    };
+    let found: Option<(bool, Option<i64>)> = sqlx::query_as(
+        "SELECT u.is_operator, \
+             (SELECT m.role FROM memberships m \
+              WHERE m.org_id = $1 AND m.user_id = u.id AND m.active) \
+         FROM users u WHERE u.id = $2",
+    )
+    .bind(p.org_id)
+    .bind(inviter)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(other)?;
+    let invited = role(p.role)?;
+    Ok(match found {
+        Some((true, _)) => true,
+        Some((false, Some(r))) => rules::may_invite(role(r)?, invited),
+        _ => false,
+    })
+}
+
+/// The pending invitation is used: its invitee joins the team (a present member keeps their
+/// role: an invitation never demotes) and it is deleted. When the team owns the address, it
+/// takes the email in (the person's unproven keys go). Returns the role they have.
+async fn join(
+    conn: &mut PgConnection,
+    p: &Pending,
+    user: Uuid,
+    now: Timestamp,
+) -> StoreResult<Role> {
+    let present: Option<i64> =
+        sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
+            .bind(p.org_id)
+            .bind(user)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(other)?;
+    let joined = match present {
+        Some(r) => role(r)?,
+        None => {
+            let invited = role(p.role)?;
+            memberships::add(conn, p.org_id, user, Some(invited), now).await?;
+            invited
+        }
+    };
+    users::revoke_unproven(conn, p.org_id, Taken::Emails(&[p.email_norm.clone()])).await?;
+    sqlx::query("DELETE FROM invitations WHERE id = $1")
+        .bind(p.id)
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
+    Ok(joined)
 }
 
 pub(crate) async fn accept(
@@ -145,60 +292,155 @@ pub(crate) async fn accept(
     now: Timestamp,
 ) -> StoreResult<Accepted> {
     let mut tx = store.write().await?;
-    // Deleting the invitation first makes the token single-use under concurrent accepts.
-    let found: Option<(Uuid, String, i64)> = sqlx::query_as(
-        "DELETE FROM invitations WHERE token_hash = $1 AND expires_at > $2 RETURNING org_id, email, role",
+    let team: Option<Uuid> =
+        sqlx::query_scalar("SELECT org_id FROM invitations WHERE token_hash = $1")
+            .bind(token.0.as_slice())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(other)?;
+    // The team first, then the invitation (the order of every writer): the inviter's role and
+    // the members are settled, and a concurrent acceptance of the same token waits and then
+    // finds it gone, so a token is used once.
+    lock_team(
+        &mut tx,
+        team.ok_or(StoreError::NotFound)?,
+        TeamLock::Members,
     )
+    .await?;
+    let found: Option<Pending> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{PENDING} WHERE i.token_hash = $1 AND i.expires_at > $2 FOR UPDATE OF i"
+    )))
     .bind(token.0.as_slice())
     .bind(ts(now))
     .fetch_optional(&mut *tx)
     .await
     .map_err(other)?;
-    let (org, address, invited_role) = found.ok_or(StoreError::NotFound)?;
-    lock_team(&mut tx, org, TeamLock::Members).await?;
-    let person = NewUser {
-        email: address,
-        name: None,
-        kind: AccountKind::Person,
-    };
-    let user = users::ensure(&mut tx, &person, now).await?;
-    if let Some(name) = name {
-        sqlx::query("UPDATE users SET name = $2, name_lower = $3 WHERE id = $1 AND name = ''")
-            .bind(user.id)
-            .bind(name)
-            .bind(name.to_lowercase())
-            .execute(&mut *tx)
-            .await
-            .map_err(other)?;
+    let p = found.ok_or(StoreError::NotFound)?;
+    if !inviter_may_grant(&mut tx, &p).await? {
+        return revoked(tx, p.id).await;
     }
-    let present: Option<i64> =
-        sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
-            .bind(org)
-            .bind(user.id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(other)?;
-    let role = match present {
-        // Someone already on the team keeps their role: an invitation never demotes.
-        Some(r) => role(r)?,
-        None => {
-            let invited = role(invited_role)?;
-            memberships::add(&mut tx, org, user.id, Some(invited), now).await?;
-            invited
-        }
+    // The token issues a key only to someone who holds no proven key: anyone else signs in
+    // with theirs and accepts by id. Accounts and operators are never invited.
+    let person: Option<(Uuid, bool, bool)> = sqlx::query_as(
+        "SELECT u.id, u.service_account OR u.deployment_key_account OR u.is_operator, \
+             EXISTS (SELECT 1 FROM api_keys k WHERE k.user_id = u.id AND k.org_id IS NULL) \
+         FROM users u WHERE u.email_norm = $1",
+    )
+    .bind(&p.email_norm)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(other)?;
+    let user = match person {
+        Some((_, true, _) | (_, _, true)) => return Err(StoreError::NotFound),
+        Some((id, false, false)) => id,
+        None => users::create_person(&mut tx, &p.email, name, now)
+            .await?
+            .ok_or(StoreError::NotFound)?,
     };
-    users::add_key(&mut tx, user.id, key, now).await?;
+    let verified = email_domains::verified(&mut tx, p.org_id).await?;
+    let proven = p.mailed || rules::owns_email(&p.email, &verified);
+    let joined = join(&mut tx, &p, user, now).await?;
+    let confined = (!proven).then_some(p.org_id);
+    users::add_key(&mut tx, user, key, confined, now).await?;
+    let user = read_user(&mut tx, user).await?;
+    tx.commit().await.map_err(other)?;
+    Ok(Accepted {
+        user,
+        organization: OrganizationRef {
+            id: p.org_id,
+            name: p.org_name,
+        },
+        role: joined,
+        proven,
+    })
+}
+
+pub(crate) async fn accept_as(
+    store: &PostgresStore,
+    id: Uuid,
+    user: Uuid,
+    now: Timestamp,
+) -> StoreResult<Accepted> {
+    let mut tx = store.write().await?;
+    let team: Option<Uuid> = sqlx::query_scalar("SELECT org_id FROM invitations WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(other)?;
+    // The team, then the invitation, as in `accept`.
+    lock_team(
+        &mut tx,
+        team.ok_or(StoreError::NotFound)?,
+        TeamLock::Members,
+    )
+    .await?;
+    let found: Option<Pending> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{PENDING} JOIN users u ON u.email_norm = i.email_norm \
+         WHERE i.id = $1 AND u.id = $2 AND i.expires_at > $3 \
+           AND NOT u.service_account AND NOT u.deployment_key_account FOR UPDATE OF i"
+    )))
+    .bind(id)
+    .bind(user)
+    .bind(ts(now))
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(other)?;
+    let p = found.ok_or(StoreError::NotFound)?;
+    if !inviter_may_grant(&mut tx, &p).await? {
+        return revoked(tx, p.id).await;
+    }
+    let joined = join(&mut tx, &p, user, now).await?;
+    let user = read_user(&mut tx, user).await?;
+    tx.commit().await.map_err(other)?;
+    Ok(Accepted {
+        user,
+        organization: OrganizationRef {
+            id: p.org_id,
+            name: p.org_name,
+        },
+        role: joined,
+        proven: true,
+    })
+}
+
+pub(crate) async fn reject(store: &PostgresStore, id: Uuid, user: Uuid) -> StoreResult<()> {
+    let done = sqlx::query(
+        "DELETE FROM invitations WHERE id = $1 \
+         AND email_norm = (SELECT email_norm FROM users WHERE id = $2)",
+    )
+    .bind(id)
+    .bind(user)
+    .execute(&store.pool)
+    .await
+    .map_err(other)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+/// Revokes an invitation whose inviter may no longer grant its role, and answers as for an
+/// unknown one.
+async fn revoked<T>(
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    id: Uuid,
+) -> StoreResult<T> {
+    sqlx::query("DELETE FROM invitations WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+    tx.commit().await.map_err(other)?;
+    Err(StoreError::NotFound)
+}
+
+async fn read_user(conn: &mut PgConnection, id: Uuid) -> StoreResult<User> {
     let user: UserRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
     )))
-    .bind(user.id)
-    .fetch_one(&mut *tx)
+    .bind(id)
+    .fetch_one(&mut *conn)
     .await
     .map_err(other)?;
-    tx.commit().await.map_err(other)?;
-    Ok(Accepted {
-        user: user.into_user(),
-        organization: org,
-        role,
-    })
+    Ok(user.into_user())
 }

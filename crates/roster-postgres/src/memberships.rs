@@ -3,6 +3,7 @@
 use crate::rows::{USER_COLUMNS, UserRow, push_window, role};
 use crate::{PostgresStore, TeamLock, at, lock_team, other, ts};
 use roster_core::group_names::{TeamNames, Versioned};
+use roster_core::rules::Standing;
 use roster_core::store::{MembershipCursor, MembershipFilter, Window};
 use roster_core::{Membership, Role, StoreError, StoreResult, Timestamp};
 use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
@@ -318,9 +319,19 @@ pub(crate) struct Target {
     org_id: Uuid,
     user_id: Uuid,
     role: i64,
+    active: bool,
     fixed_role: bool,
+    /// The team's other admins who count for the last-admin rule (`rules::counts_as_admin`).
     other_admins: i64,
 }
+
+/// What the role rules need about a membership; `which` picks the membership (`m.`).
+const TARGET: &str = "SELECT m.org_id, m.user_id, m.role, m.active, \
+         (u.service_account OR u.deployment_key_account) AS fixed_role, \
+         (SELECT count(*) FROM memberships o JOIN users ou ON ou.id = o.user_id \
+          WHERE o.org_id = m.org_id AND o.role = 2 AND o.active AND o.id != m.id \
+            AND NOT ou.service_account AND NOT ou.deployment_key_account) AS other_admins \
+     FROM memberships m JOIN users u ON u.id = m.user_id WHERE ";
 
 /// Locks the membership's team, then reads what the role rules need.
 pub(crate) async fn target(conn: &mut PgConnection, id: i64) -> StoreResult<Target> {
@@ -331,27 +342,39 @@ pub(crate) async fn target(conn: &mut PgConnection, id: i64) -> StoreResult<Targ
         .map_err(other)?
         .ok_or(StoreError::NotFound)?;
     lock_team(conn, org, TeamLock::Members).await?;
-    let t: Option<Target> = sqlx::query_as(
-        "SELECT m.org_id, m.user_id, m.role, \
-             (u.service_account OR u.deployment_key_account) AS fixed_role, \
-             (SELECT count(*) FROM memberships o \
-              WHERE o.org_id = m.org_id AND o.role = 2 AND o.id != m.id) AS other_admins \
-         FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(other)?;
+    let t: Option<Target> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{TARGET} m.id = $1")))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(other)?;
     t.ok_or(StoreError::NotFound)
 }
 
-fn is_last_admin(t: &Target) -> bool {
-    t.role == Role::Admin.as_i64() && t.other_admins == 0
+/// The person's membership of the team, if they have one; the caller has locked the team.
+pub(crate) async fn target_of(
+    conn: &mut PgConnection,
+    org: Uuid,
+    user: Uuid,
+) -> StoreResult<Option<Target>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{TARGET} m.org_id = $1 AND m.user_id = $2"
+    )))
+    .bind(org)
+    .bind(user)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(other)
 }
 
 impl Target {
-    pub(crate) fn is_last_admin(&self) -> bool {
-        is_last_admin(self)
+    /// The membership as the role rules see it.
+    pub(crate) fn standing(&self) -> StoreResult<Standing> {
+        Ok(Standing {
+            role: role(self.role)?,
+            active: self.active,
+            account: self.fixed_role,
+            other_admins: u64::try_from(self.other_admins).unwrap_or(0),
+        })
     }
 }
 
@@ -390,12 +413,7 @@ pub(crate) async fn set_role(store: &PostgresStore, id: i64, new: Role) -> Store
     if t.role == new.as_i64() {
         return Ok(());
     }
-    if t.fixed_role {
-        return Err(StoreError::fixed_role());
-    }
-    if is_last_admin(&t) {
-        return Err(StoreError::last_admin_demoted());
-    }
+    t.standing()?.check_role_change(new)?;
     sqlx::query(
         "UPDATE memberships SET role = $1, version = version + 1, updated_at = now() WHERE id = $2",
     )
@@ -413,7 +431,7 @@ pub(crate) async fn remove(store: &PostgresStore, id: i64) -> StoreResult<()> {
     if t.fixed_role {
         return Err(StoreError::account_membership());
     }
-    if is_last_admin(&t) {
+    if t.standing()?.removal_leaves_without_admin() {
         return Err(StoreError::last_admin_removed());
     }
     leave(&mut tx, t.org_id, t.user_id).await?;

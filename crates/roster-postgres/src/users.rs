@@ -4,7 +4,9 @@ use crate::rows::{USER_COLUMNS, UserRow, role};
 use crate::{PostgresStore, other, ts};
 use roster_core::keys::KeyHash;
 use roster_core::store::{AccountKind, NewUser};
-use roster_core::{MembershipSummary, Principal, StoreError, StoreResult, Timestamp, User, email};
+use roster_core::{
+    MembershipSummary, Principal, StoreError, StoreResult, Timestamp, User, email, rules,
+};
 use sqlx::{FromRow, PgConnection};
 use time::Duration;
 use uuid::Uuid;
@@ -16,6 +18,8 @@ const ACTIVITY_RESOLUTION: Duration = Duration::minutes(1);
 struct PrincipalRow {
     key_hash: Vec<u8>,
     is_operator: bool,
+    /// The team an unproven key is confined to.
+    key_org_id: Option<Uuid>,
     #[sqlx(flatten)]
     user: UserRow,
 }
@@ -26,7 +30,7 @@ pub(crate) async fn authenticate(
     now: Timestamp,
 ) -> StoreResult<Option<Principal>> {
     let sql = format!(
-        "SELECT k.key_hash, u.is_operator, {USER_COLUMNS} \
+        "SELECT k.key_hash, u.is_operator, k.org_id AS key_org_id, {USER_COLUMNS} \
          FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1"
     );
     let row: Option<PrincipalRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -63,7 +67,9 @@ pub(crate) async fn authenticate(
         });
     }
     Ok(Some(Principal {
-        is_operator: row.is_operator,
+        // An unproven key never carries its holder's operator rights.
+        is_operator: row.is_operator && row.key_org_id.is_none(),
+        confined_to: row.key_org_id,
         user: row.user.into_user(),
     }))
 }
@@ -114,48 +120,62 @@ pub(crate) async fn set_operator(
     Ok(())
 }
 
-/// Deletes `old` (or every key of the user); `NotFound` when there was none to delete.
+/// Deletes `old` (or every key of the user) and returns the team the deleted key was confined
+/// to (`None`: proven; every key of a user is replaced by a proven one). `NotFound` when there
+/// was none to delete.
 pub(crate) async fn drop_keys(
     conn: &mut PgConnection,
     user: Uuid,
     old: Option<&KeyHash>,
-) -> StoreResult<()> {
-    let done = match old {
-        Some(old) => sqlx::query("DELETE FROM api_keys WHERE user_id = $1 AND key_hash = $2")
+) -> StoreResult<Option<Uuid>> {
+    match old {
+        Some(old) => {
+            let confined: Option<Option<Uuid>> = sqlx::query_scalar(
+                "DELETE FROM api_keys WHERE user_id = $1 AND key_hash = $2 RETURNING org_id",
+            )
             .bind(user)
             .bind(old.0.as_slice())
-            .execute(&mut *conn)
+            .fetch_optional(&mut *conn)
             .await
-            .map_err(other)?,
-        None => sqlx::query("DELETE FROM api_keys WHERE user_id = $1")
-            .bind(user)
-            .execute(&mut *conn)
-            .await
-            .map_err(other)?,
-    };
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
+            .map_err(other)?;
+            confined.ok_or(StoreError::NotFound)
+        }
+        None => {
+            let done = sqlx::query("DELETE FROM api_keys WHERE user_id = $1")
+                .bind(user)
+                .execute(&mut *conn)
+                .await
+                .map_err(other)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(None)
+        }
     }
-    Ok(())
 }
 
+/// Stores a key: proven, or confined to one team (`confined_to`).
 pub(crate) async fn add_key(
     conn: &mut PgConnection,
     user: Uuid,
     key: &KeyHash,
+    confined_to: Option<Uuid>,
     now: Timestamp,
 ) -> StoreResult<()> {
     let now = ts(now);
-    sqlx::query("INSERT INTO api_keys (key_hash, user_id, created_at) VALUES ($1, $2, $3)")
-        .bind(key.0.as_slice())
-        .bind(user)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
-            _ => other(e),
-        })?;
+    sqlx::query(
+        "INSERT INTO api_keys (key_hash, user_id, created_at, org_id) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(key.0.as_slice())
+    .bind(user)
+    .bind(now)
+    .bind(confined_to)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+        _ => other(e),
+    })?;
     sqlx::query("UPDATE users SET date_joined = coalesce(date_joined, $1), last_login_at = $1 WHERE id = $2")
         .bind(now)
         .bind(user)
@@ -196,8 +216,94 @@ pub(crate) async fn bootstrap_operator(
         .execute(&mut *tx)
         .await
         .map_err(other)?;
-    add_key(&mut tx, user.id, key, now).await?;
+    add_key(&mut tx, user.id, key, None, now).await?;
     tx.commit().await.map_err(other)?;
+    Ok(true)
+}
+
+pub(crate) async fn has_operator(store: &PostgresStore) -> StoreResult<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE is_operator)")
+        .fetch_one(&store.pool)
+        .await
+        .map_err(other)
+}
+
+/// Creates a person who joins now under `email`, unless someone has that email already
+/// (`None`: then nothing is changed, not even their name).
+pub(crate) async fn create_person(
+    conn: &mut PgConnection,
+    address: &str,
+    name: Option<&str>,
+    now: Timestamp,
+) -> StoreResult<Option<Uuid>> {
+    let name = name.map(str::trim).unwrap_or_default();
+    sqlx::query_scalar(
+        "INSERT INTO users (id, name, name_lower, email, email_norm, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email_norm) DO NOTHING RETURNING id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(name)
+    .bind(name.to_lowercase())
+    .bind(address.trim())
+    .bind(email::normalize(address))
+    .bind(ts(now))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(other)
+}
+
+/// Where the emails a team takes in come from: a list, or the `email_norm` column of a
+/// working table of this transaction (`payload`, `import_rows`).
+pub(crate) enum Taken<'a> {
+    Emails(&'a [String]),
+    Table(&'static str),
+}
+
+/// A team that owns an email's domain takes the email in (links, imports, holds or invites
+/// its owner): every unproven key of that person stops working, everywhere. Driven from the
+/// unproven keys (a partial index), which are few, so that a large payload costs nothing when
+/// there are none. Returns whether any key went.
+pub(crate) async fn revoke_unproven(
+    conn: &mut PgConnection,
+    org: Uuid,
+    taken: Taken<'_>,
+) -> StoreResult<bool> {
+    let select = "SELECT k.key_hash, u.email_norm FROM api_keys k \
+                  JOIN users u ON u.id = k.user_id WHERE k.org_id IS NOT NULL AND u.email_norm";
+    let found: Vec<(Vec<u8>, String)> = match taken {
+        Taken::Emails([]) => return Ok(false),
+        Taken::Emails(emails) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{select} = ANY($1)")))
+                .bind(emails)
+                .fetch_all(&mut *conn)
+                .await
+        }
+        Taken::Table(table) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{select} IN (SELECT email_norm FROM {table})"
+            )))
+            .fetch_all(&mut *conn)
+            .await
+        }
+    }
+    .map_err(other)?;
+    if found.is_empty() {
+        return Ok(false);
+    }
+    let verified = crate::email_domains::verified(&mut *conn, org).await?;
+    let doomed: Vec<Vec<u8>> = found
+        .into_iter()
+        .filter(|(_, email)| rules::owns_email(email, &verified))
+        .map(|(hash, _)| hash)
+        .collect();
+    if doomed.is_empty() {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM api_keys WHERE key_hash = ANY($1)")
+        .bind(&doomed)
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
     Ok(true)
 }
 
@@ -206,8 +312,8 @@ pub(crate) async fn memberships_of(
     user: Uuid,
 ) -> StoreResult<Vec<MembershipSummary>> {
     let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
-        "SELECT o.id, o.name, m.role FROM memberships m \
-         JOIN organizations o ON o.id = m.org_id WHERE m.user_id = $1 ORDER BY o.name, o.id",
+        "SELECT o.id, o.name, m.role FROM memberships m JOIN organizations o ON o.id = m.org_id \
+         WHERE m.user_id = $1 AND m.active ORDER BY o.name, o.id",
     )
     .bind(user)
     .fetch_all(&store.pool)

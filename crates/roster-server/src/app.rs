@@ -113,6 +113,12 @@ pub fn app(state: AppState) -> App {
         .routes(routes!(invitations::destroy))
         // /api/invitations/accept/ (no credentials)
         .routes(routes!(invitations::accept))
+        // /api/invitations/me/
+        .routes(routes!(invitations::mine))
+        // /api/invitations/{iid}/accept/
+        .routes(routes!(invitations::accept_mine))
+        // /api/invitations/{iid}/reject/
+        .routes(routes!(invitations::reject_mine))
         // /api/me/
         .routes(routes!(me::me))
         // /api/me/key/ (a Roster extension)

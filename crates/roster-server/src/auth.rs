@@ -108,9 +108,13 @@ impl Caller {
     }
 
     /// The caller's role in `org`, checked against what the action needs. An organization the
-    /// caller is not in is a 404, so its existence does not leak; operators act as admins of
-    /// every organization.
+    /// caller is not in (or an unproven key's holder is in, but not through it) is a 404, so its
+    /// existence does not leak; operators act as admins of every organization.
     pub async fn role_in(&self, state: &AppState, org: Uuid, needs: Needs) -> ApiResult<Role> {
+        // An unproven key acts in its own team alone: elsewhere its holder is in no team.
+        if self.0.confined_to.is_some_and(|team| team != org) {
+            return Err(ApiError::NotFound);
+        }
         let read = async {
             if self.0.is_operator {
                 state.store.get_organization(org).await?;

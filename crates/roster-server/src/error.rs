@@ -14,6 +14,9 @@ pub enum ApiError {
     AuthenticationFailed(&'static str),
     #[error("You do not have permission to perform this action.")]
     Forbidden,
+    /// A 403 that says which rule refused (the rule needed the data to decide).
+    #[error("{0}")]
+    Denied(String),
     #[error("Not found.")]
     NotFound,
     #[error("Invalid page.")]
@@ -55,7 +58,7 @@ impl ApiError {
             ApiError::NotAuthenticated | ApiError::AuthenticationFailed(_) => {
                 StatusCode::UNAUTHORIZED
             }
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::Denied(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::InvalidPage => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
@@ -76,6 +79,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { field } => {
                 ApiError::field(field, format!("This {field} is already taken."))
             }
+            StoreError::Forbidden(message) => ApiError::Denied(message),
             StoreError::Invalid { field, message } => {
                 ApiError::field(field.unwrap_or("non_field_errors"), message)
             }

@@ -34,6 +34,9 @@ pub struct Recall {
     /// The team a SCIM key's service account is the admin of, by the account's id.
     scim_teams: Memory<Uuid, Uuid>,
     versions: Memory<Uuid, i64>,
+    /// The team of each group: it never changes (ids are never reused), so an answer stays
+    /// good whatever is written after it.
+    group_teams: Memory<Uuid, Uuid>,
 }
 
 impl Recall {
@@ -44,6 +47,7 @@ impl Recall {
             roles: Memory::new(None),
             scim_teams: Memory::new(None),
             versions: Memory::new(None),
+            group_teams: Memory::new(None),
         }
     }
 
@@ -76,6 +80,15 @@ impl Recall {
     ) -> StoreResult<Option<Uuid>> {
         let count = self.changes.current_access();
         self.scim_teams.recall(count, account, read).await
+    }
+
+    /// The team of group `group`, or `None` for no such group; `read` asks the store.
+    pub async fn group_team(
+        &self,
+        group: Uuid,
+        read: impl Future<Output = StoreResult<Option<Uuid>>>,
+    ) -> StoreResult<Option<Uuid>> {
+        self.group_teams.recall(Some(0), group, read).await
     }
 
     /// The data version of `org`.

@@ -109,7 +109,7 @@ pub(crate) async fn create(
         .execute(&mut *tx)
         .await
         .map_err(other)?;
-    users::add_key(&mut tx, id, key, now).await?;
+    users::add_key(&mut tx, id, key, None, now).await?;
     let row: AccountRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE a.user_id = $1"
     )))

@@ -1,8 +1,9 @@
 //! Email domains verified for a team.
 
 use crate::{SqliteStore, conflict_on, other};
-use roster_core::{EmailDomain, StoreError, StoreResult, Timestamp};
-use sqlx::FromRow;
+use roster_core::{EmailDomain, StoreError, StoreResult, Timestamp, rules};
+use sqlx::{FromRow, SqliteConnection};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 #[derive(FromRow)]
@@ -73,4 +74,38 @@ pub(crate) async fn delete(store: &SqliteStore, org: Uuid, id: Uuid) -> StoreRes
         return Err(StoreError::NotFound);
     }
     Ok(())
+}
+
+/// The team's verified domains, read inside a write (for the rules of `roster_core::rules`).
+pub(crate) async fn verified(conn: &mut SqliteConnection, org: Uuid) -> StoreResult<Vec<String>> {
+    sqlx::query_scalar("SELECT domain FROM email_domains WHERE org_id = $1 AND verified = 1")
+        .bind(org)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(other)
+}
+
+/// The teams the domains of these emails are verified for, by domain (IDNA form).
+pub(crate) async fn holders(
+    conn: &mut SqliteConnection,
+    emails: &[String],
+) -> StoreResult<HashMap<String, Uuid>> {
+    let mut domains: Vec<String> = emails
+        .iter()
+        .filter_map(|e| rules::email_domain(e))
+        .collect();
+    domains.sort_unstable();
+    domains.dedup();
+    if domains.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found: Vec<(String, Uuid)> = sqlx::query_as(
+        "SELECT domain, org_id FROM email_domains \
+         WHERE verified = 1 AND domain IN (SELECT value FROM json_each($1))",
+    )
+    .bind(crate::import::to_json(&domains)?)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(other)?;
+    Ok(found.into_iter().collect())
 }

@@ -6,6 +6,7 @@
 //! nothing and concurrent changes apply in some serial order.
 
 use crate::rows::push_window;
+use crate::users::{self, Taken};
 use crate::{SqliteStore, other, payload};
 use roster_core::store::{EmailCursor, MemberRef, MembersChange, Window};
 use roster_core::{CampaignRef, GroupMembership, StoreError, StoreResult, Timestamp, User};
@@ -163,6 +164,8 @@ pub(crate) async fn change(
         payload::keep_campaign_members(&mut tx, org).await?;
     }
     payload::reject_rule_breakers(&mut tx, org).await?;
+    // Held memberships take their emails in: on an owned domain, their unproven keys go.
+    users::revoke_unproven(&mut tx, org, Taken::Table("payload")).await?;
     apply(&mut tx, group, change, now).await?;
     let result = match change {
         MembersChange::Add => {

@@ -240,7 +240,7 @@ impl Store for SqliteStore {
     async fn add_key(&self, user: Uuid, key: &KeyHash, now: Timestamp) -> StoreResult<()> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
-        users::add_key(&mut tx, user, key, now).await?;
+        users::add_key(&mut tx, user, key, None, now).await?;
         tx.commit().await.map_err(other)
     }
 
@@ -253,8 +253,8 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
-        users::drop_keys(&mut tx, user, old).await?;
-        users::add_key(&mut tx, user, new, now).await?;
+        let confined = users::drop_keys(&mut tx, user, old).await?;
+        users::add_key(&mut tx, user, new, confined, now).await?;
         tx.commit().await.map_err(other)
     }
 
@@ -266,6 +266,10 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let _writing = self.changes.writing();
         users::bootstrap_operator(self, email, key, now).await
+    }
+
+    async fn has_operator(&self) -> StoreResult<bool> {
+        users::has_operator(self).await
     }
 
     async fn memberships_of(&self, user: Uuid) -> StoreResult<Vec<MembershipSummary>> {
@@ -335,7 +339,18 @@ impl Store for SqliteStore {
     ) -> StoreResult<Membership> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
+        if let Some(role) = role
+            && let Some(present) = memberships::target_of(&mut tx, org, user).await?
+        {
+            present.standing()?.check_role_change(role)?;
+        }
         let id = memberships::add(&mut tx, org, user, role, now).await?;
+        let email: String = sqlx::query_scalar("SELECT email_norm FROM users WHERE id = $1")
+            .bind(user)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(other)?;
+        users::revoke_unproven(&mut tx, org, users::Taken::Emails(&[email])).await?;
         tx.commit().await.map_err(other)?;
         self.get_membership(id).await
     }
@@ -558,9 +573,9 @@ impl Store for SqliteStore {
         invitations::list(self, org).await
     }
 
-    async fn revoke_invitation(&self, org: Uuid, id: Uuid) -> StoreResult<()> {
+    async fn revoke_invitation(&self, org: Uuid, id: Uuid, by: Role) -> StoreResult<()> {
         let _writing = self.changes.writing();
-        invitations::revoke(self, org, id).await
+        invitations::revoke(self, org, id, by).await
     }
 
     async fn accept_invitation(
@@ -572,6 +587,29 @@ impl Store for SqliteStore {
     ) -> StoreResult<Accepted> {
         let _writing = self.changes.writing();
         invitations::accept(self, token, name, key, now).await
+    }
+
+    async fn pending_invitations(
+        &self,
+        email: &str,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Invitation>> {
+        invitations::pending(self, email, now).await
+    }
+
+    async fn accept_invitation_as(
+        &self,
+        id: Uuid,
+        user: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<Accepted> {
+        let _writing = self.changes.writing();
+        invitations::accept_as(self, id, user, now).await
+    }
+
+    async fn reject_invitation(&self, id: Uuid, user: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        invitations::reject(self, id, user).await
     }
 
     async fn import_members(

@@ -5,6 +5,7 @@ use crate::provisioning::NOW;
 use crate::rows::{USER_COLUMNS, UserRow, push_window, role};
 use crate::{SqliteStore, other};
 use roster_core::group_names::{TeamNames, Versioned};
+use roster_core::rules::Standing;
 use roster_core::store::{MembershipCursor, MembershipFilter, Window};
 use roster_core::{Membership, Role, StoreError, StoreResult, Timestamp};
 use sqlx::{Connection, FromRow, QueryBuilder, Sqlite, SqliteConnection};
@@ -324,24 +325,56 @@ pub(crate) struct Target {
     org_id: Uuid,
     user_id: Uuid,
     role: i64,
+    active: bool,
     fixed_role: bool,
+    /// The team's other admins who count for the last-admin rule (`rules::counts_as_admin`).
     other_admins: i64,
 }
 
-/// Reads what the role rules need about a membership, inside the write transaction.
+/// What the role rules need about a membership, read inside the write transaction; `which`
+/// picks the membership (`m.`).
+const TARGET: &str = "SELECT m.org_id, m.user_id, m.role, m.active, \
+         (u.service_account OR u.deployment_key_account) AS fixed_role, \
+         (SELECT count(*) FROM memberships o JOIN users ou ON ou.id = o.user_id \
+          WHERE o.org_id = m.org_id AND o.role = 2 AND o.active AND o.id != m.id \
+            AND NOT ou.service_account AND NOT ou.deployment_key_account) AS other_admins \
+     FROM memberships m JOIN users u ON u.id = m.user_id WHERE ";
+
 pub(crate) async fn target(conn: &mut SqliteConnection, id: i64) -> StoreResult<Target> {
-    let t: Option<Target> = sqlx::query_as(
-        "SELECT m.org_id, m.user_id, m.role, \
-             (u.service_account OR u.deployment_key_account) AS fixed_role, \
-             (SELECT count(*) FROM memberships o \
-              WHERE o.org_id = m.org_id AND o.role = 2 AND o.id != m.id) AS other_admins \
-         FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = $1",
-    )
-    .bind(id)
+    let t: Option<Target> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{TARGET} m.id = $1")))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(other)?;
+    t.ok_or(StoreError::NotFound)
+}
+
+/// The person's membership of the team, if they have one.
+pub(crate) async fn target_of(
+    conn: &mut SqliteConnection,
+    org: Uuid,
+    user: Uuid,
+) -> StoreResult<Option<Target>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{TARGET} m.org_id = $1 AND m.user_id = $2"
+    )))
+    .bind(org)
+    .bind(user)
     .fetch_optional(&mut *conn)
     .await
-    .map_err(other)?;
-    t.ok_or(StoreError::NotFound)
+    .map_err(other)
+}
+
+impl Target {
+    /// The membership as the role rules see it.
+    pub(crate) fn standing(&self) -> StoreResult<Standing> {
+        Ok(Standing {
+            role: role(self.role)?,
+            active: self.active,
+            account: self.fixed_role,
+            other_admins: u64::try_from(self.other_admins).unwrap_or(0),
+        })
+    }
 }
 
 /// Takes the person out of the team and its groups (whose versions change).
@@ -373,28 +406,13 @@ pub(crate) async fn leave(conn: &mut SqliteConnection, org: Uuid, user: Uuid) ->
     Ok(())
 }
 
-fn is_last_admin(t: &Target) -> bool {
-    t.role == Role::Admin.as_i64() && t.other_admins == 0
-}
-
-impl Target {
-    pub(crate) fn is_last_admin(&self) -> bool {
-        is_last_admin(self)
-    }
-}
-
 pub(crate) async fn set_role(store: &SqliteStore, id: i64, new: Role) -> StoreResult<()> {
     let mut tx = store.write().await?;
     let t = target(&mut tx, id).await?;
     if t.role == new.as_i64() {
         return Ok(());
     }
-    if t.fixed_role {
-        return Err(StoreError::fixed_role());
-    }
-    if is_last_admin(&t) {
-        return Err(StoreError::last_admin_demoted());
-    }
+    t.standing()?.check_role_change(new)?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE memberships SET role = $1, version = version + 1, updated_at = {NOW} WHERE id = $2"
     )))
@@ -412,7 +430,7 @@ pub(crate) async fn remove(store: &SqliteStore, id: i64) -> StoreResult<()> {
     if t.fixed_role {
         return Err(StoreError::account_membership());
     }
-    if is_last_admin(&t) {
+    if t.standing()?.removal_leaves_without_admin() {
         return Err(StoreError::last_admin_removed());
     }
     leave(&mut tx, t.org_id, t.user_id).await?;

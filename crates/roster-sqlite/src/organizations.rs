@@ -16,7 +16,13 @@ fn push_visible(qb: &mut QueryBuilder<Sqlite>, who: Visibility) {
         Visibility::MemberOf(user) => qb
             .push(" FROM organizations o JOIN memberships m ON m.org_id = o.id AND m.user_id = ")
             .push_bind(user)
-            .push(" WHERE 1"),
+            // A suspended member no longer sees the team, as its own endpoints answer 404.
+            .push(" WHERE m.active"),
+        Visibility::MemberOfOnly(user, org) => qb
+            .push(" FROM organizations o JOIN memberships m ON m.org_id = o.id AND m.user_id = ")
+            .push_bind(user)
+            .push(" WHERE m.active AND o.id = ")
+            .push_bind(org),
     };
 }
 

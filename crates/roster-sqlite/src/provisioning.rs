@@ -5,7 +5,8 @@
 use crate::import::to_json;
 use crate::memberships::{leave, target};
 use crate::rows::role;
-use crate::{SqliteStore, conflict_on, other};
+use crate::users::{self, Taken};
+use crate::{SqliteStore, conflict_on, email_domains, other};
 use roster_core::changes::Adding;
 use roster_core::email;
 use roster_core::provisioning::{
@@ -237,9 +238,9 @@ pub(crate) async fn create_users(
     .map_err(other)?
     .into_iter()
     .collect();
-    // The people already known by these emails: their names, and whether they may join.
-    let known: Vec<(String, String, bool)> = sqlx::query_as(
-        "SELECT u.email_norm, u.name, u.service_account OR u.deployment_key_account OR EXISTS \
+    // The people already known by these emails: their names, and what the linking rule needs.
+    let known: Vec<(String, String, bool, bool)> = sqlx::query_as(
+        "SELECT u.email_norm, u.name, u.service_account OR u.deployment_key_account, EXISTS \
                 (SELECT 1 FROM memberships m WHERE m.org_id = $1 AND m.user_id = u.id) \
          FROM users u WHERE u.email_norm IN (SELECT value FROM json_each($2))",
     )
@@ -248,7 +249,9 @@ pub(crate) async fn create_users(
     .fetch_all(&mut *tx)
     .await
     .map_err(other)?;
-    let barred = known.iter().filter(|k| k.2).map(|k| k.0.clone()).collect();
+    let verified = email_domains::verified(&mut tx, org).await?;
+    let holders = email_domains::holders(&mut tx, &emails).await?;
+    let (barred, linked) = provisioning::linking(org, &emails, &known, &verified, &holders);
     let names_now: HashMap<&str, &str> = known.iter().map(|k| (&*k.0, &*k.1)).collect();
     let admitted = provisioning::admit(writes, taken, barred);
     let rows: Vec<_> = writes
@@ -292,6 +295,14 @@ pub(crate) async fn create_users(
         .execute(&mut *tx)
         .await
         .map_err(other)?;
+        adding.changed_access();
+    }
+    let linked: Vec<String> = rows
+        .iter()
+        .filter(|r| linked.contains(r.2.as_str()))
+        .map(|r| r.2.clone())
+        .collect();
+    if users::revoke_unproven(&mut tx, org, Taken::Emails(&linked)).await? {
         adding.changed_access();
     }
     let mut made = Vec::new();
@@ -401,14 +412,24 @@ pub(crate) async fn update_user(
     let mut tx = store.write().await?;
     let present = expected(&mut tx, org, id, expect).await?;
     check_user_name(&mut tx, org, &write.user_name.to_lowercase(), Some(id)).await?;
-    let t = target(&mut tx, present.seq).await?;
-    let demoted = write.role.is_some_and(|r| r != present.role);
-    if demoted && t.is_last_admin() {
-        return Err(StoreError::last_admin_demoted());
-    }
     let email_norm = email::normalize(&write.email);
-    if email_norm != email::normalize(&present.email) {
+    let standing = target(&mut tx, present.seq).await?.standing()?;
+    standing.check_provisioning(write.role.unwrap_or(present.role), write.active)?;
+    let change = provisioning::PersonChange::of(&present, write);
+    if change.any() {
+        let teams: i64 = sqlx::query_scalar("SELECT count(*) FROM memberships WHERE user_id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(other)?;
+        let verified = email_domains::verified(&mut tx, org).await?;
+        change.check(teams, &present, &verified)?;
+    }
+    if change.email {
+        let holders = email_domains::holders(&mut tx, std::slice::from_ref(&email_norm)).await?;
+        provisioning::check_address(org, &write.email, &holders)?;
         change_email(&mut tx, id, &write.email, &email_norm).await?;
+        users::revoke_unproven(&mut tx, org, Taken::Emails(&[email_norm])).await?;
     }
     write_membership(&mut tx, org, id, write, now).await?;
     let user = user_in(&mut tx, org, id).await?;
@@ -455,8 +476,11 @@ pub(crate) async fn delete_user(
 ) -> StoreResult<()> {
     let mut tx = store.write().await?;
     let present = expected(&mut tx, org, id, expect).await?;
-    let t = target(&mut tx, present.seq).await?;
-    if t.is_last_admin() {
+    if target(&mut tx, present.seq)
+        .await?
+        .standing()?
+        .removal_leaves_without_admin()
+    {
         return Err(StoreError::last_admin_removed());
     }
     leave(&mut tx, org, id).await?;

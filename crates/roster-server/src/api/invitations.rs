@@ -1,5 +1,7 @@
-//! Invitations (contract section 11): admins and managers invite by email with a role; the
-//! invitee accepts with the one-time token, without credentials, and receives their key once.
+//! Invitations (contract section 11): admins and managers invite by email with a role. Someone
+//! who holds no proven key accepts with the one-time token, without credentials, and receives
+//! their key once; a person who has one lists their invitations and accepts or declines them
+//! signed in. docs/SECURITY.md says which keys are proven and why.
 
 use crate::api::json;
 use crate::auth::{Caller, Needs};
@@ -10,11 +12,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use roster_core::keys::{self, KeyHash};
-use roster_core::store::{NewInvitation, StoreError};
-use roster_core::{Invitation, Role, Timestamp, User, email};
+use roster_core::store::{Accepted, NOT_INVITABLE, NewInvitation, StoreError};
+use roster_core::{Invitation, OrganizationRef, Role, Timestamp, User, email, rules};
 use serde::Serialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 /// How long an invitation can be accepted.
 const VALID_FOR_MICROS: i64 = 14 * 24 * 3600 * 1_000_000;
@@ -23,8 +24,10 @@ const VALID_FOR_MICROS: i64 = 14 * 24 * 3600 * 1_000_000;
 pub struct CreatedInvitation {
     #[serde(flatten)]
     invitation: Invitation,
-    /// The one-time token to accept with; shown in this response only.
-    accept_token: String,
+    /// The one-time token to accept with; shown in this response only, and not at all when
+    /// Roster mails it to the invitee itself (`--smtp-url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    accept_token: Option<String>,
 }
 
 #[derive(ToSchema)]
@@ -42,17 +45,37 @@ pub struct InvitationWrite {
 pub struct AcceptWrite {
     #[schema(pattern = "^[0-9a-f]{64}$")]
     accept_token: String,
-    /// The invitee's name, used if the person has none yet.
+    /// The new person's name.
     name: Option<String>,
+}
+
+/// What accepting an invitation did.
+#[derive(Serialize, ToSchema)]
+pub struct Joined {
+    user: User,
+    organization: OrganizationRef,
+    /// The role the person has in the team (a member already there keeps theirs).
+    role: Role,
+}
+
+impl From<Accepted> for Joined {
+    fn from(a: Accepted) -> Self {
+        Joined {
+            user: a.user,
+            organization: a.organization,
+            role: a.role,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct AcceptedInvitation {
     /// The person's new API key, shown once.
     token: String,
-    user: User,
-    organization: Uuid,
-    role: Role,
+    /// `false`: the key acts in this team alone (the team does not own the email's domain).
+    proven: bool,
+    #[serde(flatten)]
+    joined: Joined,
 }
 
 /// The team's pending invitations, oldest first.
@@ -69,10 +92,12 @@ pub async fn list(
     json(StatusCode::OK, &state.store.list_invitations(org).await?)
 }
 
-/// Invites someone; a pending invitation of the same email is replaced.
+/// Invites someone; a pending invitation of the same email is replaced. Accounts, operators
+/// and Roster's own addresses cannot be invited.
 #[utoipa::path(operation_id = "invitations_create", post, path = "/api/organizations/{id}/invitations/", tag = "invitations",
     params(("id" = Uuid, Path)), request_body = InvitationWrite,
-    responses((status = 201, description = "Invited; `accept_token` shown once", body = CreatedInvitation)))]
+    responses((status = 201, description = "Invited; `accept_token` shown once", body = CreatedInvitation),
+        (status = 403, description = "A manager inviting, or replacing an invitation, with the admin role", body = crate::openapi::ErrorDetail)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -84,10 +109,12 @@ pub async fn create(
     let mut fields = Fields::new(body, false)?;
     let address = fields.text("email", true, email::MAX_EMAIL_LEN);
     // The same check as member payloads' (a broken punycode domain is refused here too).
-    if let Some(a) = &address
-        && let Err(message) = crate::members::check_email(a)
-    {
-        fields.invalid("email", message);
+    if let Some(a) = &address {
+        if let Err(message) = crate::members::check_email(a) {
+            fields.invalid("email", message);
+        } else if rules::is_reserved_address(a) {
+            fields.invalid("email", NOT_INVITABLE);
+        }
     }
     let role = fields.role("role", false);
     fields.finish()?;
@@ -95,16 +122,15 @@ pub async fn create(
         Some(r) => r,
         None => state.store.get_organization(org).await?.default_role,
     };
-    if role == Role::Admin && caller_role != Role::Admin {
-        return Err(ApiError::Forbidden);
-    }
     let token = keys::issue();
     let now = state.clock.now();
     let new = NewInvitation {
         email: address.unwrap_or_default(),
         role,
         inviter: caller.user_id(),
+        by: caller_role,
         token: token.hash,
+        mailed: false,
         expires_at: Timestamp::from_micros(now.as_micros() + VALID_FOR_MICROS),
     };
     let invitation = state
@@ -122,32 +148,37 @@ pub async fn create(
         StatusCode::CREATED,
         &CreatedInvitation {
             invitation,
-            accept_token: token.secret,
+            accept_token: Some(token.secret),
         },
     )
 }
 
-/// Revokes a pending invitation: its token no longer works.
+/// Revokes a pending invitation: its token no longer works. Only admins revoke an invitation
+/// with the admin role.
 #[utoipa::path(operation_id = "invitations_destroy", delete, path = "/api/organizations/{id}/invitations/{iid}/", tag = "invitations",
     params(("id" = Uuid, Path), ("iid" = Uuid, Path)),
-    responses((status = 204, description = "Revoked")))]
+    responses((status = 204, description = "Revoked"),
+        (status = 403, description = "A manager revoking an invitation with the admin role", body = crate::openapi::ErrorDetail)))]
 pub async fn destroy(
     State(state): State<AppState>,
     caller: Caller,
     Path((org, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let org = parse_uuid(&org)?;
-    caller.role_in(&state, org, Needs::Manager).await?;
-    state.store.revoke_invitation(org, parse_uuid(&id)?).await?;
+    let role = caller.role_in(&state, org, Needs::Manager).await?;
+    let id = parse_uuid(&id)?;
+    state.store.revoke_invitation(org, id, role).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Accepts an invitation (no credentials): joins the team and returns the person's new key,
-/// once. A malformed token is a 400; an unknown, used, revoked or expired one a 404, alike.
+/// Accepts an invitation (no credentials) for someone who holds no proven key yet: joins the
+/// team and returns the person's new key, once. A person who has a key signs in and accepts
+/// by id instead: for them, as for an unknown, used, revoked or expired token, this is a 404.
+/// A malformed token is a 400.
 #[utoipa::path(operation_id = "invitations_accept", post, path = "/api/invitations/accept/", tag = "invitations",
     security(()), request_body = AcceptWrite,
     responses((status = 201, description = "Joined; `token` is the person's API key, shown once", body = AcceptedInvitation),
-        (status = 404, description = "Unknown, used, revoked or expired token", body = crate::openapi::ErrorDetail)))]
+        (status = 404, description = "Unknown, used, revoked or expired token, or an invitee who has a key", body = crate::openapi::ErrorDetail)))]
 pub async fn accept(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
@@ -172,18 +203,67 @@ pub async fn accept(
             &key.hash,
             state.clock.now(),
         )
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => ApiError::NotFound,
-            e => e.into(),
-        })?;
+        .await?;
     json(
         StatusCode::CREATED,
         &AcceptedInvitation {
             token: key.secret,
-            user: accepted.user,
-            organization: accepted.organization,
-            role: accepted.role,
+            proven: accepted.proven,
+            joined: accepted.into(),
         },
     )
+}
+
+/// The person a signed-in request acts for, when invitations by email are theirs to see: a
+/// person (not an account) with a proven key. An unproven key cannot vouch for the mailbox.
+fn invitee(caller: &Caller) -> Option<&User> {
+    let user = &caller.0.user;
+    (caller.0.confined_to.is_none() && !user.service_account && !user.deployment_key_account)
+        .then_some(user)
+}
+
+/// The caller's pending invitations, in every team (PixieBrix's PendingInvitation shape).
+#[utoipa::path(operation_id = "invitations_me", get, path = "/api/invitations/me/", tag = "invitations",
+    responses((status = 200, description = "Pending invitations addressed to the caller", body = [Invitation]),
+        (status = 403, description = "An account, or an unproven key", body = crate::openapi::ErrorDetail)))]
+pub async fn mine(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let user = invitee(&caller).ok_or(ApiError::Forbidden)?;
+    let pending = state
+        .store
+        .pending_invitations(&user.email, state.clock.now())
+        .await?;
+    json(StatusCode::OK, &pending)
+}
+
+/// Accepts one of the caller's invitations: joins its team. 404 for anyone but the invitee.
+#[utoipa::path(operation_id = "invitations_accept_mine", post, path = "/api/invitations/{iid}/accept/", tag = "invitations",
+    params(("iid" = Uuid, Path)),
+    responses((status = 200, description = "Joined", body = Joined)))]
+pub async fn accept_mine(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = parse_uuid(&id)?;
+    let user = invitee(&caller).ok_or(ApiError::NotFound)?;
+    let accepted = state
+        .store
+        .accept_invitation_as(id, user.id, state.clock.now())
+        .await?;
+    json(StatusCode::OK, &Joined::from(accepted))
+}
+
+/// Declines one of the caller's invitations: it is deleted. 404 for anyone but the invitee.
+#[utoipa::path(operation_id = "invitations_reject_mine", post, path = "/api/invitations/{iid}/reject/", tag = "invitations",
+    params(("iid" = Uuid, Path)),
+    responses((status = 204, description = "Declined")))]
+pub async fn reject_mine(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let id = parse_uuid(&id)?;
+    let user = invitee(&caller).ok_or(ApiError::NotFound)?;
+    state.store.reject_invitation(id, user.id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -32,7 +32,11 @@ pub async fn me(
     State(state): State<AppState>,
     AnyCaller(caller): AnyCaller,
 ) -> ApiResult<Response> {
-    let organization_memberships = state.store.memberships_of(caller.user.id).await?;
+    let mut organization_memberships = state.store.memberships_of(caller.user.id).await?;
+    if let Some(team) = caller.confined_to {
+        // An unproven key shows, and acts in, its own team alone.
+        organization_memberships.retain(|m| m.organization == team);
+    }
     let user = caller.user;
     json(
         StatusCode::OK,

@@ -121,6 +121,39 @@ fn filter_from(query: &QueryParams) -> ApiResult<MembershipFilter> {
     }
 }
 
+/// The most groups one `groups=` filter may name.
+const MAX_FILTER_GROUPS: usize = 100;
+
+/// A `groups=` filter names groups of this team only: another team's group (or none at all)
+/// is a 400, so that a list never reads across teams.
+async fn check_groups(state: &AppState, org: Uuid, filter: &MembershipFilter) -> ApiResult<()> {
+    let Some(groups) = &filter.groups else {
+        return Ok(());
+    };
+    if groups.len() > MAX_FILTER_GROUPS {
+        return Err(ApiError::field(
+            "groups",
+            format!("Name at most {MAX_FILTER_GROUPS} groups."),
+        ));
+    }
+    for id in groups {
+        let read = async {
+            match state.store.get_group(*id).await {
+                Ok(group) => Ok(Some(group.organization)),
+                Err(roster_core::StoreError::NotFound) => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        if state.recall.group_team(*id, read).await? != Some(org) {
+            return Err(ApiError::field(
+                "groups",
+                format!("No group of this organization has the id {id}."),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The team's memberships ordered by email, then id.
 #[utoipa::path(operation_id = "memberships_list", get, path = "/api/organizations/{id}/memberships/", tag = "memberships",
     params(("id" = Uuid, Path), crate::openapi::PageParams, MembershipQuery),
@@ -136,6 +169,7 @@ pub async fn list(
     let org = parse_uuid(&id)?;
     caller.role_in(&state, org, Needs::Manager).await?;
     let filter = filter_from(&query)?;
+    check_groups(&state, org, &filter).await?;
     if version.paginated() {
         return page(&state, org, &filter, &query, &url).await;
     }

@@ -69,10 +69,10 @@ pub struct OrganizationChanges {
 }
 
 fn visibility(caller: &Caller) -> Visibility {
-    if caller.0.is_operator {
-        Visibility::All
-    } else {
-        Visibility::MemberOf(caller.user_id())
+    match caller.0.confined_to {
+        _ if caller.0.is_operator => Visibility::All,
+        Some(team) => Visibility::MemberOfOnly(caller.user_id(), team),
+        None => Visibility::MemberOf(caller.user_id()),
     }
 }
 
@@ -97,7 +97,8 @@ pub async fn list(
     list_response(version, &query, &url, total, fetch, Organization::cursor).await
 }
 
-/// Creates a team with the caller as its admin. Service accounts and deployment keys may not.
+/// Creates a team with the caller as its admin. Service accounts, deployment keys and
+/// unproven keys may not.
 #[utoipa::path(operation_id = "organizations_create", post, path = "/api/organizations/", tag = "organizations",
     request_body = OrganizationWrite,
     responses((status = 201, description = "Created; the caller is its admin", body = OrganizationDetail)))]
@@ -106,7 +107,8 @@ pub async fn create(
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    if caller.0.user.service_account {
+    // Accounts are not people; an unproven key acts in its own team alone.
+    if caller.0.user.service_account || caller.0.confined_to.is_some() {
         return Err(ApiError::Forbidden);
     }
     let mut fields = Fields::new(body, false)?;

@@ -111,9 +111,18 @@ impl From<StoreError> for Failure {
                 412,
                 "The resource changed since that version (If-Match): read it again.",
             ),
+            // An address taken anywhere reads the same whoever holds it (docs/SECURITY.md).
+            StoreError::Conflict { field: "emails" } => {
+                ScimError::uniqueness("This email is not available.")
+            }
             StoreError::Conflict { field } => {
                 ScimError::uniqueness(format!("{field} is already taken in this team."))
             }
+            StoreError::Forbidden(detail) => ScimError {
+                status: 403,
+                scim_type: Some(ScimType::Mutability),
+                detail,
+            },
             StoreError::Invalid { message, .. } => {
                 ScimError::bad_request(ScimType::InvalidValue, message)
             }

@@ -283,6 +283,12 @@ pub fn parse(body: &Value, present: Option<&ProvisionedUser>) -> ScimResult<User
         .or_else(|| addresses.iter().find(|(_, _, work)| *work))
         .or_else(|| addresses.first())
         .map_or_else(|| user_name.clone(), |(a, _, _)| (*a).to_owned());
+    // A person is known by an email: without one among `emails`, userName must be one.
+    if email::validate(&account).is_err() {
+        return Err(invalid(
+            "A user needs an email address: in emails, or as the userName.",
+        ));
+    }
     let person_name = display_name
         .clone()
         .or_else(|| {

@@ -180,8 +180,19 @@ pub async fn patch(
             return Err(roster_core::StoreError::Conflict { field: "version" }.into());
         }
         let mut resource = render(&present, &team.base);
+        let before = parse(&resource, Some(&present))?;
         request.apply(&mut resource)?;
-        let write = parse(&resource, Some(&present))?;
+        let mut write = parse(&resource, Some(&present))?;
+        // The person's email and name are every team's: a PATCH that does not touch them
+        // keeps them as they are, even where this team's copy of its attributes differs.
+        if write.name == before.name {
+            write.name = None;
+        }
+        if roster_core::email::normalize(&write.email)
+            == roster_core::email::normalize(&before.email)
+        {
+            write.email.clone_from(&present.email);
+        }
         match state
             .store
             .update_provisioned_user(

@@ -41,9 +41,10 @@ async fn inviting_and_accepting_joins_the_team_and_hands_over_a_key_once() {
     assert_eq!(
         (
             invitation["role"].as_i64(),
-            invitation["organization"].as_str()
+            invitation["organization"]["id"].as_str(),
+            invitation["organization"]["name"].as_str()
         ),
-        (Some(5), Some(org.to_string().as_str()))
+        (Some(5), Some(org.to_string().as_str()), Some("Acme"))
     );
     assert_eq!(invitation["inviter"]["email"], "admin@acme.example.com");
     let listed = app.get(&path).key(&admin).send().await.json();

@@ -23,3 +23,4 @@ mod organizations;
 mod pagination;
 mod scim;
 mod support;
+mod takeover;

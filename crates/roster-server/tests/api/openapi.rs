@@ -69,6 +69,9 @@ async fn the_schema_is_openapi_3_1_listing_every_path_and_method() {
         ("/api/organizations/{id}/invitations/", vec!["get", "post"]),
         ("/api/organizations/{id}/invitations/{iid}/", vec!["delete"]),
         ("/api/invitations/accept/", vec!["post"]),
+        ("/api/invitations/me/", vec!["get"]),
+        ("/api/invitations/{iid}/accept/", vec!["post"]),
+        ("/api/invitations/{iid}/reject/", vec!["post"]),
         ("/api/me/", vec!["get"]),
         ("/api/me/key/", vec!["post"]),
         ("/api/health/", vec!["get"]),
@@ -93,8 +96,10 @@ async fn the_schema_is_openapi_3_1_listing_every_path_and_method() {
                     .any(|s| s.starts_with('2')),
                 "{method} {path}"
             );
-            // The key rotations take no body.
-            let bodyless = path.ends_with("/rotate/") || path == "/api/me/key/";
+            // The key rotations and the answers to one's own invitation take no body.
+            let bodyless = path.ends_with("/rotate/")
+                || path == "/api/me/key/"
+                || path.starts_with("/api/invitations/{iid}/");
             if matches!(method, "post" | "put" | "patch") && !bodyless {
                 assert!(
                     op["requestBody"].is_object(),

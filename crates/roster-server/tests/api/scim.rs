@@ -4,7 +4,7 @@
 
 use crate::support::{Response, TestApp};
 use axum::http::StatusCode;
-use roster_core::Role;
+use roster_core::{Clock, Role};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -229,8 +229,14 @@ async fn only_an_admin_service_account_of_the_team_provisions_it() {
 #[tokio::test]
 async fn entra_id_user_lifecycle() {
     let t = Scim::new().await;
-    // Someone Roster already knows (with a key) is linked, not duplicated.
+    // Someone Roster already knows (with a key) is linked, not duplicated, by the team that
+    // owns their email's domain.
     let (known, key) = t.app.user("Test_User_ab6490ee@testuser.com").await;
+    t.app
+        .store
+        .add_email_domain(t.org, "testuser.com", roster_core::SystemClock.now())
+        .await
+        .unwrap();
     let created = t
         .create_user(json!({
             "schemas": [USER, ENTERPRISE],

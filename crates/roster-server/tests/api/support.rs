@@ -270,4 +270,62 @@ impl TestApp {
                 .expect("member");
         }
     }
+
+    /// Verifies `domain` for the team (what an operator does).
+    pub async fn verify(&self, org: Uuid, domain: &str) {
+        self.store
+            .add_email_domain(org, domain, SystemClock.now())
+            .await
+            .expect("domain");
+    }
+
+    /// The token of a new service account of the team with `role` (2: a SCIM key).
+    pub async fn service_account(&self, org: Uuid, admin: &str, role: i64) -> String {
+        self.post(&format!("/api/organizations/{org}/serviceaccounts/"))
+            .key(admin)
+            .json(&serde_json::json!({"name": "account", "role": role}))
+            .send()
+            .await
+            .made()["token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    }
+
+    /// A SCIM request with `token` as the bearer key.
+    pub async fn scim(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let method = method.parse().expect("method");
+        let mut req = self
+            .request(method, &format!("/scim/v2{path}"))
+            .header("authorization", &format!("Bearer {token}"));
+        if let Some(body) = body {
+            req = req.raw("application/scim+json", body.to_string());
+        }
+        req.send().await
+    }
+
+    /// Invites `email` to the team with `role` as the holder of `key`: the invitation, with
+    /// its `accept_token`.
+    pub async fn invite(&self, org: Uuid, key: &str, email: &str, role: i64) -> Value {
+        self.post(&format!("/api/organizations/{org}/invitations/"))
+            .key(key)
+            .json(&serde_json::json!({"email": email, "role": role}))
+            .send()
+            .await
+            .made()
+    }
+
+    /// Accepts an invitation with its token, without credentials.
+    pub async fn accept(&self, invitation: &Value) -> Response {
+        self.post("/api/invitations/accept/")
+            .json(&serde_json::json!({"accept_token": invitation["accept_token"]}))
+            .send()
+            .await
+    }
 }
