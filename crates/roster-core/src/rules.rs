@@ -27,7 +27,7 @@ pub fn email_domain(email: &str) -> Option<String> {
 /// them. Such a team speaks for the address: it may link its owner, rewrite their email and
 /// name, and its invitations issue proven keys.
 pub fn owns_email(email: &str, verified: &[String]) -> bool {
-    email_domain(email).is_some_and(|d| verified.iter().any(|v| *v == d))
+    email_domain(email).is_some_and(|d| verified.contains(&d))
 }
 
 /// Addresses Roster keeps for itself: its accounts (`*.roster.invalid`, RFC 2606) and the

@@ -275,7 +275,12 @@ async fn join(
             invited
         }
     };
-    users::revoke_unproven(conn, p.org_id, Taken::Emails(&[p.email_norm.clone()])).await?;
+    users::revoke_unproven(
+        conn,
+        p.org_id,
+        Taken::Emails(std::slice::from_ref(&p.email_norm)),
+    )
+    .await?;
     sqlx::query("DELETE FROM invitations WHERE id = $1")
         .bind(p.id)
         .execute(&mut *conn)

@@ -108,15 +108,19 @@ fn user_schema() -> (&'static str, &'static str, &'static str, Vec<Attr>) {
         attr("honorificPrefix", "string", "A title such as Ms."),
         attr("honorificSuffix", "string", "A suffix such as III."),
     ]);
+    // Published as required: a person is known by an email, so one without an address in
+    // emails needs userName to be one (else 400); clients that fill required attributes
+    // (scim2-tester) then send an address.
     let emails = attr(
         "emails",
         "complex",
         "Email addresses; the primary (or first) work email \
-         is the account email when userName is not an address.",
+         is the account email. Without one, userName must be an address.",
     )
     .multi()
+    .required()
     .subs(vec![
-        attr("value", "string", "The address."),
+        attr("value", "string", "The address.").required(),
         attr("type", "string", "work, home or other.").canonical(&["work", "home", "other"]),
         attr("primary", "boolean", "Whether this is the primary address."),
     ]);

@@ -41,6 +41,13 @@ pub struct Cli {
 enum Command {
     /// Run the HTTP server.
     Serve(ServeArgs),
+    #[command(flatten)]
+    Operate(Operation),
+}
+
+/// The commands that work on the database directly (also while a server runs on it).
+#[derive(Subcommand, Debug)]
+enum Operation {
     /// Server operators.
     #[command(subcommand)]
     Operator(OperatorCommand),
@@ -99,11 +106,26 @@ struct ServeArgs {
     /// The most items one group- or campaign-member payload may hold (more: 400).
     #[arg(long, env = "ROSTER_MAX_ITEMS", default_value_t = 200_000)]
     max_items: usize,
+    /// The most connections open at once; one more is answered 503 at once. Keep it below
+    /// the process's open-file limit (`ulimit -n`).
+    #[arg(long, env = "ROSTER_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
+    /// Seconds a request's headers may take to arrive after its first byte.
+    #[arg(long, env = "ROSTER_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    header_read_timeout: u64,
+    /// Seconds a keep-alive connection may sit idle before it is closed.
+    #[arg(long, env = "ROSTER_IDLE_TIMEOUT", default_value_t = 60)]
+    idle_timeout: u64,
+    /// Heavy requests (member payloads over 1,000 items, SCIM filters other than one `eq`,
+    /// whole lists over 10,000 rows) one key may have running at once; more get 429 (0: no cap).
+    #[arg(long, env = "ROSTER_MAX_HEAVY_PER_KEY", default_value_t = 4)]
+    max_heavy_per_key: usize,
     /// Memory for kept member-list pages, in MiB (0: keep none).
     #[arg(long, env = "ROSTER_PAGE_CACHE_MIB", default_value_t = crate::page_cache::DEFAULT_BUDGET >> 20)]
     page_cache_mib: usize,
-    /// Where the first start of an empty database writes the operator key (mode 0600).
-    /// Default: `roster-operator.key` beside the SQLite file.
+    /// Where the first start of an empty database writes the operator key (mode 0600); an
+    /// existing file is never overwritten. Default: `<database name>-operator.key` beside the
+    /// SQLite file (`roster.db`: `roster-operator.key`), or in the working directory.
     #[arg(long, env = "ROSTER_BOOTSTRAP_KEY_FILE")]
     bootstrap_key_file: Option<PathBuf>,
     /// Log as JSON lines instead of text.
@@ -177,13 +199,17 @@ pub fn main() -> ExitCode {
 type CliResult = Result<(), String>;
 
 async fn run(cli: Cli) -> CliResult {
-    let store = storage::open(&cli.database)
-        .await
-        .map_err(|e| e.to_string())?;
-    let clock = SystemClock;
     match cli.command {
-        Command::Serve(args) => serve(store, args, &cli.database).await,
-        Command::Operator(OperatorCommand::Create { email, name }) => {
+        Command::Serve(args) => serve(args, &cli.database).await,
+        Command::Operate(operation) => operate(operation, &cli.database).await,
+    }
+}
+
+async fn operate(operation: Operation, database: &str) -> CliResult {
+    let store = storage::open(database).await.map_err(|e| e.to_string())?;
+    let clock = SystemClock;
+    match operation {
+        Operation::Operator(OperatorCommand::Create { email, name }) => {
             let user = person(&*store, &clock, &email, name).await?;
             store
                 .set_operator(user, true)
@@ -192,7 +218,7 @@ async fn run(cli: Cli) -> CliResult {
             println!("{}", new_key(&*store, &clock, user).await?);
             Ok(())
         }
-        Command::Org(OrgCommand::Create {
+        Operation::Org(OrgCommand::Create {
             name,
             admin_email,
             admin_name,
@@ -213,7 +239,7 @@ async fn run(cli: Cli) -> CliResult {
             println!("{}", serde_json::json!({ "id": org.id, "key": key }));
             Ok(())
         }
-        Command::Member(MemberCommand::Add {
+        Operation::Member(MemberCommand::Add {
             org_id,
             email,
             name,
@@ -239,7 +265,7 @@ async fn run(cli: Cli) -> CliResult {
             }
             Ok(())
         }
-        Command::Import(ImportCommand::Members { org, file, dry_run }) => {
+        Operation::Import(ImportCommand::Members { org, file, dry_run }) => {
             let rows = if file.as_os_str() == "-" {
                 crate::import::read_rows(std::io::stdin().lock())
             } else {
@@ -252,7 +278,7 @@ async fn run(cli: Cli) -> CliResult {
             println!("{}", crate::import::describe(&summary, dry_run));
             Ok(())
         }
-        Command::Domain(DomainCommand::Add { org_id, domain }) => {
+        Operation::Domain(DomainCommand::Add { org_id, domain }) => {
             let normalized = crate::api::email_domains::checked(&domain)
                 .map_err(|e| format!("domain {domain:?}: {e}"))?;
             let added = store
@@ -308,7 +334,12 @@ async fn new_key(store: &dyn Store, clock: &dyn Clock, user: Uuid) -> Result<Str
     Ok(issued.secret)
 }
 
-async fn serve(store: Arc<dyn Store>, args: ServeArgs, database: &str) -> CliResult {
+async fn serve(args: ServeArgs, database: &str) -> CliResult {
+    // The address first: a start that cannot listen creates no database and no key file.
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let store = storage::open(database).await.map_err(|e| e.to_string())?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let key_file = args
         .bootstrap_key_file
@@ -322,67 +353,110 @@ async fn serve(store: Arc<dyn Store>, args: ServeArgs, database: &str) -> CliRes
         max_items: args.max_items,
         rate_limit: args.rate_limit,
         rate_burst: args.rate_burst,
+        max_heavy_per_key: args.max_heavy_per_key,
     };
+    let limits = connection_limits(
+        args.max_connections,
+        args.header_read_timeout,
+        args.idle_timeout,
+    );
     let state = AppState::new(store, clock, config);
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, "roster is listening");
-    let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(app(state));
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    crate::listener::serve(listener, app(state), limits, shutdown_signal()).await;
     tracing::info!("roster stopped");
     Ok(())
 }
 
-/// On an empty database, creates the first operator and writes their key to `path`, readable
-/// only by the owner. The file is written before the key is stored, so a key is never stored
-/// that nobody can read.
+/// The connection limits asked for, with the cap kept below the process's open-file limit
+/// (descriptors are needed besides connections: the database, its journal, logs).
+fn connection_limits(max: usize, header_read: u64, idle: u64) -> crate::listener::Limits {
+    const RESERVED: usize = 64;
+    let mut max_connections = max.max(1);
+    if let Some(files) = crate::listener::open_file_limit()
+        && max_connections + RESERVED > files
+    {
+        max_connections = files.saturating_sub(RESERVED).max(1);
+        tracing::warn!(
+            asked = max,
+            used = max_connections,
+            open_file_limit = files,
+            "--max-connections is above what the open-file limit allows; raise `ulimit -n`"
+        );
+    }
+    crate::listener::Limits {
+        max_connections,
+        header_read_timeout: std::time::Duration::from_secs(header_read.max(1)),
+        idle_timeout: std::time::Duration::from_secs(idle.max(1)),
+    }
+}
+
+/// On a database with no operator yet, creates the first one and writes their key to `path`,
+/// readable only by the owner. Only that start writes the file, and it never overwrites one:
+/// a file already there is someone's (another database's unread key, a file named by
+/// mistake), so the start refuses. The file is written before the key is stored, so that no
+/// key is stored that nobody can read, and removed again if another node made the operator
+/// first.
 async fn bootstrap(store: &dyn Store, clock: &dyn Clock, path: &Path) -> CliResult {
+    if store.has_operator().await.map_err(|e| e.to_string())? {
+        return Ok(());
+    }
     let issued = keys::issue();
     write_secret(path, &issued.secret)?;
     let created = store
         .bootstrap_operator("operator@roster.localhost", &issued.hash, clock.now())
         .await
         .map_err(|e| e.to_string());
-    match created {
-        Ok(true) => {
-            tracing::warn!(path = %path.display(), "first start: the operator key was written to this file; read it, then delete the file");
-            Ok(())
-        }
-        other => {
-            let _ = std::fs::remove_file(path);
-            other.map(|_| ())
-        }
+    if !matches!(created, Ok(true)) {
+        // Ours alone: this start created it a moment ago.
+        let _ = std::fs::remove_file(path);
     }
+    if created? {
+        tracing::warn!(path = %path.display(), "first start: the operator key was written to this file; read it, then delete the file");
+    }
+    Ok(())
 }
 
 fn write_secret(path: &Path, secret: &str) -> CliResult {
     use std::io::Write;
-    let _ = std::fs::remove_file(path);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .map_err(|e| format!("cannot write the operator key file {}: {e}", path.display()))?;
-    writeln!(file, "{secret}").map_err(|e| format!("cannot write {}: {e}", path.display()))
+    let mut file = options.open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            format!(
+                "{} exists already: the first start of a new database writes its operator key \
+                 there and overwrites nothing. Move the file away, or name another with \
+                 --bootstrap-key-file",
+                path.display()
+            )
+        } else {
+            format!("cannot write the operator key file {}: {e}", path.display())
+        }
+    })?;
+    writeln!(file, "{secret}")
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// `<name>-operator.key` beside the SQLite file (`roster.db`: `roster-operator.key`), so that
+/// two databases in one folder do not share it; for PostgreSQL, `roster-operator.key` here.
 fn default_key_file(database: &str) -> PathBuf {
     let file = database
         .strip_prefix("sqlite://")
         .or_else(|| database.strip_prefix("sqlite:"))
         .map(|rest| rest.split('?').next().unwrap_or_default())
         .unwrap_or_default();
-    let dir = Path::new(file)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty());
-    dir.unwrap_or(Path::new(".")).join("roster-operator.key")
+    let file = Path::new(file);
+    let dir = file.parent().filter(|p| !p.as_os_str().is_empty());
+    let stem = file
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|s| !s.is_empty())
+        .unwrap_or("roster");
+    dir.unwrap_or(Path::new("."))
+        .join(format!("{stem}-operator.key"))
 }
 
 async fn shutdown_signal() {

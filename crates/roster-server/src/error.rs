@@ -35,6 +35,9 @@ pub enum ApiError {
     /// Over the key's request rate; the seconds until it may try again.
     #[error("Request was throttled. Expected available in {0} seconds.")]
     Throttled(u64),
+    /// The key holder has their fill of heavy requests running (`limits::Heavy`).
+    #[error("{}", .0.detail())]
+    Busy(crate::limits::TooMany),
     #[error("The database is unavailable.")]
     Unavailable,
     #[error("internal error: {0}")]
@@ -65,10 +68,16 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Throttled(_) | ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+}
+
+impl From<crate::limits::TooMany> for ApiError {
+    fn from(e: crate::limits::TooMany) -> Self {
+        ApiError::Busy(e)
     }
 }
 
@@ -109,7 +118,12 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
         }
-        if let ApiError::Throttled(seconds) = self {
+        let retry_after = match self {
+            ApiError::Throttled(seconds) => Some(seconds),
+            ApiError::Busy(_) => Some(1),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));

@@ -1,6 +1,6 @@
 //! The Roster server: the HTTP API over a [`roster_core::Store`], and the `roster` command line.
 //!
-//! A request flows: `app` (trailing slash, request id, logging, route table) → `negotiate`
+//! A connection is accepted by `listener` (its limits and timeouts). A request flows: `app` (trailing slash, request id, logging, route table) → `negotiate`
 //! (API version from `Accept`) → a handler in `api` (extractors from `auth` and `input`) →
 //! one `Store` call → a JSON response or an `ApiError`.
 
@@ -12,6 +12,7 @@ pub mod error;
 pub mod import;
 pub mod input;
 pub mod limits;
+pub mod listener;
 pub mod members;
 pub mod negotiate;
 pub mod openapi;

@@ -2,13 +2,21 @@
 //! of up to `burst`; past that it gets 429 with `Retry-After` (GCRA, from the `governor`
 //! crate). A key is counted only once it is known good, so unknown keys take no memory here;
 //! limits are per node (several nodes behind a balancer allow that many times the rate).
+//!
+//! A rate counts requests, not work: one key could keep the single SQLite writer and hundreds
+//! of megabytes busy with a dozen 200,000-item replaces at once. So heavy requests (a member
+//! payload of more than [`HEAVY_ITEMS`] items, a SCIM filter that is not one `eq`, a whole
+//! list of more than [`HEAVY_ROWS`] rows) are also capped per key holder: [`Heavy`].
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use roster_core::keys::KeyHash;
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use uuid::Uuid;
 
 /// Every this many checks, keys not seen for a while are dropped from the table.
 const SWEEP_EVERY: u64 = 1 << 16;
@@ -47,6 +55,115 @@ impl RateLimits {
     }
 }
 
+/// A member payload with more items than this is heavy.
+pub const HEAVY_ITEMS: usize = 1_000;
+/// A whole (version 1.0) list with more rows than this is heavy.
+pub const HEAVY_ROWS: u64 = 10_000;
+
+/// How many heavy requests each key holder has running on this node, each at most `max`.
+pub struct Heavy {
+    max: usize,
+    running: Mutex<HashMap<Uuid, usize>>,
+}
+
+impl Heavy {
+    /// At most `max` heavy requests at once per key holder (0: no cap).
+    pub fn new(max: usize) -> Self {
+        Heavy {
+            max,
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, usize>> {
+        // Each update is one insert or remove, so a map seen after a panic is still whole.
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts one more heavy request of `holder` until the permit is dropped, or refuses it
+    /// (429) when they have their fill running.
+    pub fn begin(self: &Arc<Self>, holder: Uuid) -> Result<HeavyPermit, TooMany> {
+        if self.max == 0 {
+            return Ok(HeavyPermit(None));
+        }
+        let mut running = self.running();
+        let now = running.entry(holder).or_insert(0);
+        if *now >= self.max {
+            return Err(TooMany(self.max));
+        }
+        *now += 1;
+        Ok(HeavyPermit(Some((self.clone(), holder))))
+    }
+}
+
+/// A heavy request in progress; dropping it (the response sent, or abandoned) ends it.
+pub struct HeavyPermit(Option<(Arc<Heavy>, Uuid)>);
+
+impl Drop for HeavyPermit {
+    fn drop(&mut self) {
+        if let Some((heavy, holder)) = self.0.take() {
+            let mut running = heavy.running();
+            if let Some(n) = running.get_mut(&holder) {
+                *n -= 1;
+                if *n == 0 {
+                    running.remove(&holder);
+                }
+            }
+        }
+    }
+}
+
+/// Where a request that may turn out heavy counts: its key holder's slots, and a slot it may
+/// hold already (a replace of 200,000 members whose answer is then the whole list).
+pub struct HeavyGate {
+    heavy: Arc<Heavy>,
+    holder: Uuid,
+    held: Option<HeavyPermit>,
+}
+
+impl HeavyGate {
+    pub fn new(heavy: Arc<Heavy>, holder: Uuid) -> Self {
+        HeavyGate {
+            heavy,
+            holder,
+            held: None,
+        }
+    }
+
+    /// A slot, taken now if `heavy` (and not held already).
+    pub fn admit(&mut self, heavy: bool) -> Result<(), TooMany> {
+        if heavy && self.held.is_none() {
+            self.held = Some(self.heavy.begin(self.holder)?);
+        }
+        Ok(())
+    }
+
+    /// The slot a whole list of `rows` rows needs, kept for as long as it is streamed.
+    pub fn admit_rows(mut self, rows: u64) -> Result<Option<HeavyPermit>, TooMany> {
+        self.admit(rows > HEAVY_ROWS)?;
+        Ok(self.held)
+    }
+
+    /// The slot held already, if any, to keep while the answer is streamed.
+    pub fn keep(self) -> Option<HeavyPermit> {
+        self.held
+    }
+}
+
+/// A key holder already has this many heavy requests running.
+#[derive(Debug)]
+pub struct TooMany(pub usize);
+
+impl TooMany {
+    pub fn detail(&self) -> String {
+        format!(
+            "This key already has {} large requests in progress (big member payloads, broad \
+             SCIM filters, whole lists of over {HEAVY_ROWS} rows): try again when one is done.",
+            self.0
+        )
+    }
+}
+
 /// Whole seconds to announce in `Retry-After` (at least one).
 pub fn retry_after_secs(wait: Duration) -> u64 {
     let rounded_up = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -74,5 +191,20 @@ mod tests {
         for _ in 0..10_000 {
             assert!(off.check(&a).is_ok());
         }
+    }
+
+    #[test]
+    fn each_holder_runs_its_own_few_heavy_requests() {
+        let heavy = Arc::new(Heavy::new(2));
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let first = heavy.begin(a).expect("a free slot");
+        let _second = heavy.begin(a).expect("a free slot");
+        assert!(heavy.begin(a).is_err());
+        assert!(heavy.begin(b).is_ok(), "another holder is not affected");
+        drop(first);
+        assert!(heavy.begin(a).is_ok(), "a slot is free again");
+        let off = Arc::new(Heavy::new(0));
+        let held: Vec<_> = (0..100).map(|_| off.begin(a).expect("no cap")).collect();
+        assert_eq!(held.len(), 100);
     }
 }

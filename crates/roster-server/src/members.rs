@@ -271,15 +271,14 @@ fn campaign_member<'a>(
             if !text.starts_with('{') {
                 return Err(("data", "Expected a JSON object.".to_owned()));
             }
-            if has_nul(text) {
-                return Err(("data", "Null characters are not allowed.".to_owned()));
-            }
             if text.len() > MAX_DATA_BYTES {
                 return Err((
                     "data",
                     format!("Ensure the data is no larger than {MAX_DATA_BYTES} bytes."),
                 ));
             }
+            // What every backend stores alike (PostgreSQL's jsonb refuses the rest).
+            roster_core::json::check_portable(text).map_err(|m| ("data", m.to_owned()))?;
             text
         }
     };
@@ -289,21 +288,6 @@ fn campaign_member<'a>(
         domain,
         data,
     })
-}
-
-/// Whether JSON text holds a NUL character in a key or string. PostgreSQL stores no NUL in text
-/// or jsonb, so such data is refused on every backend alike. A NUL can only be written as the
-/// escape `\u0000`, so text without that sequence is passed without parsing it.
-fn has_nul(text: &str) -> bool {
-    fn walk(v: &Value) -> bool {
-        match v {
-            Value::String(s) => s.contains('\0'),
-            Value::Array(items) => items.iter().any(walk),
-            Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || walk(v)),
-            _ => false,
-        }
-    }
-    text.contains("\\u0000") && serde_json::from_str::<Value>(text).is_ok_and(|v| walk(&v))
 }
 
 /// DRF's shape: for a list, one object per item in order (`{}` for a valid one); for a single

@@ -4,6 +4,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::input::QueryParams;
+use crate::limits::HeavyGate;
 use crate::negotiate::ApiVersion;
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
@@ -21,6 +22,8 @@ pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const MAX_PAGE_SIZE: u32 = 1000;
 /// Rows per keyset read when streaming a whole list.
 pub const STREAM_CHUNK: u32 = 2000;
+/// The largest `Link` header a page is served with.
+pub const MAX_LINK_BYTES: usize = 8 * 1024;
 
 static X_TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
 
@@ -177,8 +180,21 @@ impl Page {
             ));
         }
         if !links.is_empty() {
-            let value = HeaderValue::try_from(links.join(", "))
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let links = links.join(", ");
+            // Clients and proxies cut headers off at 8 KiB or so: a page whose links do not
+            // fit is refused rather than served with links nobody can read.
+            if links.len() > MAX_LINK_BYTES {
+                return Err(ApiError::field(
+                    "non_field_errors",
+                    format!(
+                        "The query is too long: the Link header of its pages would be {} bytes, \
+                         over {MAX_LINK_BYTES}. Shorten the query.",
+                        links.len()
+                    ),
+                ));
+            }
+            let value =
+                HeaderValue::try_from(links).map_err(|e| ApiError::Internal(e.to_string()))?;
             headers.insert(LINK, value);
         }
         Ok(response)
@@ -281,8 +297,9 @@ pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
         .into_response()
 }
 
-/// Serves a list in the version asked for: a 2.0 page of `total` items (`total` is awaited
-/// only then), or the whole list streamed in keyset chunks. `fetch` reads one window.
+/// Serves a list in the version asked for: a 2.0 page of `total` items, or the whole list
+/// streamed in keyset chunks (heavy past `HEAVY_ROWS`: `gate`). `fetch` reads one window.
+#[allow(clippy::too_many_arguments)]
 pub async fn list<T, C, F, Fut>(
     version: ApiVersion,
     query: &QueryParams,
@@ -290,6 +307,7 @@ pub async fn list<T, C, F, Fut>(
     total: impl Future<Output = StoreResult<u64>>,
     fetch: F,
     cursor: fn(&T) -> C,
+    gate: HeavyGate,
 ) -> ApiResult<Response>
 where
     T: Serialize + Send + 'static,
@@ -305,21 +323,63 @@ where
         let items = fetch(page.window()).await?;
         return page.respond(url, &items);
     }
-    Ok(stream_list(fetch, cursor))
+    stream_list(fetch, cursor, total, gate).await
 }
 
 /// The whole list as one streamed JSON array, read in keyset chunks with `fetch`.
-pub fn stream_list<T, C, F, Fut>(fetch: F, cursor: fn(&T) -> C) -> Response
+pub async fn stream_list<T, C, F, Fut>(
+    fetch: F,
+    cursor: fn(&T) -> C,
+    total: impl Future<Output = StoreResult<u64>>,
+    gate: HeavyGate,
+) -> ApiResult<Response>
 where
     T: Serialize + Send + 'static,
     C: Send + 'static,
     F: Fn(Window<C>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = StoreResult<Vec<T>>> + Send + 'static,
 {
+    stream_rows(b"[".to_vec(), b"]", fetch, cursor, total, gate).await
+}
+
+/// `head`, every row of a list as JSON array elements, then `tail`, streamed. The first chunk
+/// is read before the response starts: when it is full, the list is counted, and a list of
+/// more than `HEAVY_ROWS` rows needs one of the caller's heavy slots (else 429), held until
+/// the stream ends.
+pub async fn stream_rows<T, C, F, Fut>(
+    head: Vec<u8>,
+    tail: &'static [u8],
+    fetch: F,
+    cursor: fn(&T) -> C,
+    total: impl Future<Output = StoreResult<u64>>,
+    gate: HeavyGate,
+) -> ApiResult<Response>
+where
+    T: Serialize + Send + 'static,
+    C: Send + 'static,
+    F: Fn(Window<C>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = StoreResult<Vec<T>>> + Send + 'static,
+{
+    let first = fetch(Window::After {
+        cursor: None,
+        limit: STREAM_CHUNK,
+    })
+    .await?;
+    let permit = if first.len() >= STREAM_CHUNK as usize {
+        gate.admit_rows(total.await?)?
+    } else {
+        gate.keep()
+    };
+    let mut first = Some(Chunk::of(first, cursor));
     let fetch = std::sync::Arc::new(fetch);
-    stream_array(b"[".to_vec(), b"]", move |after| {
-        let fetch = fetch.clone();
+    Ok(stream_array(head, tail, move |after| {
+        // Held for as long as the stream is read.
+        let _permit = &permit;
+        let (fetch, first) = (fetch.clone(), first.take());
         async move {
+            if let Some(chunk) = first {
+                return Ok(chunk);
+            }
             let items = fetch(Window::After {
                 cursor: after,
                 limit: STREAM_CHUNK,
@@ -327,7 +387,7 @@ where
             .await?;
             Ok(Chunk::of(items, cursor))
         }
-    })
+    }))
 }
 
 /// One keyset read of a streamed list: its items and where the next read starts (`None` at

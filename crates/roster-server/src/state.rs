@@ -1,6 +1,6 @@
 //! What every handler shares: the store, the clock and the server settings.
 
-use crate::limits::RateLimits;
+use crate::limits::{Heavy, RateLimits};
 use crate::page_cache::PageCache;
 use crate::recall::Recall;
 use crate::scim::creates::Creates;
@@ -18,16 +18,24 @@ pub struct AppState {
     pub recall: Arc<Recall>,
     /// Request rates per key.
     pub limits: Arc<RateLimits>,
+    /// Heavy requests running per key holder.
+    pub heavy: Arc<Heavy>,
     /// SCIM user creates, gathered into batches.
     pub creates: Arc<Creates>,
 }
 
 impl AppState {
+    /// Where the heavy requests of `holder` (a key's holder) count.
+    pub fn gate(&self, holder: uuid::Uuid) -> crate::limits::HeavyGate {
+        crate::limits::HeavyGate::new(self.heavy.clone(), holder)
+    }
+
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: HttpConfig) -> Self {
         AppState {
             recall: Arc::new(Recall::new(store.changes())),
             pages: Arc::new(PageCache::new(config.page_cache_bytes)),
             limits: Arc::new(RateLimits::new(config.rate_limit, config.rate_burst)),
+            heavy: Arc::new(Heavy::new(config.max_heavy_per_key)),
             creates: Arc::new(Creates::new(store.clone())),
             store,
             clock,
@@ -52,6 +60,8 @@ pub struct HttpConfig {
     pub rate_limit: u32,
     /// Requests one key may make at once before the rate applies.
     pub rate_burst: u32,
+    /// Heavy requests one key holder may have running at once (0: no cap).
+    pub max_heavy_per_key: usize,
 }
 
 impl Default for HttpConfig {
@@ -63,6 +73,7 @@ impl Default for HttpConfig {
             max_items: 200_000,
             rate_limit: 1000,
             rate_burst: 2000,
+            max_heavy_per_key: 4,
         }
     }
 }

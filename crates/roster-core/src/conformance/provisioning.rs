@@ -32,6 +32,18 @@ pub(super) async fn users_are_provisioned(store: Arc<dyn Store>) {
     // People added otherwise are Users, by their email; the default role applies on create.
     assert_eq!(store.count_provisioned_users(org, None).await.unwrap(), 4);
     let known = user(&store, "dee@acme.test").await;
+    // Someone Roster knows is linked only by a team that owns their email's domain.
+    let refused = store
+        .provision_user(org, &write("Dee.Doe@Acme.test", "dee@acme.test"), now())
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict { field: "emails" })),
+        "{refused:?}"
+    );
+    store
+        .add_email_domain(org, "acme.test", now())
+        .await
+        .unwrap();
     let dee = store
         .provision_user(org, &write("Dee.Doe@Acme.test", "dee@acme.test"), now())
         .await

@@ -6,6 +6,7 @@ use crate::api::json;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{QueryParams, RawJson};
+use crate::limits::{HEAVY_ITEMS, HeavyGate};
 use crate::members::{CampaignMembers, campaign_users};
 use crate::negotiate::ApiVersion;
 use crate::pagination::{RequestUrl, list as list_response, stream_list};
@@ -53,6 +54,7 @@ pub async fn list(
         total,
         fetcher(&state, campaign),
         CampaignMember::cursor,
+        state.gate(caller.user_id()),
     )
     .await
 }
@@ -73,8 +75,15 @@ fn fetcher(
 }
 
 /// The whole member list, streamed.
-fn stream_all(state: &AppState, campaign: Uuid) -> Response {
-    stream_list(fetcher(state, campaign), CampaignMember::cursor)
+async fn stream_all(state: &AppState, campaign: Uuid, gate: HeavyGate) -> ApiResult<Response> {
+    let total = state.store.count_campaign_members(campaign);
+    stream_list(
+        fetcher(state, campaign),
+        CampaignMember::cursor,
+        total,
+        gate,
+    )
+    .await
 }
 
 fn payload(body: &[u8], max_items: usize) -> ApiResult<CampaignMembers<'_>> {
@@ -95,6 +104,8 @@ pub async fn add(
 ) -> ApiResult<Response> {
     let campaign = load(&state, &caller, &org, &id).await?.id;
     let payload = payload(&body, state.config.max_items)?;
+    let mut gate = state.gate(caller.user_id());
+    gate.admit(payload.members.len() > HEAVY_ITEMS)?;
     let added = state
         .store
         .change_campaign_members(
@@ -120,6 +131,8 @@ pub async fn replace(
 ) -> ApiResult<Response> {
     let campaign = load(&state, &caller, &org, &id).await?.id;
     let payload = payload(&body, state.config.max_items)?;
+    let mut gate = state.gate(caller.user_id());
+    gate.admit(payload.members.len() > HEAVY_ITEMS)?;
     state
         .store
         .change_campaign_members(
@@ -130,5 +143,5 @@ pub async fn replace(
         )
         .await
         .map_err(|e| payload.rejected(e))?;
-    Ok(stream_all(&state, campaign))
+    stream_all(&state, campaign, gate).await
 }

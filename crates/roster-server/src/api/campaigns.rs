@@ -5,6 +5,7 @@ use crate::api::json;
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Fields, JsonBody, QueryParams, RawJson, parse_json, parse_uuid};
+use crate::limits::HEAVY_ITEMS;
 use crate::members::{CampaignMembers, campaign_users};
 use crate::negotiate::ApiVersion;
 use crate::pagination::{RequestUrl, list as list_response};
@@ -89,7 +90,8 @@ pub async fn list(
         async move { store.list_campaigns(org, window).await }
     };
     let total = state.store.count_campaigns(org);
-    list_response(version, &query, &url, total, fetch, Campaign::cursor).await
+    let gate = state.gate(caller.user_id());
+    list_response(version, &query, &url, total, fetch, Campaign::cursor, gate).await
 }
 
 /// Creates a campaign.
@@ -168,6 +170,12 @@ async fn write(
         Some(users) if !partial => Some(CampaignMembers::parse(users, state.config.max_items)?),
         _ => None,
     };
+    let mut gate = state.gate(caller.user_id());
+    gate.admit(
+        members
+            .as_ref()
+            .is_some_and(|m| m.members.len() > HEAVY_ITEMS),
+    )?;
     let updated = state
         .store
         .update_campaign(

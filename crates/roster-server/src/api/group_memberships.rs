@@ -6,6 +6,7 @@ use crate::api::json;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{QueryParams, RawJson, parse_uuid};
+use crate::limits::{HEAVY_ITEMS, HeavyGate};
 use crate::members::Members;
 use crate::negotiate::ApiVersion;
 use crate::pagination::{RequestUrl, list as list_response, stream_list};
@@ -62,6 +63,7 @@ pub async fn list(
         total,
         fetcher(&state, group),
         GroupMembership::cursor,
+        state.gate(caller.user_id()),
     )
     .await
 }
@@ -82,8 +84,9 @@ fn fetcher(
 }
 
 /// The whole member list, streamed.
-fn stream_all(state: &AppState, group: Uuid) -> Response {
-    stream_list(fetcher(state, group), GroupMembership::cursor)
+async fn stream_all(state: &AppState, group: Uuid, gate: HeavyGate) -> ApiResult<Response> {
+    let total = state.store.count_group_memberships(group);
+    stream_list(fetcher(state, group), GroupMembership::cursor, total, gate).await
 }
 
 /// Adds people; those already in the group are not an error and are not duplicated.
@@ -100,6 +103,8 @@ pub async fn add(
     let members = Members::parse(&body, state.config.max_items)?;
     // The items own what the change needs: the body's megabytes can go before it runs.
     drop(body);
+    let mut gate = state.gate(caller.user_id());
+    gate.admit(members.items.len() > HEAVY_ITEMS)?;
     let added = state
         .store
         .change_group_members(
@@ -140,6 +145,8 @@ pub async fn replace(
     let members = Members::parse(&body, state.config.max_items)?;
     // The items own what the change needs: the body's megabytes can go before it runs.
     drop(body);
+    let mut gate = state.gate(caller.user_id());
+    gate.admit(members.items.len() > HEAVY_ITEMS)?;
     state
         .store
         .change_group_members(
@@ -151,7 +158,7 @@ pub async fn replace(
         )
         .await
         .map_err(|e| members.rejected(e))?;
-    Ok(stream_all(&state, group))
+    stream_all(&state, group, gate).await
 }
 
 /// Removes one membership from the group.

@@ -76,7 +76,8 @@ pub async fn list(
         async move { store.list_groups(org, window).await }
     };
     let total = state.store.count_groups(org);
-    list_response(version, &query, &url, total, fetch, Group::cursor).await
+    let gate = state.gate(caller.user_id());
+    list_response(version, &query, &url, total, fetch, Group::cursor, gate).await
 }
 
 /// Creates a group; names are unique within a team.

@@ -173,14 +173,22 @@ pub async fn list(
     if version.paginated() {
         return page(&state, org, &filter, &query, &url).await;
     }
+    // Version 1.0 streams the whole list; page parameters are still checked, as for every list.
+    PageRequest::from_query(&query)?;
+    let (store, counted) = (state.store.clone(), filter.clone());
+    let total = async move { store.count_memberships(org, &counted).await };
     let store = state.store.clone();
     let fetch = move |window| {
         let (store, filter) = (store.clone(), filter.clone());
         async move { store.list_memberships(org, &filter, window).await }
     };
-    // Version 1.0 streams the whole list; page parameters are still checked, as for every list.
-    PageRequest::from_query(&query)?;
-    Ok(stream_list(fetch, Membership::cursor))
+    stream_list(
+        fetch,
+        Membership::cursor,
+        total,
+        state.gate(caller.user_id()),
+    )
+    .await
 }
 
 /// A list of at most this many pages is short: it is read from the database in blocks of

@@ -4,15 +4,14 @@
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Fields, JsonBody, QueryParams, parse_uuid};
+use crate::limits::HeavyGate;
 use crate::negotiate::ApiVersion;
-use crate::pagination::{Chunk, RequestUrl, STREAM_CHUNK, list as list_response, stream_array};
+use crate::pagination::{RequestUrl, list as list_response, stream_rows};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use roster_core::store::{
-    MembershipFilter, NewOrganization, OrganizationPatch, Visibility, Window,
-};
+use roster_core::store::{MembershipFilter, NewOrganization, OrganizationPatch, Visibility};
 use roster_core::{Membership, Organization, Role};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -94,7 +93,17 @@ pub async fn list(
         async move { store.list_organizations(who, window).await }
     };
     let total = state.store.count_organizations(who);
-    list_response(version, &query, &url, total, fetch, Organization::cursor).await
+    let gate = state.gate(caller.user_id());
+    list_response(
+        version,
+        &query,
+        &url,
+        total,
+        fetch,
+        Organization::cursor,
+        gate,
+    )
+    .await
 }
 
 /// Creates a team with the caller as its admin. Service accounts, deployment keys and
@@ -125,7 +134,14 @@ pub async fn create(
         .store
         .create_organization(new, caller.user_id(), state.clock.now())
         .await?;
-    Ok(detail(&state, org, None, StatusCode::CREATED))
+    detail(
+        &state,
+        org,
+        None,
+        StatusCode::CREATED,
+        state.gate(caller.user_id()),
+    )
+    .await
 }
 
 /// Reads, validates and returns the `scope` field: `Some(None)` clears it.
@@ -169,7 +185,14 @@ pub async fn retrieve(
     } else {
         Some(caller.user_id())
     };
-    Ok(detail(&state, org, members_of, StatusCode::OK))
+    detail(
+        &state,
+        org,
+        members_of,
+        StatusCode::OK,
+        state.gate(caller.user_id()),
+    )
+    .await
 }
 
 /// Replaces the organization's fields (`name` required).
@@ -215,7 +238,14 @@ async fn write(
     };
     fields.finish()?;
     let org = state.store.update_organization(id, patch).await?;
-    Ok(detail(&state, org, None, StatusCode::OK))
+    detail(
+        &state,
+        org,
+        None,
+        StatusCode::OK,
+        state.gate(caller.user_id()),
+    )
+    .await
 }
 
 /// Deletes the team and everything that hangs from it.
@@ -233,35 +263,33 @@ pub async fn destroy(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The organization object with `members` streamed in; `only` limits them to one user.
-fn detail(state: &AppState, org: Organization, only: Option<Uuid>, status: StatusCode) -> Response {
-    let head = match serde_json::to_vec(&org) {
-        Ok(mut head) => {
-            // Reopen the serialized object to append the streamed `members` array.
-            head.pop();
-            head.extend_from_slice(b",\"members\":[");
-            head
-        }
-        Err(e) => return ApiError::Internal(e.to_string()).into_response(),
-    };
+/// The organization object with `members` streamed in (heavy past `HEAVY_ROWS`: `gate`);
+/// `only` limits them to one user.
+async fn detail(
+    state: &AppState,
+    org: Organization,
+    only: Option<Uuid>,
+    status: StatusCode,
+    gate: HeavyGate,
+) -> ApiResult<Response> {
+    let mut head = serde_json::to_vec(&org).map_err(|e| ApiError::Internal(e.to_string()))?;
+    // Reopen the serialized object to append the streamed `members` array.
+    head.pop();
+    head.extend_from_slice(b",\"members\":[");
     let filter = MembershipFilter {
         user_id: only,
         ..MembershipFilter::default()
     };
+    let (store, counted) = (state.store.clone(), filter.clone());
+    let total = async move { store.count_memberships(org.id, &counted).await };
     let store = state.store.clone();
-    let mut response = stream_array(head, b"]}", move |cursor| {
+    let fetch = move |window| {
         let (store, filter) = (store.clone(), filter.clone());
-        async move {
-            let window = Window::After {
-                cursor,
-                limit: STREAM_CHUNK,
-            };
-            let items = store.list_memberships(org.id, &filter, window).await?;
-            Ok(Chunk::of(items, Membership::cursor))
-        }
-    });
+        async move { store.list_memberships(org.id, &filter, window).await }
+    };
+    let mut response = stream_rows(head, b"]}", fetch, Membership::cursor, total, gate).await?;
     *response.status_mut() = status;
-    response
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -84,6 +84,20 @@ fn changes(steps: Vec<MemberStep>) -> Vec<MemberChange> {
         .collect()
 }
 
+/// Member changes naming more people than a heavy request does.
+fn is_heavy(changes: &[MemberChange]) -> bool {
+    let named: usize = changes
+        .iter()
+        .map(|c| match c {
+            MemberChange::Add(ids) | MemberChange::Remove(ids) | MemberChange::ReplaceAll(ids) => {
+                ids.len()
+            }
+            MemberChange::RemoveAll => 0,
+        })
+        .sum();
+    named > crate::limits::HEAVY_ITEMS
+}
+
 fn display_name(value: Option<&Value>) -> ScimResult<Option<String>> {
     match value {
         None | Some(Value::Null) => Ok(None),
@@ -155,6 +169,7 @@ fn group_key(path: &AttrPath, value: &str) -> Option<GroupKey> {
 const BATCH: u64 = 500;
 
 async fn run_list(state: &AppState, team: &ScimTeam, q: ListQuery) -> ScimResult<Response> {
+    let _gate = team.admit(state, q.filter.as_ref().is_some_and(|f| !f.is_single_eq()))?;
     let store = &state.store;
     let with_members = q.projection.includes("members");
     let mut page: Vec<ProvisionedGroup> = Vec::new();
@@ -295,6 +310,7 @@ pub async fn create(
     ScimJson(body): ScimJson,
 ) -> ScimResult<Response> {
     let write = parse(&body)?;
+    let _gate = team.admit(&state, is_heavy(&write.members))?;
     let group = state
         .store
         .provision_group(team.org, &write, state.clock.now())
@@ -312,6 +328,7 @@ pub async fn replace(
 ) -> ScimResult<Response> {
     let id = resource_id(&id)?;
     let write = parse(&body)?;
+    let _gate = team.admit(&state, is_heavy(&write.members))?;
     let group = state
         .store
         .update_provisioned_group(team.org, id, if_match(&headers), &write, state.clock.now())
@@ -331,6 +348,7 @@ pub async fn patch(
     let request = PatchRequest::parse(&body)?;
     let (steps, rest) = request.member_steps()?;
     let members = changes(steps);
+    let _gate = team.admit(&state, is_heavy(&members))?;
     let wanted = if_match(&headers);
     if rest.operations.is_empty() {
         // Members only (what identity providers send): straight to the store, which checks

@@ -10,7 +10,7 @@ mod query;
 mod user_resource;
 mod users;
 
-use crate::limits::retry_after_secs;
+use crate::limits::{HeavyGate, retry_after_secs};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -151,6 +151,12 @@ impl IntoResponse for Failure {
                 .headers_mut()
                 .insert("www-authenticate", HeaderValue::from_static("Bearer"));
         }
+        if status == StatusCode::TOO_MANY_REQUESTS && !response.headers().contains_key(RETRY_AFTER)
+        {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
     }
 }
@@ -224,6 +230,19 @@ fn not_modified_response(version: i64) -> Response {
 pub struct ScimTeam {
     pub org: Uuid,
     pub base: String,
+    /// The service account whose key it is: heavy requests count against it.
+    pub account: Uuid,
+}
+
+impl ScimTeam {
+    /// A slot for a heavy request (a filter other than one `eq`, more than
+    /// `limits::HEAVY_ITEMS` member ids) when `heavy`, held while the gate lives; else 429.
+    pub fn admit(&self, state: &AppState, heavy: bool) -> ScimResult<HeavyGate> {
+        let mut gate = state.gate(self.account);
+        gate.admit(heavy)
+            .map_err(|busy| Failure(ScimError::new(429, busy.detail())))?;
+        Ok(gate)
+    }
 }
 
 impl FromRequestParts<AppState> for ScimTeam {
@@ -304,6 +323,7 @@ async fn team_of(parts: &Parts, state: &AppState) -> ScimResult<(ScimTeam, KeyHa
             "{}/scim/v2",
             crate::pagination::public_base(&parts.headers, &state.config)
         ),
+        account,
     };
     Ok((team, hash))
 }

@@ -20,6 +20,7 @@ use uuid::Uuid;
 const BATCH: u64 = 1000;
 
 async fn run_list(state: &AppState, team: &ScimTeam, q: ListQuery) -> ScimResult<Response> {
+    let _gate = team.admit(state, q.filter.as_ref().is_some_and(|f| !f.is_single_eq()))?;
     let store = &state.store;
     let (total, users) = match &q.filter {
         None => {

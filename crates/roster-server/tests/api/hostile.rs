@@ -218,3 +218,95 @@ async fn sql_metacharacters_and_unicode_are_stored_literally() {
     let res = app.get("/api/organizations/").key(&key).v2().send().await;
     assert_eq!(res.header("x-total-count"), Some("3"));
 }
+
+/// Campaign data that one backend could not store (PostgreSQL's jsonb refuses a lone
+/// surrogate, a NUL escape and numbers past its range) is a 400 naming the item on every
+/// backend alike (issue 17, point 6).
+#[tokio::test]
+async fn campaign_data_every_backend_cannot_store_is_refused_alike() {
+    let app = TestApp::new().await;
+    let (org, admin) = app.team("Acme").await;
+    app.member(org, "ann@acme.test", Role::Member).await;
+    let campaign = app
+        .created(
+            &format!("/api/organizations/{org}/campaigns/"),
+            &admin,
+            json!({"name": "Spring"}),
+        )
+        .await;
+    let path = format!("/api/organizations/{org}/campaigns/{campaign}/members/");
+    for data in [
+        r#"{"a": "\ud800"}"#,
+        r#"{"\ud800": 1}"#,
+        r#"{"a": "\udc00"}"#,
+        r#"{"a": "x\u0000"}"#,
+        r#"{"a": 1e999999}"#,
+        r#"{"a": -1e-99999}"#,
+        r#"{"a": [0e-99999]}"#,
+    ] {
+        let body = format!(
+            r#"[{{"email": "ann@acme.test"}}, {{"email": "ann@acme.test", "data": {data}}}]"#
+        );
+        for method in [Method::POST, Method::PUT] {
+            let res = app
+                .request(method.clone(), &path)
+                .key(&admin)
+                .raw("application/json", body.clone())
+                .send()
+                .await;
+            assert_eq!(res.status, StatusCode::BAD_REQUEST, "{method} {data}");
+            let items = res.json();
+            assert!(items[1]["data"][0].is_string(), "{data}: {items}");
+        }
+    }
+    let members = app.get(&path).key(&admin).send().await.json();
+    assert_eq!(members, json!([]), "nothing was stored");
+    let ok = r#"[{"email": "ann@acme.test", "data": {"n": 1.7e308, "e": "\ud83d\ude00"}}]"#;
+    let res = app
+        .put(&path)
+        .key(&admin)
+        .raw("application/json", ok)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(
+        app.get(&path).key(&admin).send().await.json()[0]["data"],
+        json!({"n": 1.7e308, "e": "😀"})
+    );
+}
+
+/// A page whose Link header would not fit 8 KiB is refused, not served with links no client
+/// can read (issue 17, point 7).
+#[tokio::test]
+async fn a_page_whose_links_would_not_fit_is_refused() {
+    let app = TestApp::new().await;
+    let (org, admin) = app.team("Acme").await;
+    app.member(org, "ann@acme.test", Role::Member).await;
+    let roles = vec!["1"; 15_000].join(",");
+    let res = app
+        .get(&format!(
+            "/api/organizations/{org}/memberships/?page_size=1&role__in={roles}"
+        ))
+        .key(&admin)
+        .v2()
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "one page: no links to build");
+    let roles = vec!["1,2"; 5_000].join(",");
+    let res = app
+        .get(&format!(
+            "/api/organizations/{org}/memberships/?page_size=1&role__in={roles}"
+        ))
+        .key(&admin)
+        .v2()
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(res.header("link").is_none());
+    assert!(
+        res.json()["non_field_errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("Link header")
+    );
+}

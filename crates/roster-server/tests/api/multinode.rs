@@ -38,7 +38,7 @@ fn start_node(database: &str, dir: &Path, n: usize) -> (Node, u16) {
         .spawn()
         .unwrap();
     let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !crate::support::serves(port) {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "node {n} did not start"

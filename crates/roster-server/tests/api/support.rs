@@ -14,6 +14,21 @@ use tempfile::TempDir;
 use tower::ServiceExt;
 use uuid::Uuid;
 
+/// Whether a `roster serve` on `port` answers its health check: it binds its address before
+/// it opens the database, and serves once its first start is done.
+pub fn serves(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    let request = "GET /api/health/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut response = String::new();
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_string(&mut response).is_ok()
+        && response.starts_with("HTTP/1.1 200")
+}
+
 pub struct TestApp {
     app: App,
     pub store: Arc<dyn Store>,
@@ -94,6 +109,22 @@ impl RequestBuilder<'_> {
         self.builder = self.builder.header("content-type", content_type);
         self.body = body.into();
         self
+    }
+
+    /// Sends the request and returns the response with its body not yet read (a streamed
+    /// body is read as the caller reads it).
+    pub async fn open(self) -> axum::response::Response {
+        let request = self
+            .builder
+            .header("host", "roster.test")
+            .body(self.body)
+            .expect("valid request");
+        self.app
+            .app
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible")
     }
 
     pub async fn send(self) -> Response {
@@ -327,5 +358,21 @@ impl TestApp {
             .json(&serde_json::json!({"accept_token": invitation["accept_token"]}))
             .send()
             .await
+    }
+
+    /// Serves the app on a real socket of this machine, with these connection limits.
+    pub async fn listen(&self, limits: roster_server::listener::Limits) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let serve = roster_server::listener::serve(
+            listener,
+            self.app.clone(),
+            limits,
+            std::future::pending(),
+        );
+        tokio::spawn(serve);
+        address
     }
 }

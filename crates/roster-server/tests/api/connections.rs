@@ -1,0 +1,149 @@
+//! Connections (issue 17, points 4 and 7): clients that open sockets and send nothing whole
+//! cannot take every connection, idle keep-alive connections are closed, and the errors hyper
+//! answers itself (a malformed request, a URL over 64 KiB) are JSON like every other. On a
+//! real socket, through the server's own listener.
+
+use crate::support::TestApp;
+use roster_server::listener::Limits;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Everything the server sends until it closes the connection or `wait` passes.
+async fn read_all(stream: &mut TcpStream, wait: Duration) -> (String, bool) {
+    let mut got = Vec::new();
+    let closed = tokio::time::timeout(wait, stream.read_to_end(&mut got))
+        .await
+        .is_ok();
+    (String::from_utf8_lossy(&got).into_owned(), closed)
+}
+
+async fn request(address: SocketAddr, raw: &[u8]) -> String {
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    stream.write_all(raw).await.expect("write");
+    read_all(&mut stream, Duration::from_secs(5)).await.0
+}
+
+async fn health(address: SocketAddr) -> Option<String> {
+    let raw = b"GET /api/health/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut stream = TcpStream::connect(address).await.ok()?;
+    stream.write_all(raw).await.ok()?;
+    let (text, _) = read_all(&mut stream, Duration::from_secs(1)).await;
+    (!text.is_empty()).then_some(text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_cannot_take_every_connection() {
+    let app = TestApp::new().await;
+    let limits = Limits {
+        max_connections: 50,
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(30),
+    };
+    let address = app.listen(limits).await;
+    // Each sends half a request line and waits, as a slowloris client does.
+    let mut slow = Vec::new();
+    for _ in 0..80 {
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        stream.write_all(b"GET /api/hea").await.expect("write");
+        slow.push(stream);
+    }
+    // Those over the cap hear a 503 at once and are closed.
+    let mut refused = 0;
+    for stream in &mut slow {
+        let (text, closed) = read_all(stream, Duration::from_millis(200)).await;
+        if text.starts_with("HTTP/1.1 503") {
+            assert!(text.contains("application/json") && closed, "{text}");
+            refused += 1;
+        }
+    }
+    assert!(refused >= 30, "{refused} of 80 refused at once");
+    // The others are cut off a second after their first byte, and health answers again.
+    let begun = Instant::now();
+    let answer = loop {
+        if let Some(text) = health(address)
+            .await
+            .filter(|t| t.starts_with("HTTP/1.1 200"))
+        {
+            break text;
+        }
+        assert!(
+            begun.elapsed() < Duration::from_secs(10),
+            "health never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(answer.ends_with(r#"{"status":"ok"}"#), "{answer}");
+    for stream in &mut slow {
+        let (_, closed) = read_all(stream, Duration::from_secs(3)).await;
+        assert!(closed, "every slow client was closed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_are_closed_after_their_own_timeout() {
+    let app = TestApp::new().await;
+    let limits = Limits {
+        max_connections: 10,
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(3),
+    };
+    let address = app.listen(limits).await;
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    let raw = b"GET /api/health/ HTTP/1.1\r\nHost: x\r\n\r\n";
+    for _ in 0..2 {
+        stream.write_all(raw).await.expect("write");
+        let mut buf = vec![0; 4096];
+        let n = stream.read(&mut buf).await.expect("read");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        // Idle longer than the header timeout, shorter than the idle one: still open.
+        tokio::time::sleep(Duration::from_millis(1800)).await;
+    }
+    let begun = Instant::now();
+    let (_, closed) = read_all(&mut stream, Duration::from_secs(5)).await;
+    assert!(closed, "closed once idle");
+    assert!(
+        begun.elapsed() < Duration::from_secs(3),
+        "after the idle timeout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_errors_hyper_answers_itself_are_json() {
+    let app = TestApp::new().await;
+    let address = app.listen(Limits::default()).await;
+    let long = format!(
+        "GET /api/organizations/?q={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    for (raw, status) in [
+        (long.as_bytes(), "414"),
+        (&b"NOT HTTP AT ALL\r\n\r\n"[..], "400"),
+    ] {
+        let text = request(address, raw).await;
+        assert!(text.starts_with(&format!("HTTP/1.1 {status}")), "{text}");
+        assert!(text.contains("content-type: application/json"), "{text}");
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_str(body).expect(body);
+        assert!(json["detail"].is_string(), "{body}");
+    }
+    // The app's own errors keep their bodies.
+    let text = request(
+        address,
+        b"GET /api/nowhere/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 404"), "{text}");
+    assert!(text.ends_with(r#"{"detail":"Not found."}"#), "{text}");
+    let text = request(
+        address,
+        b"GET /scim/v2/Users/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        text.starts_with("HTTP/1.1 401") && text.contains("\"status\":\"401\""),
+        "{text}"
+    );
+    assert!(health(address).await.unwrap().starts_with("HTTP/1.1 200"));
+}

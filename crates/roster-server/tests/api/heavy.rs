@@ -1,0 +1,160 @@
+//! Work, not only requests, is capped per key (issue 17, point 5): a key holder may have only
+//! so many heavy requests running (member payloads of more than 1,000 items, SCIM filters other
+//! than one `eq`, whole lists of more than 10,000 rows); one more is a 429 with `Retry-After`,
+//! and a SCIM filter of more than 100 terms is refused outright.
+
+use crate::support::TestApp;
+use axum::http::StatusCode;
+use roster_core::store::ImportRow;
+use roster_core::{Clock, SystemClock, email};
+use roster_server::state::HttpConfig;
+use serde_json::json;
+use uuid::Uuid;
+
+/// A team of 10,001 people and more, so that its whole member list is heavy.
+async fn large_team(app: &TestApp) -> (Uuid, String) {
+    let (org, admin) = app.team("Large").await;
+    let rows: Vec<ImportRow> = (0..10_001)
+        .map(|i| {
+            let address = format!("p{i:05}@large.test");
+            ImportRow {
+                email_norm: email::normalize(&address),
+                email: address,
+                name: None,
+                role: None,
+                groups: vec![],
+            }
+        })
+        .collect();
+    app.store
+        .import_members(org, &rows, false, SystemClock.now())
+        .await
+        .unwrap();
+    (org, admin)
+}
+
+#[tokio::test]
+async fn a_key_holder_runs_only_so_many_heavy_requests() {
+    let app = TestApp::with_config(HttpConfig {
+        max_heavy_per_key: 1,
+        ..HttpConfig::default()
+    })
+    .await;
+    let (org, admin) = large_team(&app).await;
+    let token = app.service_account(org, &admin, 2).await;
+    let list = format!("/api/organizations/{org}/memberships/");
+    // A whole list of 10,000-odd rows is heavy while it is being read.
+    let reading = app.get(&list).key(&admin).open().await;
+    assert_eq!(reading.status(), StatusCode::OK);
+    let again = app.get(&list).key(&admin).send().await;
+    assert_eq!(
+        again.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        again.detail()
+    );
+    assert_eq!(again.header("retry-after"), Some("1"));
+    let group = app
+        .created(
+            &format!("/api/organizations/{org}/groups/"),
+            &admin,
+            json!({"name": "All"}),
+        )
+        .await;
+    let payload: Vec<String> = (0..1_001).map(|i| format!("p{i:05}@large.test")).collect();
+    let put = app
+        .put(&format!("/api/groups/{group}/memberships/"))
+        .key(&admin)
+        .json(&json!(payload))
+        .send()
+        .await;
+    assert_eq!(
+        put.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a 1,001-item payload"
+    );
+    // Light requests go on, and another key holder is not held up.
+    let page = app.get(&list).key(&admin).v2().send().await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.header("x-total-count"),
+        Some("10003"),
+        "and the admin, the SCIM key"
+    );
+    let small = app
+        .put(&format!("/api/groups/{group}/memberships/"))
+        .key(&admin)
+        .json(&json!(payload[..1000]))
+        .send()
+        .await;
+    assert_eq!(small.status, StatusCode::OK, "1,000 items are not heavy");
+    let broad = app
+        .scim(
+            &token,
+            "GET",
+            "/Users?filter=userName%20co%20%22p0%22&count=1",
+            None,
+        )
+        .await;
+    assert_eq!(broad.status, StatusCode::OK, "{}", broad.detail());
+    // Once the list has been read, the slot is free again.
+    drop(reading);
+    let done = app
+        .put(&format!("/api/groups/{group}/memberships/"))
+        .key(&admin)
+        .json(&json!(payload))
+        .send()
+        .await;
+    assert_eq!(done.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn scim_filters_count_as_heavy_unless_one_eq_and_stop_at_100_terms() {
+    let app = TestApp::with_config(HttpConfig {
+        max_heavy_per_key: 1,
+        ..HttpConfig::default()
+    })
+    .await;
+    let (org, admin) = large_team(&app).await;
+    let token = app.service_account(org, &admin, 2).await;
+    // The service account's own whole list holds its one slot.
+    let reading = app
+        .get(&format!("/api/organizations/{org}/memberships/"))
+        .key(&token)
+        .open()
+        .await;
+    assert_eq!(reading.status(), StatusCode::OK);
+    let broad = app
+        .scim(
+            &token,
+            "GET",
+            "/Users?filter=userName%20co%20%22p0%22",
+            None,
+        )
+        .await;
+    assert_eq!(
+        broad.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        broad.detail()
+    );
+    assert_eq!(broad.header("retry-after"), Some("1"));
+    let exact = app
+        .scim(
+            &token,
+            "GET",
+            "/Users?filter=userName%20eq%20%22p00001%40large.test%22",
+            None,
+        )
+        .await;
+    assert_eq!(exact.status, StatusCode::OK);
+    assert_eq!(exact.json()["totalResults"], 1);
+    drop(reading);
+    let terms = vec![r#"userName co "x""#; 101].join(" or ");
+    let q: String = form_urlencoded::byte_serialize(terms.as_bytes()).collect();
+    let res = app
+        .scim(&token, "GET", &format!("/Users?filter={q}"), None)
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(res.json()["scimType"], "invalidFilter");
+}
