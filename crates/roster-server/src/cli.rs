@@ -128,6 +128,18 @@ struct ServeArgs {
     /// SQLite file (`roster.db`: `roster-operator.key`), or in the working directory.
     #[arg(long, env = "ROSTER_BOOTSTRAP_KEY_FILE")]
     bootstrap_key_file: Option<PathBuf>,
+    /// Mail invitation tokens to the invitees through this SMTP relay instead of handing them
+    /// to the inviter: `smtp://host:25` (plain), `smtp://user:password@host:587?tls=required`
+    /// (STARTTLS), `smtps://user:password@host` (TLS). Needs --public-url, for the link.
+    #[arg(long, env = "ROSTER_SMTP_URL")]
+    smtp_url: Option<Secret>,
+    /// The sender of invitation emails.
+    #[arg(
+        long,
+        env = "ROSTER_SMTP_FROM",
+        default_value = "Roster <roster@localhost>"
+    )]
+    smtp_from: String,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "ROSTER_LOG_JSON")]
     log_json: bool,
@@ -334,7 +346,32 @@ async fn new_key(store: &dyn Store, clock: &dyn Clock, user: Uuid) -> Result<Str
     Ok(issued.secret)
 }
 
+/// A setting that may hold a password: kept out of `Debug`.
+#[derive(Clone)]
+struct Secret(String);
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
 async fn serve(args: ServeArgs, database: &str) -> CliResult {
+    // The link in an invitation email must name this server, not a Host header a client chose.
+    if args.smtp_url.is_some() && args.public_url.is_none() {
+        return Err("--smtp-url needs --public-url: invitation emails link to it".into());
+    }
+    let mailer = (args.smtp_url.as_ref())
+        .map(|Secret(url)| crate::mail::Mailer::new(url, &args.smtp_from))
+        .transpose()?;
     // The address first: a start that cannot listen creates no database and no key file.
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -360,7 +397,10 @@ async fn serve(args: ServeArgs, database: &str) -> CliResult {
         args.header_read_timeout,
         args.idle_timeout,
     );
-    let state = AppState::new(store, clock, config);
+    let mut state = AppState::new(store, clock, config);
+    if let Some(mailer) = mailer {
+        state = state.with_mailer(mailer);
+    }
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, "roster is listening");
     crate::listener::serve(listener, app(state), limits, shutdown_signal()).await;

@@ -40,6 +40,8 @@ pub enum ApiError {
     Busy(crate::limits::TooMany),
     #[error("The database is unavailable.")]
     Unavailable,
+    #[error("The invitation email could not be sent: nothing was kept. Try again later.")]
+    MailFailed,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -69,7 +71,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Throttled(_) | ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::MailFailed => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -13,6 +13,7 @@ pub mod import;
 pub mod input;
 pub mod limits;
 pub mod listener;
+pub mod mail;
 pub mod members;
 pub mod negotiate;
 pub mod openapi;

@@ -1,6 +1,7 @@
 //! What every handler shares: the store, the clock and the server settings.
 
 use crate::limits::{Heavy, RateLimits};
+use crate::mail::Mailer;
 use crate::page_cache::PageCache;
 use crate::recall::Recall;
 use crate::scim::creates::Creates;
@@ -22,9 +23,17 @@ pub struct AppState {
     pub heavy: Arc<Heavy>,
     /// SCIM user creates, gathered into batches.
     pub creates: Arc<Creates>,
+    /// Sends invitation tokens by email (`--smtp-url`), if set.
+    pub mailer: Option<Arc<Mailer>>,
 }
 
 impl AppState {
+    /// This state, mailing invitations with `mailer`.
+    pub fn with_mailer(mut self, mailer: Mailer) -> Self {
+        self.mailer = Some(Arc::new(mailer));
+        self
+    }
+
     /// Where the heavy requests of `holder` (a key's holder) count.
     pub fn gate(&self, holder: uuid::Uuid) -> crate::limits::HeavyGate {
         crate::limits::HeavyGate::new(self.heavy.clone(), holder)
@@ -37,6 +46,7 @@ impl AppState {
             limits: Arc::new(RateLimits::new(config.rate_limit, config.rate_burst)),
             heavy: Arc::new(Heavy::new(config.max_heavy_per_key)),
             creates: Arc::new(Creates::new(store.clone())),
+            mailer: None,
             store,
             clock,
             config: Arc::new(config),

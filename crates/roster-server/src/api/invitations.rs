@@ -9,7 +9,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::input::{Fields, JsonBody, parse_uuid};
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use roster_core::keys::{self, KeyHash};
 use roster_core::store::{Accepted, NOT_INVITABLE, NewInvitation, StoreError};
@@ -102,6 +102,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Path(org): Path<String>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let org = parse_uuid(&org)?;
@@ -130,7 +131,7 @@ pub async fn create(
         inviter: caller.user_id(),
         by: caller_role,
         token: token.hash,
-        mailed: false,
+        mailed: state.mailer.is_some(),
         expires_at: Timestamp::from_micros(now.as_micros() + VALID_FOR_MICROS),
     };
     let invitation = state
@@ -144,11 +145,42 @@ pub async fn create(
             ),
             e => e.into(),
         })?;
+    let Some(mailer) = &state.mailer else {
+        let accept_token = Some(token.secret);
+        return json(
+            StatusCode::CREATED,
+            &CreatedInvitation {
+                invitation,
+                accept_token,
+            },
+        );
+    };
+    let accept_url = format!(
+        "{}/api/invitations/accept/",
+        crate::pagination::public_base(&headers, &state.config)
+    );
+    let email = crate::mail::Invitation {
+        to: &invitation.email,
+        team: &invitation.organization.name,
+        inviter: invitation.inviter.as_ref().map(|u| u.email.as_str()),
+        token: &token.secret,
+        accept_url: &accept_url,
+    };
+    if let Err(why) = mailer.send_invitation(&email).await {
+        // An invitation nobody can accept is no invitation.
+        tracing::warn!(error = %why, "an invitation email was not sent");
+        state
+            .store
+            .revoke_invitation(org, invitation.id, Role::Admin)
+            .await?;
+        return Err(ApiError::MailFailed);
+    }
+    let accept_token = None;
     json(
         StatusCode::CREATED,
         &CreatedInvitation {
             invitation,
-            accept_token: Some(token.secret),
+            accept_token,
         },
     )
 }

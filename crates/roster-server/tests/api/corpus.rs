@@ -5,10 +5,13 @@
 //! against a seeded team: every answer is 4xx with a JSON body (or the status the entry names),
 //! never 5xx, and everything the API shows of both teams is byte for byte the same afterwards.
 //!
-//! An entry: `name`, `method`, `path`, `key` (admin, scim, none, other_admin, other_scim),
-//! optional `headers`, `content_type`, and a body as `body` (text), `body_hex`, or
-//! `body_repeat` (`prefix` + `unit` x `times` + `suffix`). Paths and bodies may name `{org}`,
-//! `{mid}`, `{group}`, `{campaign}`, `{scim_user}` and `{other_user}`. A few entries name the
+//! An entry: `name`, `method`, `path`, `key` (admin, demoted: a manager demoted to member,
+//! scim, none, other_admin, other_scim), optional `headers`, `content_type`, and a body as
+//! `body` (text), `body_hex`, or `body_repeat` (`prefix` + `unit` x `times` + `suffix`). Paths
+//! and bodies may name `{org}`, `{mid}`, `{group}`, `{campaign}`, `{scim_user}`,
+//! `{other_user}`, `{other_group}` (the other team's), `{existing_token}` and
+//! `{existing_iid}` (an invitation to Zed, who has a key), `{pending_iid}` (to someone not yet
+//! known) and `{withdrawn_token}` (the demoted manager's, withdrawn). A few entries name the
 //! status a documented leniency answers (`expect_status`), or only forbid a 5xx
 //! (`expect_any`). `corpus/make_hostile.py` writes the file.
 
@@ -100,11 +103,32 @@ async fn seed() -> Seeded {
         .unwrap()
         .to_owned();
     let [scim, other_scim] = [scim_keys[0].clone(), scim_keys[1].clone()];
+    // Invitations: to someone who holds a key (Zed, of the other team), to someone Roster does
+    // not know yet, and one whose inviter has lost the right to make it since.
+    let existing = app.invite(org, &admin, "zed@other.test", 1).await;
+    let pending = app.invite(org, &admin, "new@elsewhere.test", 1).await;
+    let (demoted_mid, demoted) = app.member(org, "mo@acme.test", Role::Manager).await;
+    let withdrawn = app.invite(org, &demoted, "gone@elsewhere.test", 1).await;
+    app.patch(&format!("/api/memberships/{demoted_mid}/"))
+        .key(&admin)
+        .json(&json!({"role": 1}))
+        .send()
+        .await
+        .made();
+    let other_group = app
+        .created(
+            &format!("/api/organizations/{other_org}/groups/"),
+            &other_admin,
+            json!({"name": "Elsewhere"}),
+        )
+        .await;
+    let text = |v: &Value, field: &str| v[field].as_str().unwrap().to_owned();
     Seeded {
         app,
         ops,
         keys: vec![
             ("admin", admin),
+            ("demoted", demoted),
             ("scim", scim),
             ("other_admin", other_admin),
             ("other_scim", other_scim),
@@ -116,6 +140,11 @@ async fn seed() -> Seeded {
             ("{campaign}", campaign),
             ("{scim_user}", scim_user),
             ("{other_user}", other_user),
+            ("{other_group}", other_group),
+            ("{existing_token}", text(&existing, "accept_token")),
+            ("{existing_iid}", text(&existing, "id")),
+            ("{pending_iid}", text(&pending, "id")),
+            ("{withdrawn_token}", text(&withdrawn, "accept_token")),
         ],
         orgs: [org, other_org],
     }

@@ -18,6 +18,7 @@ mod heavy;
 mod hostile;
 mod invitations;
 mod limits;
+mod mailed;
 mod matrix;
 mod memberships;
 mod multinode;

@@ -86,6 +86,10 @@ const MATRIX: &[(&str, &str, &str, &str)] = &[
     ("POST", "/api/organizations/{org}/invitations/", r#"{"email":"new@elsewhere.test","role":1}"#, "401 401 201 201 201 403 403 403 201 403 403 404"),
     ("DELETE", "/api/organizations/{org}/invitations/{iid}/", "-", "401 401 204 204 204 403 403 403 204 403 403 404"),
     ("POST", "/api/invitations/accept/", r#"{"accept_token":"{invitation_token}"}"#, "201 201 201 201 201 201 201 201 201 201 201 201"),
+    // Invitations by email: people only (an account has none); another's is a 404 to anyone.
+    ("GET", "/api/invitations/me/", "-", "401 401 200 200 200 200 200 200 403 403 403 200"),
+    ("POST", "/api/invitations/{iid}/accept/", "-", "401 401 404 404 404 404 404 404 404 404 403 404"),
+    ("POST", "/api/invitations/{iid}/reject/", "-", "401 401 404 404 404 404 404 404 404 404 403 404"),
     // the caller themselves, and health
     ("GET", "/api/me/", "-", "401 401 200 200 200 200 200 200 200 200 200 200"),
     ("POST", "/api/me/key/", "-", "401 401 201 201 201 201 201 201 201 201 403 201"),

@@ -163,6 +163,15 @@ impl TestApp {
     }
 
     pub async fn with_config(config: HttpConfig) -> Self {
+        Self::build(config, None).await
+    }
+
+    /// A server that mails invitations through `mailer`.
+    pub async fn with_mailer(config: HttpConfig, mailer: roster_server::mail::Mailer) -> Self {
+        Self::build(config, Some(mailer)).await
+    }
+
+    async fn build(config: HttpConfig, mailer: Option<roster_server::mail::Mailer>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         // Every test on its own database: a SQLite file, or with ROSTER_TEST_DATABASE_URL a
         // new database on that PostgreSQL server.
@@ -175,7 +184,10 @@ impl TestApp {
         let store = roster_server::storage::open(&url)
             .await
             .expect("open store");
-        let state = AppState::new(store.clone(), Arc::new(SystemClock), config);
+        let mut state = AppState::new(store.clone(), Arc::new(SystemClock), config);
+        if let Some(mailer) = mailer {
+            state = state.with_mailer(mailer);
+        }
         TestApp {
             app: app(state),
             store,

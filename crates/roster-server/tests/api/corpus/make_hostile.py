@@ -171,6 +171,56 @@ add("the group emptied by another team's admin", "PUT", GROUP_MEMBERS, "[]", key
 add("the campaign emptied by another team's admin", "PUT", CAMPAIGN_MEMBERS, "[]", key="other_admin")
 add("the membership changed by another team's admin", "PATCH", MID, '{"role": 2}', key="other_admin")
 
+# Issue 17: invitations for people who have keys and people who do not yet, inviters who lost
+# their role, SCIM on people of other teams, other teams' group ids in filters, and the input
+# one backend alone would refuse.
+ACCEPT = "/api/invitations/accept/"
+add("accepting a token for someone who holds a key", "POST", ACCEPT, '{"accept_token": "{existing_token}"}',
+    key="none", expect_status=404)
+add("accepting a withdrawn manager's token", "POST", ACCEPT, '{"accept_token": "{withdrawn_token}"}', key="none",
+    expect_status=404)
+for who in ["admin", "other_admin", "demoted"]:
+    for iid in ["{existing_iid}", "{pending_iid}"]:
+        for action in ["accept", "reject"]:
+            add(f"{action}ing another's invitation {iid} as {who}", "POST", f"/api/invitations/{iid}/{action}/",
+                key=who, expect_status=404)
+add("a service account's invitations", "GET", "/api/invitations/me/", key="scim", expect_status=403)
+for address in ["operator@roster.localhost", "x@service-account.roster.invalid", "x@deployment-key.roster.invalid"]:
+    add(f"inviting Roster's own address {address}", "POST", INVITATIONS, json.dumps({"email": address, "role": 1}),
+        expect_status=400)
+add("a demoted manager inviting", "POST", INVITATIONS, '{"email": "late@elsewhere.test", "role": 1}', key="demoted",
+    expect_status=403)
+add("a manager's token replaced by a member", "POST", INVITATIONS, '{"email": "new@elsewhere.test", "role": 4}',
+    key="demoted", expect_status=403)
+add("revoking an invitation as a demoted manager", "DELETE", INVITATIONS + "{pending_iid}/", key="demoted",
+    expect_status=403)
+add("SCIM linking a person of another team", "POST", USERS, '{"userName": "zed@other.test"}',
+    "application/scim+json", "scim", expect_status=409)
+add("SCIM linking a person of another team by emails", "POST", USERS,
+    '{"userName": "zed-alias", "emails": [{"value": "ZED@other.test"}]}', "application/scim+json", "scim",
+    expect_status=409)
+add("SCIM moving a user onto another team's person's email", "PUT", "/scim/v2/Users/{scim_user}",
+    '{"userName": "cy@acme.test", "emails": [{"value": "zed@other.test", "primary": true}]}',
+    "application/scim+json", "scim", expect_status=409)
+add("SCIM renaming a person of another team", "PUT", "/scim/v2/Users/{other_user}",
+    '{"userName": "zed@other.test", "displayName": "Owned"}', "application/scim+json", "scim", expect_status=404)
+add("a SCIM user with no email", "POST", USERS, '{"userName": "just a name"}', "application/scim+json", "scim",
+    expect_status=400)
+add("a SCIM filter of 101 terms", "GET", "/scim/v2/Users?filter=" + quote(" or ".join(['userName co "a"'] * 101)),
+    key="scim", expect_status=400)
+for q in ["groups={other_group}", "groups={group},{other_group}"]:
+    add(f"another team's group in a filter: {q}", "GET", f"/api/organizations/{{org}}/memberships/?{q}",
+        expect_status=400)
+    add(f"another team's group in a filter, 2.0: {q}", "GET", f"/api/organizations/{{org}}/memberships/?{q}",
+        headers=v2, expect_status=400)
+add("a 30 KB role__in whose page links would not fit", "GET",
+    "/api/organizations/{org}/memberships/?page_size=1&role__in=" + ",".join(["1,2"] * 5000), headers=v2,
+    expect_status=400)
+for n, data in [("a lone surrogate", '"\\ud800"'), ("a lone surrogate key", '{"\\udc00": 1}'),
+                ("a huge number", "1e999999"), ("a tiny number", "-1e-99999"), ("a NUL escape", '"\\u0000"')]:
+    body = '[{"email": "bob@acme.test", "data": {"v": %s}}]' % data.replace("\\\\", "\\")
+    add(f"campaign data with {n}", "PUT", CAMPAIGN_MEMBERS, body, expect_status=400)
+
 path = Path(__file__).with_name("hostile.jsonl")
 path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in out))
 print(f"{len(out)} requests written to {path}")

@@ -1,0 +1,151 @@
+//! Invitations that Roster mails itself (`--smtp-url`, issue 17 point 1b): the inviter never
+//! sees the token, so the key it issues is proven; an email that cannot be sent keeps nothing.
+//! Against a small SMTP sink on this machine.
+
+use crate::support::TestApp;
+use axum::http::StatusCode;
+use roster_core::{Clock, Role, SystemClock};
+use roster_server::mail::Mailer;
+use roster_server::state::HttpConfig;
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+/// An SMTP server that keeps every message's text, or refuses every recipient.
+async fn sink(refuse: bool) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let messages = kept.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let messages = messages.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 sink\r\n").await.unwrap();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line.to_ascii_uppercase();
+                    let answer: &[u8] = if verb.starts_with("EHLO") || verb.starts_with("HELO") {
+                        b"250 sink\r\n"
+                    } else if verb.starts_with("RCPT") && refuse {
+                        b"550 no such mailbox\r\n"
+                    } else if verb.starts_with("DATA") {
+                        write.write_all(b"354 go on\r\n").await.unwrap();
+                        let mut text = String::new();
+                        while let Ok(Some(l)) = lines.next_line().await {
+                            if l == "." {
+                                break;
+                            }
+                            text.push_str(&l);
+                            text.push('\n');
+                        }
+                        messages.lock().unwrap().push(text);
+                        b"250 kept\r\n"
+                    } else if verb.starts_with("QUIT") {
+                        write.write_all(b"221 bye\r\n").await.unwrap();
+                        return;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    write.write_all(answer).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, kept)
+}
+
+async fn mailing_app(port: u16) -> TestApp {
+    let config = HttpConfig {
+        public_url: Some("https://roster.example".into()),
+        ..HttpConfig::default()
+    };
+    let mailer = Mailer::new(
+        &format!("smtp://127.0.0.1:{port}"),
+        "Roster <roster@roster.example>",
+    )
+    .unwrap();
+    TestApp::with_mailer(config, mailer).await
+}
+
+#[tokio::test]
+async fn a_mailed_token_is_never_shown_and_gives_a_proven_key() {
+    let (port, messages) = sink(false).await;
+    let app = mailing_app(port).await;
+    let (org, admin) = app.team("Acme").await;
+    let res = app
+        .post(&format!("/api/organizations/{org}/invitations/"))
+        .key(&admin)
+        .json(&json!({"email": "vip@bigcorp.test", "role": 1}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED);
+    assert!(
+        res.json().get("accept_token").is_none(),
+        "the inviter never sees it"
+    );
+    let text = messages.lock().unwrap().pop().expect("one email");
+    assert!(text.contains("To: vip@bigcorp.test"), "{text}");
+    assert!(
+        text.contains("https://roster.example/api/invitations/accept/"),
+        "{text}"
+    );
+    let token = text
+        .lines()
+        .map(str::trim)
+        .find(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .expect("the token in the email")
+        .to_owned();
+    let accepted = app.accept(&json!({"accept_token": token})).await;
+    assert_eq!(accepted.status, StatusCode::CREATED);
+    assert_eq!(accepted.json()["proven"], true);
+    // A proven key acts wherever its holder is a member, not only in the inviting team.
+    let key = accepted.json()["token"].as_str().unwrap().to_owned();
+    let person = accepted.json()["user"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (other, _) = app.team("Other").await;
+    app.store
+        .add_member(other, person, Some(Role::Member), SystemClock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get(&format!("/api/organizations/{other}/"))
+            .key(&key)
+            .send()
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn an_invitation_whose_email_is_refused_is_not_kept() {
+    let (port, _) = sink(true).await;
+    let app = mailing_app(port).await;
+    let (org, admin) = app.team("Acme").await;
+    let res = app
+        .post(&format!("/api/organizations/{org}/invitations/"))
+        .key(&admin)
+        .json(&json!({"email": "nobody@bigcorp.test", "role": 1}))
+        .send()
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        res.detail()
+    );
+    assert!(res.detail().contains("could not be sent"));
+    let pending = app
+        .get(&format!("/api/organizations/{org}/invitations/"))
+        .key(&admin)
+        .send()
+        .await
+        .json();
+    assert_eq!(pending, json!([]));
+}
