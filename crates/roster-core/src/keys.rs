@@ -52,6 +52,40 @@ pub fn issue() -> IssuedKey {
     IssuedKey { secret, hash }
 }
 
+/// Where a stored key acts, and whether issuing it vouches for its holder's present address
+/// (docs/SECURITY.md: proven and unproven keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyScope {
+    /// `Some(team)`: an unproven key, acting in that team alone.
+    pub confined_to: Option<uuid::Uuid>,
+    pub vouches: bool,
+}
+
+impl KeyScope {
+    /// Issued by an operator, through an invitation of the team that owns the address's
+    /// domain, or by a token Roster mailed: acts wherever its holder is a member.
+    pub const PROVEN: KeyScope = KeyScope {
+        confined_to: None,
+        vouches: true,
+    };
+
+    /// Issued by a token that went to an inviter whose team does not own the address.
+    pub fn confined(team: uuid::Uuid) -> Self {
+        KeyScope {
+            confined_to: Some(team),
+            vouches: false,
+        }
+    }
+
+    /// A rotated key: acts where the old one did, and vouches for nothing new.
+    pub fn rotated(confined_to: Option<uuid::Uuid>) -> Self {
+        KeyScope {
+            confined_to,
+            vouches: false,
+        }
+    }
+}
+
 /// A credential that cannot be one of our keys is refused without touching the database.
 pub fn looks_like_key(secret: &str) -> bool {
     secret.len() == KEY_LEN && secret.bytes().all(|b| b.is_ascii_hexdigit())

@@ -80,6 +80,9 @@ pub struct Principal {
     /// invitation token of a team that does not own the email's domain. It acts in that team
     /// alone, as if its holder were in no other.
     pub confined_to: Option<Uuid>,
+    /// The key's holder proved (with a proven key, or through the team that owns its domain)
+    /// the address they have now: only then may they answer invitations sent to it.
+    pub email_proven: bool,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]

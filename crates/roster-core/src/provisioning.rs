@@ -135,13 +135,18 @@ fn address_refused(team: Uuid, email: &str, holders: &HashMap<String, Uuid>) -> 
 }
 
 /// An address a team wants to give one of its people (SCIM): refused, alike for every cause,
-/// when it is Roster's own or on a domain another team owns.
-pub fn check_address(team: Uuid, email: &str, holders: &HashMap<String, Uuid>) -> StoreResult<()> {
+/// when it is Roster's own or on a domain another team owns. `Ok(true)` when the team owns it:
+/// then the address is the person's proven one, as the domain's owner says so.
+pub fn check_address(
+    team: Uuid,
+    email: &str,
+    holders: &HashMap<String, Uuid>,
+) -> StoreResult<bool> {
     if address_refused(team, email, holders) {
-        Err(StoreError::email_unavailable())
-    } else {
-        Ok(())
+        return Err(StoreError::email_unavailable());
     }
+    let holder = rules::email_domain(email).and_then(|d| holders.get(&d).copied());
+    Ok(holder == Some(team))
 }
 
 /// Which of a person's global attributes (those every team of theirs sees) a SCIM replace
@@ -232,8 +237,9 @@ pub fn answers(
         .zip(admitted)
         .map(|(w, ok)| {
             ok?;
+            // Not made: someone took the address between the check and the write.
             made.remove(&crate::email::normalize(&w.email))
-                .ok_or(crate::StoreError::NotFound)
+                .ok_or_else(StoreError::email_unavailable)
         })
         .collect()
 }

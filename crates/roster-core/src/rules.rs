@@ -30,6 +30,19 @@ pub fn owns_email(email: &str, verified: &[String]) -> bool {
     email_domain(email).is_some_and(|d| verified.contains(&d))
 }
 
+/// Of these people (id, email), those whose address a team with these verified domains owns:
+/// the people whose unproven keys its taking their emails in ends. Each once.
+pub fn owned_people(found: Vec<(uuid::Uuid, String)>, verified: &[String]) -> Vec<uuid::Uuid> {
+    let mut people: Vec<uuid::Uuid> = found
+        .into_iter()
+        .filter(|(_, email)| owns_email(email, verified))
+        .map(|(id, _)| id)
+        .collect();
+    people.sort_unstable();
+    people.dedup();
+    people
+}
+
 /// Addresses Roster keeps for itself: its accounts (`*.roster.invalid`, RFC 2606) and the
 /// first operator (`roster.localhost`). No invitation, SCIM user or email change may take one.
 pub fn is_reserved_address(email: &str) -> bool {
@@ -84,6 +97,61 @@ pub fn counts_as_admin(role: Role, active: bool, account: bool) -> bool {
 /// service account, say) is left to its operator and does not block unrelated changes.
 pub fn leaves_without_admin(before: u64, after: u64) -> bool {
     before > 0 && after == 0
+}
+
+/// What accepting an invitation by its token (no credentials) needs to know about the address's
+/// person, read in the transaction.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokenInvitee {
+    /// Someone has the address already.
+    pub exists: bool,
+    /// An account, or an operator: never invited.
+    pub barred: bool,
+    /// They hold a proven key: they accept signed in, by id.
+    pub proven_key: bool,
+    /// Their role in the inviting team, when they are in it already.
+    pub member: Option<Role>,
+}
+
+/// Which key an invitation token issues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKey {
+    /// Acts wherever its holder is a member.
+    Proven,
+    /// Acts in the inviting team alone.
+    Confined,
+}
+
+/// Whether an invitation's token may issue a key, and which (docs/SECURITY.md). The token
+/// went to the inviter, not necessarily to the address's owner, unless Roster `mailed` it, so:
+/// - someone who holds a proven key, an account or an operator gets none (404);
+/// - nor does an address on a domain another team owns (`other_owner`), unless mailed: that
+///   team's people are its to make;
+/// - a member already in the team gets one only if the inviter (`granter`) could have given
+///   them the role they have (else a manager's token would become an admin's key);
+/// - the key is proven when mailed, or when the person is new and the team owns the domain
+///   (`team_owns`); otherwise it is confined to the inviting team.
+pub fn token_key(
+    invitee: TokenInvitee,
+    granter: Role,
+    team_owns: bool,
+    other_owner: bool,
+    mailed: bool,
+) -> Option<TokenKey> {
+    if invitee.barred || invitee.proven_key || (other_owner && !mailed) {
+        return None;
+    }
+    if invitee
+        .member
+        .is_some_and(|role| !may_invite(granter, role))
+    {
+        return None;
+    }
+    Some(if mailed || (!invitee.exists && team_owns) {
+        TokenKey::Proven
+    } else {
+        TokenKey::Confined
+    })
 }
 
 /// A membership as the role rules see it, read inside the transaction that changes it.
@@ -215,6 +283,68 @@ mod tests {
         assert!(leaves_without_admin(1, 0));
         assert!(!leaves_without_admin(0, 0));
         assert!(!leaves_without_admin(2, 1));
+    }
+
+    #[test]
+    fn a_token_gives_a_key_only_to_who_it_cannot_harm() {
+        let new = TokenInvitee::default();
+        let known = TokenInvitee {
+            exists: true,
+            ..new
+        };
+        assert_eq!(
+            token_key(new, Role::Manager, false, false, false),
+            Some(TokenKey::Confined)
+        );
+        assert_eq!(
+            token_key(new, Role::Manager, true, false, false),
+            Some(TokenKey::Proven)
+        );
+        assert_eq!(
+            token_key(new, Role::Manager, false, false, true),
+            Some(TokenKey::Proven)
+        );
+        assert_eq!(
+            token_key(known, Role::Admin, true, false, false),
+            Some(TokenKey::Confined)
+        );
+        assert_eq!(
+            token_key(known, Role::Admin, false, false, true),
+            Some(TokenKey::Proven)
+        );
+        assert_eq!(
+            token_key(new, Role::Admin, false, true, false),
+            None,
+            "another's domain"
+        );
+        assert_eq!(
+            token_key(new, Role::Admin, false, true, true),
+            Some(TokenKey::Proven)
+        );
+        for refused in [
+            TokenInvitee {
+                proven_key: true,
+                ..known
+            },
+            TokenInvitee {
+                barred: true,
+                ..known
+            },
+        ] {
+            assert_eq!(token_key(refused, Role::Admin, true, false, true), None);
+        }
+        let admin_member = TokenInvitee {
+            member: Some(Role::Admin),
+            ..known
+        };
+        assert_eq!(
+            token_key(admin_member, Role::Manager, false, false, false),
+            None
+        );
+        assert_eq!(
+            token_key(admin_member, Role::Admin, false, false, false),
+            Some(TokenKey::Confined)
+        );
     }
 
     #[test]

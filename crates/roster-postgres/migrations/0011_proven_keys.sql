@@ -8,6 +8,14 @@ ALTER TABLE api_keys ADD COLUMN org_id uuid REFERENCES organizations (id) ON DEL
 -- Few keys are unproven: the checks that look for a person's unproven keys start here.
 CREATE INDEX api_keys_unproven ON api_keys (user_id) WHERE org_id IS NOT NULL;
 
+-- The address the person's last proven key was issued for (or that a team owning its domain
+-- gave them). Invitations by email are answered, signed in, only while it is the person's
+-- address: a team that rewrites the email of its only member does not make the new address
+-- theirs. Keys issued before this migration count as proven for the address of the day.
+ALTER TABLE users ADD COLUMN proven_email text COLLATE "C";
+UPDATE users SET proven_email = email_norm
+    WHERE EXISTS (SELECT 1 FROM api_keys k WHERE k.user_id = users.id);
+
 -- Roster mailed the token itself; the inviter never saw it.
 ALTER TABLE invitations ADD COLUMN mailed boolean NOT NULL DEFAULT false;
 

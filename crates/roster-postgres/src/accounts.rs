@@ -3,7 +3,7 @@
 
 use crate::rows::role;
 use crate::{PostgresStore, TeamLock, at, lock_team, other, ts, users};
-use roster_core::keys::KeyHash;
+use roster_core::keys::{KeyHash, KeyScope};
 use roster_core::store::AccountKind;
 use roster_core::{Account, Role, StoreError, StoreResult, Timestamp};
 use sqlx::FromRow;
@@ -98,7 +98,7 @@ pub(crate) async fn create(
         .execute(&mut *tx)
         .await
         .map_err(other)?;
-    users::add_key(&mut tx, id, key, None, now).await?;
+    users::add_key(&mut tx, id, key, KeyScope::PROVEN, now).await?;
     let row: AccountRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE a.user_id = $1"
     )))

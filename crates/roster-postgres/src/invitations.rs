@@ -5,7 +5,8 @@
 use crate::rows::{USER_COLUMNS, UserRow, role};
 use crate::users::{self, Taken};
 use crate::{PostgresStore, TeamLock, at, email_domains, lock_team, memberships, other, ts};
-use roster_core::keys::KeyHash;
+use roster_core::keys::{KeyHash, KeyScope};
+use roster_core::rules::{TokenInvitee, TokenKey};
 use roster_core::store::{Accepted, NewInvitation};
 use roster_core::{
     Invitation, OrganizationRef, Role, StoreError, StoreResult, Timestamp, User, email, rules,
@@ -189,6 +190,7 @@ pub(crate) async fn revoke(
     by: Role,
 ) -> StoreResult<()> {
     let mut tx = store.write().await?;
+    lock_team(&mut tx, org, TeamLock::Members).await?;
     let found: Option<i64> =
         sqlx::query_scalar("SELECT role FROM invitations WHERE id = $1 AND org_id = $2")
             .bind(id)
@@ -226,11 +228,11 @@ const PENDING: &str = "SELECT i.id, i.org_id, o.name AS org_name, i.email, i.ema
      i.role, i.inviter_id, i.mailed \
      FROM invitations i JOIN organizations o ON o.id = i.org_id";
 
-/// Whether the inviter may still grant the invitation's role in its team: an operator, or an
-/// active member whose role allows it (`rules::may_invite`). An inviter who is gone may not.
-async fn inviter_may_grant(conn: &mut PgConnection, p: &Pending) -> StoreResult<bool> {
+/// The inviter's role in the team (an operator's is admin), if they may still grant the
+/// invitation's role there (`rules::may_invite`); an inviter who is gone grants nothing.
+async fn granter(conn: &mut PgConnection, p: &Pending) -> StoreResult<Option<Role>> {
     let Some(inviter) = p.inviter_id else {
-        return Ok(false);
+        return Ok(None);
     };
     let found: Option<(bool, Option<i64>)> = sqlx::query_as(
         "SELECT u.is_operator, \
@@ -243,12 +245,13 @@ async fn inviter_may_grant(conn: &mut PgConnection, p: &Pending) -> StoreResult<
     .fetch_optional(&mut *conn)
     .await
     .map_err(other)?;
+    let granter = match found {
+        Some((true, _)) => Some(Role::Admin),
+        Some((false, Some(r))) => Some(role(r)?),
+        _ => None,
+    };
     let invited = role(p.role)?;
-    Ok(match found {
-        Some((true, _)) => true,
-        Some((false, Some(r))) => rules::may_invite(role(r)?, invited),
-        _ => false,
-    })
+    Ok(granter.filter(|&g| rules::may_invite(g, invited)))
 }
 
 /// The pending invitation is used: its invitee joins the team (a present member keeps their
@@ -321,32 +324,45 @@ pub(crate) async fn accept(
     .await
     .map_err(other)?;
     let p = found.ok_or(StoreError::NotFound)?;
-    if !inviter_may_grant(&mut tx, &p).await? {
+    let Some(granter) = granter(&mut tx, &p).await? else {
         return revoked(tx, p.id).await;
-    }
-    // The token issues a key only to someone who holds no proven key: anyone else signs in
-    // with theirs and accepts by id. Accounts and operators are never invited.
-    let person: Option<(Uuid, bool, bool)> = sqlx::query_as(
+    };
+    // What the token may do for the address's person (`rules::token_key`).
+    // Locked: a key issued or revoked meanwhile must not slip past the check.
+    let person: Option<(Uuid, bool, bool, Option<i64>)> = sqlx::query_as(
         "SELECT u.id, u.service_account OR u.deployment_key_account OR u.is_operator, \
-             EXISTS (SELECT 1 FROM api_keys k WHERE k.user_id = u.id AND k.org_id IS NULL) \
-         FROM users u WHERE u.email_norm = $1",
+             EXISTS (SELECT 1 FROM api_keys k WHERE k.user_id = u.id AND k.org_id IS NULL), \
+             (SELECT m.role FROM memberships m WHERE m.org_id = $2 AND m.user_id = u.id) \
+         FROM users u WHERE u.email_norm = $1 FOR UPDATE OF u",
     )
     .bind(&p.email_norm)
+    .bind(p.org_id)
     .fetch_optional(&mut *tx)
     .await
     .map_err(other)?;
+    let invitee = TokenInvitee {
+        exists: person.is_some(),
+        barred: person.is_some_and(|p| p.1),
+        proven_key: person.is_some_and(|p| p.2),
+        member: person.and_then(|p| p.3).map(role).transpose()?,
+    };
+    let holders = email_domains::holders(&mut tx, std::slice::from_ref(&p.email_norm)).await?;
+    let owner = rules::email_domain(&p.email).and_then(|d| holders.get(&d).copied());
+    let team_owns = owner == Some(p.org_id);
+    let other_owner = owner.is_some_and(|o| o != p.org_id);
+    let scope = match rules::token_key(invitee, granter, team_owns, other_owner, p.mailed) {
+        None => return Err(StoreError::NotFound),
+        Some(TokenKey::Proven) => KeyScope::PROVEN,
+        Some(TokenKey::Confined) => KeyScope::confined(p.org_id),
+    };
     let user = match person {
-        Some((_, true, _) | (_, _, true)) => return Err(StoreError::NotFound),
-        Some((id, false, false)) => id,
+        Some((id, ..)) => id,
         None => users::create_person(&mut tx, &p.email, name, now)
             .await?
             .ok_or(StoreError::NotFound)?,
     };
-    let verified = email_domains::verified(&mut tx, p.org_id).await?;
-    let proven = p.mailed || rules::owns_email(&p.email, &verified);
     let joined = join(&mut tx, &p, user, now).await?;
-    let confined = (!proven).then_some(p.org_id);
-    users::add_key(&mut tx, user, key, confined, now).await?;
+    users::add_key(&mut tx, user, key, scope, now).await?;
     let user = read_user(&mut tx, user).await?;
     tx.commit().await.map_err(other)?;
     Ok(Accepted {
@@ -356,7 +372,7 @@ pub(crate) async fn accept(
             name: p.org_name,
         },
         role: joined,
-        proven,
+        proven: scope.confined_to.is_none(),
     })
 }
 
@@ -391,7 +407,7 @@ pub(crate) async fn accept_as(
     .await
     .map_err(other)?;
     let p = found.ok_or(StoreError::NotFound)?;
-    if !inviter_may_grant(&mut tx, &p).await? {
+    if granter(&mut tx, &p).await?.is_none() {
         return revoked(tx, p.id).await;
     }
     let joined = join(&mut tx, &p, user, now).await?;

@@ -259,7 +259,9 @@ pub(crate) async fn create_users(
         .zip(&admitted)
         .zip(names.iter().zip(&emails))
         .filter(|((_, ok), _)| ok.is_ok())
-        .map(|((w, _), (name_norm, email_norm))| NewMember::new(w, name_norm, email_norm))
+        .map(|((w, _), (name_norm, email_norm))| {
+            NewMember::new(w, name_norm, email_norm, linked.contains(email_norm))
+        })
         .collect();
     // People who were known already take the name the identity provider gives: that changes
     // what their keys' holder reads as, so it counts as an access change.
@@ -291,7 +293,7 @@ pub(crate) async fn create_users(
     }
     let linked: Vec<String> = rows
         .iter()
-        .filter(|r| linked.contains(r.email_norm))
+        .filter(|r| r.linked)
         .map(|r| r.email_norm.to_owned())
         .collect();
     if users::revoke_unproven(&mut tx, org, Taken::Emails(&linked)).await? {
@@ -333,10 +335,12 @@ struct NewMember<'a> {
     active: bool,
     attributes: &'a str,
     display_name_norm: Option<String>,
+    /// Someone Roster knew, whom the team may link (`provisioning::linking`).
+    linked: bool,
 }
 
 impl<'a> NewMember<'a> {
-    fn new(w: &'a UserWrite, user_name_norm: &'a str, email_norm: &'a str) -> Self {
+    fn new(w: &'a UserWrite, user_name_norm: &'a str, email_norm: &'a str, linked: bool) -> Self {
         NewMember {
             id: Uuid::now_v7(),
             email: w.email.trim(),
@@ -350,6 +354,7 @@ impl<'a> NewMember<'a> {
             active: w.active,
             attributes: &w.attributes,
             display_name_norm: display_name_norm(&w.attributes),
+            linked,
         }
     }
 }
@@ -393,9 +398,10 @@ async fn write_new_members(
          SELECT o.id, u.id, u.email_norm, coalesce(t.role, o.default_role), $2, $2, \
                 t.user_name, t.user_name_norm, t.external_id, t.active, t.scim, t.dn, 1 \
          FROM UNNEST($3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], \
-                     $8::bool[], $9::text[], $10::text[]) WITH ORDINALITY \
-             AS t(email_norm, role, user_name, user_name_norm, external_id, active, scim, dn, pos) \
-         JOIN users u ON u.email_norm = t.email_norm \
+                     $8::bool[], $9::text[], $10::text[], $11::uuid[], $12::bool[]) WITH ORDINALITY \
+             AS t(email_norm, role, user_name, user_name_norm, external_id, active, scim, dn, \
+                  id, linked, pos) \
+         JOIN users u ON u.email_norm = t.email_norm AND (u.id = t.id OR t.linked) \
          JOIN organizations o ON o.id = $1 ORDER BY t.pos",
     )
     .bind(org)
@@ -408,6 +414,10 @@ async fn write_new_members(
     .bind(column(rows, |r| r.active))
     .bind(column(rows, |r| r.attributes))
     .bind(column(rows, |r| r.display_name_norm.as_deref()))
+    // Only the people this statement made or the team may link: someone another transaction
+    // made with one of these emails meanwhile is not linked past the rule.
+    .bind(column(rows, |r| r.id))
+    .bind(column(rows, |r| r.linked))
     .execute(&mut *conn)
     .await
     .map_err(conflict_on("userName"))?;
@@ -416,7 +426,8 @@ async fn write_new_members(
         "UPDATE group_memberships gm SET user_id = u.id \
          FROM users u, groups g \
          WHERE u.email_norm = ANY($2) AND gm.email_norm = u.email_norm \
-           AND gm.user_id IS NULL AND g.id = gm.group_id AND g.org_id = $1",
+           AND gm.user_id IS NULL AND g.id = gm.group_id AND g.org_id = $1 \
+           AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = $1 AND m.user_id = u.id)",
     )
     .bind(org)
     .bind(&emails)
@@ -457,6 +468,13 @@ pub(crate) async fn update_user(
     standing.check_provisioning(write.role.unwrap_or(present.role), write.active)?;
     let change = provisioning::PersonChange::of(&present, write);
     if change.any() {
+        // Locked first: a membership of another team made meanwhile (its foreign key waits on
+        // this lock) must be counted, or this team could rewrite someone it shares.
+        sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
         let teams: i64 = sqlx::query_scalar("SELECT count(*) FROM memberships WHERE user_id = $1")
             .bind(id)
             .fetch_one(&mut *tx)
@@ -467,8 +485,8 @@ pub(crate) async fn update_user(
     }
     if change.email {
         let holders = email_domains::holders(&mut tx, std::slice::from_ref(&email_norm)).await?;
-        provisioning::check_address(org, &write.email, &holders)?;
-        change_email(&mut tx, id, &write.email, &email_norm).await?;
+        let owned = provisioning::check_address(org, &write.email, &holders)?;
+        change_email(&mut tx, id, &write.email, &email_norm, owned).await?;
         users::revoke_unproven(&mut tx, org, Taken::Emails(&[email_norm])).await?;
     }
     write_membership(&mut tx, org, id, write, now).await?;
@@ -478,20 +496,26 @@ pub(crate) async fn update_user(
 }
 
 /// A person's email is theirs in every team: their memberships' and group memberships'
-/// copies follow it.
+/// copies follow it. The new address is their proven one only if the team that gives it owns
+/// it (`owned`): a team cannot make its only member the owner of any address it likes.
 async fn change_email(
     conn: &mut PgConnection,
     id: Uuid,
     address: &str,
     norm: &str,
+    owned: bool,
 ) -> StoreResult<()> {
-    sqlx::query("UPDATE users SET email = $2, email_norm = $3 WHERE id = $1")
-        .bind(id)
-        .bind(address)
-        .bind(norm)
-        .execute(&mut *conn)
-        .await
-        .map_err(conflict_on("emails"))?;
+    sqlx::query(
+        "UPDATE users SET email = $2, email_norm = $3, \
+             proven_email = CASE WHEN $4 THEN $3 ELSE proven_email END WHERE id = $1",
+    )
+    .bind(id)
+    .bind(address)
+    .bind(norm)
+    .bind(owned)
+    .execute(&mut *conn)
+    .await
+    .map_err(conflict_on("emails"))?;
     sqlx::query("UPDATE memberships SET email_norm = $2 WHERE user_id = $1")
         .bind(id)
         .bind(norm)

@@ -2,7 +2,7 @@
 
 use crate::rows::{USER_COLUMNS, UserRow, role};
 use crate::{PostgresStore, other, ts};
-use roster_core::keys::KeyHash;
+use roster_core::keys::{KeyHash, KeyScope};
 use roster_core::store::{AccountKind, NewUser};
 use roster_core::{
     MembershipSummary, Principal, StoreError, StoreResult, Timestamp, User, email, rules,
@@ -20,6 +20,7 @@ struct PrincipalRow {
     is_operator: bool,
     /// The team an unproven key is confined to.
     key_org_id: Option<Uuid>,
+    email_proven: bool,
     #[sqlx(flatten)]
     user: UserRow,
 }
@@ -30,7 +31,8 @@ pub(crate) async fn authenticate(
     now: Timestamp,
 ) -> StoreResult<Option<Principal>> {
     let sql = format!(
-        "SELECT k.key_hash, u.is_operator, k.org_id AS key_org_id, {USER_COLUMNS} \
+        "SELECT k.key_hash, u.is_operator, k.org_id AS key_org_id, \
+             coalesce(u.proven_email = u.email_norm, false) AS email_proven, {USER_COLUMNS} \
          FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1"
     );
     let row: Option<PrincipalRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -70,6 +72,7 @@ pub(crate) async fn authenticate(
         // An unproven key never carries its holder's operator rights.
         is_operator: row.is_operator && row.key_org_id.is_none(),
         confined_to: row.key_org_id,
+        email_proven: row.email_proven,
         user: row.user.into_user(),
     }))
 }
@@ -128,6 +131,13 @@ pub(crate) async fn drop_keys(
     user: Uuid,
     old: Option<&KeyHash>,
 ) -> StoreResult<Option<Uuid>> {
+    // The person first (as `revoke_unproven` does): a rotation never slips a key past a
+    // revocation running beside it.
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+        .bind(user)
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
     match old {
         Some(old) => {
             let confined: Option<Option<Uuid>> = sqlx::query_scalar(
@@ -154,12 +164,13 @@ pub(crate) async fn drop_keys(
     }
 }
 
-/// Stores a key: proven, or confined to one team (`confined_to`).
+/// Stores a key acting where `scope` says; a key that vouches makes the holder's present address
+/// their proven one.
 pub(crate) async fn add_key(
     conn: &mut PgConnection,
     user: Uuid,
     key: &KeyHash,
-    confined_to: Option<Uuid>,
+    scope: KeyScope,
     now: Timestamp,
 ) -> StoreResult<()> {
     let now = ts(now);
@@ -169,19 +180,24 @@ pub(crate) async fn add_key(
     .bind(key.0.as_slice())
     .bind(user)
     .bind(now)
-    .bind(confined_to)
+    .bind(scope.confined_to)
     .execute(&mut *conn)
     .await
     .map_err(|e| match &e {
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
         _ => other(e),
     })?;
-    sqlx::query("UPDATE users SET date_joined = coalesce(date_joined, $1), last_login_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(user)
-        .execute(&mut *conn)
-        .await
-        .map_err(other)?;
+    sqlx::query(
+        "UPDATE users SET date_joined = coalesce(date_joined, $1), last_login_at = $1, \
+             proven_email = CASE WHEN $3 THEN email_norm ELSE proven_email END \
+         WHERE id = $2",
+    )
+    .bind(now)
+    .bind(user)
+    .bind(scope.vouches)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
     Ok(())
 }
 
@@ -216,7 +232,7 @@ pub(crate) async fn bootstrap_operator(
         .execute(&mut *tx)
         .await
         .map_err(other)?;
-    add_key(&mut tx, user.id, key, None, now).await?;
+    add_key(&mut tx, user.id, key, KeyScope::PROVEN, now).await?;
     tx.commit().await.map_err(other)?;
     Ok(true)
 }
@@ -262,25 +278,29 @@ pub(crate) enum Taken<'a> {
 /// A team that owns an email's domain takes the email in (links, imports, holds or invites
 /// its owner): every unproven key of that person stops working, everywhere. Driven from the
 /// unproven keys (a partial index), which are few, so that a large payload costs nothing when
-/// there are none. Returns whether any key went.
+/// there are none. The people are locked, and their keys deleted by person in a statement of
+/// its own, so that a key issued or rotated meanwhile (which locks the person too) goes as
+/// well. Returns whether any key went.
 pub(crate) async fn revoke_unproven(
     conn: &mut PgConnection,
     org: Uuid,
     taken: Taken<'_>,
 ) -> StoreResult<bool> {
-    let select = "SELECT k.key_hash, u.email_norm FROM api_keys k \
-                  JOIN users u ON u.id = k.user_id WHERE k.org_id IS NOT NULL AND u.email_norm";
-    let found: Vec<(Vec<u8>, String)> = match taken {
+    let select = "SELECT u.id, u.email_norm FROM api_keys k JOIN users u ON u.id = k.user_id \
+                  WHERE k.org_id IS NOT NULL AND u.email_norm";
+    let found: Vec<(Uuid, String)> = match taken {
         Taken::Emails([]) => return Ok(false),
         Taken::Emails(emails) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{select} = ANY($1)")))
-                .bind(emails)
-                .fetch_all(&mut *conn)
-                .await
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{select} = ANY($1) FOR UPDATE OF u"
+            )))
+            .bind(emails)
+            .fetch_all(&mut *conn)
+            .await
         }
         Taken::Table(table) => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{select} IN (SELECT email_norm FROM {table})"
+                "{select} IN (SELECT email_norm FROM {table}) FOR UPDATE OF u"
             )))
             .fetch_all(&mut *conn)
             .await
@@ -291,16 +311,12 @@ pub(crate) async fn revoke_unproven(
         return Ok(false);
     }
     let verified = crate::email_domains::verified(&mut *conn, org).await?;
-    let doomed: Vec<Vec<u8>> = found
-        .into_iter()
-        .filter(|(_, email)| rules::owns_email(email, &verified))
-        .map(|(hash, _)| hash)
-        .collect();
-    if doomed.is_empty() {
+    let people = rules::owned_people(found, &verified);
+    if people.is_empty() {
         return Ok(false);
     }
-    sqlx::query("DELETE FROM api_keys WHERE key_hash = ANY($1)")
-        .bind(&doomed)
+    sqlx::query("DELETE FROM api_keys WHERE org_id IS NOT NULL AND user_id = ANY($1)")
+        .bind(&people)
         .execute(&mut *conn)
         .await
         .map_err(other)?;

@@ -442,7 +442,15 @@ async fn bootstrap(store: &dyn Store, clock: &dyn Clock, path: &Path) -> CliResu
         return Ok(());
     }
     let issued = keys::issue();
-    write_secret(path, &issued.secret)?;
+    if let Err(refused) = write_secret(path, &issued.secret) {
+        // Another node on this database, started in this folder, may be making the operator
+        // (and writing this file) right now: then this is a later start after all.
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        if store.has_operator().await.map_err(|e| e.to_string())? {
+            return Ok(());
+        }
+        return Err(refused);
+    }
     let created = store
         .bootstrap_operator("operator@roster.localhost", &issued.hash, clock.now())
         .await

@@ -21,32 +21,53 @@ impl FromRequest<AppState> for RawJson {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
-        let limit = state.config.max_body_bytes;
-        let (parts, body) = req.into_parts();
-        check_content_type(&parts)?;
-        let declared = parts
-            .headers
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
+        read_json(req, state.config.max_body_bytes)
+            .await
+            .map(RawJson)
+    }
+}
+
+/// The most a request without credentials may send: it is read before anyone is known.
+pub const ANONYMOUS_BODY_BYTES: usize = 4 * 1024;
+
+/// A small JSON body, parsed, for the endpoints that take no credentials (accepting an
+/// invitation): whoever sends it is unknown, so it may not make the server hold megabytes.
+pub struct AnonymousJson(pub Value);
+
+impl FromRequest<AppState> for AnonymousJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &AppState) -> ApiResult<Self> {
+        let bytes = read_json(req, ANONYMOUS_BODY_BYTES).await?;
+        parse_json(&bytes).map(AnonymousJson)
+    }
+}
+
+/// Reads a JSON body of at most `limit` bytes.
+async fn read_json(req: Request, limit: usize) -> ApiResult<bytes::Bytes> {
+    let (parts, body) = req.into_parts();
+    check_content_type(&parts)?;
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    // One buffer of the declared size, filled as the body arrives: collecting the chunks
+    // and then joining them would hold a large payload twice.
+    let room = declared.map_or(0, |n| usize::try_from(n).unwrap_or(limit).min(limit));
+    let mut bytes = BytesMut::with_capacity(room);
+    let mut chunks = Body::new(body).into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| ApiError::parse(format!("Could not read the body: {e}")))?;
+        if bytes.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge(limit));
         }
-        // One buffer of the declared size, filled as the body arrives: collecting the chunks
-        // and then joining them would hold a large payload twice.
-        let room = declared.map_or(0, |n| usize::try_from(n).unwrap_or(limit).min(limit));
-        let mut bytes = BytesMut::with_capacity(room);
-        let mut chunks = Body::new(body).into_data_stream();
-        while let Some(chunk) = chunks.next().await {
-            let chunk =
-                chunk.map_err(|e| ApiError::parse(format!("Could not read the body: {e}")))?;
-            if bytes.len() + chunk.len() > limit {
-                return Err(ApiError::PayloadTooLarge(limit));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(RawJson(bytes.freeze()))
+        bytes.extend_from_slice(&chunk);
     }
+    Ok(bytes.freeze())
 }
 
 /// A JSON request body, parsed.

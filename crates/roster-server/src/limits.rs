@@ -6,7 +6,8 @@
 //! A rate counts requests, not work: one key could keep the single SQLite writer and hundreds
 //! of megabytes busy with a dozen 200,000-item replaces at once. So heavy requests (a member
 //! payload of more than [`HEAVY_ITEMS`] items, a SCIM filter that is not one `eq`, a whole
-//! list of more than [`HEAVY_ROWS`] rows) are also capped per key holder: [`Heavy`].
+//! list of more than [`HEAVY_ROWS`] rows) are also capped per key holder, and per team at twice
+//! that (an admin cannot multiply the cap with service accounts): [`Heavy`].
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -57,10 +58,13 @@ impl RateLimits {
 
 /// A member payload with more items than this is heavy.
 pub const HEAVY_ITEMS: usize = 1_000;
+/// A member payload body larger than this is heavy before it is parsed.
+pub const HEAVY_BODY_BYTES: usize = 256 * 1024;
 /// A whole (version 1.0) list with more rows than this is heavy.
 pub const HEAVY_ROWS: u64 = 10_000;
 
-/// How many heavy requests each key holder has running on this node, each at most `max`.
+/// How many heavy requests each key holder (at most `max`) and each team (at most twice that)
+/// has running on this node.
 pub struct Heavy {
     max: usize,
     running: Mutex<HashMap<Uuid, usize>>,
@@ -80,33 +84,46 @@ impl Heavy {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts one more heavy request of `holder` until the permit is dropped, or refuses it
-    /// (429) when they have their fill running.
-    pub fn begin(self: &Arc<Self>, holder: Uuid) -> Result<HeavyPermit, TooMany> {
+    /// Counts one more heavy request of `holder` (in `team`, when known) until the permit is
+    /// dropped, or refuses it (429) when either has its fill running.
+    pub fn begin(
+        self: &Arc<Self>,
+        holder: Uuid,
+        team: Option<Uuid>,
+    ) -> Result<HeavyPermit, TooMany> {
         if self.max == 0 {
             return Ok(HeavyPermit(None));
         }
         let mut running = self.running();
-        let now = running.entry(holder).or_insert(0);
-        if *now >= self.max {
+        let count = |running: &HashMap<Uuid, usize>, id| running.get(&id).copied().unwrap_or(0);
+        if count(&running, holder) >= self.max {
             return Err(TooMany(self.max));
         }
-        *now += 1;
-        Ok(HeavyPermit(Some((self.clone(), holder))))
+        if let Some(team) = team
+            && count(&running, team) >= 2 * self.max
+        {
+            return Err(TooMany(2 * self.max));
+        }
+        for id in std::iter::once(holder).chain(team) {
+            *running.entry(id).or_insert(0) += 1;
+        }
+        Ok(HeavyPermit(Some((self.clone(), holder, team))))
     }
 }
 
 /// A heavy request in progress; dropping it (the response sent, or abandoned) ends it.
-pub struct HeavyPermit(Option<(Arc<Heavy>, Uuid)>);
+pub struct HeavyPermit(Option<(Arc<Heavy>, Uuid, Option<Uuid>)>);
 
 impl Drop for HeavyPermit {
     fn drop(&mut self) {
-        if let Some((heavy, holder)) = self.0.take() {
+        if let Some((heavy, holder, team)) = self.0.take() {
             let mut running = heavy.running();
-            if let Some(n) = running.get_mut(&holder) {
-                *n -= 1;
-                if *n == 0 {
-                    running.remove(&holder);
+            for id in std::iter::once(holder).chain(team) {
+                if let Some(n) = running.get_mut(&id) {
+                    *n -= 1;
+                    if *n == 0 {
+                        running.remove(&id);
+                    }
                 }
             }
         }
@@ -118,14 +135,16 @@ impl Drop for HeavyPermit {
 pub struct HeavyGate {
     heavy: Arc<Heavy>,
     holder: Uuid,
+    team: Option<Uuid>,
     held: Option<HeavyPermit>,
 }
 
 impl HeavyGate {
-    pub fn new(heavy: Arc<Heavy>, holder: Uuid) -> Self {
+    pub fn new(heavy: Arc<Heavy>, holder: Uuid, team: Option<Uuid>) -> Self {
         HeavyGate {
             heavy,
             holder,
+            team,
             held: None,
         }
     }
@@ -133,7 +152,7 @@ impl HeavyGate {
     /// A slot, taken now if `heavy` (and not held already).
     pub fn admit(&mut self, heavy: bool) -> Result<(), TooMany> {
         if heavy && self.held.is_none() {
-            self.held = Some(self.heavy.begin(self.holder)?);
+            self.held = Some(self.heavy.begin(self.holder, self.team)?);
         }
         Ok(())
     }
@@ -196,15 +215,27 @@ mod tests {
     #[test]
     fn each_holder_runs_its_own_few_heavy_requests() {
         let heavy = Arc::new(Heavy::new(2));
-        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        let first = heavy.begin(a).expect("a free slot");
-        let _second = heavy.begin(a).expect("a free slot");
-        assert!(heavy.begin(a).is_err());
-        assert!(heavy.begin(b).is_ok(), "another holder is not affected");
+        let (a, b, c, team) = (
+            Uuid::from_u128(1),
+            Uuid::from_u128(2),
+            Uuid::from_u128(3),
+            Some(Uuid::from_u128(9)),
+        );
+        let first = heavy.begin(a, team).expect("a free slot");
+        let _second = heavy.begin(a, team).expect("a free slot");
+        assert!(heavy.begin(a, None).is_err());
+        let _third = heavy
+            .begin(b, team)
+            .expect("another holder is not affected");
+        let _fourth = heavy.begin(b, team).expect("the team has four");
+        assert!(heavy.begin(c, team).is_err(), "the team is full");
+        assert!(heavy.begin(c, None).is_ok(), "elsewhere c is free");
         drop(first);
-        assert!(heavy.begin(a).is_ok(), "a slot is free again");
+        assert!(heavy.begin(a, team).is_ok(), "a slot is free again");
         let off = Arc::new(Heavy::new(0));
-        let held: Vec<_> = (0..100).map(|_| off.begin(a).expect("no cap")).collect();
+        let held: Vec<_> = (0..100)
+            .map(|_| off.begin(a, team).expect("no cap"))
+            .collect();
         assert_eq!(held.len(), 100);
     }
 }

@@ -5,6 +5,9 @@
 //!   closed, so the descriptors left stay free and a client learns quickly to go elsewhere;
 //! - a request's headers must arrive within `header_read_timeout` of its first byte;
 //! - a keep-alive connection with no request in flight is closed after `idle_timeout`;
+//! - a request body must keep arriving (at most `header_read_timeout` between its bytes), and
+//!   a response must keep leaving (at most `idle_timeout` without a byte taken), so that a
+//!   client cannot hold a connection forever by trickling or by not reading;
 //! - the errors hyper answers by itself, before any handler runs (a malformed request, a URL
 //!   over 64 KiB, headers too large), leave with a JSON body like every other error: hyper
 //!   sends them empty and has no hook for their body, so the bytes it writes for them are
@@ -93,6 +96,7 @@ pub async fn serve(
         let service = Connection {
             app: app.clone(),
             state: state.clone(),
+            body_timeout: limits.header_read_timeout,
         };
         let io = TokioIo::new(Guarded::new(stream, state, limits));
         let connection = graceful.watch(builder.serve_connection(io, service).into_owned());
@@ -193,6 +197,8 @@ impl Drop for InFlight {
 struct Connection {
     app: App,
     state: Arc<State>,
+    /// The longest wait for the next bytes of a request body.
+    body_timeout: Duration,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Connection {
@@ -203,10 +209,67 @@ impl hyper::service::Service<Request<Incoming>> for Connection {
     fn call(&self, request: Request<Incoming>) -> Self::Future {
         let in_flight = InFlight::begin(self.state.clone());
         let app = self.app.clone();
+        let timeout = self.body_timeout;
         Box::pin(async move {
-            let response = app.oneshot(request.map(Body::new)).await?;
+            let request = request.map(|body| Body::new(Arriving::new(body, timeout)));
+            let response = app.oneshot(request).await?;
             Ok(response.map(|body| Tracked { body, in_flight }))
         })
+    }
+}
+
+/// A request body that must keep arriving: a wait of more than `timeout` for its next bytes
+/// ends it with an error (the handler answers 400, and the connection closes).
+struct Arriving {
+    body: Incoming,
+    timeout: Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Arriving {
+    fn new(body: Incoming, timeout: Duration) -> Self {
+        Arriving {
+            body,
+            timeout,
+            timer: None,
+        }
+    }
+}
+
+impl hyper::body::Body for Arriving {
+    type Data = bytes::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                self.timer = None;
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                let timeout = self.timeout;
+                let timer = self
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        Poll::Ready(Some(Err("the request body stopped arriving".into())))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -243,6 +306,8 @@ struct Guarded {
     state: Arc<State>,
     limits: Limits,
     timer: Pin<Box<tokio::time::Sleep>>,
+    /// Since when a write has waited for the client to take bytes.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
     /// hyper's own error answer, replaced by ours: our bytes and how many have gone.
     replacing: Option<(Vec<u8>, usize)>,
 }
@@ -257,6 +322,7 @@ impl Guarded {
             state,
             limits,
             timer: Box::pin(tokio::time::sleep(limits.idle_timeout)),
+            stalled: None,
             replacing: None,
         }
     }
@@ -279,6 +345,32 @@ impl Guarded {
             if limit {
                 return true;
             }
+        }
+    }
+}
+
+impl Guarded {
+    /// A write the client has not taken for longer than the idle timeout fails: a client that
+    /// stops reading must not hold its connection (and the response's memory) forever.
+    fn unless_stalled(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        if written.is_ready() {
+            self.stalled = None;
+            return written;
+        }
+        let idle = self.limits.idle_timeout;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
@@ -319,7 +411,8 @@ impl AsyncWrite for Guarded {
         }
         let this = &mut *self;
         let Some((bytes, sent)) = &mut this.replacing else {
-            return Pin::new(&mut this.stream).poll_write(cx, buf);
+            let written = Pin::new(&mut this.stream).poll_write(cx, buf);
+            return this.unless_stalled(cx, written);
         };
         while *sent < bytes.len() {
             let n = ready!(Pin::new(&mut this.stream).poll_write(cx, &bytes[*sent..]))?;

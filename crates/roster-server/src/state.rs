@@ -34,9 +34,9 @@ impl AppState {
         self
     }
 
-    /// Where the heavy requests of `holder` (a key's holder) count.
-    pub fn gate(&self, holder: uuid::Uuid) -> crate::limits::HeavyGate {
-        crate::limits::HeavyGate::new(self.heavy.clone(), holder)
+    /// Where the heavy requests of `holder` (a key's holder) in `team` (if one) count.
+    pub fn gate(&self, holder: uuid::Uuid, team: Option<uuid::Uuid>) -> crate::limits::HeavyGate {
+        crate::limits::HeavyGate::new(self.heavy.clone(), holder, team)
     }
 
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: HttpConfig) -> Self {

@@ -35,7 +35,7 @@ mod users;
 
 use async_trait::async_trait;
 use roster_core::changes::Changes;
-use roster_core::keys::KeyHash;
+use roster_core::keys::{KeyHash, KeyScope};
 use roster_core::provisioning::{
     GroupKey, GroupWrite, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
 };
@@ -261,7 +261,7 @@ impl Store for SqliteStore {
     async fn add_key(&self, user: Uuid, key: &KeyHash, now: Timestamp) -> StoreResult<()> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
-        users::add_key(&mut tx, user, key, None, now).await?;
+        users::add_key(&mut tx, user, key, KeyScope::PROVEN, now).await?;
         tx.commit().await.map_err(other)
     }
 
@@ -275,7 +275,7 @@ impl Store for SqliteStore {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
         let confined = users::drop_keys(&mut tx, user, old).await?;
-        users::add_key(&mut tx, user, new, confined, now).await?;
+        users::add_key(&mut tx, user, new, KeyScope::rotated(confined), now).await?;
         tx.commit().await.map_err(other)
     }
 

@@ -427,8 +427,8 @@ pub(crate) async fn update_user(
     }
     if change.email {
         let holders = email_domains::holders(&mut tx, std::slice::from_ref(&email_norm)).await?;
-        provisioning::check_address(org, &write.email, &holders)?;
-        change_email(&mut tx, id, &write.email, &email_norm).await?;
+        let owned = provisioning::check_address(org, &write.email, &holders)?;
+        change_email(&mut tx, id, &write.email, &email_norm, owned).await?;
         users::revoke_unproven(&mut tx, org, Taken::Emails(&[email_norm])).await?;
     }
     write_membership(&mut tx, org, id, write, now).await?;
@@ -438,20 +438,26 @@ pub(crate) async fn update_user(
 }
 
 /// A person's email is theirs in every team: their memberships' and group memberships'
-/// copies follow it.
+/// copies follow it. The new address is their proven one only if the team that gives it owns
+/// it (`owned`): a team cannot make its only member the owner of any address it likes.
 async fn change_email(
     conn: &mut SqliteConnection,
     id: Uuid,
     address: &str,
     norm: &str,
+    owned: bool,
 ) -> StoreResult<()> {
-    sqlx::query("UPDATE users SET email = $2, email_norm = $3 WHERE id = $1")
-        .bind(id)
-        .bind(address)
-        .bind(norm)
-        .execute(&mut *conn)
-        .await
-        .map_err(conflict_on("emails"))?;
+    sqlx::query(
+        "UPDATE users SET email = $2, email_norm = $3, \
+             proven_email = CASE WHEN $4 THEN $3 ELSE proven_email END WHERE id = $1",
+    )
+    .bind(id)
+    .bind(address)
+    .bind(norm)
+    .bind(owned)
+    .execute(&mut *conn)
+    .await
+    .map_err(conflict_on("emails"))?;
     sqlx::query("UPDATE memberships SET email_norm = $2 WHERE user_id = $1")
         .bind(id)
         .bind(norm)

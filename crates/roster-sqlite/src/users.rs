@@ -2,7 +2,7 @@
 
 use crate::rows::{USER_COLUMNS, UserRow, role};
 use crate::{SqliteStore, other};
-use roster_core::keys::KeyHash;
+use roster_core::keys::{KeyHash, KeyScope};
 use roster_core::store::{AccountKind, NewUser};
 use roster_core::{
     MembershipSummary, Principal, StoreError, StoreResult, Timestamp, User, email, rules,
@@ -19,6 +19,7 @@ struct PrincipalRow {
     is_operator: bool,
     /// The team an unproven key is confined to.
     key_org_id: Option<Uuid>,
+    email_proven: bool,
     #[sqlx(flatten)]
     user: UserRow,
 }
@@ -29,7 +30,8 @@ pub(crate) async fn authenticate(
     now: Timestamp,
 ) -> StoreResult<Option<Principal>> {
     let sql = format!(
-        "SELECT k.key_hash, u.is_operator, k.org_id AS key_org_id, {USER_COLUMNS} \
+        "SELECT k.key_hash, u.is_operator, k.org_id AS key_org_id, \
+             coalesce(u.proven_email = u.email_norm, 0) AS email_proven, {USER_COLUMNS} \
          FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1"
     );
     let row: Option<PrincipalRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -68,6 +70,7 @@ pub(crate) async fn authenticate(
         // An unproven key never carries its holder's operator rights.
         is_operator: row.is_operator && row.key_org_id.is_none(),
         confined_to: row.key_org_id,
+        email_proven: row.email_proven,
         user: row.user.into_user(),
     }))
 }
@@ -179,12 +182,13 @@ pub(crate) async fn drop_keys(
     }
 }
 
-/// Stores a key: proven, or confined to one team (`confined_to`).
+/// Stores a key acting where `scope` says; a key that vouches makes the holder's present address
+/// their proven one.
 pub(crate) async fn add_key(
     conn: &mut SqliteConnection,
     user: Uuid,
     key: &KeyHash,
-    confined_to: Option<Uuid>,
+    scope: KeyScope,
     now: Timestamp,
 ) -> StoreResult<()> {
     sqlx::query(
@@ -193,7 +197,7 @@ pub(crate) async fn add_key(
     .bind(key.0.as_slice())
     .bind(user)
     .bind(now.as_micros())
-    .bind(confined_to)
+    .bind(scope.confined_to)
     .execute(&mut *conn)
     .await
     .map_err(|e| match &e {
@@ -201,11 +205,13 @@ pub(crate) async fn add_key(
         _ => other(e),
     })?;
     let joined = sqlx::query(
-        "UPDATE users SET date_joined = coalesce(date_joined, $1), last_login_at = $1 \
+        "UPDATE users SET date_joined = coalesce(date_joined, $1), last_login_at = $1, \
+             proven_email = CASE WHEN $3 THEN email_norm ELSE proven_email END \
          WHERE id = $2",
     )
     .bind(now.as_micros())
     .bind(user)
+    .bind(scope.vouches)
     .execute(&mut *conn)
     .await
     .map_err(other)?;
@@ -241,7 +247,7 @@ pub(crate) async fn bootstrap_operator(
         .execute(&mut *tx)
         .await
         .map_err(other)?;
-    add_key(&mut tx, user.id, key, None, now).await?;
+    add_key(&mut tx, user.id, key, KeyScope::PROVEN, now).await?;
     tx.commit().await.map_err(other)?;
     Ok(true)
 }
@@ -262,17 +268,17 @@ pub(crate) enum Taken<'a> {
 
 /// A team that owns an email's domain takes the email in (links, imports, holds or invites
 /// its owner): every unproven key of that person stops working, everywhere. Driven from the
-/// unproven keys, which are few, so that a large payload costs nothing when there are none.
-/// Returns whether any key went.
+/// unproven keys (a partial index), which are few, so that a large payload costs nothing when
+/// there are none. Returns whether any key went.
 pub(crate) async fn revoke_unproven(
     conn: &mut SqliteConnection,
     org: Uuid,
     taken: Taken<'_>,
 ) -> StoreResult<bool> {
-    let select = "SELECT k.key_hash, u.email_norm FROM api_keys k \
+    let select = "SELECT u.id, u.email_norm FROM api_keys k \
                   CROSS JOIN users u ON u.id = k.user_id \
                   WHERE k.org_id IS NOT NULL AND u.email_norm IN ";
-    let found: Vec<(Vec<u8>, String)> = match taken {
+    let found: Vec<(Uuid, String)> = match taken {
         Taken::Emails([]) => return Ok(false),
         Taken::Emails(emails) => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -295,19 +301,23 @@ pub(crate) async fn revoke_unproven(
         return Ok(false);
     }
     let verified = crate::email_domains::verified(&mut *conn, org).await?;
-    let doomed: Vec<String> = found
-        .into_iter()
-        .filter(|(_, email)| rules::owns_email(email, &verified))
-        .map(|(hash, _)| hex::encode(hash))
-        .collect();
-    if doomed.is_empty() {
+    let people = rules::owned_people(found, &verified);
+    if people.is_empty() {
         return Ok(false);
     }
-    sqlx::query("DELETE FROM api_keys WHERE key_hash IN (SELECT unhex(value) FROM json_each($1))")
-        .bind(crate::import::to_json(&doomed)?)
-        .execute(&mut *conn)
-        .await
-        .map_err(other)?;
+    sqlx::query(
+        "DELETE FROM api_keys WHERE org_id IS NOT NULL \
+         AND user_id IN (SELECT unhex(value) FROM json_each($1))",
+    )
+    .bind(crate::import::to_json(
+        &people
+            .iter()
+            .map(|id| id.simple().to_string())
+            .collect::<Vec<_>>(),
+    )?)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
     Ok(true)
 }
 

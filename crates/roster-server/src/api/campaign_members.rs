@@ -6,7 +6,7 @@ use crate::api::json;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{QueryParams, RawJson};
-use crate::limits::{HEAVY_ITEMS, HeavyGate};
+use crate::limits::{HEAVY_BODY_BYTES, HEAVY_ITEMS, HeavyGate};
 use crate::members::{CampaignMembers, campaign_users};
 use crate::negotiate::ApiVersion;
 use crate::pagination::{RequestUrl, list as list_response, stream_list};
@@ -45,7 +45,11 @@ pub async fn list(
     query: QueryParams,
     Path((org, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let campaign = load(&state, &caller, &org, &id).await?.id;
+    let campaign = load(&state, &caller, &org, &id).await?;
+    let (campaign, gate) = (
+        campaign.id,
+        state.gate(caller.user_id(), Some(campaign.organization)),
+    );
     let total = state.store.count_campaign_members(campaign);
     list_response(
         version,
@@ -54,7 +58,7 @@ pub async fn list(
         total,
         fetcher(&state, campaign),
         CampaignMember::cursor,
-        state.gate(caller.user_id()),
+        gate,
     )
     .await
 }
@@ -102,9 +106,14 @@ pub async fn add(
     Path((org, id)): Path<(String, String)>,
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
-    let campaign = load(&state, &caller, &org, &id).await?.id;
+    let campaign = load(&state, &caller, &org, &id).await?;
+    let (campaign, gate) = (
+        campaign.id,
+        state.gate(caller.user_id(), Some(campaign.organization)),
+    );
+    let mut gate = gate;
+    gate.admit(body.len() > HEAVY_BODY_BYTES)?;
     let payload = payload(&body, state.config.max_items)?;
-    let mut gate = state.gate(caller.user_id());
     gate.admit(payload.members.len() > HEAVY_ITEMS)?;
     let added = state
         .store
@@ -129,9 +138,14 @@ pub async fn replace(
     Path((org, id)): Path<(String, String)>,
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
-    let campaign = load(&state, &caller, &org, &id).await?.id;
+    let campaign = load(&state, &caller, &org, &id).await?;
+    let (campaign, gate) = (
+        campaign.id,
+        state.gate(caller.user_id(), Some(campaign.organization)),
+    );
+    let mut gate = gate;
+    gate.admit(body.len() > HEAVY_BODY_BYTES)?;
     let payload = payload(&body, state.config.max_items)?;
-    let mut gate = state.gate(caller.user_id());
     gate.admit(payload.members.len() > HEAVY_ITEMS)?;
     state
         .store

@@ -90,7 +90,7 @@ pub async fn list(
         async move { store.list_campaigns(org, window).await }
     };
     let total = state.store.count_campaigns(org);
-    let gate = state.gate(caller.user_id());
+    let gate = state.gate(caller.user_id(), Some(org));
     list_response(version, &query, &url, total, fetch, Campaign::cursor, gate).await
 }
 
@@ -170,7 +170,7 @@ async fn write(
         Some(users) if !partial => Some(CampaignMembers::parse(users, state.config.max_items)?),
         _ => None,
     };
-    let mut gate = state.gate(caller.user_id());
+    let mut gate = state.gate(caller.user_id(), Some(campaign.organization));
     gate.admit(
         members
             .as_ref()

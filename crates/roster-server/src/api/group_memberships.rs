@@ -6,7 +6,7 @@ use crate::api::json;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{QueryParams, RawJson, parse_uuid};
-use crate::limits::{HEAVY_ITEMS, HeavyGate};
+use crate::limits::{HEAVY_BODY_BYTES, HEAVY_ITEMS, HeavyGate};
 use crate::members::Members;
 use crate::negotiate::ApiVersion;
 use crate::pagination::{RequestUrl, list as list_response, stream_list};
@@ -54,7 +54,11 @@ pub async fn list(
     query: QueryParams,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let group = load(&state, &caller, &id).await?.id;
+    let group = load(&state, &caller, &id).await?;
+    let (group, gate) = (
+        group.id,
+        state.gate(caller.user_id(), Some(group.organization)),
+    );
     let total = state.store.count_group_memberships(group);
     list_response(
         version,
@@ -63,7 +67,7 @@ pub async fn list(
         total,
         fetcher(&state, group),
         GroupMembership::cursor,
-        state.gate(caller.user_id()),
+        gate,
     )
     .await
 }
@@ -99,11 +103,16 @@ pub async fn add(
     Path(id): Path<String>,
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
-    let group = load(&state, &caller, &id).await?.id;
+    let group = load(&state, &caller, &id).await?;
+    let (group, gate) = (
+        group.id,
+        state.gate(caller.user_id(), Some(group.organization)),
+    );
+    let mut gate = gate;
+    gate.admit(body.len() > HEAVY_BODY_BYTES)?;
     let members = Members::parse(&body, state.config.max_items)?;
     // The items own what the change needs: the body's megabytes can go before it runs.
     drop(body);
-    let mut gate = state.gate(caller.user_id());
     gate.admit(members.items.len() > HEAVY_ITEMS)?;
     let added = state
         .store
@@ -131,7 +140,11 @@ pub async fn replace(
     Path(id): Path<String>,
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
-    let group = load(&state, &caller, &id).await?.id;
+    let group = load(&state, &caller, &id).await?;
+    let (group, gate) = (
+        group.id,
+        state.gate(caller.user_id(), Some(group.organization)),
+    );
     let require_campaign = match query.get("require_campaign")? {
         None | Some("false" | "False" | "0") => false,
         Some("true" | "True" | "1") => true,
@@ -142,10 +155,11 @@ pub async fn replace(
             ));
         }
     };
+    let mut gate = gate;
+    gate.admit(body.len() > HEAVY_BODY_BYTES)?;
     let members = Members::parse(&body, state.config.max_items)?;
     // The items own what the change needs: the body's megabytes can go before it runs.
     drop(body);
-    let mut gate = state.gate(caller.user_id());
     gate.admit(members.items.len() > HEAVY_ITEMS)?;
     state
         .store

@@ -76,7 +76,7 @@ pub async fn list(
         async move { store.list_groups(org, window).await }
     };
     let total = state.store.count_groups(org);
-    let gate = state.gate(caller.user_id());
+    let gate = state.gate(caller.user_id(), Some(org));
     list_response(version, &query, &url, total, fetch, Group::cursor, gate).await
 }
 

@@ -6,7 +6,7 @@
 use crate::api::json;
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Fields, JsonBody, parse_uuid};
+use crate::input::{AnonymousJson, Fields, JsonBody, parse_uuid};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -213,7 +213,7 @@ pub async fn destroy(
         (status = 404, description = "Unknown, used, revoked or expired token, or an invitee who has a key", body = crate::openapi::ErrorDetail)))]
 pub async fn accept(
     State(state): State<AppState>,
-    JsonBody(body): JsonBody,
+    AnonymousJson(body): AnonymousJson,
 ) -> ApiResult<Response> {
     let mut fields = Fields::new(body, false)?;
     let token = fields.text("accept_token", true, 256);
@@ -247,11 +247,13 @@ pub async fn accept(
 }
 
 /// The person a signed-in request acts for, when invitations by email are theirs to see: a
-/// person (not an account) with a proven key. An unproven key cannot vouch for the mailbox.
+/// person (not an account) with a proven key, whose address is the one proven (a team that
+/// rewrote its only member's email did not make the new address theirs). An unproven key
+/// cannot vouch for the mailbox.
 fn invitee(caller: &Caller) -> Option<&User> {
-    let user = &caller.0.user;
-    (caller.0.confined_to.is_none() && !user.service_account && !user.deployment_key_account)
-        .then_some(user)
+    let (principal, user) = (&caller.0, &caller.0.user);
+    let person = !user.service_account && !user.deployment_key_account;
+    (person && principal.confined_to.is_none() && principal.email_proven).then_some(user)
 }
 
 /// The caller's pending invitations, in every team (PixieBrix's PendingInvitation shape).

@@ -186,7 +186,7 @@ pub async fn list(
         fetch,
         Membership::cursor,
         total,
-        state.gate(caller.user_id()),
+        state.gate(caller.user_id(), Some(org)),
     )
     .await
 }

@@ -4,7 +4,6 @@
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Fields, JsonBody, QueryParams, parse_uuid};
-use crate::limits::HeavyGate;
 use crate::negotiate::ApiVersion;
 use crate::pagination::{RequestUrl, list as list_response, stream_rows};
 use crate::state::AppState;
@@ -93,7 +92,7 @@ pub async fn list(
         async move { store.list_organizations(who, window).await }
     };
     let total = state.store.count_organizations(who);
-    let gate = state.gate(caller.user_id());
+    let gate = state.gate(caller.user_id(), None);
     list_response(
         version,
         &query,
@@ -134,14 +133,7 @@ pub async fn create(
         .store
         .create_organization(new, caller.user_id(), state.clock.now())
         .await?;
-    detail(
-        &state,
-        org,
-        None,
-        StatusCode::CREATED,
-        state.gate(caller.user_id()),
-    )
-    .await
+    detail(&state, org, None, StatusCode::CREATED, caller.user_id()).await
 }
 
 /// Reads, validates and returns the `scope` field: `Some(None)` clears it.
@@ -185,14 +177,7 @@ pub async fn retrieve(
     } else {
         Some(caller.user_id())
     };
-    detail(
-        &state,
-        org,
-        members_of,
-        StatusCode::OK,
-        state.gate(caller.user_id()),
-    )
-    .await
+    detail(&state, org, members_of, StatusCode::OK, caller.user_id()).await
 }
 
 /// Replaces the organization's fields (`name` required).
@@ -238,14 +223,7 @@ async fn write(
     };
     fields.finish()?;
     let org = state.store.update_organization(id, patch).await?;
-    detail(
-        &state,
-        org,
-        None,
-        StatusCode::OK,
-        state.gate(caller.user_id()),
-    )
-    .await
+    detail(&state, org, None, StatusCode::OK, caller.user_id()).await
 }
 
 /// Deletes the team and everything that hangs from it.
@@ -263,15 +241,16 @@ pub async fn destroy(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The organization object with `members` streamed in (heavy past `HEAVY_ROWS`: `gate`);
+/// The organization object with `members` streamed in (heavy past `HEAVY_ROWS`, for `holder`);
 /// `only` limits them to one user.
 async fn detail(
     state: &AppState,
     org: Organization,
     only: Option<Uuid>,
     status: StatusCode,
-    gate: HeavyGate,
+    holder: Uuid,
 ) -> ApiResult<Response> {
+    let gate = state.gate(holder, Some(org.id));
     let mut head = serde_json::to_vec(&org).map_err(|e| ApiError::Internal(e.to_string()))?;
     // Reopen the serialized object to append the streamed `members` array.
     head.pop();

@@ -169,7 +169,12 @@ fn group_key(path: &AttrPath, value: &str) -> Option<GroupKey> {
 const BATCH: u64 = 500;
 
 async fn run_list(state: &AppState, team: &ScimTeam, q: ListQuery) -> ScimResult<Response> {
-    let _gate = team.admit(state, q.filter.as_ref().is_some_and(|f| !f.is_single_eq()))?;
+    // Heavy: any filter but one `eq` that an index answers (the others read the whole team).
+    let heavy = q
+        .filter
+        .as_ref()
+        .is_some_and(|f| !f.is_single_eq() || narrow(f, &group_key).is_none());
+    let _gate = team.admit(state, heavy)?;
     let store = &state.store;
     let with_members = q.projection.includes("members");
     let mut page: Vec<ProvisionedGroup> = Vec::new();

@@ -238,7 +238,7 @@ impl ScimTeam {
     /// A slot for a heavy request (a filter other than one `eq`, more than
     /// `limits::HEAVY_ITEMS` member ids) when `heavy`, held while the gate lives; else 429.
     pub fn admit(&self, state: &AppState, heavy: bool) -> ScimResult<HeavyGate> {
-        let mut gate = state.gate(self.account);
+        let mut gate = state.gate(self.account, Some(self.org));
         gate.admit(heavy)
             .map_err(|busy| Failure(ScimError::new(429, busy.detail())))?;
         Ok(gate)

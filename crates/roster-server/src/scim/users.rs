@@ -20,7 +20,12 @@ use uuid::Uuid;
 const BATCH: u64 = 1000;
 
 async fn run_list(state: &AppState, team: &ScimTeam, q: ListQuery) -> ScimResult<Response> {
-    let _gate = team.admit(state, q.filter.as_ref().is_some_and(|f| !f.is_single_eq()))?;
+    // Heavy: any filter but one `eq` that an index answers (the others read the whole team).
+    let heavy = q
+        .filter
+        .as_ref()
+        .is_some_and(|f| !f.is_single_eq() || narrow(f, &user_key).is_none());
+    let _gate = team.admit(state, heavy)?;
     let store = &state.store;
     let (total, users) = match &q.filter {
         None => {

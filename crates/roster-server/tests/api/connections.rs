@@ -147,3 +147,27 @@ async fn the_errors_hyper_answers_itself_are_json() {
     );
     assert!(health(address).await.unwrap().starts_with("HTTP/1.1 200"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stops_arriving_ends_its_request() {
+    let app = TestApp::new().await;
+    let limits = Limits {
+        max_connections: 10,
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(30),
+    };
+    let address = app.listen(limits).await;
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    let head = "POST /api/invitations/accept/ HTTP/1.1\r\nHost: x\r\n\
+                Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"accept";
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let begun = Instant::now();
+    let (text, closed) = read_all(&mut stream, Duration::from_secs(5)).await;
+    assert!(closed, "the server let go");
+    assert!(
+        begun.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        begun.elapsed()
+    );
+    assert!(text.is_empty() || text.starts_with("HTTP/1.1 4"), "{text}");
+}

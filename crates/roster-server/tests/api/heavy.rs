@@ -158,3 +158,33 @@ async fn scim_filters_count_as_heavy_unless_one_eq_and_stop_at_100_terms() {
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
     assert_eq!(res.json()["scimType"], "invalidFilter");
 }
+
+#[tokio::test]
+async fn a_team_runs_twice_a_key_s_heavy_requests_and_unindexed_filters_are_heavy() {
+    let app = TestApp::with_config(HttpConfig {
+        max_heavy_per_key: 1,
+        ..HttpConfig::default()
+    })
+    .await;
+    let (org, admin) = large_team(&app).await;
+    let first = app.service_account(org, &admin, 2).await;
+    let second = app.service_account(org, &admin, 2).await;
+    let list = format!("/api/organizations/{org}/memberships/");
+    let a = app.get(&list).key(&admin).open().await;
+    let b = app.get(&list).key(&first).open().await;
+    assert_eq!((a.status(), b.status()), (StatusCode::OK, StatusCode::OK));
+    let third = app.get(&list).key(&second).send().await;
+    assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS, "a team's fill");
+    drop((a, b));
+    // One `eq`, but on an attribute no index answers: every user is read.
+    let _held = app.get(&list).key(&second).open().await;
+    let unindexed = app
+        .scim(&second, "GET", "/Users?filter=title%20eq%20%22x%22", None)
+        .await;
+    assert_eq!(
+        unindexed.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        unindexed.detail()
+    );
+}

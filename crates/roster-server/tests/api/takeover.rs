@@ -377,7 +377,8 @@ async fn take_in(app: &TestApp, how: TakeIn, org: Uuid, admin: &str) {
             let invitation = app.invite(org, admin, address, 1).await;
             let res = app.accept(&invitation).await;
             assert_eq!(res.status, StatusCode::CREATED, "{}", res.detail());
-            assert_eq!(res.json()["proven"], true, "the owner's token is proven");
+            // Someone Roster knew: a key for the owning team, not for the person's every team.
+            assert_eq!(res.json()["proven"], false);
             let key = res.json()["token"].as_str().unwrap().to_owned();
             assert_eq!(
                 status(app, &key, &format!("/api/organizations/{org}/")).await,
@@ -538,4 +539,90 @@ async fn acceptance_checks_the_inviter_again() {
         .await
         .json();
     assert_eq!(listed, json!([]), "and the invitation was revoked");
+}
+
+/// A team that rewrites its only member's email does not make the new address theirs: the
+/// invitations sent to it are not theirs to see or accept (found in review of issue 17).
+#[tokio::test]
+async fn a_rewritten_email_answers_no_invitations() {
+    let app = TestApp::new().await;
+    let (own, mallory) = app.team("Mallory's").await; // her only team
+    let scim = app.service_account(own, &mallory, 2).await;
+    let me = app.get("/api/me/").key(&mallory).send().await.json();
+    let body =
+        json!({"userName": me["email"], "emails": [{"value": "bob@mail.test", "primary": true}]});
+    let res = app
+        .scim(
+            &scim,
+            "PUT",
+            &format!("/Users/{}", me["id"].as_str().unwrap()),
+            Some(body),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.detail());
+    let (z, z_admin) = app.team("Z").await;
+    let invitation = app.invite(z, &z_admin, "bob@mail.test", 2).await;
+    assert_eq!(
+        status(&app, &mallory, "/api/invitations/me/").await,
+        StatusCode::FORBIDDEN
+    );
+    let id = invitation["id"].as_str().unwrap();
+    let res = app
+        .post(&format!("/api/invitations/{id}/accept/"))
+        .key(&mallory)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.accept(&invitation).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        status(&app, &mallory, &format!("/api/organizations/{z}/")).await,
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// A token kept by a manager does not become a key for someone who meanwhile joined the team
+/// with a role the manager could not grant (found in review of issue 17).
+#[tokio::test]
+async fn a_token_becomes_no_key_with_a_role_its_inviter_could_not_grant() {
+    let app = TestApp::new().await;
+    let (org, admin) = app.team("Acme").await;
+    let (_, manager) = app.member(org, "manager@acme.test", Role::Manager).await;
+    let by_manager = app.invite(org, &manager, "newhire@x.test", 4).await;
+    let by_admin = app.invite(org, &admin, "other@x.test", 4).await;
+    let scim = app.service_account(org, &admin, 2).await;
+    for address in ["newhire@x.test", "other@x.test"] {
+        let body = json!({"userName": address,
+            "urn:ietf:params:scim:schemas:extension:roster:2.0:User": {"role": "admin"}});
+        let res = app.scim(&scim, "POST", "/Users", Some(body)).await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.detail());
+    }
+    assert_eq!(app.accept(&by_manager).await.status, StatusCode::NOT_FOUND);
+    let res = app.accept(&by_admin).await;
+    assert_eq!(
+        res.status,
+        StatusCode::CREATED,
+        "an admin could have made them one"
+    );
+    assert_eq!(
+        (res.json()["role"].as_i64(), res.json()["proven"].as_bool()),
+        (Some(2), Some(false))
+    );
+}
+
+/// A token does not make people on a domain another team owns: they are that team's to make
+/// (found in review of issue 17).
+#[tokio::test]
+async fn a_token_makes_nobody_on_another_team_s_domain() {
+    let app = TestApp::new().await;
+    let (bigcorp, _) = app.team("BigCorp").await;
+    app.verify(bigcorp, "bigcorp.test").await;
+    let (org, mallory) = attackers_team(&app).await;
+    let invitation = app.invite(org, &mallory, "vip@bigcorp.test", 1).await;
+    assert_eq!(app.accept(&invitation).await.status, StatusCode::NOT_FOUND);
+    let (_, someone) = app.user("someone@elsewhere.test").await;
+    assert_eq!(
+        status(&app, &someone, "/api/invitations/me/").await,
+        StatusCode::OK,
+        "a person with a proven key answers their own invitations"
+    );
 }

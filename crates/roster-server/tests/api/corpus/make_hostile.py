@@ -217,7 +217,8 @@ add("a 30 KB role__in whose page links would not fit", "GET",
     "/api/organizations/{org}/memberships/?page_size=1&role__in=" + ",".join(["1,2"] * 5000), headers=v2,
     expect_status=400)
 for n, data in [("a lone surrogate", '"\\ud800"'), ("a lone surrogate key", '{"\\udc00": 1}'),
-                ("a huge number", "1e999999"), ("a tiny number", "-1e-99999"), ("a NUL escape", '"\\u0000"')]:
+                ("a huge number", "1e999999"), ("a tiny number", "-1e-99999"), ("a NUL escape", '"\\u0000"'),
+                ("a zero with a huge exponent", "0e1073741824")]:
     body = '[{"email": "bob@acme.test", "data": {"v": %s}}]' % data.replace("\\\\", "\\")
     add(f"campaign data with {n}", "PUT", CAMPAIGN_MEMBERS, body, expect_status=400)
 
