@@ -157,5 +157,10 @@ fn add_error_responses(op: &mut Operation) {
             "Not found, another team's, or a page past the end",
             "ErrorDetail",
         );
+        add(
+            "429",
+            "Over the key's request rate, or its heavy requests are running (Retry-After)",
+            "ErrorDetail",
+        );
     }
 }
