@@ -125,19 +125,21 @@ pub enum TokenKey {
 /// Whether an invitation's token may issue a key, and which (docs/SECURITY.md). The token
 /// went to the inviter, not necessarily to the address's owner, unless Roster `mailed` it, so:
 /// - someone who holds a proven key, an account or an operator gets none (404);
-/// - nor does an address on a domain another team owns (`other_owner`), unless mailed: that
-///   team's people are its to make;
+/// - nor does an address on a domain another team owns (`owner`, of the address's verified
+///   domain, is not `team`), unless mailed: that team's people are its to make;
 /// - a member already in the team gets one only if the inviter (`granter`) could have given
 ///   them the role they have (else a manager's token would become an admin's key);
-/// - the key is proven when mailed, or when the person is new and the team owns the domain
-///   (`team_owns`); otherwise it is confined to the inviting team.
+/// - the key is proven when mailed, or when the person is new and the team owns the domain;
+///   otherwise it is confined to the inviting team.
 pub fn token_key(
     invitee: TokenInvitee,
     granter: Role,
-    team_owns: bool,
-    other_owner: bool,
+    team: uuid::Uuid,
+    owner: Option<uuid::Uuid>,
     mailed: bool,
 ) -> Option<TokenKey> {
+    let team_owns = owner == Some(team);
+    let other_owner = owner.is_some_and(|o| o != team);
     if invitee.barred || invitee.proven_key || (other_owner && !mailed) {
         return None;
     }
@@ -287,40 +289,32 @@ mod tests {
 
     #[test]
     fn a_token_gives_a_key_only_to_who_it_cannot_harm() {
+        let (team, other) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2));
+        let (none, ours, theirs) = (None, Some(team), Some(other));
         let new = TokenInvitee::default();
         let known = TokenInvitee {
             exists: true,
             ..new
         };
+        let key =
+            |invitee, granter, owner, mailed| token_key(invitee, granter, team, owner, mailed);
         assert_eq!(
-            token_key(new, Role::Manager, false, false, false),
+            key(new, Role::Manager, none, false),
             Some(TokenKey::Confined)
         );
+        assert_eq!(key(new, Role::Manager, ours, false), Some(TokenKey::Proven));
+        assert_eq!(key(new, Role::Manager, none, true), Some(TokenKey::Proven));
         assert_eq!(
-            token_key(new, Role::Manager, true, false, false),
-            Some(TokenKey::Proven)
-        );
-        assert_eq!(
-            token_key(new, Role::Manager, false, false, true),
-            Some(TokenKey::Proven)
-        );
-        assert_eq!(
-            token_key(known, Role::Admin, true, false, false),
+            key(known, Role::Admin, ours, false),
             Some(TokenKey::Confined)
         );
+        assert_eq!(key(known, Role::Admin, none, true), Some(TokenKey::Proven));
         assert_eq!(
-            token_key(known, Role::Admin, false, false, true),
-            Some(TokenKey::Proven)
-        );
-        assert_eq!(
-            token_key(new, Role::Admin, false, true, false),
+            key(new, Role::Admin, theirs, false),
             None,
             "another's domain"
         );
-        assert_eq!(
-            token_key(new, Role::Admin, false, true, true),
-            Some(TokenKey::Proven)
-        );
+        assert_eq!(key(new, Role::Admin, theirs, true), Some(TokenKey::Proven));
         for refused in [
             TokenInvitee {
                 proven_key: true,
@@ -331,18 +325,15 @@ mod tests {
                 ..known
             },
         ] {
-            assert_eq!(token_key(refused, Role::Admin, true, false, true), None);
+            assert_eq!(key(refused, Role::Admin, ours, true), None);
         }
         let admin_member = TokenInvitee {
             member: Some(Role::Admin),
             ..known
         };
+        assert_eq!(key(admin_member, Role::Manager, none, false), None);
         assert_eq!(
-            token_key(admin_member, Role::Manager, false, false, false),
-            None
-        );
-        assert_eq!(
-            token_key(admin_member, Role::Admin, false, false, false),
+            key(admin_member, Role::Admin, none, false),
             Some(TokenKey::Confined)
         );
     }

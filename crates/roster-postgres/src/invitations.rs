@@ -348,9 +348,7 @@ pub(crate) async fn accept(
     };
     let holders = email_domains::holders(&mut tx, std::slice::from_ref(&p.email_norm)).await?;
     let owner = rules::email_domain(&p.email).and_then(|d| holders.get(&d).copied());
-    let team_owns = owner == Some(p.org_id);
-    let other_owner = owner.is_some_and(|o| o != p.org_id);
-    let scope = match rules::token_key(invitee, granter, team_owns, other_owner, p.mailed) {
+    let scope = match rules::token_key(invitee, granter, p.org_id, owner, p.mailed) {
         None => return Err(StoreError::NotFound),
         Some(TokenKey::Proven) => KeyScope::PROVEN,
         Some(TokenKey::Confined) => KeyScope::confined(p.org_id),
@@ -363,17 +361,7 @@ pub(crate) async fn accept(
     };
     let joined = join(&mut tx, &p, user, now).await?;
     users::add_key(&mut tx, user, key, scope, now).await?;
-    let user = read_user(&mut tx, user).await?;
-    tx.commit().await.map_err(other)?;
-    Ok(Accepted {
-        user,
-        organization: OrganizationRef {
-            id: p.org_id,
-            name: p.org_name,
-        },
-        role: joined,
-        proven: scope.confined_to.is_none(),
-    })
+    accepted(tx, p, user, joined, scope.confined_to.is_none()).await
 }
 
 pub(crate) async fn accept_as(
@@ -411,17 +399,7 @@ pub(crate) async fn accept_as(
         return revoked(tx, p.id).await;
     }
     let joined = join(&mut tx, &p, user, now).await?;
-    let user = read_user(&mut tx, user).await?;
-    tx.commit().await.map_err(other)?;
-    Ok(Accepted {
-        user,
-        organization: OrganizationRef {
-            id: p.org_id,
-            name: p.org_name,
-        },
-        role: joined,
-        proven: true,
-    })
+    accepted(tx, p, user, joined, true).await
 }
 
 pub(crate) async fn reject(store: &PostgresStore, id: Uuid, user: Uuid) -> StoreResult<()> {
@@ -438,6 +416,28 @@ pub(crate) async fn reject(store: &PostgresStore, id: Uuid, user: Uuid) -> Store
         return Err(StoreError::NotFound);
     }
     Ok(())
+}
+
+/// Commits an acceptance and says what it did.
+async fn accepted(
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    p: Pending,
+    user: Uuid,
+    role: Role,
+    proven: bool,
+) -> StoreResult<Accepted> {
+    let user = read_user(&mut tx, user).await?;
+    tx.commit().await.map_err(other)?;
+    let organization = OrganizationRef {
+        id: p.org_id,
+        name: p.org_name,
+    };
+    Ok(Accepted {
+        user,
+        organization,
+        role,
+        proven,
+    })
 }
 
 /// Revokes an invitation whose inviter may no longer grant its role, and answers as for an

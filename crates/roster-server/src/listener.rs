@@ -332,7 +332,10 @@ impl Guarded {
         }
     }
 
-    /// Nothing to read now: whether the connection has waited longer than it may.
+    /// Nothing to read now: whether the connection has waited longer than it may. The timer
+    /// is moved only when the deadline comes sooner than it is set for, or when it fires: a
+    /// reset takes a lock of the runtime's timer, and moving it on every read would take it
+    /// twice for every request of every connection.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
         loop {
             let (deadline, limit) = match *self.state.phase() {
@@ -341,15 +344,17 @@ impl Guarded {
                 Phase::Busy => (Instant::now() + BUSY_RECHECK, false),
             };
             let deadline = tokio::time::Instant::from_std(deadline);
-            if self.timer.deadline() != deadline {
+            if deadline < self.timer.deadline() {
                 self.timer.as_mut().reset(deadline);
             }
             if self.timer.as_mut().poll(cx).is_pending() {
                 return false;
             }
-            if limit {
+            if limit && tokio::time::Instant::now() >= deadline {
                 return true;
             }
+            // It fired for a sooner phase, or early: set it for this one and look again.
+            self.timer.as_mut().reset(deadline);
         }
     }
 }

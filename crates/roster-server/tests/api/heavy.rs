@@ -33,14 +33,20 @@ async fn large_team(app: &TestApp) -> (Uuid, String) {
     (org, admin)
 }
 
-#[tokio::test]
-async fn a_key_holder_runs_only_so_many_heavy_requests() {
+/// A server that lets each key run one heavy request at once, and a large team on it.
+async fn capped_to_one() -> (TestApp, Uuid, String) {
     let app = TestApp::with_config(HttpConfig {
         max_heavy_per_key: 1,
         ..HttpConfig::default()
     })
     .await;
     let (org, admin) = large_team(&app).await;
+    (app, org, admin)
+}
+
+#[tokio::test]
+async fn a_key_holder_runs_only_so_many_heavy_requests() {
+    let (app, org, admin) = capped_to_one().await;
     let token = app.service_account(org, &admin, 2).await;
     let list = format!("/api/organizations/{org}/memberships/");
     // A whole list of 10,000-odd rows is heavy while it is being read.
@@ -110,12 +116,7 @@ async fn a_key_holder_runs_only_so_many_heavy_requests() {
 
 #[tokio::test]
 async fn scim_filters_count_as_heavy_unless_one_eq_and_stop_at_100_terms() {
-    let app = TestApp::with_config(HttpConfig {
-        max_heavy_per_key: 1,
-        ..HttpConfig::default()
-    })
-    .await;
-    let (org, admin) = large_team(&app).await;
+    let (app, org, admin) = capped_to_one().await;
     let token = app.service_account(org, &admin, 2).await;
     // The service account's own whole list holds its one slot.
     let reading = app
@@ -161,12 +162,7 @@ async fn scim_filters_count_as_heavy_unless_one_eq_and_stop_at_100_terms() {
 
 #[tokio::test]
 async fn a_team_runs_twice_a_key_s_heavy_requests_and_unindexed_filters_are_heavy() {
-    let app = TestApp::with_config(HttpConfig {
-        max_heavy_per_key: 1,
-        ..HttpConfig::default()
-    })
-    .await;
-    let (org, admin) = large_team(&app).await;
+    let (app, org, admin) = capped_to_one().await;
     let first = app.service_account(org, &admin, 2).await;
     let second = app.service_account(org, &admin, 2).await;
     let list = format!("/api/organizations/{org}/memberships/");
