@@ -129,6 +129,8 @@ async fn apply(
             pair_groups.push(g.as_str());
         }
     }
+    // The people first (see `users::revoke_unproven`): the team takes their emails in.
+    crate::users::revoke_unproven(conn, org, crate::users::Taken::Table("import_rows")).await?;
     let admins_before = counting_admins(conn, org).await?;
     let users_created = affected(
         conn,
@@ -218,7 +220,6 @@ async fn apply(
         .bind(org),
     )
     .await?;
-    crate::users::revoke_unproven(conn, org, crate::users::Taken::Table("import_rows")).await?;
     if rules::leaves_without_admin(admins_before, counting_admins(conn, org).await?) {
         return Err(StoreError::import_without_admin());
     }

@@ -270,6 +270,13 @@ async fn join(
             .fetch_optional(&mut *conn)
             .await
             .map_err(other)?;
+    // The person first (see `users::revoke_unproven`), then the membership.
+    users::revoke_unproven(
+        conn,
+        p.org_id,
+        Taken::Emails(std::slice::from_ref(&p.email_norm)),
+    )
+    .await?;
     let joined = match present {
         Some(r) => role(r)?,
         None => {
@@ -278,12 +285,6 @@ async fn join(
             invited
         }
     };
-    users::revoke_unproven(
-        conn,
-        p.org_id,
-        Taken::Emails(std::slice::from_ref(&p.email_norm)),
-    )
-    .await?;
     sqlx::query("DELETE FROM invitations WHERE id = $1")
         .bind(p.id)
         .execute(&mut *conn)
@@ -328,12 +329,14 @@ pub(crate) async fn accept(
         return revoked(tx, p.id).await;
     };
     // What the token may do for the address's person (`rules::token_key`).
-    // Locked: a key issued or revoked meanwhile must not slip past the check.
+    // Locked (against key rotation and revocation, which lock the person alike; memberships'
+    // foreign keys need only a key share, which this does not block): a key issued or
+    // revoked meanwhile must not slip past the check.
     let person: Option<(Uuid, bool, bool, Option<i64>)> = sqlx::query_as(
         "SELECT u.id, u.service_account OR u.deployment_key_account OR u.is_operator, \
              EXISTS (SELECT 1 FROM api_keys k WHERE k.user_id = u.id AND k.org_id IS NULL), \
              (SELECT m.role FROM memberships m WHERE m.org_id = $2 AND m.user_id = u.id) \
-         FROM users u WHERE u.email_norm = $1 FOR UPDATE OF u",
+         FROM users u WHERE u.email_norm = $1 FOR NO KEY UPDATE OF u",
     )
     .bind(&p.email_norm)
     .bind(p.org_id)
@@ -386,7 +389,8 @@ pub(crate) async fn accept_as(
     let found: Option<Pending> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{PENDING} JOIN users u ON u.email_norm = i.email_norm \
          WHERE i.id = $1 AND u.id = $2 AND i.expires_at > $3 \
-           AND NOT u.service_account AND NOT u.deployment_key_account FOR UPDATE OF i"
+           AND NOT u.service_account AND NOT u.deployment_key_account \
+           AND u.proven_email = u.email_norm FOR UPDATE OF i"
     )))
     .bind(id)
     .bind(user)
@@ -405,7 +409,8 @@ pub(crate) async fn accept_as(
 pub(crate) async fn reject(store: &PostgresStore, id: Uuid, user: Uuid) -> StoreResult<()> {
     let done = sqlx::query(
         "DELETE FROM invitations WHERE id = $1 \
-         AND email_norm = (SELECT email_norm FROM users WHERE id = $2)",
+         AND email_norm = \
+             (SELECT email_norm FROM users WHERE id = $2 AND proven_email = email_norm)",
     )
     .bind(id)
     .bind(user)

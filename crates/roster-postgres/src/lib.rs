@@ -341,13 +341,16 @@ impl Store for PostgresStore {
         {
             present.standing()?.check_role_change(role)?;
         }
-        let id = memberships::add(&mut tx, org, user, role, now).await?;
-        let email: String = sqlx::query_scalar("SELECT email_norm FROM users WHERE id = $1")
-            .bind(user)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(other)?;
+        // The person first (see `users::revoke_unproven`), then the membership.
+        let email: Option<String> =
+            sqlx::query_scalar("SELECT email_norm FROM users WHERE id = $1")
+                .bind(user)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(other)?;
+        let email = email.ok_or(StoreError::NotFound)?;
         users::revoke_unproven(&mut tx, org, users::Taken::Emails(&[email])).await?;
+        let id = memberships::add(&mut tx, org, user, role, now).await?;
         tx.commit().await.map_err(other)?;
         self.get_membership(id).await
     }

@@ -263,6 +263,15 @@ pub(crate) async fn create_users(
             NewMember::new(w, name_norm, email_norm, linked.contains(email_norm))
         })
         .collect();
+    // The people first (see `users::revoke_unproven`), then their names and memberships.
+    let linked: Vec<String> = rows
+        .iter()
+        .filter(|r| r.linked)
+        .map(|r| r.email_norm.to_owned())
+        .collect();
+    if users::revoke_unproven(&mut tx, org, Taken::Emails(&linked)).await? {
+        adding.changed_access();
+    }
     // People who were known already take the name the identity provider gives: that changes
     // what their keys' holder reads as, so it counts as an access change.
     let renamed: Vec<&NewMember> = rows
@@ -289,14 +298,6 @@ pub(crate) async fn create_users(
         .execute(&mut *tx)
         .await
         .map_err(other)?;
-        adding.changed_access();
-    }
-    let linked: Vec<String> = rows
-        .iter()
-        .filter(|r| r.linked)
-        .map(|r| r.email_norm.to_owned())
-        .collect();
-    if users::revoke_unproven(&mut tx, org, Taken::Emails(&linked)).await? {
         adding.changed_access();
     }
     let mut made = Vec::new();
@@ -468,13 +469,6 @@ pub(crate) async fn update_user(
     standing.check_provisioning(write.role.unwrap_or(present.role), write.active)?;
     let change = provisioning::PersonChange::of(&present, write);
     if change.any() {
-        // Locked first: a membership of another team made meanwhile (its foreign key waits on
-        // this lock) must be counted, or this team could rewrite someone it shares.
-        sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(other)?;
         let teams: i64 = sqlx::query_scalar("SELECT count(*) FROM memberships WHERE user_id = $1")
             .bind(id)
             .fetch_one(&mut *tx)
@@ -486,7 +480,7 @@ pub(crate) async fn update_user(
     if change.email {
         let holders = email_domains::holders(&mut tx, std::slice::from_ref(&email_norm)).await?;
         let owned = provisioning::check_address(org, &write.email, &holders)?;
-        change_email(&mut tx, id, &write.email, &email_norm, owned).await?;
+        change_email(&mut tx, org, id, &write.email, &email_norm, owned).await?;
         users::revoke_unproven(&mut tx, org, Taken::Emails(&[email_norm])).await?;
     }
     write_membership(&mut tx, org, id, write, now).await?;
@@ -497,14 +491,27 @@ pub(crate) async fn update_user(
 
 /// A person's email is theirs in every team: their memberships' and group memberships'
 /// copies follow it. The new address is their proven one only if the team that gives it owns
-/// it (`owned`): a team cannot make its only member the owner of any address it likes.
+/// it (`owned`): a team cannot make its only member the owner of any address it likes, and
+/// their keys then act in this team alone.
 async fn change_email(
     conn: &mut PgConnection,
+    org: Uuid,
     id: Uuid,
     address: &str,
     norm: &str,
     owned: bool,
 ) -> StoreResult<()> {
+    if !owned {
+        // Nobody vouches for the new address, so no key of the person may carry it into
+        // other teams: a team that owns its domain later would link a key this team's
+        // rewrite made (its keys now act here alone, as unproven ones do).
+        sqlx::query("UPDATE api_keys SET org_id = $2 WHERE user_id = $1 AND org_id IS NULL")
+            .bind(id)
+            .bind(org)
+            .execute(&mut *conn)
+            .await
+            .map_err(other)?;
+    }
     sqlx::query(
         "UPDATE users SET email = $2, email_norm = $3, \
              proven_email = CASE WHEN $4 THEN $3 ELSE proven_email END WHERE id = $1",

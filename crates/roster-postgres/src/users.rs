@@ -132,8 +132,9 @@ pub(crate) async fn drop_keys(
     old: Option<&KeyHash>,
 ) -> StoreResult<Option<Uuid>> {
     // The person first (as `revoke_unproven` does): a rotation never slips a key past a
-    // revocation running beside it.
-    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+    // revocation running beside it. NO KEY UPDATE: memberships' foreign keys (a key share)
+    // go on, so this never waits on a transaction that already holds team rows.
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
         .bind(user)
         .execute(&mut *conn)
         .await
@@ -278,9 +279,11 @@ pub(crate) enum Taken<'a> {
 /// A team that owns an email's domain takes the email in (links, imports, holds or invites
 /// its owner): every unproven key of that person stops working, everywhere. Driven from the
 /// unproven keys (a partial index), which are few, so that a large payload costs nothing when
-/// there are none. The people are locked, and their keys deleted by person in a statement of
-/// its own, so that a key issued or rotated meanwhile (which locks the person too) goes as
-/// well. Returns whether any key went.
+/// there are none. The people are locked (in id order, so two of these never wait on each
+/// other in a circle), and their keys deleted by person in a statement of its own, so that a
+/// key issued or rotated meanwhile (which locks the person too) goes as well. Callers run it
+/// before they write memberships, whose triggers take team rows: a person is never locked
+/// after a team row. Returns whether any key went.
 pub(crate) async fn revoke_unproven(
     conn: &mut PgConnection,
     org: Uuid,
@@ -292,7 +295,7 @@ pub(crate) async fn revoke_unproven(
         Taken::Emails([]) => return Ok(false),
         Taken::Emails(emails) => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{select} = ANY($1) FOR UPDATE OF u"
+                "{select} = ANY($1) ORDER BY u.id FOR NO KEY UPDATE OF u"
             )))
             .bind(emails)
             .fetch_all(&mut *conn)
@@ -300,7 +303,8 @@ pub(crate) async fn revoke_unproven(
         }
         Taken::Table(table) => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{select} IN (SELECT email_norm FROM {table}) FOR UPDATE OF u"
+                "{select} IN (SELECT email_norm FROM {table}) ORDER BY u.id \
+                 FOR NO KEY UPDATE OF u"
             )))
             .fetch_all(&mut *conn)
             .await

@@ -27,8 +27,10 @@ impl FromRequest<AppState> for RawJson {
     }
 }
 
-/// The most a request without credentials may send: it is read before anyone is known.
+/// The most a request without credentials may send, and how long it may take: it is read
+/// before anyone is known.
 pub const ANONYMOUS_BODY_BYTES: usize = 4 * 1024;
+pub const ANONYMOUS_BODY_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A small JSON body, parsed, for the endpoints that take no credentials (accepting an
 /// invitation): whoever sends it is unknown, so it may not make the server hold megabytes.
@@ -38,7 +40,10 @@ impl FromRequest<AppState> for AnonymousJson {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _: &AppState) -> ApiResult<Self> {
-        let bytes = read_json(req, ANONYMOUS_BODY_BYTES).await?;
+        // All of it in a few seconds: trickled a byte at a time, it would hold a connection.
+        let bytes = tokio::time::timeout(ANONYMOUS_BODY_TIME, read_json(req, ANONYMOUS_BODY_BYTES))
+            .await
+            .map_err(|_| ApiError::parse("The body took too long to arrive."))??;
         parse_json(&bytes).map(AnonymousJson)
     }
 }

@@ -70,7 +70,9 @@ pub async fn serve(
 ) {
     let open = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1 only: over HTTP/2 a client that never opens its flow-control window holds a
+    // response in flight with no socket write pending, out of reach of every timeout here.
+    let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
     // This module keeps time for headers and idle connections itself (see above).
     builder.http1().header_read_timeout(None);
     let mut shutdown = std::pin::pin!(shutdown);

@@ -142,6 +142,8 @@ async fn apply(
     pairs: String,
     rows: usize,
 ) -> StoreResult<ImportSummary> {
+    // The people first (see `users::revoke_unproven`): the team takes their emails in.
+    crate::users::revoke_unproven(conn, org, crate::users::Taken::Table("import_rows")).await?;
     let admins_before = counting_admins(conn, org).await?;
     let now = now.as_micros();
     let users_created = affected(
@@ -232,7 +234,6 @@ async fn apply(
         .bind(org),
     )
     .await?;
-    crate::users::revoke_unproven(conn, org, crate::users::Taken::Table("import_rows")).await?;
     if rules::leaves_without_admin(admins_before, counting_admins(conn, org).await?) {
         return Err(StoreError::import_without_admin());
     }

@@ -262,6 +262,13 @@ async fn join(
             .fetch_optional(&mut *conn)
             .await
             .map_err(other)?;
+    // The person first (see `users::revoke_unproven`), then the membership.
+    users::revoke_unproven(
+        conn,
+        p.org_id,
+        Taken::Emails(std::slice::from_ref(&p.email_norm)),
+    )
+    .await?;
     let joined = match present {
         Some(r) => role(r)?,
         None => {
@@ -270,12 +277,6 @@ async fn join(
             invited
         }
     };
-    users::revoke_unproven(
-        conn,
-        p.org_id,
-        Taken::Emails(std::slice::from_ref(&p.email_norm)),
-    )
-    .await?;
     sqlx::query("DELETE FROM invitations WHERE id = $1")
         .bind(p.id)
         .execute(&mut *conn)
@@ -350,7 +351,8 @@ pub(crate) async fn accept_as(
     let found: Option<Pending> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{PENDING} JOIN users u ON u.email_norm = i.email_norm \
          WHERE i.id = $1 AND u.id = $2 AND i.expires_at > $3 \
-           AND NOT u.service_account AND NOT u.deployment_key_account"
+           AND NOT u.service_account AND NOT u.deployment_key_account \
+           AND u.proven_email = u.email_norm"
     )))
     .bind(id)
     .bind(user)
@@ -369,7 +371,8 @@ pub(crate) async fn accept_as(
 pub(crate) async fn reject(store: &SqliteStore, id: Uuid, user: Uuid) -> StoreResult<()> {
     let done = sqlx::query(
         "DELETE FROM invitations WHERE id = $1 \
-         AND email_norm = (SELECT email_norm FROM users WHERE id = $2)",
+         AND email_norm = \
+             (SELECT email_norm FROM users WHERE id = $2 AND proven_email = email_norm)",
     )
     .bind(id)
     .bind(user)

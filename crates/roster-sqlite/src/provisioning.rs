@@ -277,6 +277,15 @@ pub(crate) async fn create_users(
             )
         })
         .collect();
+    // The people first (see `users::revoke_unproven`), then their names and memberships.
+    let linked: Vec<String> = rows
+        .iter()
+        .filter(|r| linked.contains(r.2.as_str()))
+        .map(|r| r.2.clone())
+        .collect();
+    if users::revoke_unproven(&mut tx, org, Taken::Emails(&linked)).await? {
+        adding.changed_access();
+    }
     // People who were known already take the name the identity provider gives: that changes
     // what their keys' holder reads as, so it counts as an access change.
     let renamed: Vec<_> = rows
@@ -295,14 +304,6 @@ pub(crate) async fn create_users(
         .execute(&mut *tx)
         .await
         .map_err(other)?;
-        adding.changed_access();
-    }
-    let linked: Vec<String> = rows
-        .iter()
-        .filter(|r| linked.contains(r.2.as_str()))
-        .map(|r| r.2.clone())
-        .collect();
-    if users::revoke_unproven(&mut tx, org, Taken::Emails(&linked)).await? {
         adding.changed_access();
     }
     let mut made = Vec::new();
@@ -428,7 +429,7 @@ pub(crate) async fn update_user(
     if change.email {
         let holders = email_domains::holders(&mut tx, std::slice::from_ref(&email_norm)).await?;
         let owned = provisioning::check_address(org, &write.email, &holders)?;
-        change_email(&mut tx, id, &write.email, &email_norm, owned).await?;
+        change_email(&mut tx, org, id, &write.email, &email_norm, owned).await?;
         users::revoke_unproven(&mut tx, org, Taken::Emails(&[email_norm])).await?;
     }
     write_membership(&mut tx, org, id, write, now).await?;
@@ -439,14 +440,27 @@ pub(crate) async fn update_user(
 
 /// A person's email is theirs in every team: their memberships' and group memberships'
 /// copies follow it. The new address is their proven one only if the team that gives it owns
-/// it (`owned`): a team cannot make its only member the owner of any address it likes.
+/// it (`owned`): a team cannot make its only member the owner of any address it likes, and
+/// their keys then act in this team alone.
 async fn change_email(
     conn: &mut SqliteConnection,
+    org: Uuid,
     id: Uuid,
     address: &str,
     norm: &str,
     owned: bool,
 ) -> StoreResult<()> {
+    if !owned {
+        // Nobody vouches for the new address, so no key of the person may carry it into
+        // other teams: a team that owns its domain later would link a key this team's
+        // rewrite made (its keys now act here alone, as unproven ones do).
+        sqlx::query("UPDATE api_keys SET org_id = $2 WHERE user_id = $1 AND org_id IS NULL")
+            .bind(id)
+            .bind(org)
+            .execute(&mut *conn)
+            .await
+            .map_err(other)?;
+    }
     sqlx::query(
         "UPDATE users SET email = $2, email_norm = $3, \
              proven_email = CASE WHEN $4 THEN $3 ELSE proven_email END WHERE id = $1",

@@ -573,7 +573,17 @@ async fn a_rewritten_email_answers_no_invitations() {
         .send()
         .await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
-    assert_eq!(app.accept(&invitation).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        status(&app, &mallory, &format!("/api/organizations/{z}/")).await,
+        StatusCode::NOT_FOUND
+    );
+    // Her keys now act in her own team alone; the token, which Z's admin holds, gives a key
+    // confined to Z: nothing of hers goes anywhere she was not.
+    let res = app.accept(&invitation).await;
+    assert_eq!(
+        (res.status, res.json()["proven"].as_bool()),
+        (StatusCode::CREATED, Some(false))
+    );
     assert_eq!(
         status(&app, &mallory, &format!("/api/organizations/{z}/")).await,
         StatusCode::NOT_FOUND
@@ -624,5 +634,38 @@ async fn a_token_makes_nobody_on_another_team_s_domain() {
         status(&app, &someone, "/api/invitations/me/").await,
         StatusCode::OK,
         "a person with a proven key answers their own invitations"
+    );
+}
+
+/// A key whose holder's address a team rewrote, unvouched, acts in that team alone, so the
+/// address's later owner does not link it in (found in the second review of issue 17).
+#[tokio::test]
+async fn a_rewritten_email_carries_no_key_into_the_domain_s_later_owner() {
+    let app = TestApp::new().await;
+    let (own, mallory) = app.team("Mallory's").await; // her only team
+    let scim = app.service_account(own, &mallory, 2).await;
+    let me = app.get("/api/me/").key(&mallory).send().await.json();
+    let body = json!({"userName": me["email"], "emails": [{"value": "vip@bigcorp.test", "primary": true}]});
+    let res = app
+        .scim(
+            &scim,
+            "PUT",
+            &format!("/Users/{}", me["id"].as_str().unwrap()),
+            Some(body),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.detail());
+    assert_eq!(
+        status(&app, &mallory, &format!("/api/organizations/{own}/")).await,
+        StatusCode::OK,
+        "her key still acts in her team"
+    );
+    let (bigcorp, admin) = app.team("BigCorp").await;
+    app.verify(bigcorp, "bigcorp.test").await;
+    take_in(&app, TakeIn::ScimCreate, bigcorp, &admin).await;
+    assert_eq!(
+        app.get("/api/me/").key(&mallory).send().await.status,
+        StatusCode::UNAUTHORIZED,
+        "the owner's taking the email in ended it"
     );
 }
