@@ -541,25 +541,24 @@ async fn acceptance_checks_the_inviter_again() {
     assert_eq!(listed, json!([]), "and the invitation was revoked");
 }
 
+/// Mallory's own team (her only one) rewrites her email to `address` through its SCIM key.
+async fn rewrites_own_email(app: &TestApp, address: &str) -> (Uuid, String) {
+    let (own, mallory) = app.team("Mallory's").await;
+    let scim = app.service_account(own, &mallory, 2).await;
+    let me = app.get("/api/me/").key(&mallory).send().await.json();
+    let body = json!({"userName": me["email"], "emails": [{"value": address, "primary": true}]});
+    let path = format!("/Users/{}", me["id"].as_str().unwrap());
+    let res = app.scim(&scim, "PUT", &path, Some(body)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.detail());
+    (own, mallory)
+}
+
 /// A team that rewrites its only member's email does not make the new address theirs: the
 /// invitations sent to it are not theirs to see or accept (found in review of issue 17).
 #[tokio::test]
 async fn a_rewritten_email_answers_no_invitations() {
     let app = TestApp::new().await;
-    let (own, mallory) = app.team("Mallory's").await; // her only team
-    let scim = app.service_account(own, &mallory, 2).await;
-    let me = app.get("/api/me/").key(&mallory).send().await.json();
-    let body =
-        json!({"userName": me["email"], "emails": [{"value": "bob@mail.test", "primary": true}]});
-    let res = app
-        .scim(
-            &scim,
-            "PUT",
-            &format!("/Users/{}", me["id"].as_str().unwrap()),
-            Some(body),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.detail());
+    let (_, mallory) = rewrites_own_email(&app, "bob@mail.test").await;
     let (z, z_admin) = app.team("Z").await;
     let invitation = app.invite(z, &z_admin, "bob@mail.test", 2).await;
     assert_eq!(
@@ -642,19 +641,7 @@ async fn a_token_makes_nobody_on_another_team_s_domain() {
 #[tokio::test]
 async fn a_rewritten_email_carries_no_key_into_the_domain_s_later_owner() {
     let app = TestApp::new().await;
-    let (own, mallory) = app.team("Mallory's").await; // her only team
-    let scim = app.service_account(own, &mallory, 2).await;
-    let me = app.get("/api/me/").key(&mallory).send().await.json();
-    let body = json!({"userName": me["email"], "emails": [{"value": "vip@bigcorp.test", "primary": true}]});
-    let res = app
-        .scim(
-            &scim,
-            "PUT",
-            &format!("/Users/{}", me["id"].as_str().unwrap()),
-            Some(body),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.detail());
+    let (own, mallory) = rewrites_own_email(&app, "vip@bigcorp.test").await;
     assert_eq!(
         status(&app, &mallory, &format!("/api/organizations/{own}/")).await,
         StatusCode::OK,
