@@ -96,20 +96,6 @@ pub(crate) async fn import(
     Ok(summary)
 }
 
-/// The team's admins who count for the last-admin rule (`rules::counts_as_admin`).
-async fn counting_admins(conn: &mut PgConnection, org: Uuid) -> StoreResult<u64> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id \
-         WHERE m.org_id = $1 AND m.role = 2 AND m.active \
-           AND NOT u.service_account AND NOT u.deployment_key_account",
-    )
-    .bind(org)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(other)?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
 async fn apply(
     conn: &mut PgConnection,
     org: Uuid,
@@ -131,7 +117,7 @@ async fn apply(
     }
     // The people first (see `users::revoke_unproven`): the team takes their emails in.
     crate::users::revoke_unproven(conn, org, crate::users::Taken::Table("import_rows")).await?;
-    let admins_before = counting_admins(conn, org).await?;
+    let admins_before = crate::memberships::counting_admins(conn, org).await?;
     let users_created = affected(
         conn,
         sqlx::query(
@@ -220,7 +206,10 @@ async fn apply(
         .bind(org),
     )
     .await?;
-    if rules::leaves_without_admin(admins_before, counting_admins(conn, org).await?) {
+    if rules::leaves_without_admin(
+        admins_before,
+        crate::memberships::counting_admins(conn, org).await?,
+    ) {
         return Err(StoreError::import_without_admin());
     }
     Ok(ImportSummary {

@@ -325,13 +325,35 @@ pub(crate) struct Target {
     other_admins: i64,
 }
 
-/// What the role rules need about a membership; `which` picks the membership (`m.`).
-const TARGET: &str = "SELECT m.org_id, m.user_id, m.role, m.active, \
-         (u.service_account OR u.deployment_key_account) AS fixed_role, \
-         (SELECT count(*) FROM memberships o JOIN users ou ON ou.id = o.user_id \
-          WHERE o.org_id = m.org_id AND o.role = 2 AND o.active AND o.id != m.id \
-            AND NOT ou.service_account AND NOT ou.deployment_key_account) AS other_admins \
-     FROM memberships m JOIN users u ON u.id = m.user_id WHERE ";
+/// The team's admins who count for the last-admin rule (`rules::counts_as_admin`: active
+/// people, not accounts), as SQL ending in the team it counts in. Written once here, for the
+/// role rules below and for the import.
+macro_rules! counting_admins {
+    () => {
+        "SELECT count(*) FROM memberships o JOIN users ou ON ou.id = o.user_id \
+         WHERE o.role = 2 AND o.active AND NOT ou.service_account \
+           AND NOT ou.deployment_key_account AND o.org_id = "
+    };
+}
+
+/// What the role rules need about a membership; the caller appends which membership (`m.`).
+const TARGET: &str = concat!(
+    "SELECT m.org_id, m.user_id, m.role, m.active, \
+         (u.service_account OR u.deployment_key_account) AS fixed_role, (",
+    counting_admins!(),
+    "m.org_id AND o.id != m.id) AS other_admins \
+     FROM memberships m JOIN users u ON u.id = m.user_id WHERE "
+);
+
+/// How many admins the team has who count (`rules::counts_as_admin`).
+pub(crate) async fn counting_admins(conn: &mut PgConnection, org: Uuid) -> StoreResult<u64> {
+    let n: i64 = sqlx::query_scalar(concat!(counting_admins!(), "$1"))
+        .bind(org)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(other)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
 
 /// Locks the membership's team, then reads what the role rules need.
 pub(crate) async fn target(conn: &mut PgConnection, id: i64) -> StoreResult<Target> {
