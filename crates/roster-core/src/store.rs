@@ -35,8 +35,40 @@ pub enum StoreError {
     /// was changed.
     #[error("{} items were rejected", .0.len())]
     Rejected(Vec<Rejection>),
+    /// The database cannot serve now: unreachable, restarting, out of connections (none free
+    /// within the acquire timeout), locked past the busy timeout, or a deadlock. The request
+    /// may be tried again; a change whose connection was lost at its commit may or may not
+    /// have been made.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database's disk is full: the change was rolled back.
+    #[error("storage full: {0}")]
+    Full(String),
     #[error("storage failure: {0}")]
     Other(String),
+}
+
+/// How a store meets faults (docs/ARCHITECTURE.md, "Faults"): the bounds an operator may set.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// The longest a request waits for a database connection before it is answered 503.
+    pub acquire_timeout: std::time::Duration,
+    /// The longest a node answers from memory without proof that it has seen every change
+    /// made elsewhere ([`crate::changes`]).
+    pub watch_bound: std::time::Duration,
+    /// SQLite: the write-ahead log size, in bytes, past which it is checkpointed and
+    /// truncated while the server runs.
+    pub wal_limit: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            acquire_timeout: std::time::Duration::from_secs(5),
+            watch_bound: std::time::Duration::from_secs(3),
+            wal_limit: 128 << 20,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

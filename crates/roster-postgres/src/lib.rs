@@ -27,6 +27,7 @@ mod payload;
 mod provisioning;
 mod rows;
 mod users;
+mod watch;
 
 use async_trait::async_trait;
 use roster_core::changes::Changes;
@@ -37,15 +38,16 @@ use roster_core::provisioning::{
 use roster_core::store::{
     Accepted, AccountKind, EmailCursor, ImportRow, ImportSummary, MemberRef, MembersChange,
     MembershipCursor, MembershipFilter, NameCursor, NewCampaignMember, NewInvitation,
-    NewOrganization, NewUser, OrganizationPatch, Visibility, Window,
+    NewOrganization, NewUser, OrganizationPatch, StoreOptions, Visibility, Window,
 };
 use roster_core::{
     Account, Campaign, CampaignMember, EmailDomain, Group, GroupMembership, Invitation, Membership,
     MembershipSummary, Organization, Principal, Role, Store, StoreError, StoreResult, Timestamp,
     User,
 };
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres, Transaction};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -63,10 +65,12 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 impl PostgresStore {
     /// Connects to `url` (`postgres://...`) and brings the schema up to date (sqlx takes an
     /// advisory lock, so nodes starting together migrate once).
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    pub async fn connect(url: &str, options: &StoreOptions) -> StoreResult<Self> {
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Other(format!("invalid PostgreSQL URL: {e}")))?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(options.acquire_timeout)
             // A connection in use moments ago is alive: sqlx's check before every acquire
             // was a round trip to the database for each statement. One idle for a while
             // (a restart or a firewall may have dropped it since) is still checked.
@@ -79,15 +83,19 @@ impl PostgresStore {
                     Ok(true)
                 })
             })
-            .connect(url)
+            .connect_with(connect.clone())
             .await
             .map_err(other)?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        let changes = Arc::new(Changes::unwatched());
-        tokio::spawn(watch_changes(pool.clone(), changes.clone()));
+        let changes = Arc::new(Changes::new(options.watch_bound));
+        let bounds = watch::Bounds {
+            watch: options.watch_bound,
+            connect: options.acquire_timeout,
+        };
+        watch::spawn(connect, &changes, bounds);
         Ok(Self {
             pool,
             changes,
@@ -100,45 +108,35 @@ impl PostgresStore {
     }
 }
 
-/// Listens for the notices that every change sends (migration 0006) and moves the count of
-/// changes on each. While the listener is down, the count is unwatched: this node then reads
-/// everything from the database until it listens again.
-async fn watch_changes(pool: PgPool, changes: Arc<Changes>) {
-    loop {
-        match listen(&pool).await {
-            Ok(mut listener) => {
-                changes.set_watched(true);
-                // `None`: the connection was lost (and notices with it).
-                while let Ok(Some(notice)) = listener.try_recv().await {
-                    // Migration 0007: 'access' for changes to keys' holders and roles.
-                    if notice.payload() == "access" {
-                        changes.bump();
-                    } else {
-                        changes.bump_data();
-                    }
-                }
-                changes.set_watched(false);
-                tracing::warn!("lost the change notices; reading through until they are back");
-            }
-            Err(e) => {
-                if pool.is_closed() {
-                    return;
-                }
-                tracing::warn!(error = %e, "cannot listen for change notices");
-            }
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-async fn listen(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen("roster_changes").await?;
-    Ok(listener)
-}
-
+/// Keeps the kind of a failure that is not the caller's: the database away, busy or full
+/// (the client should try again; docs/ARCHITECTURE.md, "Faults") or a bug.
 pub(crate) fn other(e: sqlx::Error) -> StoreError {
-    StoreError::Other(e.to_string())
+    let state = match &e {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    };
+    match (&e, state.as_deref()) {
+        (
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed,
+            _,
+        ) => StoreError::Unavailable(e.to_string()),
+        // Class 08: connection exceptions; 57P01-57P03: the server shutting down or
+        // starting; 53300: too many connections; 40001, 40P01: serialization failure and
+        // deadlock (the transaction was rolled back); 55P03: a lock not available.
+        (_, Some(code))
+            if code.starts_with("08")
+                || code.starts_with("57P")
+                || matches!(code, "53300" | "40001" | "40P01" | "55P03") =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        (_, Some("53100")) => StoreError::Full(e.to_string()),
+        _ => StoreError::Other(e.to_string()),
+    }
 }
 
 /// Maps a unique-constraint violation to a conflict on `field`, anything else to `Other`.

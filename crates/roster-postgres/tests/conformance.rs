@@ -45,7 +45,11 @@ async fn postgres_passes_the_storage_conformance_suite() {
         let url = roster_postgres::testing::fresh_database(&server)
             .await
             .expect("a test database");
-        Arc::new(PostgresStore::connect(&url).await.expect("connect")) as Arc<dyn Store>
+        Arc::new(
+            PostgresStore::connect(&url, &Default::default())
+                .await
+                .expect("connect"),
+        ) as Arc<dyn Store>
     })
     .await;
     println!(
@@ -59,8 +63,16 @@ async fn postgres_nodes_see_each_others_changes() {
     let Some((_, url)) = fresh_database().await else {
         return;
     };
-    let here = Arc::new(PostgresStore::connect(&url).await.expect("connect"));
-    let elsewhere = Arc::new(PostgresStore::connect(&url).await.expect("connect"));
+    let here = Arc::new(
+        PostgresStore::connect(&url, &Default::default())
+            .await
+            .expect("connect"),
+    );
+    let elsewhere = Arc::new(
+        PostgresStore::connect(&url, &Default::default())
+            .await
+            .expect("connect"),
+    );
     roster_core::conformance::changes_are_seen(here, elsewhere).await;
 }
 
@@ -71,7 +83,9 @@ async fn connections_dropped_while_idle_are_replaced() {
     let Some((server, url)) = fresh_database().await else {
         return;
     };
-    let store = PostgresStore::connect(&url).await.expect("connect");
+    let store = PostgresStore::connect(&url, &Default::default())
+        .await
+        .expect("connect");
     // Several connections in the pool, all idle afterwards.
     let pings = tokio::join!(store.ping(), store.ping(), store.ping(), store.ping());
     for ping in [pings.0, pings.1, pings.2, pings.3] {

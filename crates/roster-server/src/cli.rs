@@ -9,12 +9,13 @@ use crate::{storage, telemetry};
 use clap::{Args, Parser, Subcommand};
 use roster_core::email;
 use roster_core::keys;
-use roster_core::store::{AccountKind, NewOrganization, NewUser};
+use roster_core::store::{AccountKind, NewOrganization, NewUser, StoreOptions};
 use roster_core::{Clock, Role, Store, SystemClock};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 use uuid::Uuid;
 
 #[derive(Parser, Debug)]
@@ -140,9 +141,29 @@ struct ServeArgs {
         default_value = "Roster <roster@localhost>"
     )]
     smtp_from: String,
+    /// Seconds a request waits for a free database connection before it is answered 503
+    /// with Retry-After.
+    #[arg(long, env = "ROSTER_DB_ACQUIRE_TIMEOUT", default_value = "5", value_parser = seconds)]
+    db_acquire_timeout: Duration,
+    /// Seconds this node answers from memory (keys, roles, pages) without proof that it has
+    /// seen every change made elsewhere; past it, everything is read from the database.
+    #[arg(long, env = "ROSTER_WATCH_BOUND", default_value = "3", value_parser = seconds)]
+    watch_bound: Duration,
+    /// SQLite: the write-ahead log size, in MiB, past which it is checkpointed and emptied.
+    #[arg(long, env = "ROSTER_SQLITE_WAL_LIMIT_MIB", default_value_t = 128,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    sqlite_wal_limit_mib: u64,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "ROSTER_LOG_JSON")]
     log_json: bool,
+}
+
+/// A positive number of seconds, fractions allowed (`2.5`).
+fn seconds(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err("expected a number of seconds above 0 and at most 86400".into()),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -218,7 +239,9 @@ async fn run(cli: Cli) -> CliResult {
 }
 
 async fn operate(operation: Operation, database: &str) -> CliResult {
-    let store = storage::open(database).await.map_err(|e| e.to_string())?;
+    let store = storage::open(database, &StoreOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
     let clock = SystemClock;
     match operation {
         Operation::Operator(OperatorCommand::Create { email, name }) => {
@@ -376,7 +399,14 @@ async fn serve(args: ServeArgs, database: &str) -> CliResult {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    let store = storage::open(database).await.map_err(|e| e.to_string())?;
+    let options = StoreOptions {
+        acquire_timeout: args.db_acquire_timeout,
+        watch_bound: args.watch_bound,
+        wal_limit: args.sqlite_wal_limit_mib << 20,
+    };
+    let store = storage::open(database, &options)
+        .await
+        .map_err(|e| e.to_string())?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let key_file = args
         .bootstrap_key_file

@@ -38,8 +38,10 @@ pub enum ApiError {
     /// The key holder has their fill of heavy requests running (`limits::Heavy`).
     #[error("{}", .0.detail())]
     Busy(crate::limits::TooMany),
-    #[error("The database is unavailable.")]
+    #[error("The database is unavailable. Try again shortly.")]
     Unavailable,
+    #[error("The server's storage is full: nothing was changed. Try again once space is freed.")]
+    StorageFull,
     #[error("The invitation email could not be sent: nothing was kept. Try again later.")]
     MailFailed,
     #[error("internal error: {0}")]
@@ -72,6 +74,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Throttled(_) | ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable | ApiError::MailFailed => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -98,6 +101,14 @@ impl From<StoreError> for ApiError {
                 let messages: Vec<String> = rejections.into_iter().map(|r| r.message).collect();
                 ApiError::BadRequest(json!({ "non_field_errors": messages }))
             }
+            StoreError::Unavailable(message) => {
+                tracing::warn!(error = %message, "database unavailable");
+                ApiError::Unavailable
+            }
+            StoreError::Full(message) => {
+                tracing::warn!(error = %message, "storage full");
+                ApiError::StorageFull
+            }
             StoreError::Other(message) => ApiError::Internal(message),
         }
     }
@@ -122,7 +133,7 @@ impl IntoResponse for ApiError {
         }
         let retry_after = match self {
             ApiError::Throttled(seconds) => Some(seconds),
-            ApiError::Busy(_) => Some(1),
+            ApiError::Busy(_) | ApiError::Unavailable => Some(1),
             _ => None,
         };
         if let Some(seconds) = retry_after {

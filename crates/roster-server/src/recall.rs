@@ -171,26 +171,26 @@ mod tests {
 
     #[tokio::test]
     async fn answers_from_memory_only_while_nothing_changed() {
-        let changes = Arc::new(Changes::unwatched());
+        let changes = Arc::new(Changes::new(Duration::from_secs(60)));
         let recall = Recall::new(changes.clone());
         let org = Uuid::new_v4();
         let read = |v: i64| async move { Ok(v) };
-        // Unwatched: every answer is read.
+        // Unproven: every answer is read.
         assert_eq!(recall.team_version(org, read(1)).await.unwrap(), 1);
         assert_eq!(recall.team_version(org, read(2)).await.unwrap(), 2);
-        changes.set_watched(true);
+        changes.proven(Instant::now());
         assert_eq!(recall.team_version(org, read(3)).await.unwrap(), 3);
         assert_eq!(recall.team_version(org, read(4)).await.unwrap(), 3);
         changes.bump();
         assert_eq!(recall.team_version(org, read(5)).await.unwrap(), 5);
-        changes.set_watched(false);
+        changes.lost();
         assert_eq!(recall.team_version(org, read(6)).await.unwrap(), 6);
     }
 
     #[tokio::test]
     async fn roles_outlive_writes_that_only_add() {
-        let changes = Arc::new(Changes::unwatched());
-        changes.set_watched(true);
+        let changes = Arc::new(Changes::new(Duration::from_secs(60)));
+        changes.proven(Instant::now());
         let recall = Recall::new(changes.clone());
         let (org, user) = (Uuid::new_v4(), Uuid::new_v4());
         let role = |r: Role| async move { Ok(Some(r)) };

@@ -8,8 +8,8 @@
 //!
 //! SQLite's automatic WAL checkpoint runs inside the transaction that commits, so a large
 //! replace would also pay for copying the log back into the database. It is off; a background
-//! task checkpoints once a second on its own connection instead (PASSIVE: it never waits for,
-//! nor blocks, readers and writers).
+//! task checkpoints once a second on its own connection instead, and empties the log when it
+//! grows past its limit ([`checkpoint`]).
 //!
 //! Temporary tables and statement journals go to temporary files, not memory: a 100,000-item
 //! replace kept about 50 MB of them on the heap (its payload table and the pages its
@@ -42,7 +42,7 @@ use roster_core::provisioning::{
 use roster_core::store::{
     Accepted, AccountKind, EmailCursor, ImportRow, ImportSummary, MemberRef, MembersChange,
     MembershipCursor, MembershipFilter, NameCursor, NewCampaignMember, NewInvitation,
-    NewOrganization, NewUser, OrganizationPatch, Visibility, Window,
+    NewOrganization, NewUser, OrganizationPatch, StoreOptions, Visibility, Window,
 };
 use roster_core::{
     Account, Campaign, CampaignMember, EmailDomain, Group, GroupMembership, Invitation, Membership,
@@ -54,8 +54,8 @@ use sqlx::sqlite::{
 };
 use sqlx::{Sqlite, Transaction};
 use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 pub struct SqliteStore {
@@ -68,22 +68,41 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path`) and brings its
     /// schema up to date.
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    pub async fn connect(url: &str, tuning: &StoreOptions) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(15))
+            // Another process's write (an operator's import) is waited for as long as a
+            // pooled connection is: then the request is answered 503.
+            .busy_timeout(tuning.acquire_timeout)
             .pragma("temp_store", "file")
             .pragma("wal_autocheckpoint", "0")
-            .pragma("journal_size_limit", "67108864")
+            .pragma(
+                "journal_size_limit",
+                tuning.wal_limit.min(64 << 20).to_string(),
+            )
             .optimize_on_close(true, 1000);
         create_private(options.get_filename())?;
+        let wal = wal_path(options.get_filename());
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(Duration::from_secs(60))
+            .acquire_timeout(tuning.acquire_timeout)
+            // A connection whose transaction SQLite rolled back by itself (a full disk, an
+            // I/O error) keeps sqlx's count of open transactions, and refuses every later
+            // BEGIN. Such a connection is closed, and the pool opens a fresh one.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    if !sqlx::Connection::is_in_transaction(conn) {
+                        return Ok(true);
+                    }
+                    // The rollback of a dropped transaction may still be queued: let it run.
+                    sqlx::Connection::ping(conn).await?;
+                    Ok(!sqlx::Connection::is_in_transaction(conn))
+                })
+            })
             .connect_with(options.clone())
             .await
             .map_err(other)?;
@@ -93,7 +112,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(tuning.acquire_timeout)
             // 1 MiB of pages each, not SQLite's 2: eight readers' caches were a fifth of the
             // server's memory, and what falls out is still in the system's file cache.
             .connect_with(options.clone().pragma("cache_size", "-1024"))
@@ -101,10 +120,17 @@ impl SqliteStore {
             .map_err(other)?;
         let checkpointer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            // A truncating checkpoint holds writers back while it waits for readers.
+            .connect_with(options.clone().busy_timeout(TRUNCATE_WAIT))
             .await
             .map_err(other)?;
-        tokio::spawn(checkpoint_every_second(checkpointer));
+        let changes = Arc::new(Changes::new(tuning.watch_bound));
+        tokio::spawn(checkpoint(
+            checkpointer,
+            wal,
+            tuning.wal_limit,
+            Arc::downgrade(&changes),
+        ));
         // One connection for life: `data_version` compares commits seen by one connection.
         let watcher = SqlitePoolOptions::new()
             .max_connections(1)
@@ -113,8 +139,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(other)?;
-        let changes = Arc::new(Changes::unwatched());
-        tokio::spawn(watch_changes(watcher, changes.clone()));
+        tokio::spawn(watch_changes(watcher, Arc::downgrade(&changes)));
         Ok(Self {
             reader,
             writer,
@@ -151,16 +176,41 @@ fn create_private(path: &std::path::Path) -> StoreResult<()> {
     }
 }
 
-async fn checkpoint_every_second(pool: SqlitePool) {
+/// The longest a truncating checkpoint waits for readers, holding writers back meanwhile;
+/// when readers are not done by then it gives up and tries again a second later.
+const TRUNCATE_WAIT: Duration = Duration::from_millis(250);
+
+fn wal_path(database: &std::path::Path) -> std::path::PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push("-wal");
+    name.into()
+}
+
+/// Copies the log back into the database once a second (PASSIVE: it never waits for, nor
+/// blocks, readers and writers). A passive checkpoint never shrinks the log, and under steady
+/// load some reader always holds an old snapshot, so SQLite never starts the log over: it
+/// grew past 600 MB in 40 s. Once it passes `limit`, a TRUNCATE checkpoint waits (at most
+/// [`TRUNCATE_WAIT`]) for the readers of old snapshots to finish, and empties it.
+async fn checkpoint(pool: SqlitePool, wal: std::path::PathBuf, limit: u64, alive: Weak<Changes>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
+        if alive.strong_count() == 0 {
+            return;
+        }
+        let over = std::fs::metadata(&wal).is_ok_and(|m| m.len() > limit);
+        let mode = if over { "TRUNCATE" } else { "PASSIVE" };
+        let sql = sqlx::AssertSqlSafe(format!("PRAGMA wal_checkpoint({mode})"));
+        match sqlx::query_as::<_, (i64, i64, i64)>(sql)
+            .fetch_one(&pool)
             .await
         {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
+            Ok((busy, _, _)) if over && busy != 0 => {
+                tracing::debug!("the log is over its limit, but readers held it; next second")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
         }
     }
 }
@@ -171,18 +221,24 @@ const WATCH_EVERY: Duration = Duration::from_millis(20);
 
 /// Moves the count of changes whenever `PRAGMA data_version` does: it changes when any other
 /// connection, in this process or another, has committed. The count of access changes moves
-/// too when the commit moved `access_changes` (migration 0007).
-async fn watch_changes(pool: SqlitePool, changes: Arc<Changes>) {
+/// too when the commit moved `access_changes` (migration 0007). Each answer proves that every
+/// commit before the question was seen.
+async fn watch_changes(pool: SqlitePool, changes: Weak<Changes>) {
     let mut tick = tokio::time::interval(WATCH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut seen = None;
     loop {
         tick.tick().await;
-        match versions(&pool, seen.map(|(data, _)| data)).await {
+        let asked = Instant::now();
+        let found = versions(&pool, seen.map(|(data, _)| data)).await;
+        let Some(changes) = changes.upgrade() else {
+            return;
+        };
+        match found {
             Ok(None) => {}
             Ok(Some(now)) => {
                 match seen {
-                    None => changes.set_watched(true),
+                    None => {}
                     Some((_, access)) if access != now.1 => changes.bump(),
                     Some(_) => changes.bump_data(),
                 }
@@ -190,14 +246,13 @@ async fn watch_changes(pool: SqlitePool, changes: Arc<Changes>) {
             }
             Err(e) => {
                 if seen.take().is_some() {
-                    changes.set_watched(false);
+                    changes.lost();
                     tracing::warn!(error = %e, "cannot watch the database for changes");
                 }
-                if pool.is_closed() {
-                    return;
-                }
+                continue;
             }
         }
+        changes.proven(asked);
     }
 }
 
@@ -215,8 +270,24 @@ async fn versions(pool: &SqlitePool, seen: Option<i64>) -> sqlx::Result<Option<(
     Ok(Some((data, access)))
 }
 
+/// Keeps the kind of a failure that is not the caller's: the database busy or full (the
+/// client should try again; docs/ARCHITECTURE.md, "Faults") or a bug.
 pub(crate) fn other(e: sqlx::Error) -> StoreError {
-    StoreError::Other(e.to_string())
+    // The primary result code is the low byte of an extended one.
+    let code = match &e {
+        sqlx::Error::Database(db) => db.code().and_then(|c| c.parse::<i32>().ok()),
+        _ => None,
+    };
+    match (&e, code.map(|c| c & 0xff)) {
+        (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed, _) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        // SQLITE_BUSY, SQLITE_LOCKED: past the busy timeout.
+        (_, Some(5 | 6)) => StoreError::Unavailable(e.to_string()),
+        // SQLITE_FULL.
+        (_, Some(13)) => StoreError::Full(e.to_string()),
+        _ => StoreError::Other(e.to_string()),
+    }
 }
 
 /// Maps a unique-constraint violation to a conflict on `field`, anything else to `Other`.

@@ -10,7 +10,11 @@ async fn sqlite_passes_the_storage_conformance_suite() {
         // Each check's directory lives as long as the test process.
         let dir = Box::leak(Box::new(tempfile::tempdir().expect("temp dir")));
         let url = format!("sqlite://{}", dir.path().join("roster.db").display());
-        Arc::new(SqliteStore::connect(&url).await.expect("open")) as Arc<dyn Store>
+        Arc::new(
+            SqliteStore::connect(&url, &Default::default())
+                .await
+                .expect("open"),
+        ) as Arc<dyn Store>
     })
     .await;
 }
@@ -19,7 +23,15 @@ async fn sqlite_passes_the_storage_conformance_suite() {
 async fn sqlite_sees_changes_made_by_another_process() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("roster.db").display());
-    let here = Arc::new(SqliteStore::connect(&url).await.expect("open"));
-    let elsewhere = Arc::new(SqliteStore::connect(&url).await.expect("open"));
+    let here = Arc::new(
+        SqliteStore::connect(&url, &Default::default())
+            .await
+            .expect("open"),
+    );
+    let elsewhere = Arc::new(
+        SqliteStore::connect(&url, &Default::default())
+            .await
+            .expect("open"),
+    );
     roster_core::conformance::changes_are_seen(here, elsewhere).await;
 }

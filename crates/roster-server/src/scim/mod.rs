@@ -1,4 +1,4 @@
-//! SCIM 2.0 at `/scim/v2/` (the contract: `shared/spec/scim.md`): its own route table, bearer
+//! SCIM 2.0 at `/scim/v2/` (RFC 7643 and 7644): its own route table, bearer
 //! authentication by a team's admin service account, and responses and errors in SCIM's
 //! shapes and media type. The protocol (filters, PATCH) is `roster_scim`; the data is the same
 //! store the team API uses.
@@ -133,6 +133,18 @@ impl From<StoreError> for Failure {
                     .map(|r| r.message.clone())
                     .unwrap_or_else(|| "The change was refused.".into()),
             ),
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "database unavailable");
+                ScimError::new(503, "The database is unavailable. Try again shortly.")
+            }
+            StoreError::Full(detail) => {
+                tracing::warn!(%detail, "storage full");
+                ScimError::new(
+                    507,
+                    "The server's storage is full: nothing was changed. Try again once space \
+                     is freed.",
+                )
+            }
             StoreError::Other(detail) => {
                 tracing::error!(%detail, "storage failure");
                 ScimError::new(500, "Internal server error.")
@@ -151,8 +163,9 @@ impl IntoResponse for Failure {
                 .headers_mut()
                 .insert("www-authenticate", HeaderValue::from_static("Bearer"));
         }
-        if status == StatusCode::TOO_MANY_REQUESTS && !response.headers().contains_key(RETRY_AFTER)
-        {
+        let retry =
+            status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE;
+        if retry && !response.headers().contains_key(RETRY_AFTER) {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));

@@ -211,7 +211,9 @@ fn serve_starts_on_an_empty_directory_and_stops_on_sigterm() {
 /// Counts what the import made, through the store the server uses.
 async fn team_counts(dir: &Path, org: &str) -> (u64, u64, Vec<u64>) {
     let url = format!("sqlite://{}", dir.join("roster.db").display());
-    let store = roster_server::storage::open(&url).await.unwrap();
+    let store = roster_server::storage::open(&url, &Default::default())
+        .await
+        .unwrap();
     let org: uuid::Uuid = org.parse().unwrap();
     let members = store
         .count_memberships(org, &Default::default())

@@ -11,6 +11,7 @@ mod cli;
 mod connections;
 mod corpus;
 mod email_domains;
+mod faults;
 mod first_start;
 mod group_memberships;
 mod groups;

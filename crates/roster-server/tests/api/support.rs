@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use roster_core::keys;
-use roster_core::store::{AccountKind, NewUser};
+use roster_core::store::{AccountKind, NewUser, StoreOptions};
 use roster_core::{Clock, Role, Store, SystemClock};
 use roster_server::app::{App, app};
 use roster_server::state::{AppState, HttpConfig};
@@ -173,15 +173,35 @@ impl TestApp {
 
     async fn build(config: HttpConfig, mailer: Option<roster_server::mail::Mailer>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        // Every test on its own database: a SQLite file, or with ROSTER_TEST_DATABASE_URL a
-        // new database on that PostgreSQL server.
-        let url = match std::env::var("ROSTER_TEST_DATABASE_URL") {
+        let url = Self::fresh_url(&dir).await;
+        Self::open(dir, &url, &StoreOptions::default(), config, mailer).await
+    }
+
+    /// A new database for one test: a SQLite file in `dir`, or with ROSTER_TEST_DATABASE_URL a
+    /// new database on that PostgreSQL server.
+    pub async fn fresh_url(dir: &TempDir) -> String {
+        match std::env::var("ROSTER_TEST_DATABASE_URL") {
             Ok(server) if !server.is_empty() => roster_postgres::testing::fresh_database(&server)
                 .await
                 .expect("a test database"),
             _ => format!("sqlite://{}", dir.path().join("roster.db").display()),
-        };
-        let store = roster_server::storage::open(&url)
+        }
+    }
+
+    /// A server on the database at `url` (another node on the same database, say).
+    pub async fn on(url: &str, options: &StoreOptions) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::open(dir, url, options, HttpConfig::default(), None).await
+    }
+
+    async fn open(
+        dir: TempDir,
+        url: &str,
+        options: &StoreOptions,
+        config: HttpConfig,
+        mailer: Option<roster_server::mail::Mailer>,
+    ) -> Self {
+        let store = roster_server::storage::open(url, options)
             .await
             .expect("open store");
         let mut state = AppState::new(store.clone(), Arc::new(SystemClock), config);
