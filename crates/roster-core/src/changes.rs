@@ -193,7 +193,11 @@ mod tests {
         let changes = Changes::new(Duration::from_millis(30));
         std::thread::sleep(Duration::from_millis(80));
         changes.proven(Instant::now() - Duration::from_millis(60));
-        assert_eq!(changes.current(), None, "asked 60 ms ago: older than the bound");
+        assert_eq!(
+            changes.current(),
+            None,
+            "asked 60 ms ago: older than the bound"
+        );
         changes.proven(Instant::now() - Duration::from_millis(10));
         assert!(changes.current().is_some());
     }

@@ -121,20 +121,23 @@ pub(crate) fn other(e: sqlx::Error) -> StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
             | sqlx::Error::WorkerCrashed,
             _,
         ) => StoreError::Unavailable(e.to_string()),
-        // Class 08: connection exceptions; 57P01-57P03: the server shutting down or
-        // starting; 53300: too many connections; 40001, 40P01: serialization failure and
-        // deadlock (the transaction was rolled back); 55P03: a lock not available.
+        (_, Some("53100")) => StoreError::Full(e.to_string()),
+        // Class 08: connection exceptions; 53: out of resources (connections, memory); 57:
+        // the server shutting down, starting, or cancelling the statement; 58: the server's
+        // own I/O; 40001, 40P01: serialization failure and deadlock (the transaction was
+        // rolled back); 55P03: a lock not available.
         (_, Some(code))
-            if code.starts_with("08")
-                || code.starts_with("57P")
-                || matches!(code, "53300" | "40001" | "40P01" | "55P03") =>
+            if code
+                .get(..2)
+                .is_some_and(|class| ["08", "53", "57", "58"].contains(&class))
+                || matches!(code, "40001" | "40P01" | "55P03") =>
         {
             StoreError::Unavailable(e.to_string())
         }
-        (_, Some("53100")) => StoreError::Full(e.to_string()),
         _ => StoreError::Other(e.to_string()),
     }
 }

@@ -72,9 +72,12 @@ async fn listen(
         if let Some(reason) = lost {
             tracing::warn!(%reason, "lost the change notices; reading through until they are back");
         }
-        tokio::time::sleep(bounds.watch / 3).await;
+        tokio::time::sleep(RETRY.min(bounds.watch / 3)).await;
     }
 }
+
+/// The pause before a lost listener is opened again.
+const RETRY: Duration = Duration::from_millis(500);
 
 async fn subscribe(
     options: &PgConnectOptions,

@@ -158,11 +158,12 @@ struct ServeArgs {
     log_json: bool,
 }
 
-/// A positive number of seconds, fractions allowed (`2.5`).
+/// A number of seconds from 0.1 to a day, fractions allowed (`2.5`): shorter bounds would
+/// have the watcher and the pool spin.
 fn seconds(text: &str) -> Result<Duration, String> {
     match text.parse::<f64>() {
-        Ok(s) if s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
-        _ => Err("expected a number of seconds above 0 and at most 86400".into()),
+        Ok(s) if (0.1..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        _ => Err("expected a number of seconds from 0.1 to 86400".into()),
     }
 }
 

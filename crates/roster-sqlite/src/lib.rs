@@ -90,19 +90,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(tuning.acquire_timeout)
-            // A connection whose transaction SQLite rolled back by itself (a full disk, an
-            // I/O error) keeps sqlx's count of open transactions, and refuses every later
-            // BEGIN. Such a connection is closed, and the pool opens a fresh one.
-            .after_release(|conn, _| {
-                Box::pin(async move {
-                    if !sqlx::Connection::is_in_transaction(conn) {
-                        return Ok(true);
-                    }
-                    // The rollback of a dropped transaction may still be queued: let it run.
-                    sqlx::Connection::ping(conn).await?;
-                    Ok(!sqlx::Connection::is_in_transaction(conn))
-                })
-            })
+            .after_release(settled)
             .connect_with(options.clone())
             .await
             .map_err(other)?;
@@ -113,6 +101,7 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(tuning.acquire_timeout)
+            .after_release(settled)
             // 1 MiB of pages each, not SQLite's 2: eight readers' caches were a fifth of the
             // server's memory, and what falls out is still in the system's file cache.
             .connect_with(options.clone().pragma("cache_size", "-1024"))
@@ -154,6 +143,33 @@ impl SqliteStore {
             .await
             .map_err(other)
     }
+}
+
+/// Whether a connection coming back to its pool is fit to go on. SQLite rolls a transaction
+/// back by itself on some errors (a full disk, an I/O error), and sqlx then still counts it
+/// open: every later `BEGIN` on that connection was refused (the writer's) or became a
+/// savepoint inside a transaction that never ends (a reader's, pinned to an old snapshot).
+/// Such a connection is dropped (an error: sqlx closes it without the `PRAGMA optimize` a
+/// graceful close runs, which could wait on the disk or a lock) and the pool opens a fresh
+/// one.
+fn settled(
+    conn: &mut sqlx::SqliteConnection,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> futures_util::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
+    Box::pin(async move {
+        if !sqlx::Connection::is_in_transaction(conn) {
+            return Ok(true);
+        }
+        // The rollback of a dropped transaction may still be queued: let it run first.
+        sqlx::Connection::ping(conn).await?;
+        if sqlx::Connection::is_in_transaction(conn) {
+            return Err(sqlx::Error::Protocol(
+                "a transaction SQLite already ended is still open in sqlx: connection dropped"
+                    .into(),
+            ));
+        }
+        Ok(true)
+    })
 }
 
 /// Creates the database file, readable and writable by its owner only, if it does not exist:
@@ -279,11 +295,17 @@ pub(crate) fn other(e: sqlx::Error) -> StoreError {
         _ => None,
     };
     match (&e, code.map(|c| c & 0xff)) {
-        (sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed, _) => {
-            StoreError::Unavailable(e.to_string())
-        }
-        // SQLITE_BUSY, SQLITE_LOCKED: past the busy timeout.
-        (_, Some(5 | 6)) => StoreError::Unavailable(e.to_string()),
+        (
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::WorkerCrashed,
+            _,
+        ) => StoreError::Unavailable(e.to_string()),
+        // SQLITE_BUSY, SQLITE_LOCKED (past the busy timeout), SQLITE_IOERR (the disk failed
+        // a read or write: the transaction was rolled back), SQLITE_PROTOCOL (a lock race
+        // between processes).
+        (_, Some(5 | 6 | 10 | 15)) => StoreError::Unavailable(e.to_string()),
         // SQLITE_FULL.
         (_, Some(13)) => StoreError::Full(e.to_string()),
         _ => StoreError::Other(e.to_string()),
@@ -808,5 +830,42 @@ impl Store for SqliteStore {
     async fn deprovision_group(&self, org: Uuid, id: Uuid, expect: Option<i64>) -> StoreResult<()> {
         let _writing = self.changes.writing();
         provisioning::delete_group(self, org, id, expect).await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is the test failing
+mod tests {
+    use super::*;
+
+    /// What a full disk does to a transaction, made on purpose: SQLite ends it, sqlx does not
+    /// know. The next write must still begin.
+    #[tokio::test]
+    async fn a_transaction_sqlite_ended_by_itself_does_not_outlive_its_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("r.db").display());
+        let store = SqliteStore::connect(&url, &StoreOptions::default())
+            .await
+            .unwrap();
+        for pool in [&store.writer, &store.reader] {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+            drop(tx);
+        }
+        let mut tx = store.write().await.expect("a write begins after it");
+        sqlx::query("CREATE TABLE t (x)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        for _ in 0..8 {
+            // Every reader is outside any transaction: it sees the new table.
+            let mut tx = store.reader.begin().await.unwrap();
+            sqlx::query("SELECT count(*) FROM t")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
     }
 }

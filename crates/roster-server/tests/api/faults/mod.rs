@@ -191,8 +191,7 @@ async fn a_lost_listener_is_noticed_at_once_even_while_the_pool_is_saturated() {
         .fetch_one(&mut watcher)
         .await
         .unwrap();
-        // 16 on this node; 15 where the listener takes a pooled connection of its own.
-        if locked >= 15 {
+        if locked >= 16 {
             break;
         }
         assert!(
@@ -202,8 +201,23 @@ async fn a_lost_listener_is_noticed_at_once_even_while_the_pool_is_saturated() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    // B's listener connection is closed; the member is removed through A.
+    // B's listener connection is closed: B stops answering from memory at once, and opens
+    // a new listener and proves it while every pooled connection still waits.
     assert!(proxy.cut_listeners() >= 1);
+    let cut = Instant::now();
+    while b.store.changes().current().is_some() {
+        assert!(
+            cut.elapsed() < Duration::from_secs(1),
+            "the loss went unnoticed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    proven(&b).await;
+    assert!(
+        cut.elapsed() < Duration::from_secs(4),
+        "the listener came back through the busy pool ({:?})",
+        cut.elapsed()
+    );
     let res = a
         .delete(&format!("/api/memberships/{member}/"))
         .key(&owner)

@@ -267,8 +267,9 @@ async fn the_write_ahead_log_stays_under_its_limit_under_sustained_reads_and_wri
     for worker in 0..4 {
         let (app, admin, groups) = (app.clone(), admin.clone(), groups.clone());
         load.push(tokio::spawn(async move {
-            let mut i = 0;
+            let (mut i, mut slowest) = (0, Duration::ZERO);
             while Instant::now() < until {
+                let started = Instant::now();
                 let res = if worker % 2 == 0 {
                     let body = json!({"name": format!("Group {worker}-{i}"), "description": "x".repeat(2000)});
                     app.post(&groups).key(&admin).json(&body).send().await
@@ -276,9 +277,12 @@ async fn the_write_ahead_log_stays_under_its_limit_under_sustained_reads_and_wri
                     app.get(&groups).key(&admin).send().await
                 };
                 assert!(res.status.is_success(), "{}", res.status);
+                if worker % 2 == 0 {
+                    slowest = slowest.max(started.elapsed());
+                }
                 i += 1;
             }
-            i
+            (i, slowest)
         }));
     }
     // The log may pass its limit between checkpoints, but never stays past it for 5 s.
@@ -293,13 +297,25 @@ async fn the_write_ahead_log_stays_under_its_limit_under_sustained_reads_and_wri
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let mut requests = 0;
-    for n in futures_util::future::join_all(load).await {
-        requests += n.unwrap();
+    let (mut requests, mut slowest) = (0, Duration::ZERO);
+    for done in futures_util::future::join_all(load).await {
+        let (n, slow) = done.unwrap();
+        requests += n;
+        slowest = slowest.max(slow);
     }
+    eprintln!(
+        "log: longest over its limit {longest:?}, largest {largest} bytes; {requests} requests, \
+         slowest write {slowest:?}"
+    );
     assert!(
         longest < Duration::from_secs(5),
         "the log stayed over its limit for {longest:?} (largest {largest} bytes, {requests} requests)"
+    );
+    // A truncating checkpoint holds writers back for at most a few hundred milliseconds (a
+    // debug build, sharing the machine with the rest of the suite: a second of slack).
+    assert!(
+        slowest < Duration::from_millis(1500),
+        "a write took {slowest:?}"
     );
     assert!(largest > 0, "the load wrote nothing");
     tokio::time::sleep(Duration::from_secs(5)).await;
