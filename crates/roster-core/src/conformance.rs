@@ -1,7 +1,7 @@
 //! The storage conformance suite: every behaviour the server relies on, written once against
 //! the [`Store`] trait and run by each backend's tests on a fresh, empty store per check.
 //!
-//! A backend runs it with `conformance::run(|| async { open a new store })`.
+//! A backend's tests run it with [`conformance_tests!`]: one test per check.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed expectation is a failed check
 
@@ -9,85 +9,54 @@ use crate::keys;
 use crate::store::*;
 use crate::{Role, Store, StoreError, Timestamp, email};
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::sync::Arc;
 use uuid::Uuid;
 
-mod provisioning;
+pub mod provisioning;
 
-type Check = fn(Arc<dyn Store>) -> futures_util::future::BoxFuture<'static, ()>;
-
-/// Every check, by name.
-pub const CHECKS: &[(&str, Check)] = &[
-    ("users_and_keys", |s| Box::pin(users_and_keys(s))),
-    ("keys_are_rotated", |s| Box::pin(keys_are_rotated(s))),
-    ("bootstrap_makes_one_operator", |s| {
-        Box::pin(bootstrap_makes_one_operator(s))
-    }),
-    ("activity_is_recorded", |s| {
-        Box::pin(activity_is_recorded(s))
-    }),
-    ("organizations", |s| Box::pin(organizations(s))),
-    ("membership_order_filters_and_windows", |s| {
-        Box::pin(membership_order_filters_and_windows(s))
-    }),
-    ("member_lists_show_current_group_names", |s| {
-        Box::pin(member_lists_show_current_group_names(s))
-    }),
-    ("roles_and_the_last_admin", |s| {
-        Box::pin(roles_and_the_last_admin(s))
-    }),
-    ("group_members_add_and_replace", |s| {
-        Box::pin(group_members_add_and_replace(s))
-    }),
-    ("held_memberships_attach_on_join", |s| {
-        Box::pin(held_memberships_attach_on_join(s))
-    }),
-    ("large_group_replaces", |s| {
-        Box::pin(large_group_replaces(s))
-    }),
-    ("require_campaign", |s| Box::pin(require_campaign(s))),
-    ("campaign_members_keep_data_exactly", |s| {
-        Box::pin(campaign_members_keep_data_exactly(s))
-    }),
-    ("accounts_are_revoked_with_their_user", |s| {
-        Box::pin(accounts_are_revoked_with_their_user(s))
-    }),
-    ("invitations_are_accepted_once", |s| {
-        Box::pin(invitations_are_accepted_once(s))
-    }),
-    ("import_is_all_or_nothing", |s| {
-        Box::pin(import_is_all_or_nothing(s))
-    }),
-    ("concurrent_replaces_serialize", |s| {
-        Box::pin(concurrent_replaces_serialize(s))
-    }),
-    ("provisioned_users", |s| {
-        Box::pin(provisioning::users_are_provisioned(s))
-    }),
-    ("provisioned_users_in_batches", |s| {
-        Box::pin(provisioning::users_are_provisioned_in_batches(s))
-    }),
-    ("provisioned_group_members_change_by_id", |s| {
-        Box::pin(provisioning::group_members_change_by_id(s))
-    }),
-];
-
-/// Runs every check, each on a store from `open`; panics naming the first that fails.
-pub async fn run<F, Fut>(open: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Arc<dyn Store>>,
-{
-    for (name, check) in CHECKS {
-        let store = open().await;
-        let outcome =
-            futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(check(store))).await;
-        if let Err(panic) = outcome {
-            eprintln!("conformance check failed: {name}");
-            std::panic::resume_unwind(panic);
-        }
-    }
+/// One test per check, each on a store of its own from `$open` (an `async fn() ->
+/// Option<Arc<dyn Store>>`; `None` skips, for a backend whose server is not configured), so
+/// that one failure does not hide the others:
+///
+/// ```ignore
+/// roster_core::conformance_tests!(open);
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($open:ident) => {
+        $crate::conformance_tests!(@each $open;
+            users_and_keys = users_and_keys,
+            keys_are_rotated = keys_are_rotated,
+            bootstrap_makes_one_operator = bootstrap_makes_one_operator,
+            activity_is_recorded = activity_is_recorded,
+            organizations = organizations,
+            membership_order_filters_and_windows = membership_order_filters_and_windows,
+            member_lists_show_current_group_names = member_lists_show_current_group_names,
+            roles_and_the_last_admin = roles_and_the_last_admin,
+            group_members_add_and_replace = group_members_add_and_replace,
+            held_memberships_attach_on_join = held_memberships_attach_on_join,
+            large_group_replaces = large_group_replaces,
+            require_campaign = require_campaign,
+            campaign_members_keep_data_exactly = campaign_members_keep_data_exactly,
+            accounts_are_revoked_with_their_user = accounts_are_revoked_with_their_user,
+            invitations_are_accepted_once = invitations_are_accepted_once,
+            import_is_all_or_nothing = import_is_all_or_nothing,
+            concurrent_replaces_serialize = concurrent_replaces_serialize,
+            provisioned_users = provisioning::users_are_provisioned,
+            provisioned_users_in_batches = provisioning::users_are_provisioned_in_batches,
+            provisioned_group_members_change_by_id = provisioning::group_members_change_by_id,
+        );
+    };
+    (@each $open:ident; $($name:ident = $($check:ident)::+),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(store) = $open().await {
+                    $crate::conformance::$($check)::+(store).await;
+                }
+            }
+        )+
+    };
 }
 
 /// Two stores on one database (two processes on a SQLite file, two nodes on PostgreSQL):
@@ -232,7 +201,7 @@ async fn group_emails(store: &Arc<dyn Store>, group: Uuid) -> Vec<String> {
 
 /// A rotation swaps keys at once: the old one (or all) stops, the new one works; a rotation
 /// naming a key the user does not have changes nothing.
-async fn keys_are_rotated(store: Arc<dyn Store>) {
+pub async fn keys_are_rotated(store: Arc<dyn Store>) {
     let ann = user(&store, "ann@rotate.test").await;
     let bob = user(&store, "bob@rotate.test").await;
     let [k1, k2, k3, k4, k5] = [(); 5].map(|_| keys::issue());
@@ -268,7 +237,7 @@ async fn keys_are_rotated(store: Arc<dyn Store>) {
     assert_eq!(works(&k4).await, Some(ann));
 }
 
-async fn users_and_keys(store: Arc<dyn Store>) {
+pub async fn users_and_keys(store: Arc<dyn Store>) {
     let first = store
         .ensure_user(person("Ann@Example.com"), now())
         .await
@@ -332,7 +301,7 @@ async fn users_and_keys(store: Arc<dyn Store>) {
     ));
 }
 
-async fn activity_is_recorded(store: Arc<dyn Store>) {
+pub async fn activity_is_recorded(store: Arc<dyn Store>) {
     let org = team(&store).await;
     let ann = user(&store, "ann@acme.test").await;
     let key = keys::issue();
@@ -376,7 +345,7 @@ async fn activity_is_recorded(store: Arc<dyn Store>) {
     panic!("last_active_at was not recorded");
 }
 
-async fn bootstrap_makes_one_operator(store: Arc<dyn Store>) {
+pub async fn bootstrap_makes_one_operator(store: Arc<dyn Store>) {
     let key = keys::issue();
     assert!(
         store
@@ -400,7 +369,7 @@ async fn bootstrap_makes_one_operator(store: Arc<dyn Store>) {
     );
 }
 
-async fn organizations(store: Arc<dyn Store>) {
+pub async fn organizations(store: Arc<dyn Store>) {
     let ann = user(&store, "ann@acme.test").await;
     let bob = user(&store, "bob@acme.test").await;
     let zeta = store
@@ -490,7 +459,7 @@ async fn organizations(store: Arc<dyn Store>) {
     ));
 }
 
-async fn membership_order_filters_and_windows(store: Arc<dyn Store>) {
+pub async fn membership_order_filters_and_windows(store: Arc<dyn Store>) {
     let org = team(&store).await;
     let robot = store
         .ensure_user(
@@ -625,7 +594,7 @@ async fn membership_order_filters_and_windows(store: Arc<dyn Store>) {
 
 /// A member's groups, in a list and alone, are this team's only, ordered by name, and follow
 /// every rename, removal and new group at once (backends may keep names between reads).
-async fn member_lists_show_current_group_names(store: Arc<dyn Store>) {
+pub async fn member_lists_show_current_group_names(store: Arc<dyn Store>) {
     let org = team(&store).await;
     let ann = user(&store, "ann@acme.test").await;
     let other = store
@@ -681,7 +650,7 @@ async fn member_lists_show_current_group_names(store: Arc<dyn Store>) {
     assert_eq!(ann_in(store.clone()).await, ["Aardvark", "Zed"]);
 }
 
-async fn roles_and_the_last_admin(store: Arc<dyn Store>) {
+pub async fn roles_and_the_last_admin(store: Arc<dyn Store>) {
     let org = team(&store).await;
     let everyone = store
         .list_memberships(
@@ -725,7 +694,7 @@ async fn roles_and_the_last_admin(store: Arc<dyn Store>) {
     ));
 }
 
-async fn group_members_add_and_replace(store: Arc<dyn Store>) {
+pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
     let org = team(&store).await;
     let group = store.create_group(org, "Agents", now()).await.unwrap().id;
     assert!(matches!(
@@ -798,7 +767,7 @@ async fn group_members_add_and_replace(store: Arc<dyn Store>) {
 }
 
 /// Payloads past a thousand items take another plan on some backends: the same results.
-async fn large_group_replaces(store: Arc<dyn Store>) {
+pub async fn large_group_replaces(store: Arc<dyn Store>) {
     let org = team(&store).await;
     store
         .add_email_domain(org, "acme.test", now())
@@ -842,7 +811,7 @@ async fn large_group_replaces(store: Arc<dyn Store>) {
     assert_eq!(bob_in.user.as_ref().map(|u| u.id), Some(bob));
 }
 
-async fn held_memberships_attach_on_join(store: Arc<dyn Store>) {
+pub async fn held_memberships_attach_on_join(store: Arc<dyn Store>) {
     let org = team(&store).await;
     let group = store.create_group(org, "Agents", now()).await.unwrap().id;
     store
@@ -892,7 +861,7 @@ async fn held_memberships_attach_on_join(store: Arc<dyn Store>) {
     );
 }
 
-async fn require_campaign(store: Arc<dyn Store>) {
+pub async fn require_campaign(store: Arc<dyn Store>) {
     let org = team(&store).await;
     let group = store.create_group(org, "Agents", now()).await.unwrap().id;
     let campaign = store
@@ -957,7 +926,7 @@ async fn require_campaign(store: Arc<dyn Store>) {
     assert!(listed[0].campaigns.is_empty());
 }
 
-async fn campaign_members_keep_data_exactly(store: Arc<dyn Store>) {
+pub async fn campaign_members_keep_data_exactly(store: Arc<dyn Store>) {
     let org = team(&store).await;
     let campaign = store.create_campaign(org, "Spring", now()).await.unwrap();
     let data = r#"{"z": 1, "a": 123456789012345678901234567890, "pi": 3.14159265358979323846,  "s": "Köln"}"#;
@@ -1048,7 +1017,7 @@ async fn campaign_members_keep_data_exactly(store: Arc<dyn Store>) {
     );
 }
 
-async fn accounts_are_revoked_with_their_user(store: Arc<dyn Store>) {
+pub async fn accounts_are_revoked_with_their_user(store: Arc<dyn Store>) {
     let org = team(&store).await;
     let key = keys::issue();
     let account = store
@@ -1152,7 +1121,7 @@ async fn accounts_are_revoked_with_their_user(store: Arc<dyn Store>) {
     );
 }
 
-async fn invitations_are_accepted_once(store: Arc<dyn Store>) {
+pub async fn invitations_are_accepted_once(store: Arc<dyn Store>) {
     let org = team(&store).await;
     let inviter = user(&store, "admin@acme.test").await;
     let token = keys::issue();
@@ -1224,7 +1193,7 @@ async fn invitations_are_accepted_once(store: Arc<dyn Store>) {
     assert!(store.list_invitations(org).await.unwrap().is_empty());
 }
 
-async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
+pub async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
     let org = team(&store).await;
     let row = |address: &str, role: Option<Role>, groups: &[&str]| ImportRow {
         email: address.into(),
@@ -1286,7 +1255,7 @@ async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
     ));
 }
 
-async fn concurrent_replaces_serialize(store: Arc<dyn Store>) {
+pub async fn concurrent_replaces_serialize(store: Arc<dyn Store>) {
     let org = team(&store).await;
     store
         .add_email_domain(org, "acme.test", now())

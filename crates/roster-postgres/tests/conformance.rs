@@ -11,51 +11,43 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The server named by ROSTER_TEST_DATABASE_URL and a new database on it, or `None` without
-/// one (the suite's test reports the skip, or fails it under ROSTER_REQUIRE_POSTGRES).
+/// The server named by ROSTER_TEST_DATABASE_URL and a new database on it, or `None`
+/// without one: the test then says it is skipped, or fails under ROSTER_REQUIRE_POSTGRES.
 async fn fresh_database() -> Option<(String, String)> {
-    let server = std::env::var("ROSTER_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())?;
-    let url = roster_postgres::testing::fresh_database(&server)
-        .await
-        .expect("a test database");
-    Some((server, url))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_passes_the_storage_conformance_suite() {
     let Some(server) = std::env::var("ROSTER_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
     else {
         assert!(
             std::env::var_os("ROSTER_REQUIRE_POSTGRES").is_none(),
-            "ROSTER_REQUIRE_POSTGRES is set but ROSTER_TEST_DATABASE_URL is not: the PostgreSQL suite cannot run"
+            "ROSTER_REQUIRE_POSTGRES is set but ROSTER_TEST_DATABASE_URL is not"
         );
         // Straight to the stderr handle: the test harness captures `eprintln!`, and a skip
         // must be seen.
         let _ = writeln!(
             std::io::stderr(),
-            "\n*** SKIPPED: the PostgreSQL storage conformance suite (set ROSTER_TEST_DATABASE_URL=postgres://... to run it) ***\n"
+            "*** SKIPPED: PostgreSQL storage tests (set ROSTER_TEST_DATABASE_URL=postgres://...) ***"
         );
-        return;
+        return None;
     };
-    roster_core::conformance::run(|| async {
-        let url = roster_postgres::testing::fresh_database(&server)
-            .await
-            .expect("a test database");
-        Arc::new(
-            PostgresStore::connect(&url, &Default::default())
-                .await
-                .expect("connect"),
-        ) as Arc<dyn Store>
-    })
-    .await;
-    println!(
-        "PostgreSQL storage conformance suite: {} checks passed",
-        roster_core::conformance::CHECKS.len()
-    );
+    let url = roster_postgres::testing::fresh_database(&server)
+        .await
+        .expect("a test database");
+    Some((server, url))
+}
+
+/// A store on a new database, for one check.
+async fn open() -> Option<Arc<dyn Store>> {
+    let (_, url) = fresh_database().await?;
+    let store = PostgresStore::connect(&url, &Default::default())
+        .await
+        .expect("connect");
+    Some(Arc::new(store))
+}
+
+mod postgres {
+    use super::open;
+    roster_core::conformance_tests!(open);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

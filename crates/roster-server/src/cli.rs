@@ -4,7 +4,7 @@
 //! `KEY=$(roster operator create --email ops@example.com)` works; everything else goes to stderr.
 
 use crate::app::app;
-use crate::state::{AppState, HttpConfig};
+use crate::state::{AppState, HttpConfig, defaults};
 use crate::{storage, telemetry};
 use clap::{Args, Parser, Subcommand};
 use roster_core::email;
@@ -32,7 +32,7 @@ pub struct Cli {
         default_value = "sqlite://roster.db",
         global = true
     )]
-    database: String,
+    database: Secret,
 
     #[command(subcommand)]
     command: Command,
@@ -96,16 +96,16 @@ struct ServeArgs {
     #[arg(long, env = "ROSTER_PUBLIC_URL")]
     public_url: Option<String>,
     /// Largest accepted request body, in bytes.
-    #[arg(long, env = "ROSTER_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    #[arg(long, env = "ROSTER_MAX_BODY_BYTES", default_value_t = defaults::MAX_BODY_BYTES)]
     max_body_bytes: usize,
     /// Requests a second one key may make on this node; more get 429 (0: no limit).
-    #[arg(long, env = "ROSTER_RATE_LIMIT", default_value_t = 1000)]
+    #[arg(long, env = "ROSTER_RATE_LIMIT", default_value_t = defaults::RATE_LIMIT)]
     rate_limit: u32,
     /// Requests one key may make at once before the rate applies.
-    #[arg(long, env = "ROSTER_RATE_BURST", default_value_t = 2000)]
+    #[arg(long, env = "ROSTER_RATE_BURST", default_value_t = defaults::RATE_BURST)]
     rate_burst: u32,
     /// The most items one group- or campaign-member payload may hold (more: 400).
-    #[arg(long, env = "ROSTER_MAX_ITEMS", default_value_t = 200_000)]
+    #[arg(long, env = "ROSTER_MAX_ITEMS", default_value_t = defaults::MAX_ITEMS)]
     max_items: usize,
     /// The most connections open at once; one more is answered 503 at once. Keep it below
     /// the process's open-file limit (`ulimit -n`).
@@ -119,7 +119,7 @@ struct ServeArgs {
     idle_timeout: u64,
     /// Heavy requests (member payloads over 1,000 items, SCIM filters other than one `eq`,
     /// whole lists over 10,000 rows) one key may have running at once; more get 429 (0: no cap).
-    #[arg(long, env = "ROSTER_MAX_HEAVY_PER_KEY", default_value_t = 4)]
+    #[arg(long, env = "ROSTER_MAX_HEAVY_PER_KEY", default_value_t = defaults::MAX_HEAVY_PER_KEY)]
     max_heavy_per_key: usize,
     /// Memory for kept member-list pages, in MiB (0: keep none).
     #[arg(long, env = "ROSTER_PAGE_CACHE_MIB", default_value_t = crate::page_cache::DEFAULT_BUDGET >> 20)]
@@ -143,14 +143,14 @@ struct ServeArgs {
     smtp_from: String,
     /// Seconds a request waits for a free database connection before it is answered 503
     /// with Retry-After.
-    #[arg(long, env = "ROSTER_DB_ACQUIRE_TIMEOUT", default_value = "5", value_parser = seconds)]
-    db_acquire_timeout: Duration,
+    #[arg(long, env = "ROSTER_DB_ACQUIRE_TIMEOUT", default_value_t = Seconds(StoreOptions::default().acquire_timeout))]
+    db_acquire_timeout: Seconds,
     /// Seconds this node answers from memory (keys, roles, pages) without proof that it has
     /// seen every change made elsewhere; past it, everything is read from the database.
-    #[arg(long, env = "ROSTER_WATCH_BOUND", default_value = "3", value_parser = seconds)]
-    watch_bound: Duration,
+    #[arg(long, env = "ROSTER_WATCH_BOUND", default_value_t = Seconds(StoreOptions::default().watch_bound))]
+    watch_bound: Seconds,
     /// SQLite: the write-ahead log size, in MiB, past which it is checkpointed and emptied.
-    #[arg(long, env = "ROSTER_SQLITE_WAL_LIMIT_MIB", default_value_t = 128,
+    #[arg(long, env = "ROSTER_SQLITE_WAL_LIMIT_MIB", default_value_t = StoreOptions::default().wal_limit >> 20,
           value_parser = clap::value_parser!(u64).range(1..))]
     sqlite_wal_limit_mib: u64,
     /// Log as JSON lines instead of text.
@@ -160,10 +160,23 @@ struct ServeArgs {
 
 /// A number of seconds from 0.1 to a day, fractions allowed (`2.5`): shorter bounds would
 /// have the watcher and the pool spin.
-fn seconds(text: &str) -> Result<Duration, String> {
-    match text.parse::<f64>() {
-        Ok(s) if (0.1..=86_400.0).contains(&s) => Ok(Duration::from_secs_f64(s)),
-        _ => Err("expected a number of seconds from 0.1 to 86400".into()),
+#[derive(Clone, Copy, Debug)]
+struct Seconds(Duration);
+
+impl std::str::FromStr for Seconds {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.parse::<f64>() {
+            Ok(s) if (0.1..=86_400.0).contains(&s) => Ok(Seconds(Duration::from_secs_f64(s))),
+            _ => Err("expected a number of seconds from 0.1 to 86400".into()),
+        }
+    }
+}
+
+impl std::fmt::Display for Seconds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
     }
 }
 
@@ -234,8 +247,8 @@ type CliResult = Result<(), String>;
 
 async fn run(cli: Cli) -> CliResult {
     match cli.command {
-        Command::Serve(args) => serve(args, &cli.database).await,
-        Command::Operate(operation) => operate(operation, &cli.database).await,
+        Command::Serve(args) => serve(args, &cli.database.0).await,
+        Command::Operate(operation) => operate(operation, &cli.database.0).await,
     }
 }
 
@@ -282,6 +295,11 @@ async fn operate(operation: Operation, database: &str) -> CliResult {
             role,
             key,
         }) => {
+            // The team first: a command that fails leaves no person behind.
+            store.get_organization(org_id).await.map_err(|e| match e {
+                roster_core::StoreError::NotFound => format!("no organization {org_id}"),
+                e => e.to_string(),
+            })?;
             let user = person(&*store, &clock, &email, name).await?;
             let role = role.and_then(Role::from_i64);
             let membership = store
@@ -370,7 +388,7 @@ async fn new_key(store: &dyn Store, clock: &dyn Clock, user: Uuid) -> Result<Str
     Ok(issued.secret)
 }
 
-/// A setting that may hold a password: kept out of `Debug`.
+/// A setting that may hold a password (a database or SMTP URL): kept out of `Debug`.
 #[derive(Clone)]
 struct Secret(String);
 
@@ -401,8 +419,8 @@ async fn serve(args: ServeArgs, database: &str) -> CliResult {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     let options = StoreOptions {
-        acquire_timeout: args.db_acquire_timeout,
-        watch_bound: args.watch_bound,
+        acquire_timeout: args.db_acquire_timeout.0,
+        watch_bound: args.watch_bound.0,
         wal_limit: args.sqlite_wal_limit_mib << 20,
     };
     let store = storage::open(database, &options)
@@ -555,4 +573,25 @@ async fn shutdown_signal() {
     let term = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = term => {} }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_the_command_line_keeps_passwords_out() {
+        let cli = Cli::try_parse_from([
+            "roster",
+            "--database",
+            "postgres://roster:hunter2@db/roster",
+            "serve",
+            "--smtp-url",
+            "smtp://mail:swordfish@relay:587",
+        ])
+        .expect("parses");
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("swordfish"), "{shown}");
+    }
 }

@@ -74,16 +74,26 @@ pub struct HttpConfig {
     pub max_heavy_per_key: usize,
 }
 
+/// The defaults of the settings, written once: `HttpConfig::default()` and the command
+/// line's flags both read them.
+pub mod defaults {
+    pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+    pub const MAX_ITEMS: usize = 200_000;
+    pub const RATE_LIMIT: u32 = 1000;
+    pub const RATE_BURST: u32 = 2000;
+    pub const MAX_HEAVY_PER_KEY: usize = 4;
+}
+
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             public_url: None,
-            max_body_bytes: 16 * 1024 * 1024,
+            max_body_bytes: defaults::MAX_BODY_BYTES,
             page_cache_bytes: crate::page_cache::DEFAULT_BUDGET,
-            max_items: 200_000,
-            rate_limit: 1000,
-            rate_burst: 2000,
-            max_heavy_per_key: 4,
+            max_items: defaults::MAX_ITEMS,
+            rate_limit: defaults::RATE_LIMIT,
+            rate_burst: defaults::RATE_BURST,
+            max_heavy_per_key: defaults::MAX_HEAVY_PER_KEY,
         }
     }
 }

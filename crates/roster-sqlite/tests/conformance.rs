@@ -4,19 +4,20 @@ use roster_core::Store;
 use roster_sqlite::SqliteStore;
 use std::sync::Arc;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sqlite_passes_the_storage_conformance_suite() {
-    roster_core::conformance::run(|| async {
-        // Each check's directory lives as long as the test process.
-        let dir = Box::leak(Box::new(tempfile::tempdir().expect("temp dir")));
-        let url = format!("sqlite://{}", dir.path().join("roster.db").display());
-        Arc::new(
-            SqliteStore::connect(&url, &Default::default())
-                .await
-                .expect("open"),
-        ) as Arc<dyn Store>
-    })
-    .await;
+/// A store on a new database file, for one check.
+async fn open() -> Option<Arc<dyn Store>> {
+    // Each check's directory lives as long as the test process.
+    let dir = Box::leak(Box::new(tempfile::tempdir().expect("temp dir")));
+    let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let store = SqliteStore::connect(&url, &Default::default())
+        .await
+        .expect("open");
+    Some(Arc::new(store))
+}
+
+mod sqlite {
+    use super::open;
+    roster_core::conformance_tests!(open);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

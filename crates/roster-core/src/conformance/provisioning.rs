@@ -27,7 +27,7 @@ async fn find(store: &Arc<dyn Store>, org: Uuid, key: UserKey) -> Vec<Provisione
         .unwrap()
 }
 
-pub(super) async fn users_are_provisioned(store: Arc<dyn Store>) {
+pub async fn users_are_provisioned(store: Arc<dyn Store>) {
     let org = team(&store).await;
     // People added otherwise are Users, by their email; the default role applies on create.
     assert_eq!(store.count_provisioned_users(org, None).await.unwrap(), 4);
@@ -159,7 +159,7 @@ pub(super) async fn users_are_provisioned(store: Arc<dyn Store>) {
     ));
 }
 
-pub(super) async fn group_members_change_by_id(store: Arc<dyn Store>) {
+pub async fn group_members_change_by_id(store: Arc<dyn Store>) {
     let org = team(&store).await;
     let ids = |name: &str| {
         let store = store.clone();
@@ -301,7 +301,7 @@ pub(super) async fn group_members_change_by_id(store: Arc<dyn Store>) {
 /// A batch of creates answers each as if they ran one after another in order, in one
 /// transaction: conflicts with the team and with earlier creates of the batch, linking of
 /// known people, and memberships held by email attaching.
-pub(super) async fn users_are_provisioned_in_batches(store: Arc<dyn Store>) {
+pub async fn users_are_provisioned_in_batches(store: Arc<dyn Store>) {
     let org = team(&store).await;
     let group = store.create_group(org, "Agents", now()).await.unwrap().id;
     store

@@ -296,3 +296,98 @@ async fn import_members_from_csv() {
         "the import may not leave the team without an admin"
     );
 }
+
+/// The memberships of `org`, as (email, role), through the store the server uses.
+async fn roles(dir: &Path, org: &str) -> Vec<(String, i64)> {
+    let url = format!("sqlite://{}", dir.join("roster.db").display());
+    let store = roster_server::storage::open(&url, &Default::default())
+        .await
+        .unwrap();
+    let window = roster_core::store::Window::Page {
+        offset: 0,
+        limit: 100,
+    };
+    let org = org.parse().unwrap();
+    let list = store
+        .list_memberships(org, &Default::default(), window)
+        .await
+        .unwrap();
+    list.into_iter()
+        .map(|m| (m.user.email, m.role.as_i64()))
+        .collect()
+}
+
+/// The command line makes changes through the same rules as the API: the same refusals,
+/// a non-zero exit, and nothing written.
+#[tokio::test]
+async fn member_add_is_refused_what_the_api_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = stdout(&roster(
+        dir.path(),
+        &["org", "create", "Acme", "--admin-email", "admin@acme.com"],
+    ));
+    let created: serde_json::Value = serde_json::from_str(created.trim()).unwrap();
+    let org = created["id"].as_str().unwrap().to_owned();
+    let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let store = roster_server::storage::open(&url, &Default::default())
+        .await
+        .unwrap();
+    let now = roster_core::Timestamp::from_micros(1_795_800_000_000_000);
+    let robot = store
+        .create_account(
+            org.parse().unwrap(),
+            roster_core::store::AccountKind::ServiceAccount,
+            "robot",
+            roster_core::Role::Admin,
+            &roster_core::keys::issue().hash,
+            None,
+            now,
+        )
+        .await
+        .unwrap();
+    drop(store);
+    let before = roles(dir.path(), &org).await;
+    let robot_email = before
+        .iter()
+        .find(|(email, _)| email != "admin@acme.com")
+        .map(|(email, _)| email.clone())
+        .unwrap();
+    assert_eq!(before.len(), 2, "{before:?} ({})", robot.id);
+
+    // The only admin who counts (the service account does not) demoted.
+    let out = roster(
+        dir.path(),
+        &["member", "add", &org, "admin@acme.com", "--role", "1"],
+    );
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("last admin"), "{said}");
+
+    // A service account's role changed.
+    let out = roster(
+        dir.path(),
+        &["member", "add", &org, &robot_email, "--role", "1"],
+    );
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("cannot be changed"), "{said}");
+
+    // A team that does not exist: no person is left behind.
+    let ghost = "00000000-0000-0000-0000-000000000000";
+    let out = roster(
+        dir.path(),
+        &["member", "add", ghost, "ghost@acme.com", "--key"],
+    );
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "no key is printed");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no organization"));
+    use sqlx::Connection;
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let ghosts: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE email LIKE 'ghost%'")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(ghosts, 0, "the failed command left a person behind");
+
+    assert_eq!(roles(dir.path(), &org).await, before, "nothing was written");
+}

@@ -22,6 +22,7 @@ mod limits;
 mod mailed;
 mod matrix;
 mod memberships;
+mod migrations;
 mod multinode;
 mod openapi;
 mod organizations;

@@ -94,16 +94,7 @@ fn roster(database: &str, args: &[&str]) -> String {
 
 #[tokio::test]
 async fn two_nodes_and_32_clients_on_one_postgres_database() {
-    let Some(server) = std::env::var("ROSTER_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        // Straight to the stderr handle: the test harness captures `eprintln!`, and a skip
-        // must be seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n*** SKIPPED: the multi-node test needs ROSTER_TEST_DATABASE_URL=postgres://... ***\n"
-        );
+    let Some(server) = crate::support::postgres_server("two_nodes_and_32_clients") else {
         return;
     };
     let database = roster_postgres::testing::fresh_database(&server)

@@ -29,6 +29,28 @@ pub fn serves(port: u16) -> bool {
         && response.starts_with("HTTP/1.1 200")
 }
 
+/// The PostgreSQL server of ROSTER_TEST_DATABASE_URL, for a test that needs one. Without
+/// it the test is skipped, said on stderr (the harness captures `eprintln!`), unless
+/// ROSTER_REQUIRE_POSTGRES is set (as CI does): then the test fails.
+pub fn postgres_server(test: &str) -> Option<String> {
+    use std::io::Write;
+    if let Some(url) = std::env::var("ROSTER_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        return Some(url);
+    }
+    assert!(
+        std::env::var_os("ROSTER_REQUIRE_POSTGRES").is_none(),
+        "{test}: ROSTER_REQUIRE_POSTGRES is set but ROSTER_TEST_DATABASE_URL is not"
+    );
+    let _ = writeln!(
+        std::io::stderr(),
+        "*** SKIPPED {test}: it needs ROSTER_TEST_DATABASE_URL=postgres://... ***"
+    );
+    None
+}
+
 pub struct TestApp {
     app: App,
     pub store: Arc<dyn Store>,

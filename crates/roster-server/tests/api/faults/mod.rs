@@ -20,13 +20,7 @@ use std::time::{Duration, Instant};
 
 /// The PostgreSQL server the suite runs on, or `None` (said) when it runs on SQLite.
 fn postgres(test: &str) -> Option<String> {
-    match std::env::var("ROSTER_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("{test}: skipped (PostgreSQL only; the suite runs on SQLite)");
-            None
-        }
-    }
+    crate::support::postgres_server(test)
 }
 
 /// The host and port of a PostgreSQL URL.
