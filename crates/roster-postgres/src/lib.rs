@@ -16,8 +16,11 @@
 mod accounts;
 mod campaign_members;
 mod campaigns;
+mod dialect;
+#[path = "../../roster-sql/email_domains.rs"]
 mod email_domains;
 mod group_memberships;
+#[path = "../../roster-sql/groups.rs"]
 mod groups;
 mod import;
 mod invitations;
@@ -25,9 +28,12 @@ mod memberships;
 mod organizations;
 mod payload;
 mod provisioning;
+#[path = "../../roster-sql/rows.rs"]
 mod rows;
 mod users;
 mod watch;
+
+pub(crate) use dialect::{at, ts};
 
 use async_trait::async_trait;
 use roster_core::changes::Changes;
@@ -50,7 +56,6 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub struct PostgresStore {
@@ -169,14 +174,6 @@ pub(crate) fn analyze_if_large(store: &PostgresStore, table: &'static str, items
             }
         });
     }
-}
-
-pub(crate) fn ts(t: Timestamp) -> OffsetDateTime {
-    t.to_offset_date_time()
-}
-
-pub(crate) fn at(t: OffsetDateTime) -> Timestamp {
-    Timestamp::from_offset_date_time(t)
 }
 
 /// How a transaction holds its team's row (see the crate documentation).

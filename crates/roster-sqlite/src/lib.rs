@@ -20,9 +20,12 @@
 mod accounts;
 mod campaign_members;
 mod campaigns;
+mod dialect;
+#[path = "../../roster-sql/email_domains.rs"]
 mod email_domains;
 mod group_memberships;
 mod group_names;
+#[path = "../../roster-sql/groups.rs"]
 mod groups;
 mod import;
 mod invitations;
@@ -30,6 +33,7 @@ mod memberships;
 mod organizations;
 mod payload;
 mod provisioning;
+#[path = "../../roster-sql/rows.rs"]
 mod rows;
 mod users;
 
@@ -312,10 +316,12 @@ pub(crate) fn other(e: sqlx::Error) -> StoreError {
     }
 }
 
-/// Maps a unique-constraint violation to a conflict on `field`, anything else to `Other`.
+/// Maps a unique-constraint violation to a conflict on `field`, a foreign-key violation (the
+/// row named is gone) to `NotFound`, anything else to `Other`.
 pub(crate) fn conflict_on(field: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict { field },
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
         _ => other(e),
     }
 }

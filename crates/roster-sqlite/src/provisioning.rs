@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 /// The database clock in the microseconds timestamps are kept in, for changes made without a
 /// caller's clock at hand (version bumps from the team API).
-pub(crate) const NOW: &str = "CAST(unixepoch('subsec') * 1000000 AS INTEGER)";
+pub(crate) use crate::dialect::NOW;
 
 const USER_SELECT: &str = "SELECT u.id, m.id AS seq, u.email, \
      coalesce(m.user_name, u.email) AS user_name, u.name, m.external_id, m.active, m.role, \
@@ -684,10 +684,7 @@ pub(crate) async fn create_group(
     .bind(now.as_micros())
     .execute(&mut *tx)
     .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
-        _ => conflict_on("displayName")(e),
-    })?;
+    .map_err(conflict_on("displayName"))?;
     for change in &write.members {
         change_members(&mut tx, org, id, change, now).await?;
     }

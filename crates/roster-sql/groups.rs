@@ -1,11 +1,11 @@
-//! Groups of a team.
+//! Groups of a team. Compiled into each backend against its `dialect` module (see README.md).
 
-use crate::provisioning::NOW;
+use crate::dialect::{Backend, Db, NOW, Stamp, at, ts};
 use crate::rows::push_window;
-use crate::{SqliteStore, conflict_on, other};
+use crate::{conflict_on, other};
 use roster_core::store::{NameCursor, Window};
 use roster_core::{Group, StoreError, StoreResult, Timestamp};
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteExecutor};
+use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
 const SELECT: &str = "SELECT g.id, g.org_id, g.name, g.created_at, \
@@ -17,7 +17,7 @@ struct GroupRow {
     id: Uuid,
     org_id: Uuid,
     name: String,
-    created_at: i64,
+    created_at: Stamp,
     num_members: i64,
 }
 
@@ -28,17 +28,17 @@ impl From<GroupRow> for Group {
             organization: r.org_id,
             name: r.name,
             num_members: u64::try_from(r.num_members).unwrap_or(0),
-            created_at: Timestamp::from_micros(r.created_at),
+            created_at: at(r.created_at),
         }
     }
 }
 
 pub(crate) async fn list(
-    store: &SqliteStore,
+    store: &Backend,
     org: Uuid,
     window: Window<NameCursor>,
 ) -> StoreResult<Vec<Group>> {
-    let mut qb = QueryBuilder::<Sqlite>::new(SELECT);
+    let mut qb = QueryBuilder::<Db>::new(SELECT);
     qb.push(" WHERE g.org_id = ").push_bind(org);
     push_window(&mut qb, window, "g.name", |qb, c| {
         // Names are unique within a team, so the name alone orders the groups.
@@ -46,22 +46,25 @@ pub(crate) async fn list(
     });
     let rows: Vec<GroupRow> = qb
         .build_query_as()
-        .fetch_all(&store.reader)
+        .fetch_all(store.reads())
         .await
         .map_err(other)?;
     Ok(rows.into_iter().map(Group::from).collect())
 }
 
-pub(crate) async fn count(store: &SqliteStore, org: Uuid) -> StoreResult<u64> {
+pub(crate) async fn count(store: &Backend, org: Uuid) -> StoreResult<u64> {
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM groups WHERE org_id = $1")
         .bind(org)
-        .fetch_one(&store.reader)
+        .fetch_one(store.reads())
         .await
         .map_err(other)?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-pub(crate) async fn get<'e>(db: impl SqliteExecutor<'e>, id: Uuid) -> StoreResult<Group> {
+pub(crate) async fn get<'e>(
+    db: impl sqlx::Executor<'e, Database = Db>,
+    id: Uuid,
+) -> StoreResult<Group> {
     let row: Option<GroupRow> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE g.id = $1")))
             .bind(id)
@@ -72,7 +75,7 @@ pub(crate) async fn get<'e>(db: impl SqliteExecutor<'e>, id: Uuid) -> StoreResul
 }
 
 pub(crate) async fn create(
-    store: &SqliteStore,
+    store: &Backend,
     org: Uuid,
     name: &str,
     now: Timestamp,
@@ -82,36 +85,32 @@ pub(crate) async fn create(
         .bind(id)
         .bind(org)
         .bind(name)
-        .bind(now.as_micros())
-        .execute(&store.writer)
+        .bind(ts(now))
+        .execute(store.writes())
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
-            _ => conflict_on("name")(e),
-        })?;
-    get(&store.writer, id).await
+        .map_err(conflict_on("name"))?;
+    get(store.writes(), id).await
 }
 
-pub(crate) async fn rename(store: &SqliteStore, id: Uuid, name: &str) -> StoreResult<Group> {
+pub(crate) async fn rename(store: &Backend, id: Uuid, name: &str) -> StoreResult<Group> {
     let done = sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE groups SET name = $2, version = version + 1, updated_at = {NOW} WHERE id = $1"
     )))
     .bind(id)
     .bind(name)
-    .execute(&store.writer)
+    .execute(store.writes())
     .await
     .map_err(conflict_on("name"))?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
-    get(&store.writer, id).await
+    get(store.writes(), id).await
 }
 
-pub(crate) async fn delete(store: &SqliteStore, id: Uuid) -> StoreResult<()> {
-    // Its memberships go by ON DELETE CASCADE, in this statement's transaction.
+pub(crate) async fn delete(store: &Backend, id: Uuid) -> StoreResult<()> {
     let done = sqlx::query("DELETE FROM groups WHERE id = $1")
         .bind(id)
-        .execute(&store.writer)
+        .execute(store.writes())
         .await
         .map_err(other)?;
     if done.rows_affected() == 0 {

@@ -1,11 +1,10 @@
 //! Row shapes shared by the resource modules, their conversion to domain types, and the list
-//! window.
+//! window. Compiled into each backend against its `dialect` module (see README.md).
 
-use crate::at;
+use crate::dialect::{Db, Stamp, at};
 use roster_core::store::Window;
 use roster_core::{Organization, Role, StoreError, User};
-use sqlx::{FromRow, Postgres, QueryBuilder};
-use time::OffsetDateTime;
+use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
 /// The user columns, prefixed for a join on `users u`.
@@ -19,9 +18,9 @@ pub(crate) struct UserRow {
     pub email: String,
     pub service_account: bool,
     pub deployment_key_account: bool,
-    pub date_joined: Option<OffsetDateTime>,
-    pub last_active_at: Option<OffsetDateTime>,
-    pub last_login_at: Option<OffsetDateTime>,
+    pub date_joined: Option<Stamp>,
+    pub last_active_at: Option<Stamp>,
+    pub last_login_at: Option<Stamp>,
 }
 
 impl UserRow {
@@ -67,15 +66,15 @@ pub(crate) fn role(n: i64) -> Result<Role, StoreError> {
 /// condition `after` writes (rows past the cursor) and `ORDER BY order LIMIT n`; for a page,
 /// `ORDER BY order LIMIT n OFFSET $k`.
 ///
-/// The limit is written into the text, not bound, and a keyset window has no offset: with a
-/// bound limit the statement's generic plan could not know it reads a hundred rows, so it was
-/// the plan for a tenth of the table, and PostgreSQL planned every run afresh instead (a
-/// quarter of the database's time for a page). Limits are page sizes, a handful of texts.
+/// The limit is written into the text, not bound, and a keyset window has no offset: SQLite
+/// plans with a bound limit's value, so rebinding it re-prepared the statement on every run;
+/// PostgreSQL's generic plan for a bound limit could not know it reads a hundred rows, so it
+/// planned every run afresh. Limits are page sizes, a handful of texts; offsets stay bound.
 pub(crate) fn push_window<C>(
-    qb: &mut QueryBuilder<Postgres>,
+    qb: &mut QueryBuilder<Db>,
     window: Window<C>,
     order: &str,
-    after: impl FnOnce(&mut QueryBuilder<Postgres>, C),
+    after: impl FnOnce(&mut QueryBuilder<Db>, C),
 ) {
     let (offset, limit) = match window {
         Window::Page { offset, limit } => (Some(offset), limit),
