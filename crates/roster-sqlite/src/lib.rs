@@ -30,6 +30,7 @@ mod groups;
 mod import;
 mod invitations;
 mod memberships;
+#[path = "../../roster-sql/organizations.rs"]
 mod organizations;
 mod payload;
 mod provisioning;

@@ -1,18 +1,19 @@
-//! Organizations (teams).
+//! Organizations (teams). Compiled into each backend against its `dialect` module (see
+//! README.md).
 
+use crate::dialect::{Backend, Db, ts};
 use crate::rows::{OrganizationRow, push_window};
-use crate::{SqliteStore, conflict_on, memberships, other};
+use crate::{conflict_on, memberships, other};
 use roster_core::store::{NameCursor, NewOrganization, OrganizationPatch, Visibility, Window};
 use roster_core::{Organization, Role, StoreError, StoreResult, Timestamp};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 const COLUMNS: &str = "o.id, o.name, o.scope, o.default_role";
 
-/// `FROM` and `WHERE` for the organizations a caller may see.
-fn push_visible(qb: &mut QueryBuilder<Sqlite>, who: Visibility) {
+fn push_visible(qb: &mut QueryBuilder<Db>, who: Visibility) {
     match who {
-        Visibility::All => qb.push(" FROM organizations o WHERE 1"),
+        Visibility::All => qb.push(" FROM organizations o WHERE true"),
         Visibility::MemberOf(user) => qb
             .push(" FROM organizations o JOIN memberships m ON m.org_id = o.id AND m.user_id = ")
             .push_bind(user)
@@ -27,11 +28,11 @@ fn push_visible(qb: &mut QueryBuilder<Sqlite>, who: Visibility) {
 }
 
 pub(crate) async fn list(
-    store: &SqliteStore,
+    store: &Backend,
     who: Visibility,
     window: Window<NameCursor>,
 ) -> StoreResult<Vec<Organization>> {
-    let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS}"));
+    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {COLUMNS}"));
     push_visible(&mut qb, who);
     push_window(&mut qb, window, "o.name, o.id", |qb, c| {
         qb.push(" AND (o.name, o.id) > (")
@@ -42,64 +43,66 @@ pub(crate) async fn list(
     });
     let rows: Vec<OrganizationRow> = qb
         .build_query_as()
-        .fetch_all(&store.reader)
+        .fetch_all(store.reads())
         .await
         .map_err(other)?;
     rows.into_iter().map(Organization::try_from).collect()
 }
 
-pub(crate) async fn count(store: &SqliteStore, who: Visibility) -> StoreResult<u64> {
-    let mut qb = QueryBuilder::<Sqlite>::new("SELECT count(*)");
+pub(crate) async fn count(store: &Backend, who: Visibility) -> StoreResult<u64> {
+    let mut qb = QueryBuilder::<Db>::new("SELECT count(*)");
     push_visible(&mut qb, who);
     let n: i64 = qb
         .build_query_scalar()
-        .fetch_one(&store.reader)
+        .fetch_one(store.reads())
         .await
         .map_err(other)?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-pub(crate) async fn get(pool: &SqlitePool, id: Uuid) -> StoreResult<Organization> {
+pub(crate) async fn get<'e>(
+    db: impl sqlx::Executor<'e, Database = Db>,
+    id: Uuid,
+) -> StoreResult<Organization> {
     let row: Option<OrganizationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM organizations o WHERE o.id = $1"
     )))
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await
     .map_err(other)?;
     row.ok_or(StoreError::NotFound)?.try_into()
 }
 
 pub(crate) async fn create(
-    store: &SqliteStore,
+    store: &Backend,
     org: NewOrganization,
     admin: Uuid,
     now: Timestamp,
 ) -> StoreResult<Organization> {
     let id = Uuid::new_v4();
     let mut tx = store.write().await?;
-    sqlx::query(
-        "INSERT INTO organizations (id, name, scope, default_role, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(id)
-    .bind(&org.name)
-    .bind(&org.scope)
-    .bind(org.default_role.unwrap_or(Role::Restricted).as_i64())
-    .bind(now.as_micros())
-    .execute(&mut *tx)
-    .await
-    .map_err(conflict_on("scope"))?;
+    sqlx::query("INSERT INTO organizations (id, name, scope, default_role, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(id)
+        .bind(&org.name)
+        .bind(&org.scope)
+        .bind(org.default_role.unwrap_or(Role::Restricted).as_i64())
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict_on("scope"))?;
     memberships::add(&mut tx, id, admin, Some(Role::Admin), now).await?;
+    let org = get(&mut *tx, id).await?;
     tx.commit().await.map_err(other)?;
-    get(&store.reader, id).await
+    Ok(org)
 }
 
 pub(crate) async fn update(
-    store: &SqliteStore,
+    store: &Backend,
     id: Uuid,
     patch: OrganizationPatch,
 ) -> StoreResult<Organization> {
+    let mut tx = store.write().await?;
     let done = sqlx::query(
         "UPDATE organizations SET name = coalesce($2, name), \
              scope = CASE WHEN $3 THEN $4 ELSE scope END, \
@@ -111,24 +114,26 @@ pub(crate) async fn update(
     .bind(patch.scope.is_some())
     .bind(patch.scope.flatten())
     .bind(patch.default_role.map(Role::as_i64))
-    .execute(&store.writer)
+    .execute(&mut *tx)
     .await
     .map_err(conflict_on("scope"))?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
-    get(&store.writer, id).await
+    let org = get(&mut *tx, id).await?;
+    tx.commit().await.map_err(other)?;
+    Ok(org)
 }
 
-pub(crate) async fn delete(store: &SqliteStore, id: Uuid) -> StoreResult<()> {
+pub(crate) async fn delete(store: &Backend, id: Uuid) -> StoreResult<()> {
     let mut tx = store.write().await?;
+    // Memberships, groups, campaigns and everything under them go by ON DELETE CASCADE.
     // The team's service accounts and deployment keys exist only for it: their users go too.
     sqlx::query("DELETE FROM users WHERE id IN (SELECT user_id FROM accounts WHERE org_id = $1)")
         .bind(id)
         .execute(&mut *tx)
         .await
         .map_err(other)?;
-    // Memberships, groups, campaigns and everything under them go by ON DELETE CASCADE.
     let done = sqlx::query("DELETE FROM organizations WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
