@@ -105,18 +105,8 @@ async fn a_full_disk_is_507_and_the_first_write_after_space_returns_succeeds() {
         .await;
     let campaign_members = format!("/api/organizations/{org}/campaigns/{campaign}/members/");
     let small = json!([{"email": "ann@full.test", "data": {"n": 1}}]);
-    let res = app
-        .put(&campaign_members)
-        .key(&admin)
-        .json(&small)
-        .send()
-        .await;
-    assert_eq!(
-        res.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&res.bytes)
-    );
+    let put = || app.put(&campaign_members).key(&admin).json(&small).send();
+    put().await.made();
     let before = app.get(&campaign_members).key(&admin).send().await.json();
 
     // 120 people with 60 kB of data each: more than the disk holds.
@@ -151,18 +141,7 @@ async fn a_full_disk_is_507_and_the_first_write_after_space_returns_succeeds() {
 
     // Space returns: every kind of write works at once, without a restart.
     std::fs::remove_file(filler).unwrap();
-    let res = app
-        .put(&campaign_members)
-        .key(&admin)
-        .json(&small)
-        .send()
-        .await;
-    assert_eq!(
-        res.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&res.bytes)
-    );
+    put().await.made();
     let res = app
         .post(&format!("/api/groups/{group}/memberships/"))
         .key(&admin)
