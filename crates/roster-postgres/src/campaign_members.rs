@@ -158,9 +158,20 @@ pub(crate) async fn change(
     Ok(result)
 }
 
+/// Makes the campaign hold exactly `members`, inside the caller's transaction (which holds
+/// the campaign's lock).
+pub(crate) async fn replace_in(
+    conn: &mut PgConnection,
+    campaign: &Campaign,
+    members: &[NewCampaignMember<'_>],
+    now: Timestamp,
+) -> StoreResult<()> {
+    apply(conn, campaign, members, true, now).await
+}
+
 /// Adds or updates `members`, and with `replace` removes everyone else, inside the caller's
 /// transaction (which holds the campaign's lock).
-pub(crate) async fn apply(
+async fn apply(
     conn: &mut PgConnection,
     campaign: &Campaign,
     members: &[NewCampaignMember<'_>],

@@ -1,7 +1,7 @@
 //! What the shared sources in `crates/roster-sql/` need to know of PostgreSQL: the database,
 //! how a column holds a timestamp, the SQL for "now", and which pool reads and which writes.
 
-use roster_core::Timestamp;
+use roster_core::{StoreResult, Timestamp};
 use time::OffsetDateTime;
 
 pub(crate) type Db = sqlx::Postgres;
@@ -26,8 +26,31 @@ pub(crate) const NOW: &str = "now()";
 pub(crate) const IN_TEXTS: &str = "= ANY($1)";
 
 /// A list of texts as one parameter: a `text[]`.
-pub(crate) fn texts(list: &[String]) -> roster_core::StoreResult<&[String]> {
+pub(crate) fn texts(list: &[String]) -> StoreResult<&[String]> {
     Ok(list)
+}
+
+/// SQL that tests a column against a list of ids bound as [`uuids`].
+pub(crate) const IN_UUIDS: &str = "= ANY($1)";
+
+/// A list of ids as one parameter: a `uuid[]`.
+pub(crate) fn uuids(list: &[uuid::Uuid]) -> StoreResult<&[uuid::Uuid]> {
+    Ok(list)
+}
+
+/// A join that the planner must take in the order written; PostgreSQL's plans for these are
+/// good as they are (and it refuses `CROSS JOIN ... ON`).
+pub(crate) const JOIN_IN_ORDER: &str = "JOIN";
+
+/// Runs the rest of the transaction alone among those that name `key` (a transaction-scoped
+/// advisory lock): nodes starting together on an empty database make one operator.
+pub(crate) async fn one_at_a_time(conn: &mut Conn, key: &str) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(key)
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(crate::other)
 }
 
 impl crate::PostgresStore {
@@ -39,4 +62,15 @@ impl crate::PostgresStore {
     pub(crate) fn writes(&self) -> &sqlx::Pool<Db> {
         &self.pool
     }
+
+    /// A write transaction, at READ COMMITTED: it holds what it must with row locks.
+    pub(crate) async fn write(&self) -> StoreResult<sqlx::Transaction<'static, Db>> {
+        self.pool.begin().await.map_err(crate::other)
+    }
+}
+
+/// A row-lock clause (`" FOR UPDATE OF i"`) as this database takes it: as written (see
+/// `tx.rs`).
+pub(crate) fn locks(clause: &'static str) -> &'static str {
+    clause
 }

@@ -134,7 +134,7 @@ pub(crate) async fn change(
     let found = campaigns::get(&mut *tx, campaign).await?;
     let result = match change {
         MembersChange::Replace => {
-            replace_in(&mut tx, &found, members, now).await?;
+            apply(&mut tx, &found, members, true, now).await?;
             Vec::new()
         }
         MembersChange::Add => {
@@ -162,7 +162,8 @@ pub(crate) async fn replace_in(
     members: &[NewCampaignMember<'_>],
     now: Timestamp,
 ) -> StoreResult<()> {
-    apply(conn, campaign, members, true, now).await
+    apply(conn, campaign, members, true, now).await?;
+    payload::clear(conn).await
 }
 
 async fn apply(

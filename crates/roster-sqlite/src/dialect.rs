@@ -1,7 +1,7 @@
 //! What the shared sources in `crates/roster-sql/` need to know of SQLite: the database, how a
 //! column holds a timestamp, the SQL for "now", and which pool reads and which writes.
 
-use roster_core::Timestamp;
+use roster_core::{StoreResult, Timestamp};
 
 pub(crate) type Db = sqlx::Sqlite;
 pub(crate) type Backend = crate::SqliteStore;
@@ -25,8 +25,28 @@ pub(crate) const NOW: &str = "CAST(unixepoch('subsec') * 1000000 AS INTEGER)";
 pub(crate) const IN_TEXTS: &str = "IN (SELECT value FROM json_each($1))";
 
 /// A list of texts as one parameter: a JSON array, which `json_each` expands.
-pub(crate) fn texts(list: &[String]) -> roster_core::StoreResult<String> {
+pub(crate) fn texts(list: &[String]) -> StoreResult<String> {
     crate::import::to_json(&list)
+}
+
+/// SQL that tests a column against a list of ids bound as [`uuids`].
+pub(crate) const IN_UUIDS: &str = "IN (SELECT unhex(value) FROM json_each($1))";
+
+/// A list of ids as one parameter: a JSON array of their hex forms (a uuid column holds the
+/// 16 bytes, which `unhex` gives back).
+pub(crate) fn uuids(list: &[uuid::Uuid]) -> StoreResult<String> {
+    let hex: Vec<String> = list.iter().map(|id| id.simple().to_string()).collect();
+    crate::import::to_json(&hex)
+}
+
+/// A join that the planner must take in the order written: SQLite reorders a plain `JOIN`, not
+/// a `CROSS JOIN`.
+pub(crate) const JOIN_IN_ORDER: &str = "CROSS JOIN";
+
+/// Runs the rest of the transaction alone among those that name `_key`: every write
+/// transaction already is, as it begins `IMMEDIATE`.
+pub(crate) async fn one_at_a_time(_conn: &mut Conn, _key: &str) -> StoreResult<()> {
+    Ok(())
 }
 
 impl crate::SqliteStore {
@@ -39,4 +59,19 @@ impl crate::SqliteStore {
     pub(crate) fn writes(&self) -> &sqlx::Pool<Db> {
         &self.writer
     }
+
+    /// A write transaction: `IMMEDIATE`, so it holds the database from its first statement
+    /// and a read-then-write never finds the database changed under it.
+    pub(crate) async fn write(&self) -> StoreResult<sqlx::Transaction<'static, Db>> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(crate::other)
+    }
+}
+
+/// A row-lock clause (`" FOR UPDATE OF i"`) as this database takes it: not at all, as SQLite's
+/// one writer holds the whole database from `BEGIN IMMEDIATE` on (see `tx.rs`).
+pub(crate) fn locks(_clause: &'static str) -> &'static str {
+    ""
 }

@@ -1,11 +1,13 @@
-//! Campaigns of a team.
+//! Campaigns of a team. Compiled into each backend against its `dialect` module (see
+//! README.md).
 
+use crate::dialect::{Backend, Conn, Db, Stamp, at, ts};
 use crate::rows::push_window;
-use crate::{PostgresStore, TeamLock, at, campaign_members, conflict_on, lock_team, other, ts};
+use crate::tx::{TeamLock, conflict_on, lock_own, lock_team};
+use crate::{campaign_members, other};
 use roster_core::store::{NameCursor, NewCampaignMember, Window};
 use roster_core::{Campaign, StoreError, StoreResult, Timestamp};
-use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, QueryBuilder};
-use time::OffsetDateTime;
+use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
 const SELECT: &str = "SELECT id, org_id, name, created_at, updated_at FROM campaigns";
@@ -15,8 +17,8 @@ struct CampaignRow {
     id: Uuid,
     org_id: Uuid,
     name: String,
-    created_at: OffsetDateTime,
-    updated_at: OffsetDateTime,
+    created_at: Stamp,
+    updated_at: Stamp,
 }
 
 impl From<CampaignRow> for Campaign {
@@ -32,11 +34,11 @@ impl From<CampaignRow> for Campaign {
 }
 
 pub(crate) async fn list(
-    store: &PostgresStore,
+    store: &Backend,
     org: Uuid,
     window: Window<NameCursor>,
 ) -> StoreResult<Vec<Campaign>> {
-    let mut qb = QueryBuilder::<Postgres>::new(SELECT);
+    let mut qb = QueryBuilder::<Db>::new(SELECT);
     qb.push(" WHERE org_id = ").push_bind(org);
     push_window(&mut qb, window, "name, id", |qb, c| {
         qb.push(" AND (name, id) > (")
@@ -47,22 +49,25 @@ pub(crate) async fn list(
     });
     let rows: Vec<CampaignRow> = qb
         .build_query_as()
-        .fetch_all(&store.pool)
+        .fetch_all(store.reads())
         .await
         .map_err(other)?;
     Ok(rows.into_iter().map(Campaign::from).collect())
 }
 
-pub(crate) async fn count(store: &PostgresStore, org: Uuid) -> StoreResult<u64> {
+pub(crate) async fn count(store: &Backend, org: Uuid) -> StoreResult<u64> {
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM campaigns WHERE org_id = $1")
         .bind(org)
-        .fetch_one(&store.pool)
+        .fetch_one(store.reads())
         .await
         .map_err(other)?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-pub(crate) async fn get<'e>(db: impl PgExecutor<'e>, id: Uuid) -> StoreResult<Campaign> {
+pub(crate) async fn get<'e>(
+    db: impl sqlx::Executor<'e, Database = Db>,
+    id: Uuid,
+) -> StoreResult<Campaign> {
     let row: Option<CampaignRow> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1")))
             .bind(id)
@@ -73,20 +78,15 @@ pub(crate) async fn get<'e>(db: impl PgExecutor<'e>, id: Uuid) -> StoreResult<Ca
 }
 
 /// Locks the campaign's team for sharing, then the campaign; returns it.
-pub(crate) async fn lock(conn: &mut PgConnection, id: Uuid) -> StoreResult<Campaign> {
+pub(crate) async fn lock(conn: &mut Conn, id: Uuid) -> StoreResult<Campaign> {
     let campaign = get(&mut *conn, id).await?;
     lock_team(conn, campaign.organization, TeamLock::Share).await?;
-    let locked: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM campaigns WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(other)?;
-    locked.map(|_| campaign).ok_or(StoreError::NotFound)
+    lock_own(conn, "campaigns", id).await?;
+    Ok(campaign)
 }
 
 pub(crate) async fn create(
-    store: &PostgresStore,
+    store: &Backend,
     org: Uuid,
     name: &str,
     now: Timestamp,
@@ -97,14 +97,14 @@ pub(crate) async fn create(
         .bind(org)
         .bind(name)
         .bind(ts(now))
-        .execute(&store.pool)
+        .execute(store.writes())
         .await
         .map_err(conflict_on("name"))?;
-    get(&store.pool, id).await
+    get(store.writes(), id).await
 }
 
 pub(crate) async fn update(
-    store: &PostgresStore,
+    store: &Backend,
     id: Uuid,
     name: Option<&str>,
     members: Option<&[NewCampaignMember<'_>]>,
@@ -122,17 +122,17 @@ pub(crate) async fn update(
             .map_err(other)?;
     }
     if let Some(members) = members {
-        campaign_members::apply(&mut tx, &campaign, members, true, now).await?;
+        campaign_members::replace_in(&mut tx, &campaign, members, now).await?;
     }
     let campaign = get(&mut *tx, id).await?;
     tx.commit().await.map_err(other)?;
     Ok(campaign)
 }
 
-pub(crate) async fn delete(store: &PostgresStore, id: Uuid) -> StoreResult<()> {
+pub(crate) async fn delete(store: &Backend, id: Uuid) -> StoreResult<()> {
     let done = sqlx::query("DELETE FROM campaigns WHERE id = $1")
         .bind(id)
-        .execute(&store.pool)
+        .execute(store.writes())
         .await
         .map_err(other)?;
     if done.rows_affected() == 0 {

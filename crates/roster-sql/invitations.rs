@@ -1,17 +1,20 @@
 //! Invitations: one pending invitation per email and team. Someone who holds no proven key
 //! accepts with the one-time token and receives a key; a person who holds one accepts by id,
 //! signed in. Each acceptance checks again that the inviter may still grant the role.
+//! Compiled into each backend against its `dialect` module (see README.md).
 
+use crate::dialect::{Backend, Conn, Db, Stamp, at, locks, ts};
 use crate::rows::{USER_COLUMNS, UserRow, role};
+use crate::tx::{TeamLock, lock_team};
 use crate::users::{self, Taken};
-use crate::{SqliteStore, email_domains, memberships, other};
+use crate::{email_domains, memberships, other};
 use roster_core::keys::{KeyHash, KeyScope};
 use roster_core::rules::{TokenInvitee, TokenKey};
 use roster_core::store::{Accepted, NewInvitation};
 use roster_core::{
     Invitation, OrganizationRef, Role, StoreError, StoreResult, Timestamp, User, email, rules,
 };
-use sqlx::{FromRow, SqliteConnection, SqliteExecutor};
+use sqlx::FromRow;
 use uuid::Uuid;
 
 #[derive(FromRow)]
@@ -21,14 +24,14 @@ struct InvitationRow {
     org_name: String,
     email: String,
     role: i64,
-    created_at: i64,
-    expires_at: i64,
+    created_at: Stamp,
+    expires_at: Stamp,
     inviter_id: Option<Uuid>,
     inviter_name: Option<String>,
     inviter_email: Option<String>,
     inviter_service_account: Option<bool>,
     inviter_deployment_key_account: Option<bool>,
-    inviter_date_joined: Option<i64>,
+    inviter_date_joined: Option<Stamp>,
 }
 
 impl TryFrom<InvitationRow> for Invitation {
@@ -45,14 +48,14 @@ impl TryFrom<InvitationRow> for Invitation {
                 email: r.inviter_email.unwrap_or_default(),
                 service_account: r.inviter_service_account.unwrap_or_default(),
                 deployment_key_account: r.inviter_deployment_key_account.unwrap_or_default(),
-                date_joined: r.inviter_date_joined.map(Timestamp::from_micros),
+                date_joined: r.inviter_date_joined.map(at),
             }),
             organization: OrganizationRef {
                 id: r.org_id,
                 name: r.org_name,
             },
-            created_at: Timestamp::from_micros(r.created_at),
-            expires_at: Timestamp::from_micros(r.expires_at),
+            created_at: at(r.created_at),
+            expires_at: at(r.expires_at),
         })
     }
 }
@@ -66,7 +69,7 @@ const SELECT: &str = "SELECT i.id, i.org_id, o.name AS org_name, i.email, i.role
      FROM invitations i JOIN organizations o ON o.id = i.org_id \
      LEFT JOIN users u ON u.id = i.inviter_id";
 
-async fn get<'e>(db: impl SqliteExecutor<'e>, id: Uuid) -> StoreResult<Invitation> {
+async fn get<'e>(db: impl sqlx::Executor<'e, Database = Db>, id: Uuid) -> StoreResult<Invitation> {
     let row: Option<InvitationRow> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE i.id = $1")))
             .bind(id)
@@ -77,7 +80,7 @@ async fn get<'e>(db: impl SqliteExecutor<'e>, id: Uuid) -> StoreResult<Invitatio
 }
 
 pub(crate) async fn create(
-    store: &SqliteStore,
+    store: &Backend,
     org: Uuid,
     new: NewInvitation,
     now: Timestamp,
@@ -89,6 +92,7 @@ pub(crate) async fn create(
     }
     let email_norm = email::normalize(&new.email);
     let mut tx = store.write().await?;
+    lock_team(&mut tx, org, TeamLock::Members).await?;
     // Whom the address belongs to: accounts and operators are never invited, members need not.
     let known: Option<(bool, bool)> = sqlx::query_as(
         "SELECT u.service_account OR u.deployment_key_account OR u.is_operator, \
@@ -141,8 +145,8 @@ pub(crate) async fn create(
     .bind(new.inviter)
     .bind(new.token.0.as_slice())
     .bind(new.mailed)
-    .bind(now.as_micros())
-    .bind(new.expires_at.as_micros())
+    .bind(ts(now))
+    .bind(ts(new.expires_at))
     .execute(&mut *tx)
     .await
     .map_err(|e| match &e {
@@ -154,19 +158,19 @@ pub(crate) async fn create(
     Ok(invitation)
 }
 
-pub(crate) async fn list(store: &SqliteStore, org: Uuid) -> StoreResult<Vec<Invitation>> {
+pub(crate) async fn list(store: &Backend, org: Uuid) -> StoreResult<Vec<Invitation>> {
     let rows: Vec<InvitationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE i.org_id = $1 ORDER BY i.created_at, i.id"
     )))
     .bind(org)
-    .fetch_all(&store.reader)
+    .fetch_all(store.reads())
     .await
     .map_err(other)?;
     rows.into_iter().map(Invitation::try_from).collect()
 }
 
 pub(crate) async fn pending(
-    store: &SqliteStore,
+    store: &Backend,
     address: &str,
     now: Timestamp,
 ) -> StoreResult<Vec<Invitation>> {
@@ -174,15 +178,16 @@ pub(crate) async fn pending(
         "{SELECT} WHERE i.email_norm = $1 AND i.expires_at > $2 ORDER BY i.created_at, i.id"
     )))
     .bind(email::normalize(address))
-    .bind(now.as_micros())
-    .fetch_all(&store.reader)
+    .bind(ts(now))
+    .fetch_all(store.reads())
     .await
     .map_err(other)?;
     rows.into_iter().map(Invitation::try_from).collect()
 }
 
-pub(crate) async fn revoke(store: &SqliteStore, org: Uuid, id: Uuid, by: Role) -> StoreResult<()> {
+pub(crate) async fn revoke(store: &Backend, org: Uuid, id: Uuid, by: Role) -> StoreResult<()> {
     let mut tx = store.write().await?;
+    lock_team(&mut tx, org, TeamLock::Members).await?;
     let found: Option<i64> =
         sqlx::query_scalar("SELECT role FROM invitations WHERE id = $1 AND org_id = $2")
             .bind(id)
@@ -222,7 +227,7 @@ const PENDING: &str = "SELECT i.id, i.org_id, o.name AS org_name, i.email, i.ema
 
 /// The inviter's role in the team (an operator's is admin), if they may still grant the
 /// invitation's role there (`rules::may_invite`); an inviter who is gone grants nothing.
-async fn granter(conn: &mut SqliteConnection, p: &Pending) -> StoreResult<Option<Role>> {
+async fn granter(conn: &mut Conn, p: &Pending) -> StoreResult<Option<Role>> {
     let Some(inviter) = p.inviter_id else {
         return Ok(None);
     };
@@ -249,12 +254,7 @@ async fn granter(conn: &mut SqliteConnection, p: &Pending) -> StoreResult<Option
 /// The pending invitation is used: its invitee joins the team (a present member keeps their
 /// role: an invitation never demotes) and it is deleted. When the team owns the address, it
 /// takes the email in (the person's unproven keys go). Returns the role they have.
-async fn join(
-    conn: &mut SqliteConnection,
-    p: &Pending,
-    user: Uuid,
-    now: Timestamp,
-) -> StoreResult<Role> {
+async fn join(conn: &mut Conn, p: &Pending, user: Uuid, now: Timestamp) -> StoreResult<Role> {
     let present: Option<i64> =
         sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
             .bind(p.org_id)
@@ -286,18 +286,34 @@ async fn join(
 }
 
 pub(crate) async fn accept(
-    store: &SqliteStore,
+    store: &Backend,
     token: &KeyHash,
     name: Option<&str>,
     key: &KeyHash,
     now: Timestamp,
 ) -> StoreResult<Accepted> {
     let mut tx = store.write().await?;
+    let team: Option<Uuid> =
+        sqlx::query_scalar("SELECT org_id FROM invitations WHERE token_hash = $1")
+            .bind(token.0.as_slice())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(other)?;
+    // The team first, then the invitation (the order of every writer): the inviter's role and
+    // the members are settled, and a concurrent acceptance of the same token waits and then
+    // finds it gone, so a token is used once.
+    lock_team(
+        &mut tx,
+        team.ok_or(StoreError::NotFound)?,
+        TeamLock::Members,
+    )
+    .await?;
     let found: Option<Pending> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{PENDING} WHERE i.token_hash = $1 AND i.expires_at > $2"
+        "{PENDING} WHERE i.token_hash = $1 AND i.expires_at > $2{}",
+        locks(" FOR UPDATE OF i")
     )))
     .bind(token.0.as_slice())
-    .bind(now.as_micros())
+    .bind(ts(now))
     .fetch_optional(&mut *tx)
     .await
     .map_err(other)?;
@@ -306,17 +322,22 @@ pub(crate) async fn accept(
         return revoked(tx, p.id).await;
     };
     // What the token may do for the address's person (`rules::token_key`).
-    let person: Option<(Uuid, bool, bool, Option<i64>)> = sqlx::query_as(
-        "SELECT u.id, u.service_account OR u.deployment_key_account OR u.is_operator, \
+    // Locked (against key rotation and revocation, which lock the person alike; memberships'
+    // foreign keys need only a key share, which this does not block): a key issued or
+    // revoked meanwhile must not slip past the check.
+    let person: Option<(Uuid, bool, bool, Option<i64>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT u.id, u.service_account OR u.deployment_key_account OR u.is_operator, \
              EXISTS (SELECT 1 FROM api_keys k WHERE k.user_id = u.id AND k.org_id IS NULL), \
              (SELECT m.role FROM memberships m WHERE m.org_id = $2 AND m.user_id = u.id) \
-         FROM users u WHERE u.email_norm = $1",
-    )
-    .bind(&p.email_norm)
-    .bind(p.org_id)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(other)?;
+         FROM users u WHERE u.email_norm = $1{}",
+            locks(" FOR NO KEY UPDATE OF u")
+        )))
+        .bind(&p.email_norm)
+        .bind(p.org_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(other)?;
     let invitee = TokenInvitee {
         exists: person.is_some(),
         barred: person.is_some_and(|p| p.1),
@@ -342,21 +363,34 @@ pub(crate) async fn accept(
 }
 
 pub(crate) async fn accept_as(
-    store: &SqliteStore,
+    store: &Backend,
     id: Uuid,
     user: Uuid,
     now: Timestamp,
 ) -> StoreResult<Accepted> {
     let mut tx = store.write().await?;
+    let team: Option<Uuid> = sqlx::query_scalar("SELECT org_id FROM invitations WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(other)?;
+    // The team, then the invitation, as in `accept`.
+    lock_team(
+        &mut tx,
+        team.ok_or(StoreError::NotFound)?,
+        TeamLock::Members,
+    )
+    .await?;
     let found: Option<Pending> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{PENDING} JOIN users u ON u.email_norm = i.email_norm \
          WHERE i.id = $1 AND u.id = $2 AND i.expires_at > $3 \
            AND NOT u.service_account AND NOT u.deployment_key_account \
-           AND u.proven_email = u.email_norm"
+           AND u.proven_email = u.email_norm{}",
+        locks(" FOR UPDATE OF i")
     )))
     .bind(id)
     .bind(user)
-    .bind(now.as_micros())
+    .bind(ts(now))
     .fetch_optional(&mut *tx)
     .await
     .map_err(other)?;
@@ -368,7 +402,7 @@ pub(crate) async fn accept_as(
     accepted(tx, p, user, joined, true).await
 }
 
-pub(crate) async fn reject(store: &SqliteStore, id: Uuid, user: Uuid) -> StoreResult<()> {
+pub(crate) async fn reject(store: &Backend, id: Uuid, user: Uuid) -> StoreResult<()> {
     let done = sqlx::query(
         "DELETE FROM invitations WHERE id = $1 \
          AND email_norm = \
@@ -376,7 +410,7 @@ pub(crate) async fn reject(store: &SqliteStore, id: Uuid, user: Uuid) -> StoreRe
     )
     .bind(id)
     .bind(user)
-    .execute(&store.writer)
+    .execute(store.writes())
     .await
     .map_err(other)?;
     if done.rows_affected() == 0 {
@@ -387,7 +421,7 @@ pub(crate) async fn reject(store: &SqliteStore, id: Uuid, user: Uuid) -> StoreRe
 
 /// Commits an acceptance and says what it did.
 async fn accepted(
-    mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    mut tx: sqlx::Transaction<'static, Db>,
     p: Pending,
     user: Uuid,
     role: Role,
@@ -409,7 +443,7 @@ async fn accepted(
 
 /// Revokes an invitation whose inviter may no longer grant its role, and answers as for an
 /// unknown one.
-async fn revoked<T>(mut tx: sqlx::Transaction<'static, sqlx::Sqlite>, id: Uuid) -> StoreResult<T> {
+async fn revoked<T>(mut tx: sqlx::Transaction<'static, Db>, id: Uuid) -> StoreResult<T> {
     sqlx::query("DELETE FROM invitations WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
@@ -419,7 +453,7 @@ async fn revoked<T>(mut tx: sqlx::Transaction<'static, sqlx::Sqlite>, id: Uuid) 
     Err(StoreError::NotFound)
 }
 
-async fn read_user(conn: &mut SqliteConnection, id: Uuid) -> StoreResult<User> {
+async fn read_user(conn: &mut Conn, id: Uuid) -> StoreResult<User> {
     let user: UserRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
     )))

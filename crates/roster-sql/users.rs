@@ -1,18 +1,21 @@
-//! Users, their keys, and the operator flag.
+//! Users, their keys, and the operator flag. Compiled into each backend against its `dialect`
+//! module (see README.md).
 
+use crate::dialect::{
+    Backend, Conn, IN_TEXTS, IN_UUIDS, JOIN_IN_ORDER, at, locks, texts, ts, uuids,
+};
+use crate::other;
 use crate::rows::{USER_COLUMNS, UserRow, role};
-use crate::{PostgresStore, other, ts};
 use roster_core::keys::{KeyHash, KeyScope};
 use roster_core::store::{AccountKind, NewUser};
 use roster_core::{
     MembershipSummary, Principal, StoreError, StoreResult, Timestamp, User, email, rules,
 };
-use sqlx::{FromRow, PgConnection};
-use time::Duration;
+use sqlx::FromRow;
 use uuid::Uuid;
 
 /// `last_active_at` is refreshed at most this often, so authentication stays a read.
-const ACTIVITY_RESOLUTION: Duration = Duration::minutes(1);
+const ACTIVITY_RESOLUTION_MICROS: i64 = 60_000_000;
 
 #[derive(FromRow)]
 struct PrincipalRow {
@@ -26,7 +29,7 @@ struct PrincipalRow {
 }
 
 pub(crate) async fn authenticate(
-    store: &PostgresStore,
+    store: &Backend,
     key: &KeyHash,
     now: Timestamp,
 ) -> StoreResult<Option<Principal>> {
@@ -37,30 +40,26 @@ pub(crate) async fn authenticate(
     );
     let row: Option<PrincipalRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(key.0.as_slice())
-        .fetch_optional(&store.pool)
+        .fetch_optional(store.reads())
         .await
         .map_err(other)?;
     let Some(row) = row.filter(|r| key.ct_eq(&r.key_hash)) else {
         return Ok(None);
     };
-    let now = ts(now);
-    if row
-        .user
-        .last_active_at
-        .is_none_or(|t| now - t >= ACTIVITY_RESOLUTION)
-    {
+    let stale = Timestamp::from_micros(now.as_micros() - ACTIVITY_RESOLUTION_MICROS);
+    if row.user.last_active_at.is_none_or(|t| at(t) <= stale) {
         // In the background: a request must not wait on a write just to note that its caller
         // was active.
-        let (pool, user) = (store.pool.clone(), row.user.user_id);
+        let (pool, user) = (store.writes().clone(), row.user.user_id);
         tokio::spawn(async move {
             // Only if no other request (a burst of them, or another node) got there first.
             let done = sqlx::query(
                 "UPDATE users SET last_active_at = $1 WHERE id = $2 \
-                 AND (last_active_at IS NULL OR last_active_at <= $1 - $3)",
+                 AND (last_active_at IS NULL OR last_active_at <= $3)",
             )
-            .bind(now)
+            .bind(ts(now))
             .bind(user)
-            .bind(ACTIVITY_RESOLUTION)
+            .bind(ts(stale))
             .execute(&pool)
             .await;
             if let Err(e) = done {
@@ -77,11 +76,7 @@ pub(crate) async fn authenticate(
     }))
 }
 
-pub(crate) async fn ensure(
-    conn: &mut PgConnection,
-    user: &NewUser,
-    now: Timestamp,
-) -> StoreResult<User> {
+pub(crate) async fn ensure(conn: &mut Conn, user: &NewUser, now: Timestamp) -> StoreResult<User> {
     let name = user.name.as_deref().map(str::trim);
     let sql = format!(
         "INSERT INTO users AS u (id, name, name_lower, email, email_norm, created_at, \
@@ -89,7 +84,8 @@ pub(crate) async fn ensure(
          VALUES ($1, coalesce($2, ''), coalesce($3, ''), $4, $5, $6, $7, $8) \
          ON CONFLICT (email_norm) DO UPDATE SET \
              name = coalesce($2, u.name), name_lower = coalesce($3, u.name_lower) \
-         RETURNING {USER_COLUMNS}"
+         RETURNING {}",
+        USER_COLUMNS.replace("u.", "")
     );
     let row: UserRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(Uuid::new_v4())
@@ -106,15 +102,11 @@ pub(crate) async fn ensure(
     Ok(row.into_user())
 }
 
-pub(crate) async fn set_operator(
-    store: &PostgresStore,
-    user: Uuid,
-    operator: bool,
-) -> StoreResult<()> {
+pub(crate) async fn set_operator(store: &Backend, user: Uuid, operator: bool) -> StoreResult<()> {
     let done = sqlx::query("UPDATE users SET is_operator = $1 WHERE id = $2")
         .bind(operator)
         .bind(user)
-        .execute(&store.pool)
+        .execute(store.writes())
         .await
         .map_err(other)?;
     if done.rows_affected() == 0 {
@@ -127,14 +119,18 @@ pub(crate) async fn set_operator(
 /// to (`None`: proven; every key of a user is replaced by a proven one). `NotFound` when there
 /// was none to delete.
 pub(crate) async fn drop_keys(
-    conn: &mut PgConnection,
+    conn: &mut Conn,
     user: Uuid,
     old: Option<&KeyHash>,
 ) -> StoreResult<Option<Uuid>> {
     // The person first (as `revoke_unproven` does): a rotation never slips a key past a
     // revocation running beside it. NO KEY UPDATE: memberships' foreign keys (a key share)
     // go on, so this never waits on a transaction that already holds team rows.
-    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
+    let sql = format!(
+        "SELECT 1 FROM users WHERE id = $1{}",
+        locks(" FOR NO KEY UPDATE")
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(user)
         .execute(&mut *conn)
         .await
@@ -168,7 +164,7 @@ pub(crate) async fn drop_keys(
 /// Stores a key acting where `scope` says; a key that vouches makes the holder's present address
 /// their proven one.
 pub(crate) async fn add_key(
-    conn: &mut PgConnection,
+    conn: &mut Conn,
     user: Uuid,
     key: &KeyHash,
     scope: KeyScope,
@@ -188,7 +184,7 @@ pub(crate) async fn add_key(
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
         _ => other(e),
     })?;
-    sqlx::query(
+    let joined = sqlx::query(
         "UPDATE users SET date_joined = coalesce(date_joined, $1), last_login_at = $1, \
              proven_email = CASE WHEN $3 THEN email_norm ELSE proven_email END \
          WHERE id = $2",
@@ -199,21 +195,21 @@ pub(crate) async fn add_key(
     .execute(&mut *conn)
     .await
     .map_err(other)?;
+    if joined.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
     Ok(())
 }
 
 pub(crate) async fn bootstrap_operator(
-    store: &PostgresStore,
+    store: &Backend,
     email: &str,
     key: &KeyHash,
     now: Timestamp,
 ) -> StoreResult<bool> {
     let mut tx = store.write().await?;
     // Nodes starting together on an empty database: one of them makes the operator.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('roster-bootstrap-operator'))")
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
+    crate::dialect::one_at_a_time(&mut tx, "roster-bootstrap-operator").await?;
     let has_operator: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE is_operator)")
             .fetch_one(&mut *tx)
@@ -238,9 +234,9 @@ pub(crate) async fn bootstrap_operator(
     Ok(true)
 }
 
-pub(crate) async fn has_operator(store: &PostgresStore) -> StoreResult<bool> {
+pub(crate) async fn has_operator(store: &Backend) -> StoreResult<bool> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE is_operator)")
-        .fetch_one(&store.pool)
+        .fetch_one(store.reads())
         .await
         .map_err(other)
 }
@@ -248,7 +244,7 @@ pub(crate) async fn has_operator(store: &PostgresStore) -> StoreResult<bool> {
 /// Creates a person who joins now under `email`, unless someone has that email already
 /// (`None`: then nothing is changed, not even their name).
 pub(crate) async fn create_person(
-    conn: &mut PgConnection,
+    conn: &mut Conn,
     address: &str,
     name: Option<&str>,
     now: Timestamp,
@@ -285,26 +281,28 @@ pub(crate) enum Taken<'a> {
 /// before they write memberships, whose triggers take team rows: a person is never locked
 /// after a team row. Returns whether any key went.
 pub(crate) async fn revoke_unproven(
-    conn: &mut PgConnection,
+    conn: &mut Conn,
     org: Uuid,
     taken: Taken<'_>,
 ) -> StoreResult<bool> {
-    let select = "SELECT u.id, u.email_norm FROM api_keys k JOIN users u ON u.id = k.user_id \
-                  WHERE k.org_id IS NOT NULL AND u.email_norm";
+    let select = format!(
+        "SELECT u.id, u.email_norm FROM api_keys k {JOIN_IN_ORDER} users u ON u.id = k.user_id \
+         WHERE k.org_id IS NOT NULL AND u.email_norm"
+    );
+    let lock = locks(" FOR NO KEY UPDATE OF u");
     let found: Vec<(Uuid, String)> = match taken {
         Taken::Emails([]) => return Ok(false),
         Taken::Emails(emails) => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{select} = ANY($1) ORDER BY u.id FOR NO KEY UPDATE OF u"
+                "{select} {IN_TEXTS} ORDER BY u.id{lock}"
             )))
-            .bind(emails)
+            .bind(texts(emails)?)
             .fetch_all(&mut *conn)
             .await
         }
         Taken::Table(table) => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{select} IN (SELECT email_norm FROM {table}) ORDER BY u.id \
-                 FOR NO KEY UPDATE OF u"
+                "{select} IN (SELECT email_norm FROM {table}) ORDER BY u.id{lock}"
             )))
             .fetch_all(&mut *conn)
             .await
@@ -319,8 +317,9 @@ pub(crate) async fn revoke_unproven(
     if people.is_empty() {
         return Ok(false);
     }
-    sqlx::query("DELETE FROM api_keys WHERE org_id IS NOT NULL AND user_id = ANY($1)")
-        .bind(&people)
+    let sql = format!("DELETE FROM api_keys WHERE org_id IS NOT NULL AND user_id {IN_UUIDS}");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(uuids(&people)?)
         .execute(&mut *conn)
         .await
         .map_err(other)?;
@@ -328,7 +327,7 @@ pub(crate) async fn revoke_unproven(
 }
 
 pub(crate) async fn memberships_of(
-    store: &PostgresStore,
+    store: &Backend,
     user: Uuid,
 ) -> StoreResult<Vec<MembershipSummary>> {
     let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
@@ -336,7 +335,7 @@ pub(crate) async fn memberships_of(
          WHERE m.user_id = $1 AND m.active ORDER BY o.name, o.id",
     )
     .bind(user)
-    .fetch_all(&store.pool)
+    .fetch_all(store.reads())
     .await
     .map_err(other)?;
     rows.into_iter()

@@ -1,13 +1,15 @@
 //! Service accounts and deployment keys: users made for one team, with a membership whose role
 //! never changes and a key. Deleting one deletes its user, so its key stops working at once.
+//! Compiled into each backend against its `dialect` module (see README.md).
 
+use crate::dialect::{Backend, Stamp, at, ts};
 use crate::rows::role;
-use crate::{PostgresStore, TeamLock, at, lock_team, other, ts, users};
+use crate::tx::{TeamLock, lock_team};
+use crate::{other, users};
 use roster_core::keys::{KeyHash, KeyScope};
 use roster_core::store::AccountKind;
 use roster_core::{Account, Role, StoreError, StoreResult, Timestamp};
 use sqlx::FromRow;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 const SELECT: &str = "SELECT a.user_id, a.org_id, u.name, m.role, a.created_at, \
@@ -20,8 +22,8 @@ struct AccountRow {
     org_id: Uuid,
     name: String,
     role: i64,
-    created_at: OffsetDateTime,
-    last_active_at: Option<OffsetDateTime>,
+    created_at: Stamp,
+    last_active_at: Option<Stamp>,
     token: Option<String>,
 }
 
@@ -43,7 +45,7 @@ impl TryFrom<AccountRow> for Account {
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn create(
-    store: &PostgresStore,
+    store: &Backend,
     org: Uuid,
     kind: AccountKind,
     name: &str,
@@ -54,7 +56,8 @@ pub(crate) async fn create(
 ) -> StoreResult<Account> {
     let code = kind.code()?;
     let id = Uuid::new_v4();
-    // Accounts have no mailbox: a unique address under a reserved name (RFC 2606).
+    // Accounts have no mailbox: a unique address under a reserved name (RFC 2606) keeps the
+    // email column's rules.
     let email = format!(
         "{}@{}.roster.invalid",
         id.simple(),
@@ -80,15 +83,18 @@ pub(crate) async fn create(
     .execute(&mut *tx)
     .await
     .map_err(other)?;
-    sqlx::query("INSERT INTO memberships (org_id, user_id, email_norm, role, created_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(org)
-        .bind(id)
-        .bind(&email)
-        .bind(role.as_i64())
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
+    sqlx::query(
+        "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(org)
+    .bind(id)
+    .bind(&email)
+    .bind(role.as_i64())
+    .bind(ts(now))
+    .execute(&mut *tx)
+    .await
+    .map_err(other)?;
     sqlx::query("INSERT INTO accounts (user_id, org_id, kind, token, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(id)
         .bind(org)
@@ -111,7 +117,7 @@ pub(crate) async fn create(
 }
 
 pub(crate) async fn list(
-    store: &PostgresStore,
+    store: &Backend,
     org: Uuid,
     kind: AccountKind,
 ) -> StoreResult<Vec<Account>> {
@@ -120,14 +126,14 @@ pub(crate) async fn list(
     )))
     .bind(org)
     .bind(kind.code()?)
-    .fetch_all(&store.pool)
+    .fetch_all(store.reads())
     .await
     .map_err(other)?;
     rows.into_iter().map(Account::try_from).collect()
 }
 
 pub(crate) async fn get(
-    store: &PostgresStore,
+    store: &Backend,
     org: Uuid,
     kind: AccountKind,
     id: Uuid,
@@ -138,25 +144,29 @@ pub(crate) async fn get(
     .bind(org)
     .bind(kind.code()?)
     .bind(id)
-    .fetch_optional(&store.pool)
+    .fetch_optional(store.reads())
     .await
     .map_err(other)?;
     row.ok_or(StoreError::NotFound)?.try_into()
 }
 
 pub(crate) async fn delete(
-    store: &PostgresStore,
+    store: &Backend,
     org: Uuid,
     kind: AccountKind,
     id: Uuid,
 ) -> StoreResult<()> {
-    let done = sqlx::query("DELETE FROM users WHERE id = $3 AND id IN (SELECT user_id FROM accounts WHERE org_id = $1 AND kind = $2)")
-        .bind(org)
-        .bind(kind.code()?)
-        .bind(id)
-        .execute(&store.pool)
-        .await
-        .map_err(other)?;
+    // The user's keys, memberships and group memberships go by ON DELETE CASCADE.
+    let done = sqlx::query(
+        "DELETE FROM users WHERE id = $3 AND id IN \
+         (SELECT user_id FROM accounts WHERE org_id = $1 AND kind = $2)",
+    )
+    .bind(org)
+    .bind(kind.code()?)
+    .bind(id)
+    .execute(store.writes())
+    .await
+    .map_err(other)?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound);
     }
