@@ -1,8 +1,9 @@
 //! Email domains verified for a team. Compiled into each backend against its
 //! `dialect` module (see README.md).
 
-use crate::dialect::{Backend, Conn, IN_TEXTS, Stamp, at, texts, ts};
-use crate::{conflict_on, other};
+use crate::dialect::{Backend, Conn, Stamp, at, in_texts, texts, ts};
+use crate::other;
+use crate::tx::conflict_on;
 use roster_core::{EmailDomain, StoreError, StoreResult, Timestamp, rules};
 use sqlx::FromRow;
 use std::collections::HashMap;
@@ -97,7 +98,8 @@ pub(crate) async fn holders(
         return Ok(HashMap::new());
     }
     let found: Vec<(String, Uuid)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT domain, org_id FROM email_domains WHERE verified AND domain {IN_TEXTS}"
+        "SELECT domain, org_id FROM email_domains WHERE verified AND domain {}",
+        in_texts("$1")
     )))
     .bind(texts(&domains)?)
     .fetch_all(&mut *conn)

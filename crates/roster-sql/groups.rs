@@ -1,8 +1,9 @@
 //! Groups of a team. Compiled into each backend against its `dialect` module (see README.md).
 
 use crate::dialect::{Backend, Db, NOW, Stamp, at, ts};
+use crate::other;
 use crate::rows::push_window;
-use crate::{conflict_on, other};
+use crate::tx::conflict_on;
 use roster_core::store::{NameCursor, Window};
 use roster_core::{Group, StoreError, StoreResult, Timestamp};
 use sqlx::{FromRow, QueryBuilder};

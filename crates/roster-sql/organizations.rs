@@ -3,7 +3,8 @@
 
 use crate::dialect::{Backend, Db, ts};
 use crate::rows::{OrganizationRow, push_window};
-use crate::{conflict_on, memberships, other};
+use crate::tx::conflict_on;
+use crate::{memberships, other};
 use roster_core::store::{NameCursor, NewOrganization, OrganizationPatch, Visibility, Window};
 use roster_core::{Organization, Role, StoreError, StoreResult, Timestamp};
 use sqlx::QueryBuilder;

@@ -7,7 +7,7 @@ use crate::dialect::Backend;
 use crate::tx::{TeamLock, lock_team};
 use crate::{
     accounts, campaign_members, campaigns, email_domains, group_memberships, groups, import,
-    invitations, memberships, organizations, other, provisioning, users,
+    invitations, membership_pages, memberships, organizations, other, provisioning, users,
 };
 use async_trait::async_trait;
 use roster_core::changes::Changes;
@@ -187,11 +187,11 @@ impl Store for Backend {
         filter: &MembershipFilter,
         window: Window<MembershipCursor>,
     ) -> StoreResult<Vec<Membership>> {
-        memberships::list(self, org, filter, window).await
+        membership_pages::list(self, org, filter, window).await
     }
 
     async fn count_memberships(&self, org: Uuid, filter: &MembershipFilter) -> StoreResult<u64> {
-        memberships::count(self, org, filter).await
+        membership_pages::count(self, org, filter).await
     }
 
     async fn membership_page_ends(
@@ -200,11 +200,11 @@ impl Store for Backend {
         filter: &MembershipFilter,
         page_size: u32,
     ) -> StoreResult<(u64, Vec<MembershipCursor>)> {
-        memberships::page_ends(self, org, filter, page_size).await
+        membership_pages::page_ends(self, org, filter, page_size).await
     }
 
     async fn get_membership(&self, id: i64) -> StoreResult<Membership> {
-        memberships::get(self, id).await
+        membership_pages::get(self, id).await
     }
 
     async fn set_role(&self, id: i64, role: Role) -> StoreResult<Membership> {

@@ -2,7 +2,7 @@
 //! module (see README.md).
 
 use crate::dialect::{
-    Backend, Conn, IN_TEXTS, IN_UUIDS, JOIN_IN_ORDER, at, locks, texts, ts, uuids,
+    Backend, Conn, JOIN_IN_ORDER, at, in_texts, in_uuids, locks, texts, ts, uuids,
 };
 use crate::other;
 use crate::rows::{USER_COLUMNS, UserRow, role};
@@ -294,7 +294,8 @@ pub(crate) async fn revoke_unproven(
         Taken::Emails([]) => return Ok(false),
         Taken::Emails(emails) => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{select} {IN_TEXTS} ORDER BY u.id{lock}"
+                "{select} {} ORDER BY u.id{lock}",
+                in_texts("$1")
             )))
             .bind(texts(emails)?)
             .fetch_all(&mut *conn)
@@ -317,7 +318,10 @@ pub(crate) async fn revoke_unproven(
     if people.is_empty() {
         return Ok(false);
     }
-    let sql = format!("DELETE FROM api_keys WHERE org_id IS NOT NULL AND user_id {IN_UUIDS}");
+    let sql = format!(
+        "DELETE FROM api_keys WHERE org_id IS NOT NULL AND user_id {}",
+        in_uuids("$1")
+    );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(uuids(&people)?)
         .execute(&mut *conn)

@@ -22,16 +22,26 @@ pub(crate) fn at(stamp: Stamp) -> Timestamp {
 /// SQL for the time now, as a column holds it.
 pub(crate) const NOW: &str = "now()";
 
-/// SQL that tests a column against a list of texts bound as [`texts`].
-pub(crate) const IN_TEXTS: &str = "= ANY($1)";
+/// SQL that tests a column against the list of texts bound as [`texts`] at `param` (`"$2"`).
+pub(crate) fn in_texts(param: &str) -> String {
+    format!("= ANY({param})")
+}
+
+/// SQL that tests a column against the list of ids bound as [`uuids`] at `param`.
+pub(crate) fn in_uuids(param: &str) -> String {
+    format!("= ANY({param})")
+}
+
+/// SQL for the later of `a` and a moment after `b`: a version's modification time always
+/// moves, even when the clock did not.
+pub(crate) fn later_of(a: &str, b: &str) -> String {
+    format!("greatest({a}, {b} + interval '1 microsecond')")
+}
 
 /// A list of texts as one parameter: a `text[]`.
 pub(crate) fn texts(list: &[String]) -> StoreResult<&[String]> {
     Ok(list)
 }
-
-/// SQL that tests a column against a list of ids bound as [`uuids`].
-pub(crate) const IN_UUIDS: &str = "= ANY($1)";
 
 /// A list of ids as one parameter: a `uuid[]`.
 pub(crate) fn uuids(list: &[uuid::Uuid]) -> StoreResult<&[uuid::Uuid]> {

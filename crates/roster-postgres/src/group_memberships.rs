@@ -4,8 +4,9 @@
 
 use crate::payload;
 use crate::rows::push_window;
+use crate::tx::{TeamLock, lock_team};
 use crate::users::{self, Taken};
-use crate::{PostgresStore, TeamLock, at, lock_team, other, ts};
+use crate::{PostgresStore, at, other, ts};
 use roster_core::store::{EmailCursor, MemberRef, MembersChange, Window};
 use roster_core::{CampaignRef, GroupMembership, StoreError, StoreResult, Timestamp, User};
 use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, QueryBuilder};

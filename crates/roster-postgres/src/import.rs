@@ -2,7 +2,8 @@
 //! transaction that holds the team's lock, with counts of what changed. A dry run does the
 //! same work and rolls it back.
 
-use crate::{PostgresStore, TeamLock, lock_team, other, ts};
+use crate::tx::{TeamLock, lock_team};
+use crate::{PostgresStore, other, ts};
 use roster_core::store::{ImportRow, ImportSummary};
 use roster_core::{Role, StoreError, StoreResult, Timestamp, rules};
 use sqlx::postgres::PgArguments;

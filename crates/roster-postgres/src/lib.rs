@@ -27,11 +27,15 @@ mod groups;
 mod import;
 #[path = "../../roster-sql/invitations.rs"]
 mod invitations;
+mod membership_pages;
+#[path = "../../roster-sql/memberships.rs"]
 mod memberships;
 #[path = "../../roster-sql/organizations.rs"]
 mod organizations;
 mod payload;
+#[path = "../../roster-sql/provisioning.rs"]
 mod provisioning;
+mod provisioning_writes;
 #[path = "../../roster-sql/rows.rs"]
 mod rows;
 #[path = "../../roster-sql/store.rs"]
@@ -41,7 +45,6 @@ mod tx;
 #[path = "../../roster-sql/users.rs"]
 mod users;
 
-pub(crate) use tx::{TeamLock, conflict_on, lock_team};
 mod watch;
 
 pub(crate) use dialect::{at, ts};
@@ -53,7 +56,6 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use uuid::Uuid;
 
 pub struct PostgresStore {
     pool: PgPool,

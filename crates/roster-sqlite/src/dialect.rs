@@ -21,16 +21,26 @@ pub(crate) fn at(stamp: Stamp) -> Timestamp {
 /// SQL for the time now, as a column holds it.
 pub(crate) const NOW: &str = "CAST(unixepoch('subsec') * 1000000 AS INTEGER)";
 
-/// SQL that tests a column against a list of texts bound as [`texts`].
-pub(crate) const IN_TEXTS: &str = "IN (SELECT value FROM json_each($1))";
+/// SQL that tests a column against the list of texts bound as [`texts`] at `param` (`"$2"`).
+pub(crate) fn in_texts(param: &str) -> String {
+    format!("IN (SELECT value FROM json_each({param}))")
+}
+
+/// SQL that tests a column against the list of ids bound as [`uuids`] at `param`.
+pub(crate) fn in_uuids(param: &str) -> String {
+    format!("IN (SELECT unhex(value) FROM json_each({param}))")
+}
+
+/// SQL for the later of `a` and a moment after `b`: a version's modification time always
+/// moves, even when the clock did not.
+pub(crate) fn later_of(a: &str, b: &str) -> String {
+    format!("max({a}, {b} + 1)")
+}
 
 /// A list of texts as one parameter: a JSON array, which `json_each` expands.
 pub(crate) fn texts(list: &[String]) -> StoreResult<String> {
     crate::import::to_json(&list)
 }
-
-/// SQL that tests a column against a list of ids bound as [`uuids`].
-pub(crate) const IN_UUIDS: &str = "IN (SELECT unhex(value) FROM json_each($1))";
 
 /// A list of ids as one parameter: a JSON array of their hex forms (a uuid column holds the
 /// 16 bytes, which `unhex` gives back).

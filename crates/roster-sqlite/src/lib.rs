@@ -32,11 +32,15 @@ mod groups;
 mod import;
 #[path = "../../roster-sql/invitations.rs"]
 mod invitations;
+mod membership_pages;
+#[path = "../../roster-sql/memberships.rs"]
 mod memberships;
 #[path = "../../roster-sql/organizations.rs"]
 mod organizations;
 mod payload;
+#[path = "../../roster-sql/provisioning.rs"]
 mod provisioning;
+mod provisioning_writes;
 #[path = "../../roster-sql/rows.rs"]
 mod rows;
 #[path = "../../roster-sql/store.rs"]
@@ -45,8 +49,6 @@ mod store;
 mod tx;
 #[path = "../../roster-sql/users.rs"]
 mod users;
-
-pub(crate) use tx::{TeamLock, conflict_on, lock_team};
 
 use roster_core::changes::Changes;
 use roster_core::store::StoreOptions;
@@ -57,7 +59,6 @@ use sqlx::sqlite::{
 use std::str::FromStr;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
-use uuid::Uuid;
 
 pub struct SqliteStore {
     reader: SqlitePool,

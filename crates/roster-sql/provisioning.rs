@@ -1,25 +1,27 @@
 //! SCIM provisioning: a team's people and groups as identity providers see them, with the
 //! lookups SCIM filters narrow to, versions for ETags, and member changes by user id that
-//! cost O(ids named).
+//! cost O(ids named). Compiled into each backend against its `dialect` module (see
+//! README.md); the writes whose cost grows with a request's size are each backend's own
+//! (`provisioning_writes.rs`).
 
-use crate::import::to_json;
+use crate::dialect::{
+    Backend, Conn, Db, NOW, Stamp, at, in_texts, in_uuids, later_of, locks, texts, ts, uuids,
+};
 use crate::memberships::{leave, target};
+use crate::provisioning_writes as writes;
 use crate::rows::role;
+use crate::tx::{TeamLock, conflict_on, lock_team};
 use crate::users::{self, Taken};
-use crate::{SqliteStore, conflict_on, email_domains, other};
+use crate::{email_domains, other};
 use roster_core::changes::Adding;
 use roster_core::email;
 use roster_core::provisioning::{
-    self, GroupKey, GroupWrite, MemberChange, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
+    self, GroupKey, GroupWrite, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
 };
 use roster_core::{StoreError, StoreResult, Timestamp};
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{FromRow, QueryBuilder};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
-
-/// The database clock in the microseconds timestamps are kept in, for changes made without a
-/// caller's clock at hand (version bumps from the team API).
-pub(crate) use crate::dialect::NOW;
 
 const USER_SELECT: &str = "SELECT u.id, m.id AS seq, u.email, \
      coalesce(m.user_name, u.email) AS user_name, u.name, m.external_id, m.active, m.role, \
@@ -38,8 +40,8 @@ struct UserRow {
     active: bool,
     role: i64,
     scim: Option<String>,
-    created_at: i64,
-    updated_at: i64,
+    created_at: Stamp,
+    updated_at: Stamp,
     version: i64,
 }
 
@@ -55,14 +57,14 @@ impl UserRow {
             active: self.active,
             role: role(self.role)?,
             attributes: self.scim,
-            created: Timestamp::from_micros(self.created_at),
-            modified: Timestamp::from_micros(self.updated_at),
+            created: at(self.created_at),
+            modified: at(self.updated_at),
             version: self.version,
         })
     }
 }
 
-fn push_user_key(qb: &mut QueryBuilder<Sqlite>, key: Option<&UserKey>) {
+fn push_user_key(qb: &mut QueryBuilder<Db>, key: Option<&UserKey>) {
     match key {
         None => {}
         Some(UserKey::Id(id)) => {
@@ -87,20 +89,20 @@ fn push_user_key(qb: &mut QueryBuilder<Sqlite>, key: Option<&UserKey>) {
 }
 
 pub(crate) async fn users(
-    store: &SqliteStore,
+    store: &Backend,
     org: Uuid,
     key: Option<&UserKey>,
     after: Option<i64>,
     offset: u64,
     limit: u64,
 ) -> StoreResult<Vec<ProvisionedUser>> {
-    let mut qb = QueryBuilder::<Sqlite>::new(USER_SELECT);
+    let mut qb = QueryBuilder::<Db>::new(USER_SELECT);
     qb.push_bind(org);
     push_user_key(&mut qb, key);
     if let Some(after) = after {
         qb.push(" AND m.id > ").push_bind(after);
     }
-    // A literal limit, as in `push_window`: a bound one re-prepares the statement each run.
+    // A literal limit, as in `push_window`, so that the generic plan knows it.
     qb.push(format_args!(
         " ORDER BY m.id LIMIT {}",
         limit.min(i64::MAX as u64)
@@ -109,18 +111,18 @@ pub(crate) async fn users(
     .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
     let rows: Vec<UserRow> = qb
         .build_query_as()
-        .fetch_all(&store.reader)
+        .fetch_all(store.reads())
         .await
         .map_err(other)?;
     rows.into_iter().map(UserRow::into_user).collect()
 }
 
 pub(crate) async fn count_users(
-    store: &SqliteStore,
+    store: &Backend,
     org: Uuid,
     key: Option<&UserKey>,
 ) -> StoreResult<u64> {
-    let mut qb = QueryBuilder::<Sqlite>::new(
+    let mut qb = QueryBuilder::<Db>::new(
         "SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id \
          WHERE NOT u.service_account AND NOT u.deployment_key_account AND m.org_id = ",
     );
@@ -128,14 +130,14 @@ pub(crate) async fn count_users(
     push_user_key(&mut qb, key);
     let n: i64 = qb
         .build_query_scalar()
-        .fetch_one(&store.reader)
+        .fetch_one(store.reads())
         .await
         .map_err(other)?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-async fn user_in(conn: &mut SqliteConnection, org: Uuid, id: Uuid) -> StoreResult<ProvisionedUser> {
-    let mut qb = QueryBuilder::<Sqlite>::new(USER_SELECT);
+async fn user_in(conn: &mut Conn, org: Uuid, id: Uuid) -> StoreResult<ProvisionedUser> {
+    let mut qb = QueryBuilder::<Db>::new(USER_SELECT);
     qb.push_bind(org).push(" AND m.user_id = ").push_bind(id);
     let row: Option<UserRow> = qb
         .build_query_as()
@@ -153,7 +155,7 @@ fn display_name_norm(attributes: &str) -> Option<String> {
 
 /// Fails with `Conflict` on `userName` when another member of the team has it.
 async fn check_user_name(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     org: Uuid,
     user_name_norm: &str,
     except: Option<Uuid>,
@@ -174,7 +176,7 @@ async fn check_user_name(
 }
 
 async fn write_membership(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     org: Uuid,
     user: Uuid,
     write: &UserWrite,
@@ -184,7 +186,7 @@ async fn write_membership(
     // the order every writer of both keeps (the activity update does users, then the
     // version), so two transactions never wait on each other in a circle.
     if let Some(name) = write.name.as_deref().map(str::trim) {
-        sqlx::query("UPDATE users SET name = $2, name_lower = $3 WHERE id = $1 AND name IS NOT $2")
+        sqlx::query("UPDATE users SET name = $2, name_lower = $3 WHERE id = $1 AND name IS DISTINCT FROM $2")
             .bind(user)
             .bind(name)
             .bind(name.to_lowercase())
@@ -192,12 +194,13 @@ async fn write_membership(
             .await
             .map_err(other)?;
     }
-    sqlx::query(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE memberships SET user_name = $3, user_name_norm = $4, external_id = $5, \
              active = $6, role = coalesce($7, role), scim = $8, display_name_norm = $9, \
-             updated_at = max($10, coalesce(updated_at, created_at) + 1), version = version + 1 \
+             updated_at = {}, version = version + 1 \
          WHERE org_id = $1 AND user_id = $2",
-    )
+        later_of("$10", "coalesce(updated_at, created_at)")
+    )))
     .bind(org)
     .bind(user)
     .bind(&write.user_name)
@@ -207,7 +210,7 @@ async fn write_membership(
     .bind(write.role.map(|r| r.as_i64()))
     .bind(&write.attributes)
     .bind(display_name_norm(&write.attributes))
-    .bind(now.as_micros())
+    .bind(ts(now))
     .execute(&mut *conn)
     .await
     .map_err(conflict_on("userName"))?;
@@ -215,37 +218,39 @@ async fn write_membership(
 }
 
 /// Adds people to the team in one transaction: the admission check (`provisioning::admit`)
-/// on two reads, then set-based writes for those admitted, driven from a JSON array of them.
+/// on two reads, then set-based writes for those admitted, driven from arrays of them.
 pub(crate) async fn create_users(
-    store: &SqliteStore,
+    store: &Backend,
     org: Uuid,
     writes: &[UserWrite],
     now: Timestamp,
     adding: &Adding<'_>,
 ) -> StoreResult<Vec<StoreResult<ProvisionedUser>>> {
     let mut tx = store.write().await?;
+    lock_team(&mut tx, org, TeamLock::Members).await?;
     let names: Vec<String> = writes.iter().map(|w| w.user_name.to_lowercase()).collect();
     let emails: Vec<String> = writes.iter().map(|w| email::normalize(&w.email)).collect();
-    let taken: HashSet<String> = sqlx::query_scalar(
+    let taken: HashSet<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT coalesce(user_name_norm, email_norm) FROM memberships \
-         WHERE org_id = $1 AND coalesce(user_name_norm, email_norm) IN \
-             (SELECT value FROM json_each($2))",
-    )
+         WHERE org_id = $1 AND coalesce(user_name_norm, email_norm) {}",
+        in_texts("$2")
+    )))
     .bind(org)
-    .bind(to_json(&names)?)
+    .bind(texts(&names)?)
     .fetch_all(&mut *tx)
     .await
     .map_err(other)?
     .into_iter()
     .collect();
     // The people already known by these emails: their names, and what the linking rule needs.
-    let known: Vec<(String, String, bool, bool)> = sqlx::query_as(
+    let known: Vec<(String, String, bool, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT u.email_norm, u.name, u.service_account OR u.deployment_key_account, EXISTS \
                 (SELECT 1 FROM memberships m WHERE m.org_id = $1 AND m.user_id = u.id) \
-         FROM users u WHERE u.email_norm IN (SELECT value FROM json_each($2))",
-    )
+         FROM users u WHERE u.email_norm {}",
+        in_texts("$2")
+    )))
     .bind(org)
-    .bind(to_json(&emails)?)
+    .bind(texts(&emails)?)
     .fetch_all(&mut *tx)
     .await
     .map_err(other)?;
@@ -254,69 +259,45 @@ pub(crate) async fn create_users(
     let (barred, linked) = provisioning::linking(org, &emails, &known, &verified, &holders);
     let names_now: HashMap<&str, &str> = known.iter().map(|k| (&*k.0, &*k.1)).collect();
     let admitted = provisioning::admit(writes, taken, barred);
-    let rows: Vec<_> = writes
+    let rows: Vec<NewMember> = writes
         .iter()
         .zip(&admitted)
         .zip(names.iter().zip(&emails))
         .filter(|((_, ok), _)| ok.is_ok())
         .map(|((w, _), (name_norm, email_norm))| {
-            let name = w.name.as_deref().map(str::trim);
-            (
-                Uuid::now_v7().simple().to_string(),
-                w.email.trim(),
-                email_norm,
-                name,
-                name.map(str::to_lowercase),
-                w.role.map(|r| r.as_i64()),
-                &w.user_name,
-                name_norm,
-                &w.external_id,
-                w.active,
-                &w.attributes,
-                display_name_norm(&w.attributes),
-            )
+            NewMember::new(w, name_norm, email_norm, linked.contains(email_norm))
         })
         .collect();
     // The people first (see `users::revoke_unproven`), then their names and memberships.
     let linked: Vec<String> = rows
         .iter()
-        .filter(|r| linked.contains(r.2.as_str()))
-        .map(|r| r.2.clone())
+        .filter(|r| r.linked)
+        .map(|r| r.email_norm.to_owned())
         .collect();
     if users::revoke_unproven(&mut tx, org, Taken::Emails(&linked)).await? {
         adding.changed_access();
     }
     // People who were known already take the name the identity provider gives: that changes
     // what their keys' holder reads as, so it counts as an access change.
-    let renamed: Vec<_> = rows
+    let renamed: Vec<&NewMember> = rows
         .iter()
         .filter(|r| {
-            r.3.is_some_and(|n| names_now.get(r.2.as_str()).is_some_and(|&o| o != n))
+            r.name
+                .is_some_and(|n| names_now.get(r.email_norm).is_some_and(|&o| o != n))
         })
-        .map(|r| (r.2, r.3, &r.4))
         .collect();
     if !renamed.is_empty() {
-        sqlx::query(
-            "UPDATE users SET name = j.value ->> 1, name_lower = j.value ->> 2 \
-             FROM json_each($1) j WHERE users.email_norm = j.value ->> 0",
-        )
-        .bind(to_json(&renamed)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
+        writes::rename_people(&mut tx, &renamed).await?;
         adding.changed_access();
     }
     let mut made = Vec::new();
     if !rows.is_empty() {
-        let rows = to_json(&rows)?;
-        write_new_members(&mut tx, org, &rows, now).await?;
-        let mut qb = QueryBuilder::<Sqlite>::new(USER_SELECT);
-        qb.push_bind(org)
-            .push(" AND m.email_norm IN (SELECT value ->> 2 FROM json_each(")
-            .push_bind(rows)
-            .push("))");
-        let found: Vec<UserRow> = qb
-            .build_query_as()
+        writes::write_new_members(&mut tx, org, &rows, now).await?;
+        let made_emails: Vec<String> = rows.iter().map(|r| r.email_norm.to_owned()).collect();
+        let sql = format!("{USER_SELECT} $1 AND m.email_norm {}", in_texts("$2"));
+        let found: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(org)
+            .bind(texts(&made_emails)?)
             .fetch_all(&mut *tx)
             .await
             .map_err(other)?;
@@ -329,68 +310,47 @@ pub(crate) async fn create_users(
     Ok(provisioning::answers(writes, admitted, made))
 }
 
-/// The writes of `create_users` for the admitted rows (JSON arrays of: new id, email,
-/// email_norm, name, name_lower, role, userName, its lower case, externalId, active,
-/// attributes, displayName lower case).
-async fn write_new_members(
-    conn: &mut SqliteConnection,
-    org: Uuid,
-    rows: &str,
-    now: Timestamp,
-) -> StoreResult<()> {
-    let now = now.as_micros();
-    // People first, then memberships (whose trigger bumps the team version): the order every
-    // writer keeps, so that two transactions never wait on each other in a circle.
-    sqlx::query(
-        "INSERT INTO users (id, name, name_lower, email, email_norm, created_at) \
-         SELECT unhex(value ->> 0), coalesce(value ->> 3, ''), coalesce(value ->> 4, ''), \
-                value ->> 1, value ->> 2, $1 \
-         FROM json_each($2) WHERE true ORDER BY key \
-         ON CONFLICT (email_norm) DO NOTHING",
-    )
-    .bind(now)
-    .bind(rows)
-    .execute(&mut *conn)
-    .await
-    .map_err(other)?;
-    sqlx::query(
-        "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at, updated_at, \
-             user_name, user_name_norm, external_id, active, scim, display_name_norm, version) \
-         SELECT o.id, u.id, u.email_norm, coalesce(j.value ->> 5, o.default_role), $2, $2, \
-                j.value ->> 6, j.value ->> 7, j.value ->> 8, j.value ->> 9, j.value ->> 10, \
-                j.value ->> 11, 1 \
-         FROM json_each($3) j JOIN users u ON u.email_norm = j.value ->> 2 \
-         JOIN organizations o ON o.id = $1 ORDER BY j.key",
-    )
-    .bind(org)
-    .bind(now)
-    .bind(rows)
-    .execute(&mut *conn)
-    .await
-    .map_err(conflict_on("userName"))?;
-    // Group memberships held by email attach to the people now in the team. CROSS JOIN fixes
-    // the order: from the rows through the email index. Left to itself the planner starts
-    // from every membership held by email (50,000 after a large group replace) and scans the
-    // rows for each, which made a batch of creates take two seconds.
-    sqlx::query(
-        "UPDATE group_memberships SET user_id = \
-             (SELECT u.id FROM users u WHERE u.email_norm = group_memberships.email_norm) \
-         WHERE rowid IN (SELECT gm.rowid FROM json_each($2) j \
-             CROSS JOIN group_memberships gm ON gm.email_norm = j.value ->> 2 \
-             CROSS JOIN groups g ON g.id = gm.group_id AND g.org_id = $1 \
-             WHERE gm.user_id IS NULL)",
-    )
-    .bind(org)
-    .bind(rows)
-    .execute(&mut *conn)
-    .await
-    .map_err(other)?;
-    Ok(())
+/// One admitted create of `create_users`, as its writes bind it.
+pub(crate) struct NewMember<'a> {
+    pub id: Uuid,
+    pub email: &'a str,
+    pub email_norm: &'a str,
+    pub name: Option<&'a str>,
+    pub name_lower: Option<String>,
+    pub role: Option<i64>,
+    pub user_name: &'a str,
+    pub user_name_norm: &'a str,
+    pub external_id: Option<&'a str>,
+    pub active: bool,
+    pub attributes: &'a str,
+    pub display_name_norm: Option<String>,
+    /// Someone Roster knew, whom the team may link (`provisioning::linking`).
+    pub linked: bool,
+}
+
+impl<'a> NewMember<'a> {
+    fn new(w: &'a UserWrite, user_name_norm: &'a str, email_norm: &'a str, linked: bool) -> Self {
+        NewMember {
+            id: Uuid::now_v7(),
+            email: w.email.trim(),
+            email_norm,
+            name: w.name.as_deref().map(str::trim),
+            name_lower: w.name.as_deref().map(|n| n.trim().to_lowercase()),
+            role: w.role.map(|r| r.as_i64()),
+            user_name: &w.user_name,
+            user_name_norm,
+            external_id: w.external_id.as_deref(),
+            active: w.active,
+            attributes: &w.attributes,
+            display_name_norm: display_name_norm(&w.attributes),
+            linked,
+        }
+    }
 }
 
 /// The member's membership id, checked against the expected version.
 async fn expected(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     org: Uuid,
     id: Uuid,
     expect: Option<i64>,
@@ -403,7 +363,7 @@ async fn expected(
 }
 
 pub(crate) async fn update_user(
-    store: &SqliteStore,
+    store: &Backend,
     org: Uuid,
     id: Uuid,
     expect: Option<i64>,
@@ -411,6 +371,7 @@ pub(crate) async fn update_user(
     now: Timestamp,
 ) -> StoreResult<ProvisionedUser> {
     let mut tx = store.write().await?;
+    lock_team(&mut tx, org, TeamLock::Members).await?;
     let present = expected(&mut tx, org, id, expect).await?;
     check_user_name(&mut tx, org, &write.user_name.to_lowercase(), Some(id)).await?;
     let email_norm = email::normalize(&write.email);
@@ -443,7 +404,7 @@ pub(crate) async fn update_user(
 /// it (`owned`): a team cannot make its only member the owner of any address it likes, and
 /// their keys then act in this team alone.
 async fn change_email(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     org: Uuid,
     id: Uuid,
     address: &str,
@@ -489,12 +450,13 @@ async fn change_email(
 }
 
 pub(crate) async fn delete_user(
-    store: &SqliteStore,
+    store: &Backend,
     org: Uuid,
     id: Uuid,
     expect: Option<i64>,
 ) -> StoreResult<()> {
     let mut tx = store.write().await?;
+    lock_team(&mut tx, org, TeamLock::Members).await?;
     let present = expected(&mut tx, org, id, expect).await?;
     if target(&mut tx, present.seq)
         .await?
@@ -518,8 +480,8 @@ struct GroupRow {
     id: Uuid,
     name: String,
     external_id: Option<String>,
-    created_at: i64,
-    updated_at: i64,
+    created_at: Stamp,
+    updated_at: Stamp,
     version: i64,
 }
 
@@ -529,14 +491,14 @@ impl From<GroupRow> for ProvisionedGroup {
             id: r.id,
             name: r.name,
             external_id: r.external_id,
-            created: Timestamp::from_micros(r.created_at),
-            modified: Timestamp::from_micros(r.updated_at),
+            created: at(r.created_at),
+            modified: at(r.updated_at),
             version: r.version,
         }
     }
 }
 
-fn push_group_key(qb: &mut QueryBuilder<Sqlite>, key: Option<&GroupKey>) {
+fn push_group_key(qb: &mut QueryBuilder<Db>, key: Option<&GroupKey>) {
     match key {
         None => {}
         Some(GroupKey::Id(id)) => {
@@ -559,20 +521,20 @@ fn push_group_key(qb: &mut QueryBuilder<Sqlite>, key: Option<&GroupKey>) {
 }
 
 pub(crate) async fn groups(
-    store: &SqliteStore,
+    store: &Backend,
     org: Uuid,
     key: Option<&GroupKey>,
     after: Option<Uuid>,
     offset: u64,
     limit: u64,
 ) -> StoreResult<Vec<ProvisionedGroup>> {
-    let mut qb = QueryBuilder::<Sqlite>::new(GROUP_SELECT);
+    let mut qb = QueryBuilder::<Db>::new(GROUP_SELECT);
     qb.push_bind(org);
     push_group_key(&mut qb, key);
     if let Some(after) = after {
         qb.push(" AND g.id > ").push_bind(after);
     }
-    // A literal limit, as in `push_window`: a bound one re-prepares the statement each run.
+    // A literal limit, as in `push_window`, so that the generic plan knows it.
     qb.push(format_args!(
         " ORDER BY g.id LIMIT {}",
         limit.min(i64::MAX as u64)
@@ -581,65 +543,53 @@ pub(crate) async fn groups(
     .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
     let rows: Vec<GroupRow> = qb
         .build_query_as()
-        .fetch_all(&store.reader)
+        .fetch_all(store.reads())
         .await
         .map_err(other)?;
     Ok(rows.into_iter().map(ProvisionedGroup::from).collect())
 }
 
 pub(crate) async fn count_groups(
-    store: &SqliteStore,
+    store: &Backend,
     org: Uuid,
     key: Option<&GroupKey>,
 ) -> StoreResult<u64> {
-    let mut qb = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM groups g WHERE g.org_id = ");
+    let mut qb = QueryBuilder::<Db>::new("SELECT count(*) FROM groups g WHERE g.org_id = ");
     qb.push_bind(org);
     push_group_key(&mut qb, key);
     let n: i64 = qb
         .build_query_scalar()
-        .fetch_one(&store.reader)
+        .fetch_one(store.reads())
         .await
         .map_err(other)?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// A JSON array of ids, the form `json_each` reads a list from in one bound parameter.
-fn id_list(ids: &[Uuid]) -> String {
-    serde_json::Value::from(
-        ids.iter()
-            .map(|id| id.simple().to_string())
-            .collect::<Vec<_>>(),
-    )
-    .to_string()
-}
-
 pub(crate) async fn group_members(
-    store: &SqliteStore,
+    store: &Backend,
     groups: &[Uuid],
 ) -> StoreResult<Vec<(Uuid, Uuid)>> {
     if groups.is_empty() {
         return Ok(Vec::new());
     }
-    sqlx::query_as(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT gm.group_id, gm.user_id FROM group_memberships gm \
          JOIN users u ON u.id = gm.user_id \
-         WHERE gm.group_id IN (SELECT unhex(value) FROM json_each($1)) \
+         WHERE gm.group_id {} \
            AND NOT u.service_account AND NOT u.deployment_key_account \
          ORDER BY gm.group_id, gm.email_norm",
-    )
-    .bind(id_list(groups))
-    .fetch_all(&store.reader)
+        in_uuids("$1")
+    )))
+    .bind(uuids(groups)?)
+    .fetch_all(store.reads())
     .await
     .map_err(other)
 }
 
-async fn group_in(
-    conn: &mut SqliteConnection,
-    org: Uuid,
-    id: Uuid,
-) -> StoreResult<ProvisionedGroup> {
+async fn group_in(conn: &mut Conn, org: Uuid, id: Uuid) -> StoreResult<ProvisionedGroup> {
     let row: Option<GroupRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{GROUP_SELECT} $1 AND g.id = $2"
+        "{GROUP_SELECT} $1 AND g.id = $2{}",
+        locks(" FOR UPDATE")
     )))
     .bind(org)
     .bind(id)
@@ -650,7 +600,7 @@ async fn group_in(
 }
 
 /// Bumps the group's version: every change to it or its members calls this.
-pub(crate) async fn touch_group(conn: &mut SqliteConnection, group: Uuid) -> StoreResult<()> {
+pub(crate) async fn touch_group(conn: &mut Conn, group: Uuid) -> StoreResult<()> {
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE groups SET version = version + 1, updated_at = {NOW} WHERE id = $1"
     )))
@@ -662,7 +612,7 @@ pub(crate) async fn touch_group(conn: &mut SqliteConnection, group: Uuid) -> Sto
 }
 
 pub(crate) async fn create_group(
-    store: &SqliteStore,
+    store: &Backend,
     org: Uuid,
     write: &GroupWrite,
     now: Timestamp,
@@ -672,6 +622,7 @@ pub(crate) async fn create_group(
         message: "A group needs a displayName.".into(),
     })?;
     let mut tx = store.write().await?;
+    lock_team(&mut tx, org, TeamLock::Share).await?;
     let id = Uuid::new_v4();
     sqlx::query(
         "INSERT INTO groups (id, org_id, name, external_id, created_at, updated_at) \
@@ -681,12 +632,12 @@ pub(crate) async fn create_group(
     .bind(org)
     .bind(name)
     .bind(write.external_id.clone().flatten())
-    .bind(now.as_micros())
+    .bind(ts(now))
     .execute(&mut *tx)
     .await
     .map_err(conflict_on("displayName"))?;
     for change in &write.members {
-        change_members(&mut tx, org, id, change, now).await?;
+        writes::change_members(&mut tx, org, id, change, now).await?;
     }
     let group = group_in(&mut tx, org, id).await?;
     tx.commit().await.map_err(other)?;
@@ -694,7 +645,7 @@ pub(crate) async fn create_group(
 }
 
 pub(crate) async fn update_group(
-    store: &SqliteStore,
+    store: &Backend,
     org: Uuid,
     id: Uuid,
     expect: Option<i64>,
@@ -702,21 +653,23 @@ pub(crate) async fn update_group(
     now: Timestamp,
 ) -> StoreResult<ProvisionedGroup> {
     let mut tx = store.write().await?;
+    lock_team(&mut tx, org, TeamLock::Share).await?;
     // One statement checks the version, locks the row and bumps it: a member PATCH is a
     // handful of statements whatever the group's size.
-    let updated: Option<GroupRow> = sqlx::query_as(
+    let updated: Option<GroupRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE groups SET name = coalesce($3, name), \
              external_id = CASE WHEN $4 THEN $5 ELSE external_id END, \
-             updated_at = max($6, coalesce(updated_at, created_at) + 1), version = version + 1 \
-         WHERE id = $1 AND org_id = $2 AND ($7 IS NULL OR version = $7) \
+             updated_at = {}, version = version + 1 \
+         WHERE id = $1 AND org_id = $2 AND (CAST($7 AS BIGINT) IS NULL OR version = $7) \
          RETURNING id, name, external_id, created_at, updated_at, version",
-    )
+        later_of("$6", "coalesce(updated_at, created_at)")
+    )))
     .bind(id)
     .bind(org)
     .bind(&write.name)
     .bind(write.external_id.is_some())
     .bind(write.external_id.clone().flatten())
-    .bind(now.as_micros())
+    .bind(ts(now))
     .bind(expect)
     .fetch_optional(&mut *tx)
     .await
@@ -726,94 +679,20 @@ pub(crate) async fn update_group(
         return Err(StoreError::Conflict { field: "version" });
     };
     for change in &write.members {
-        change_members(&mut tx, org, id, change, now).await?;
+        writes::change_members(&mut tx, org, id, change, now).await?;
     }
     tx.commit().await.map_err(other)?;
     Ok(updated.into())
 }
 
-/// One member change, in statements whose number does not depend on the ids named.
-async fn change_members(
-    conn: &mut SqliteConnection,
-    org: Uuid,
-    group: Uuid,
-    change: &MemberChange,
-    now: Timestamp,
-) -> StoreResult<()> {
-    let (ids, replace) = match change {
-        MemberChange::RemoveAll => (None, true),
-        MemberChange::ReplaceAll(ids) => (Some(ids), true),
-        MemberChange::Add(ids) => (Some(ids), false),
-        MemberChange::Remove(ids) => {
-            // Driven from the ids named (CROSS JOIN fixes the order), so the cost is O(ids)
-            // whatever the group's size and the planner's statistics.
-            sqlx::query(
-                "DELETE FROM group_memberships WHERE id IN (SELECT gm.id FROM json_each($2) j \
-                 CROSS JOIN group_memberships gm \
-                 WHERE gm.user_id = unhex(j.value) AND gm.group_id = $1)",
-            )
-            .bind(group)
-            .bind(id_list(ids))
-            .execute(&mut *conn)
-            .await
-            .map_err(other)?;
-            return Ok(());
-        }
-    };
-    if replace {
-        // Memberships held by email for people not yet in the team are not SCIM members,
-        // so a SCIM replace leaves them.
-        sqlx::query(
-            "DELETE FROM group_memberships WHERE group_id = $1 AND user_id IS NOT NULL \
-             AND user_id NOT IN (SELECT unhex(value) FROM json_each($2))",
-        )
-        .bind(group)
-        .bind(id_list(ids.map(Vec::as_slice).unwrap_or_default()))
-        .execute(&mut *conn)
-        .await
-        .map_err(other)?;
-    }
-    let Some(ids) = ids.filter(|ids| !ids.is_empty()) else {
-        return Ok(());
-    };
-    let ids: Vec<Uuid> = ids
-        .iter()
-        .copied()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let pairs: Vec<serde_json::Value> = ids
-        .iter()
-        .map(|id| serde_json::json!([id.simple().to_string(), Uuid::new_v4().simple().to_string()]))
-        .collect();
-    // CROSS JOIN keeps the ids named as the outer loop: without statistics the planner may
-    // otherwise walk the whole team and parse the list for each member.
-    sqlx::query(
-        "INSERT INTO group_memberships (id, group_id, user_id, email, email_norm, created_at) \
-         SELECT unhex(j.value ->> 1), $2, u.id, u.email, u.email_norm, $4 \
-         FROM json_each($3) j \
-         CROSS JOIN memberships m ON m.org_id = $1 AND m.user_id = unhex(j.value ->> 0) \
-         CROSS JOIN users u ON u.id = m.user_id \
-         WHERE NOT u.service_account AND NOT u.deployment_key_account \
-         ON CONFLICT (group_id, email_norm) DO UPDATE SET user_id = excluded.user_id",
-    )
-    .bind(org)
-    .bind(group)
-    .bind(serde_json::Value::from(pairs).to_string())
-    .bind(now.as_micros())
-    .execute(&mut *conn)
-    .await
-    .map_err(other)?;
-    Ok(())
-}
-
 pub(crate) async fn delete_group(
-    store: &SqliteStore,
+    store: &Backend,
     org: Uuid,
     id: Uuid,
     expect: Option<i64>,
 ) -> StoreResult<()> {
     let mut tx = store.write().await?;
+    lock_team(&mut tx, org, TeamLock::Share).await?;
     let present = group_in(&mut tx, org, id).await?;
     if expect.is_some_and(|v| v != present.version) {
         return Err(StoreError::Conflict { field: "version" });

@@ -1,11 +1,13 @@
-//! Team memberships: the list with its filters, role changes and removal.
+//! A page of a team's memberships, with its filters: the read that every sync makes, tuned to
+//! this database (its covering index, how a person's groups come with the row), so it is
+//! this backend's own. Joining, role changes and removal are written once, in
+//! `memberships.rs`.
 
 use crate::rows::{USER_COLUMNS, UserRow, push_window, role};
-use crate::{PostgresStore, TeamLock, at, lock_team, other, ts};
+use crate::{PostgresStore, at, other};
 use roster_core::group_names::{TeamNames, Versioned};
-use roster_core::rules::Standing;
 use roster_core::store::{MembershipCursor, MembershipFilter, Window};
-use roster_core::{Membership, Role, StoreError, StoreResult, Timestamp};
+use roster_core::{Membership, StoreError, StoreResult};
 use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -33,61 +35,6 @@ const NAMES_VERSION: (&str, &str) = (
     "coalesce((SELECT group_names_version FROM team_versions WHERE org_id = ",
     "), 0) AS names_version",
 );
-
-pub(crate) async fn role_in(
-    store: &PostgresStore,
-    org: Uuid,
-    user: Uuid,
-) -> StoreResult<Option<Role>> {
-    let r: Option<i64> = sqlx::query_scalar(
-        "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2 AND active",
-    )
-    .bind(org)
-    .bind(user)
-    .fetch_optional(&store.pool)
-    .await
-    .map_err(other)?;
-    r.map(role).transpose()
-}
-
-/// Adds the user to the team (or changes the role of a present member when one is given) and
-/// attaches the group memberships held for their email. The caller holds the team lock.
-pub(crate) async fn add(
-    conn: &mut PgConnection,
-    org: Uuid,
-    user: Uuid,
-    role: Option<Role>,
-    now: Timestamp,
-) -> StoreResult<i64> {
-    let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at) \
-         SELECT o.id, u.id, u.email_norm, coalesce($3, o.default_role), $4 \
-         FROM organizations o, users u WHERE o.id = $1 AND u.id = $2 \
-         ON CONFLICT (org_id, user_id) DO UPDATE SET role = coalesce($3, memberships.role), \
-             version = memberships.version \
-                 + (memberships.role IS DISTINCT FROM coalesce($3, memberships.role))::int \
-         RETURNING id",
-    )
-    .bind(org)
-    .bind(user)
-    .bind(role.map(Role::as_i64))
-    .bind(ts(now))
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(other)?;
-    let id = id.ok_or(StoreError::NotFound)?;
-    sqlx::query(
-        "UPDATE group_memberships SET user_id = $2 \
-         WHERE group_id IN (SELECT id FROM groups WHERE org_id = $1) \
-           AND email_norm = (SELECT email_norm FROM users WHERE id = $2) AND user_id IS NULL",
-    )
-    .bind(org)
-    .bind(user)
-    .execute(&mut *conn)
-    .await
-    .map_err(other)?;
-    Ok(id)
-}
 
 fn push_filter(qb: &mut QueryBuilder<Postgres>, org: Uuid, f: &MembershipFilter) {
     qb.push(" WHERE m.org_id = ").push_bind(org);
@@ -312,150 +259,4 @@ fn with_names(rows: Vec<MembershipRow>, names: &TeamNames) -> StoreResult<Vec<Me
             })
         })
         .collect()
-}
-
-#[derive(FromRow)]
-pub(crate) struct Target {
-    org_id: Uuid,
-    user_id: Uuid,
-    role: i64,
-    active: bool,
-    fixed_role: bool,
-    /// The team's other admins who count for the last-admin rule (`rules::counts_as_admin`).
-    other_admins: i64,
-}
-
-/// The team's admins who count for the last-admin rule (`rules::counts_as_admin`: active
-/// people, not accounts), as SQL ending in the team it counts in. Written once here, for the
-/// role rules below and for the import.
-macro_rules! counting_admins {
-    () => {
-        "SELECT count(*) FROM memberships o JOIN users ou ON ou.id = o.user_id \
-         WHERE o.role = 2 AND o.active AND NOT ou.service_account \
-           AND NOT ou.deployment_key_account AND o.org_id = "
-    };
-}
-
-/// What the role rules need about a membership; the caller appends which membership (`m.`).
-const TARGET: &str = concat!(
-    "SELECT m.org_id, m.user_id, m.role, m.active, \
-         (u.service_account OR u.deployment_key_account) AS fixed_role, (",
-    counting_admins!(),
-    "m.org_id AND o.id != m.id) AS other_admins \
-     FROM memberships m JOIN users u ON u.id = m.user_id WHERE "
-);
-
-/// How many admins the team has who count (`rules::counts_as_admin`).
-pub(crate) async fn counting_admins(conn: &mut PgConnection, org: Uuid) -> StoreResult<u64> {
-    let n: i64 = sqlx::query_scalar(concat!(counting_admins!(), "$1"))
-        .bind(org)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(other)?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
-/// Locks the membership's team, then reads what the role rules need.
-pub(crate) async fn target(conn: &mut PgConnection, id: i64) -> StoreResult<Target> {
-    let org: Uuid = sqlx::query_scalar("SELECT org_id FROM memberships WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(other)?
-        .ok_or(StoreError::NotFound)?;
-    lock_team(conn, org, TeamLock::Members).await?;
-    let t: Option<Target> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{TARGET} m.id = $1")))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(other)?;
-    t.ok_or(StoreError::NotFound)
-}
-
-/// The person's membership of the team, if they have one; the caller has locked the team.
-pub(crate) async fn target_of(
-    conn: &mut PgConnection,
-    org: Uuid,
-    user: Uuid,
-) -> StoreResult<Option<Target>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{TARGET} m.org_id = $1 AND m.user_id = $2"
-    )))
-    .bind(org)
-    .bind(user)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(other)
-}
-
-impl Target {
-    /// The membership as the role rules see it.
-    pub(crate) fn standing(&self) -> StoreResult<Standing> {
-        Ok(Standing {
-            role: role(self.role)?,
-            active: self.active,
-            account: self.fixed_role,
-            other_admins: u64::try_from(self.other_admins).unwrap_or(0),
-        })
-    }
-}
-
-/// Takes the person out of the team and its groups (whose versions change).
-pub(crate) async fn leave(conn: &mut PgConnection, org: Uuid, user: Uuid) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE groups SET version = version + 1, updated_at = now() \
-         WHERE org_id = $2 AND id IN (SELECT group_id FROM group_memberships WHERE user_id = $1)",
-    )
-    .bind(user)
-    .bind(org)
-    .execute(&mut *conn)
-    .await
-    .map_err(other)?;
-    sqlx::query(
-        "DELETE FROM group_memberships WHERE user_id = $1 \
-         AND group_id IN (SELECT id FROM groups WHERE org_id = $2)",
-    )
-    .bind(user)
-    .bind(org)
-    .execute(&mut *conn)
-    .await
-    .map_err(other)?;
-    sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
-        .bind(org)
-        .bind(user)
-        .execute(&mut *conn)
-        .await
-        .map_err(other)?;
-    Ok(())
-}
-
-pub(crate) async fn set_role(store: &PostgresStore, id: i64, new: Role) -> StoreResult<()> {
-    let mut tx = store.write().await?;
-    let t = target(&mut tx, id).await?;
-    if t.role == new.as_i64() {
-        return Ok(());
-    }
-    t.standing()?.check_role_change(new)?;
-    sqlx::query(
-        "UPDATE memberships SET role = $1, version = version + 1, updated_at = now() WHERE id = $2",
-    )
-    .bind(new.as_i64())
-    .bind(id)
-    .execute(&mut *tx)
-    .await
-    .map_err(other)?;
-    tx.commit().await.map_err(other)
-}
-
-pub(crate) async fn remove(store: &PostgresStore, id: i64) -> StoreResult<()> {
-    let mut tx = store.write().await?;
-    let t = target(&mut tx, id).await?;
-    if t.fixed_role {
-        return Err(StoreError::account_membership());
-    }
-    if t.standing()?.removal_leaves_without_admin() {
-        return Err(StoreError::last_admin_removed());
-    }
-    leave(&mut tx, t.org_id, t.user_id).await?;
-    tx.commit().await.map_err(other)
 }
