@@ -6,8 +6,10 @@ use crate::dialect::{Backend, Stamp, at, ts};
 use crate::rows::role;
 use crate::tx::{TeamLock, lock_team};
 use crate::{other, users};
+use async_trait::async_trait;
 use roster_core::keys::{KeyHash, KeyScope};
 use roster_core::store::AccountKind;
+use roster_core::store::Accounts;
 use roster_core::{Account, Role, StoreError, StoreResult, Timestamp};
 use sqlx::FromRow;
 use uuid::Uuid;
@@ -44,131 +46,122 @@ impl TryFrom<AccountRow> for Account {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn create(
-    store: &Backend,
-    org: Uuid,
-    kind: AccountKind,
-    name: &str,
-    role: Role,
-    key: &KeyHash,
-    token: Option<&str>,
-    now: Timestamp,
-) -> StoreResult<Account> {
-    let code = kind.code()?;
-    let id = Uuid::new_v4();
-    // Accounts have no mailbox: a unique address under a reserved name (RFC 2606) keeps the
-    // email column's rules.
-    let email = format!(
-        "{}@{}.roster.invalid",
-        id.simple(),
-        if code == 1 {
-            "service-account"
-        } else {
-            "deployment-key"
-        }
-    );
-    let mut tx = store.write().await?;
-    lock_team(&mut tx, org, TeamLock::Members).await?;
-    sqlx::query(
-        "INSERT INTO users (id, name, name_lower, email, email_norm, service_account, \
-             deployment_key_account, created_at) VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
-    )
-    .bind(id)
-    .bind(name)
-    .bind(name.to_lowercase())
-    .bind(&email)
-    .bind(code == 1)
-    .bind(code == 2)
-    .bind(ts(now))
-    .execute(&mut *tx)
-    .await
-    .map_err(other)?;
-    sqlx::query(
-        "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(org)
-    .bind(id)
-    .bind(&email)
-    .bind(role.as_i64())
-    .bind(ts(now))
-    .execute(&mut *tx)
-    .await
-    .map_err(other)?;
-    sqlx::query("INSERT INTO accounts (user_id, org_id, kind, token, created_at) VALUES ($1, $2, $3, $4, $5)")
+#[async_trait]
+impl Accounts for Backend {
+    async fn create_account(
+        &self,
+        org: Uuid,
+        kind: AccountKind,
+        name: &str,
+        role: Role,
+        key: &KeyHash,
+        token: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<Account> {
+        let _writing = self.changes.writing();
+        let code = kind.code()?;
+        let id = Uuid::new_v4();
+        // Accounts have no mailbox: a unique address under a reserved name (RFC 2606) keeps the
+        // email column's rules.
+        let email = format!(
+            "{}@{}.roster.invalid",
+            id.simple(),
+            if code == 1 {
+                "service-account"
+            } else {
+                "deployment-key"
+            }
+        );
+        let mut tx = self.write().await?;
+        lock_team(&mut tx, org, TeamLock::Members).await?;
+        sqlx::query(
+            "INSERT INTO users (id, name, name_lower, email, email_norm, service_account, \
+                 deployment_key_account, created_at) VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+        )
         .bind(id)
-        .bind(org)
-        .bind(code)
-        .bind(token.filter(|_| code == 2))
+        .bind(name)
+        .bind(name.to_lowercase())
+        .bind(&email)
+        .bind(code == 1)
+        .bind(code == 2)
         .bind(ts(now))
         .execute(&mut *tx)
         .await
         .map_err(other)?;
-    users::add_key(&mut tx, id, key, KeyScope::PROVEN, now).await?;
-    let row: AccountRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE a.user_id = $1"
-    )))
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(other)?;
-    tx.commit().await.map_err(other)?;
-    row.try_into()
-}
-
-pub(crate) async fn list(
-    store: &Backend,
-    org: Uuid,
-    kind: AccountKind,
-) -> StoreResult<Vec<Account>> {
-    let rows: Vec<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE a.org_id = $1 AND a.kind = $2 ORDER BY u.name, a.user_id"
-    )))
-    .bind(org)
-    .bind(kind.code()?)
-    .fetch_all(store.reads())
-    .await
-    .map_err(other)?;
-    rows.into_iter().map(Account::try_from).collect()
-}
-
-pub(crate) async fn get(
-    store: &Backend,
-    org: Uuid,
-    kind: AccountKind,
-    id: Uuid,
-) -> StoreResult<Account> {
-    let row: Option<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE a.org_id = $1 AND a.kind = $2 AND a.user_id = $3"
-    )))
-    .bind(org)
-    .bind(kind.code()?)
-    .bind(id)
-    .fetch_optional(store.reads())
-    .await
-    .map_err(other)?;
-    row.ok_or(StoreError::NotFound)?.try_into()
-}
-
-pub(crate) async fn delete(
-    store: &Backend,
-    org: Uuid,
-    kind: AccountKind,
-    id: Uuid,
-) -> StoreResult<()> {
-    // The user's keys, memberships and group memberships go by ON DELETE CASCADE.
-    let done = sqlx::query(
-        "DELETE FROM users WHERE id = $3 AND id IN \
-         (SELECT user_id FROM accounts WHERE org_id = $1 AND kind = $2)",
-    )
-    .bind(org)
-    .bind(kind.code()?)
-    .bind(id)
-    .execute(store.writes())
-    .await
-    .map_err(other)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
+        sqlx::query(
+            "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(org)
+        .bind(id)
+        .bind(&email)
+        .bind(role.as_i64())
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+        sqlx::query("INSERT INTO accounts (user_id, org_id, kind, token, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id)
+            .bind(org)
+            .bind(code)
+            .bind(token.filter(|_| code == 2))
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+        users::add_key(&mut tx, id, key, KeyScope::PROVEN, now).await?;
+        let row: AccountRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{SELECT} WHERE a.user_id = $1"
+        )))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(other)?;
+        tx.commit().await.map_err(other)?;
+        row.try_into()
     }
-    Ok(())
+
+    async fn list_accounts(&self, org: Uuid, kind: AccountKind) -> StoreResult<Vec<Account>> {
+        let rows: Vec<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{SELECT} WHERE a.org_id = $1 AND a.kind = $2 ORDER BY u.name, a.user_id"
+        )))
+        .bind(org)
+        .bind(kind.code()?)
+        .fetch_all(self.reads())
+        .await
+        .map_err(other)?;
+        rows.into_iter().map(Account::try_from).collect()
+    }
+
+    async fn get_account(&self, org: Uuid, kind: AccountKind, id: Uuid) -> StoreResult<Account> {
+        let row: Option<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{SELECT} WHERE a.org_id = $1 AND a.kind = $2 AND a.user_id = $3"
+        )))
+        .bind(org)
+        .bind(kind.code()?)
+        .bind(id)
+        .fetch_optional(self.reads())
+        .await
+        .map_err(other)?;
+        row.ok_or(StoreError::NotFound)?.try_into()
+    }
+
+    async fn delete_account(&self, org: Uuid, kind: AccountKind, id: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        // The user's keys, memberships and group memberships go by ON DELETE CASCADE.
+        let done = sqlx::query(
+            "DELETE FROM users WHERE id = $3 AND id IN \
+             (SELECT user_id FROM accounts WHERE org_id = $1 AND kind = $2)",
+        )
+        .bind(org)
+        .bind(kind.code()?)
+        .bind(id)
+        .execute(self.writes())
+        .await
+        .map_err(other)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
 }

@@ -5,6 +5,8 @@ use crate::dialect::{Backend, Conn, Db, Stamp, at, ts};
 use crate::rows::push_window;
 use crate::tx::{TeamLock, conflict_on, lock_own, lock_team};
 use crate::{campaign_members, other};
+use async_trait::async_trait;
+use roster_core::store::Campaigns;
 use roster_core::store::{NameCursor, NewCampaignMember, Window};
 use roster_core::{Campaign, StoreError, StoreResult, Timestamp};
 use sqlx::{FromRow, QueryBuilder};
@@ -33,37 +35,6 @@ impl From<CampaignRow> for Campaign {
     }
 }
 
-pub(crate) async fn list(
-    store: &Backend,
-    org: Uuid,
-    window: Window<NameCursor>,
-) -> StoreResult<Vec<Campaign>> {
-    let mut qb = QueryBuilder::<Db>::new(SELECT);
-    qb.push(" WHERE org_id = ").push_bind(org);
-    push_window(&mut qb, window, "name, id", |qb, c| {
-        qb.push(" AND (name, id) > (")
-            .push_bind(c.name)
-            .push(", ")
-            .push_bind(c.id)
-            .push(")");
-    });
-    let rows: Vec<CampaignRow> = qb
-        .build_query_as()
-        .fetch_all(store.reads())
-        .await
-        .map_err(other)?;
-    Ok(rows.into_iter().map(Campaign::from).collect())
-}
-
-pub(crate) async fn count(store: &Backend, org: Uuid) -> StoreResult<u64> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM campaigns WHERE org_id = $1")
-        .bind(org)
-        .fetch_one(store.reads())
-        .await
-        .map_err(other)?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
 pub(crate) async fn get<'e>(
     db: impl sqlx::Executor<'e, Database = Db>,
     id: Uuid,
@@ -85,58 +56,99 @@ pub(crate) async fn lock(conn: &mut Conn, id: Uuid) -> StoreResult<Campaign> {
     Ok(campaign)
 }
 
-pub(crate) async fn create(
-    store: &Backend,
-    org: Uuid,
-    name: &str,
-    now: Timestamp,
-) -> StoreResult<Campaign> {
-    let id = Uuid::new_v4();
-    sqlx::query("INSERT INTO campaigns (id, org_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
-        .bind(id)
-        .bind(org)
-        .bind(name)
-        .bind(ts(now))
-        .execute(store.writes())
-        .await
-        .map_err(conflict_on("name"))?;
-    get(store.writes(), id).await
-}
-
-pub(crate) async fn update(
-    store: &Backend,
-    id: Uuid,
-    name: Option<&str>,
-    members: Option<&[NewCampaignMember<'_>]>,
-    now: Timestamp,
-) -> StoreResult<Campaign> {
-    let mut tx = store.write().await?;
-    let campaign = lock(&mut tx, id).await?;
-    if let Some(name) = name {
-        sqlx::query("UPDATE campaigns SET name = $2, updated_at = $3 WHERE id = $1")
-            .bind(id)
-            .bind(name)
-            .bind(ts(now))
-            .execute(&mut *tx)
+#[async_trait]
+impl Campaigns for Backend {
+    async fn list_campaigns(
+        &self,
+        org: Uuid,
+        window: Window<NameCursor>,
+    ) -> StoreResult<Vec<Campaign>> {
+        let mut qb = QueryBuilder::<Db>::new(SELECT);
+        qb.push(" WHERE org_id = ").push_bind(org);
+        push_window(&mut qb, window, "name, id", |qb, c| {
+            qb.push(" AND (name, id) > (")
+                .push_bind(c.name)
+                .push(", ")
+                .push_bind(c.id)
+                .push(")");
+        });
+        let rows: Vec<CampaignRow> = qb
+            .build_query_as()
+            .fetch_all(self.reads())
             .await
             .map_err(other)?;
+        Ok(rows.into_iter().map(Campaign::from).collect())
     }
-    if let Some(members) = members {
-        campaign_members::replace_in(&mut tx, &campaign, members, now).await?;
-    }
-    let campaign = get(&mut *tx, id).await?;
-    tx.commit().await.map_err(other)?;
-    Ok(campaign)
-}
 
-pub(crate) async fn delete(store: &Backend, id: Uuid) -> StoreResult<()> {
-    let done = sqlx::query("DELETE FROM campaigns WHERE id = $1")
-        .bind(id)
-        .execute(store.writes())
-        .await
-        .map_err(other)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
+    async fn count_campaigns(&self, org: Uuid) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM campaigns WHERE org_id = $1")
+            .bind(org)
+            .fetch_one(self.reads())
+            .await
+            .map_err(other)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
-    Ok(())
+
+    async fn create_campaign(
+        &self,
+        org: Uuid,
+        name: &str,
+        now: Timestamp,
+    ) -> StoreResult<Campaign> {
+        let _writing = self.changes.writing();
+        let id = Uuid::new_v4();
+        sqlx::query("INSERT INTO campaigns (id, org_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
+            .bind(id)
+            .bind(org)
+            .bind(name)
+            .bind(ts(now))
+            .execute(self.writes())
+            .await
+            .map_err(conflict_on("name"))?;
+        get(self.writes(), id).await
+    }
+
+    async fn get_campaign(&self, id: Uuid) -> StoreResult<Campaign> {
+        get(self.reads(), id).await
+    }
+
+    async fn update_campaign(
+        &self,
+        id: Uuid,
+        name: Option<&str>,
+        members: Option<&[NewCampaignMember<'_>]>,
+        now: Timestamp,
+    ) -> StoreResult<Campaign> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        let campaign = lock(&mut tx, id).await?;
+        if let Some(name) = name {
+            sqlx::query("UPDATE campaigns SET name = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(name)
+                .bind(ts(now))
+                .execute(&mut *tx)
+                .await
+                .map_err(other)?;
+        }
+        if let Some(members) = members {
+            campaign_members::replace_in(&mut tx, &campaign, members, now).await?;
+        }
+        let campaign = get(&mut *tx, id).await?;
+        tx.commit().await.map_err(other)?;
+        Ok(campaign)
+    }
+
+    async fn delete_campaign(&self, id: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        let done = sqlx::query("DELETE FROM campaigns WHERE id = $1")
+            .bind(id)
+            .execute(self.writes())
+            .await
+            .map_err(other)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
 }

@@ -4,6 +4,8 @@
 use crate::dialect::{Backend, Conn, Stamp, at, in_texts, texts, ts};
 use crate::other;
 use crate::tx::conflict_on;
+use async_trait::async_trait;
+use roster_core::store::EmailDomains;
 use roster_core::{EmailDomain, StoreError, StoreResult, Timestamp, rules};
 use sqlx::FromRow;
 use std::collections::HashMap;
@@ -28,50 +30,6 @@ impl From<DomainRow> for EmailDomain {
             verified_at: r.verified_at.map(at),
         }
     }
-}
-
-pub(crate) async fn list(store: &Backend, org: Uuid) -> StoreResult<Vec<EmailDomain>> {
-    let rows: Vec<DomainRow> = sqlx::query_as(
-        "SELECT id, domain, verified, created_at, verified_at FROM email_domains WHERE org_id = $1 ORDER BY domain",
-    )
-    .bind(org)
-    .fetch_all(store.reads())
-    .await
-    .map_err(other)?;
-    Ok(rows.into_iter().map(EmailDomain::from).collect())
-}
-
-pub(crate) async fn add(
-    store: &Backend,
-    org: Uuid,
-    domain: &str,
-    now: Timestamp,
-) -> StoreResult<EmailDomain> {
-    let row: DomainRow = sqlx::query_as(
-        "INSERT INTO email_domains (id, org_id, domain, verified, created_at, verified_at) \
-         VALUES ($1, $2, $3, true, $4, $4) RETURNING id, domain, verified, created_at, verified_at",
-    )
-    .bind(Uuid::new_v4())
-    .bind(org)
-    .bind(domain)
-    .bind(ts(now))
-    .fetch_one(store.writes())
-    .await
-    .map_err(conflict_on("domain"))?;
-    Ok(row.into())
-}
-
-pub(crate) async fn delete(store: &Backend, org: Uuid, id: Uuid) -> StoreResult<()> {
-    let done = sqlx::query("DELETE FROM email_domains WHERE id = $1 AND org_id = $2")
-        .bind(id)
-        .bind(org)
-        .execute(store.writes())
-        .await
-        .map_err(other)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
 }
 
 /// The team's verified domains, read inside a write (for the rules of `roster_core::rules`).
@@ -106,4 +64,53 @@ pub(crate) async fn holders(
     .await
     .map_err(other)?;
     Ok(found.into_iter().collect())
+}
+
+#[async_trait]
+impl EmailDomains for Backend {
+    async fn list_email_domains(&self, org: Uuid) -> StoreResult<Vec<EmailDomain>> {
+        let rows: Vec<DomainRow> = sqlx::query_as(
+            "SELECT id, domain, verified, created_at, verified_at FROM email_domains WHERE org_id = $1 ORDER BY domain",
+        )
+        .bind(org)
+        .fetch_all(self.reads())
+        .await
+        .map_err(other)?;
+        Ok(rows.into_iter().map(EmailDomain::from).collect())
+    }
+
+    async fn add_email_domain(
+        &self,
+        org: Uuid,
+        domain: &str,
+        now: Timestamp,
+    ) -> StoreResult<EmailDomain> {
+        let _writing = self.changes.writing();
+        let row: DomainRow = sqlx::query_as(
+            "INSERT INTO email_domains (id, org_id, domain, verified, created_at, verified_at) \
+             VALUES ($1, $2, $3, true, $4, $4) RETURNING id, domain, verified, created_at, verified_at",
+        )
+        .bind(Uuid::new_v4())
+        .bind(org)
+        .bind(domain)
+        .bind(ts(now))
+        .fetch_one(self.writes())
+        .await
+        .map_err(conflict_on("domain"))?;
+        Ok(row.into())
+    }
+
+    async fn delete_email_domain(&self, org: Uuid, id: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        let done = sqlx::query("DELETE FROM email_domains WHERE id = $1 AND org_id = $2")
+            .bind(id)
+            .bind(org)
+            .execute(self.writes())
+            .await
+            .map_err(other)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
 }

@@ -4,6 +4,8 @@ use crate::dialect::{Backend, Db, NOW, Stamp, at, ts};
 use crate::other;
 use crate::rows::push_window;
 use crate::tx::conflict_on;
+use async_trait::async_trait;
+use roster_core::store::Groups;
 use roster_core::store::{NameCursor, Window};
 use roster_core::{Group, StoreError, StoreResult, Timestamp};
 use sqlx::{FromRow, QueryBuilder};
@@ -34,34 +36,6 @@ impl From<GroupRow> for Group {
     }
 }
 
-pub(crate) async fn list(
-    store: &Backend,
-    org: Uuid,
-    window: Window<NameCursor>,
-) -> StoreResult<Vec<Group>> {
-    let mut qb = QueryBuilder::<Db>::new(SELECT);
-    qb.push(" WHERE g.org_id = ").push_bind(org);
-    push_window(&mut qb, window, "g.name", |qb, c| {
-        // Names are unique within a team, so the name alone orders the groups.
-        qb.push(" AND g.name > ").push_bind(c.name);
-    });
-    let rows: Vec<GroupRow> = qb
-        .build_query_as()
-        .fetch_all(store.reads())
-        .await
-        .map_err(other)?;
-    Ok(rows.into_iter().map(Group::from).collect())
-}
-
-pub(crate) async fn count(store: &Backend, org: Uuid) -> StoreResult<u64> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM groups WHERE org_id = $1")
-        .bind(org)
-        .fetch_one(store.reads())
-        .await
-        .map_err(other)?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
 pub(crate) async fn get<'e>(
     db: impl sqlx::Executor<'e, Database = Db>,
     id: Uuid,
@@ -75,47 +49,76 @@ pub(crate) async fn get<'e>(
     row.map(Group::from).ok_or(StoreError::NotFound)
 }
 
-pub(crate) async fn create(
-    store: &Backend,
-    org: Uuid,
-    name: &str,
-    now: Timestamp,
-) -> StoreResult<Group> {
-    let id = Uuid::new_v4();
-    sqlx::query("INSERT INTO groups (id, org_id, name, created_at) VALUES ($1, $2, $3, $4)")
+#[async_trait]
+impl Groups for Backend {
+    async fn list_groups(&self, org: Uuid, window: Window<NameCursor>) -> StoreResult<Vec<Group>> {
+        let mut qb = QueryBuilder::<Db>::new(SELECT);
+        qb.push(" WHERE g.org_id = ").push_bind(org);
+        push_window(&mut qb, window, "g.name", |qb, c| {
+            // Names are unique within a team, so the name alone orders the groups.
+            qb.push(" AND g.name > ").push_bind(c.name);
+        });
+        let rows: Vec<GroupRow> = qb
+            .build_query_as()
+            .fetch_all(self.reads())
+            .await
+            .map_err(other)?;
+        Ok(rows.into_iter().map(Group::from).collect())
+    }
+
+    async fn count_groups(&self, org: Uuid) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM groups WHERE org_id = $1")
+            .bind(org)
+            .fetch_one(self.reads())
+            .await
+            .map_err(other)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn create_group(&self, org: Uuid, name: &str, now: Timestamp) -> StoreResult<Group> {
+        let _writing = self.changes.writing();
+        let id = Uuid::new_v4();
+        sqlx::query("INSERT INTO groups (id, org_id, name, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(org)
+            .bind(name)
+            .bind(ts(now))
+            .execute(self.writes())
+            .await
+            .map_err(conflict_on("name"))?;
+        get(self.writes(), id).await
+    }
+
+    async fn get_group(&self, id: Uuid) -> StoreResult<Group> {
+        get(self.reads(), id).await
+    }
+
+    async fn rename_group(&self, id: Uuid, name: &str) -> StoreResult<Group> {
+        let _writing = self.changes.writing();
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE groups SET name = $2, version = version + 1, updated_at = {NOW} WHERE id = $1"
+        )))
         .bind(id)
-        .bind(org)
         .bind(name)
-        .bind(ts(now))
-        .execute(store.writes())
+        .execute(self.writes())
         .await
         .map_err(conflict_on("name"))?;
-    get(store.writes(), id).await
-}
-
-pub(crate) async fn rename(store: &Backend, id: Uuid, name: &str) -> StoreResult<Group> {
-    let done = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE groups SET name = $2, version = version + 1, updated_at = {NOW} WHERE id = $1"
-    )))
-    .bind(id)
-    .bind(name)
-    .execute(store.writes())
-    .await
-    .map_err(conflict_on("name"))?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        get(self.writes(), id).await
     }
-    get(store.writes(), id).await
-}
 
-pub(crate) async fn delete(store: &Backend, id: Uuid) -> StoreResult<()> {
-    let done = sqlx::query("DELETE FROM groups WHERE id = $1")
-        .bind(id)
-        .execute(store.writes())
-        .await
-        .map_err(other)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
+    async fn delete_group(&self, id: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        let done = sqlx::query("DELETE FROM groups WHERE id = $1")
+            .bind(id)
+            .execute(self.writes())
+            .await
+            .map_err(other)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
-    Ok(())
 }

@@ -8,8 +8,10 @@ use crate::rows::{USER_COLUMNS, UserRow, role};
 use crate::tx::{TeamLock, lock_team};
 use crate::users::{self, Taken};
 use crate::{email_domains, memberships, other};
+use async_trait::async_trait;
 use roster_core::keys::{KeyHash, KeyScope};
 use roster_core::rules::{TokenInvitee, TokenKey};
+use roster_core::store::Invitations;
 use roster_core::store::{Accepted, NewInvitation};
 use roster_core::{
     Invitation, OrganizationRef, Role, StoreError, StoreResult, Timestamp, User, email, rules,
@@ -158,17 +160,6 @@ pub(crate) async fn create(
     Ok(invitation)
 }
 
-pub(crate) async fn list(store: &Backend, org: Uuid) -> StoreResult<Vec<Invitation>> {
-    let rows: Vec<InvitationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{SELECT} WHERE i.org_id = $1 ORDER BY i.created_at, i.id"
-    )))
-    .bind(org)
-    .fetch_all(store.reads())
-    .await
-    .map_err(other)?;
-    rows.into_iter().map(Invitation::try_from).collect()
-}
-
 pub(crate) async fn pending(
     store: &Backend,
     address: &str,
@@ -183,29 +174,6 @@ pub(crate) async fn pending(
     .await
     .map_err(other)?;
     rows.into_iter().map(Invitation::try_from).collect()
-}
-
-pub(crate) async fn revoke(store: &Backend, org: Uuid, id: Uuid, by: Role) -> StoreResult<()> {
-    let mut tx = store.write().await?;
-    lock_team(&mut tx, org, TeamLock::Members).await?;
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT role FROM invitations WHERE id = $1 AND org_id = $2")
-            .bind(id)
-            .bind(org)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(other)?;
-    if !rules::may_invite(by, role(found.ok_or(StoreError::NotFound)?)?) {
-        return Err(StoreError::Forbidden(
-            "Only admins may revoke an invitation with the admin role.".into(),
-        ));
-    }
-    sqlx::query("DELETE FROM invitations WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
-    tx.commit().await.map_err(other)
 }
 
 /// A pending invitation as acceptance reads it.
@@ -285,140 +253,6 @@ async fn join(conn: &mut Conn, p: &Pending, user: Uuid, now: Timestamp) -> Store
     Ok(joined)
 }
 
-pub(crate) async fn accept(
-    store: &Backend,
-    token: &KeyHash,
-    name: Option<&str>,
-    key: &KeyHash,
-    now: Timestamp,
-) -> StoreResult<Accepted> {
-    let mut tx = store.write().await?;
-    let team: Option<Uuid> =
-        sqlx::query_scalar("SELECT org_id FROM invitations WHERE token_hash = $1")
-            .bind(token.0.as_slice())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(other)?;
-    // The team first, then the invitation (the order of every writer): the inviter's role and
-    // the members are settled, and a concurrent acceptance of the same token waits and then
-    // finds it gone, so a token is used once.
-    lock_team(
-        &mut tx,
-        team.ok_or(StoreError::NotFound)?,
-        TeamLock::Members,
-    )
-    .await?;
-    let found: Option<Pending> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{PENDING} WHERE i.token_hash = $1 AND i.expires_at > $2{}",
-        locks(" FOR UPDATE OF i")
-    )))
-    .bind(token.0.as_slice())
-    .bind(ts(now))
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(other)?;
-    let p = found.ok_or(StoreError::NotFound)?;
-    let Some(granter) = granter(&mut tx, &p).await? else {
-        return revoked(tx, p.id).await;
-    };
-    // What the token may do for the address's person (`rules::token_key`).
-    // Locked (against key rotation and revocation, which lock the person alike; memberships'
-    // foreign keys need only a key share, which this does not block): a key issued or
-    // revoked meanwhile must not slip past the check.
-    let person: Option<(Uuid, bool, bool, Option<i64>)> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT u.id, u.service_account OR u.deployment_key_account OR u.is_operator, \
-             EXISTS (SELECT 1 FROM api_keys k WHERE k.user_id = u.id AND k.org_id IS NULL), \
-             (SELECT m.role FROM memberships m WHERE m.org_id = $2 AND m.user_id = u.id) \
-         FROM users u WHERE u.email_norm = $1{}",
-            locks(" FOR NO KEY UPDATE OF u")
-        )))
-        .bind(&p.email_norm)
-        .bind(p.org_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(other)?;
-    let invitee = TokenInvitee {
-        exists: person.is_some(),
-        barred: person.is_some_and(|p| p.1),
-        proven_key: person.is_some_and(|p| p.2),
-        member: person.and_then(|p| p.3).map(role).transpose()?,
-    };
-    let holders = email_domains::holders(&mut tx, std::slice::from_ref(&p.email_norm)).await?;
-    let owner = rules::email_domain(&p.email).and_then(|d| holders.get(&d).copied());
-    let scope = match rules::token_key(invitee, granter, p.org_id, owner, p.mailed) {
-        None => return Err(StoreError::NotFound),
-        Some(TokenKey::Proven) => KeyScope::PROVEN,
-        Some(TokenKey::Confined) => KeyScope::confined(p.org_id),
-    };
-    let user = match person {
-        Some((id, ..)) => id,
-        None => users::create_person(&mut tx, &p.email, name, now)
-            .await?
-            .ok_or(StoreError::NotFound)?,
-    };
-    let joined = join(&mut tx, &p, user, now).await?;
-    users::add_key(&mut tx, user, key, scope, now).await?;
-    accepted(tx, p, user, joined, scope.confined_to.is_none()).await
-}
-
-pub(crate) async fn accept_as(
-    store: &Backend,
-    id: Uuid,
-    user: Uuid,
-    now: Timestamp,
-) -> StoreResult<Accepted> {
-    let mut tx = store.write().await?;
-    let team: Option<Uuid> = sqlx::query_scalar("SELECT org_id FROM invitations WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(other)?;
-    // The team, then the invitation, as in `accept`.
-    lock_team(
-        &mut tx,
-        team.ok_or(StoreError::NotFound)?,
-        TeamLock::Members,
-    )
-    .await?;
-    let found: Option<Pending> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{PENDING} JOIN users u ON u.email_norm = i.email_norm \
-         WHERE i.id = $1 AND u.id = $2 AND i.expires_at > $3 \
-           AND NOT u.service_account AND NOT u.deployment_key_account \
-           AND u.proven_email = u.email_norm{}",
-        locks(" FOR UPDATE OF i")
-    )))
-    .bind(id)
-    .bind(user)
-    .bind(ts(now))
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(other)?;
-    let p = found.ok_or(StoreError::NotFound)?;
-    if granter(&mut tx, &p).await?.is_none() {
-        return revoked(tx, p.id).await;
-    }
-    let joined = join(&mut tx, &p, user, now).await?;
-    accepted(tx, p, user, joined, true).await
-}
-
-pub(crate) async fn reject(store: &Backend, id: Uuid, user: Uuid) -> StoreResult<()> {
-    let done = sqlx::query(
-        "DELETE FROM invitations WHERE id = $1 \
-         AND email_norm = \
-             (SELECT email_norm FROM users WHERE id = $2 AND proven_email = email_norm)",
-    )
-    .bind(id)
-    .bind(user)
-    .execute(store.writes())
-    .await
-    .map_err(other)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
-}
-
 /// Commits an acceptance and says what it did.
 async fn accepted(
     mut tx: sqlx::Transaction<'static, Db>,
@@ -462,4 +296,197 @@ async fn read_user(conn: &mut Conn, id: Uuid) -> StoreResult<User> {
     .await
     .map_err(other)?;
     Ok(user.into_user())
+}
+
+#[async_trait]
+impl Invitations for Backend {
+    async fn create_invitation(
+        &self,
+        org: Uuid,
+        invitation: NewInvitation,
+        now: Timestamp,
+    ) -> StoreResult<Invitation> {
+        let _writing = self.changes.writing();
+        create(self, org, invitation, now).await
+    }
+
+    async fn list_invitations(&self, org: Uuid) -> StoreResult<Vec<Invitation>> {
+        let rows: Vec<InvitationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{SELECT} WHERE i.org_id = $1 ORDER BY i.created_at, i.id"
+        )))
+        .bind(org)
+        .fetch_all(self.reads())
+        .await
+        .map_err(other)?;
+        rows.into_iter().map(Invitation::try_from).collect()
+    }
+
+    async fn revoke_invitation(&self, org: Uuid, id: Uuid, by: Role) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        lock_team(&mut tx, org, TeamLock::Members).await?;
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT role FROM invitations WHERE id = $1 AND org_id = $2")
+                .bind(id)
+                .bind(org)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(other)?;
+        if !rules::may_invite(by, role(found.ok_or(StoreError::NotFound)?)?) {
+            return Err(StoreError::Forbidden(
+                "Only admins may revoke an invitation with the admin role.".into(),
+            ));
+        }
+        sqlx::query("DELETE FROM invitations WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+        tx.commit().await.map_err(other)
+    }
+
+    async fn accept_invitation(
+        &self,
+        token: &KeyHash,
+        name: Option<&str>,
+        key: &KeyHash,
+        now: Timestamp,
+    ) -> StoreResult<Accepted> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        let team: Option<Uuid> =
+            sqlx::query_scalar("SELECT org_id FROM invitations WHERE token_hash = $1")
+                .bind(token.0.as_slice())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(other)?;
+        // The team first, then the invitation (the order of every writer): the inviter's role and
+        // the members are settled, and a concurrent acceptance of the same token waits and then
+        // finds it gone, so a token is used once.
+        lock_team(
+            &mut tx,
+            team.ok_or(StoreError::NotFound)?,
+            TeamLock::Members,
+        )
+        .await?;
+        let found: Option<Pending> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{PENDING} WHERE i.token_hash = $1 AND i.expires_at > $2{}",
+            locks(" FOR UPDATE OF i")
+        )))
+        .bind(token.0.as_slice())
+        .bind(ts(now))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(other)?;
+        let p = found.ok_or(StoreError::NotFound)?;
+        let Some(granter) = granter(&mut tx, &p).await? else {
+            return revoked(tx, p.id).await;
+        };
+        // What the token may do for the address's person (`rules::token_key`).
+        // Locked (against key rotation and revocation, which lock the person alike; memberships'
+        // foreign keys need only a key share, which this does not block): a key issued or
+        // revoked meanwhile must not slip past the check.
+        let person: Option<(Uuid, bool, bool, Option<i64>)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT u.id, u.service_account OR u.deployment_key_account OR u.is_operator, \
+                 EXISTS (SELECT 1 FROM api_keys k WHERE k.user_id = u.id AND k.org_id IS NULL), \
+                 (SELECT m.role FROM memberships m WHERE m.org_id = $2 AND m.user_id = u.id) \
+             FROM users u WHERE u.email_norm = $1{}",
+                locks(" FOR NO KEY UPDATE OF u")
+            )))
+            .bind(&p.email_norm)
+            .bind(p.org_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(other)?;
+        let invitee = TokenInvitee {
+            exists: person.is_some(),
+            barred: person.is_some_and(|p| p.1),
+            proven_key: person.is_some_and(|p| p.2),
+            member: person.and_then(|p| p.3).map(role).transpose()?,
+        };
+        let holders = email_domains::holders(&mut tx, std::slice::from_ref(&p.email_norm)).await?;
+        let owner = rules::email_domain(&p.email).and_then(|d| holders.get(&d).copied());
+        let scope = match rules::token_key(invitee, granter, p.org_id, owner, p.mailed) {
+            None => return Err(StoreError::NotFound),
+            Some(TokenKey::Proven) => KeyScope::PROVEN,
+            Some(TokenKey::Confined) => KeyScope::confined(p.org_id),
+        };
+        let user = match person {
+            Some((id, ..)) => id,
+            None => users::create_person(&mut tx, &p.email, name, now)
+                .await?
+                .ok_or(StoreError::NotFound)?,
+        };
+        let joined = join(&mut tx, &p, user, now).await?;
+        users::add_key(&mut tx, user, key, scope, now).await?;
+        accepted(tx, p, user, joined, scope.confined_to.is_none()).await
+    }
+
+    async fn pending_invitations(
+        &self,
+        email: &str,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Invitation>> {
+        pending(self, email, now).await
+    }
+
+    async fn accept_invitation_as(
+        &self,
+        id: Uuid,
+        user: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<Accepted> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        let team: Option<Uuid> = sqlx::query_scalar("SELECT org_id FROM invitations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(other)?;
+        // The team, then the invitation, as in `accept`.
+        lock_team(
+            &mut tx,
+            team.ok_or(StoreError::NotFound)?,
+            TeamLock::Members,
+        )
+        .await?;
+        let found: Option<Pending> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{PENDING} JOIN users u ON u.email_norm = i.email_norm \
+             WHERE i.id = $1 AND u.id = $2 AND i.expires_at > $3 \
+               AND NOT u.service_account AND NOT u.deployment_key_account \
+               AND u.proven_email = u.email_norm{}",
+            locks(" FOR UPDATE OF i")
+        )))
+        .bind(id)
+        .bind(user)
+        .bind(ts(now))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(other)?;
+        let p = found.ok_or(StoreError::NotFound)?;
+        if granter(&mut tx, &p).await?.is_none() {
+            return revoked(tx, p.id).await;
+        }
+        let joined = join(&mut tx, &p, user, now).await?;
+        accepted(tx, p, user, joined, true).await
+    }
+
+    async fn reject_invitation(&self, id: Uuid, user: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        let done = sqlx::query(
+            "DELETE FROM invitations WHERE id = $1 \
+             AND email_norm = \
+                 (SELECT email_norm FROM users WHERE id = $2 AND proven_email = email_norm)",
+        )
+        .bind(id)
+        .bind(user)
+        .execute(self.writes())
+        .await
+        .map_err(other)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
 }

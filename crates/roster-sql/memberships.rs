@@ -3,25 +3,15 @@
 //! README.md); the list and its filters are each backend's own (`membership_pages.rs`).
 
 use crate::dialect::{Backend, Conn, NOW, ts};
-use crate::other;
 use crate::rows::role;
 use crate::tx::{TeamLock, lock_team};
+use crate::{other, users};
+use async_trait::async_trait;
 use roster_core::rules::Standing;
-use roster_core::{Role, StoreError, StoreResult, Timestamp};
+use roster_core::store::{MembershipPages, Memberships};
+use roster_core::{Membership, Role, StoreError, StoreResult, Timestamp};
 use sqlx::FromRow;
 use uuid::Uuid;
-
-pub(crate) async fn role_in(store: &Backend, org: Uuid, user: Uuid) -> StoreResult<Option<Role>> {
-    let r: Option<i64> = sqlx::query_scalar(
-        "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2 AND active",
-    )
-    .bind(org)
-    .bind(user)
-    .fetch_optional(store.reads())
-    .await
-    .map_err(other)?;
-    r.map(role).transpose()
-}
 
 /// Adds the user to the team (or changes the role of a present member when one is given) and
 /// attaches the group memberships held for their email. The caller holds the team lock.
@@ -196,15 +186,76 @@ pub(crate) async fn set_role(store: &Backend, id: i64, new: Role) -> StoreResult
     tx.commit().await.map_err(other)
 }
 
-pub(crate) async fn remove(store: &Backend, id: i64) -> StoreResult<()> {
-    let mut tx = store.write().await?;
-    let t = target(&mut tx, id).await?;
-    if t.fixed_role {
-        return Err(StoreError::account_membership());
+#[async_trait]
+impl Memberships for Backend {
+    async fn team_version(&self, org: Uuid) -> StoreResult<i64> {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM team_versions WHERE org_id = $1")
+                .bind(org)
+                .fetch_optional(self.reads())
+                .await
+                .map_err(other)?;
+        version.ok_or(StoreError::NotFound)
     }
-    if t.standing()?.removal_leaves_without_admin() {
-        return Err(StoreError::last_admin_removed());
+
+    async fn role_in(&self, org: Uuid, user: Uuid) -> StoreResult<Option<Role>> {
+        let r: Option<i64> = sqlx::query_scalar(
+            "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2 AND active",
+        )
+        .bind(org)
+        .bind(user)
+        .fetch_optional(self.reads())
+        .await
+        .map_err(other)?;
+        r.map(role).transpose()
     }
-    leave(&mut tx, t.org_id, t.user_id).await?;
-    tx.commit().await.map_err(other)
+
+    async fn add_member(
+        &self,
+        org: Uuid,
+        user: Uuid,
+        role: Option<Role>,
+        now: Timestamp,
+    ) -> StoreResult<Membership> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        lock_team(&mut tx, org, TeamLock::Members).await?;
+        if let Some(role) = role
+            && let Some(present) = target_of(&mut tx, org, user).await?
+        {
+            present.standing()?.check_role_change(role)?;
+        }
+        // The person first (see `users::revoke_unproven`), then the membership.
+        let email: Option<String> =
+            sqlx::query_scalar("SELECT email_norm FROM users WHERE id = $1")
+                .bind(user)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(other)?;
+        let email = email.ok_or(StoreError::NotFound)?;
+        users::revoke_unproven(&mut tx, org, users::Taken::Emails(&[email])).await?;
+        let id = add(&mut tx, org, user, role, now).await?;
+        tx.commit().await.map_err(other)?;
+        self.get_membership(id).await
+    }
+
+    async fn set_role(&self, id: i64, role: Role) -> StoreResult<Membership> {
+        let _writing = self.changes.writing();
+        set_role(self, id, role).await?;
+        self.get_membership(id).await
+    }
+
+    async fn remove_membership(&self, id: i64) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        let t = target(&mut tx, id).await?;
+        if t.fixed_role {
+            return Err(StoreError::account_membership());
+        }
+        if t.standing()?.removal_leaves_without_admin() {
+            return Err(StoreError::last_admin_removed());
+        }
+        leave(&mut tx, t.org_id, t.user_id).await?;
+        tx.commit().await.map_err(other)
+    }
 }

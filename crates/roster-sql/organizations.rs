@@ -5,6 +5,8 @@ use crate::dialect::{Backend, Db, ts};
 use crate::rows::{OrganizationRow, push_window};
 use crate::tx::conflict_on;
 use crate::{memberships, other};
+use async_trait::async_trait;
+use roster_core::store::Organizations;
 use roster_core::store::{NameCursor, NewOrganization, OrganizationPatch, Visibility, Window};
 use roster_core::{Organization, Role, StoreError, StoreResult, Timestamp};
 use sqlx::QueryBuilder;
@@ -28,39 +30,6 @@ fn push_visible(qb: &mut QueryBuilder<Db>, who: Visibility) {
     };
 }
 
-pub(crate) async fn list(
-    store: &Backend,
-    who: Visibility,
-    window: Window<NameCursor>,
-) -> StoreResult<Vec<Organization>> {
-    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {COLUMNS}"));
-    push_visible(&mut qb, who);
-    push_window(&mut qb, window, "o.name, o.id", |qb, c| {
-        qb.push(" AND (o.name, o.id) > (")
-            .push_bind(c.name)
-            .push(", ")
-            .push_bind(c.id)
-            .push(")");
-    });
-    let rows: Vec<OrganizationRow> = qb
-        .build_query_as()
-        .fetch_all(store.reads())
-        .await
-        .map_err(other)?;
-    rows.into_iter().map(Organization::try_from).collect()
-}
-
-pub(crate) async fn count(store: &Backend, who: Visibility) -> StoreResult<u64> {
-    let mut qb = QueryBuilder::<Db>::new("SELECT count(*)");
-    push_visible(&mut qb, who);
-    let n: i64 = qb
-        .build_query_scalar()
-        .fetch_one(store.reads())
-        .await
-        .map_err(other)?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
 pub(crate) async fn get<'e>(
     db: impl sqlx::Executor<'e, Database = Db>,
     id: Uuid,
@@ -75,73 +44,118 @@ pub(crate) async fn get<'e>(
     row.ok_or(StoreError::NotFound)?.try_into()
 }
 
-pub(crate) async fn create(
-    store: &Backend,
-    org: NewOrganization,
-    admin: Uuid,
-    now: Timestamp,
-) -> StoreResult<Organization> {
-    let id = Uuid::new_v4();
-    let mut tx = store.write().await?;
-    sqlx::query("INSERT INTO organizations (id, name, scope, default_role, created_at) VALUES ($1, $2, $3, $4, $5)")
+#[async_trait]
+impl Organizations for Backend {
+    async fn list_organizations(
+        &self,
+        who: Visibility,
+        window: Window<NameCursor>,
+    ) -> StoreResult<Vec<Organization>> {
+        let mut qb = QueryBuilder::<Db>::new(format!("SELECT {COLUMNS}"));
+        push_visible(&mut qb, who);
+        push_window(&mut qb, window, "o.name, o.id", |qb, c| {
+            qb.push(" AND (o.name, o.id) > (")
+                .push_bind(c.name)
+                .push(", ")
+                .push_bind(c.id)
+                .push(")");
+        });
+        let rows: Vec<OrganizationRow> = qb
+            .build_query_as()
+            .fetch_all(self.reads())
+            .await
+            .map_err(other)?;
+        rows.into_iter().map(Organization::try_from).collect()
+    }
+
+    async fn count_organizations(&self, who: Visibility) -> StoreResult<u64> {
+        let mut qb = QueryBuilder::<Db>::new("SELECT count(*)");
+        push_visible(&mut qb, who);
+        let n: i64 = qb
+            .build_query_scalar()
+            .fetch_one(self.reads())
+            .await
+            .map_err(other)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn get_organization(&self, id: Uuid) -> StoreResult<Organization> {
+        get(self.reads(), id).await
+    }
+
+    async fn create_organization(
+        &self,
+        org: NewOrganization,
+        admin: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<Organization> {
+        let _writing = self.changes.writing();
+        let id = Uuid::new_v4();
+        let mut tx = self.write().await?;
+        sqlx::query("INSERT INTO organizations (id, name, scope, default_role, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id)
+            .bind(&org.name)
+            .bind(&org.scope)
+            .bind(org.default_role.unwrap_or(Role::Restricted).as_i64())
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_on("scope"))?;
+        memberships::add(&mut tx, id, admin, Some(Role::Admin), now).await?;
+        let org = get(&mut *tx, id).await?;
+        tx.commit().await.map_err(other)?;
+        Ok(org)
+    }
+
+    async fn update_organization(
+        &self,
+        id: Uuid,
+        patch: OrganizationPatch,
+    ) -> StoreResult<Organization> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        let done = sqlx::query(
+            "UPDATE organizations SET name = coalesce($2, name), \
+                 scope = CASE WHEN $3 THEN $4 ELSE scope END, \
+                 default_role = coalesce($5, default_role) \
+             WHERE id = $1",
+        )
         .bind(id)
-        .bind(&org.name)
-        .bind(&org.scope)
-        .bind(org.default_role.unwrap_or(Role::Restricted).as_i64())
-        .bind(ts(now))
+        .bind(&patch.name)
+        .bind(patch.scope.is_some())
+        .bind(patch.scope.flatten())
+        .bind(patch.default_role.map(Role::as_i64))
         .execute(&mut *tx)
         .await
         .map_err(conflict_on("scope"))?;
-    memberships::add(&mut tx, id, admin, Some(Role::Admin), now).await?;
-    let org = get(&mut *tx, id).await?;
-    tx.commit().await.map_err(other)?;
-    Ok(org)
-}
-
-pub(crate) async fn update(
-    store: &Backend,
-    id: Uuid,
-    patch: OrganizationPatch,
-) -> StoreResult<Organization> {
-    let mut tx = store.write().await?;
-    let done = sqlx::query(
-        "UPDATE organizations SET name = coalesce($2, name), \
-             scope = CASE WHEN $3 THEN $4 ELSE scope END, \
-             default_role = coalesce($5, default_role) \
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&patch.name)
-    .bind(patch.scope.is_some())
-    .bind(patch.scope.flatten())
-    .bind(patch.default_role.map(Role::as_i64))
-    .execute(&mut *tx)
-    .await
-    .map_err(conflict_on("scope"))?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let org = get(&mut *tx, id).await?;
+        tx.commit().await.map_err(other)?;
+        Ok(org)
     }
-    let org = get(&mut *tx, id).await?;
-    tx.commit().await.map_err(other)?;
-    Ok(org)
-}
 
-pub(crate) async fn delete(store: &Backend, id: Uuid) -> StoreResult<()> {
-    let mut tx = store.write().await?;
-    // Memberships, groups, campaigns and everything under them go by ON DELETE CASCADE.
-    // The team's service accounts and deployment keys exist only for it: their users go too.
-    sqlx::query("DELETE FROM users WHERE id IN (SELECT user_id FROM accounts WHERE org_id = $1)")
+    async fn delete_organization(&self, id: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        // Memberships, groups, campaigns and everything under them go by ON DELETE CASCADE.
+        // The team's service accounts and deployment keys exist only for it: their users go too.
+        sqlx::query(
+            "DELETE FROM users WHERE id IN (SELECT user_id FROM accounts WHERE org_id = $1)",
+        )
         .bind(id)
         .execute(&mut *tx)
         .await
         .map_err(other)?;
-    let done = sqlx::query("DELETE FROM organizations WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
+        let done = sqlx::query("DELETE FROM organizations WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(other)
     }
-    tx.commit().await.map_err(other)
 }

@@ -13,11 +13,13 @@ use crate::rows::role;
 use crate::tx::{TeamLock, conflict_on, lock_team};
 use crate::users::{self, Taken};
 use crate::{email_domains, other};
+use async_trait::async_trait;
 use roster_core::changes::Adding;
 use roster_core::email;
 use roster_core::provisioning::{
     self, GroupKey, GroupWrite, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
 };
+use roster_core::store::Provisioning;
 use roster_core::{StoreError, StoreResult, Timestamp};
 use sqlx::{FromRow, QueryBuilder};
 use std::collections::{HashMap, HashSet};
@@ -86,54 +88,6 @@ fn push_user_key(qb: &mut QueryBuilder<Db>, key: Option<&UserKey>) {
             qb.push(" AND m.email_norm = ").push_bind(e.clone());
         }
     }
-}
-
-pub(crate) async fn users(
-    store: &Backend,
-    org: Uuid,
-    key: Option<&UserKey>,
-    after: Option<i64>,
-    offset: u64,
-    limit: u64,
-) -> StoreResult<Vec<ProvisionedUser>> {
-    let mut qb = QueryBuilder::<Db>::new(USER_SELECT);
-    qb.push_bind(org);
-    push_user_key(&mut qb, key);
-    if let Some(after) = after {
-        qb.push(" AND m.id > ").push_bind(after);
-    }
-    // A literal limit, as in `push_window`, so that the generic plan knows it.
-    qb.push(format_args!(
-        " ORDER BY m.id LIMIT {}",
-        limit.min(i64::MAX as u64)
-    ))
-    .push(" OFFSET ")
-    .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
-    let rows: Vec<UserRow> = qb
-        .build_query_as()
-        .fetch_all(store.reads())
-        .await
-        .map_err(other)?;
-    rows.into_iter().map(UserRow::into_user).collect()
-}
-
-pub(crate) async fn count_users(
-    store: &Backend,
-    org: Uuid,
-    key: Option<&UserKey>,
-) -> StoreResult<u64> {
-    let mut qb = QueryBuilder::<Db>::new(
-        "SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id \
-         WHERE NOT u.service_account AND NOT u.deployment_key_account AND m.org_id = ",
-    );
-    qb.push_bind(org);
-    push_user_key(&mut qb, key);
-    let n: i64 = qb
-        .build_query_scalar()
-        .fetch_one(store.reads())
-        .await
-        .map_err(other)?;
-    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 async fn user_in(conn: &mut Conn, org: Uuid, id: Uuid) -> StoreResult<ProvisionedUser> {
@@ -449,26 +403,6 @@ async fn change_email(
     Ok(())
 }
 
-pub(crate) async fn delete_user(
-    store: &Backend,
-    org: Uuid,
-    id: Uuid,
-    expect: Option<i64>,
-) -> StoreResult<()> {
-    let mut tx = store.write().await?;
-    lock_team(&mut tx, org, TeamLock::Members).await?;
-    let present = expected(&mut tx, org, id, expect).await?;
-    if target(&mut tx, present.seq)
-        .await?
-        .standing()?
-        .removal_leaves_without_admin()
-    {
-        return Err(StoreError::last_admin_removed());
-    }
-    leave(&mut tx, org, id).await?;
-    tx.commit().await.map_err(other)
-}
-
 // --- groups ------------------------------------------------------------------------------
 
 const GROUP_SELECT: &str = "SELECT g.id, g.name, g.external_id, g.created_at, \
@@ -520,72 +454,6 @@ fn push_group_key(qb: &mut QueryBuilder<Db>, key: Option<&GroupKey>) {
     }
 }
 
-pub(crate) async fn groups(
-    store: &Backend,
-    org: Uuid,
-    key: Option<&GroupKey>,
-    after: Option<Uuid>,
-    offset: u64,
-    limit: u64,
-) -> StoreResult<Vec<ProvisionedGroup>> {
-    let mut qb = QueryBuilder::<Db>::new(GROUP_SELECT);
-    qb.push_bind(org);
-    push_group_key(&mut qb, key);
-    if let Some(after) = after {
-        qb.push(" AND g.id > ").push_bind(after);
-    }
-    // A literal limit, as in `push_window`, so that the generic plan knows it.
-    qb.push(format_args!(
-        " ORDER BY g.id LIMIT {}",
-        limit.min(i64::MAX as u64)
-    ))
-    .push(" OFFSET ")
-    .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
-    let rows: Vec<GroupRow> = qb
-        .build_query_as()
-        .fetch_all(store.reads())
-        .await
-        .map_err(other)?;
-    Ok(rows.into_iter().map(ProvisionedGroup::from).collect())
-}
-
-pub(crate) async fn count_groups(
-    store: &Backend,
-    org: Uuid,
-    key: Option<&GroupKey>,
-) -> StoreResult<u64> {
-    let mut qb = QueryBuilder::<Db>::new("SELECT count(*) FROM groups g WHERE g.org_id = ");
-    qb.push_bind(org);
-    push_group_key(&mut qb, key);
-    let n: i64 = qb
-        .build_query_scalar()
-        .fetch_one(store.reads())
-        .await
-        .map_err(other)?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
-pub(crate) async fn group_members(
-    store: &Backend,
-    groups: &[Uuid],
-) -> StoreResult<Vec<(Uuid, Uuid)>> {
-    if groups.is_empty() {
-        return Ok(Vec::new());
-    }
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT gm.group_id, gm.user_id FROM group_memberships gm \
-         JOIN users u ON u.id = gm.user_id \
-         WHERE gm.group_id {} \
-           AND NOT u.service_account AND NOT u.deployment_key_account \
-         ORDER BY gm.group_id, gm.email_norm",
-        in_uuids("$1")
-    )))
-    .bind(uuids(groups)?)
-    .fetch_all(store.reads())
-    .await
-    .map_err(other)
-}
-
 async fn group_in(conn: &mut Conn, org: Uuid, id: Uuid) -> StoreResult<ProvisionedGroup> {
     let row: Option<GroupRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{GROUP_SELECT} $1 AND g.id = $2{}",
@@ -611,96 +479,242 @@ pub(crate) async fn touch_group(conn: &mut Conn, group: Uuid) -> StoreResult<()>
     Ok(())
 }
 
-pub(crate) async fn create_group(
-    store: &Backend,
-    org: Uuid,
-    write: &GroupWrite,
-    now: Timestamp,
-) -> StoreResult<ProvisionedGroup> {
-    let name = write.name.as_deref().ok_or(StoreError::Invalid {
-        field: Some("displayName"),
-        message: "A group needs a displayName.".into(),
-    })?;
-    let mut tx = store.write().await?;
-    lock_team(&mut tx, org, TeamLock::Share).await?;
-    let id = Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO groups (id, org_id, name, external_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $5)",
-    )
-    .bind(id)
-    .bind(org)
-    .bind(name)
-    .bind(write.external_id.clone().flatten())
-    .bind(ts(now))
-    .execute(&mut *tx)
-    .await
-    .map_err(conflict_on("displayName"))?;
-    for change in &write.members {
-        writes::change_members(&mut tx, org, id, change, now).await?;
+#[async_trait]
+impl Provisioning for Backend {
+    async fn provisioned_users(
+        &self,
+        org: Uuid,
+        key: Option<&UserKey>,
+        after: Option<i64>,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<ProvisionedUser>> {
+        let mut qb = QueryBuilder::<Db>::new(USER_SELECT);
+        qb.push_bind(org);
+        push_user_key(&mut qb, key);
+        if let Some(after) = after {
+            qb.push(" AND m.id > ").push_bind(after);
+        }
+        // A literal limit, as in `push_window`, so that the generic plan knows it.
+        qb.push(format_args!(
+            " ORDER BY m.id LIMIT {}",
+            limit.min(i64::MAX as u64)
+        ))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+        let rows: Vec<UserRow> = qb
+            .build_query_as()
+            .fetch_all(self.reads())
+            .await
+            .map_err(other)?;
+        rows.into_iter().map(UserRow::into_user).collect()
     }
-    let group = group_in(&mut tx, org, id).await?;
-    tx.commit().await.map_err(other)?;
-    Ok(group)
-}
 
-pub(crate) async fn update_group(
-    store: &Backend,
-    org: Uuid,
-    id: Uuid,
-    expect: Option<i64>,
-    write: &GroupWrite,
-    now: Timestamp,
-) -> StoreResult<ProvisionedGroup> {
-    let mut tx = store.write().await?;
-    lock_team(&mut tx, org, TeamLock::Share).await?;
-    // One statement checks the version, locks the row and bumps it: a member PATCH is a
-    // handful of statements whatever the group's size.
-    let updated: Option<GroupRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE groups SET name = coalesce($3, name), \
-             external_id = CASE WHEN $4 THEN $5 ELSE external_id END, \
-             updated_at = {}, version = version + 1 \
-         WHERE id = $1 AND org_id = $2 AND (CAST($7 AS BIGINT) IS NULL OR version = $7) \
-         RETURNING id, name, external_id, created_at, updated_at, version",
-        later_of("$6", "coalesce(updated_at, created_at)")
-    )))
-    .bind(id)
-    .bind(org)
-    .bind(&write.name)
-    .bind(write.external_id.is_some())
-    .bind(write.external_id.clone().flatten())
-    .bind(ts(now))
-    .bind(expect)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(conflict_on("displayName"))?;
-    let Some(updated) = updated else {
-        group_in(&mut tx, org, id).await?;
-        return Err(StoreError::Conflict { field: "version" });
-    };
-    for change in &write.members {
-        writes::change_members(&mut tx, org, id, change, now).await?;
+    async fn count_provisioned_users(&self, org: Uuid, key: Option<&UserKey>) -> StoreResult<u64> {
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT count(*) FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE NOT u.service_account AND NOT u.deployment_key_account AND m.org_id = ",
+        );
+        qb.push_bind(org);
+        push_user_key(&mut qb, key);
+        let n: i64 = qb
+            .build_query_scalar()
+            .fetch_one(self.reads())
+            .await
+            .map_err(other)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
-    tx.commit().await.map_err(other)?;
-    Ok(updated.into())
-}
 
-pub(crate) async fn delete_group(
-    store: &Backend,
-    org: Uuid,
-    id: Uuid,
-    expect: Option<i64>,
-) -> StoreResult<()> {
-    let mut tx = store.write().await?;
-    lock_team(&mut tx, org, TeamLock::Share).await?;
-    let present = group_in(&mut tx, org, id).await?;
-    if expect.is_some_and(|v| v != present.version) {
-        return Err(StoreError::Conflict { field: "version" });
+    async fn provision_users(
+        &self,
+        org: Uuid,
+        users: &[UserWrite],
+        now: Timestamp,
+    ) -> StoreResult<Vec<StoreResult<ProvisionedUser>>> {
+        let adding = self.changes.adding();
+        create_users(self, org, users, now, &adding).await
     }
-    sqlx::query("DELETE FROM groups WHERE id = $1")
+
+    async fn update_provisioned_user(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        expect: Option<i64>,
+        user: &UserWrite,
+        now: Timestamp,
+    ) -> StoreResult<ProvisionedUser> {
+        let _writing = self.changes.writing();
+        update_user(self, org, id, expect, user, now).await
+    }
+
+    async fn deprovision_user(&self, org: Uuid, id: Uuid, expect: Option<i64>) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        lock_team(&mut tx, org, TeamLock::Members).await?;
+        let present = expected(&mut tx, org, id, expect).await?;
+        if target(&mut tx, present.seq)
+            .await?
+            .standing()?
+            .removal_leaves_without_admin()
+        {
+            return Err(StoreError::last_admin_removed());
+        }
+        leave(&mut tx, org, id).await?;
+        tx.commit().await.map_err(other)
+    }
+
+    async fn provisioned_groups(
+        &self,
+        org: Uuid,
+        key: Option<&GroupKey>,
+        after: Option<Uuid>,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<ProvisionedGroup>> {
+        let mut qb = QueryBuilder::<Db>::new(GROUP_SELECT);
+        qb.push_bind(org);
+        push_group_key(&mut qb, key);
+        if let Some(after) = after {
+            qb.push(" AND g.id > ").push_bind(after);
+        }
+        // A literal limit, as in `push_window`, so that the generic plan knows it.
+        qb.push(format_args!(
+            " ORDER BY g.id LIMIT {}",
+            limit.min(i64::MAX as u64)
+        ))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+        let rows: Vec<GroupRow> = qb
+            .build_query_as()
+            .fetch_all(self.reads())
+            .await
+            .map_err(other)?;
+        Ok(rows.into_iter().map(ProvisionedGroup::from).collect())
+    }
+
+    async fn count_provisioned_groups(
+        &self,
+        org: Uuid,
+        key: Option<&GroupKey>,
+    ) -> StoreResult<u64> {
+        let mut qb = QueryBuilder::<Db>::new("SELECT count(*) FROM groups g WHERE g.org_id = ");
+        qb.push_bind(org);
+        push_group_key(&mut qb, key);
+        let n: i64 = qb
+            .build_query_scalar()
+            .fetch_one(self.reads())
+            .await
+            .map_err(other)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn provisioned_group_members(&self, groups: &[Uuid]) -> StoreResult<Vec<(Uuid, Uuid)>> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT gm.group_id, gm.user_id FROM group_memberships gm \
+             JOIN users u ON u.id = gm.user_id \
+             WHERE gm.group_id {} \
+               AND NOT u.service_account AND NOT u.deployment_key_account \
+             ORDER BY gm.group_id, gm.email_norm",
+            in_uuids("$1")
+        )))
+        .bind(uuids(groups)?)
+        .fetch_all(self.reads())
+        .await
+        .map_err(other)
+    }
+
+    async fn provision_group(
+        &self,
+        org: Uuid,
+        write: &GroupWrite,
+        now: Timestamp,
+    ) -> StoreResult<ProvisionedGroup> {
+        let _writing = self.changes.writing();
+        let name = write.name.as_deref().ok_or(StoreError::Invalid {
+            field: Some("displayName"),
+            message: "A group needs a displayName.".into(),
+        })?;
+        let mut tx = self.write().await?;
+        lock_team(&mut tx, org, TeamLock::Share).await?;
+        let id = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO groups (id, org_id, name, external_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)",
+        )
         .bind(id)
+        .bind(org)
+        .bind(name)
+        .bind(write.external_id.clone().flatten())
+        .bind(ts(now))
         .execute(&mut *tx)
         .await
-        .map_err(other)?;
-    tx.commit().await.map_err(other)
+        .map_err(conflict_on("displayName"))?;
+        for change in &write.members {
+            writes::change_members(&mut tx, org, id, change, now).await?;
+        }
+        let group = group_in(&mut tx, org, id).await?;
+        tx.commit().await.map_err(other)?;
+        Ok(group)
+    }
+
+    async fn update_provisioned_group(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        expect: Option<i64>,
+        write: &GroupWrite,
+        now: Timestamp,
+    ) -> StoreResult<ProvisionedGroup> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        lock_team(&mut tx, org, TeamLock::Share).await?;
+        // One statement checks the version, locks the row and bumps it: a member PATCH is a
+        // handful of statements whatever the group's size.
+        let updated: Option<GroupRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE groups SET name = coalesce($3, name), \
+                 external_id = CASE WHEN $4 THEN $5 ELSE external_id END, \
+                 updated_at = {}, version = version + 1 \
+             WHERE id = $1 AND org_id = $2 AND (CAST($7 AS BIGINT) IS NULL OR version = $7) \
+             RETURNING id, name, external_id, created_at, updated_at, version",
+            later_of("$6", "coalesce(updated_at, created_at)")
+        )))
+        .bind(id)
+        .bind(org)
+        .bind(&write.name)
+        .bind(write.external_id.is_some())
+        .bind(write.external_id.clone().flatten())
+        .bind(ts(now))
+        .bind(expect)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(conflict_on("displayName"))?;
+        let Some(updated) = updated else {
+            group_in(&mut tx, org, id).await?;
+            return Err(StoreError::Conflict { field: "version" });
+        };
+        for change in &write.members {
+            writes::change_members(&mut tx, org, id, change, now).await?;
+        }
+        tx.commit().await.map_err(other)?;
+        Ok(updated.into())
+    }
+
+    async fn deprovision_group(&self, org: Uuid, id: Uuid, expect: Option<i64>) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        lock_team(&mut tx, org, TeamLock::Share).await?;
+        let present = group_in(&mut tx, org, id).await?;
+        if expect.is_some_and(|v| v != present.version) {
+            return Err(StoreError::Conflict { field: "version" });
+        }
+        sqlx::query("DELETE FROM groups WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+        tx.commit().await.map_err(other)
+    }
 }

@@ -6,7 +6,9 @@ use crate::dialect::{
 };
 use crate::other;
 use crate::rows::{USER_COLUMNS, UserRow, role};
+use async_trait::async_trait;
 use roster_core::keys::{KeyHash, KeyScope};
+use roster_core::store::People;
 use roster_core::store::{AccountKind, NewUser};
 use roster_core::{
     MembershipSummary, Principal, StoreError, StoreResult, Timestamp, User, email, rules,
@@ -26,54 +28,6 @@ struct PrincipalRow {
     email_proven: bool,
     #[sqlx(flatten)]
     user: UserRow,
-}
-
-pub(crate) async fn authenticate(
-    store: &Backend,
-    key: &KeyHash,
-    now: Timestamp,
-) -> StoreResult<Option<Principal>> {
-    let sql = format!(
-        "SELECT k.key_hash, u.is_operator, k.org_id AS key_org_id, \
-             coalesce(u.proven_email = u.email_norm, false) AS email_proven, {USER_COLUMNS} \
-         FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1"
-    );
-    let row: Option<PrincipalRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(key.0.as_slice())
-        .fetch_optional(store.reads())
-        .await
-        .map_err(other)?;
-    let Some(row) = row.filter(|r| key.ct_eq(&r.key_hash)) else {
-        return Ok(None);
-    };
-    let stale = Timestamp::from_micros(now.as_micros() - ACTIVITY_RESOLUTION_MICROS);
-    if row.user.last_active_at.is_none_or(|t| at(t) <= stale) {
-        // In the background: a request must not wait on a write just to note that its caller
-        // was active.
-        let (pool, user) = (store.writes().clone(), row.user.user_id);
-        tokio::spawn(async move {
-            // Only if no other request (a burst of them, or another node) got there first.
-            let done = sqlx::query(
-                "UPDATE users SET last_active_at = $1 WHERE id = $2 \
-                 AND (last_active_at IS NULL OR last_active_at <= $3)",
-            )
-            .bind(ts(now))
-            .bind(user)
-            .bind(ts(stale))
-            .execute(&pool)
-            .await;
-            if let Err(e) = done {
-                tracing::warn!(error = %e, "could not record activity");
-            }
-        });
-    }
-    Ok(Some(Principal {
-        // An unproven key never carries its holder's operator rights.
-        is_operator: row.is_operator && row.key_org_id.is_none(),
-        confined_to: row.key_org_id,
-        email_proven: row.email_proven,
-        user: row.user.into_user(),
-    }))
 }
 
 pub(crate) async fn ensure(conn: &mut Conn, user: &NewUser, now: Timestamp) -> StoreResult<User> {
@@ -100,19 +54,6 @@ pub(crate) async fn ensure(conn: &mut Conn, user: &NewUser, now: Timestamp) -> S
         .await
         .map_err(other)?;
     Ok(row.into_user())
-}
-
-pub(crate) async fn set_operator(store: &Backend, user: Uuid, operator: bool) -> StoreResult<()> {
-    let done = sqlx::query("UPDATE users SET is_operator = $1 WHERE id = $2")
-        .bind(operator)
-        .bind(user)
-        .execute(store.writes())
-        .await
-        .map_err(other)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
 }
 
 /// Deletes `old` (or every key of the user) and returns the team the deleted key was confined
@@ -199,46 +140,6 @@ pub(crate) async fn add_key(
         return Err(StoreError::NotFound);
     }
     Ok(())
-}
-
-pub(crate) async fn bootstrap_operator(
-    store: &Backend,
-    email: &str,
-    key: &KeyHash,
-    now: Timestamp,
-) -> StoreResult<bool> {
-    let mut tx = store.write().await?;
-    // Nodes starting together on an empty database: one of them makes the operator.
-    crate::dialect::one_at_a_time(&mut tx, "roster-bootstrap-operator").await?;
-    let has_operator: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE is_operator)")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(other)?;
-    if has_operator {
-        return Ok(false);
-    }
-    let new = NewUser {
-        email: email.to_owned(),
-        name: Some("Operator".to_owned()),
-        kind: AccountKind::Person,
-    };
-    let user = ensure(&mut tx, &new, now).await?;
-    sqlx::query("UPDATE users SET is_operator = true WHERE id = $1")
-        .bind(user.id)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
-    add_key(&mut tx, user.id, key, KeyScope::PROVEN, now).await?;
-    tx.commit().await.map_err(other)?;
-    Ok(true)
-}
-
-pub(crate) async fn has_operator(store: &Backend) -> StoreResult<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE is_operator)")
-        .fetch_one(store.reads())
-        .await
-        .map_err(other)
 }
 
 /// Creates a person who joins now under `email`, unless someone has that email already
@@ -330,25 +231,153 @@ pub(crate) async fn revoke_unproven(
     Ok(true)
 }
 
-pub(crate) async fn memberships_of(
-    store: &Backend,
-    user: Uuid,
-) -> StoreResult<Vec<MembershipSummary>> {
-    let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
-        "SELECT o.id, o.name, m.role FROM memberships m JOIN organizations o ON o.id = m.org_id \
-         WHERE m.user_id = $1 AND m.active ORDER BY o.name, o.id",
-    )
-    .bind(user)
-    .fetch_all(store.reads())
-    .await
-    .map_err(other)?;
-    rows.into_iter()
-        .map(|(organization, organization_name, r)| {
-            Ok(MembershipSummary {
-                organization,
-                organization_name,
-                role: role(r)?,
+#[async_trait]
+impl People for Backend {
+    async fn authenticate(&self, key: &KeyHash, now: Timestamp) -> StoreResult<Option<Principal>> {
+        let sql = format!(
+            "SELECT k.key_hash, u.is_operator, k.org_id AS key_org_id, \
+                 coalesce(u.proven_email = u.email_norm, false) AS email_proven, {USER_COLUMNS} \
+             FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1"
+        );
+        let row: Option<PrincipalRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(key.0.as_slice())
+            .fetch_optional(self.reads())
+            .await
+            .map_err(other)?;
+        let Some(row) = row.filter(|r| key.ct_eq(&r.key_hash)) else {
+            return Ok(None);
+        };
+        let stale = Timestamp::from_micros(now.as_micros() - ACTIVITY_RESOLUTION_MICROS);
+        if row.user.last_active_at.is_none_or(|t| at(t) <= stale) {
+            // In the background: a request must not wait on a write just to note that its caller
+            // was active.
+            let (pool, user) = (self.writes().clone(), row.user.user_id);
+            tokio::spawn(async move {
+                // Only if no other request (a burst of them, or another node) got there first.
+                let done = sqlx::query(
+                    "UPDATE users SET last_active_at = $1 WHERE id = $2 \
+                     AND (last_active_at IS NULL OR last_active_at <= $3)",
+                )
+                .bind(ts(now))
+                .bind(user)
+                .bind(ts(stale))
+                .execute(&pool)
+                .await;
+                if let Err(e) = done {
+                    tracing::warn!(error = %e, "could not record activity");
+                }
+            });
+        }
+        Ok(Some(Principal {
+            // An unproven key never carries its holder's operator rights.
+            is_operator: row.is_operator && row.key_org_id.is_none(),
+            confined_to: row.key_org_id,
+            email_proven: row.email_proven,
+            user: row.user.into_user(),
+        }))
+    }
+
+    async fn ensure_user(&self, user: NewUser, now: Timestamp) -> StoreResult<User> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        let user = ensure(&mut tx, &user, now).await?;
+        tx.commit().await.map_err(other)?;
+        Ok(user)
+    }
+
+    async fn set_operator(&self, user: Uuid, operator: bool) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        let done = sqlx::query("UPDATE users SET is_operator = $1 WHERE id = $2")
+            .bind(operator)
+            .bind(user)
+            .execute(self.writes())
+            .await
+            .map_err(other)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn add_key(&self, user: Uuid, key: &KeyHash, now: Timestamp) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        add_key(&mut tx, user, key, KeyScope::PROVEN, now).await?;
+        tx.commit().await.map_err(other)
+    }
+
+    async fn replace_key(
+        &self,
+        user: Uuid,
+        old: Option<&KeyHash>,
+        new: &KeyHash,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        let confined = drop_keys(&mut tx, user, old).await?;
+        add_key(&mut tx, user, new, KeyScope::rotated(confined), now).await?;
+        tx.commit().await.map_err(other)
+    }
+
+    async fn bootstrap_operator(
+        &self,
+        email: &str,
+        key: &KeyHash,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        // Nodes starting together on an empty database: one of them makes the operator.
+        crate::dialect::one_at_a_time(&mut tx, "roster-bootstrap-operator").await?;
+        let has_operator: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE is_operator)")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(other)?;
+        if has_operator {
+            return Ok(false);
+        }
+        let new = NewUser {
+            email: email.to_owned(),
+            name: Some("Operator".to_owned()),
+            kind: AccountKind::Person,
+        };
+        let user = ensure(&mut tx, &new, now).await?;
+        sqlx::query("UPDATE users SET is_operator = true WHERE id = $1")
+            .bind(user.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+        add_key(&mut tx, user.id, key, KeyScope::PROVEN, now).await?;
+        tx.commit().await.map_err(other)?;
+        Ok(true)
+    }
+
+    async fn has_operator(&self) -> StoreResult<bool> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE is_operator)")
+            .fetch_one(self.reads())
+            .await
+            .map_err(other)
+    }
+
+    async fn memberships_of(&self, user: Uuid) -> StoreResult<Vec<MembershipSummary>> {
+        let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
+            "SELECT o.id, o.name, m.role FROM memberships m JOIN organizations o ON o.id = m.org_id \
+             WHERE m.user_id = $1 AND m.active ORDER BY o.name, o.id",
+        )
+        .bind(user)
+        .fetch_all(self.reads())
+        .await
+        .map_err(other)?;
+        rows.into_iter()
+            .map(|(organization, organization_name, r)| {
+                Ok(MembershipSummary {
+                    organization,
+                    organization_name,
+                    role: role(r)?,
+                })
             })
-        })
-        .collect()
+            .collect()
+    }
 }

@@ -409,17 +409,39 @@ pub enum Window<C> {
     After { cursor: Option<C>, limit: u32 },
 }
 
+/// The whole storage interface, one trait per resource, each method a complete use case in
+/// its own transaction. A backend implements each part in that resource's module; a
+/// `dyn Store` answers every part's methods.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    People
+    + Organizations
+    + Memberships
+    + MembershipPages
+    + Groups
+    + GroupMembers
+    + EmailDomains
+    + Campaigns
+    + CampaignMembers
+    + Accounts
+    + Invitations
+    + Imports
+    + Provisioning
+    + Send
+    + Sync
+    + 'static
+{
     /// Answers when the database does.
     async fn ping(&self) -> StoreResult<()>;
 
     /// The count of changes this backend watches (see [`crate::changes`]): it moves when the
     /// database changes from outside this process.
     fn changes(&self) -> Arc<Changes>;
+}
 
-    // --- people and keys -------------------------------------------------------------------
-
+/// People and their keys: authentication, the operator flag, key rotation.
+#[async_trait]
+pub trait People: Send + Sync {
     /// The holder of a key, or `None` for an unknown or revoked key. Marks the holder active.
     async fn authenticate(&self, key: &KeyHash, now: Timestamp) -> StoreResult<Option<Principal>>;
 
@@ -458,9 +480,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// The teams the user is an active member of (a suspended membership does not show).
     async fn memberships_of(&self, user: Uuid) -> StoreResult<Vec<MembershipSummary>>;
+}
 
-    // --- organizations ---------------------------------------------------------------------
-
+/// Teams.
+#[async_trait]
+pub trait Organizations: Send + Sync {
     async fn list_organizations(
         &self,
         who: Visibility,
@@ -487,9 +511,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes the team and everything that hangs from it (memberships, groups, ...).
     async fn delete_organization(&self, id: Uuid) -> StoreResult<()>;
+}
 
-    // --- memberships -----------------------------------------------------------------------
-
+/// Joining a team, role changes and removal, under the role rules of [`crate::rules`].
+#[async_trait]
+pub trait Memberships: Send + Sync {
     /// The team's data version: it grows with every change to what its member lists show
     /// (memberships, their people, groups, group memberships), so a page read at one version
     /// may be served again while the version stays.
@@ -509,6 +535,17 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<Membership>;
 
+    /// Changes a role; refuses to leave the team without an admin, and refuses accounts whose
+    /// role is fixed (service accounts, deployment keys).
+    async fn set_role(&self, id: i64, role: Role) -> StoreResult<Membership>;
+
+    /// Removes the person from the team and from its groups; refuses to remove the last admin.
+    async fn remove_membership(&self, id: i64) -> StoreResult<()>;
+}
+
+/// The member list: pages, filters and their counts.
+#[async_trait]
+pub trait MembershipPages: Send + Sync {
     async fn list_memberships(
         &self,
         org: Uuid,
@@ -529,16 +566,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<(u64, Vec<MembershipCursor>)>;
 
     async fn get_membership(&self, id: i64) -> StoreResult<Membership>;
+}
 
-    /// Changes a role; refuses to leave the team without an admin, and refuses accounts whose
-    /// role is fixed (service accounts, deployment keys).
-    async fn set_role(&self, id: i64, role: Role) -> StoreResult<Membership>;
-
-    /// Removes the person from the team and from its groups; refuses to remove the last admin.
-    async fn remove_membership(&self, id: i64) -> StoreResult<()>;
-
-    // --- groups ----------------------------------------------------------------------------
-
+/// Groups of a team.
+#[async_trait]
+pub trait Groups: Send + Sync {
     async fn list_groups(&self, org: Uuid, window: Window<NameCursor>) -> StoreResult<Vec<Group>>;
 
     async fn count_groups(&self, org: Uuid) -> StoreResult<u64>;
@@ -552,9 +584,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes the group and its memberships.
     async fn delete_group(&self, id: Uuid) -> StoreResult<()>;
+}
 
-    // --- group memberships -----------------------------------------------------------------
-
+/// The members of a group: by person or by email.
+#[async_trait]
+pub trait GroupMembers: Send + Sync {
     /// A group's memberships ordered by email.
     async fn list_group_memberships(
         &self,
@@ -586,9 +620,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes one membership of the group (`NotFound` if it is not the group's).
     async fn remove_group_membership(&self, group: Uuid, membership: Uuid) -> StoreResult<()>;
+}
 
-    // --- verified email domains ------------------------------------------------------------
-
+/// Verified email domains of a team.
+#[async_trait]
+pub trait EmailDomains: Send + Sync {
     async fn list_email_domains(&self, org: Uuid) -> StoreResult<Vec<EmailDomain>>;
 
     /// Adds a verified domain (already normalised); a domain belongs to at most one team
@@ -601,9 +637,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<EmailDomain>;
 
     async fn delete_email_domain(&self, org: Uuid, id: Uuid) -> StoreResult<()>;
+}
 
-    // --- campaigns -------------------------------------------------------------------------
-
+/// Campaigns of a team.
+#[async_trait]
+pub trait Campaigns: Send + Sync {
     async fn list_campaigns(
         &self,
         org: Uuid,
@@ -627,9 +665,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Campaign>;
 
     async fn delete_campaign(&self, id: Uuid) -> StoreResult<()>;
+}
 
-    // --- campaign members ------------------------------------------------------------------
-
+/// The members of a campaign, with their reporting data.
+#[async_trait]
+pub trait CampaignMembers: Send + Sync {
     async fn list_campaign_members(
         &self,
         campaign: Uuid,
@@ -648,9 +688,11 @@ pub trait Store: Send + Sync + 'static {
         change: MembersChange,
         now: Timestamp,
     ) -> StoreResult<Vec<CampaignMember>>;
+}
 
-    // --- service accounts and deployment keys ----------------------------------------------
-
+/// Service accounts and deployment keys.
+#[async_trait]
+pub trait Accounts: Send + Sync {
     /// Creates the account's user (of `kind`), its membership of the team with a role that
     /// never changes, and its key, in one transaction. `token` is kept only for deployment
     /// keys.
@@ -672,9 +714,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes the account: its user, keys and memberships go with it at once.
     async fn delete_account(&self, org: Uuid, kind: AccountKind, id: Uuid) -> StoreResult<()>;
+}
 
-    // --- invitations -----------------------------------------------------------------------
-
+/// Invitations to a team and their acceptance.
+#[async_trait]
+pub trait Invitations: Send + Sync {
     /// Invites an email to the team (replacing a pending invitation of the same email).
     /// `Conflict` on `email` when that person is already a member; `Invalid` for an account's
     /// or an operator's address; `Forbidden` when the pending invitation it would replace has a
@@ -726,9 +770,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Declines invitation `id` addressed to `user`: it is deleted. `NotFound` for anyone else.
     async fn reject_invitation(&self, id: Uuid, user: Uuid) -> StoreResult<()>;
+}
 
-    // --- import ----------------------------------------------------------------------------
-
+/// Bulk imports of a team's members.
+#[async_trait]
+pub trait Imports: Send + Sync {
     /// Adds the rows' people to the team (creating unknown people, who have not joined) and to
     /// the named groups (creating missing groups), set-based in one transaction; a role, when
     /// given, is set. With `dry_run` nothing is kept.
@@ -739,9 +785,11 @@ pub trait Store: Send + Sync + 'static {
         dry_run: bool,
         now: Timestamp,
     ) -> StoreResult<ImportSummary>;
+}
 
-    // --- SCIM provisioning (see `crate::provisioning`) --------------------------------------
-
+/// SCIM provisioning (see `crate::provisioning`).
+#[async_trait]
+pub trait Provisioning: Send + Sync {
     /// The team's people (service accounts and deployment keys are not SCIM users), narrowed
     /// by `key`, in `seq` order after `after`, skipping `offset`.
     async fn provisioned_users(

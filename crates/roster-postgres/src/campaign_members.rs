@@ -4,6 +4,8 @@
 use crate::payload;
 use crate::rows::push_window;
 use crate::{PostgresStore, at, campaigns, other, ts};
+use async_trait::async_trait;
+use roster_core::store::CampaignMembers;
 use roster_core::store::{EmailCursor, MembersChange, NewCampaignMember, Window};
 use roster_core::{Campaign, CampaignMember, StoreError, StoreResult, Timestamp, User};
 use serde_json::value::RawValue;
@@ -90,74 +92,6 @@ async fn with_groups<'e>(
         .collect()
 }
 
-pub(crate) async fn list(
-    store: &PostgresStore,
-    campaign: Uuid,
-    window: Window<EmailCursor>,
-) -> StoreResult<Vec<CampaignMember>> {
-    // The page's ids come from the (..., email_norm) index; `= ANY(ARRAY(...))` makes the
-    // planner fetch just those rows by primary key, never scan the table.
-    let mut qb = QueryBuilder::<Postgres>::new(format!(
-        "{SELECT} WHERE cm.id = ANY(ARRAY(SELECT id FROM campaign_members WHERE campaign_id = "
-    ));
-    qb.push_bind(campaign);
-    push_window(&mut qb, window, "email_norm", |qb, EmailCursor(after)| {
-        qb.push(" AND email_norm > ").push_bind(after);
-    });
-    qb.push(")) ORDER BY cm.email_norm");
-    let rows: Vec<Row> = qb
-        .build_query_as()
-        .fetch_all(&store.pool)
-        .await
-        .map_err(other)?;
-    with_groups(&store.pool, rows).await
-}
-
-pub(crate) async fn count(store: &PostgresStore, campaign: Uuid) -> StoreResult<u64> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM campaign_members WHERE campaign_id = $1")
-        .bind(campaign)
-        .fetch_one(&store.pool)
-        .await
-        .map_err(other)?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
-pub(crate) async fn change(
-    store: &PostgresStore,
-    campaign: Uuid,
-    members: &[NewCampaignMember<'_>],
-    change: MembersChange,
-    now: Timestamp,
-) -> StoreResult<Vec<CampaignMember>> {
-    let mut tx = store.write().await?;
-    let found = campaigns::lock(&mut tx, campaign).await?;
-    apply(
-        &mut tx,
-        &found,
-        members,
-        change == MembersChange::Replace,
-        now,
-    )
-    .await?;
-    let result = match change {
-        MembersChange::Replace => Vec::new(),
-        MembersChange::Add => {
-            let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{SELECT} WHERE cm.campaign_id = $1 \
-                 AND cm.email_norm IN (SELECT email_norm FROM payload) ORDER BY cm.email_norm"
-            )))
-            .bind(campaign)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(other)?;
-            with_groups(&mut *tx, rows).await?
-        }
-    };
-    tx.commit().await.map_err(other)?;
-    crate::analyze_if_large(store, "campaign_members", members.len());
-    Ok(result)
-}
-
 /// Makes the campaign hold exactly `members`, inside the caller's transaction (which holds
 /// the campaign's lock).
 pub(crate) async fn replace_in(
@@ -220,4 +154,77 @@ async fn apply(
             .map_err(other)?;
     }
     Ok(())
+}
+
+#[async_trait]
+impl CampaignMembers for PostgresStore {
+    async fn list_campaign_members(
+        &self,
+        campaign: Uuid,
+        window: Window<EmailCursor>,
+    ) -> StoreResult<Vec<CampaignMember>> {
+        // The page's ids come from the (..., email_norm) index; `= ANY(ARRAY(...))` makes the
+        // planner fetch just those rows by primary key, never scan the table.
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "{SELECT} WHERE cm.id = ANY(ARRAY(SELECT id FROM campaign_members WHERE campaign_id = "
+        ));
+        qb.push_bind(campaign);
+        push_window(&mut qb, window, "email_norm", |qb, EmailCursor(after)| {
+            qb.push(" AND email_norm > ").push_bind(after);
+        });
+        qb.push(")) ORDER BY cm.email_norm");
+        let rows: Vec<Row> = qb
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(other)?;
+        with_groups(&self.pool, rows).await
+    }
+
+    async fn count_campaign_members(&self, campaign: Uuid) -> StoreResult<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM campaign_members WHERE campaign_id = $1")
+                .bind(campaign)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(other)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn change_campaign_members(
+        &self,
+        campaign: Uuid,
+        members: &[NewCampaignMember<'_>],
+        change: MembersChange,
+        now: Timestamp,
+    ) -> StoreResult<Vec<CampaignMember>> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        let found = campaigns::lock(&mut tx, campaign).await?;
+        apply(
+            &mut tx,
+            &found,
+            members,
+            change == MembersChange::Replace,
+            now,
+        )
+        .await?;
+        let result = match change {
+            MembersChange::Replace => Vec::new(),
+            MembersChange::Add => {
+                let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{SELECT} WHERE cm.campaign_id = $1 \
+                     AND cm.email_norm IN (SELECT email_norm FROM payload) ORDER BY cm.email_norm"
+                )))
+                .bind(campaign)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(other)?;
+                with_groups(&mut *tx, rows).await?
+            }
+        };
+        tx.commit().await.map_err(other)?;
+        crate::analyze_if_large(self, "campaign_members", members.len());
+        Ok(result)
+    }
 }

@@ -7,6 +7,8 @@ use crate::rows::push_window;
 use crate::tx::{TeamLock, lock_team};
 use crate::users::{self, Taken};
 use crate::{PostgresStore, at, other, ts};
+use async_trait::async_trait;
+use roster_core::store::GroupMembers;
 use roster_core::store::{EmailCursor, MemberRef, MembersChange, Window};
 use roster_core::{CampaignRef, GroupMembership, StoreError, StoreResult, Timestamp, User};
 use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, QueryBuilder};
@@ -108,48 +110,6 @@ async fn with_campaigns<'e>(
         .collect())
 }
 
-pub(crate) async fn list(
-    store: &PostgresStore,
-    group: Uuid,
-    window: Window<EmailCursor>,
-) -> StoreResult<Vec<GroupMembership>> {
-    let mut qb = QueryBuilder::<Postgres>::new(SELECT);
-    if let Window::After { .. } = window {
-        // A chunk of a streamed list is the next rows of the (group, email) index.
-        qb.push(" WHERE gm.group_id = ").push_bind(group);
-        push_window(
-            &mut qb,
-            window,
-            "gm.email_norm",
-            |qb, EmailCursor(after)| {
-                qb.push(" AND gm.email_norm > ").push_bind(after);
-            },
-        );
-    } else {
-        // A page's ids come from the index; `= ANY(ARRAY(...))` makes the planner fetch just
-        // those rows by primary key, not every row the offset skips.
-        qb.push(" WHERE gm.id = ANY(ARRAY(SELECT id FROM group_memberships WHERE group_id = ")
-            .push_bind(group);
-        push_window(&mut qb, window, "email_norm", |_, _| {});
-        qb.push(")) ORDER BY gm.email_norm");
-    }
-    let rows: Vec<Row> = qb
-        .build_query_as()
-        .fetch_all(&store.pool)
-        .await
-        .map_err(other)?;
-    with_campaigns(&store.pool, rows).await
-}
-
-pub(crate) async fn count(store: &PostgresStore, group: Uuid) -> StoreResult<u64> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM group_memberships WHERE group_id = $1")
-        .bind(group)
-        .fetch_one(&store.pool)
-        .await
-        .map_err(other)?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
 pub(crate) async fn remove(store: &PostgresStore, group: Uuid, id: Uuid) -> StoreResult<()> {
     let mut tx = store.write().await?;
     lock_group(&mut tx, group).await?;
@@ -186,94 +146,146 @@ async fn lock_group(conn: &mut PgConnection, group: Uuid) -> StoreResult<Uuid> {
 /// Items beyond which a change joins the payload by hash (see `change`).
 const LARGE_PAYLOAD: usize = 1000;
 
-pub(crate) async fn change(
-    store: &PostgresStore,
-    group: Uuid,
-    items: &[MemberRef],
-    change: MembersChange,
-    require_campaign: bool,
-    now: Timestamp,
-) -> StoreResult<Vec<GroupMembership>> {
-    let mut tx = store.write().await?;
-    let org = lock_group(&mut tx, group).await?;
-    payload::load_members(&mut tx, org, items).await?;
-    if require_campaign {
-        payload::keep_campaign_members(&mut tx, org).await?;
+#[async_trait]
+impl GroupMembers for PostgresStore {
+    async fn list_group_memberships(
+        &self,
+        group: Uuid,
+        window: Window<EmailCursor>,
+    ) -> StoreResult<Vec<GroupMembership>> {
+        let mut qb = QueryBuilder::<Postgres>::new(SELECT);
+        if let Window::After { .. } = window {
+            // A chunk of a streamed list is the next rows of the (group, email) index.
+            qb.push(" WHERE gm.group_id = ").push_bind(group);
+            push_window(
+                &mut qb,
+                window,
+                "gm.email_norm",
+                |qb, EmailCursor(after)| {
+                    qb.push(" AND gm.email_norm > ").push_bind(after);
+                },
+            );
+        } else {
+            // A page's ids come from the index; `= ANY(ARRAY(...))` makes the planner fetch just
+            // those rows by primary key, not every row the offset skips.
+            qb.push(" WHERE gm.id = ANY(ARRAY(SELECT id FROM group_memberships WHERE group_id = ")
+                .push_bind(group);
+            push_window(&mut qb, window, "email_norm", |_, _| {});
+            qb.push(")) ORDER BY gm.email_norm");
+        }
+        let rows: Vec<Row> = qb
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(other)?;
+        with_campaigns(&self.pool, rows).await
     }
-    payload::reject_rule_breakers(&mut tx, org).await?;
-    // Held memberships take their emails in: on an owned domain, their unproven keys go.
-    users::revoke_unproven(&mut tx, org, Taken::Table("payload")).await?;
-    if change == MembersChange::Replace {
+
+    async fn count_group_memberships(&self, group: Uuid) -> StoreResult<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM group_memberships WHERE group_id = $1")
+                .bind(group)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(other)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn change_group_members(
+        &self,
+        group: Uuid,
+        items: &[MemberRef],
+        change: MembersChange,
+        require_campaign: bool,
+        now: Timestamp,
+    ) -> StoreResult<Vec<GroupMembership>> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        let org = lock_group(&mut tx, group).await?;
+        payload::load_members(&mut tx, org, items).await?;
+        if require_campaign {
+            payload::keep_campaign_members(&mut tx, org).await?;
+        }
+        payload::reject_rule_breakers(&mut tx, org).await?;
+        // Held memberships take their emails in: on an owned domain, their unproven keys go.
+        users::revoke_unproven(&mut tx, org, Taken::Table("payload")).await?;
+        if change == MembersChange::Replace {
+            sqlx::query(
+                "DELETE FROM group_memberships gm WHERE gm.group_id = $1 AND NOT EXISTS \
+                 (SELECT 1 FROM payload p WHERE p.email_norm = gm.email_norm)",
+            )
+            .bind(group)
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+        }
+        // A membership held by email whose owner is now a member attaches to them.
         sqlx::query(
-            "DELETE FROM group_memberships gm WHERE gm.group_id = $1 AND NOT EXISTS \
-             (SELECT 1 FROM payload p WHERE p.email_norm = gm.email_norm)",
+            "UPDATE group_memberships gm SET user_id = m.user_id FROM payload p, memberships m \
+             WHERE gm.group_id = $1 AND gm.user_id IS NULL AND p.email_norm = gm.email_norm \
+               AND m.org_id = $2 AND m.email_norm = gm.email_norm",
         )
         .bind(group)
+        .bind(org)
         .execute(&mut *tx)
         .await
         .map_err(other)?;
-    }
-    // A membership held by email whose owner is now a member attaches to them.
-    sqlx::query(
-        "UPDATE group_memberships gm SET user_id = m.user_id FROM payload p, memberships m \
-         WHERE gm.group_id = $1 AND gm.user_id IS NULL AND p.email_norm = gm.email_norm \
-           AND m.org_id = $2 AND m.email_norm = gm.email_norm",
-    )
-    .bind(group)
-    .bind(org)
-    .execute(&mut *tx)
-    .await
-    .map_err(other)?;
-    // People already in the group keep their membership (filtered out first: the conflict
-    // path of an insert is far slower than a lookup); duplicates in the payload collapse on
-    // the unique index. A large payload is matched against the group by hash, never by a
-    // lookup per row: the planner, believing a new group empty, chose a scan of the group
-    // per row, and that scan also reads the rows this INSERT adds (invisible, but read), so
-    // it grew with the square of the payload. The hash is built before any row goes in.
-    let large = items.len() > LARGE_PAYLOAD;
-    if large {
-        sqlx::query("SET LOCAL enable_nestloop = off")
-            .execute(&mut *tx)
-            .await
-            .map_err(other)?;
-    }
-    sqlx::query(
-        "INSERT INTO group_memberships (id, group_id, user_id, email, email_norm, created_at) \
-         SELECT p.new_id, $1, m.user_id, p.email, p.email_norm, $2 \
-         FROM payload p LEFT JOIN memberships m ON m.org_id = $3 AND m.email_norm = p.email_norm \
-         WHERE NOT EXISTS (SELECT 1 FROM group_memberships gm \
-             WHERE gm.group_id = $1 AND gm.email_norm = p.email_norm) \
-         ORDER BY p.pos \
-         ON CONFLICT (group_id, email_norm) DO NOTHING",
-    )
-    .bind(group)
-    .bind(ts(now))
-    .bind(org)
-    .execute(&mut *tx)
-    .await
-    .map_err(other)?;
-    if large {
-        sqlx::query("SET LOCAL enable_nestloop = on")
-            .execute(&mut *tx)
-            .await
-            .map_err(other)?;
-    }
-    let result = match change {
-        MembersChange::Add => {
-            let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{SELECT} WHERE gm.group_id = $1 \
-                 AND gm.email_norm IN (SELECT email_norm FROM payload) ORDER BY gm.email_norm"
-            )))
-            .bind(group)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(other)?;
-            with_campaigns(&mut *tx, rows).await?
+        // People already in the group keep their membership (filtered out first: the conflict
+        // path of an insert is far slower than a lookup); duplicates in the payload collapse on
+        // the unique index. A large payload is matched against the group by hash, never by a
+        // lookup per row: the planner, believing a new group empty, chose a scan of the group
+        // per row, and that scan also reads the rows this INSERT adds (invisible, but read), so
+        // it grew with the square of the payload. The hash is built before any row goes in.
+        let large = items.len() > LARGE_PAYLOAD;
+        if large {
+            sqlx::query("SET LOCAL enable_nestloop = off")
+                .execute(&mut *tx)
+                .await
+                .map_err(other)?;
         }
-        MembersChange::Replace => Vec::new(),
-    };
-    crate::provisioning::touch_group(&mut tx, group).await?;
-    tx.commit().await.map_err(other)?;
-    crate::analyze_if_large(store, "group_memberships", items.len());
-    Ok(result)
+        sqlx::query(
+            "INSERT INTO group_memberships (id, group_id, user_id, email, email_norm, created_at) \
+             SELECT p.new_id, $1, m.user_id, p.email, p.email_norm, $2 \
+             FROM payload p LEFT JOIN memberships m ON m.org_id = $3 AND m.email_norm = p.email_norm \
+             WHERE NOT EXISTS (SELECT 1 FROM group_memberships gm \
+                 WHERE gm.group_id = $1 AND gm.email_norm = p.email_norm) \
+             ORDER BY p.pos \
+             ON CONFLICT (group_id, email_norm) DO NOTHING",
+        )
+        .bind(group)
+        .bind(ts(now))
+        .bind(org)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+        if large {
+            sqlx::query("SET LOCAL enable_nestloop = on")
+                .execute(&mut *tx)
+                .await
+                .map_err(other)?;
+        }
+        let result = match change {
+            MembersChange::Add => {
+                let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{SELECT} WHERE gm.group_id = $1 \
+                     AND gm.email_norm IN (SELECT email_norm FROM payload) ORDER BY gm.email_norm"
+                )))
+                .bind(group)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(other)?;
+                with_campaigns(&mut *tx, rows).await?
+            }
+            MembersChange::Replace => Vec::new(),
+        };
+        crate::provisioning::touch_group(&mut tx, group).await?;
+        tx.commit().await.map_err(other)?;
+        crate::analyze_if_large(self, "group_memberships", items.len());
+        Ok(result)
+    }
+
+    async fn remove_group_membership(&self, group: Uuid, membership: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        remove(self, group, membership).await
+    }
 }

@@ -4,6 +4,8 @@
 
 use crate::tx::{TeamLock, lock_team};
 use crate::{PostgresStore, other, ts};
+use async_trait::async_trait;
+use roster_core::store::Imports;
 use roster_core::store::{ImportRow, ImportSummary};
 use roster_core::{Role, StoreError, StoreResult, Timestamp, rules};
 use sqlx::postgres::PgArguments;
@@ -31,70 +33,6 @@ async fn affected(
         .await
         .map(|r| r.rows_affected())
         .map_err(other)
-}
-
-pub(crate) async fn import(
-    store: &PostgresStore,
-    org: Uuid,
-    rows: &[ImportRow],
-    dry_run: bool,
-    now: Timestamp,
-) -> StoreResult<ImportSummary> {
-    let mut tx = store.write().await?;
-    lock_team(&mut tx, org, TeamLock::Members).await?;
-    sqlx::query(TABLE).execute(&mut *tx).await.map_err(other)?;
-    sqlx::query("DELETE FROM import_rows")
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
-    // Ids of rows made in bulk are time-ordered (UUIDv7), which keeps inserts at the end of
-    // the primary key's B-tree.
-    let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
-    sqlx::query(
-        "INSERT INTO import_rows (pos, new_id, email, email_norm, name, name_lower, role) \
-         SELECT ord - 1, new_id, email, email_norm, name, name_lower, role \
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) \
-              WITH ORDINALITY AS t(new_id, email, email_norm, name, name_lower, role, ord)",
-    )
-    .bind(ids)
-    .bind(rows.iter().map(|r| r.email.clone()).collect::<Vec<_>>())
-    .bind(
-        rows.iter()
-            .map(|r| r.email_norm.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>())
-    .bind(
-        rows.iter()
-            .map(|r| r.name.as_deref().map(str::to_lowercase))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        rows.iter()
-            .map(|r| r.role.map(Role::as_i64))
-            .collect::<Vec<_>>(),
-    )
-    .execute(&mut *tx)
-    .await
-    .map_err(other)?;
-    sqlx::query("ANALYZE import_rows")
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
-    let summary = apply(&mut tx, org, ts(now), rows).await?;
-    if dry_run {
-        tx.rollback().await.map_err(other)?;
-    } else {
-        tx.commit().await.map_err(other)?;
-        // An import can grow these tables tenfold in one go, and autovacuum may take a minute
-        // to notice: until then the planner would plan the next reads for the old sizes
-        // (seconds for a filtered page of a 100,000-member team instead of milliseconds).
-        sqlx::query("ANALYZE users, memberships, groups, group_memberships")
-            .execute(&store.pool)
-            .await
-            .map_err(other)?;
-    }
-    Ok(summary)
 }
 
 async fn apply(
@@ -221,4 +159,72 @@ async fn apply(
         groups_created,
         group_memberships_added,
     })
+}
+
+#[async_trait]
+impl Imports for PostgresStore {
+    async fn import_members(
+        &self,
+        org: Uuid,
+        rows: &[ImportRow],
+        dry_run: bool,
+        now: Timestamp,
+    ) -> StoreResult<ImportSummary> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        lock_team(&mut tx, org, TeamLock::Members).await?;
+        sqlx::query(TABLE).execute(&mut *tx).await.map_err(other)?;
+        sqlx::query("DELETE FROM import_rows")
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+        // Ids of rows made in bulk are time-ordered (UUIDv7), which keeps inserts at the end of
+        // the primary key's B-tree.
+        let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
+        sqlx::query(
+            "INSERT INTO import_rows (pos, new_id, email, email_norm, name, name_lower, role) \
+             SELECT ord - 1, new_id, email, email_norm, name, name_lower, role \
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) \
+                  WITH ORDINALITY AS t(new_id, email, email_norm, name, name_lower, role, ord)",
+        )
+        .bind(ids)
+        .bind(rows.iter().map(|r| r.email.clone()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.email_norm.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.name.as_deref().map(str::to_lowercase))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|r| r.role.map(Role::as_i64))
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+        sqlx::query("ANALYZE import_rows")
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+        let summary = apply(&mut tx, org, ts(now), rows).await?;
+        if dry_run {
+            tx.rollback().await.map_err(other)?;
+        } else {
+            tx.commit().await.map_err(other)?;
+            // An import can grow these tables tenfold in one go, and autovacuum may take a minute
+            // to notice: until then the planner would plan the next reads for the old sizes
+            // (seconds for a filtered page of a 100,000-member team instead of milliseconds).
+            sqlx::query("ANALYZE users, memberships, groups, group_memberships")
+                .execute(&self.pool)
+                .await
+                .map_err(other)?;
+        }
+        Ok(summary)
+    }
 }

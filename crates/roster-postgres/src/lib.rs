@@ -1,17 +1,10 @@
 //! Roster's PostgreSQL backend: many stateless `roster serve` nodes on one database.
 //!
-//! The same use cases as the SQLite backend, one file per resource, with native types (uuid,
-//! timestamptz, bytea) and bulk writes through `UNNEST` of bound arrays.
-//!
-//! Concurrency across nodes: transactions run at READ COMMITTED and take row locks in one
-//! order, the team's row first, so that the rules that read before they write hold:
-//! - a change to a team's memberships (join, role change, removal, import) locks the team row
-//!   `FOR NO KEY UPDATE`: last-admin checks and the email rule see a settled team;
-//! - a change to a group's or campaign's members locks the team row `FOR SHARE` (many may run
-//!   at once, but not beside a membership change) and then its own row `FOR UPDATE`, so
-//!   replaces of one group apply one after another.
-//!
-//! A fixed order means no deadlock between these.
+//! The use cases are written once in `crates/roster-sql/`, compiled here against
+//! `dialect`: native types (uuid, timestamptz, bytea), READ COMMITTED transactions that take
+//! row locks in one order, the team's row first (`tx.rs` there). What is PostgreSQL's own:
+//! bulk writes through `UNNEST` of bound arrays (`payload`, `import`, `provisioning_writes`),
+//! page reads tuned to its planner, and the change listener (`watch`).
 
 #[path = "../../roster-sql/accounts.rs"]
 mod accounts;

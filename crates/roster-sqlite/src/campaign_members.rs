@@ -3,6 +3,8 @@
 
 use crate::rows::push_window;
 use crate::{SqliteStore, campaigns, other, payload};
+use async_trait::async_trait;
+use roster_core::store::CampaignMembers;
 use roster_core::store::{EmailCursor, MembersChange, NewCampaignMember, Window};
 use roster_core::{Campaign, CampaignMember, StoreError, StoreResult, Timestamp, User};
 use serde_json::value::RawValue;
@@ -91,70 +93,6 @@ async fn with_groups<'e>(
         .collect()
 }
 
-pub(crate) async fn list(
-    store: &SqliteStore,
-    campaign: Uuid,
-    window: Window<EmailCursor>,
-) -> StoreResult<Vec<CampaignMember>> {
-    // Emails are unique within a campaign: (campaign_id, email_norm) orders the list, and the
-    // page is chosen on that index alone, then joined.
-    let mut qb = QueryBuilder::<Sqlite>::new(format!(
-        "{SELECT} JOIN (SELECT rowid AS page_rowid FROM campaign_members WHERE campaign_id = "
-    ));
-    qb.push_bind(campaign);
-    push_window(&mut qb, window, "email_norm", |qb, EmailCursor(after)| {
-        qb.push(" AND email_norm > ").push_bind(after);
-    });
-    qb.push(") page ON page.page_rowid = cm.rowid ORDER BY cm.email_norm");
-    let rows: Vec<Row> = qb
-        .build_query_as()
-        .fetch_all(&store.reader)
-        .await
-        .map_err(other)?;
-    with_groups(&store.reader, rows).await
-}
-
-pub(crate) async fn count(store: &SqliteStore, campaign: Uuid) -> StoreResult<u64> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM campaign_members WHERE campaign_id = $1")
-        .bind(campaign)
-        .fetch_one(&store.reader)
-        .await
-        .map_err(other)?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
-pub(crate) async fn change(
-    store: &SqliteStore,
-    campaign: Uuid,
-    members: &[NewCampaignMember<'_>],
-    change: MembersChange,
-    now: Timestamp,
-) -> StoreResult<Vec<CampaignMember>> {
-    let mut tx = store.write().await?;
-    let found = campaigns::get(&mut *tx, campaign).await?;
-    let result = match change {
-        MembersChange::Replace => {
-            apply(&mut tx, &found, members, true, now).await?;
-            Vec::new()
-        }
-        MembersChange::Add => {
-            apply(&mut tx, &found, members, false, now).await?;
-            let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{SELECT} WHERE cm.campaign_id = $1 \
-                 AND cm.email_norm IN (SELECT email_norm FROM payload) ORDER BY cm.email_norm"
-            )))
-            .bind(campaign)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(other)?;
-            with_groups(&mut *tx, rows).await?
-        }
-    };
-    payload::clear(&mut tx).await?;
-    tx.commit().await.map_err(other)?;
-    Ok(result)
-}
-
 /// Makes the campaign hold exactly `members`, inside the caller's transaction.
 pub(crate) async fn replace_in(
     conn: &mut SqliteConnection,
@@ -215,4 +153,73 @@ async fn apply(
             .map_err(other)?;
     }
     Ok(())
+}
+
+#[async_trait]
+impl CampaignMembers for SqliteStore {
+    async fn list_campaign_members(
+        &self,
+        campaign: Uuid,
+        window: Window<EmailCursor>,
+    ) -> StoreResult<Vec<CampaignMember>> {
+        // Emails are unique within a campaign: (campaign_id, email_norm) orders the list, and the
+        // page is chosen on that index alone, then joined.
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "{SELECT} JOIN (SELECT rowid AS page_rowid FROM campaign_members WHERE campaign_id = "
+        ));
+        qb.push_bind(campaign);
+        push_window(&mut qb, window, "email_norm", |qb, EmailCursor(after)| {
+            qb.push(" AND email_norm > ").push_bind(after);
+        });
+        qb.push(") page ON page.page_rowid = cm.rowid ORDER BY cm.email_norm");
+        let rows: Vec<Row> = qb
+            .build_query_as()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(other)?;
+        with_groups(&self.reader, rows).await
+    }
+
+    async fn count_campaign_members(&self, campaign: Uuid) -> StoreResult<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM campaign_members WHERE campaign_id = $1")
+                .bind(campaign)
+                .fetch_one(&self.reader)
+                .await
+                .map_err(other)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn change_campaign_members(
+        &self,
+        campaign: Uuid,
+        members: &[NewCampaignMember<'_>],
+        change: MembersChange,
+        now: Timestamp,
+    ) -> StoreResult<Vec<CampaignMember>> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        let found = campaigns::get(&mut *tx, campaign).await?;
+        let result = match change {
+            MembersChange::Replace => {
+                apply(&mut tx, &found, members, true, now).await?;
+                Vec::new()
+            }
+            MembersChange::Add => {
+                apply(&mut tx, &found, members, false, now).await?;
+                let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{SELECT} WHERE cm.campaign_id = $1 \
+                     AND cm.email_norm IN (SELECT email_norm FROM payload) ORDER BY cm.email_norm"
+                )))
+                .bind(campaign)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(other)?;
+                with_groups(&mut *tx, rows).await?
+            }
+        };
+        payload::clear(&mut tx).await?;
+        tx.commit().await.map_err(other)?;
+        Ok(result)
+    }
 }

@@ -8,6 +8,8 @@
 use crate::rows::push_window;
 use crate::users::{self, Taken};
 use crate::{SqliteStore, other, payload};
+use async_trait::async_trait;
+use roster_core::store::GroupMembers;
 use roster_core::store::{EmailCursor, MemberRef, MembersChange, Window};
 use roster_core::{CampaignRef, GroupMembership, StoreError, StoreResult, Timestamp, User};
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
@@ -59,29 +61,6 @@ impl Row {
     }
 }
 
-pub(crate) async fn list(
-    store: &SqliteStore,
-    group: Uuid,
-    window: Window<EmailCursor>,
-) -> StoreResult<Vec<GroupMembership>> {
-    // Emails are unique within a group, so (group_id, email_norm) orders the list; the page is
-    // chosen on that index alone, then joined.
-    let mut qb = QueryBuilder::<Sqlite>::new(format!(
-        "{SELECT} JOIN (SELECT rowid AS page_rowid FROM group_memberships WHERE group_id = "
-    ));
-    qb.push_bind(group);
-    push_window(&mut qb, window, "email_norm", |qb, EmailCursor(after)| {
-        qb.push(" AND email_norm > ").push_bind(after);
-    });
-    qb.push(") page ON page.page_rowid = gm.rowid ORDER BY gm.email_norm");
-    let rows: Vec<Row> = qb
-        .build_query_as()
-        .fetch_all(&store.reader)
-        .await
-        .map_err(other)?;
-    with_campaigns(&store.reader, rows).await
-}
-
 type Campaigns = HashMap<String, Vec<CampaignRef>>;
 
 /// Fills in the campaigns of the team whose members include each email, with one query.
@@ -120,15 +99,6 @@ async fn with_campaigns<'e>(
         .collect())
 }
 
-pub(crate) async fn count(store: &SqliteStore, group: Uuid) -> StoreResult<u64> {
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM group_memberships WHERE group_id = $1")
-        .bind(group)
-        .fetch_one(&store.reader)
-        .await
-        .map_err(other)?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
 pub(crate) async fn remove(store: &SqliteStore, group: Uuid, id: Uuid) -> StoreResult<()> {
     let mut tx = store.write().await?;
     let done = sqlx::query("DELETE FROM group_memberships WHERE id = $1 AND group_id = $2")
@@ -142,50 +112,6 @@ pub(crate) async fn remove(store: &SqliteStore, group: Uuid, id: Uuid) -> StoreR
     }
     crate::provisioning::touch_group(&mut tx, group).await?;
     tx.commit().await.map_err(other)
-}
-
-pub(crate) async fn change(
-    store: &SqliteStore,
-    group: Uuid,
-    items: &[MemberRef],
-    change: MembersChange,
-    require_campaign: bool,
-    now: Timestamp,
-) -> StoreResult<Vec<GroupMembership>> {
-    let mut tx = store.write().await?;
-    let org: Uuid = sqlx::query_scalar("SELECT org_id FROM groups WHERE id = $1")
-        .bind(group)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(other)?
-        .ok_or(StoreError::NotFound)?;
-    payload::load_members(&mut tx, org, items).await?;
-    if require_campaign {
-        payload::keep_campaign_members(&mut tx, org).await?;
-    }
-    payload::reject_rule_breakers(&mut tx, org).await?;
-    // Held memberships take their emails in: on an owned domain, their unproven keys go.
-    users::revoke_unproven(&mut tx, org, Taken::Table("payload")).await?;
-    apply(&mut tx, group, change, now).await?;
-    let result = match change {
-        MembersChange::Add => {
-            let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{SELECT} WHERE gm.group_id = $1 \
-                 AND gm.email_norm IN (SELECT email_norm FROM payload) \
-                 ORDER BY gm.email_norm"
-            )))
-            .bind(group)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(other)?;
-            with_campaigns(&mut *tx, rows).await?
-        }
-        MembersChange::Replace => Vec::new(),
-    };
-    payload::clear(&mut tx).await?;
-    crate::provisioning::touch_group(&mut tx, group).await?;
-    tx.commit().await.map_err(other)?;
-    Ok(result)
 }
 
 async fn apply(
@@ -238,4 +164,90 @@ async fn execute<'e>(
         query = query.bind(*id);
     }
     query.execute(db).await.map(|_| ()).map_err(other)
+}
+
+#[async_trait]
+impl GroupMembers for SqliteStore {
+    async fn list_group_memberships(
+        &self,
+        group: Uuid,
+        window: Window<EmailCursor>,
+    ) -> StoreResult<Vec<GroupMembership>> {
+        // Emails are unique within a group, so (group_id, email_norm) orders the list; the page is
+        // chosen on that index alone, then joined.
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "{SELECT} JOIN (SELECT rowid AS page_rowid FROM group_memberships WHERE group_id = "
+        ));
+        qb.push_bind(group);
+        push_window(&mut qb, window, "email_norm", |qb, EmailCursor(after)| {
+            qb.push(" AND email_norm > ").push_bind(after);
+        });
+        qb.push(") page ON page.page_rowid = gm.rowid ORDER BY gm.email_norm");
+        let rows: Vec<Row> = qb
+            .build_query_as()
+            .fetch_all(&self.reader)
+            .await
+            .map_err(other)?;
+        with_campaigns(&self.reader, rows).await
+    }
+
+    async fn count_group_memberships(&self, group: Uuid) -> StoreResult<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM group_memberships WHERE group_id = $1")
+                .bind(group)
+                .fetch_one(&self.reader)
+                .await
+                .map_err(other)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn change_group_members(
+        &self,
+        group: Uuid,
+        items: &[MemberRef],
+        change: MembersChange,
+        require_campaign: bool,
+        now: Timestamp,
+    ) -> StoreResult<Vec<GroupMembership>> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        let org: Uuid = sqlx::query_scalar("SELECT org_id FROM groups WHERE id = $1")
+            .bind(group)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(other)?
+            .ok_or(StoreError::NotFound)?;
+        payload::load_members(&mut tx, org, items).await?;
+        if require_campaign {
+            payload::keep_campaign_members(&mut tx, org).await?;
+        }
+        payload::reject_rule_breakers(&mut tx, org).await?;
+        // Held memberships take their emails in: on an owned domain, their unproven keys go.
+        users::revoke_unproven(&mut tx, org, Taken::Table("payload")).await?;
+        apply(&mut tx, group, change, now).await?;
+        let result = match change {
+            MembersChange::Add => {
+                let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{SELECT} WHERE gm.group_id = $1 \
+                     AND gm.email_norm IN (SELECT email_norm FROM payload) \
+                     ORDER BY gm.email_norm"
+                )))
+                .bind(group)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(other)?;
+                with_campaigns(&mut *tx, rows).await?
+            }
+            MembersChange::Replace => Vec::new(),
+        };
+        payload::clear(&mut tx).await?;
+        crate::provisioning::touch_group(&mut tx, group).await?;
+        tx.commit().await.map_err(other)?;
+        Ok(result)
+    }
+
+    async fn remove_group_membership(&self, group: Uuid, membership: Uuid) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        remove(self, group, membership).await
+    }
 }

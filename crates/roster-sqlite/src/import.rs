@@ -2,6 +2,8 @@
 //! changed. A dry run does the same work and rolls it back.
 
 use crate::{SqliteStore, other};
+use async_trait::async_trait;
+use roster_core::store::Imports;
 use roster_core::store::{ImportRow, ImportSummary};
 use roster_core::{Role, StoreError, StoreResult, Timestamp, rules};
 use sqlx::sqlite::SqliteArguments;
@@ -41,83 +43,6 @@ async fn affected(
         .await
         .map(|r| r.rows_affected())
         .map_err(other)
-}
-
-pub(crate) async fn import(
-    store: &SqliteStore,
-    org: Uuid,
-    rows: &[ImportRow],
-    dry_run: bool,
-    now: Timestamp,
-) -> StoreResult<ImportSummary> {
-    let mut tx = store.write().await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)")
-            .bind(org)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(other)?;
-    if !exists {
-        return Err(StoreError::NotFound);
-    }
-    sqlx::raw_sql(TABLES)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
-    let people: Vec<_> = rows
-        .iter()
-        .map(|r| {
-            let lower = r.name.as_deref().map(str::to_lowercase);
-            (
-                hex_id(),
-                &r.email,
-                &r.email_norm,
-                &r.name,
-                lower,
-                r.role.map(Role::as_i64),
-            )
-        })
-        .collect();
-    let mut group_names: Vec<&str> = rows
-        .iter()
-        .flat_map(|r| r.groups.iter().map(String::as_str))
-        .collect();
-    group_names.sort_unstable();
-    group_names.dedup();
-    let groups: Vec<_> = group_names.iter().map(|name| (hex_id(), name)).collect();
-    let pairs: Vec<_> = rows
-        .iter()
-        .flat_map(|r| r.groups.iter().map(move |g| (hex_id(), &r.email_norm, g)))
-        .collect();
-
-    sqlx::query(
-        "INSERT INTO import_rows (pos, new_id, email, email_norm, name, name_lower, role) \
-         SELECT key, unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
-                value ->> 5 FROM json_each($1)",
-    )
-    .bind(to_json(&people)?)
-    .execute(&mut *tx)
-    .await
-    .map_err(other)?;
-    let summary = apply(
-        &mut tx,
-        org,
-        now,
-        to_json(&groups)?,
-        to_json(&pairs)?,
-        rows.len(),
-    )
-    .await?;
-    sqlx::query("DELETE FROM import_rows")
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
-    if dry_run {
-        tx.rollback().await.map_err(other)?;
-    } else {
-        tx.commit().await.map_err(other)?;
-    }
-    Ok(summary)
 }
 
 async fn apply(
@@ -234,4 +159,85 @@ async fn apply(
         groups_created,
         group_memberships_added,
     })
+}
+
+#[async_trait]
+impl Imports for SqliteStore {
+    async fn import_members(
+        &self,
+        org: Uuid,
+        rows: &[ImportRow],
+        dry_run: bool,
+        now: Timestamp,
+    ) -> StoreResult<ImportSummary> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1)")
+                .bind(org)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(other)?;
+        if !exists {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::raw_sql(TABLES)
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+        let people: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let lower = r.name.as_deref().map(str::to_lowercase);
+                (
+                    hex_id(),
+                    &r.email,
+                    &r.email_norm,
+                    &r.name,
+                    lower,
+                    r.role.map(Role::as_i64),
+                )
+            })
+            .collect();
+        let mut group_names: Vec<&str> = rows
+            .iter()
+            .flat_map(|r| r.groups.iter().map(String::as_str))
+            .collect();
+        group_names.sort_unstable();
+        group_names.dedup();
+        let groups: Vec<_> = group_names.iter().map(|name| (hex_id(), name)).collect();
+        let pairs: Vec<_> = rows
+            .iter()
+            .flat_map(|r| r.groups.iter().map(move |g| (hex_id(), &r.email_norm, g)))
+            .collect();
+
+        sqlx::query(
+            "INSERT INTO import_rows (pos, new_id, email, email_norm, name, name_lower, role) \
+             SELECT key, unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
+                    value ->> 5 FROM json_each($1)",
+        )
+        .bind(to_json(&people)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+        let summary = apply(
+            &mut tx,
+            org,
+            now,
+            to_json(&groups)?,
+            to_json(&pairs)?,
+            rows.len(),
+        )
+        .await?;
+        sqlx::query("DELETE FROM import_rows")
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+        if dry_run {
+            tx.rollback().await.map_err(other)?;
+        } else {
+            tx.commit().await.map_err(other)?;
+        }
+        Ok(summary)
+    }
 }

@@ -15,7 +15,9 @@
 //! replace kept about 50 MB of them on the heap (its payload table and the pages its
 //! statements might have to roll back), for no measurable gain in time.
 //!
-//! One file per resource implements its part of [`roster_core::Store`].
+//! The use cases are written once in `crates/roster-sql/`, compiled here against
+//! `dialect`; what is SQLite's own are its bulk writes through JSON arrays (`payload`,
+//! `import`, `provisioning_writes`) and page reads tuned to its indexes.
 
 #[path = "../../roster-sql/accounts.rs"]
 mod accounts;

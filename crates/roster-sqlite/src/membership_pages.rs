@@ -6,7 +6,9 @@
 use crate::group_names;
 use crate::rows::{USER_COLUMNS, UserRow, push_window, role};
 use crate::{SqliteStore, other};
+use async_trait::async_trait;
 use roster_core::group_names::{TeamNames, Versioned};
+use roster_core::store::MembershipPages;
 use roster_core::store::{MembershipCursor, MembershipFilter, Window};
 use roster_core::{Membership, StoreError, StoreResult, Timestamp};
 use sqlx::{Connection, FromRow, QueryBuilder, Sqlite};
@@ -181,22 +183,6 @@ pub(crate) async fn page_ends(
     Ok((u64::try_from(total).unwrap_or(0), ends))
 }
 
-pub(crate) async fn get(store: &SqliteStore, id: i64) -> StoreResult<Membership> {
-    let query = || {
-        let mut qb = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT m.id, m.org_id, m.role, {USER_COLUMNS}, {GROUP_IDS}, {}m.org_id{} \
-             FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = ",
-            NAMES_VERSION.0, NAMES_VERSION.1
-        ));
-        qb.push_bind(id);
-        qb
-    };
-    named(store, None, query)
-        .await?
-        .pop()
-        .ok_or(StoreError::NotFound)
-}
-
 /// Reads the rows of `query` (all of one team) and names their groups: from `group_names`
 /// when it holds the rows' version, else from a second read of rows and names in one
 /// snapshot. `org`, when known, skips the first read if nothing is kept for the team.
@@ -264,4 +250,45 @@ fn with_names(rows: Vec<MembershipRow>, names: &TeamNames) -> StoreResult<Vec<Me
             })
         })
         .collect()
+}
+
+#[async_trait]
+impl MembershipPages for SqliteStore {
+    async fn list_memberships(
+        &self,
+        org: Uuid,
+        filter: &MembershipFilter,
+        window: Window<MembershipCursor>,
+    ) -> StoreResult<Vec<Membership>> {
+        list(self, org, filter, window).await
+    }
+
+    async fn count_memberships(&self, org: Uuid, filter: &MembershipFilter) -> StoreResult<u64> {
+        count(self, org, filter).await
+    }
+
+    async fn membership_page_ends(
+        &self,
+        org: Uuid,
+        filter: &MembershipFilter,
+        page_size: u32,
+    ) -> StoreResult<(u64, Vec<MembershipCursor>)> {
+        page_ends(self, org, filter, page_size).await
+    }
+
+    async fn get_membership(&self, id: i64) -> StoreResult<Membership> {
+        let query = || {
+            let mut qb = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT m.id, m.org_id, m.role, {USER_COLUMNS}, {GROUP_IDS}, {}m.org_id{} \
+                 FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.id = ",
+                NAMES_VERSION.0, NAMES_VERSION.1
+            ));
+            qb.push_bind(id);
+            qb
+        };
+        named(self, None, query)
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)
+    }
 }
