@@ -15,7 +15,7 @@
 //! SQLite has one writer: every write transaction begins `IMMEDIATE` and so holds the whole
 //! database, and the same statements only check that the row is there.
 
-use crate::dialect::{Conn, locks};
+use crate::dialect::{Conn, Db, locks};
 use crate::other;
 use roster_core::{StoreError, StoreResult};
 use uuid::Uuid;
@@ -61,4 +61,13 @@ async fn lock_row(conn: &mut Conn, table: &str, id: Uuid, clause: &'static str) 
         .await
         .map_err(other)?;
     found.map(|_| ()).ok_or(StoreError::NotFound)
+}
+
+/// Brings the schema up to date: the backend's own `migrations/` (the macro reads the folder
+/// of the crate that compiles this), paired with the other backend's by number and name.
+pub(crate) async fn migrate(pool: &sqlx::Pool<Db>) -> StoreResult<()> {
+    sqlx::migrate!("./migrations")
+        .run(pool)
+        .await
+        .map_err(|e| StoreError::Other(format!("migration failed: {e}")))
 }

@@ -15,16 +15,18 @@ use uuid::Uuid;
 pub mod provisioning;
 
 /// One test per check, each on a store of its own from `$open` (an `async fn() ->
-/// Option<Arc<dyn Store>>`; `None` skips, for a backend whose server is not configured), so
-/// that one failure does not hide the others:
+/// Option<Arc<dyn Store>>`; `None` skips, for a backend whose server is not configured), in a
+/// module of the tests named `$module`, so that one failure does not hide the others:
 ///
 /// ```ignore
-/// roster_core::conformance_tests!(open);
+/// roster_core::conformance_tests!(sqlite, open);
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {
-    ($open:ident) => {
-        $crate::conformance_tests!(@each $open;
+    ($module:ident, $open:ident) => {
+        mod $module {
+            use super::$open;
+            $crate::conformance_tests!(@each $open;
             users_and_keys = users_and_keys,
             keys_are_rotated = keys_are_rotated,
             bootstrap_makes_one_operator = bootstrap_makes_one_operator,
@@ -45,7 +47,8 @@ macro_rules! conformance_tests {
             provisioned_users = provisioning::users_are_provisioned,
             provisioned_users_in_batches = provisioning::users_are_provisioned_in_batches,
             provisioned_group_members_change_by_id = provisioning::group_members_change_by_id,
-        );
+            );
+        }
     };
     (@each $open:ident; $($name:ident = $($check:ident)::+),+ $(,)?) => {
         $(

@@ -280,7 +280,7 @@ impl GroupMembers for PostgresStore {
         };
         crate::provisioning::touch_group(&mut tx, group).await?;
         tx.commit().await.map_err(other)?;
-        crate::analyze_if_large(self, "group_memberships", items.len());
+        crate::dialect::analyze_if_large(self, "group_memberships", items.len());
         Ok(result)
     }
 

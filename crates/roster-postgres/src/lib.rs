@@ -6,39 +6,20 @@
 //! bulk writes through `UNNEST` of bound arrays (`payload`, `import`, `provisioning_writes`),
 //! page reads tuned to its planner, and the change listener (`watch`).
 
-#[path = "../../roster-sql/accounts.rs"]
-mod accounts;
-mod campaign_members;
-#[path = "../../roster-sql/campaigns.rs"]
-mod campaigns;
 mod dialect;
-#[path = "../../roster-sql/email_domains.rs"]
-mod email_domains;
 mod group_memberships;
-#[path = "../../roster-sql/groups.rs"]
-mod groups;
 mod import;
-#[path = "../../roster-sql/invitations.rs"]
-mod invitations;
 mod membership_pages;
-#[path = "../../roster-sql/memberships.rs"]
-mod memberships;
-#[path = "../../roster-sql/organizations.rs"]
-mod organizations;
 mod payload;
-#[path = "../../roster-sql/provisioning.rs"]
-mod provisioning;
 mod provisioning_writes;
-#[path = "../../roster-sql/rows.rs"]
-mod rows;
-#[path = "../../roster-sql/store.rs"]
-mod store;
-#[path = "../../roster-sql/tx.rs"]
-mod tx;
-#[path = "../../roster-sql/users.rs"]
-mod users;
-
+#[path = "../../roster-sql/mod.rs"]
+mod sql;
 mod watch;
+
+use sql::{
+    campaign_members, campaigns, email_domains, group_names, memberships, provisioning, rows, tx,
+    users,
+};
 
 pub(crate) use dialect::{at, ts};
 
@@ -83,10 +64,7 @@ impl PostgresStore {
             .connect_with(connect.clone())
             .await
             .map_err(other)?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        tx::migrate(&pool).await?;
         let changes = Arc::new(Changes::new(options.watch_bound));
         let bounds = watch::Bounds {
             watch: options.watch_bound,
@@ -132,26 +110,6 @@ pub(crate) fn other(e: sqlx::Error) -> StoreError {
             StoreError::Unavailable(e.to_string())
         }
         _ => StoreError::Other(e.to_string()),
-    }
-}
-
-/// Payloads from this size on refresh the table's statistics after their change: the planner
-/// must not go on believing that a group or campaign it has never analyzed is empty (it then
-/// scans the whole group for each row it looks up), and autovacuum may take minutes. In the
-/// background: the change is committed and its own statements are planned already, and the
-/// request need not wait (a fifth of a second at 100,000 rows) for what only later requests'
-/// plans need.
-pub(crate) const ANALYZE_AFTER: usize = 10_000;
-
-pub(crate) fn analyze_if_large(store: &PostgresStore, table: &'static str, items: usize) {
-    if items >= ANALYZE_AFTER {
-        let pool = store.pool.clone();
-        tokio::spawn(async move {
-            let sql = sqlx::AssertSqlSafe(format!("ANALYZE {table}"));
-            if let Err(e) = sqlx::query(sql).execute(&pool).await {
-                tracing::warn!(error = %e, table, "could not refresh statistics");
-            }
-        });
     }
 }
 

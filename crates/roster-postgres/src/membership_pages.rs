@@ -10,8 +10,7 @@ use roster_core::group_names::{TeamNames, Versioned};
 use roster_core::store::MembershipPages;
 use roster_core::store::{MembershipCursor, MembershipFilter, Window};
 use roster_core::{Membership, StoreError, StoreResult};
-use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
-use std::sync::Arc;
+use sqlx::{FromRow, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 #[derive(FromRow)]
@@ -192,7 +191,7 @@ async fn named(
     let Some(org) = rows.first().map(|r| r.org_id) else {
         return Ok(Vec::new());
     };
-    let names = load_names(&mut tx, org).await?;
+    let names = crate::group_names::load(&mut tx, org).await?;
     tx.commit().await.map_err(other)?;
     if !names.fits(&rows) {
         return Err(StoreError::Other(
@@ -201,24 +200,6 @@ async fn named(
     }
     store.group_names.keep(names.clone());
     with_names(rows, &names)
-}
-
-/// Reads the names of `org`'s groups and their version, in one statement.
-async fn load_names(conn: &mut PgConnection, org: Uuid) -> StoreResult<Arc<TeamNames>> {
-    let rows: Vec<(i64, Option<Uuid>, Option<String>)> = sqlx::query_as(
-        "SELECT v.group_names_version, g.id, g.name \
-         FROM team_versions v LEFT JOIN groups g ON g.org_id = v.org_id WHERE v.org_id = $1",
-    )
-    .bind(org)
-    .fetch_all(conn)
-    .await
-    .map_err(other)?;
-    let version = rows.first().map_or(0, |r| r.0);
-    let names = rows
-        .into_iter()
-        .filter_map(|(_, id, name)| Some((id?, name?)))
-        .collect();
-    Ok(Arc::new(TeamNames::new(org, version, names)))
 }
 
 impl Versioned for MembershipRow {

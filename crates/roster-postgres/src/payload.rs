@@ -228,3 +228,9 @@ pub(crate) async fn reject_rule_breakers(conn: &mut PgConnection, org: Uuid) -> 
         .collect();
     Err(StoreError::Rejected(rejections))
 }
+
+/// Nothing to do: the table is emptied at commit (`ON COMMIT DELETE ROWS`), which SQLite's
+/// temporary tables cannot do.
+pub(crate) async fn clear(_conn: &mut PgConnection) -> StoreResult<()> {
+    Ok(())
+}

@@ -45,10 +45,7 @@ async fn open() -> Option<Arc<dyn Store>> {
     Some(Arc::new(store))
 }
 
-mod postgres {
-    use super::open;
-    roster_core::conformance_tests!(open);
-}
+roster_core::conformance_tests!(postgres, open);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_nodes_see_each_others_changes() {

@@ -85,3 +85,17 @@ impl crate::SqliteStore {
 pub(crate) fn locks(_clause: &'static str) -> &'static str {
     ""
 }
+
+/// Refreshes a table's statistics after a large change, on PostgreSQL; SQLite's planner needs
+/// none for these statements (its `PRAGMA optimize` runs as connections close).
+pub(crate) fn analyze_if_large(_store: &Backend, _table: &'static str, _items: usize) {}
+
+/// How a page of `table`'s rows (aliased `alias` in the outer query) is chosen on an index
+/// alone and then read: the SQL that comes before the inner query's conditions and after it.
+/// By `rowid`: a deep page skips index entries, not rows.
+pub(crate) fn page_of(table: &str, alias: &str) -> (String, String) {
+    (
+        format!(" JOIN (SELECT rowid AS page_rowid FROM {table} WHERE "),
+        format!(") page ON page.page_rowid = {alias}.rowid"),
+    )
+}

@@ -19,38 +19,19 @@
 //! `dialect`; what is SQLite's own are its bulk writes through JSON arrays (`payload`,
 //! `import`, `provisioning_writes`) and page reads tuned to its indexes.
 
-#[path = "../../roster-sql/accounts.rs"]
-mod accounts;
-mod campaign_members;
-#[path = "../../roster-sql/campaigns.rs"]
-mod campaigns;
 mod dialect;
-#[path = "../../roster-sql/email_domains.rs"]
-mod email_domains;
 mod group_memberships;
-mod group_names;
-#[path = "../../roster-sql/groups.rs"]
-mod groups;
 mod import;
-#[path = "../../roster-sql/invitations.rs"]
-mod invitations;
 mod membership_pages;
-#[path = "../../roster-sql/memberships.rs"]
-mod memberships;
-#[path = "../../roster-sql/organizations.rs"]
-mod organizations;
 mod payload;
-#[path = "../../roster-sql/provisioning.rs"]
-mod provisioning;
 mod provisioning_writes;
-#[path = "../../roster-sql/rows.rs"]
-mod rows;
-#[path = "../../roster-sql/store.rs"]
-mod store;
-#[path = "../../roster-sql/tx.rs"]
-mod tx;
-#[path = "../../roster-sql/users.rs"]
-mod users;
+#[path = "../../roster-sql/mod.rs"]
+mod sql;
+
+use sql::{
+    campaign_members, campaigns, email_domains, group_names, memberships, provisioning, rows, tx,
+    users,
+};
 
 use roster_core::changes::Changes;
 use roster_core::store::StoreOptions;
@@ -98,10 +79,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(other)?;
-        sqlx::migrate!("./migrations")
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        tx::migrate(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(tuning.acquire_timeout)

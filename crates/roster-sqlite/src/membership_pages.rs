@@ -243,7 +243,7 @@ fn with_names(rows: Vec<MembershipRow>, names: &TeamNames) -> StoreResult<Vec<Me
                 id: row.id,
                 organization: row.org_id,
                 role: role(row.role)?,
-                groups: names.groups(group_names::parse_ids(&row.groups)?),
+                groups: names.groups(parse_ids(&row.groups)?),
                 last_active_at: row.user.last_active_at.map(Timestamp::from_micros),
                 last_login_at: row.user.last_login_at.map(Timestamp::from_micros),
                 user: row.user.into_user(),
@@ -291,4 +291,20 @@ impl MembershipPages for SqliteStore {
             .pop()
             .ok_or(StoreError::NotFound)
     }
+}
+
+/// Group ids written as 32 hex digits each, run together (`group_concat(hex(id), '')`).
+pub(crate) fn parse_ids(ids: &str) -> StoreResult<Vec<Uuid>> {
+    let ids = ids.as_bytes();
+    if !ids.len().is_multiple_of(32) {
+        return Err(StoreError::Other(format!(
+            "group ids of {} hex digits",
+            ids.len()
+        )));
+    }
+    ids.chunks_exact(32)
+        .map(|hex| {
+            Uuid::try_parse_ascii(hex).map_err(|e| StoreError::Other(format!("group id: {e}")))
+        })
+        .collect()
 }

@@ -15,10 +15,7 @@ async fn open() -> Option<Arc<dyn Store>> {
     Some(Arc::new(store))
 }
 
-mod sqlite {
-    use super::open;
-    roster_core::conformance_tests!(open);
-}
+roster_core::conformance_tests!(sqlite, open);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_sees_changes_made_by_another_process() {

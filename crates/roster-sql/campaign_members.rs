@@ -1,14 +1,19 @@
 //! Campaign members: people by email with their reporting data. Adding and replacing are
-//! set-based through `crate::payload`, in one transaction.
+//! set-based through `crate::payload`, under the campaign's row lock. Compiled into each
+//! backend against its `dialect` module (see README.md).
 
+use crate::dialect::{
+    Backend, Conn, Db, JOIN_IN_ORDER, Stamp, analyze_if_large, at, in_texts, page_of, texts, ts,
+};
+use crate::payload;
 use crate::rows::push_window;
-use crate::{SqliteStore, campaigns, other, payload};
+use crate::{campaigns, other};
 use async_trait::async_trait;
 use roster_core::store::CampaignMembers;
 use roster_core::store::{EmailCursor, MembersChange, NewCampaignMember, Window};
 use roster_core::{Campaign, CampaignMember, StoreError, StoreResult, Timestamp, User};
 use serde_json::value::RawValue;
-use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
+use sqlx::{FromRow, QueryBuilder};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -27,15 +32,15 @@ struct Row {
     email: String,
     email_norm: String,
     data: String,
-    created_at: i64,
-    updated_at: i64,
+    created_at: Stamp,
+    updated_at: Stamp,
     user_id: Option<Uuid>,
     name: Option<String>,
     user_email: Option<String>,
     service_account: Option<bool>,
     deployment_key_account: Option<bool>,
-    date_joined: Option<i64>,
-    last_active_at: Option<i64>,
+    date_joined: Option<Stamp>,
+    last_active_at: Option<Stamp>,
 }
 
 impl Row {
@@ -48,7 +53,7 @@ impl Row {
             email: self.user_email.unwrap_or_else(|| self.email.clone()),
             service_account: self.service_account.unwrap_or_default(),
             deployment_key_account: self.deployment_key_account.unwrap_or_default(),
-            date_joined: self.date_joined.map(Timestamp::from_micros),
+            date_joined: self.date_joined.map(at),
         });
         Ok(CampaignMember {
             id: self.id,
@@ -56,34 +61,35 @@ impl Row {
             email: self.email,
             data,
             account,
-            created_at: Timestamp::from_micros(self.created_at),
-            updated_at: Timestamp::from_micros(self.updated_at),
-            last_active_at: self.last_active_at.map(Timestamp::from_micros),
+            created_at: at(self.created_at),
+            updated_at: at(self.updated_at),
+            last_active_at: self.last_active_at.map(at),
         })
     }
 }
 
 /// Fills in each member's groups (the team's groups holding that email) with one query.
 async fn with_groups<'e>(
-    db: impl SqliteExecutor<'e>,
+    db: impl sqlx::Executor<'e, Database = Db>,
     rows: Vec<Row>,
 ) -> StoreResult<Vec<CampaignMember>> {
     let Some(org) = rows.first().map(|r| r.org_id) else {
         return Ok(Vec::new());
     };
-    let mut qb = QueryBuilder::<Sqlite>::new(
-        // CROSS JOIN: from the page's emails (index on email_norm) to their groups, not from
-        // every group of the team to a probe per email (10x slower on a page of 500).
+    let emails: Vec<String> = rows.iter().map(|r| r.email_norm.clone()).collect();
+    // From the page's emails (index on email_norm) to their groups, not from every group of
+    // the team to a probe per email (10x slower on a page of 500 on SQLite).
+    let found: Vec<(String, Uuid)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT gm.email_norm, g.id FROM group_memberships gm \
-         CROSS JOIN groups g ON g.id = gm.group_id WHERE g.org_id = ",
-    );
-    qb.push_bind(org).push(" AND gm.email_norm IN (");
-    let mut list = qb.separated(", ");
-    for r in &rows {
-        list.push_bind(r.email_norm.clone());
-    }
-    qb.push(") ORDER BY g.name, g.id");
-    let found: Vec<(String, Uuid)> = qb.build_query_as().fetch_all(db).await.map_err(other)?;
+         {JOIN_IN_ORDER} groups g ON g.id = gm.group_id \
+         WHERE g.org_id = $1 AND gm.email_norm {} ORDER BY g.name, g.id",
+        in_texts("$2")
+    )))
+    .bind(org)
+    .bind(texts(&emails)?)
+    .fetch_all(db)
+    .await
+    .map_err(other)?;
     let mut groups: HashMap<String, Vec<Uuid>> = HashMap::new();
     for (email_norm, group) in found {
         groups.entry(email_norm).or_default().push(group);
@@ -93,9 +99,10 @@ async fn with_groups<'e>(
         .collect()
 }
 
-/// Makes the campaign hold exactly `members`, inside the caller's transaction.
+/// Makes the campaign hold exactly `members`, inside the caller's transaction (which holds
+/// the campaign's lock).
 pub(crate) async fn replace_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     campaign: &Campaign,
     members: &[NewCampaignMember<'_>],
     now: Timestamp,
@@ -104,20 +111,23 @@ pub(crate) async fn replace_in(
     payload::clear(conn).await
 }
 
+/// Adds or updates `members`, and with `replace` removes everyone else, inside the caller's
+/// transaction (which holds the campaign's lock).
 async fn apply(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     campaign: &Campaign,
     members: &[NewCampaignMember<'_>],
     replace: bool,
     now: Timestamp,
 ) -> StoreResult<()> {
+    let now = ts(now);
     payload::load_campaign_members(conn, campaign.organization, members).await?;
     payload::reject_rule_breakers(conn, campaign.organization).await?;
     let mut changed = 0;
     if replace {
         changed += sqlx::query(
-            "DELETE FROM campaign_members WHERE campaign_id = $1 AND NOT EXISTS \
-             (SELECT 1 FROM payload p WHERE p.email_norm = campaign_members.email_norm)",
+            "DELETE FROM campaign_members AS cm WHERE cm.campaign_id = $1 AND NOT EXISTS \
+             (SELECT 1 FROM payload p WHERE p.email_norm = cm.email_norm)",
         )
         .bind(campaign.id)
         .execute(&mut *conn)
@@ -126,20 +136,19 @@ async fn apply(
         .rows_affected();
     }
     // A present member keeps its id and created_at; its data is replaced, and updated_at moves
-    // only when the data did change.
+    // only when something did change.
     changed += sqlx::query(
-        "INSERT INTO campaign_members \
+        "INSERT INTO campaign_members AS cm \
              (id, campaign_id, org_id, email, email_norm, data, created_at, updated_at) \
          SELECT new_id, $1, $2, email, email_norm, coalesce(data, '{}'), $3, $3 \
          FROM payload WHERE true ORDER BY pos \
          ON CONFLICT (campaign_id, email_norm) DO UPDATE \
              SET data = excluded.data, email = excluded.email, updated_at = excluded.updated_at \
-             WHERE campaign_members.data IS NOT excluded.data \
-                OR campaign_members.email IS NOT excluded.email",
+             WHERE cm.data IS DISTINCT FROM excluded.data OR cm.email IS DISTINCT FROM excluded.email",
     )
     .bind(campaign.id)
     .bind(campaign.organization)
-    .bind(now.as_micros())
+    .bind(now)
     .execute(&mut *conn)
     .await
     .map_err(other)?
@@ -147,7 +156,7 @@ async fn apply(
     if changed > 0 {
         sqlx::query("UPDATE campaigns SET updated_at = $2 WHERE id = $1")
             .bind(campaign.id)
-            .bind(now.as_micros())
+            .bind(now)
             .execute(&mut *conn)
             .await
             .map_err(other)?;
@@ -156,35 +165,34 @@ async fn apply(
 }
 
 #[async_trait]
-impl CampaignMembers for SqliteStore {
+impl CampaignMembers for Backend {
     async fn list_campaign_members(
         &self,
         campaign: Uuid,
         window: Window<EmailCursor>,
     ) -> StoreResult<Vec<CampaignMember>> {
-        // Emails are unique within a campaign: (campaign_id, email_norm) orders the list, and the
-        // page is chosen on that index alone, then joined.
-        let mut qb = QueryBuilder::<Sqlite>::new(format!(
-            "{SELECT} JOIN (SELECT rowid AS page_rowid FROM campaign_members WHERE campaign_id = "
-        ));
+        // Emails are unique within a campaign: (campaign_id, email_norm) orders the list, and
+        // the page is chosen on that index alone, then only its rows are read.
+        let (open, close) = page_of("campaign_members", "cm");
+        let mut qb = QueryBuilder::<Db>::new(format!("{SELECT}{open}campaign_id = "));
         qb.push_bind(campaign);
         push_window(&mut qb, window, "email_norm", |qb, EmailCursor(after)| {
             qb.push(" AND email_norm > ").push_bind(after);
         });
-        qb.push(") page ON page.page_rowid = cm.rowid ORDER BY cm.email_norm");
+        qb.push(close).push(" ORDER BY cm.email_norm");
         let rows: Vec<Row> = qb
             .build_query_as()
-            .fetch_all(&self.reader)
+            .fetch_all(self.reads())
             .await
             .map_err(other)?;
-        with_groups(&self.reader, rows).await
+        with_groups(self.reads(), rows).await
     }
 
     async fn count_campaign_members(&self, campaign: Uuid) -> StoreResult<u64> {
         let n: i64 =
             sqlx::query_scalar("SELECT count(*) FROM campaign_members WHERE campaign_id = $1")
                 .bind(campaign)
-                .fetch_one(&self.reader)
+                .fetch_one(self.reads())
                 .await
                 .map_err(other)?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -199,14 +207,18 @@ impl CampaignMembers for SqliteStore {
     ) -> StoreResult<Vec<CampaignMember>> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
-        let found = campaigns::get(&mut *tx, campaign).await?;
+        let found = campaigns::lock(&mut tx, campaign).await?;
+        apply(
+            &mut tx,
+            &found,
+            members,
+            change == MembersChange::Replace,
+            now,
+        )
+        .await?;
         let result = match change {
-            MembersChange::Replace => {
-                apply(&mut tx, &found, members, true, now).await?;
-                Vec::new()
-            }
+            MembersChange::Replace => Vec::new(),
             MembersChange::Add => {
-                apply(&mut tx, &found, members, false, now).await?;
                 let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "{SELECT} WHERE cm.campaign_id = $1 \
                      AND cm.email_norm IN (SELECT email_norm FROM payload) ORDER BY cm.email_norm"
@@ -220,6 +232,7 @@ impl CampaignMembers for SqliteStore {
         };
         payload::clear(&mut tx).await?;
         tx.commit().await.map_err(other)?;
+        analyze_if_large(self, "campaign_members", members.len());
         Ok(result)
     }
 }

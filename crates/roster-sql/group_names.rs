@@ -1,14 +1,15 @@
 //! Reads a team's group names for `roster_core::group_names` (see there for why lists take
-//! names from memory), and the group ids that member rows carry.
+//! names from memory). Compiled into each backend against its `dialect` module (see
+//! README.md).
 
+use crate::dialect::Conn;
+use roster_core::StoreResult;
 use roster_core::group_names::TeamNames;
-use roster_core::{StoreError, StoreResult};
-use sqlx::SqliteConnection;
 use std::sync::Arc;
 use uuid::Uuid;
 
 /// Reads the names of `org`'s groups and their version, in one statement.
-pub(crate) async fn load(conn: &mut SqliteConnection, org: Uuid) -> StoreResult<Arc<TeamNames>> {
+pub(crate) async fn load(conn: &mut Conn, org: Uuid) -> StoreResult<Arc<TeamNames>> {
     let rows: Vec<(i64, Option<Uuid>, Option<String>)> = sqlx::query_as(
         "SELECT v.group_names_version, g.id, g.name \
          FROM team_versions v LEFT JOIN groups g ON g.org_id = v.org_id WHERE v.org_id = $1",
@@ -23,20 +24,4 @@ pub(crate) async fn load(conn: &mut SqliteConnection, org: Uuid) -> StoreResult<
         .filter_map(|(_, id, name)| Some((id?, name?)))
         .collect();
     Ok(Arc::new(TeamNames::new(org, version, names)))
-}
-
-/// Group ids written as 32 hex digits each, run together (`group_concat(hex(id), '')`).
-pub(crate) fn parse_ids(ids: &str) -> StoreResult<Vec<Uuid>> {
-    let ids = ids.as_bytes();
-    if !ids.len().is_multiple_of(32) {
-        return Err(StoreError::Other(format!(
-            "group ids of {} hex digits",
-            ids.len()
-        )));
-    }
-    ids.chunks_exact(32)
-        .map(|hex| {
-            Uuid::try_parse_ascii(hex).map_err(|e| StoreError::Other(format!("group id: {e}")))
-        })
-        .collect()
 }
