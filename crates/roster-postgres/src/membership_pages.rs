@@ -78,84 +78,6 @@ fn from_filtered(qb: &mut QueryBuilder<Postgres>, f: &MembershipFilter) {
     }
 }
 
-pub(crate) async fn list(
-    store: &PostgresStore,
-    org: Uuid,
-    f: &MembershipFilter,
-    window: Window<MembershipCursor>,
-) -> StoreResult<Vec<Membership>> {
-    // The page is read from the (org_id, email_norm, id) INCLUDE (role, user_id) index alone,
-    // then only its rows are joined with users.
-    let query = || {
-        let mut qb = QueryBuilder::<Postgres>::new(format!(
-            "SELECT page.id, page.org_id, page.role, {USER_COLUMNS}, {GROUP_IDS}, "
-        ));
-        qb.push(NAMES_VERSION.0)
-            .push_bind(org)
-            .push(NAMES_VERSION.1);
-        qb.push(" FROM (SELECT m.id, m.org_id, m.role, m.user_id, m.email_norm");
-        from_filtered(&mut qb, f);
-        push_filter(&mut qb, org, f);
-        push_window(&mut qb, window.clone(), "m.email_norm, m.id", |qb, c| {
-            qb.push(" AND (m.email_norm, m.id) > (")
-                .push_bind(c.email_norm)
-                .push(", ")
-                .push_bind(c.id)
-                .push(")");
-        });
-        qb.push(") page JOIN users u ON u.id = page.user_id ORDER BY page.email_norm, page.id");
-        qb
-    };
-    named(store, Some(org), query).await
-}
-
-pub(crate) async fn count(
-    store: &PostgresStore,
-    org: Uuid,
-    f: &MembershipFilter,
-) -> StoreResult<u64> {
-    let mut qb = QueryBuilder::<Postgres>::new("SELECT count(*)");
-    from_filtered(&mut qb, f);
-    push_filter(&mut qb, org, f);
-    let n: i64 = qb
-        .build_query_scalar()
-        .fetch_one(&store.pool)
-        .await
-        .map_err(other)?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
-pub(crate) async fn page_ends(
-    store: &PostgresStore,
-    org: Uuid,
-    f: &MembershipFilter,
-    page_size: u32,
-) -> StoreResult<(u64, Vec<MembershipCursor>)> {
-    // The list's order numbered in one pass; kept: the end of each full page, and the last
-    // row (which carries the length).
-    let mut qb = QueryBuilder::<Postgres>::new(
-        "SELECT email_norm, id, rn, total FROM (SELECT m.email_norm, m.id, \
-         row_number() OVER (ORDER BY m.email_norm, m.id) AS rn, count(*) OVER () AS total",
-    );
-    from_filtered(&mut qb, f);
-    push_filter(&mut qb, org, f);
-    qb.push(") numbered WHERE rn % ")
-        .push_bind(i64::from(page_size.max(1)))
-        .push(" = 0 OR rn = total ORDER BY rn");
-    let rows: Vec<(String, i64, i64, i64)> = qb
-        .build_query_as()
-        .fetch_all(&store.pool)
-        .await
-        .map_err(other)?;
-    let total = rows.last().map_or(0, |r| r.3);
-    let ends = rows
-        .into_iter()
-        .filter(|r| r.2 % i64::from(page_size.max(1)) == 0)
-        .map(|(email_norm, id, _, _)| MembershipCursor { email_norm, id })
-        .collect();
-    Ok((u64::try_from(total).unwrap_or(0), ends))
-}
-
 /// Reads the rows of `query` (all of one team) and names their groups: from `group_names`
 /// when it holds the rows' version, else from a second read of rows and names in one
 /// snapshot. `org`, when known, skips the first read if nothing is kept for the team.
@@ -236,11 +158,41 @@ impl MembershipPages for PostgresStore {
         filter: &MembershipFilter,
         window: Window<MembershipCursor>,
     ) -> StoreResult<Vec<Membership>> {
-        list(self, org, filter, window).await
+        // The page is read from the (org_id, email_norm, id) INCLUDE (role, user_id) index alone,
+        // then only its rows are joined with users.
+        let query = || {
+            let mut qb = QueryBuilder::<Postgres>::new(format!(
+                "SELECT page.id, page.org_id, page.role, {USER_COLUMNS}, {GROUP_IDS}, "
+            ));
+            qb.push(NAMES_VERSION.0)
+                .push_bind(org)
+                .push(NAMES_VERSION.1);
+            qb.push(" FROM (SELECT m.id, m.org_id, m.role, m.user_id, m.email_norm");
+            from_filtered(&mut qb, filter);
+            push_filter(&mut qb, org, filter);
+            push_window(&mut qb, window.clone(), "m.email_norm, m.id", |qb, c| {
+                qb.push(" AND (m.email_norm, m.id) > (")
+                    .push_bind(c.email_norm)
+                    .push(", ")
+                    .push_bind(c.id)
+                    .push(")");
+            });
+            qb.push(") page JOIN users u ON u.id = page.user_id ORDER BY page.email_norm, page.id");
+            qb
+        };
+        named(self, Some(org), query).await
     }
 
     async fn count_memberships(&self, org: Uuid, filter: &MembershipFilter) -> StoreResult<u64> {
-        count(self, org, filter).await
+        let mut qb = QueryBuilder::<Postgres>::new("SELECT count(*)");
+        from_filtered(&mut qb, filter);
+        push_filter(&mut qb, org, filter);
+        let n: i64 = qb
+            .build_query_scalar()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(other)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn membership_page_ends(
@@ -249,7 +201,29 @@ impl MembershipPages for PostgresStore {
         filter: &MembershipFilter,
         page_size: u32,
     ) -> StoreResult<(u64, Vec<MembershipCursor>)> {
-        page_ends(self, org, filter, page_size).await
+        // The list's order numbered in one pass; kept: the end of each full page, and the last
+        // row (which carries the length).
+        let mut qb = QueryBuilder::<Postgres>::new(
+            "SELECT email_norm, id, rn, total FROM (SELECT m.email_norm, m.id, \
+             row_number() OVER (ORDER BY m.email_norm, m.id) AS rn, count(*) OVER () AS total",
+        );
+        from_filtered(&mut qb, filter);
+        push_filter(&mut qb, org, filter);
+        qb.push(") numbered WHERE rn % ")
+            .push_bind(i64::from(page_size.max(1)))
+            .push(" = 0 OR rn = total ORDER BY rn");
+        let rows: Vec<(String, i64, i64, i64)> = qb
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(other)?;
+        let total = rows.last().map_or(0, |r| r.3);
+        let ends = rows
+            .into_iter()
+            .filter(|r| r.2 % i64::from(page_size.max(1)) == 0)
+            .map(|(email_norm, id, _, _)| MembershipCursor { email_norm, id })
+            .collect();
+        Ok((u64::try_from(total).unwrap_or(0), ends))
     }
 
     async fn get_membership(&self, id: i64) -> StoreResult<Membership> {
