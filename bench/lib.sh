@@ -23,6 +23,8 @@ if [ "$backend" = postgres ]; then
 else
     export ROSTER_DATABASE_URL="sqlite://$work/roster.db"
 fi
+# Only `serve` and `init` create a database; the operator commands below need one.
+"$roster" init --bootstrap-key-file "$work/operator.key" 2>/dev/null
 
 # seed_team N: a team "Bench" with N members person000001@bench.example.com ... and the domain
 # bench.example.com verified; sets $org_id and $key (its admin's key).

@@ -97,7 +97,16 @@ def main():
             "/api/organizations/{id}/email-domains/{did}/": {"id": org, "did": did},
         }
         lines = []
-        schema = json.loads(urllib.request.urlopen(f"{base}/api/schema/").read())
+        raw = urllib.request.urlopen(f"{base}/api/schema/").read()
+        schema = json.loads(raw)
+        # The document itself first: a valid OpenAPI 3.1 document, examples and headers included.
+        (work / "schema.json").write_bytes(raw)
+        validator = Path(a.schemathesis).parent / "openapi-spec-validator"
+        checked = subprocess.run([str(validator), str(work / "schema.json")], text=True,
+                                 capture_output=True)
+        print(f"openapi-spec-validator: {checked.stdout.strip()} {checked.stderr.strip()[-2000:]}")
+        if checked.returncode != 0:
+            return checked.returncode
         for path, item in schema["paths"].items():
             for method in item:
                 if method not in ("get", "post", "put", "patch", "delete"):

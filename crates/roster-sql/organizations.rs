@@ -83,6 +83,17 @@ impl Organizations for Backend {
         get(self.reads(), id).await
     }
 
+    async fn organizations_named(&self, name: &str) -> StoreResult<Vec<Organization>> {
+        let rows: Vec<OrganizationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM organizations o WHERE o.name = $1 ORDER BY o.id LIMIT 20"
+        )))
+        .bind(name)
+        .fetch_all(self.reads())
+        .await
+        .map_err(other)?;
+        rows.into_iter().map(Organization::try_from).collect()
+    }
+
     async fn create_organization(
         &self,
         org: NewOrganization,

@@ -7,6 +7,7 @@ use crate::dialect::Backend;
 use crate::other;
 use async_trait::async_trait;
 use roster_core::changes::Changes;
+use roster_core::store::PoolState;
 use roster_core::{Store, StoreResult};
 use std::sync::Arc;
 
@@ -22,5 +23,25 @@ impl Store for Backend {
             .await
             .map(|_| ())
             .map_err(other)
+    }
+
+    fn pools(&self) -> Vec<PoolState> {
+        self.named_pools()
+            .into_iter()
+            .map(|(name, pool)| PoolState {
+                name,
+                open: pool.size(),
+                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                max: pool.options().get_max_connections(),
+            })
+            .collect()
+    }
+
+    async fn ready(&self) -> StoreResult<bool> {
+        crate::tx::migrated(self.reads()).await
+    }
+
+    async fn backup(&self, to: &std::path::Path) -> StoreResult<()> {
+        crate::backup(self, to).await
     }
 }

@@ -63,11 +63,23 @@ async fn lock_row(conn: &mut Conn, table: &str, id: Uuid, clause: &'static str) 
     found.map(|_| ()).ok_or(StoreError::NotFound)
 }
 
-/// Brings the schema up to date: the backend's own `migrations/` (the macro reads the folder
-/// of the crate that compiles this), paired with the other backend's by number and name.
+/// The backend's own `migrations/` (the macro reads the folder of the crate that compiles
+/// this), paired with the other backend's by number and name.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Brings the schema up to date.
 pub(crate) async fn migrate(pool: &sqlx::Pool<Db>) -> StoreResult<()> {
-    sqlx::migrate!("./migrations")
+    MIGRATOR
         .run(pool)
         .await
         .map_err(|e| StoreError::Other(format!("migration failed: {e}")))
+}
+
+/// Whether every migration this build knows has been applied.
+pub(crate) async fn migrated(pool: &sqlx::Pool<Db>) -> StoreResult<bool> {
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await
+        .map_err(other)?;
+    Ok(usize::try_from(applied).is_ok_and(|n| n >= MIGRATOR.migrations.len()))
 }

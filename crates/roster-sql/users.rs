@@ -2,19 +2,47 @@
 //! module (see README.md).
 
 use crate::dialect::{
-    Backend, Conn, JOIN_IN_ORDER, at, in_texts, in_uuids, locks, texts, ts, uuids,
+    Backend, Conn, JOIN_IN_ORDER, Stamp, at, in_texts, in_uuids, locks, texts, ts, uuids,
 };
 use crate::other;
 use crate::rows::{USER_COLUMNS, UserRow, role};
 use async_trait::async_trait;
 use roster_core::keys::{KeyHash, KeyScope};
 use roster_core::store::People;
-use roster_core::store::{AccountKind, NewUser};
+use roster_core::store::{AccountKind, HeldKeys, KeyName, KeyRef, NewUser};
 use roster_core::{
     MembershipSummary, Principal, StoreError, StoreResult, Timestamp, User, email, rules,
 };
 use sqlx::FromRow;
 use uuid::Uuid;
+
+/// A user with one of their keys (none: `prefix` and `key_created_at` are null).
+#[derive(FromRow)]
+struct KeyRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    prefix: Option<String>,
+    key_created_at: Option<Stamp>,
+}
+
+/// Rows ordered by user, gathered into one entry per user.
+fn held_keys(rows: Vec<KeyRow>) -> Vec<HeldKeys> {
+    let mut held: Vec<HeldKeys> = Vec::new();
+    for row in rows {
+        let key = row.key_created_at.map(|created| KeyName {
+            prefix: row.prefix,
+            created_at: at(created),
+        });
+        match held.last_mut() {
+            Some(last) if last.user.id == row.user.user_id => last.keys.extend(key),
+            _ => held.push(HeldKeys {
+                user: row.user.into_user(),
+                keys: key.into_iter().collect(),
+            }),
+        }
+    }
+    held
+}
 
 /// `last_active_at` is refreshed at most this often, so authentication stays a read.
 const ACTIVITY_RESOLUTION_MICROS: i64 = 60_000_000;
@@ -113,12 +141,14 @@ pub(crate) async fn add_key(
 ) -> StoreResult<()> {
     let now = ts(now);
     sqlx::query(
-        "INSERT INTO api_keys (key_hash, user_id, created_at, org_id) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO api_keys (key_hash, user_id, created_at, org_id, prefix) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(key.0.as_slice())
     .bind(user)
     .bind(now)
     .bind(scope.confined_to)
+    .bind(key.prefix())
     .execute(&mut *conn)
     .await
     .map_err(|e| match &e {
@@ -359,6 +389,57 @@ impl People for Backend {
             .fetch_one(self.reads())
             .await
             .map_err(other)
+    }
+
+    async fn operators(&self) -> StoreResult<Vec<HeldKeys>> {
+        let rows: Vec<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS}, k.prefix, k.created_at AS key_created_at \
+             FROM users u LEFT JOIN api_keys k ON k.user_id = u.id \
+             WHERE u.is_operator ORDER BY u.email_norm, u.id, k.created_at, k.prefix"
+        )))
+        .fetch_all(self.reads())
+        .await
+        .map_err(other)?;
+        Ok(held_keys(rows))
+    }
+
+    async fn revoke_keys(&self, which: KeyRef<'_>) -> StoreResult<HeldKeys> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        let (condition, value) = match which {
+            KeyRef::Prefix(prefix) => ("k.prefix = $1", prefix.to_owned()),
+            KeyRef::Holder(address) => ("u.email_norm = $1", email::normalize(address)),
+        };
+        let rows: Vec<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS}, k.prefix, k.created_at AS key_created_at \
+             FROM api_keys k JOIN users u ON u.id = k.user_id WHERE {condition} \
+             ORDER BY k.created_at, k.prefix{}",
+            locks(" FOR UPDATE OF k")
+        )))
+        .bind(&value)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(other)?;
+        if let (KeyRef::Prefix(prefix), 2..) = (which, rows.len()) {
+            return Err(StoreError::Invalid {
+                field: None,
+                message: format!(
+                    "{} keys begin with {prefix}: name their holder's email instead",
+                    rows.len()
+                ),
+            });
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM api_keys WHERE key_hash IN \
+                 (SELECT k.key_hash FROM api_keys k JOIN users u ON u.id = k.user_id \
+                  WHERE {condition})"
+        )))
+        .bind(&value)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+        tx.commit().await.map_err(other)?;
+        held_keys(rows).pop().ok_or(StoreError::NotFound)
     }
 
     async fn memberships_of(&self, user: Uuid) -> StoreResult<Vec<MembershipSummary>> {

@@ -24,8 +24,14 @@ impl std::fmt::Debug for IssuedKey {
     }
 }
 
+/// A key's digest, and its first [`PREFIX_LEN`] characters: kept beside the digest so that an
+/// operator can name a key to revoke (`roster key revoke`). They are 32 of the key's 256 bits;
+/// the other 224 stay out of reach of anyone who reads the database.
 #[derive(Clone, PartialEq, Eq)]
-pub struct KeyHash(pub [u8; 32]);
+pub struct KeyHash(pub [u8; 32], [u8; PREFIX_LEN]);
+
+/// How many of a key's first characters are kept to name it.
+pub const PREFIX_LEN: usize = 8;
 
 impl std::fmt::Debug for KeyHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,7 +41,17 @@ impl std::fmt::Debug for KeyHash {
 
 impl KeyHash {
     pub fn of(secret: &str) -> Self {
-        Self(Sha256::digest(secret.as_bytes()).into())
+        let mut prefix = [0u8; PREFIX_LEN];
+        let head = &secret.as_bytes()[..secret.len().min(PREFIX_LEN)];
+        prefix[..head.len()].copy_from_slice(head);
+        Self(Sha256::digest(secret.as_bytes()).into(), prefix)
+    }
+
+    /// The key's first characters, as `roster key revoke` and `roster operator list` show them.
+    pub fn prefix(&self) -> String {
+        String::from_utf8_lossy(&self.1)
+            .trim_end_matches('\0')
+            .to_owned()
     }
 
     pub fn ct_eq(&self, other: &[u8]) -> bool {
@@ -105,5 +121,12 @@ mod tests {
         assert!(a.hash.ct_eq(&KeyHash::of(&a.secret).0));
         assert!(!a.hash.ct_eq(&b.hash.0));
         assert!(!a.hash.ct_eq(&[0u8; 31]));
+    }
+
+    #[test]
+    fn a_key_is_named_by_its_first_characters_only() {
+        let a = issue();
+        assert_eq!(a.hash.prefix(), a.secret[..PREFIX_LEN]);
+        assert_eq!(KeyHash::of("abc").prefix(), "abc");
     }
 }

@@ -32,6 +32,31 @@ impl Role {
         self as i64
     }
 
+    /// The role's name, as import files, SCIM and the command line write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::Admin => "admin",
+            Role::Developer => "developer",
+            Role::Restricted => "restricted",
+            Role::Manager => "manager",
+        }
+    }
+
+    /// A role by its number (`1`..`5`) or its name, in any case (`Manager`).
+    pub fn parse(text: &str) -> Option<Role> {
+        let text = text.trim();
+        match text.parse::<i64>() {
+            Ok(n) => Role::from_i64(n),
+            Err(_) => Self::ALL
+                .into_iter()
+                .find(|r| r.name().eq_ignore_ascii_case(text)),
+        }
+    }
+
+    /// What [`Role::parse`] takes, for messages.
+    pub const EXPECTED: &'static str = "1-5 or member, admin, developer, restricted, manager";
+
     /// Admins and managers administer the team's people, groups and campaigns.
     pub fn can_manage(self) -> bool {
         matches!(self, Role::Admin | Role::Manager)

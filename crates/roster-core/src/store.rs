@@ -59,6 +59,9 @@ pub struct StoreOptions {
     /// SQLite: the write-ahead log size, in bytes, past which it is checkpointed and
     /// truncated while the server runs.
     pub wal_limit: u64,
+    /// SQLite: create the database file when it is missing. Only `serve` and `init` do; every
+    /// other command refuses a path where no database is, rather than leave an empty one there.
+    pub create: bool,
 }
 
 impl Default for StoreOptions {
@@ -67,6 +70,7 @@ impl Default for StoreOptions {
             acquire_timeout: std::time::Duration::from_secs(5),
             watch_bound: std::time::Duration::from_secs(3),
             wal_limit: 128 << 20,
+            create: true,
         }
     }
 }
@@ -409,6 +413,39 @@ pub enum Window<C> {
     After { cursor: Option<C>, limit: u32 },
 }
 
+/// A connection pool: its name (`reader`, `writer`, `main`), connections open, idle, and the
+/// most it opens.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolState {
+    pub name: &'static str,
+    pub open: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// Which keys [`People::revoke_keys`] ends.
+#[derive(Clone, Copy, Debug)]
+pub enum KeyRef<'a> {
+    /// The key whose first characters these are ([`crate::keys::PREFIX_LEN`] of them).
+    Prefix(&'a str),
+    /// Every key of the account with this email.
+    Holder(&'a str),
+}
+
+/// An account and some of its keys, named by their prefixes (`None`: issued before prefixes
+/// were kept).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct HeldKeys {
+    pub user: User,
+    pub keys: Vec<KeyName>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KeyName {
+    pub prefix: Option<String>,
+    pub created_at: Timestamp,
+}
+
 /// The whole storage interface, one trait per resource, each method a complete use case in
 /// its own transaction. A backend implements each part in that resource's module; a
 /// `dyn Store` answers every part's methods.
@@ -433,6 +470,16 @@ pub trait Store:
 {
     /// Answers when the database does.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// The connection pools as they are now (`/metrics`).
+    fn pools(&self) -> Vec<PoolState>;
+
+    /// Whether the database answers with every migration of this build applied.
+    async fn ready(&self) -> StoreResult<bool>;
+
+    /// Writes a consistent copy of the live database to the file `to`, which must not exist
+    /// (SQLite); `Invalid` on a database that is backed up with its own tools (PostgreSQL).
+    async fn backup(&self, to: &std::path::Path) -> StoreResult<()>;
 
     /// The count of changes this backend watches (see [`crate::changes`]): it moves when the
     /// database changes from outside this process.
@@ -478,6 +525,15 @@ pub trait People: Send + Sync {
     /// Whether any operator exists yet (the first start creates one).
     async fn has_operator(&self) -> StoreResult<bool>;
 
+    /// The operators, by email, each with the keys they hold.
+    async fn operators(&self) -> StoreResult<Vec<HeldKeys>>;
+
+    /// Revokes keys in one transaction: the one key named by its prefix (`Invalid` when more
+    /// than one has it), or every key of the account with that email; a person, a service
+    /// account, a deployment key or an operator alike. `NotFound` when nothing matched. Every
+    /// node stops taking the keys as it hears of the change.
+    async fn revoke_keys(&self, which: KeyRef<'_>) -> StoreResult<HeldKeys>;
+
     /// The teams the user is an active member of (a suspended membership does not show).
     async fn memberships_of(&self, user: Uuid) -> StoreResult<Vec<MembershipSummary>>;
 }
@@ -494,6 +550,9 @@ pub trait Organizations: Send + Sync {
     async fn count_organizations(&self, who: Visibility) -> StoreResult<u64>;
 
     async fn get_organization(&self, id: Uuid) -> StoreResult<Organization>;
+
+    /// The teams with exactly this name (the command line names a team by it), at most 20.
+    async fn organizations_named(&self, name: &str) -> StoreResult<Vec<Organization>>;
 
     /// Creates the team with `admin` as its first admin.
     async fn create_organization(

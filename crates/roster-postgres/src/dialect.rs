@@ -73,6 +73,11 @@ impl crate::PostgresStore {
         &self.pool
     }
 
+    /// The pools, by name, for `/metrics`.
+    pub(crate) fn named_pools(&self) -> [(&'static str, &sqlx::Pool<Db>); 1] {
+        [("main", &self.pool)]
+    }
+
     /// A write transaction, at READ COMMITTED: it holds what it must with row locks.
     pub(crate) async fn write(&self) -> StoreResult<sqlx::Transaction<'static, Db>> {
         self.pool.begin().await.map_err(crate::other)

@@ -46,6 +46,7 @@ impl PostgresStore {
     pub async fn connect(url: &str, options: &StoreOptions) -> StoreResult<Self> {
         let connect = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Other(format!("invalid PostgreSQL URL: {e}")))?;
+        reachable(&connect).await?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(options.acquire_timeout)
@@ -77,6 +78,53 @@ impl PostgresStore {
             group_names: Default::default(),
         })
     }
+}
+
+/// A PostgreSQL database is backed up with its own tools, which copy it consistently while it
+/// serves (and from any host).
+pub(crate) async fn backup(_store: &PostgresStore, _to: &std::path::Path) -> StoreResult<()> {
+    Err(StoreError::Invalid {
+        field: None,
+        message: "a PostgreSQL database is backed up with pg_dump (README.md, \"Backups\")".into(),
+    })
+}
+
+/// How long the first connection may take before the start gives up: a server that does not
+/// answer is named at once, not after the pool's own wait.
+const FIRST_CONNECT: Duration = Duration::from_secs(5);
+
+/// Opens one connection, to say plainly why none can be had: refused, unknown host, bad
+/// password, no such database, or no answer at all.
+async fn reachable(options: &PgConnectOptions) -> StoreResult<()> {
+    use sqlx::Connection;
+    let attempt = tokio::time::timeout(FIRST_CONNECT, sqlx::PgConnection::connect_with(options));
+    let reason = match attempt.await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            return Ok(());
+        }
+        Err(_) => format!("no answer within {} s", FIRST_CONNECT.as_secs()),
+        Ok(Err(sqlx::Error::Io(e))) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused (is PostgreSQL running there?)".to_owned()
+        }
+        Ok(Err(sqlx::Error::Io(e))) if e.to_string().contains("lookup address") => {
+            format!("unknown host ({e})")
+        }
+        Ok(Err(sqlx::Error::Database(db))) => match db.code().as_deref() {
+            Some("28P01") => format!("bad password for user {:?}", options.get_username()),
+            Some("3D000") => format!(
+                "no such database {:?} (createdb it first)",
+                options.get_database().unwrap_or_default()
+            ),
+            _ => db.message().to_owned(),
+        },
+        Ok(Err(e)) => e.to_string(),
+    };
+    Err(StoreError::Unavailable(format!(
+        "cannot connect to PostgreSQL at {}:{}: {reason}",
+        options.get_host(),
+        options.get_port()
+    )))
 }
 
 /// Keeps the kind of a failure that is not the caller's: the database away, busy or full

@@ -17,6 +17,7 @@ use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::{Router, middleware};
 use serde_json::json;
 use tower::Layer;
@@ -30,7 +31,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub type App = tower::util::MapRequest<Router, fn(Request) -> Request>;
 
 pub fn app(state: AppState) -> App {
-    let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         // /api/organizations/
         .routes(routes!(organizations::list, organizations::create))
         // /api/organizations/{id}/
@@ -125,8 +126,10 @@ pub fn app(state: AppState) -> App {
         .routes(routes!(me::rotate_key))
         // /api/health/
         .routes(routes!(health::health))
+        // /api/health/ready/
+        .routes(routes!(health::ready))
         .split_for_parts();
-    crate::openapi::add_conventions(&mut openapi);
+    let openapi = crate::openapi::finish(openapi);
 
     let api = api
         .layer(middleware::from_fn(negotiate::middleware))
@@ -134,12 +137,28 @@ pub fn app(state: AppState) -> App {
     let router = Router::new()
         .merge(api)
         // /api/schema/ (the document) and /api/docs/ (Swagger UI), no credentials.
+        // (and /api/docs, redirected there: the page's assets resolve only under /api/docs/)
         .merge(SwaggerUi::new("/api/docs").url("/api/schema/", openapi))
+        // /metrics (Prometheus; --metrics-token)
+        .route(
+            "/metrics",
+            get(crate::metrics::scrape).with_state(state.clone()),
+        )
+        // / and /api/: where to go from here.
+        .route("/", get(index))
+        .route("/api/", get(index))
         // /scim/v2/ (SCIM 2.0, its own route table and error shapes)
         .nest("/scim/v2", crate::scim::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
-    let router = telemetry::layer(router.layer(middleware::from_fn(errors_as_json)));
+    let router =
+        router
+            .layer(middleware::from_fn(errors_as_json))
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::metrics::track,
+            ));
+    let router = telemetry::layer(router);
     MapRequestLayer::new(add_trailing_slash as fn(Request) -> Request).layer(router)
 }
 
@@ -181,6 +200,19 @@ async fn errors_as_json(req: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(body.to_string()))
 }
 
+/// A small map of the server for someone who opens its address.
+async fn index() -> Response {
+    let body = json!({
+        "name": "Roster",
+        "version": env!("CARGO_PKG_VERSION"),
+        "docs": "/api/docs/",
+        "schema": "/api/schema/",
+        "scim": "/scim/v2/",
+        "health": "/api/health/",
+    });
+    axum::Json(body).into_response()
+}
+
 async fn not_found() -> Response {
     ApiError::NotFound.into_response()
 }
@@ -199,7 +231,10 @@ fn add_trailing_slash(mut req: Request) -> Request {
             Some(trimmed) => trimmed.to_owned(),
             None => return req,
         }
-    } else if path.ends_with('/') || path.starts_with("/api/docs/") || path.starts_with("/scim/") {
+    } else if path.ends_with('/')
+        || path.starts_with("/api/docs")
+        || !(path.starts_with("/api/") || path == "/api")
+    {
         return req;
     } else {
         format!("{path}/")

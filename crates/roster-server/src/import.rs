@@ -53,7 +53,7 @@ pub fn read_rows(input: impl Read) -> Result<Vec<ImportRow>, String> {
         }
     }
     if let Some(bar) = progress {
-        bar.finish_with_message(format!("{} rows read", rows.len()));
+        bar.finish();
     }
     Ok(rows)
 }
@@ -69,7 +69,9 @@ fn parse_row(
     if let Some(n) = name {
         crate::input::check_text(n, MAX_NAME).map_err(|e| format!("name: {e}"))?;
     }
-    let role = role.map(parse_role).transpose()?;
+    let role = role
+        .map(|r| Role::parse(r).ok_or_else(|| format!("role {r:?} is not {}", Role::EXPECTED)))
+        .transpose()?;
     let mut group_names: Vec<String> = Vec::new();
     for g in groups
         .unwrap_or_default()
@@ -91,28 +93,11 @@ fn parse_row(
     })
 }
 
-/// A role by number (1..5) or by name.
-fn parse_role(value: &str) -> Result<Role, String> {
-    let by_name = match value.to_ascii_lowercase().as_str() {
-        "member" => Some(Role::Member),
-        "admin" => Some(Role::Admin),
-        "developer" => Some(Role::Developer),
-        "restricted" => Some(Role::Restricted),
-        "manager" => Some(Role::Manager),
-        _ => None,
-    };
-    by_name
-        .or_else(|| value.parse().ok().and_then(Role::from_i64))
-        .ok_or_else(|| {
-            format!("role {value:?} is not 1-5 or member, admin, developer, restricted, manager")
-        })
-}
-
 fn progress_bar() -> Option<indicatif::ProgressBar> {
     std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {pos} rows read {msg}")
+            indicatif::ProgressStyle::with_template("{spinner} {pos} rows read and checked {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         );
         bar
@@ -129,7 +114,8 @@ pub async fn apply(
 ) -> Result<ImportSummary, String> {
     let spinner = std::io::stderr().is_terminal().then(|| {
         let s = indicatif::ProgressBar::new_spinner();
-        s.set_message(if dry_run { "checking" } else { "importing" });
+        let verb = if dry_run { "checking" } else { "writing" };
+        s.set_message(format!("{verb} {} rows in one transaction", rows.len()));
         s.enable_steady_tick(std::time::Duration::from_millis(100));
         s
     });

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod listener;
 pub mod mail;
 pub mod members;
+pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
 pub mod page_cache;

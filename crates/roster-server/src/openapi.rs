@@ -2,10 +2,12 @@
 //! Swagger UI that renders it from assets compiled into the binary.
 //!
 //! The DRF error responses every operation can give are added here once, by a modifier,
-//! rather than repeated on each handler.
+//! rather than repeated on each handler; so are the pagination headers of every list and an
+//! example of every request and response body, made from the schemas (their own examples
+//! where a field has one), so that an example can never drift from what it illustrates.
 
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityRequirement, SecurityScheme};
@@ -18,7 +20,10 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         title = "Roster team-management API",
         description = "Teams, roles, groups and campaign rosters, compatible with the PixieBrix \
             Team Management API. Send `Authorization: Token <key>`; pick the list format with \
-            `Accept: application/json; version=2.0` (pages) or `1.0` (whole lists)."
+            `Accept: application/json; version=2.0` (pages of `page_size`, with RFC 8288 `Link` \
+            and `X-Total-Count` headers) or `application/json; version=1.0` (whole lists; the \
+            default). Any other version is answered 406.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
     security(("token" = [])),
     components(schemas(ErrorDetail, ValidationErrors)),
@@ -31,7 +36,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         (name = "accounts", description = "Service accounts and deployment keys"),
         (name = "invitations", description = "Inviting people and joining"),
         (name = "me", description = "The caller"),
-        (name = "health", description = "Liveness"),
+        (name = "health", description = "Liveness and readiness"),
     )
 )]
 pub struct ApiDoc;
@@ -91,7 +96,7 @@ fn page_size() -> ObjectBuilder {
 
 /// Completes the document once every route is in it: the token security scheme and the error
 /// responses that every operation can give.
-pub fn add_conventions(openapi: &mut utoipa::openapi::OpenApi) {
+fn add_conventions(openapi: &mut utoipa::openapi::OpenApi) {
     {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
@@ -115,6 +120,159 @@ pub fn add_conventions(openapi: &mut utoipa::openapi::OpenApi) {
                 add_error_responses(op);
             }
         }
+    }
+}
+
+/// The document as served: [`add_conventions`], then the pagination headers of every list
+/// and an example for every body.
+pub fn finish(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    add_conventions(&mut openapi);
+    let Ok(mut doc) = serde_json::to_value(&openapi) else {
+        return openapi;
+    };
+    let schemas = doc
+        .pointer("/components/schemas")
+        .cloned()
+        .unwrap_or_default();
+    let operations = doc
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for op in operations {
+        let lists = op["parameters"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["name"] == "page"));
+        if let Some(contents) = op
+            .pointer_mut("/requestBody/content")
+            .and_then(Value::as_object_mut)
+        {
+            contents
+                .values_mut()
+                .for_each(|c| with_example(c, &schemas));
+        }
+        let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (status, response) in responses.iter_mut() {
+            if let Some(contents) = response.get_mut("content").and_then(Value::as_object_mut) {
+                contents
+                    .values_mut()
+                    .for_each(|c| with_example(c, &schemas));
+            }
+            if lists && status.starts_with('2') {
+                response["headers"] = page_headers();
+            }
+        }
+    }
+    serde_json::from_value(doc).unwrap_or(openapi)
+}
+
+/// The headers of a page (`version=2.0`): where the neighbouring pages are, and how many
+/// items the whole list has.
+fn page_headers() -> Value {
+    json!({
+        "Link": {
+            "description": "RFC 8288 links to the `first`, `prev`, `next` and `last` pages \
+                (`version=2.0` only)",
+            "schema": {"type": "string"},
+            "example": "<https://roster.example.com/api/organizations/?page=2>; rel=\"next\""
+        },
+        "X-Total-Count": {
+            "description": "How many items the whole list has (`version=2.0` only)",
+            "schema": {"type": "integer", "minimum": 0},
+            "example": 250
+        }
+    })
+}
+
+/// Gives a media type an example made from its schema, unless it has one.
+fn with_example(content: &mut Value, schemas: &Value) {
+    if content.get("example").is_some() || content.get("examples").is_some() {
+        return;
+    }
+    let example = content.get("schema").map(|s| example_of(s, schemas, 0));
+    if let (Some(example), Some(content)) = (example, content.as_object_mut()) {
+        content.insert("example".into(), example);
+    }
+}
+
+/// A value that the schema accepts: its own example where it gives one, else one made of
+/// its parts (the first of a choice, one item of an array).
+fn example_of(schema: &Value, schemas: &Value, depth: usize) -> Value {
+    if depth > 12 {
+        return Value::Null;
+    }
+    if let Some(name) = schema["$ref"].as_str() {
+        let name = name.rsplit('/').next().unwrap_or_default();
+        return example_of(&schemas[name], schemas, depth + 1);
+    }
+    if let Some(first) = schema["examples"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
+    if let Some(example) = schema.get("example") {
+        return example.clone();
+    }
+    if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
+    for choice in ["oneOf", "anyOf"] {
+        if let Some(options) = schema[choice].as_array() {
+            let option = options
+                .iter()
+                .find(|o| o["type"] != "null")
+                .or(options.first());
+            return option.map_or(Value::Null, |o| example_of(o, schemas, depth + 1));
+        }
+    }
+    if let Some(parts) = schema["allOf"].as_array() {
+        let mut merged = serde_json::Map::new();
+        for part in parts {
+            if let Value::Object(fields) = example_of(part, schemas, depth + 1) {
+                merged.extend(fields);
+            }
+        }
+        return Value::Object(merged);
+    }
+    let kind = match &schema["type"] {
+        Value::Array(kinds) => kinds.iter().find(|k| *k != "null").cloned(),
+        kind => Some(kind.clone()),
+    };
+    match kind.as_ref().and_then(Value::as_str) {
+        Some("object") | None if schema.get("properties").is_some() => {
+            let fields = schema["properties"].as_object().into_iter().flatten();
+            Value::Object(
+                fields
+                    .map(|(k, v)| (k.clone(), field_example(k, v, schemas, depth + 1)))
+                    .collect(),
+            )
+        }
+        Some("object") => json!({}),
+        Some("array") => json!([example_of(&schema["items"], schemas, depth + 1)]),
+        Some("string") => match schema["format"].as_str() {
+            Some("uuid") => json!("0192f5e4-7b3c-7def-8a11-2c4e5f60a7b8"),
+            Some("date-time") => json!("2026-12-04T09:30:00Z"),
+            Some("email") => json!("ann@example.com"),
+            _ => json!("Example"),
+        },
+        Some("integer") => schema["minimum"]
+            .as_i64()
+            .map_or(json!(1), |m| json!(m.max(1))),
+        Some("number") => json!(1.5),
+        Some("boolean") => json!(false),
+        _ => Value::Null,
+    }
+}
+
+/// A field's example: a plain text field named for an address or a domain reads as one.
+fn field_example(name: &str, schema: &Value, schemas: &Value, depth: usize) -> Value {
+    let plain_text = schema["type"] == "string" && schema.get("format").is_none();
+    match name {
+        "email" if plain_text => json!("ann@example.com"),
+        "domain" if plain_text => json!("example.com"),
+        _ => example_of(schema, schemas, depth),
     }
 }
 

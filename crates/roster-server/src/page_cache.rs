@@ -14,6 +14,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use prometheus_client::metrics::counter::Counter;
 use roster_core::StoreResult;
 use roster_core::store::MembershipCursor;
 use std::collections::HashMap;
@@ -35,6 +36,9 @@ const MAX_AGE: Duration = Duration::from_secs(60);
 pub struct PageCache {
     budget: usize,
     inner: Mutex<Inner>,
+    /// Lookups that found a page, and that did not (`/metrics`).
+    pub hits: Counter,
+    pub misses: Counter,
 }
 
 /// A list's length and the end of each of its full pages (see
@@ -74,6 +78,8 @@ impl PageCache {
         PageCache {
             budget,
             inner: Mutex::new(Inner::default()),
+            hits: Counter::default(),
+            misses: Counter::default(),
         }
     }
 
@@ -103,7 +109,14 @@ impl PageCache {
 
     /// The page kept under `key`, if there is one.
     pub fn get(&self, key: &str) -> Option<Response> {
-        self.inner().serve(key)
+        let found = self.inner().serve(key);
+        let count = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        count.inc();
+        found
     }
 
     /// Keeps the pages `read` makes (each a key and a 200), once however many requests ask

@@ -2,6 +2,7 @@
 
 use crate::limits::{Heavy, RateLimits};
 use crate::mail::Mailer;
+use crate::metrics::Metrics;
 use crate::page_cache::PageCache;
 use crate::recall::Recall;
 use crate::scim::creates::Creates;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub creates: Arc<Creates>,
     /// Sends invitation tokens by email (`--smtp-url`), if set.
     pub mailer: Option<Arc<Mailer>>,
+    /// What `/metrics` shows.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -34,15 +37,24 @@ impl AppState {
         self
     }
 
+    /// This state, with `/metrics` asking scrapers for `token`.
+    pub fn with_metrics_token(mut self, token: String) -> Self {
+        let metrics = Metrics::new(&self.pages).with_token(token);
+        self.metrics = Arc::new(metrics);
+        self
+    }
+
     /// Where the heavy requests of `holder` (a key's holder) in `team` (if one) count.
     pub fn gate(&self, holder: uuid::Uuid, team: Option<uuid::Uuid>) -> crate::limits::HeavyGate {
         crate::limits::HeavyGate::new(self.heavy.clone(), holder, team)
     }
 
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: HttpConfig) -> Self {
+        let pages = PageCache::new(config.page_cache_bytes);
         AppState {
             recall: Arc::new(Recall::new(store.changes())),
-            pages: Arc::new(PageCache::new(config.page_cache_bytes)),
+            metrics: Arc::new(Metrics::new(&pages)),
+            pages: Arc::new(pages),
             limits: Arc::new(RateLimits::new(config.rate_limit, config.rate_burst)),
             heavy: Arc::new(Heavy::new(config.max_heavy_per_key)),
             creates: Arc::new(Creates::new(store.clone())),

@@ -45,7 +45,9 @@ pub fn init(json: bool) {
         .ok()
         .and_then(|v| EnvFilter::try_new(v).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn"));
+        // sqlx's slow-statement warnings quote whole statements: a bulk import's is the
+        // size of its payload. Requests are timed in the request log and in /metrics instead.
+        .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn,sqlx::query=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

@@ -65,6 +65,11 @@ impl crate::SqliteStore {
         &self.reader
     }
 
+    /// The pools, by name, for `/metrics`.
+    pub(crate) fn named_pools(&self) -> [(&'static str, &sqlx::Pool<Db>); 2] {
+        [("reader", &self.reader), ("writer", &self.writer)]
+    }
+
     /// Writes go to the one writer connection.
     pub(crate) fn writes(&self) -> &sqlx::Pool<Db> {
         &self.writer

@@ -55,7 +55,26 @@ impl SqliteStore {
     /// schema up to date.
     pub async fn connect(url: &str, tuning: &StoreOptions) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Other(format!("invalid SQLite URL: {e}")))?
+            .map_err(|e| StoreError::Other(format!("invalid SQLite URL {url:?}: {e}")))?;
+        let file = options.get_filename();
+        // `sqlite://` alone would quietly serve a database that is gone at exit.
+        if file.as_os_str().is_empty() || file == std::path::Path::new(":memory:") {
+            return Err(StoreError::Invalid {
+                field: None,
+                message: format!("{url:?} names no database file: use sqlite://path/to/roster.db"),
+            });
+        }
+        if !tuning.create && !file.exists() {
+            return Err(StoreError::Invalid {
+                field: None,
+                message: format!(
+                    "no database at {}: `roster init` (or `roster serve`) creates one; or name \
+                     another with --database",
+                    file.display()
+                ),
+            });
+        }
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -150,21 +169,45 @@ fn settled(
 /// Creates the database file, readable and writable by its owner only, if it does not exist:
 /// it holds deployment keys' secrets. SQLite gives its journal files the database's mode.
 fn create_private(path: &std::path::Path) -> StoreResult<()> {
-    if path.as_os_str().is_empty() || path == std::path::Path::new(":memory:") {
-        return Ok(());
+    match new_private(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Invalid {
+            field: None,
+            message: format!("cannot create the database file {}: {e}", path.display()),
+        }),
     }
+}
+
+/// Creates a file that must not exist yet, readable and writable by its owner only.
+fn new_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(StoreError::Other(format!(
-            "cannot create the database file {}: {e}",
-            path.display()
-        ))),
+    options.open(path)
+}
+
+/// Copies the database into a new file, consistently, while writers go on: `VACUUM INTO` reads
+/// one snapshot (on a reader connection, which never waits for the writer) and writes a
+/// compacted copy. The file is created first, readable by its owner only, as the database is.
+pub(crate) async fn backup(store: &SqliteStore, to: &std::path::Path) -> StoreResult<()> {
+    new_private(to).map_err(|e| StoreError::Invalid {
+        field: None,
+        message: format!("cannot create the backup file {}: {e}", to.display()),
+    })?;
+    let path = to.to_str().ok_or_else(|| {
+        StoreError::Other(format!("the backup path {} is not UTF-8", to.display()))
+    })?;
+    let copied = sqlx::query("VACUUM INTO $1")
+        .bind(path)
+        .execute(&store.reader)
+        .await;
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(to);
+        return Err(StoreError::Other(format!("backup to {path} failed: {e}")));
     }
+    Ok(())
 }
 
 /// The longest a truncating checkpoint waits for readers, holding writers back meanwhile;

@@ -1,4 +1,5 @@
-//! `GET /api/health/`: 200 once the database answers, 503 otherwise. No credentials.
+//! `GET /api/health/` (liveness: the database answers) and `GET /api/health/ready/`
+//! (readiness: it answers with every migration of this build applied). No credentials.
 
 use crate::api::json;
 use crate::error::{ApiError, ApiResult};
@@ -24,6 +25,24 @@ pub async fn health(State(state): State<AppState>) -> ApiResult<Response> {
         Ok(()) => json(StatusCode::OK, &Health { status: "ok" }),
         Err(e) => {
             tracing::error!(error = %e, "health check: database unavailable");
+            Err(ApiError::Unavailable)
+        }
+    }
+}
+
+/// Readiness, for orchestrators: the database answers and its schema is this build's.
+#[utoipa::path(operation_id = "health_ready", get, path = "/api/health/ready/", tag = "health", security(()),
+    responses((status = 200, description = "Ready to serve", body = Health),
+              (status = 503, description = "The database does not answer, or its migrations are not all applied", body = crate::openapi::ErrorDetail)))]
+pub async fn ready(State(state): State<AppState>) -> ApiResult<Response> {
+    match state.store.ready().await {
+        Ok(true) => json(StatusCode::OK, &Health { status: "ready" }),
+        Ok(false) => {
+            tracing::error!("readiness check: migrations are not all applied");
+            Err(ApiError::Unavailable)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "readiness check: database unavailable");
             Err(ApiError::Unavailable)
         }
     }

@@ -29,25 +29,11 @@ const ENTERPRISE: &[&str] = &[
     "department",
 ];
 /// Role names as the extension shows them; numbers 1..5 are accepted too.
-const ROLE_NAMES: [(Role, &str); 5] = [
-    (Role::Member, "member"),
-    (Role::Admin, "admin"),
-    (Role::Developer, "developer"),
-    (Role::Restricted, "restricted"),
-    (Role::Manager, "manager"),
-];
 /// Text attributes longer than this are refused.
 const MAX_TEXT: usize = 1024;
 
 fn invalid(detail: impl Into<String>) -> Failure {
     Failure(ScimError::bad_request(ScimType::InvalidValue, detail))
-}
-
-pub fn role_name(role: Role) -> &'static str {
-    ROLE_NAMES
-        .iter()
-        .find(|(r, _)| *r == role)
-        .map_or("member", |(_, n)| n)
 }
 
 /// The User resource.
@@ -91,10 +77,7 @@ pub fn render(user: &ProvisionedUser, base: &str) -> Value {
     // sets it; for others it is the team's business.
     if user.attributes.is_none() || stored.contains_key(urn::ROSTER_USER) {
         schemas.push(json!(urn::ROSTER_USER));
-        out.insert(
-            urn::ROSTER_USER.into(),
-            json!({"role": role_name(user.role)}),
-        );
+        out.insert(urn::ROSTER_USER.into(), json!({"role": user.role.name()}));
     }
     out.insert("schemas".into(), Value::Array(schemas));
     out.insert(
@@ -198,17 +181,7 @@ fn parse_role(value: Option<&Value>) -> ScimResult<Option<Role>> {
             .and_then(Role::from_i64)
             .map(Some)
             .ok_or_else(bad),
-        Some(Value::String(s)) => {
-            let s = s.trim();
-            if let Ok(n) = s.parse::<i64>() {
-                return Role::from_i64(n).map(Some).ok_or_else(bad);
-            }
-            ROLE_NAMES
-                .iter()
-                .find(|(_, name)| name.eq_ignore_ascii_case(s))
-                .map(|(r, _)| Some(*r))
-                .ok_or_else(bad)
-        }
+        Some(Value::String(s)) => Role::parse(s).map(Some).ok_or_else(bad),
         Some(_) => Err(bad()),
     }
 }

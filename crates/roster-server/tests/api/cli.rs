@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn roster(dir: &Path, args: &[&str]) -> Output {
+pub fn roster(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_roster"))
         .args(args)
         .current_dir(dir)
@@ -20,7 +20,20 @@ fn roster(dir: &Path, args: &[&str]) -> Output {
         .expect("run roster")
 }
 
-fn stdout(out: &Output) -> String {
+/// A folder with a database made by `roster init` (commands other than `serve` and `init`
+/// create none).
+pub fn initialized() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let done = roster(dir.path(), &["init"]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    dir
+}
+
+pub fn stdout(out: &Output) -> String {
     assert!(
         out.status.success(),
         "failed: {}",
@@ -29,13 +42,13 @@ fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).expect("utf-8")
 }
 
-fn is_key(s: &str) -> bool {
+pub fn is_key(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// One HTTP/1.1 request over a plain socket; returns (status, body).
-fn http(port: u16, method: &str, path: &str, key: Option<&str>) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+pub fn http(port: u16, method: &str, path: &str, key: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(("localhost", port)).expect("connect");
     let auth = key
         .map(|k| format!("Authorization: Token {k}\r\n"))
         .unwrap_or_default();
@@ -57,7 +70,7 @@ fn http(port: u16, method: &str, path: &str, key: Option<&str>) -> (u16, String)
 
 #[test]
 fn operator_create_prints_only_a_new_key() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = initialized();
     let first = stdout(&roster(
         dir.path(),
         &[
@@ -91,7 +104,7 @@ fn operator_create_prints_only_a_new_key() {
 
 #[test]
 fn org_create_and_member_add() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = initialized();
     let out = stdout(&roster(
         dir.path(),
         &["org", "create", "Acme", "--admin-email", "admin@acme.com"],
@@ -147,7 +160,8 @@ fn serve_starts_on_an_empty_directory_and_stops_on_sigterm() {
         .unwrap()
         .port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_roster"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        // A host name, not only an address, is a place to listen.
+        .args(["serve", "--listen", &format!("localhost:{port}")])
         .current_dir(dir.path())
         .env_remove("ROSTER_DATABASE_URL")
         .stdout(Stdio::null())
@@ -155,7 +169,7 @@ fn serve_starts_on_an_empty_directory_and_stops_on_sigterm() {
         .spawn()
         .expect("spawn");
     let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while TcpStream::connect(("localhost", port)).is_err() {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "server did not start"
@@ -230,7 +244,7 @@ async fn team_counts(dir: &Path, org: &str) -> (u64, u64, Vec<u64>) {
 
 #[tokio::test]
 async fn import_members_from_csv() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = initialized();
     let out = stdout(&roster(
         dir.path(),
         &["org", "create", "Acme", "--admin-email", "admin@acme.com"],
@@ -321,7 +335,7 @@ async fn roles(dir: &Path, org: &str) -> Vec<(String, i64)> {
 /// a non-zero exit, and nothing written.
 #[tokio::test]
 async fn member_add_is_refused_what_the_api_refuses() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = initialized();
     let created = stdout(&roster(
         dir.path(),
         &["org", "create", "Acme", "--admin-email", "admin@acme.com"],
