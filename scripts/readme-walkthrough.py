@@ -10,7 +10,6 @@ Usage: scripts/readme-walkthrough.py target/debug/roster [README.md]
 """
 import os
 import re
-import shlex
 import socket
 import subprocess
 import sys
@@ -95,19 +94,31 @@ def main():
                 break
             except OSError:
                 time.sleep(0.05)
+        else:
+            print((work / "serve.log").read_text(), file=sys.stderr)
+            sys.exit("readme walk-through: the server did not start")
         all_steps = [step for block in blocks(readme.read_text()) for step in steps(block)]
+        if not all_steps:
+            sys.exit(f"readme walk-through: no block of {readme} is marked {MARK}")
         outputs = work / "out"
         outputs.mkdir()
-        script = ["set -uo pipefail",
+        # Any command that fails stops the session, also inside $(...) and pipelines.
+        script = ["set -eEuo pipefail", "shopt -s inherit_errexit",
                   'curl() { command curl --fail-with-body --show-error "$@"; }']
         for n, (command, _) in enumerate(all_steps):
             command = command.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
-            script += [f"{{\n{command}\n}} > {outputs}/{n} 2> {outputs}/{n}.err || "
-                       f"{{ echo {shlex.quote(f'failed: {command}')}; cat {outputs}/{n} {outputs}/{n}.err; exit 1; }}"]
+            script += [f"{{\n{command}\n}} > {outputs}/{n} 2> {outputs}/{n}.err"]
         run = subprocess.run(["bash", "-c", "\n".join(script)], cwd=work, env=env, text=True,
                              capture_output=True)
         if run.returncode != 0:
-            print(run.stdout, run.stderr, sep="\n", file=sys.stderr)
+            ran = [int(p.name) for p in outputs.iterdir() if p.name.isdigit()]
+            last = max(ran, default=0)
+            print(f"readme walk-through: this command failed (exit {run.returncode}):\n"
+                  f"  $ {all_steps[last][0]}", file=sys.stderr)
+            for part in (outputs / str(last), outputs / f"{last}.err"):
+                if part.exists():
+                    print(part.read_text(), file=sys.stderr)
+            print(run.stderr, file=sys.stderr)
             return 1
         failures = 0
         for n, (command, expected) in enumerate(all_steps):

@@ -2,7 +2,7 @@
 //! module (see README.md).
 
 use crate::dialect::{
-    Backend, Conn, JOIN_IN_ORDER, Stamp, at, in_texts, in_uuids, locks, texts, ts, uuids,
+    Backend, Conn, Db, JOIN_IN_ORDER, Stamp, at, in_texts, in_uuids, locks, texts, ts, uuids,
 };
 use crate::other;
 use crate::rows::{USER_COLUMNS, UserRow, role};
@@ -13,7 +13,7 @@ use roster_core::store::{AccountKind, HeldKeys, KeyName, KeyRef, NewUser};
 use roster_core::{
     MembershipSummary, Principal, StoreError, StoreResult, Timestamp, User, email, rules,
 };
-use sqlx::FromRow;
+use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
 /// A user with one of their keys (none: `prefix` and `key_created_at` are null).
@@ -406,40 +406,57 @@ impl People for Backend {
     async fn revoke_keys(&self, which: KeyRef<'_>) -> StoreResult<HeldKeys> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
-        let (condition, value) = match which {
-            KeyRef::Prefix(prefix) => ("k.prefix = $1", prefix.to_owned()),
-            KeyRef::Holder(address) => ("u.email_norm = $1", email::normalize(address)),
+        // One statement: what it reports is exactly what it deleted.
+        let mut qb = QueryBuilder::<Db>::new(
+            "DELETE FROM api_keys WHERE key_hash IN (SELECT k.key_hash FROM api_keys k \
+             JOIN users u ON u.id = k.user_id WHERE ",
+        );
+        match which {
+            KeyRef::Prefix(prefix) => qb.push("k.prefix = ").push_bind(prefix.to_owned()),
+            KeyRef::Key(key) => qb.push("k.key_hash = ").push_bind(key.0.to_vec()),
+            KeyRef::Holder(address) => qb
+                .push("u.email_norm = ")
+                .push_bind(email::normalize(address)),
         };
-        let rows: Vec<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS}, k.prefix, k.created_at AS key_created_at \
-             FROM api_keys k JOIN users u ON u.id = k.user_id WHERE {condition} \
-             ORDER BY k.created_at, k.prefix{}",
-            locks(" FOR UPDATE OF k")
-        )))
-        .bind(&value)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(other)?;
-        if let (KeyRef::Prefix(prefix), 2..) = (which, rows.len()) {
+        qb.push(") RETURNING user_id, prefix, created_at");
+        let mut gone: Vec<(Uuid, Option<String>, Stamp)> = qb
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(other)?;
+        if let (KeyRef::Prefix(prefix), 2..) = (which, gone.len()) {
+            // Dropping the transaction puts them back.
             return Err(StoreError::Invalid {
                 field: None,
                 message: format!(
-                    "{} keys begin with {prefix}: name their holder's email instead",
-                    rows.len()
+                    "{} keys begin with {prefix}: name the key itself, or its holder's email",
+                    gone.len()
                 ),
             });
         }
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM api_keys WHERE key_hash IN \
-                 (SELECT k.key_hash FROM api_keys k JOIN users u ON u.id = k.user_id \
-                  WHERE {condition})"
+        let Some(&(holder, ..)) = gone.first() else {
+            return Err(StoreError::NotFound);
+        };
+        let user: UserRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
         )))
-        .bind(&value)
-        .execute(&mut *tx)
+        .bind(holder)
+        .fetch_one(&mut *tx)
         .await
         .map_err(other)?;
         tx.commit().await.map_err(other)?;
-        held_keys(rows).pop().ok_or(StoreError::NotFound)
+        gone.sort_by_key(|(_, _, created)| *created);
+        let keys = gone
+            .into_iter()
+            .map(|(_, prefix, created)| KeyName {
+                prefix,
+                created_at: at(created),
+            })
+            .collect();
+        Ok(HeldKeys {
+            user: user.into_user(),
+            keys,
+        })
     }
 
     async fn memberships_of(&self, user: Uuid) -> StoreResult<Vec<MembershipSummary>> {

@@ -59,9 +59,11 @@ pub struct StoreOptions {
     /// SQLite: the write-ahead log size, in bytes, past which it is checkpointed and
     /// truncated while the server runs.
     pub wal_limit: u64,
-    /// SQLite: create the database file when it is missing. Only `serve` and `init` do; every
-    /// other command refuses a path where no database is, rather than leave an empty one there.
-    pub create: bool,
+    /// Create the database (SQLite: its file, when missing) and bring its schema up to date.
+    /// Only `serve` and `init` do: every other command works on a database as it finds it, so
+    /// a newer `roster` run beside an older server neither leaves an empty file where nothing
+    /// serves nor migrates the live schema under it (it checks `Store::ready` instead).
+    pub initialize: bool,
 }
 
 impl Default for StoreOptions {
@@ -70,7 +72,7 @@ impl Default for StoreOptions {
             acquire_timeout: std::time::Duration::from_secs(5),
             watch_bound: std::time::Duration::from_secs(3),
             wal_limit: 128 << 20,
-            create: true,
+            initialize: true,
         }
     }
 }
@@ -428,6 +430,8 @@ pub struct PoolState {
 pub enum KeyRef<'a> {
     /// The key whose first characters these are ([`crate::keys::PREFIX_LEN`] of them).
     Prefix(&'a str),
+    /// The key itself (whenever it was issued).
+    Key(&'a KeyHash),
     /// Every key of the account with this email.
     Holder(&'a str),
 }

@@ -65,7 +65,9 @@ impl PostgresStore {
             .connect_with(connect.clone())
             .await
             .map_err(other)?;
-        tx::migrate(&pool).await?;
+        if options.initialize {
+            tx::migrate(&pool).await?;
+        }
         let changes = Arc::new(Changes::new(options.watch_bound));
         let bounds = watch::Bounds {
             watch: options.watch_bound,

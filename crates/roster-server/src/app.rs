@@ -232,7 +232,8 @@ fn add_trailing_slash(mut req: Request) -> Request {
             None => return req,
         }
     } else if path.ends_with('/')
-        || path.starts_with("/api/docs")
+        || path == "/api/docs"
+        || path.starts_with("/api/docs/")
         || !(path.starts_with("/api/") || path == "/api")
     {
         return req;

@@ -17,22 +17,25 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use roster_core::keys::KeyHash;
 use std::time::Instant;
-use subtle::ConstantTimeEq;
 
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+// Every label has a bounded set of values: routes are templates (or `unmatched`), methods
+// the standard ones (or `other`: hyper takes any token as a method, and a series per token
+// would let anyone grow the registry without end), statuses three digits.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
-    method: String,
+    method: &'static str,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     route: String,
-    method: String,
+    method: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -56,8 +59,9 @@ pub struct Metrics {
     unavailable: Counter,
     scim: Family<ScimLabels, Counter>,
     pools: Family<PoolLabels, Gauge>,
-    /// `--metrics-token`, if set.
-    token: Option<String>,
+    /// The digest of `--metrics-token`, if set: compared in constant time, and digests of
+    /// equal length tell nothing of the token's length.
+    token: Option<KeyHash>,
 }
 
 fn latency_buckets() -> Histogram {
@@ -122,14 +126,14 @@ impl Metrics {
 
     /// Scrapes must send `Authorization: Bearer <token>` (`--metrics-token`).
     pub fn with_token(mut self, token: String) -> Self {
-        self.token = Some(token).filter(|t| !t.is_empty());
+        self.token = Some(KeyHash::of(&token));
         self
     }
 
     fn record(&self, route: &str, method: &Method, status: StatusCode, seconds: f64) {
         let labels = RouteLabels {
             route: route.to_owned(),
-            method: method.as_str().to_owned(),
+            method: method_label(method),
         };
         self.latency.get_or_create(&labels).observe(seconds);
         self.requests
@@ -160,9 +164,23 @@ impl Metrics {
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
-        bool::from(given.as_bytes().ct_eq(token.as_bytes()))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map_or("", |(_, token)| token.trim());
+        token.ct_eq(&KeyHash::of(given).0)
+    }
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
     }
 }
 
@@ -173,6 +191,12 @@ fn scim_kind(route: &str, method: &Method) -> Option<String> {
         Some((resource, _)) => (resource, true),
         None => (rest, false),
     };
+    if rest.ends_with(".search") {
+        return Some(format!(
+            "{}search",
+            rest.trim_end_matches(".search").replace('/', ".")
+        ));
+    }
     let action = match (method.as_str(), one) {
         ("GET", false) => "list",
         ("GET", true) => "get",

@@ -64,7 +64,7 @@ impl SqliteStore {
                 message: format!("{url:?} names no database file: use sqlite://path/to/roster.db"),
             });
         }
-        if !tuning.create && !file.exists() {
+        if !tuning.initialize && !file.exists() {
             return Err(StoreError::Invalid {
                 field: None,
                 message: format!(
@@ -98,7 +98,9 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(other)?;
-        tx::migrate(&writer).await?;
+        if tuning.initialize {
+            tx::migrate(&writer).await?;
+        }
         let reader = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(tuning.acquire_timeout)
@@ -190,24 +192,47 @@ fn new_private(path: &std::path::Path) -> std::io::Result<std::fs::File> {
 
 /// Copies the database into a new file, consistently, while writers go on: `VACUUM INTO` reads
 /// one snapshot (on a reader connection, which never waits for the writer) and writes a
-/// compacted copy. The file is created first, readable by its owner only, as the database is.
+/// compacted copy. It writes a hidden file beside the target, created first and readable by
+/// its owner only (the database holds deployment keys), flushes it to disk (`VACUUM INTO`
+/// does not), and only then gives it the target's name, which must be free: a copy cut short
+/// never stands under that name. The path is made absolute, so that SQLite never reads it
+/// as a `file:` URI.
 pub(crate) async fn backup(store: &SqliteStore, to: &std::path::Path) -> StoreResult<()> {
-    new_private(to).map_err(|e| StoreError::Invalid {
+    let refuse = |message: String| StoreError::Invalid {
         field: None,
-        message: format!("cannot create the backup file {}: {e}", to.display()),
-    })?;
-    let path = to.to_str().ok_or_else(|| {
-        StoreError::Other(format!("the backup path {} is not UTF-8", to.display()))
-    })?;
-    let copied = sqlx::query("VACUUM INTO $1")
-        .bind(path)
-        .execute(&store.reader)
-        .await;
-    if let Err(e) = copied {
-        let _ = std::fs::remove_file(to);
-        return Err(StoreError::Other(format!("backup to {path} failed: {e}")));
+        message,
+    };
+    let target = std::path::absolute(to)
+        .map_err(|e| refuse(format!("the backup path {}: {e}", to.display())))?;
+    if target.symlink_metadata().is_ok() {
+        return Err(refuse(format!("{} exists already", target.display())));
     }
-    Ok(())
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return Err(refuse(format!("{} names no file", target.display())));
+    };
+    let mut partial = name.to_owned();
+    partial.push(format!(".partial-{}", std::process::id()));
+    let partial = dir.join(format!(".{}", partial.to_string_lossy()));
+    let path = partial
+        .to_str()
+        .ok_or_else(|| refuse(format!("the backup path {} is not UTF-8", target.display())))?;
+    new_private(&partial)
+        .map_err(|e| refuse(format!("cannot create {}: {e}", partial.display())))?;
+    let copied = async {
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(&store.reader)
+            .await
+            .map_err(|e| StoreError::Other(format!("backup failed: {e}")))?;
+        let durable = std::fs::File::open(&partial)
+            .and_then(|f| f.sync_all())
+            .and_then(|()| std::fs::hard_link(&partial, &target))
+            .and_then(|()| std::fs::File::open(dir)?.sync_all());
+        durable.map_err(|e| refuse(format!("cannot write {}: {e}", target.display())))
+    };
+    let done = copied.await;
+    let _ = std::fs::remove_file(&partial);
+    done
 }
 
 /// The longest a truncating checkpoint waits for readers, holding writers back meanwhile;

@@ -40,6 +40,9 @@ pub async fn run(command: ExportCommand, store: &dyn Store) -> CliResult {
         exclude_deployment_keys: true,
         ..MembershipFilter::default()
     };
+    if let Format::Csv = format {
+        csv_can_hold_groups(store, org).await?;
+    }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if let Format::Csv = format {
         out.write_all(b"email,name,role,groups\n")
@@ -69,6 +72,31 @@ fn written(e: impl std::fmt::Display) -> Failure {
     format!("cannot write the export: {e}").into()
 }
 
+/// Refuses, before anything is written, a team whose group names the CSV format cannot
+/// hold: it separates a person's groups by `;`.
+async fn csv_can_hold_groups(store: &dyn Store, org: uuid::Uuid) -> CliResult {
+    let mut offset = 0;
+    loop {
+        let window = Window::Page {
+            offset,
+            limit: CHUNK,
+        };
+        let groups = store.list_groups(org, window).await?;
+        if let Some(g) = groups.iter().find(|g| g.name.contains(';')) {
+            return Err(format!(
+                "the group {:?} has a `;` in its name, and the CSV import format separates \
+                 groups by `;`: export with --format jsonl",
+                g.name
+            )
+            .into());
+        }
+        if groups.len() < CHUNK as usize {
+            return Ok(());
+        }
+        offset += u64::from(CHUNK);
+    }
+}
+
 /// One chunk of members in the export format.
 fn rows(page: &[Membership], format: Format) -> CliResult<Vec<u8>> {
     let mut bytes = Vec::with_capacity(page.len() * 64);
@@ -77,13 +105,6 @@ fn rows(page: &[Membership], format: Format) -> CliResult<Vec<u8>> {
             let mut csv = csv::Writer::from_writer(&mut bytes);
             for m in page {
                 let mut groups: Vec<&str> = m.groups.iter().map(|g| g.name.as_str()).collect();
-                if let Some(g) = groups.iter().find(|g| g.contains(';')) {
-                    return Err(format!(
-                        "the group {g:?} has a `;` in its name, and the CSV import format \
-                         separates groups by `;`: export with --format jsonl"
-                    )
-                    .into());
-                }
                 groups.sort_unstable();
                 let groups = groups.join(";");
                 let row = [&*m.user.email, &*m.user.name, m.role.name(), &*groups];

@@ -32,7 +32,8 @@ pub struct Cli {
         long = "database",
         env = "ROSTER_DATABASE_URL",
         default_value = "sqlite://roster.db",
-        global = true
+        global = true,
+        hide_env_values = true
     )]
     database: Secret,
 
@@ -152,13 +153,23 @@ async fn run(cli: Cli) -> CliResult {
     }
 }
 
-/// Opens a database that exists: only `serve` and `init` create one.
+/// Opens a database that exists with this version's schema: only `serve` and `init` create
+/// or migrate one.
 async fn open(database: &str) -> CliResult<std::sync::Arc<dyn Store>> {
     let options = StoreOptions {
-        create: false,
+        initialize: false,
         ..StoreOptions::default()
     };
-    Ok(crate::storage::open(database, &options).await?)
+    let store = crate::storage::open(database, &options).await?;
+    match store.ready().await {
+        Ok(true) => Ok(store),
+        Err(StoreError::Unavailable(e)) => Err(format!("database unavailable: {e}").into()),
+        _ => Err(
+            "the database is not set up for this version of roster: `roster init` (or \
+                  `roster serve`) of this version creates or migrates it"
+                .into(),
+        ),
+    }
 }
 
 /// A team as the command line names it: its id, or a name exactly one team has.

@@ -135,18 +135,23 @@ pub async fn run(operation: Operation, store: &dyn Store) -> CliResult {
             }
         }
         Operation::Key(KeyCommand::Revoke { key_or_email }) => {
-            let text = key_or_email.trim();
-            let which = if text.contains('@') {
-                KeyRef::Holder(text)
-            } else if text.len() == PREFIX_LEN || keys::looks_like_key(text) {
-                KeyRef::Prefix(&text[..PREFIX_LEN])
+            let text = key_or_email.trim().to_ascii_lowercase();
+            let whole = keys::KeyHash::of(&text);
+            let (which, named) = if text.contains('@') {
+                (KeyRef::Holder(&text), text.clone())
+            } else if keys::looks_like_key(&text) {
+                // Never more of a key than its prefix in what is printed.
+                (KeyRef::Key(&whole), format!("{}…", &text[..PREFIX_LEN]))
+            } else if text.len() == PREFIX_LEN && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                (KeyRef::Prefix(&text), text.clone())
             } else {
                 return Err(Failure::usage(format!(
-                    "name a key by its first {PREFIX_LEN} characters, or an account by its email"
+                    "name a key by its first {PREFIX_LEN} characters (or the whole key), or an \
+                     account by its email"
                 )));
             };
             let revoked = store.revoke_keys(which).await.map_err(|e| match e {
-                StoreError::NotFound => format!("no key matches {text:?}").into(),
+                StoreError::NotFound => format!("no key matches {named}").into(),
                 e => Failure::from(e),
             })?;
             eprintln!(

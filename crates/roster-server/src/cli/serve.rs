@@ -60,7 +60,7 @@ pub struct ServeArgs {
     /// Mail invitation tokens to the invitees through this SMTP relay instead of handing them
     /// to the inviter: `smtp://host:25` (plain), `smtp://user:password@host:587?tls=required`
     /// (STARTTLS), `smtps://user:password@host` (TLS). Needs --public-url, for the link.
-    #[arg(long, env = "ROSTER_SMTP_URL")]
+    #[arg(long, env = "ROSTER_SMTP_URL", hide_env_values = true)]
     smtp_url: Option<Secret>,
     /// The sender of invitation emails.
     #[arg(
@@ -83,7 +83,8 @@ pub struct ServeArgs {
     sqlite_wal_limit_mib: u64,
     /// A token that `GET /metrics` asks for (`Authorization: Bearer <token>`); without it the
     /// metrics are open to anyone who reaches the port.
-    #[arg(long, env = "ROSTER_METRICS_TOKEN")]
+    #[arg(long, env = "ROSTER_METRICS_TOKEN", hide_env_values = true,
+          value_parser = super::settings::token)]
     metrics_token: Option<Secret>,
 }
 
@@ -129,7 +130,7 @@ pub async fn serve(args: ServeArgs, database: &str) -> CliResult {
         acquire_timeout: args.db_acquire_timeout.0,
         watch_bound: args.watch_bound.0,
         wal_limit: args.sqlite_wal_limit_mib << 20,
-        create: true,
+        initialize: true,
     };
     let store = storage::open(database, &options).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

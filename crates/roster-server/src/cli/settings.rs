@@ -46,6 +46,15 @@ impl std::fmt::Display for Seconds {
     }
 }
 
+/// A token a client must present: an empty one would protect nothing, so it is refused
+/// rather than quietly leaving the door open (an unset variable interpolated into a file).
+pub fn token(text: &str) -> Result<Secret, String> {
+    match text.trim() {
+        t if t.len() >= 16 => Ok(Secret(t.to_owned())),
+        _ => Err("expected a token of at least 16 characters".into()),
+    }
+}
+
 /// `--public-url`: an absolute `http://` or `https://` URL, kept without a trailing slash
 /// (links are written as the URL followed by a path).
 pub fn public_url(text: &str) -> Result<String, String> {

@@ -28,7 +28,6 @@ const ENTERPRISE: &[&str] = &[
     "division",
     "department",
 ];
-/// Role names as the extension shows them; numbers 1..5 are accepted too.
 /// Text attributes longer than this are refused.
 const MAX_TEXT: usize = 1024;
 

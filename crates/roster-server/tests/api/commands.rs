@@ -5,7 +5,7 @@
 
 use crate::cli::{initialized, is_key, roster, stdout};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// `roster` with exactly these environment settings (and no inherited `ROSTER_*`).
@@ -396,36 +396,17 @@ fn an_export_imports_into_an_empty_team_as_the_same_bytes() {
     assert_eq!(members(dir.path(), &copy).len(), 4);
 }
 
-/// `roster serve` in `dir` on a free port, stopped when dropped.
+/// `roster serve` on the SQLite database of `dir`, stopped when dropped.
 struct Server {
-    child: Child,
+    _node: crate::multinode::Node,
     port: u16,
 }
 
 impl Server {
     fn start(dir: &Path) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_roster"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .current_dir(dir)
-            .env(
-                "ROSTER_DATABASE_URL",
-                format!("sqlite://{}", dir.join("roster.db").display()),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while !crate::support::serves(port) {
-            assert!(started.elapsed() < Duration::from_secs(30), "did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Server { child, port }
+        let url = format!("sqlite://{}", dir.join("roster.db").display());
+        let (node, port) = crate::multinode::start_node(&url, dir, 0);
+        Server { _node: node, port }
     }
 
     fn me(&self, key: &str) -> u16 {
@@ -445,11 +426,9 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Makes every stored key look issued before migration 0012 (no prefix kept).
+fn forget_prefixes(dir: &Path) {
+    execute(dir, "UPDATE api_keys SET prefix = NULL");
 }
 
 #[test]
@@ -521,6 +500,23 @@ fn operators_are_listed_and_keys_revoked_while_the_server_runs() {
 
     let said = refused(&roster(dir.path(), &["key", "revoke", &first[..8]]), 1);
     assert!(said.contains("no key matches"), "{said}");
+    // The whole key, in any case, also one issued before prefixes were kept; what is printed
+    // never holds more of it than its prefix.
+    let third = stdout(&roster(
+        dir.path(),
+        &["operator", "create", "--email", "carol@x.com"],
+    ));
+    let third = third.trim().to_owned();
+    forget_prefixes(dir.path());
+    let out = roster(dir.path(), &["key", "revoke", &third.to_uppercase()]);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains("carol@x.com") && !said.contains(&third[..9]),
+        "{said}"
+    );
+    assert!(server.refuses(&third));
+    let said = refused(&roster(dir.path(), &["key", "revoke", &third]), 1);
+    assert!(!said.contains(&third[..9]), "the key is not echoed: {said}");
     let said = refused(&roster(dir.path(), &["key", "revoke", &second[..4]]), 2);
     assert!(said.contains("first 8 characters"), "{said}");
     assert_eq!(server.me(&second), 200, "a short prefix revokes nothing");
@@ -609,4 +605,104 @@ fn an_import_on_a_terminal_shows_its_progress_and_a_summary() {
         "{text}"
     );
     assert!(text.contains("500 rows: did create 500 people"), "{text}");
+}
+
+/// Runs one statement on the SQLite database of `dir`, behind roster's back.
+fn execute(dir: &Path, sql: &str) {
+    let url = format!("sqlite://{}", dir.join("roster.db").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::Connection;
+        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut db)
+            .await
+            .unwrap();
+    });
+}
+
+/// A newer `roster` beside an older server neither migrates the live schema nor works on
+/// one it does not know; `init` (or `serve`) of the new version migrates it.
+#[test]
+fn operator_commands_leave_the_schema_to_serve_and_init() {
+    // A database made by an earlier release (before migration 0012).
+    let dir = tempfile::tempdir().unwrap();
+    let released =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/fixtures/release-2026-12-03.sqlite3");
+    std::fs::copy(released, dir.path().join("roster.db")).unwrap();
+    for args in [
+        &["operator", "list"][..],
+        &["backup", "copy.db"],
+        &["org", "create", "A", "--admin-email", "a@x.com"],
+    ] {
+        let said = refused(&roster(dir.path(), args), 1);
+        assert!(
+            said.contains("not set up for this version"),
+            "{args:?}: {said}"
+        );
+    }
+    assert!(!dir.path().join("copy.db").exists());
+    let init = roster(dir.path(), &["init"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    assert!(roster(dir.path(), &["operator", "list"]).status.success());
+}
+
+/// A token that protects nothing (empty, or short enough to guess) is refused at start, and
+/// no secret shows in `--help`.
+#[test]
+fn a_metrics_token_must_be_worth_having() {
+    let dir = tempfile::tempdir().unwrap();
+    for token in ["", "short"] {
+        let said = refused(
+            &run_with(dir.path(), &["serve", "--metrics-token", token], &[]),
+            2,
+        );
+        assert!(said.contains("at least 16 characters"), "{said}");
+    }
+    let said = refused(
+        &run_with(dir.path(), &["serve"], &[("ROSTER_METRICS_TOKEN", "")]),
+        2,
+    );
+    assert!(said.contains("ROSTER_METRICS_TOKEN"), "{said}");
+    let secret = "0123456789abcdef-secret";
+    let help = run_with(
+        dir.path(),
+        &["serve", "--help"],
+        &[("ROSTER_METRICS_TOKEN", secret)],
+    );
+    assert!(!stdout(&help).contains(secret), "--help shows no secret");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing was created"
+    );
+}
+
+/// A team whose group names the CSV format cannot hold is refused before a byte is written.
+#[test]
+fn an_export_the_csv_cannot_hold_writes_nothing() {
+    let dir = initialized();
+    let made = roster(
+        dir.path(),
+        &["org", "create", "Acme", "--admin-email", "a@acme.com"],
+    );
+    let acme = org_id(&made);
+    let csv = dir.path().join("in.csv");
+    std::fs::write(&csv, "email,groups\nann@acme.com,Sales\n").unwrap();
+    let file = csv.to_str().unwrap();
+    stdout(&roster(
+        dir.path(),
+        &["import", "members", "--org", &acme, file],
+    ));
+    execute(dir.path(), "UPDATE groups SET name = 'Sales; EMEA'");
+    let said = refused(
+        &roster(dir.path(), &["export", "members", "--org", &acme]),
+        1,
+    );
+    assert!(
+        said.contains("Sales; EMEA") && said.contains("jsonl"),
+        "{said}"
+    );
+    let args = ["export", "members", "--org", &acme, "--format", "jsonl"];
+    let jsonl = stdout(&roster(dir.path(), &args));
+    assert!(jsonl.contains("Sales; EMEA"), "{jsonl}");
 }

@@ -130,6 +130,11 @@ async fn metrics_count_requests_by_route_template_scim_and_refusals() {
         app.get(&path).key(&admin).send().await;
     }
     app.get("/api/no-such-thing/").send().await;
+    // Methods nobody defined are one `other`, however many: no client grows the registry.
+    for junk in ["FOO1", "FOO2", "BAR3"] {
+        let method = axum::http::Method::from_bytes(junk.as_bytes()).unwrap();
+        app.request(method, "/api/health/").send().await;
+    }
     let res = app.get("/metrics").send().await;
     assert_eq!(res.status, StatusCode::OK);
     assert!(
@@ -169,6 +174,13 @@ async fn metrics_count_requests_by_route_template_scim_and_refusals() {
             &by_template
         ) >= 6.0
     );
+    let other = [("route", "/api/health/"), ("method", "other")];
+    assert_eq!(
+        sample(&samples, "roster_http_requests", &other),
+        3.0,
+        "{text}"
+    );
+    assert!(!text.contains("FOO1"), "{text}");
     assert!(
         sample(&samples, "roster_db_pool_connections", &[("state", "max")]) >= 1.0,
         "{text}"

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-struct Node(Child);
+pub struct Node(Child);
 
 impl Drop for Node {
     fn drop(&mut self) {
@@ -20,7 +20,7 @@ impl Drop for Node {
     }
 }
 
-fn start_node(database: &str, dir: &Path, n: usize) -> (Node, u16) {
+pub fn start_node(database: &str, dir: &Path, n: usize) -> (Node, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
