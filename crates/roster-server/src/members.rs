@@ -1,7 +1,8 @@
 //! Payloads that name people. Group members: a JSON array of `{"user_id": UUID}` /
 //! `{"email": "..."}` items, a single such object, or bare strings (a UUID or an email).
-//! Campaign members: an array of `{"email", "data"}`, or `{"users": [...]}` holding one, with
-//! each `data` kept as the exact JSON text sent. Errors come back in DRF's list shape: one
+//! Campaign members: an array of `{"email", "data"}`, `{"users": [...]}` holding one, or a
+//! single such object (PixieBrix types the body as one CampaignMember), with each `data` kept
+//! as the exact JSON text sent. Errors come back in DRF's list shape: one
 //! object per item, in payload order, empty for a valid item.
 
 use crate::error::ApiError;
@@ -149,6 +150,8 @@ pub const MAX_DATA_BYTES: usize = 64 * 1024;
 /// (borrowed from the body).
 pub struct CampaignMembers<'a> {
     pub members: Vec<NewCampaignMember<'a>>,
+    /// Sent as a list (its errors: one object per item) or as one member (one object).
+    is_list: bool,
 }
 
 impl<'a> CampaignMembers<'a> {
@@ -160,6 +163,29 @@ impl<'a> CampaignMembers<'a> {
                 "Expected a list of members, or {\"users\": [...]}.",
             )
         })?;
+        Self::of(items, max_items, true)
+    }
+
+    /// A member payload: the members array (the body, or its `users`), or the body itself
+    /// when it is one member, `{"email", "data"}` (its errors then come as one object).
+    pub fn payload(body: &'a [u8], max_items: usize) -> Result<CampaignMembers<'a>, ApiError> {
+        if let Some(users) = campaign_users(body)? {
+            return Self::parse(users, max_items);
+        }
+        let raw: &RawValue = crate::input::parse_json(body)?;
+        let fields: HashMap<&str, &RawValue> = serde_json::from_str(raw.get())
+            .map_err(|_| ApiError::field("users", "This field is required."))?;
+        if !fields.contains_key("email") {
+            return Err(ApiError::field("users", "This field is required."));
+        }
+        Self::of(vec![raw], max_items, false)
+    }
+
+    fn of(
+        items: Vec<&'a RawValue>,
+        max_items: usize,
+        is_list: bool,
+    ) -> Result<CampaignMembers<'a>, ApiError> {
         let total = items.len();
         check_count(total, max_items)?;
         let mut members = Vec::with_capacity(total);
@@ -181,16 +207,16 @@ impl<'a> CampaignMembers<'a> {
         }
         errors.extend(repeats(&members, &positions));
         if errors.is_empty() {
-            Ok(CampaignMembers { members })
+            Ok(CampaignMembers { members, is_list })
         } else {
             errors.sort_by_key(|r| r.position);
-            Err(item_errors(errors, total, true))
+            Err(item_errors(errors, total, is_list))
         }
     }
 
     pub fn rejected(&self, e: StoreError) -> ApiError {
         match e {
-            StoreError::Rejected(errors) => item_errors(errors, self.members.len(), true),
+            StoreError::Rejected(errors) => item_errors(errors, self.members.len(), self.is_list),
             other => other.into(),
         }
     }

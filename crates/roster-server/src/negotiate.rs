@@ -1,10 +1,13 @@
 //! API versions chosen by the `Accept` header (contract section 1.1): `version=1.0` or `1.1`
 //! serve lists whole, `version=2.0` in pages. Checked for every API request by a middleware,
-//! so an invalid version is a 406 wherever it is sent.
+//! so an invalid version is a 406 wherever it is sent; and every JSON answer names the version
+//! it was served in (`Content-Type: application/json; version=2.0`), as Django REST
+//! Framework's accept-header versioning does.
 
 use crate::error::ApiError;
 use axum::extract::{FromRequestParts, Request};
-use axum::http::header::ACCEPT;
+use axum::http::HeaderValue;
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -20,6 +23,15 @@ pub enum ApiVersion {
 impl ApiVersion {
     pub fn paginated(self) -> bool {
         self == ApiVersion::V2_0
+    }
+
+    /// The media type of a JSON answer in this version.
+    fn media_type(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            ApiVersion::V1_0 => "application/json; version=1.0",
+            ApiVersion::V1_1 => "application/json; version=1.1",
+            ApiVersion::V2_0 => "application/json; version=2.0",
+        })
     }
 }
 
@@ -64,7 +76,17 @@ pub async fn middleware(mut req: Request, next: Next) -> Response {
     match from_accept(accept) {
         Ok(version) => {
             req.extensions_mut().insert(version);
-            next.run(req).await
+            let mut response = next.run(req).await;
+            let plain_json = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes() == b"application/json");
+            if plain_json {
+                response
+                    .headers_mut()
+                    .insert(CONTENT_TYPE, version.media_type());
+            }
+            response
         }
         Err(e) => e.into_response(),
     }

@@ -4,10 +4,10 @@
 use crate::api::campaigns::load;
 use crate::api::json;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::input::{QueryParams, RawJson};
 use crate::limits::{HEAVY_BODY_BYTES, HEAVY_ITEMS, HeavyGate};
-use crate::members::{CampaignMembers, campaign_users};
+use crate::members::CampaignMembers;
 use crate::negotiate::ApiVersion;
 use crate::pagination::{RequestUrl, list as list_response, stream_list};
 use crate::state::AppState;
@@ -21,7 +21,8 @@ use roster_core::store::{EmailCursor, MembersChange, Window};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// An item of a POST or PUT payload: an array of these, or `{"users": [...]}` holding one.
+/// An item of a POST or PUT payload: an array of these, `{"users": [...]}` holding one, or one
+/// of these alone.
 #[derive(ToSchema)]
 #[allow(dead_code)] // documents what `CampaignMembers::parse` reads
 pub struct CampaignMemberItem {
@@ -31,6 +32,39 @@ pub struct CampaignMemberItem {
     /// Free-form reporting data (a JSON object, at most 64 KiB), stored and returned as sent.
     #[schema(value_type = Option<Object>, nullable = false, required = false)]
     data: Option<serde_json::Value>,
+}
+
+/// A POST or PUT body: a list of members, `{"users": [...]}` holding one, or one member.
+pub struct CampaignMembersPayload;
+
+impl utoipa::PartialSchema for CampaignMembersPayload {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Type};
+        let item = || utoipa::openapi::Ref::from_schema_name("CampaignMemberItem");
+        let users = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("users", ArrayBuilder::new().items(item()))
+            .required("users");
+        OneOfBuilder::new()
+            .item(ArrayBuilder::new().items(item()))
+            .item(users)
+            .item(item())
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CampaignMembersPayload {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            "CampaignMemberItem".into(),
+            <CampaignMemberItem as utoipa::PartialSchema>::schema(),
+        ));
+    }
 }
 
 /// The campaign's members ordered by email.
@@ -91,14 +125,12 @@ async fn stream_all(state: &AppState, campaign: Uuid, gate: HeavyGate) -> ApiRes
 }
 
 fn payload(body: &[u8], max_items: usize) -> ApiResult<CampaignMembers<'_>> {
-    let users =
-        campaign_users(body)?.ok_or_else(|| ApiError::field("users", "This field is required."))?;
-    CampaignMembers::parse(users, max_items)
+    CampaignMembers::payload(body, max_items)
 }
 
 /// Adds members; a member already there gets the new `data`.
 #[utoipa::path(operation_id = "campaign_members_add", post, path = "/api/organizations/{id}/campaigns/{cid}/members/", tag = "campaigns",
-    params(("id" = Uuid, Path), ("cid" = Uuid, Path)), request_body = Vec<CampaignMemberItem>,
+    params(("id" = Uuid, Path), ("cid" = Uuid, Path)), request_body = CampaignMembersPayload,
     responses((status = 201, description = "The members of the payload", body = [CampaignMember])))]
 pub async fn add(
     State(state): State<AppState>,
@@ -130,7 +162,7 @@ pub async fn add(
 
 /// Replaces the whole member list: those who stay keep their id (their data is replaced).
 #[utoipa::path(operation_id = "campaign_members_replace", put, path = "/api/organizations/{id}/campaigns/{cid}/members/", tag = "campaigns",
-    params(("id" = Uuid, Path), ("cid" = Uuid, Path)), request_body = Vec<CampaignMemberItem>,
+    params(("id" = Uuid, Path), ("cid" = Uuid, Path)), request_body = CampaignMembersPayload,
     responses((status = 200, description = "The campaign's members after the change", body = [CampaignMember])))]
 pub async fn replace(
     State(state): State<AppState>,

@@ -590,3 +590,48 @@ async fn group_members_list_each_of_their_campaigns_by_name() {
     assert_eq!(&of(&res.json()), expected);
     assert_eq!(of(&paged), expected[..2]);
 }
+
+/// PixieBrix types a campaign-member body as one CampaignMember: one `{"email", "data"}`
+/// object is one member, for POST and PUT alike, with the same rules and an object-shaped
+/// error; the list forms stay as they were.
+#[tokio::test]
+async fn one_member_object_is_a_payload_of_one() {
+    let t = Team::new().await;
+    let res = t
+        .raw(
+            "POST",
+            r#"{"email": "ann@acme.test", "data": {"Unit": "Sales"}}"#,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.detail());
+    let answered = res.json();
+    assert_eq!(answered.as_array().unwrap().len(), 1, "{answered}");
+    let res = t.raw("POST", r#"{"email": "bob@acme.test"}"#).await;
+    assert_eq!(res.status, StatusCode::CREATED);
+    let emails: Vec<Value> = t.list().await.iter().map(|m| m["email"].clone()).collect();
+    assert_eq!(emails, [json!("ann@acme.test"), json!("bob@acme.test")]);
+
+    // PUT of one object replaces the whole list with that one member.
+    let res = t
+        .raw(
+            "PUT",
+            r#"{"email": "cy@acme.test", "data": {"Unit": "Ops"}}"#,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let list = t.list().await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["email"], "cy@acme.test");
+    assert_eq!(list[0]["data"], json!({"Unit": "Ops"}));
+
+    // A bad single member: the item's errors as one object, and nothing changed.
+    let res = t
+        .raw("PUT", r#"{"email": "stranger@elsewhere.test"}"#)
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(res.json()["email"].is_array(), "{}", res.json());
+    let res = t.raw("POST", r#"{"data": {"Unit": "Ops"}}"#).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(res.json(), json!({"users": ["This field is required."]}));
+    assert_eq!(t.list().await.len(), 1, "nothing changed");
+}

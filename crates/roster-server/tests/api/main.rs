@@ -34,3 +34,4 @@ mod scim;
 mod support;
 mod takeover;
 mod team_rules;
+mod versioning;
