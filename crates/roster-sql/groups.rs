@@ -7,7 +7,7 @@ use crate::tx::conflict_on;
 use async_trait::async_trait;
 use roster_core::store::Groups;
 use roster_core::store::{NameCursor, Window};
-use roster_core::{Group, StoreError, StoreResult, Timestamp};
+use roster_core::{Group, MemberGroup, StoreError, StoreResult, Timestamp};
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
@@ -120,5 +120,27 @@ impl Groups for Backend {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    async fn member_groups(&self, org: Uuid, user: Uuid) -> StoreResult<Vec<MemberGroup>> {
+        let rows: Vec<(Uuid, Uuid, String, Stamp)> = sqlx::query_as(
+            "SELECT gm.id, g.id, g.name, gm.created_at FROM group_memberships gm \
+             JOIN groups g ON g.id = gm.group_id \
+             WHERE g.org_id = $1 AND gm.user_id = $2 ORDER BY g.name, g.id",
+        )
+        .bind(org)
+        .bind(user)
+        .fetch_all(self.reads())
+        .await
+        .map_err(other)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, group_id, group_name, created)| MemberGroup {
+                id,
+                group_id,
+                group_name,
+                created_at: at(created),
+            })
+            .collect())
     }
 }

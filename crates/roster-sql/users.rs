@@ -11,7 +11,7 @@ use roster_core::keys::{KeyHash, KeyScope};
 use roster_core::store::People;
 use roster_core::store::{AccountKind, HeldKeys, KeyName, KeyRef, NewUser};
 use roster_core::{
-    MembershipSummary, Principal, StoreError, StoreResult, Timestamp, User, email, rules,
+    GroupRef, MembershipSummary, Principal, StoreError, StoreResult, Timestamp, User, email, rules,
 };
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
@@ -460,8 +460,9 @@ impl People for Backend {
     }
 
     async fn memberships_of(&self, user: Uuid) -> StoreResult<Vec<MembershipSummary>> {
-        let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
-            "SELECT o.id, o.name, m.role FROM memberships m JOIN organizations o ON o.id = m.org_id \
+        let rows: Vec<(Uuid, String, Option<String>, i64, Stamp)> = sqlx::query_as(
+            "SELECT o.id, o.name, o.scope, m.role, m.created_at \
+             FROM memberships m JOIN organizations o ON o.id = m.org_id \
              WHERE m.user_id = $1 AND m.active ORDER BY o.name, o.id",
         )
         .bind(user)
@@ -469,13 +470,32 @@ impl People for Backend {
         .await
         .map_err(other)?;
         rows.into_iter()
-            .map(|(organization, organization_name, r)| {
+            .map(|(organization, organization_name, scope, r, joined)| {
                 Ok(MembershipSummary {
                     organization,
                     organization_name,
+                    scope,
                     role: role(r)?,
+                    joined: at(joined),
                 })
             })
             .collect()
+    }
+
+    async fn groups_of(&self, user: Uuid) -> StoreResult<Vec<(Uuid, GroupRef)>> {
+        let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
+            "SELECT g.org_id, g.id, g.name FROM group_memberships gm \
+             JOIN groups g ON g.id = gm.group_id \
+             JOIN memberships m ON m.org_id = g.org_id AND m.user_id = gm.user_id AND m.active \
+             WHERE gm.user_id = $1 ORDER BY g.name, g.id",
+        )
+        .bind(user)
+        .fetch_all(self.reads())
+        .await
+        .map_err(other)?;
+        Ok(rows
+            .into_iter()
+            .map(|(org, id, name)| (org, GroupRef { id, name }))
+            .collect())
     }
 }

@@ -125,6 +125,16 @@ pub struct OrganizationRef {
     pub name: String,
 }
 
+/// One of a person's group memberships, as the member detail shows it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MemberGroup {
+    /// The group membership's id.
+    pub id: Uuid,
+    pub group_id: Uuid,
+    pub group_name: String,
+    pub created_at: Timestamp,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct GroupRef {
     pub id: Uuid,
@@ -151,7 +161,12 @@ pub struct Membership {
 pub struct MembershipSummary {
     pub organization: Uuid,
     pub organization_name: String,
+    /// The team's scope (`@acme`), as the team detail shows it.
+    pub scope: Option<String>,
     pub role: Role,
+    /// When the person joined the team: the first they joined is their primary team.
+    #[serde(skip)]
+    pub joined: Timestamp,
 }
 
 /// A permission group of a team.

@@ -7,8 +7,9 @@ use crate::provisioning::{
     GroupKey, GroupWrite, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
 };
 use crate::{
-    Account, Campaign, CampaignMember, EmailDomain, Group, GroupMembership, Invitation, Membership,
-    MembershipSummary, Organization, OrganizationRef, Principal, Role, Timestamp, User,
+    Account, Campaign, CampaignMember, EmailDomain, Group, GroupMembership, GroupRef, Invitation,
+    MemberGroup, Membership, MembershipSummary, Organization, OrganizationRef, Principal, Role,
+    Timestamp, User,
 };
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -540,6 +541,10 @@ pub trait People: Send + Sync {
 
     /// The teams the user is an active member of (a suspended membership does not show).
     async fn memberships_of(&self, user: Uuid) -> StoreResult<Vec<MembershipSummary>>;
+
+    /// The groups the user is in, in the teams they are an active member of: (team, group),
+    /// by group name.
+    async fn groups_of(&self, user: Uuid) -> StoreResult<Vec<(Uuid, GroupRef)>>;
 }
 
 /// Teams.
@@ -647,6 +652,9 @@ pub trait Groups: Send + Sync {
 
     /// Deletes the group and its memberships.
     async fn delete_group(&self, id: Uuid) -> StoreResult<()>;
+
+    /// The person's memberships of the team's groups, by group name.
+    async fn member_groups(&self, org: Uuid, user: Uuid) -> StoreResult<Vec<MemberGroup>>;
 }
 
 /// The members of a group: by person or by email.

@@ -218,10 +218,27 @@ impl Parser {
             .map_err(|_| invalid(format!("{word:?} is not an attribute path")))?;
         if self.peek() == Some(&Token::OpenBracket) {
             self.next();
-            let inner = self.or(depth + 1)?;
+            let mut inner = self.or(depth + 1)?;
             self.expect(Token::CloseBracket, "a ']'")?;
+            // `emails[type eq "work"].value eq "ann@acme.com"`, as Entra ID sends it: the
+            // element the brackets select must also match the comparison on its sub-attribute.
+            if let Some(Token::Word(sub)) = self.peek()
+                && let Some(name) = sub.strip_prefix('.')
+            {
+                let name = name.to_owned();
+                self.next();
+                let sub_path = AttrPath::parse(&name)
+                    .map_err(|_| invalid(format!("{name:?} is not a sub-attribute")))?;
+                let compare = self.comparison(sub_path, &name)?;
+                inner = Filter::And(Box::new(inner), Box::new(compare));
+            }
             return Ok(Filter::ValuePath(path, Box::new(inner)));
         }
+        self.comparison(path, &word)
+    }
+
+    /// `op value` (or `pr`) after the attribute `path`, written `word`.
+    fn comparison(&mut self, path: AttrPath, word: &str) -> Result<Filter, ScimError> {
         let Some(Token::Word(op)) = self.next() else {
             return Err(invalid(format!("expected an operator after {word:?}")));
         };
@@ -376,6 +393,22 @@ fn compare(actual: &Value, op: CompareOp, expected: &Value, exact: bool) -> bool
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Entra ID matches a user by a value path followed by a sub-attribute: the element the
+    /// brackets select must match the comparison too.
+    #[test]
+    fn a_value_path_may_be_followed_by_a_sub_attribute_comparison() {
+        let f = Filter::parse(r#"emails[type eq "work"].value eq "ann@acme.com""#).unwrap();
+        let both = json!({"emails": [
+            {"type": "home", "value": "ann@acme.com"},
+            {"type": "work", "value": "other@acme.com"}]});
+        let exact = |_: &AttrPath| false;
+        assert!(!f.matches(&both, &exact), "no one element is both");
+        let work = json!({"emails": [{"type": "work", "value": "ANN@acme.com"}]});
+        assert!(f.matches(&work, &exact));
+        assert!(Filter::parse(r#"emails[type eq "work"].value"#).is_err());
+        assert!(Filter::parse(r#"emails[type eq "work"]. eq "x""#).is_err());
+    }
 
     /// The example filters of RFC 7644 section 3.4.2.2.
     const RFC_EXAMPLES: &[&str] = &[

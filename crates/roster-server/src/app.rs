@@ -3,7 +3,7 @@
 
 use crate::api::{
     accounts, campaign_members, campaigns, email_domains, group_memberships, groups, health,
-    invitations, me, memberships, organizations,
+    invitations, me, members, memberships, organizations,
 };
 use crate::error::ApiError;
 use crate::negotiate;
@@ -43,6 +43,8 @@ pub fn app(state: AppState) -> App {
         ))
         // /api/organizations/{id}/memberships/
         .routes(routes!(memberships::list))
+        // /api/organizations/{id}/members/{user_id}/
+        .routes(routes!(members::retrieve))
         // /api/memberships/{id}/
         .routes(routes!(
             memberships::retrieve,

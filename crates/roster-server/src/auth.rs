@@ -38,6 +38,22 @@ impl FromRequestParts<AppState> for AnyCaller {
     }
 }
 
+/// No credentials at all is `None` (an endpoint that also answers anonymous callers); any
+/// credentials are checked as [`AnyCaller`] checks them: a bad key is still a 401.
+impl axum::extract::OptionalFromRequestParts<AppState> for AnyCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Option<Self>> {
+        if let Err(ApiError::NotAuthenticated) = credentials(parts) {
+            // No credentials, or another scheme's (not ours: as if none were sent).
+            return Ok(None);
+        }
+        <AnyCaller as FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 

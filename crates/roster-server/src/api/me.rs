@@ -8,8 +8,8 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use roster_core::MembershipSummary;
 use roster_core::keys;
+use roster_core::{GroupRef, MembershipSummary};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -22,34 +22,85 @@ pub struct Me {
     service_account: bool,
     deployment_key_account: bool,
     is_operator: bool,
+    /// The caller's primary team: the first they joined (null when they are in none).
+    organization: Option<PrimaryTeam>,
     organization_memberships: Vec<MembershipSummary>,
+    /// The groups the caller is in, across their teams.
+    group_memberships: Vec<GroupRef>,
+    /// Feature flags (none are set by Roster).
+    flags: Vec<String>,
 }
 
-/// The caller's own account and team memberships.
+#[derive(Serialize, ToSchema)]
+pub struct PrimaryTeam {
+    id: Uuid,
+    name: String,
+    scope: Option<String>,
+}
+
+/// What a caller who sent no credentials is told: the feature flags, which the browser
+/// extension reads before anyone signs in, and nothing else.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)] // `additionalProperties: false`: a whole `Me` is not one of these
+pub struct Anonymous {
+    flags: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum MeAnswer {
+    Me(Me),
+    Anonymous(Anonymous),
+}
+
+/// The caller's own account, teams and groups; without credentials, only `flags`.
 #[utoipa::path(operation_id = "me", get, path = "/api/me/", tag = "me",
-    responses((status = 200, description = "The caller", body = Me)))]
-pub async fn me(
-    State(state): State<AppState>,
-    AnyCaller(caller): AnyCaller,
-) -> ApiResult<Response> {
-    let mut organization_memberships = state.store.memberships_of(caller.user.id).await?;
-    if let Some(team) = caller.confined_to {
-        // An unproven key shows, and acts in, its own team alone.
-        organization_memberships.retain(|m| m.organization == team);
-    }
+    security((), ("token" = [])),
+    responses((status = 200, description = "The caller (only `flags` without credentials)", body = MeAnswer),
+              (status = 401, description = "An unknown or revoked key", body = crate::openapi::ErrorDetail)))]
+pub async fn me(State(state): State<AppState>, caller: Option<AnyCaller>) -> ApiResult<Response> {
+    let Some(AnyCaller(caller)) = caller else {
+        let anonymous = Anonymous { flags: Vec::new() };
+        return json(StatusCode::OK, &MeAnswer::Anonymous(anonymous));
+    };
+    let user = caller.user.id;
+    let (teams, groups) = tokio::try_join!(
+        state.store.memberships_of(user),
+        state.store.groups_of(user)
+    )?;
+    // An unproven key shows, and acts in, its own team alone.
+    let shown = |team: Uuid| caller.confined_to.is_none_or(|only| only == team);
+    let organization_memberships: Vec<MembershipSummary> = teams
+        .into_iter()
+        .filter(|m| shown(m.organization))
+        .collect();
+    let organization = organization_memberships
+        .iter()
+        .min_by_key(|m| (m.joined, m.organization))
+        .map(|m| PrimaryTeam {
+            id: m.organization,
+            name: m.organization_name.clone(),
+            scope: m.scope.clone(),
+        });
+    let group_memberships = groups
+        .into_iter()
+        .filter(|(team, _)| shown(*team))
+        .map(|(_, group)| group)
+        .collect();
     let user = caller.user;
-    json(
-        StatusCode::OK,
-        &Me {
-            id: user.id,
-            name: user.name,
-            email: user.email,
-            service_account: user.service_account,
-            deployment_key_account: user.deployment_key_account,
-            is_operator: caller.is_operator,
-            organization_memberships,
-        },
-    )
+    let me = Me {
+        id: user.id,
+        name: user.name,
+        email: user.email,
+        service_account: user.service_account,
+        deployment_key_account: user.deployment_key_account,
+        is_operator: caller.is_operator,
+        organization,
+        organization_memberships,
+        group_memberships,
+        flags: Vec::new(),
+    };
+    json(StatusCode::OK, &MeAnswer::Me(me))
 }
 
 /// A new key for the caller.

@@ -10,6 +10,7 @@ pub mod groups;
 pub mod health;
 pub mod invitations;
 pub mod me;
+pub mod members;
 pub mod memberships;
 pub mod organizations;
 

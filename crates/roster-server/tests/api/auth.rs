@@ -4,7 +4,7 @@ use crate::support::TestApp;
 use axum::http::StatusCode;
 use roster_core::Role;
 use roster_core::store::AccountKind;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn health_needs_no_credentials_and_works_without_trailing_slash() {
@@ -31,8 +31,8 @@ async fn a_given_request_id_is_echoed() {
 #[tokio::test]
 async fn missing_credentials_are_401_with_www_authenticate() {
     let app = TestApp::new().await;
-    for path in ["/api/me/", "/api/organizations/"] {
-        let res = app.get(path).send().await;
+    for path in ["/api/organizations/", "/api/me/key/"] {
+        let res = app.post(path).send().await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED);
         assert_eq!(
             res.detail(),
@@ -42,7 +42,7 @@ async fn missing_credentials_are_401_with_www_authenticate() {
     }
     // Another scheme is not ours: as if nothing were sent.
     let res = app
-        .get("/api/me/")
+        .get("/api/organizations/")
         .header("authorization", "Basic dXNlcjpwYXNz")
         .send()
         .await;
@@ -50,6 +50,19 @@ async fn missing_credentials_are_401_with_www_authenticate() {
         res.detail(),
         "Authentication credentials were not provided."
     );
+    // `/api/me/` answers anyone the feature flags, which the extension reads before sign-in,
+    // and nothing else; a key that is sent is still checked.
+    for auth in [None, Some("Basic dXNlcjpwYXNz")] {
+        let mut req = app.get("/api/me/");
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let res = req.send().await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.json(), serde_json::json!({"flags": []}));
+    }
+    let bad = app.get("/api/me/").key(&"0".repeat(64)).send().await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -115,9 +128,72 @@ async fn token_and_bearer_are_the_same_and_me_describes_the_caller() {
         assert_eq!(me["service_account"], false);
         assert_eq!(
             me["organization_memberships"],
-            json!([{"organization": org.to_string(), "organization_name": "Acme", "role": 5}])
+            json!([{"organization": org.to_string(), "organization_name": "Acme", "scope": null, "role": 5}])
         );
     }
+}
+
+/// `/api/me/` as PixieBrix's clients read it: the primary team (the first joined), each team's
+/// scope, the groups across teams, and the feature flags.
+#[tokio::test]
+async fn me_names_the_primary_team_the_groups_and_the_flags() {
+    let app = TestApp::new().await;
+    let (beta, beta_admin) = app.team("Beta").await;
+    let (acme, acme_admin) = app.team("Acme").await;
+    let (_, key) = app.member(acme, "bob@example.com", Role::Member).await;
+    app.member(beta, "bob@example.com", Role::Manager).await;
+    let group = |org: uuid::Uuid, admin: String, name: &'static str| {
+        let app = &app;
+        async move {
+            let path = format!("/api/organizations/{org}/groups/");
+            let id = app.created(&path, &admin, json!({"name": name})).await;
+            let members = format!("/api/groups/{id}/memberships/");
+            let res = app
+                .post(&members)
+                .key(&admin)
+                .json(&json!(["bob@example.com"]))
+                .send()
+                .await;
+            assert!(res.status.is_success(), "{}", res.detail());
+            id
+        }
+    };
+    let ops = group(beta, beta_admin.clone(), "Ops").await;
+    let leads = group(acme, acme_admin.clone(), "Leads").await;
+    app.patch(&format!("/api/organizations/{beta}/"))
+        .key(&beta_admin)
+        .json(&json!({"scope": "@beta"}))
+        .send()
+        .await
+        .made();
+
+    let me = app.get("/api/me/").key(&key).send().await.json();
+    assert_eq!(
+        me["organization"]["id"],
+        acme.to_string(),
+        "joined Acme first: {me}"
+    );
+    assert_eq!(me["organization"]["name"], "Acme");
+    let scopes: Vec<&Value> = me["organization_memberships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["scope"])
+        .collect();
+    assert_eq!(scopes, [&Value::Null, &json!("@beta")], "{me}");
+    assert_eq!(
+        me["group_memberships"],
+        json!([{"id": leads, "name": "Leads"}, {"id": ops, "name": "Ops"}])
+    );
+    assert_eq!(me["flags"], json!([]));
+
+    // Someone in no team: no primary team, no groups.
+    let (_, loner) = app.user("loner@example.com").await;
+    let me = app.get("/api/me/").key(&loner).send().await.json();
+    assert_eq!(
+        (me["organization"].clone(), me["group_memberships"].clone()),
+        (Value::Null, json!([]))
+    );
 }
 
 #[tokio::test]

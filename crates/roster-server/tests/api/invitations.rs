@@ -53,6 +53,25 @@ async fn inviting_and_accepting_joins_the_team_and_hands_over_a_key_once() {
         listed[0].get("accept_token").is_none(),
         "the token is shown once"
     );
+    // PixieBrix's PendingInvitation shape in every answer: the team as {id, name}.
+    assert_eq!(
+        listed[0]["organization"],
+        json!({"id": org.to_string(), "name": "Acme"})
+    );
+    let mut fields: Vec<&String> = listed[0].as_object().unwrap().keys().collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "created_at",
+            "email",
+            "expires_at",
+            "id",
+            "inviter",
+            "organization",
+            "role"
+        ]
+    );
 
     let res = app
         .post("/api/invitations/accept/")

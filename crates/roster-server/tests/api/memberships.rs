@@ -599,3 +599,92 @@ async fn cached_pages_follow_every_change() {
     };
     assert_eq!(without_activity(last), without_activity(first));
 }
+
+/// A member by user id, in the shape PixieBrix's admin pages read: the person, their groups in
+/// this team with their group-membership ids and when they joined, and their membership.
+#[tokio::test]
+async fn a_member_is_read_by_user_id_with_their_groups_here() {
+    let app = TestApp::new().await;
+    let (org, admin) = app.team("Acme").await;
+    let (other, other_admin) = app.team("Other").await;
+    let (mid, _) = app.member(org, "ann@acme.test", Role::Developer).await;
+    let (_, plain) = app.member(org, "pat@acme.test", Role::Member).await;
+    let (_, manager) = app.member(org, "max@acme.test", Role::Manager).await;
+    let ann = app
+        .get(&format!("/api/memberships/{mid}/"))
+        .key(&admin)
+        .send()
+        .await
+        .json();
+    let user = ann["user"]["id"].as_str().unwrap().to_owned();
+    let leads = app
+        .created(
+            &format!("/api/organizations/{org}/groups/"),
+            &admin,
+            json!({"name": "Leads"}),
+        )
+        .await;
+    let added = app
+        .post(&format!("/api/groups/{leads}/memberships/"))
+        .key(&admin)
+        .json(&json!(["ann@acme.test"]))
+        .send()
+        .await
+        .made();
+    // A group of another team that holds the same person does not show here.
+    app.member(other, "ann@acme.test", Role::Member).await;
+    let abroad = app
+        .created(
+            &format!("/api/organizations/{other}/groups/"),
+            &other_admin,
+            json!({"name": "Abroad"}),
+        )
+        .await;
+    app.post(&format!("/api/groups/{abroad}/memberships/"))
+        .key(&other_admin)
+        .json(&json!(["ann@acme.test"]))
+        .send()
+        .await
+        .made();
+
+    let path = format!("/api/organizations/{org}/members/{user}/");
+    for key in [&admin, &manager] {
+        let res = app.get(&path).key(key).send().await;
+        assert_eq!(res.status, StatusCode::OK);
+        let m = res.json();
+        assert_eq!(
+            (m["id"].as_str(), m["email"].as_str()),
+            (Some(user.as_str()), Some("ann@acme.test"))
+        );
+        assert_eq!(m["membership"], json!({"id": mid, "role": 3}));
+        let groups = m["groups"].as_array().unwrap();
+        assert_eq!(groups.len(), 1, "{m}");
+        assert_eq!(groups[0]["group_id"], leads.as_str());
+        assert_eq!(groups[0]["group_name"], "Leads");
+        assert_eq!(groups[0]["id"], added[0]["id"]);
+        assert!(groups[0]["created_at"].is_string());
+        assert!(m.as_object().unwrap().contains_key("last_login"));
+        assert!(m.as_object().unwrap().contains_key("date_joined"));
+    }
+    // Everyone else: a member without the right (403, as for the member list), another team
+    // (404), someone not in the team (404).
+    assert_eq!(
+        app.get(&path).key(&plain).send().await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.get(&path).key(&other_admin).send().await.status,
+        StatusCode::NOT_FOUND
+    );
+    let (stranger, _) = app.user("stranger@elsewhere.test").await;
+    let nobody = format!("/api/organizations/{org}/members/{stranger}/");
+    assert_eq!(
+        app.get(&nobody).key(&admin).send().await.status,
+        StatusCode::NOT_FOUND
+    );
+    let bad = format!("/api/organizations/{org}/members/not-a-uuid/");
+    assert_eq!(
+        app.get(&bad).key(&admin).send().await.status,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -21,6 +21,7 @@ async fn the_schema_is_openapi_3_1_listing_every_path_and_method() {
             vec!["get", "put", "patch", "delete"],
         ),
         ("/api/organizations/{id}/memberships/", vec!["get"]),
+        ("/api/organizations/{id}/members/{user_id}/", vec!["get"]),
         (
             "/api/memberships/{id}/",
             vec!["get", "put", "patch", "delete"],

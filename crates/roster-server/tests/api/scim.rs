@@ -920,3 +920,89 @@ async fn bad_input_is_a_scim_400_and_changes_nothing() {
     }
     assert_eq!(t.call("GET", "/Users", None).await.json(), before);
 }
+
+/// The lookups Entra ID and Okta send, by GET and by `POST /.search` alike: a value path with
+/// a sub-attribute, `emails.value`, `name.familyName` and `externalId` joined by `and`.
+#[tokio::test]
+async fn identity_providers_find_users_by_their_email_paths() {
+    let t = Scim::new().await;
+    let ann = t
+        .create_user(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "ann@acme.test",
+            "externalId": "x-ann",
+            "name": {"givenName": "Ann", "familyName": "Smith"},
+            "emails": [
+                {"value": "ann.home@home.test", "type": "home"},
+                {"value": "ann@acme.test", "type": "work", "primary": true}
+            ],
+        }))
+        .await;
+    t.create_user(json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "bob@acme.test",
+        "externalId": "x-bob",
+        "name": {"givenName": "Bob", "familyName": "Smith"},
+        "emails": [{"value": "bob@acme.test", "type": "work"}],
+    }))
+    .await;
+    let found = [
+        (r#"emails[type eq "work"].value eq "ann@acme.test""#, 1),
+        (r#"emails[type eq "work"].value eq "ANN@acme.test""#, 1),
+        (r#"emails[type eq "home"].value eq "ann@acme.test""#, 0),
+        (r#"emails.value eq "ann@acme.test""#, 1),
+        (r#"name.familyName eq "Smith""#, 2),
+        (r#"name.familyName eq "Smith" and externalId eq "x-ann""#, 1),
+        (
+            r#"externalId eq "x-bob" and emails[type eq "work"].value eq "ann@acme.test""#,
+            0,
+        ),
+    ];
+    for (filter, expected) in found {
+        let q = form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>();
+        let got = t.call("GET", &format!("/Users?filter={q}"), None).await;
+        assert_eq!(got.status, StatusCode::OK, "{filter}: {}", text(&got));
+        assert_eq!(got.json()["totalResults"], expected, "GET {filter}");
+        let search = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": filter,
+            "attributes": ["userName"],
+            "count": 10,
+        });
+        let posted = t.call("POST", "/Users/.search", Some(search)).await;
+        assert_eq!(posted.status, StatusCode::OK, "{filter}: {}", text(&posted));
+        assert_eq!(
+            posted.json()["totalResults"],
+            expected,
+            "POST .search {filter}"
+        );
+        if expected == 1 && filter.contains("ann") {
+            let r = &posted.json()["Resources"][0];
+            assert_eq!(r["id"], ann["id"]);
+            assert!(
+                r.get("emails").is_none(),
+                "only the attributes asked for: {r}"
+            );
+        }
+    }
+    // Paging over .search: the second of two Smiths.
+    let page = json!({"filter": "name.familyName eq \"Smith\"", "startIndex": 2, "count": 1});
+    let second = t.call("POST", "/Users/.search", Some(page)).await.json();
+    assert_eq!(
+        (
+            second["totalResults"].clone(),
+            second["itemsPerPage"].clone()
+        ),
+        (json!(2), json!(1))
+    );
+    // Groups by .search too.
+    let group =
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Leads"});
+    assert_eq!(
+        t.call("POST", "/Groups", Some(group)).await.status,
+        StatusCode::CREATED
+    );
+    let groups = json!({"filter": "displayName eq \"leads\""});
+    let found = t.call("POST", "/Groups/.search", Some(groups)).await.json();
+    assert_eq!(found["totalResults"], 1, "{found}");
+}
