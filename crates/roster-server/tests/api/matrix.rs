@@ -43,6 +43,7 @@ const MATRIX: &[(&str, &str, &str, &str)] = &[
     // memberships
     ("GET", "/api/organizations/{org}/memberships/", "-", "401 401 200 200 200 403 403 403 200 403 403 404"),
     ("GET", "/api/memberships/{mid}/", "-", "401 401 200 200 200 403 403 403 200 403 403 404"),
+    ("GET", "/api/organizations/{org}/members/{uid}/", "-", "401 401 200 200 200 403 403 403 200 403 403 404"),
     ("PUT", "/api/memberships/{mid}/", r#"{"role":3}"#, "401 401 200 200 403 403 403 403 200 403 403 404"),
     ("PATCH", "/api/memberships/{mid}/", r#"{"role":3}"#, "401 401 200 200 403 403 403 403 200 403 403 404"),
     ("DELETE", "/api/memberships/{mid}/", "-", "401 401 204 204 403 403 403 403 204 403 403 404"),
@@ -91,7 +92,8 @@ const MATRIX: &[(&str, &str, &str, &str)] = &[
     ("POST", "/api/invitations/{iid}/accept/", "-", "401 401 404 404 404 404 404 404 404 404 403 404"),
     ("POST", "/api/invitations/{iid}/reject/", "-", "401 401 404 404 404 404 404 404 404 404 403 404"),
     // the caller themselves, and health
-    ("GET", "/api/me/", "-", "401 401 200 200 200 200 200 200 200 200 200 200"),
+    // Without credentials, the feature flags alone (`{"flags": []}`); a revoked key is checked.
+    ("GET", "/api/me/", "-", "200 401 200 200 200 200 200 200 200 200 200 200"),
     ("POST", "/api/me/key/", "-", "401 401 201 201 201 201 201 201 201 201 403 201"),
     ("GET", "/api/health/", "-", "200 200 200 200 200 200 200 200 200 200 200 200"),
     // SCIM: only an admin service account provisions, and only its own team
@@ -175,6 +177,17 @@ async fn cell(app: &TestApp, shared: &Shared, n: usize, path: &str, body: &str) 
         ("target@acme.test", target.clone()),
     ];
     let wants = |name: &str| path.contains(name) || body.contains(name);
+    if wants("{uid}") {
+        let target = app
+            .get(&format!("/api/memberships/{target_mid}/"))
+            .key(&admin)
+            .send()
+            .await;
+        names.push((
+            "{uid}",
+            target.made()["user"]["id"].as_str().unwrap().to_owned(),
+        ));
+    }
     if wants("{group}") || wants("{gmid}") {
         let group = app
             .created(
