@@ -2,16 +2,16 @@
 //! never changes and a key. Deleting one deletes its user, so its key stops working at once.
 //! Compiled into each backend against its `dialect` module (see README.md).
 
-use crate::dialect::{Backend, Stamp, at, ts};
-use crate::rows::role;
+use crate::dialect::{Backend, Db, Stamp, at, ts};
+use crate::rows::{push_window, role};
 use crate::tx::{TeamLock, lock_team};
 use crate::{other, users};
 use async_trait::async_trait;
 use roster_core::keys::{KeyHash, KeyScope};
-use roster_core::store::AccountKind;
 use roster_core::store::Accounts;
+use roster_core::store::{AccountKind, NameCursor, Window};
 use roster_core::{Account, Role, StoreError, StoreResult, Timestamp};
-use sqlx::FromRow;
+use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
 const SELECT: &str = "SELECT a.user_id, a.org_id, u.name, m.role, a.created_at, \
@@ -121,16 +121,41 @@ impl Accounts for Backend {
         row.try_into()
     }
 
-    async fn list_accounts(&self, org: Uuid, kind: AccountKind) -> StoreResult<Vec<Account>> {
-        let rows: Vec<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT} WHERE a.org_id = $1 AND a.kind = $2 ORDER BY u.name, a.user_id"
-        )))
-        .bind(org)
-        .bind(kind.code()?)
-        .fetch_all(self.reads())
-        .await
-        .map_err(other)?;
+    async fn list_accounts(
+        &self,
+        org: Uuid,
+        kind: AccountKind,
+        window: Window<NameCursor>,
+    ) -> StoreResult<Vec<Account>> {
+        let mut qb = QueryBuilder::<Db>::new(SELECT);
+        qb.push(" WHERE a.org_id = ")
+            .push_bind(org)
+            .push(" AND a.kind = ")
+            .push_bind(kind.code()?);
+        push_window(&mut qb, window, "u.name, a.user_id", |qb, c| {
+            qb.push(" AND (u.name, a.user_id) > (")
+                .push_bind(c.name)
+                .push(", ")
+                .push_bind(c.id)
+                .push(")");
+        });
+        let rows: Vec<AccountRow> = qb
+            .build_query_as()
+            .fetch_all(self.reads())
+            .await
+            .map_err(other)?;
         rows.into_iter().map(Account::try_from).collect()
+    }
+
+    async fn count_accounts(&self, org: Uuid, kind: AccountKind) -> StoreResult<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM accounts WHERE org_id = $1 AND kind = $2")
+                .bind(org)
+                .bind(kind.code()?)
+                .fetch_one(self.reads())
+                .await
+                .map_err(other)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn get_account(&self, org: Uuid, kind: AccountKind, id: Uuid) -> StoreResult<Account> {

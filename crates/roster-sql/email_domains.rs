@@ -1,13 +1,15 @@
 //! Email domains verified for a team. Compiled into each backend against its
 //! `dialect` module (see README.md).
 
-use crate::dialect::{Backend, Conn, Stamp, at, in_texts, texts, ts};
+use crate::dialect::{Backend, Conn, Db, Stamp, at, in_texts, texts, ts};
 use crate::other;
+use crate::rows::push_window;
 use crate::tx::conflict_on;
 use async_trait::async_trait;
 use roster_core::store::EmailDomains;
+use roster_core::store::{NameCursor, Window};
 use roster_core::{EmailDomain, StoreError, StoreResult, Timestamp, rules};
-use sqlx::FromRow;
+use sqlx::{FromRow, QueryBuilder};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -68,15 +70,38 @@ pub(crate) async fn holders(
 
 #[async_trait]
 impl EmailDomains for Backend {
-    async fn list_email_domains(&self, org: Uuid) -> StoreResult<Vec<EmailDomain>> {
-        let rows: Vec<DomainRow> = sqlx::query_as(
-            "SELECT id, domain, verified, created_at, verified_at FROM email_domains WHERE org_id = $1 ORDER BY domain",
-        )
-        .bind(org)
-        .fetch_all(self.reads())
-        .await
-        .map_err(other)?;
+    async fn list_email_domains(
+        &self,
+        org: Uuid,
+        window: Window<NameCursor>,
+    ) -> StoreResult<Vec<EmailDomain>> {
+        let mut qb = QueryBuilder::<Db>::new(
+            "SELECT id, domain, verified, created_at, verified_at FROM email_domains \
+             WHERE org_id = ",
+        );
+        qb.push_bind(org);
+        push_window(&mut qb, window, "domain, id", |qb, c| {
+            qb.push(" AND (domain, id) > (")
+                .push_bind(c.name)
+                .push(", ")
+                .push_bind(c.id)
+                .push(")");
+        });
+        let rows: Vec<DomainRow> = qb
+            .build_query_as()
+            .fetch_all(self.reads())
+            .await
+            .map_err(other)?;
         Ok(rows.into_iter().map(EmailDomain::from).collect())
+    }
+
+    async fn count_email_domains(&self, org: Uuid) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM email_domains WHERE org_id = $1")
+            .bind(org)
+            .fetch_one(self.reads())
+            .await
+            .map_err(other)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn add_email_domain(

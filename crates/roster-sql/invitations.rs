@@ -4,7 +4,7 @@
 //! Compiled into each backend against its `dialect` module (see README.md).
 
 use crate::dialect::{Backend, Conn, Db, Stamp, at, locks, ts};
-use crate::rows::{USER_COLUMNS, UserRow, role};
+use crate::rows::{USER_COLUMNS, UserRow, push_window, role};
 use crate::tx::{TeamLock, lock_team};
 use crate::users::{self, Taken};
 use crate::{email_domains, memberships, other};
@@ -12,11 +12,11 @@ use async_trait::async_trait;
 use roster_core::keys::{KeyHash, KeyScope};
 use roster_core::rules::{TokenInvitee, TokenKey};
 use roster_core::store::Invitations;
-use roster_core::store::{Accepted, NewInvitation};
+use roster_core::store::{Accepted, NewInvitation, TimeCursor, Window};
 use roster_core::{
     Invitation, OrganizationRef, Role, StoreError, StoreResult, Timestamp, User, email, rules,
 };
-use sqlx::FromRow;
+use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
 #[derive(FromRow)]
@@ -310,15 +310,35 @@ impl Invitations for Backend {
         create(self, org, invitation, now).await
     }
 
-    async fn list_invitations(&self, org: Uuid) -> StoreResult<Vec<Invitation>> {
-        let rows: Vec<InvitationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{SELECT} WHERE i.org_id = $1 ORDER BY i.created_at, i.id"
-        )))
-        .bind(org)
-        .fetch_all(self.reads())
-        .await
-        .map_err(other)?;
+    async fn list_invitations(
+        &self,
+        org: Uuid,
+        window: Window<TimeCursor>,
+    ) -> StoreResult<Vec<Invitation>> {
+        let mut qb = QueryBuilder::<Db>::new(SELECT);
+        qb.push(" WHERE i.org_id = ").push_bind(org);
+        push_window(&mut qb, window, "i.created_at, i.id", |qb, c| {
+            qb.push(" AND (i.created_at, i.id) > (")
+                .push_bind(ts(c.at))
+                .push(", ")
+                .push_bind(c.id)
+                .push(")");
+        });
+        let rows: Vec<InvitationRow> = qb
+            .build_query_as()
+            .fetch_all(self.reads())
+            .await
+            .map_err(other)?;
         rows.into_iter().map(Invitation::try_from).collect()
+    }
+
+    async fn count_invitations(&self, org: Uuid) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM invitations WHERE org_id = $1")
+            .bind(org)
+            .fetch_one(self.reads())
+            .await
+            .map_err(other)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn revoke_invitation(&self, org: Uuid, id: Uuid, by: Role) -> StoreResult<()> {

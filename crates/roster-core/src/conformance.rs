@@ -1080,7 +1080,7 @@ pub async fn accounts_are_revoked_with_their_user(store: Arc<dyn Store>) {
     assert_eq!(dk.token.as_deref(), Some(deploy.secret.as_str()));
     assert_eq!(
         store
-            .list_accounts(org, AccountKind::DeploymentKey)
+            .list_accounts(org, AccountKind::DeploymentKey, first_page())
             .await
             .unwrap()
             .len(),
@@ -1149,7 +1149,14 @@ pub async fn invitations_are_accepted_once(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(invitation.inviter.map(|u| u.id), Some(inviter));
-    assert_eq!(store.list_invitations(org).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .list_invitations(org, first_page())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let key = keys::issue();
     let accepted = store
         .accept_invitation(&token.hash, Some("Dee"), &key.hash, now())
@@ -1188,12 +1195,18 @@ pub async fn invitations_are_accepted_once(store: Arc<dyn Store>) {
             .await,
         Err(StoreError::NotFound)
     ));
-    let pending = store.list_invitations(org).await.unwrap();
+    let pending = store.list_invitations(org, first_page()).await.unwrap();
     store
         .revoke_invitation(org, pending[0].id, Role::Admin)
         .await
         .unwrap();
-    assert!(store.list_invitations(org).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_invitations(org, first_page())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
@@ -1291,4 +1304,12 @@ pub async fn concurrent_replaces_serialize(store: Arc<dyn Store>) {
             .any(|set| set.iter().cloned().collect::<BTreeSet<_>>() == emails),
         "the group holds exactly one whole set"
     );
+}
+
+/// The first hundred of a list.
+fn first_page<C>() -> crate::store::Window<C> {
+    crate::store::Window::Page {
+        offset: 0,
+        limit: 100,
+    }
 }

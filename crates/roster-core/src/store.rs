@@ -408,6 +408,40 @@ impl Organization {
     }
 }
 
+impl EmailDomain {
+    pub fn cursor(&self) -> NameCursor {
+        NameCursor {
+            name: self.domain.clone(),
+            id: self.id,
+        }
+    }
+}
+
+impl Account {
+    pub fn cursor(&self) -> NameCursor {
+        NameCursor {
+            name: self.name.clone(),
+            id: self.id,
+        }
+    }
+}
+
+/// The position of an item in a list ordered by creation time, then id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimeCursor {
+    pub at: Timestamp,
+    pub id: Uuid,
+}
+
+impl Invitation {
+    pub fn cursor(&self) -> TimeCursor {
+        TimeCursor {
+            at: self.created_at,
+            id: self.id,
+        }
+    }
+}
+
 /// Which slice of an ordered list to read: a numbered page, or the rows after a cursor (for
 /// streaming a whole list in chunks without deep offsets).
 #[derive(Clone, Debug)]
@@ -696,7 +730,14 @@ pub trait GroupMembers: Send + Sync {
 /// Verified email domains of a team.
 #[async_trait]
 pub trait EmailDomains: Send + Sync {
-    async fn list_email_domains(&self, org: Uuid) -> StoreResult<Vec<EmailDomain>>;
+    /// The team's domains by name.
+    async fn list_email_domains(
+        &self,
+        org: Uuid,
+        window: Window<NameCursor>,
+    ) -> StoreResult<Vec<EmailDomain>>;
+
+    async fn count_email_domains(&self, org: Uuid) -> StoreResult<u64>;
 
     /// Adds a verified domain (already normalised); a domain belongs to at most one team
     /// (`Conflict` on `domain`).
@@ -779,7 +820,15 @@ pub trait Accounts: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<Account>;
 
-    async fn list_accounts(&self, org: Uuid, kind: AccountKind) -> StoreResult<Vec<Account>>;
+    /// The team's accounts of one kind, by name.
+    async fn list_accounts(
+        &self,
+        org: Uuid,
+        kind: AccountKind,
+        window: Window<NameCursor>,
+    ) -> StoreResult<Vec<Account>>;
+
+    async fn count_accounts(&self, org: Uuid, kind: AccountKind) -> StoreResult<u64>;
 
     async fn get_account(&self, org: Uuid, kind: AccountKind, id: Uuid) -> StoreResult<Account>;
 
@@ -801,7 +850,14 @@ pub trait Invitations: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<Invitation>;
 
-    async fn list_invitations(&self, org: Uuid) -> StoreResult<Vec<Invitation>>;
+    /// The team's pending invitations, oldest first.
+    async fn list_invitations(
+        &self,
+        org: Uuid,
+        window: Window<TimeCursor>,
+    ) -> StoreResult<Vec<Invitation>>;
+
+    async fn count_invitations(&self, org: Uuid) -> StoreResult<u64>;
 
     /// Revokes an invitation of the team; `Forbidden` when its role is one `by` may not grant.
     async fn revoke_invitation(&self, org: Uuid, id: Uuid, by: Role) -> StoreResult<()>;

@@ -6,12 +6,14 @@
 use crate::api::json;
 use crate::auth::{Caller, Needs};
 use crate::error::ApiResult;
-use crate::input::{Fields, JsonBody, parse_uuid};
+use crate::input::{Fields, JsonBody, QueryParams, parse_uuid};
+use crate::negotiate::ApiVersion;
+use crate::pagination::{RequestUrl, list as list_response};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use roster_core::store::AccountKind;
+use roster_core::store::{AccountKind, NameCursor};
 use roster_core::{Account, Role, Timestamp, keys};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -95,18 +97,62 @@ async fn admin_of(state: &AppState, caller: &Caller, org: &str) -> ApiResult<Uui
 }
 
 /// The team's accounts of one kind, shown as `T`.
-async fn list_of<T: From<Account> + Serialize>(
+async fn list_of<T: From<Account> + Serialize + Send + 'static>(
     state: &AppState,
     caller: &Caller,
     org: &str,
     kind: AccountKind,
+    (version, url, query): (ApiVersion, RequestUrl, QueryParams),
 ) -> ApiResult<Response> {
     let org = admin_of(state, caller, org).await?;
-    let accounts = state.store.list_accounts(org, kind).await?;
-    json(
-        StatusCode::OK,
-        &accounts.into_iter().map(T::from).collect::<Vec<_>>(),
+    let store = state.store.clone();
+    let fetch = move |window| {
+        let store = store.clone();
+        async move {
+            let accounts = store.list_accounts(org, kind, window).await?;
+            Ok(accounts
+                .into_iter()
+                .map(Shown::<T>::new)
+                .collect::<Vec<_>>())
+        }
+    };
+    let total = state.store.count_accounts(org, kind);
+    let gate = state.gate(caller.user_id(), Some(org));
+    list_response(
+        version,
+        &query,
+        &url,
+        total,
+        fetch,
+        Shown::<T>::cursor,
+        gate,
     )
+    .await
+}
+
+/// An account shown as `T`, keeping where it stands in the list.
+struct Shown<T> {
+    view: T,
+    cursor: NameCursor,
+}
+
+impl<T: From<Account>> Shown<T> {
+    fn new(account: Account) -> Self {
+        Shown {
+            cursor: account.cursor(),
+            view: T::from(account),
+        }
+    }
+
+    fn cursor(&self) -> NameCursor {
+        self.cursor.clone()
+    }
+}
+
+impl<T: Serialize> Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.view.serialize(s)
+    }
 }
 
 /// One account of one kind, shown as `T`.
@@ -154,14 +200,19 @@ async fn create(
 
 /// The team's service accounts, by name.
 #[utoipa::path(operation_id = "service_accounts_list", get, path = "/api/organizations/{id}/serviceaccounts/", tag = "accounts",
-    params(("id" = Uuid, Path)),
+    params(("id" = Uuid, Path), crate::openapi::PageParams),
     responses((status = 200, description = "Ordered by name", body = [ServiceAccount])))]
 pub async fn list_service_accounts(
     State(state): State<AppState>,
     caller: Caller,
+    version: ApiVersion,
+    url: RequestUrl,
+    query: QueryParams,
     Path(org): Path<String>,
 ) -> ApiResult<Response> {
-    list_of::<ServiceAccount>(&state, &caller, &org, AccountKind::ServiceAccount).await
+    let kind = AccountKind::ServiceAccount;
+    let listing = (version, url, query);
+    list_of::<ServiceAccount>(&state, &caller, &org, kind, listing).await
 }
 
 /// Creates a service account; its `token` is in this response only.
@@ -242,14 +293,19 @@ pub async fn rotate_service_account(
 
 /// The team's deployment keys, by name.
 #[utoipa::path(operation_id = "deployment_keys_list", get, path = "/api/organizations/{id}/deployment-keys/", tag = "accounts",
-    params(("id" = Uuid, Path)),
+    params(("id" = Uuid, Path), crate::openapi::PageParams),
     responses((status = 200, description = "Ordered by name", body = [DeploymentKey])))]
 pub async fn list_deployment_keys(
     State(state): State<AppState>,
     caller: Caller,
+    version: ApiVersion,
+    url: RequestUrl,
+    query: QueryParams,
     Path(org): Path<String>,
 ) -> ApiResult<Response> {
-    list_of::<DeploymentKey>(&state, &caller, &org, AccountKind::DeploymentKey).await
+    let kind = AccountKind::DeploymentKey;
+    let listing = (version, url, query);
+    list_of::<DeploymentKey>(&state, &caller, &org, kind, listing).await
 }
 
 /// Creates a deployment key. Its account may only call `GET /api/me/`.

@@ -4,7 +4,9 @@
 use crate::api::json;
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Fields, JsonBody, parse_uuid};
+use crate::input::{Fields, JsonBody, QueryParams, parse_uuid};
+use crate::negotiate::ApiVersion;
+use crate::pagination::{RequestUrl, list as list_response};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -47,16 +49,35 @@ async fn require_operator(state: &AppState, caller: &Caller, org: Uuid) -> ApiRe
 
 /// The team's verified domains.
 #[utoipa::path(operation_id = "email_domains_list", get, path = "/api/organizations/{id}/email-domains/", tag = "email domains",
-    params(("id" = Uuid, Path)),
+    params(("id" = Uuid, Path), crate::openapi::PageParams),
     responses((status = 200, description = "Ordered by domain", body = [EmailDomain])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    version: ApiVersion,
+    url: RequestUrl,
+    query: QueryParams,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let org = parse_uuid(&id)?;
     caller.role_in(&state, org, Needs::Admin).await?;
-    json(StatusCode::OK, &state.store.list_email_domains(org).await?)
+    let store = state.store.clone();
+    let fetch = move |window| {
+        let store = store.clone();
+        async move { store.list_email_domains(org, window).await }
+    };
+    let total = state.store.count_email_domains(org);
+    let gate = state.gate(caller.user_id(), Some(org));
+    list_response(
+        version,
+        &query,
+        &url,
+        total,
+        fetch,
+        EmailDomain::cursor,
+        gate,
+    )
+    .await
 }
 
 /// Adds a verified domain (operators). A domain belongs to one team; public mail providers

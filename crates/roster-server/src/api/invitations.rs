@@ -6,7 +6,9 @@
 use crate::api::json;
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
-use crate::input::{AnonymousJson, Fields, JsonBody, parse_uuid};
+use crate::input::{AnonymousJson, Fields, JsonBody, QueryParams, parse_uuid};
+use crate::negotiate::ApiVersion;
+use crate::pagination::{RequestUrl, list as list_response};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -80,16 +82,35 @@ pub struct AcceptedInvitation {
 
 /// The team's pending invitations, oldest first.
 #[utoipa::path(operation_id = "invitations_list", get, path = "/api/organizations/{id}/invitations/", tag = "invitations",
-    params(("id" = Uuid, Path)),
+    params(("id" = Uuid, Path), crate::openapi::PageParams),
     responses((status = 200, description = "Pending invitations", body = [Invitation])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    version: ApiVersion,
+    url: RequestUrl,
+    query: QueryParams,
     Path(org): Path<String>,
 ) -> ApiResult<Response> {
     let org = parse_uuid(&org)?;
     caller.role_in(&state, org, Needs::Manager).await?;
-    json(StatusCode::OK, &state.store.list_invitations(org).await?)
+    let store = state.store.clone();
+    let fetch = move |window| {
+        let store = store.clone();
+        async move { store.list_invitations(org, window).await }
+    };
+    let total = state.store.count_invitations(org);
+    let gate = state.gate(caller.user_id(), Some(org));
+    list_response(
+        version,
+        &query,
+        &url,
+        total,
+        fetch,
+        Invitation::cursor,
+        gate,
+    )
+    .await
 }
 
 /// Invites someone; a pending invitation of the same email is replaced. Accounts, operators

@@ -4,8 +4,8 @@
 use super::{CliResult, Failure, OrgArg, parse_role};
 use clap::Subcommand;
 use roster_core::keys::{self, PREFIX_LEN};
-use roster_core::store::{AccountKind, KeyRef, NewOrganization, NewUser};
-use roster_core::{Clock, Role, Store, StoreError, SystemClock, email};
+use roster_core::store::{AccountKind, KeyRef, NewOrganization, NewUser, Window};
+use roster_core::{Clock, EmailDomain, Role, Store, StoreError, SystemClock, email};
 use std::path::PathBuf;
 use uuid::Uuid;
 
@@ -220,8 +220,7 @@ pub async fn run(operation: Operation, store: &dyn Store) -> CliResult {
                 .map_err(|e| format!("domain {domain:?}: {e}"))?;
             let added = match store.add_email_domain(org, &normalized, clock.now()).await {
                 Err(StoreError::Conflict { .. }) => {
-                    let own = store.list_email_domains(org).await?;
-                    let Some(held) = own.into_iter().find(|d| d.domain == normalized) else {
+                    let Some(held) = own_domain(store, org, &normalized).await? else {
                         return Err(
                             format!("{normalized} is verified for another organization").into()
                         );
@@ -235,6 +234,25 @@ pub async fn run(operation: Operation, store: &dyn Store) -> CliResult {
         }
     }
     Ok(())
+}
+
+/// The team's record of `domain`, if the team has it.
+async fn own_domain(store: &dyn Store, org: Uuid, domain: &str) -> CliResult<Option<EmailDomain>> {
+    let mut cursor = None;
+    loop {
+        let window = Window::After {
+            cursor,
+            limit: 1000,
+        };
+        let page = store.list_email_domains(org, window).await?;
+        if let Some(found) = page.iter().find(|d| d.domain == domain) {
+            return Ok(Some(found.clone()));
+        }
+        match page.last() {
+            Some(last) if page.len() == 1000 => cursor = Some(last.cursor()),
+            _ => return Ok(None),
+        }
+    }
 }
 
 fn team_error(e: StoreError, org: Uuid) -> Failure {

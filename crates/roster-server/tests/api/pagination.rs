@@ -4,6 +4,7 @@ use crate::support::TestApp;
 use axum::http::StatusCode;
 use roster_core::Role;
 use roster_server::state::HttpConfig;
+use serde_json::json;
 use std::collections::HashSet;
 
 #[tokio::test]
@@ -283,4 +284,89 @@ async fn page_parameters_are_checked_in_every_version() {
         StatusCode::OK,
         "a large size is clamped, not refused"
     );
+}
+
+/// Every list of a team pages under 2.0 as the member list does: `page_size` is honoured,
+/// `Link` and `X-Total-Count` are sent, and past the end is `404 Invalid page.`, so a client
+/// that walks pages until the 404 stops. Version 1.0 still gets the whole list.
+#[tokio::test]
+async fn every_list_pages_under_2_0() {
+    let app = TestApp::new().await;
+    let (org, admin) = app.team("Paged").await;
+    let ops = app.operator().await;
+    for n in 0..3 {
+        let base = format!("/api/organizations/{org}");
+        app.created(
+            &format!("{base}/serviceaccounts/"),
+            &admin,
+            json!({"name": format!("sa{n}")}),
+        )
+        .await;
+        app.created(
+            &format!("{base}/deployment-keys/"),
+            &admin,
+            json!({"name": format!("dk{n}")}),
+        )
+        .await;
+        app.created(
+            &format!("{base}/invitations/"),
+            &admin,
+            json!({"email": format!("i{n}@x.test"), "role": 1}),
+        )
+        .await;
+        app.created(
+            &format!("{base}/email-domains/"),
+            &ops,
+            json!({"domain": format!("d{n}.paged.test")}),
+        )
+        .await;
+    }
+    for list in [
+        "serviceaccounts",
+        "deployment-keys",
+        "invitations",
+        "email-domains",
+    ] {
+        let path = format!("/api/organizations/{org}/{list}/");
+        let mut seen = Vec::new();
+        for page in 1..=2 {
+            let res = app
+                .get(&format!("{path}?page_size=2&page={page}"))
+                .key(&admin)
+                .v2()
+                .send()
+                .await;
+            assert_eq!(res.status, StatusCode::OK, "{list} page {page}");
+            assert_eq!(res.header("x-total-count"), Some("3"), "{list}");
+            let link = res.header("link").unwrap_or_default();
+            assert_eq!(link.contains("rel=\"next\""), page == 1, "{list}: {link}");
+            let items = res.json();
+            assert_eq!(
+                items.as_array().unwrap().len(),
+                if page == 1 { 2 } else { 1 },
+                "{list}"
+            );
+            seen.extend(items.as_array().unwrap().iter().map(|i| i["id"].clone()));
+        }
+        seen.sort_by_key(|v| v.to_string());
+        seen.dedup();
+        assert_eq!(seen.len(), 3, "{list}: each item once");
+        let past = app
+            .get(&format!("{path}?page_size=2&page=3"))
+            .key(&admin)
+            .v2()
+            .send()
+            .await;
+        assert_eq!(
+            (past.status, past.detail()),
+            (StatusCode::NOT_FOUND, "Invalid page.".to_owned()),
+            "{list}"
+        );
+        let whole = app.get(&path).key(&admin).send().await.json();
+        assert_eq!(
+            whole.as_array().unwrap().len(),
+            3,
+            "{list}: 1.0 is the whole list"
+        );
+    }
 }
