@@ -13,10 +13,11 @@ use axum::http::header::{CONTENT_TYPE, HOST, LINK};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use roster_core::StoreResult;
 use roster_core::store::Window;
+use roster_core::{Store, StoreResult};
 use serde::Serialize;
 use std::future::Future;
+use std::sync::Arc;
 
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -299,11 +300,8 @@ pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
 
 /// Serves a list in the version asked for: a 2.0 page of `total` items, or the whole list
 /// streamed in keyset chunks (heavy past `HEAVY_ROWS`: `gate`). `fetch` reads one window.
-#[allow(clippy::too_many_arguments)]
 pub async fn list<T, C, F, Fut>(
-    version: ApiVersion,
-    query: &QueryParams,
-    url: &RequestUrl,
+    listing: Listing,
     total: impl Future<Output = StoreResult<u64>>,
     fetch: F,
     cursor: fn(&T) -> C,
@@ -317,13 +315,55 @@ where
 {
     // Page parameters are checked whichever version is asked for, so a bad one is never
     // silently ignored.
-    let page = PageRequest::from_query(query)?;
-    if version.paginated() {
+    let page = PageRequest::from_query(&listing.query)?;
+    if listing.version.paginated() {
         let page = page.resolve(total.await?)?;
         let items = fetch(page.window()).await?;
-        return page.respond(url, &items);
+        return page.respond(&listing.url, &items);
     }
     stream_list(fetch, cursor, total, gate).await
+}
+
+/// What a list request asks for: its version, its own URL (for `Link`) and its query.
+pub struct Listing {
+    version: ApiVersion,
+    url: RequestUrl,
+    query: QueryParams,
+}
+
+impl FromRequestParts<AppState> for Listing {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let Ok(version) = ApiVersion::from_request_parts(parts, state).await;
+        Ok(Listing {
+            version,
+            url: RequestUrl::from_request_parts(parts, state).await?,
+            query: QueryParams::from_request_parts(parts, state).await?,
+        })
+    }
+}
+
+impl Listing {
+    /// Serves the list of which `read` reads one window from the store, as [`list`] does.
+    pub async fn serve<T, C, F, Fut>(
+        self,
+        state: &AppState,
+        total: impl Future<Output = StoreResult<u64>>,
+        read: F,
+        cursor: fn(&T) -> C,
+        gate: HeavyGate,
+    ) -> ApiResult<Response>
+    where
+        T: Serialize + Send + 'static,
+        C: Send + 'static,
+        F: Fn(Arc<dyn Store>, Window<C>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = StoreResult<Vec<T>>> + Send + 'static,
+    {
+        let store = state.store.clone();
+        let fetch = move |window| read(store.clone(), window);
+        list(self, total, fetch, cursor, gate).await
+    }
 }
 
 /// The whole list as one streamed JSON array, read in keyset chunks with `fetch`.

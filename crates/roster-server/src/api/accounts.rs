@@ -6,16 +6,16 @@
 use crate::api::json;
 use crate::auth::{Caller, Needs};
 use crate::error::ApiResult;
-use crate::input::{Fields, JsonBody, QueryParams, parse_uuid};
-use crate::negotiate::ApiVersion;
-use crate::pagination::{RequestUrl, list as list_response};
+use crate::input::{Fields, JsonBody, parse_uuid};
+use crate::pagination::Listing;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use roster_core::store::{AccountKind, NameCursor};
-use roster_core::{Account, Role, Timestamp, keys};
+use roster_core::{Account, Role, Store, Timestamp, keys};
 use serde::Serialize;
+use std::sync::Arc;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -102,32 +102,19 @@ async fn list_of<T: From<Account> + Serialize + Send + 'static>(
     caller: &Caller,
     org: &str,
     kind: AccountKind,
-    (version, url, query): (ApiVersion, RequestUrl, QueryParams),
+    listing: Listing,
 ) -> ApiResult<Response> {
     let org = admin_of(state, caller, org).await?;
-    let store = state.store.clone();
-    let fetch = move |window| {
-        let store = store.clone();
-        async move {
-            let accounts = store.list_accounts(org, kind, window).await?;
-            Ok(accounts
-                .into_iter()
-                .map(Shown::<T>::new)
-                .collect::<Vec<_>>())
-        }
-    };
     let total = state.store.count_accounts(org, kind);
+    let read = move |store: Arc<dyn Store>, window| async move {
+        let accounts = store.list_accounts(org, kind, window).await?;
+        Ok(accounts
+            .into_iter()
+            .map(Shown::<T>::new)
+            .collect::<Vec<_>>())
+    };
     let gate = state.gate(caller.user_id(), Some(org));
-    list_response(
-        version,
-        &query,
-        &url,
-        total,
-        fetch,
-        Shown::<T>::cursor,
-        gate,
-    )
-    .await
+    (listing.serve(state, total, read, Shown::<T>::cursor, gate)).await
 }
 
 /// An account shown as `T`, keeping where it stands in the list.
@@ -205,13 +192,10 @@ async fn create(
 pub async fn list_service_accounts(
     State(state): State<AppState>,
     caller: Caller,
-    version: ApiVersion,
-    url: RequestUrl,
-    query: QueryParams,
+    listing: Listing,
     Path(org): Path<String>,
 ) -> ApiResult<Response> {
     let kind = AccountKind::ServiceAccount;
-    let listing = (version, url, query);
     list_of::<ServiceAccount>(&state, &caller, &org, kind, listing).await
 }
 
@@ -298,13 +282,10 @@ pub async fn rotate_service_account(
 pub async fn list_deployment_keys(
     State(state): State<AppState>,
     caller: Caller,
-    version: ApiVersion,
-    url: RequestUrl,
-    query: QueryParams,
+    listing: Listing,
     Path(org): Path<String>,
 ) -> ApiResult<Response> {
     let kind = AccountKind::DeploymentKey;
-    let listing = (version, url, query);
     list_of::<DeploymentKey>(&state, &caller, &org, kind, listing).await
 }
 

@@ -5,11 +5,10 @@ use crate::api::campaigns::load;
 use crate::api::json;
 use crate::auth::Caller;
 use crate::error::ApiResult;
-use crate::input::{QueryParams, RawJson};
+use crate::input::RawJson;
 use crate::limits::{HEAVY_BODY_BYTES, HEAVY_ITEMS, HeavyGate};
 use crate::members::CampaignMembers;
-use crate::negotiate::ApiVersion;
-use crate::pagination::{RequestUrl, list as list_response, stream_list};
+use crate::pagination::{Listing, stream_list};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -74,9 +73,7 @@ impl utoipa::ToSchema for CampaignMembersPayload {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    version: ApiVersion,
-    url: RequestUrl,
-    query: QueryParams,
+    listing: Listing,
     Path((org, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let campaign = load(&state, &caller, &org, &id).await?;
@@ -85,16 +82,8 @@ pub async fn list(
         state.gate(caller.user_id(), Some(campaign.organization)),
     );
     let total = state.store.count_campaign_members(campaign);
-    list_response(
-        version,
-        &query,
-        &url,
-        total,
-        fetcher(&state, campaign),
-        CampaignMember::cursor,
-        gate,
-    )
-    .await
+    let fetch = fetcher(&state, campaign);
+    crate::pagination::list(listing, total, fetch, CampaignMember::cursor, gate).await
 }
 
 /// Reads one window of the campaign's members.

@@ -4,16 +4,17 @@
 use crate::api::json;
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Fields, JsonBody, QueryParams, RawJson, parse_json, parse_uuid};
+use crate::input::{Fields, JsonBody, RawJson, parse_json, parse_uuid};
 use crate::limits::HEAVY_ITEMS;
 use crate::members::{CampaignMembers, campaign_users};
-use crate::negotiate::ApiVersion;
-use crate::pagination::{RequestUrl, list as list_response};
+use crate::pagination::Listing;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use roster_core::Campaign;
+use roster_core::Store;
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 const MAX_NAME: usize = 256;
@@ -77,21 +78,16 @@ pub async fn load(state: &AppState, caller: &Caller, org: &str, id: &str) -> Api
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    version: ApiVersion,
-    url: RequestUrl,
-    query: QueryParams,
+    listing: Listing,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let org = parse_uuid(&id)?;
     caller.role_in(&state, org, Needs::Manager).await?;
-    let store = state.store.clone();
-    let fetch = move |window| {
-        let store = store.clone();
-        async move { store.list_campaigns(org, window).await }
-    };
     let total = state.store.count_campaigns(org);
+    let read =
+        move |store: Arc<dyn Store>, window| async move { store.list_campaigns(org, window).await };
     let gate = state.gate(caller.user_id(), Some(org));
-    list_response(version, &query, &url, total, fetch, Campaign::cursor, gate).await
+    (listing.serve(&state, total, read, Campaign::cursor, gate)).await
 }
 
 /// Creates a campaign.

@@ -4,14 +4,15 @@
 use crate::api::json;
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Fields, JsonBody, QueryParams, parse_uuid};
-use crate::negotiate::ApiVersion;
-use crate::pagination::{RequestUrl, list as list_response};
+use crate::input::{Fields, JsonBody, parse_uuid};
+use crate::pagination::Listing;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use roster_core::Store;
 use roster_core::{EmailDomain, domain};
+use std::sync::Arc;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -54,30 +55,17 @@ async fn require_operator(state: &AppState, caller: &Caller, org: Uuid) -> ApiRe
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    version: ApiVersion,
-    url: RequestUrl,
-    query: QueryParams,
+    listing: Listing,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let org = parse_uuid(&id)?;
     caller.role_in(&state, org, Needs::Admin).await?;
-    let store = state.store.clone();
-    let fetch = move |window| {
-        let store = store.clone();
-        async move { store.list_email_domains(org, window).await }
-    };
     let total = state.store.count_email_domains(org);
+    let read = move |store: Arc<dyn Store>, window| async move {
+        store.list_email_domains(org, window).await
+    };
     let gate = state.gate(caller.user_id(), Some(org));
-    list_response(
-        version,
-        &query,
-        &url,
-        total,
-        fetch,
-        EmailDomain::cursor,
-        gate,
-    )
-    .await
+    (listing.serve(&state, total, read, EmailDomain::cursor, gate)).await
 }
 
 /// Adds a verified domain (operators). A domain belongs to one team; public mail providers

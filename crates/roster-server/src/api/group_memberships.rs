@@ -8,8 +8,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::input::{QueryParams, RawJson, parse_uuid};
 use crate::limits::{HEAVY_BODY_BYTES, HEAVY_ITEMS, HeavyGate};
 use crate::members::Members;
-use crate::negotiate::ApiVersion;
-use crate::pagination::{RequestUrl, list as list_response, stream_list};
+use crate::pagination::{Listing, stream_list};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -49,9 +48,7 @@ pub struct ReplaceQuery {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    version: ApiVersion,
-    url: RequestUrl,
-    query: QueryParams,
+    listing: Listing,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let group = load(&state, &caller, &id).await?;
@@ -60,16 +57,8 @@ pub async fn list(
         state.gate(caller.user_id(), Some(group.organization)),
     );
     let total = state.store.count_group_memberships(group);
-    list_response(
-        version,
-        &query,
-        &url,
-        total,
-        fetcher(&state, group),
-        GroupMembership::cursor,
-        gate,
-    )
-    .await
+    let fetch = fetcher(&state, group);
+    crate::pagination::list(listing, total, fetch, GroupMembership::cursor, gate).await
 }
 
 /// Reads one window of the group's members.

@@ -3,14 +3,15 @@
 use crate::api::json;
 use crate::auth::{Caller, Needs};
 use crate::error::ApiResult;
-use crate::input::{Fields, JsonBody, QueryParams, parse_uuid};
-use crate::negotiate::ApiVersion;
-use crate::pagination::{RequestUrl, list as list_response};
+use crate::input::{Fields, JsonBody, parse_uuid};
+use crate::pagination::Listing;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use roster_core::Group;
+use roster_core::Store;
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 const MAX_NAME: usize = 256;
@@ -63,21 +64,16 @@ fn name(body: serde_json::Value, partial: bool) -> ApiResult<Option<String>> {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    version: ApiVersion,
-    url: RequestUrl,
-    query: QueryParams,
+    listing: Listing,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let org = parse_uuid(&id)?;
     caller.role_in(&state, org, Needs::Manager).await?;
-    let store = state.store.clone();
-    let fetch = move |window| {
-        let store = store.clone();
-        async move { store.list_groups(org, window).await }
-    };
     let total = state.store.count_groups(org);
+    let read =
+        move |store: Arc<dyn Store>, window| async move { store.list_groups(org, window).await };
     let gate = state.gate(caller.user_id(), Some(org));
-    list_response(version, &query, &url, total, fetch, Group::cursor, gate).await
+    (listing.serve(&state, total, read, Group::cursor, gate)).await
 }
 
 /// Creates a group; names are unique within a team.

@@ -6,17 +6,18 @@
 use crate::api::json;
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
-use crate::input::{AnonymousJson, Fields, JsonBody, QueryParams, parse_uuid};
-use crate::negotiate::ApiVersion;
-use crate::pagination::{RequestUrl, list as list_response};
+use crate::input::{AnonymousJson, Fields, JsonBody, parse_uuid};
+use crate::pagination::Listing;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use roster_core::Store;
 use roster_core::keys::{self, KeyHash};
 use roster_core::store::{Accepted, NOT_INVITABLE, NewInvitation, StoreError};
 use roster_core::{Invitation, OrganizationRef, Role, Timestamp, User, email, rules};
 use serde::Serialize;
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 /// How long an invitation can be accepted.
@@ -87,30 +88,17 @@ pub struct AcceptedInvitation {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    version: ApiVersion,
-    url: RequestUrl,
-    query: QueryParams,
+    listing: Listing,
     Path(org): Path<String>,
 ) -> ApiResult<Response> {
     let org = parse_uuid(&org)?;
     caller.role_in(&state, org, Needs::Manager).await?;
-    let store = state.store.clone();
-    let fetch = move |window| {
-        let store = store.clone();
-        async move { store.list_invitations(org, window).await }
-    };
     let total = state.store.count_invitations(org);
+    let read = move |store: Arc<dyn Store>, window| async move {
+        store.list_invitations(org, window).await
+    };
     let gate = state.gate(caller.user_id(), Some(org));
-    list_response(
-        version,
-        &query,
-        &url,
-        total,
-        fetch,
-        Invitation::cursor,
-        gate,
-    )
-    .await
+    (listing.serve(&state, total, read, Invitation::cursor, gate)).await
 }
 
 /// Invites someone; a pending invitation of the same email is replaced. Accounts, operators

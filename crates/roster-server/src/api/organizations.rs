@@ -3,15 +3,16 @@
 
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Fields, JsonBody, QueryParams, parse_uuid};
-use crate::negotiate::ApiVersion;
-use crate::pagination::{RequestUrl, list as list_response, stream_rows};
+use crate::input::{Fields, JsonBody, parse_uuid};
+use crate::pagination::{Listing, stream_rows};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use roster_core::Store;
 use roster_core::store::{MembershipFilter, NewOrganization, OrganizationPatch, Visibility};
 use roster_core::{Membership, Organization, Role};
+use std::sync::Arc;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -81,28 +82,15 @@ fn visibility(caller: &Caller) -> Visibility {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    version: ApiVersion,
-    url: RequestUrl,
-    query: QueryParams,
+    listing: Listing,
 ) -> ApiResult<Response> {
     let who = visibility(&caller);
-    let store = state.store.clone();
-    let fetch = move |window| {
-        let store = store.clone();
-        async move { store.list_organizations(who, window).await }
-    };
     let total = state.store.count_organizations(who);
+    let read = move |store: Arc<dyn Store>, window| async move {
+        store.list_organizations(who, window).await
+    };
     let gate = state.gate(caller.user_id(), None);
-    list_response(
-        version,
-        &query,
-        &url,
-        total,
-        fetch,
-        Organization::cursor,
-        gate,
-    )
-    .await
+    (listing.serve(&state, total, read, Organization::cursor, gate)).await
 }
 
 /// Creates a team with the caller as its admin. Service accounts, deployment keys and
