@@ -298,32 +298,6 @@ pub fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
         .into_response()
 }
 
-/// Serves a list in the version asked for: a 2.0 page of `total` items, or the whole list
-/// streamed in keyset chunks (heavy past `HEAVY_ROWS`: `gate`). `fetch` reads one window.
-pub async fn list<T, C, F, Fut>(
-    listing: Listing,
-    total: impl Future<Output = StoreResult<u64>>,
-    fetch: F,
-    cursor: fn(&T) -> C,
-    gate: HeavyGate,
-) -> ApiResult<Response>
-where
-    T: Serialize + Send + 'static,
-    C: Send + 'static,
-    F: Fn(Window<C>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = StoreResult<Vec<T>>> + Send + 'static,
-{
-    // Page parameters are checked whichever version is asked for, so a bad one is never
-    // silently ignored.
-    let page = PageRequest::from_query(&listing.query)?;
-    if listing.version.paginated() {
-        let page = page.resolve(total.await?)?;
-        let items = fetch(page.window()).await?;
-        return page.respond(&listing.url, &items);
-    }
-    stream_list(fetch, cursor, total, gate).await
-}
-
 /// What a list request asks for: its version, its own URL (for `Link`) and its query.
 pub struct Listing {
     version: ApiVersion,
@@ -345,7 +319,9 @@ impl FromRequestParts<AppState> for Listing {
 }
 
 impl Listing {
-    /// Serves the list of which `read` reads one window from the store, as [`list`] does.
+    /// Serves a list in the version asked for: a 2.0 page of `total` items, or the whole list
+    /// streamed in keyset chunks (heavy past `HEAVY_ROWS`: `gate`). `read` reads one window
+    /// from the store.
     pub async fn serve<T, C, F, Fut>(
         self,
         state: &AppState,
@@ -362,7 +338,15 @@ impl Listing {
     {
         let store = state.store.clone();
         let fetch = move |window| read(store.clone(), window);
-        list(self, total, fetch, cursor, gate).await
+        // Page parameters are checked whichever version is asked for, so a bad one is never
+        // silently ignored.
+        let page = PageRequest::from_query(&self.query)?;
+        if self.version.paginated() {
+            let page = page.resolve(total.await?)?;
+            let items = fetch(page.window()).await?;
+            return page.respond(&self.url, &items);
+        }
+        stream_list(fetch, cursor, total, gate).await
     }
 }
 

@@ -15,8 +15,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use futures_util::future::BoxFuture;
 use roster_core::CampaignMember;
-use roster_core::StoreResult;
 use roster_core::store::{EmailCursor, MembersChange, Window};
+use roster_core::{Store, StoreResult};
+use std::sync::Arc;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -82,8 +83,10 @@ pub async fn list(
         state.gate(caller.user_id(), Some(campaign.organization)),
     );
     let total = state.store.count_campaign_members(campaign);
-    let fetch = fetcher(&state, campaign);
-    crate::pagination::list(listing, total, fetch, CampaignMember::cursor, gate).await
+    let read = move |store: Arc<dyn Store>, window| async move {
+        store.list_campaign_members(campaign, window).await
+    };
+    (listing.serve(&state, total, read, CampaignMember::cursor, gate)).await
 }
 
 /// Reads one window of the campaign's members.

@@ -15,8 +15,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
 use roster_core::GroupMembership;
-use roster_core::StoreResult;
 use roster_core::store::{EmailCursor, MembersChange, Window};
+use roster_core::{Store, StoreResult};
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -57,8 +58,10 @@ pub async fn list(
         state.gate(caller.user_id(), Some(group.organization)),
     );
     let total = state.store.count_group_memberships(group);
-    let fetch = fetcher(&state, group);
-    crate::pagination::list(listing, total, fetch, GroupMembership::cursor, gate).await
+    let read = move |store: Arc<dyn Store>, window| async move {
+        store.list_group_memberships(group, window).await
+    };
+    (listing.serve(&state, total, read, GroupMembership::cursor, gate)).await
 }
 
 /// Reads one window of the group's members.
