@@ -2,7 +2,7 @@
 //! [`roster_core::rules`]. Compiled into each backend against its `dialect` module (see
 //! README.md); the list and its filters are each backend's own (`membership_pages.rs`).
 
-use crate::dialect::{Backend, Conn, NOW, ts};
+use crate::dialect::{Backend, Conn, Db, NOW, ts};
 use crate::rows::role;
 use crate::tx::{TeamLock, lock_team};
 use crate::{other, users};
@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use roster_core::rules::Standing;
 use roster_core::store::{MembershipPages, Memberships};
 use roster_core::{Membership, Role, StoreError, StoreResult, Timestamp};
-use sqlx::FromRow;
+use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
 /// Adds the user to the team (or changes the role of a present member when one is given) and
@@ -208,6 +208,24 @@ impl Memberships for Backend {
         .await
         .map_err(other)?;
         r.map(role).transpose()
+    }
+
+    async fn count_members_in(&self, orgs: &[Uuid]) -> StoreResult<u64> {
+        if orgs.is_empty() {
+            return Ok(0);
+        }
+        let mut qb = QueryBuilder::<Db>::new("SELECT count(*) FROM memberships WHERE org_id IN (");
+        let mut list = qb.separated(", ");
+        for org in orgs {
+            list.push_bind(*org);
+        }
+        qb.push(")");
+        let n: i64 = qb
+            .build_query_scalar()
+            .fetch_one(self.reads())
+            .await
+            .map_err(other)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn add_member(

@@ -626,6 +626,10 @@ pub trait Memberships: Send + Sync {
     /// The user's role in the team, or `None` when they are not in it.
     async fn role_in(&self, org: Uuid, user: Uuid) -> StoreResult<Option<Role>>;
 
+    /// How many memberships these teams hold together: the size of their member lists, read
+    /// before they are streamed.
+    async fn count_members_in(&self, orgs: &[Uuid]) -> StoreResult<u64>;
+
     /// Adds the user to the team (with the team's default role unless one is given) and
     /// attaches any membership held for their email; a present member keeps their membership,
     /// and takes the role if one is given.

@@ -11,8 +11,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::FromRequestParts;
 use axum::http::header::{CONTENT_TYPE, HOST, LINK};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
 use roster_core::store::Window;
 use roster_core::{Store, StoreResult};
 use serde::Serialize;
@@ -162,7 +163,12 @@ impl Page {
     pub fn respond<T: Serialize>(&self, url: &RequestUrl, items: &[T]) -> ApiResult<Response> {
         let body = serde_json::to_vec(items).map_err(|e| ApiError::Internal(e.to_string()))?;
         let mut response = json_bytes(StatusCode::OK, body);
-        let headers = response.headers_mut();
+        self.describe(url, response.headers_mut())?;
+        Ok(response)
+    }
+
+    /// Sets the page's `X-Total-Count` and `Link` headers.
+    pub fn describe(&self, url: &RequestUrl, headers: &mut HeaderMap) -> ApiResult<()> {
         headers.insert(X_TOTAL_COUNT.clone(), HeaderValue::from(self.total));
         let mut links = Vec::new();
         if self.number > 1 {
@@ -198,7 +204,7 @@ impl Page {
                 HeaderValue::try_from(links).map_err(|e| ApiError::Internal(e.to_string()))?;
             headers.insert(LINK, value);
         }
-        Ok(response)
+        Ok(())
     }
 }
 
@@ -319,6 +325,34 @@ impl FromRequestParts<AppState> for Listing {
 }
 
 impl Listing {
+    /// For a list served as one body of nested rows: under 2.0 the page asked for, resolved
+    /// against the list's `total` (404 past the end), and under 1.0 `None` (the whole list);
+    /// page parameters are checked either way.
+    pub async fn page(
+        &self,
+        total: impl Future<Output = StoreResult<u64>>,
+    ) -> ApiResult<Option<Page>> {
+        let page = PageRequest::from_query(&self.query)?;
+        if !self.version.paginated() {
+            return Ok(None);
+        }
+        Ok(Some(page.resolve(total.await?)?))
+    }
+
+    /// A 200 answer with `body`, and the page's headers when it is one.
+    pub fn respond(&self, page: Option<&Page>, body: Body) -> ApiResult<Response> {
+        let mut response = (
+            StatusCode::OK,
+            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            body,
+        )
+            .into_response();
+        if let Some(page) = page {
+            page.describe(&self.url, response.headers_mut())?;
+        }
+        Ok(response)
+    }
+
     /// Serves a list in the version asked for: a 2.0 page of `total` items, or the whole list
     /// streamed in keyset chunks (heavy past `HEAVY_ROWS`: `gate`). `read` reads one window
     /// from the store.
@@ -447,10 +481,30 @@ where
     T: Serialize + Send + 'static,
     C: Send + 'static,
     F: FnMut(Option<C>) -> Fut + Send + 'static,
-    Fut: Future<Output = StoreResult<Chunk<T, C>>> + Send,
+    Fut: Future<Output = StoreResult<Chunk<T, C>>> + Send + 'static,
+{
+    (
+        StatusCode::OK,
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        Body::from_stream(array_body(head, tail, fetch)),
+    )
+        .into_response()
+}
+
+/// The body of `stream_array`, to be served or nested in a larger stream.
+pub fn array_body<T, C, F, Fut>(
+    head: Vec<u8>,
+    tail: &'static [u8],
+    fetch: F,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static
+where
+    T: Serialize + Send + 'static,
+    C: Send + 'static,
+    F: FnMut(Option<C>) -> Fut + Send + 'static,
+    Fut: Future<Output = StoreResult<Chunk<T, C>>> + Send + 'static,
 {
     let state = (Step::Fetch(None), fetch, Some(head), true);
-    let stream = futures_util::stream::unfold(
+    futures_util::stream::unfold(
         state,
         move |(step, mut fetch, mut head, mut first)| async move {
             match step {
@@ -488,11 +542,5 @@ where
                 },
             }
         },
-    );
-    (
-        StatusCode::OK,
-        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        Body::from_stream(stream),
     )
-        .into_response()
 }

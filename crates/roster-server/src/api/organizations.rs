@@ -1,17 +1,22 @@
 //! Organizations (contract section 4): the caller's teams; creating one; reading, renaming
-//! and deleting it. A retrieved organization embeds its memberships, streamed like a 1.0 list.
+//! and deleting it. Listed or retrieved, an organization embeds its memberships, streamed.
 
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Fields, JsonBody, parse_uuid};
-use crate::pagination::{Listing, stream_rows};
+use crate::pagination::{Chunk, Listing, STREAM_CHUNK, array_body, stream_rows};
 use crate::state::AppState;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use roster_core::Store;
-use roster_core::store::{MembershipFilter, NewOrganization, OrganizationPatch, Visibility};
-use roster_core::{Membership, Organization, Role};
+use futures_util::{Stream, StreamExt, stream};
+use roster_core::store::{
+    MembershipFilter, NewOrganization, OrganizationPatch, Visibility, Window,
+};
+use roster_core::{Membership, Organization, Role, Store, StoreResult};
+use std::collections::HashSet;
+use std::future::ready;
 use std::sync::Arc;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -75,22 +80,167 @@ fn visibility(caller: &Caller) -> Visibility {
     }
 }
 
-/// The caller's organizations (every one, for an operator), ordered by name.
+/// The caller's organizations (every one, for an operator), ordered by name, each with its
+/// `members`: every member in the teams whose memberships the caller may list (admins,
+/// managers, operators), else only the caller's own membership. Streamed, teams and members
+/// alike, so a team of any size lists in flat memory.
 #[utoipa::path(operation_id = "organizations_list", get, path = "/api/organizations/", tag = "organizations",
     params(crate::openapi::PageParams),
-    responses((status = 200, description = "Organizations ordered by name, then id", body = [Organization])))]
+    responses((status = 200, description = "Organizations ordered by name, then id, each with its members", body = [OrganizationDetail])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     listing: Listing,
 ) -> ApiResult<Response> {
     let who = visibility(&caller);
-    let total = state.store.count_organizations(who);
-    let read = move |store: Arc<dyn Store>, window| async move {
-        store.list_organizations(who, window).await
+    let page = listing.page(state.store.count_organizations(who)).await?;
+    let window = match &page {
+        Some(page) => page.window(),
+        None => Window::After {
+            cursor: None,
+            limit: STREAM_CHUNK,
+        },
     };
-    let gate = state.gate(caller.user_id(), None);
-    (listing.serve(&state, total, read, Organization::cursor, gate)).await
+    let first = state.store.list_organizations(who, window).await?;
+    let whole = WholeLists::of(&state, &caller).await?;
+    // The answer's size is that of the member lists shown whole; a 1.0 list of more teams
+    // than one read is taken as heavy without counting them all.
+    let more = page.is_none() && first.len() >= STREAM_CHUNK as usize;
+    let rows = if more {
+        u64::MAX
+    } else {
+        let shown: Vec<Uuid> = first
+            .iter()
+            .map(|o| o.id)
+            .filter(|o| whole.shows(*o))
+            .collect();
+        state.store.count_members_in(&shown).await?
+    };
+    let permit = state.gate(caller.user_id(), None).admit_rows(rows)?;
+    let teams = match page {
+        Some(_) => stream::iter(first.into_iter().map(Ok)).boxed(),
+        None => every_team(state.store.clone(), who, first).boxed(),
+    };
+    let (store, me) = (state.store.clone(), caller.user_id());
+    let teams = teams.enumerate().flat_map(move |(i, team)| match team {
+        Ok(org) => {
+            let filter = MembershipFilter {
+                user_id: (!whole.shows(org.id)).then_some(me),
+                ..MembershipFilter::default()
+            };
+            let head = if i == 0 { Vec::new() } else { vec![b','] };
+            team_body(store.clone(), org, head, filter).left_stream()
+        }
+        Err(e) => failed(e.to_string()).right_stream(),
+    });
+    let body = stream::once(ready(Ok(Bytes::from_static(b"["))))
+        .chain(teams)
+        .chain(stream::once(ready(Ok(Bytes::from_static(b"]")))))
+        .map(move |bytes| {
+            // Held for as long as the list is read.
+            let _permit = &permit;
+            bytes
+        });
+    listing.respond(page.as_ref(), Body::from_stream(body))
+}
+
+/// The teams whose member lists the caller sees whole in the team list.
+enum WholeLists {
+    Every,
+    Of(HashSet<Uuid>),
+}
+
+impl WholeLists {
+    async fn of(state: &AppState, caller: &Caller) -> ApiResult<Self> {
+        if caller.0.is_operator {
+            return Ok(WholeLists::Every);
+        }
+        let mine = state.store.memberships_of(caller.user_id()).await?;
+        let managed = mine.into_iter().filter(|m| m.role.can_manage());
+        Ok(WholeLists::Of(managed.map(|m| m.organization).collect()))
+    }
+
+    fn shows(&self, org: Uuid) -> bool {
+        match self {
+            WholeLists::Every => true,
+            WholeLists::Of(teams) => teams.contains(&org),
+        }
+    }
+}
+
+/// Every team `who` sees, `first` (the first keyset read) and then the rest, read a chunk at
+/// a time.
+fn every_team(
+    store: Arc<dyn Store>,
+    who: Visibility,
+    first: Vec<Organization>,
+) -> impl Stream<Item = StoreResult<Organization>> + Send + 'static {
+    let first = Chunk::of(first, Organization::cursor);
+    stream::unfold(Some(Ok(first)), move |read| {
+        let store = store.clone();
+        async move {
+            let chunk = match read? {
+                Ok(chunk) => chunk,
+                Err(e) => return Some((Err(e), None)),
+            };
+            let next = match chunk.next {
+                Some(cursor) => {
+                    let window = Window::After {
+                        cursor: Some(cursor),
+                        limit: STREAM_CHUNK,
+                    };
+                    let read = store.list_organizations(who, window).await;
+                    Some(read.map(|teams| Chunk::of(teams, Organization::cursor)))
+                }
+                None => None,
+            };
+            Some((Ok(chunk.items), next))
+        }
+    })
+    .flat_map(|read| match read {
+        Ok(teams) => stream::iter(teams.into_iter().map(Ok)).left_stream(),
+        Err(e) => stream::once(ready(Err(e))).right_stream(),
+    })
+}
+
+/// `head`, then the team as JSON with the members `filter` picks streamed into `members`.
+fn team_body(
+    store: Arc<dyn Store>,
+    org: Organization,
+    mut head: Vec<u8>,
+    filter: MembershipFilter,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    if let Err(e) = open_members(&mut head, &org) {
+        return failed(e.to_string()).left_stream();
+    }
+    let fetch = move |after| {
+        let (store, filter) = (store.clone(), filter.clone());
+        async move {
+            let window = Window::After {
+                cursor: after,
+                limit: STREAM_CHUNK,
+            };
+            let items = store.list_memberships(org.id, &filter, window).await?;
+            Ok(Chunk::of(items, Membership::cursor))
+        }
+    };
+    array_body(head, b"]}", fetch).right_stream()
+}
+
+/// Appends the team as JSON, left open at the start of its `members` array.
+fn open_members(buf: &mut Vec<u8>, org: &Organization) -> serde_json::Result<()> {
+    serde_json::to_writer(&mut *buf, org)?;
+    // Reopen the serialized object to append the streamed `members` array.
+    buf.pop();
+    buf.extend_from_slice(b",\"members\":[");
+    Ok(())
+}
+
+/// A body that fails: a stream that has begun can no longer change its status, so the
+/// failure is logged and the body cut short.
+fn failed(error: String) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    tracing::error!(%error, "streamed team list cut short");
+    stream::once(ready(Err(std::io::Error::other(error))))
 }
 
 /// Creates a team with the caller as its admin. Service accounts, deployment keys and
@@ -239,10 +389,8 @@ async fn detail(
     holder: Uuid,
 ) -> ApiResult<Response> {
     let gate = state.gate(holder, Some(org.id));
-    let mut head = serde_json::to_vec(&org).map_err(|e| ApiError::Internal(e.to_string()))?;
-    // Reopen the serialized object to append the streamed `members` array.
-    head.pop();
-    head.extend_from_slice(b",\"members\":[");
+    let mut head = Vec::new();
+    open_members(&mut head, &org).map_err(|e| ApiError::Internal(e.to_string()))?;
     let filter = MembershipFilter {
         user_id: only,
         ..MembershipFilter::default()

@@ -117,7 +117,6 @@ async fn the_schema_is_openapi_3_1_listing_every_path_and_method() {
     for schema in [
         "Membership",
         "User",
-        "Organization",
         "OrganizationDetail",
         "ErrorDetail",
         "ValidationErrors",

@@ -2,9 +2,10 @@
 
 use crate::support::TestApp;
 use axum::http::StatusCode;
-use roster_core::Role;
 use roster_core::store::AccountKind;
-use serde_json::json;
+use roster_core::{Clock, Role, SystemClock};
+use serde_json::{Value, json};
+use uuid::Uuid;
 
 #[tokio::test]
 async fn creating_a_team_makes_the_creator_its_admin() {
@@ -156,13 +157,132 @@ async fn the_list_holds_the_callers_teams_by_name_and_operators_see_all() {
         .map(|o| o["name"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(names, ["Mid", "Zeta", "alpha"]);
-    assert!(
-        res.json()[0].get("members").is_none(),
-        "members are left out of the list"
-    );
     let ops = app.operator().await;
     let res = app.get("/api/organizations/").key(&ops).v2().send().await;
     assert_eq!(res.header("x-total-count"), Some("4"));
+}
+
+/// Each team in the list carries `members`, as the browser extension reads them to tell
+/// whether the caller is a team admin: whole for admins, managers and operators, else only
+/// the caller's own membership; 2.0 pages carry them too.
+#[tokio::test]
+async fn the_list_embeds_members_by_role_in_each_team() {
+    let app = TestApp::new().await;
+    let (acme, admin) = app.team("Acme").await;
+    let (_, manager) = app.member(acme, "manager@example.com", Role::Manager).await;
+    let (beta, beta_admin) = app.team("Beta").await;
+    let (person, member) = app.user("member@example.com").await;
+    for (team, role) in [(acme, Role::Member), (beta, Role::Admin)] {
+        let now = SystemClock.now();
+        app.store
+            .add_member(team, person, Some(role), now)
+            .await
+            .unwrap();
+    }
+    let group = app
+        .created(
+            &format!("/api/organizations/{acme}/groups/"),
+            &admin,
+            json!({"name": "Floor"}),
+        )
+        .await;
+    let res = app
+        .post(&format!("/api/groups/{group}/memberships/"))
+        .key(&admin)
+        .json(&json!([{"email": "member@example.com"}]))
+        .send()
+        .await;
+    assert!(res.status.is_success(), "{}", res.detail());
+
+    let emails = |team: &Value| -> Vec<String> {
+        let members = team["members"].as_array().expect("members");
+        let mut emails: Vec<String> = members
+            .iter()
+            .map(|m| m["user"]["email"].as_str().unwrap().to_owned())
+            .collect();
+        emails.sort();
+        emails
+    };
+    let listed = |key: &str| {
+        let key = key.to_owned();
+        let app = &app;
+        async move {
+            let res = app.get("/api/organizations/").key(&key).send().await;
+            assert_eq!(res.status, StatusCode::OK);
+            res.json().as_array().unwrap().clone()
+        }
+    };
+    // A member sees their own membership in Acme and everyone in Beta, where they are admin.
+    let teams = listed(&member).await;
+    assert_eq!(teams.len(), 2);
+    assert_eq!(teams[0]["name"], "Acme");
+    assert_eq!(emails(&teams[0]), ["member@example.com"]);
+    assert_eq!(
+        emails(&teams[1]),
+        ["admin@beta.example.com", "member@example.com"]
+    );
+    let own = &teams[0]["members"][0];
+    assert_eq!(own["role"], Role::Member.as_i64());
+    assert_eq!(
+        own["groups"],
+        json!([{"id": group.parse::<Uuid>().unwrap(), "name": "Floor"}])
+    );
+    for field in ["id", "user", "role", "groups", "last_active_at"] {
+        assert!(own.get(field).is_some(), "{field}");
+    }
+    // A manager sees all of Acme; Beta's admin sees nothing of Acme.
+    let teams = listed(&manager).await;
+    assert_eq!(teams.len(), 1);
+    assert_eq!(emails(&teams[0]).len(), 3);
+    let teams = listed(&beta_admin).await;
+    assert_eq!(teams.len(), 1);
+    assert_eq!(teams[0]["name"], "Beta");
+    assert_eq!(emails(&teams[0]).len(), 2);
+    // An operator sees every team whole; a 2.0 page of one team carries its members.
+    let ops = app.operator().await;
+    let teams = listed(&ops).await;
+    assert_eq!(
+        teams.iter().map(|t| emails(t).len()).collect::<Vec<_>>(),
+        [3, 2]
+    );
+    let res = app
+        .get("/api/organizations/?page=2&page_size=1")
+        .key(&ops)
+        .v2()
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.header("x-total-count"), Some("2"));
+    assert!(res.header("link").unwrap().contains("rel=\"prev\""));
+    let page = res.json();
+    assert_eq!(page.as_array().unwrap().len(), 1);
+    assert_eq!(page[0]["name"], "Beta");
+    assert_eq!(emails(&page[0]).len(), 2);
+    let res = app
+        .get("/api/organizations/?page=3&page_size=1")
+        .key(&ops)
+        .v2()
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert_eq!(res.json(), json!({"detail": "Invalid page."}));
+}
+
+/// A team bigger than one keyset read is streamed whole into the list, each member once.
+#[tokio::test]
+async fn the_list_streams_a_team_past_one_read() {
+    let app = TestApp::new().await;
+    let (acme, admin) = app.team("Acme").await;
+    app.bulk_members(acme, "bulk", 2_100, Role::Member).await;
+    app.team("Zulu").await;
+    let res = app.get("/api/organizations/").key(&admin).send().await;
+    assert_eq!(res.status, StatusCode::OK);
+    let teams = res.json();
+    let members = teams[0]["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2_101);
+    let ids: std::collections::HashSet<_> = members.iter().map(|m| m["id"].clone()).collect();
+    assert_eq!(ids.len(), 2_101);
+    assert_eq!(teams.as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]
