@@ -124,30 +124,122 @@ fn user_schema() -> (&'static str, &'static str, &'static str, Vec<Attr>) {
         attr("type", "string", "work, home or other.").canonical(&["work", "home", "other"]),
         attr("primary", "boolean", "Whether this is the primary address."),
     ]);
+    let mut attributes = vec![
+        attr(
+            "userName",
+            "string",
+            "Unique in the team, case-insensitively; the email.",
+        )
+        .required()
+        .unique("server"),
+        name,
+        attr("displayName", "string", "The name shown for the person."),
+        emails,
+        // Always present in responses (Okta reads it back), so it is required here.
+        attr(
+            "active",
+            "boolean",
+            "false suspends the person in this team; true when absent on create.",
+        )
+        .required(),
+    ];
+    attributes.extend(kept_as_sent());
     (
         urn::USER,
         "User",
         "A person and their membership in the team",
-        vec![
-            attr(
-                "userName",
-                "string",
-                "Unique in the team, case-insensitively; the email.",
-            )
-            .required()
-            .unique("server"),
-            name,
-            attr("displayName", "string", "The name shown for the person."),
-            emails,
-            // Always present in responses (Okta reads it back), so it is required here.
-            attr(
-                "active",
-                "boolean",
-                "false suspends the person in this team; true when absent on create.",
-            )
-            .required(),
-        ],
+        attributes,
     )
+}
+
+/// The rest of the core User schema (RFC 7643 section 4.1): stored as the identity provider
+/// sends it and returned unchanged, so that it sees the user it wrote.
+fn kept_as_sent() -> Vec<Attr> {
+    let singular = [
+        ("nickName", "string", "A casual name, as sent."),
+        ("title", "string", "The person's title, as sent."),
+        (
+            "userType",
+            "string",
+            "The person's kind, as the identity provider names it.",
+        ),
+        (
+            "preferredLanguage",
+            "string",
+            "A language tag such as en-US.",
+        ),
+        ("locale", "string", "A locale such as en-US."),
+        (
+            "timezone",
+            "string",
+            "An IANA time zone such as Europe/Paris.",
+        ),
+    ];
+    let mut out: Vec<Attr> = singular
+        .into_iter()
+        .map(|(name, kind, description)| attr(name, kind, description))
+        .collect();
+    out.push(attr("profileUrl", "reference", "A page about the person.").references(&["external"]));
+    let plural = |name, description, value: Attr, types: &'static [&'static str]| {
+        attr(name, "complex", description).multi().subs(vec![
+            value,
+            attr("display", "string", "A label for display."),
+            attr("type", "string", "The item's kind.").canonical(types),
+            attr("primary", "boolean", "Whether this is the primary item."),
+        ])
+    };
+    let text = |description| attr("value", "string", description);
+    out.push(plural(
+        "phoneNumbers",
+        "Phone numbers, as sent.",
+        text("The number."),
+        &["work", "home", "mobile", "fax", "pager", "other"],
+    ));
+    out.push(plural(
+        "ims",
+        "Instant messaging addresses, as sent.",
+        text("The address."),
+        &["aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"],
+    ));
+    out.push(plural(
+        "photos",
+        "Pictures of the person, as sent.",
+        attr("value", "reference", "The picture's URL.").references(&["external"]),
+        &["photo", "thumbnail"],
+    ));
+    out.push(
+        attr("addresses", "complex", "Postal addresses, as sent.")
+            .multi()
+            .subs(vec![
+                attr("formatted", "string", "The whole address, for display."),
+                attr("streetAddress", "string", "The street and number."),
+                attr("locality", "string", "The city."),
+                attr("region", "string", "The state or region."),
+                attr("postalCode", "string", "The postal code."),
+                attr("country", "string", "The ISO 3166-1 alpha-2 country code."),
+                attr("type", "string", "The address's kind.").canonical(&["work", "home", "other"]),
+                attr("primary", "boolean", "Whether this is the primary address."),
+            ]),
+    );
+    out.push(plural(
+        "entitlements",
+        "Entitlements, as sent.",
+        text("The entitlement."),
+        &[],
+    ));
+    out.push(plural(
+        "roles",
+        "Roles in the identity provider, as sent (the team role is the Roster extension's).",
+        text("The role."),
+        &[],
+    ));
+    out.push(plural(
+        "x509Certificates",
+        "Certificates, as sent.",
+        attr("value", "binary", "The DER certificate, base64-encoded."),
+        &[],
+    ));
+    out
 }
 
 fn group_schema() -> (&'static str, &'static str, &'static str, Vec<Attr>) {

@@ -1,5 +1,5 @@
-//! The SCIM User resource: how a provisioned member is shown (core schema, enterprise and
-//! Roster extensions) and how a User body is read into a store write, with the leniency
+//! The SCIM User resource: how a provisioned member is shown (the whole core schema,
+//! enterprise and Roster extensions) and how a User body is read into a store write, with the leniency
 //! identity providers need (unknown attributes and nulls ignored, string booleans).
 
 use super::{Failure, ScimResult};
@@ -28,8 +28,48 @@ const ENTERPRISE: &[&str] = &[
     "division",
     "department",
 ];
+/// The core schema's singular string attributes that Roster keeps as sent.
+const SINGULAR: &[&str] = &[
+    "nickName",
+    "title",
+    "userType",
+    "preferredLanguage",
+    "locale",
+    "timezone",
+    "profileUrl",
+];
+/// The sub-attributes that most multi-valued attributes have (RFC 7643 section 2.4).
+const PLURAL_SUBS: &[&str] = &["value", "display", "type", "primary"];
+/// The core schema's multi-valued attributes that Roster keeps as sent, with the
+/// sub-attributes kept of each item (`primary` a boolean, the rest strings); `emails` is
+/// read first, as it also names the account.
+const PLURAL: &[(&str, &[&str])] = &[
+    ("phoneNumbers", PLURAL_SUBS),
+    ("ims", PLURAL_SUBS),
+    ("photos", PLURAL_SUBS),
+    (
+        "addresses",
+        &[
+            "formatted",
+            "streetAddress",
+            "locality",
+            "region",
+            "postalCode",
+            "country",
+            "type",
+            "primary",
+        ],
+    ),
+    ("entitlements", PLURAL_SUBS),
+    ("roles", PLURAL_SUBS),
+    ("x509Certificates", PLURAL_SUBS),
+];
 /// Text attributes longer than this are refused.
 const MAX_TEXT: usize = 1024;
+/// A certificate (base64 DER) may be longer than other text.
+const MAX_CERTIFICATE: usize = 16 * 1024;
+/// Items of one multi-valued attribute beyond this are refused.
+const MAX_ITEMS: usize = 100;
 
 fn invalid(detail: impl Into<String>) -> Failure {
     Failure(ScimError::bad_request(ScimType::InvalidValue, detail))
@@ -50,9 +90,14 @@ pub fn render(user: &ProvisionedUser, base: &str) -> Value {
     }
     out.insert("userName".into(), json!(user.user_name));
     if user.attributes.is_some() {
-        for key in ["name", "displayName", "emails"] {
-            if let Some(v) = stored.get(key) {
-                out.insert(key.into(), v.clone());
+        let plural = PLURAL.iter().map(|(name, _)| name);
+        let kept = ["name", "displayName", "emails"]
+            .iter()
+            .chain(SINGULAR)
+            .chain(plural);
+        for key in kept {
+            if let Some(v) = stored.get(*key) {
+                out.insert((*key).into(), v.clone());
             }
         }
     } else {
@@ -94,12 +139,24 @@ pub fn render(user: &ProvisionedUser, base: &str) -> Value {
 
 /// A text attribute: absent or null is `None`; anything but a short string is refused.
 fn text(value: Option<&Value>, name: &str) -> ScimResult<Option<String>> {
+    bounded_text(value, name, MAX_TEXT, false)
+}
+
+/// A text attribute of at most `max` bytes; `lines` lets it hold line breaks and tabs (a
+/// formatted address is written on several lines).
+fn bounded_text(
+    value: Option<&Value>,
+    name: &str,
+    max: usize,
+    lines: bool,
+) -> ScimResult<Option<String>> {
+    let allowed = |c: char| !c.is_control() || (lines && matches!(c, '\n' | '\r' | '\t'));
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.len() > MAX_TEXT => {
-            Err(invalid(format!("{name} is longer than {MAX_TEXT} bytes.")))
+        Some(Value::String(s)) if s.len() > max => {
+            Err(invalid(format!("{name} is longer than {max} bytes.")))
         }
-        Some(Value::String(s)) if s.chars().any(char::is_control) => {
+        Some(Value::String(s)) if !s.chars().all(allowed) => {
             Err(invalid(format!("{name} holds control characters.")))
         }
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -144,29 +201,50 @@ fn find<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
         .map(|(_, v)| v)
 }
 
-fn emails(value: Option<&Value>) -> ScimResult<Option<Vec<Value>>> {
+/// A multi-valued complex attribute: each item keeps the listed sub-attributes that it sets
+/// (`primary` as a boolean, the others as text), and an item that sets none of them (or,
+/// with `needs`, not that one) is dropped, as a null would be.
+fn plural(
+    value: Option<&Value>,
+    name: &str,
+    subs: &[&str],
+    needs: Option<&str>,
+) -> ScimResult<Option<Vec<Value>>> {
     let items = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(items)) => items,
-        Some(_) => return Err(invalid("emails is a list.")),
+        Some(_) => return Err(invalid(format!("{name} is a list."))),
+    };
+    if items.len() > MAX_ITEMS {
+        return Err(invalid(format!(
+            "{name} holds more than {MAX_ITEMS} items."
+        )));
+    }
+    let max = if name == "x509Certificates" {
+        MAX_CERTIFICATE
+    } else {
+        MAX_TEXT
     };
     let mut out = Vec::new();
     for item in items {
         let Value::Object(o) = item else {
-            return Err(invalid("Each email is an object with a value."));
+            return Err(invalid(format!("Each of {name} is an object.")));
         };
-        let Some(address) = text(find(o, "value"), "emails.value")? else {
-            continue;
-        };
-        let mut email = Map::new();
-        email.insert("value".into(), json!(address));
-        if let Some(t) = text(find(o, "type"), "emails.type")? {
-            email.insert("type".into(), json!(t));
+        let mut kept = Map::new();
+        for sub in subs {
+            let label = format!("{name}.{sub}");
+            let value = if *sub == "primary" {
+                boolean(find(o, sub), &label)?.map(Value::Bool)
+            } else {
+                bounded_text(find(o, sub), &label, max, *sub == "formatted")?.map(Value::String)
+            };
+            if let Some(v) = value {
+                kept.insert((*sub).to_owned(), v);
+            }
         }
-        if let Some(p) = boolean(find(o, "primary"), "emails.primary")? {
-            email.insert("primary".into(), json!(p));
+        if needs.is_none_or(|n| kept.contains_key(n)) && !kept.is_empty() {
+            out.push(Value::Object(kept));
         }
-        out.push(Value::Object(email));
     }
     Ok(Some(out))
 }
@@ -200,7 +278,7 @@ pub fn parse(body: &Value, present: Option<&ProvisionedUser>) -> ScimResult<User
     let mut stored = Map::new();
     let name = strings(field(body, "name"), "name", NAME_PARTS)?;
     let display_name = text(field(body, "displayName"), "displayName")?;
-    let emails = emails(field(body, "emails"))?;
+    let emails = plural(field(body, "emails"), "emails", PLURAL_SUBS, Some("value"))?;
     if let Some(n) = &name {
         stored.insert("name".into(), Value::Object(n.clone()));
     }
@@ -209,6 +287,16 @@ pub fn parse(body: &Value, present: Option<&ProvisionedUser>) -> ScimResult<User
     }
     if let Some(e) = &emails {
         stored.insert("emails".into(), Value::Array(e.clone()));
+    }
+    for key in SINGULAR {
+        if let Some(v) = text(field(body, key), key)? {
+            stored.insert((*key).to_owned(), json!(v));
+        }
+    }
+    for (key, subs) in PLURAL {
+        if let Some(items) = plural(field(body, key), key, subs, None)? {
+            stored.insert((*key).to_owned(), Value::Array(items));
+        }
     }
     if let Some(ext) = extension(body, urn::ENTERPRISE_USER) {
         let mut out = strings(Some(ext), "enterprise", ENTERPRISE)?.unwrap_or_default();

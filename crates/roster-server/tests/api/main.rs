@@ -31,6 +31,7 @@ mod organizations;
 mod ownership;
 mod pagination;
 mod scim;
+mod scim_attributes;
 mod support;
 mod takeover;
 mod team_rules;
