@@ -1,4 +1,4 @@
-//! Reading requests: the JSON body (content type, size limit, parse errors), query parameters
+//! Reading requests: the JSON or form body (content type, size limit, parse errors), query parameters
 //! (each at most once), path ids (a malformed id is a 404), and `Fields`, which validates a
 //! JSON object field by field and collects DRF-style errors.
 
@@ -52,11 +52,19 @@ impl FromRequest<AppState> for AnonymousJson {
 async fn read_json(req: Request, limit: usize) -> ApiResult<bytes::Bytes> {
     let (parts, body) = req.into_parts();
     check_content_type(&parts)?;
-    let declared = parts
+    read_limited(body, declared_length(&parts), limit).await
+}
+
+fn declared_length(parts: &Parts) -> Option<u64> {
+    parts
         .headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Reads a body of at most `limit` bytes (`declared` by its Content-Length, if any).
+async fn read_limited(body: Body, declared: Option<u64>, limit: usize) -> ApiResult<bytes::Bytes> {
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
@@ -64,7 +72,7 @@ async fn read_json(req: Request, limit: usize) -> ApiResult<bytes::Bytes> {
     // and then joining them would hold a large payload twice.
     let room = declared.map_or(0, |n| usize::try_from(n).unwrap_or(limit).min(limit));
     let mut bytes = BytesMut::with_capacity(room);
-    let mut chunks = Body::new(body).into_data_stream();
+    let mut chunks = body.into_data_stream();
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(|e| ApiError::parse(format!("Could not read the body: {e}")))?;
         if bytes.len() + chunk.len() > limit {
@@ -75,16 +83,91 @@ async fn read_json(req: Request, limit: usize) -> ApiResult<bytes::Bytes> {
     Ok(bytes.freeze())
 }
 
-/// A JSON request body, parsed.
-pub struct JsonBody(pub Value);
+/// The body of a write whose fields are flat: JSON as sent, or a form
+/// (`application/x-www-form-urlencoded` or `multipart/form-data`, as Django REST Framework's
+/// default parsers take them) read into an object of strings, which `Fields` validates as it
+/// validates the same JSON strings.
+pub enum WriteBody {
+    Json(bytes::Bytes),
+    Form(Value),
+}
 
-impl FromRequest<AppState> for JsonBody {
+impl FromRequest<AppState> for WriteBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
-        let RawJson(bytes) = RawJson::from_request(req, state).await?;
-        parse_json(&bytes).map(JsonBody)
+        let limit = state.config.max_body_bytes;
+        match form_kind(req.headers()) {
+            None => read_json(req, limit).await.map(WriteBody::Json),
+            Some(Form::UrlEncoded) => {
+                let (parts, body) = req.into_parts();
+                let bytes = read_limited(body, declared_length(&parts), limit).await?;
+                // As Django's QueryDict reads a field sent twice: the last value.
+                let fields = form_urlencoded::parse(&bytes)
+                    .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                    .collect();
+                Ok(WriteBody::Form(Value::Object(fields)))
+            }
+            Some(Form::Multipart) => {
+                let (parts, body) = req.into_parts();
+                let bytes = read_limited(body, declared_length(&parts), limit).await?;
+                let req = Request::from_parts(parts, Body::from(bytes));
+                multipart_fields(req, state).await.map(WriteBody::Form)
+            }
+        }
     }
+}
+
+/// A flat write's body, parsed: a JSON value, or a form's object of strings.
+pub struct FlatBody(pub Value);
+
+impl FromRequest<AppState> for FlatBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
+        match WriteBody::from_request(req, state).await? {
+            WriteBody::Json(bytes) => parse_json(&bytes).map(FlatBody),
+            WriteBody::Form(fields) => Ok(FlatBody(fields)),
+        }
+    }
+}
+
+enum Form {
+    UrlEncoded,
+    Multipart,
+}
+
+fn form_kind(headers: &axum::http::HeaderMap) -> Option<Form> {
+    let value = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    let essence = value.split(';').next()?.trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/x-www-form-urlencoded" => Some(Form::UrlEncoded),
+        "multipart/form-data" => Some(Form::Multipart),
+        _ => None,
+    }
+}
+
+/// The text fields of a multipart form; a file part is not a field of any flat write and is
+/// ignored, as unknown fields are.
+async fn multipart_fields(req: Request, state: &AppState) -> ApiResult<Value> {
+    let parse = |e: axum::extract::multipart::MultipartError| {
+        ApiError::parse(format!("Multipart form parse error - {}", e.body_text()))
+    };
+    let mut form = axum::extract::Multipart::from_request(req, state)
+        .await
+        .map_err(|e| ApiError::parse(format!("Multipart form parse error - {}", e.body_text())))?;
+    let mut fields = Map::new();
+    while let Some(part) = form.next_field().await.map_err(parse)? {
+        let Some(name) = part.name().map(str::to_owned) else {
+            continue;
+        };
+        if part.file_name().is_some() {
+            continue;
+        }
+        let text = part.text().await.map_err(parse)?;
+        fields.insert(name, Value::String(text));
+    }
+    Ok(Value::Object(fields))
 }
 
 /// Parses JSON, answering a DRF parse error for anything malformed.

@@ -2,9 +2,10 @@
 //! Swagger UI that renders it from assets compiled into the binary.
 //!
 //! The DRF error responses every operation can give are added here once, by a modifier,
-//! rather than repeated on each handler; so are the pagination headers of every list and an
-//! example of every request and response body, made from the schemas (their own examples
-//! where a field has one), so that an example can never drift from what it illustrates.
+//! rather than repeated on each handler; so are the pagination headers of every list, the
+//! form media types of the writes that take forms, and an example of every request and
+//! response body, made from the schemas (their own examples where a field has one), so that
+//! an example can never drift from what it illustrates.
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -142,6 +143,12 @@ pub fn finish(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi
         .filter_map(Value::as_object_mut)
         .flat_map(|item| item.values_mut());
     for op in operations {
+        let takes_forms = op["operationId"]
+            .as_str()
+            .is_some_and(|id| FORM_OPERATIONS.contains(&id));
+        if takes_forms {
+            add_form_bodies(op);
+        }
         let lists = op["parameters"]
             .as_array()
             .is_some_and(|ps| ps.iter().any(|p| p["name"] == "page"));
@@ -168,6 +175,42 @@ pub fn finish(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi
         }
     }
     serde_json::from_value(doc).unwrap_or(openapi)
+}
+
+/// The writes whose fields are flat, which take forms as well as JSON (`input::FlatBody`).
+const FORM_OPERATIONS: &[&str] = &[
+    "organizations_create",
+    "organizations_update",
+    "organizations_partial_update",
+    "groups_create",
+    "groups_update",
+    "groups_partial_update",
+    "campaigns_create",
+    "campaigns_update",
+    "campaigns_partial_update",
+    "memberships_update",
+    "memberships_partial_update",
+    "service_accounts_create",
+    "deployment_keys_create",
+    "invitations_create",
+    "email_domains_create",
+];
+
+/// Documents the form media types of a flat write: the JSON body's fields, sent as form
+/// fields (values as text; a campaign's `users` only in JSON).
+fn add_form_bodies(op: &mut Value) {
+    let Some(contents) = op
+        .pointer_mut("/requestBody/content")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let Some(json) = contents.get("application/json").cloned() else {
+        return;
+    };
+    for form in ["application/x-www-form-urlencoded", "multipart/form-data"] {
+        contents.insert(form.to_owned(), json.clone());
+    }
 }
 
 /// The headers of a page (`version=2.0`): where the neighbouring pages are, and how many
@@ -300,7 +343,11 @@ fn add_error_responses(op: &mut Operation) {
     if op.request_body.is_some() {
         add("400", "Invalid input", "ValidationErrors");
         add("413", "Body over the size limit", "ErrorDetail");
-        add("415", "Body is not JSON", "ErrorDetail");
+        add(
+            "415",
+            "Body is not JSON (or, for flat writes, a form)",
+            "ErrorDetail",
+        );
     }
     if !public {
         add("400", "Invalid input", "ValidationErrors");

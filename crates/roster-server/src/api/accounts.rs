@@ -6,7 +6,7 @@
 use crate::api::json;
 use crate::auth::{Caller, Needs};
 use crate::error::ApiResult;
-use crate::input::{Fields, JsonBody, parse_uuid};
+use crate::input::{Fields, FlatBody, parse_uuid};
 use crate::pagination::Listing;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -207,7 +207,7 @@ pub async fn create_service_account(
     State(state): State<AppState>,
     caller: Caller,
     Path(org): Path<String>,
-    JsonBody(body): JsonBody,
+    FlatBody(body): FlatBody,
 ) -> ApiResult<Response> {
     let org = admin_of(&state, &caller, &org).await?;
     let mut fields = Fields::new(body, false)?;
@@ -297,7 +297,7 @@ pub async fn create_deployment_key(
     State(state): State<AppState>,
     caller: Caller,
     Path(org): Path<String>,
-    JsonBody(body): JsonBody,
+    FlatBody(body): FlatBody,
 ) -> ApiResult<Response> {
     let org = admin_of(&state, &caller, &org).await?;
     let mut fields = Fields::new(body, false)?;

@@ -4,7 +4,7 @@
 use crate::api::json;
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Fields, JsonBody, RawJson, parse_json, parse_uuid};
+use crate::input::{Fields, FlatBody, WriteBody, parse_json, parse_uuid};
 use crate::limits::HEAVY_ITEMS;
 use crate::members::{CampaignMembers, campaign_users};
 use crate::pagination::Listing;
@@ -98,7 +98,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    FlatBody(body): FlatBody,
 ) -> ApiResult<Response> {
     let org = parse_uuid(&id)?;
     caller.role_in(&state, org, Needs::Manager).await?;
@@ -132,7 +132,7 @@ pub async fn update(
     state: State<AppState>,
     caller: Caller,
     ids: Path<(String, String)>,
-    body: RawJson,
+    body: WriteBody,
 ) -> ApiResult<Response> {
     write(state, caller, ids, body, false).await
 }
@@ -145,7 +145,7 @@ pub async fn partial_update(
     state: State<AppState>,
     caller: Caller,
     ids: Path<(String, String)>,
-    body: RawJson,
+    body: WriteBody,
 ) -> ApiResult<Response> {
     write(state, caller, ids, body, true).await
 }
@@ -154,17 +154,26 @@ async fn write(
     State(state): State<AppState>,
     caller: Caller,
     Path((org, id)): Path<(String, String)>,
-    RawJson(body): RawJson,
+    body: WriteBody,
     partial: bool,
 ) -> ApiResult<Response> {
     let campaign = load(&state, &caller, &org, &id).await?;
-    let mut fields = Fields::new(parse_json(&body)?, partial)?;
+    // A form renames; only JSON can carry the `users` list.
+    let (object, json_body) = match body {
+        WriteBody::Json(bytes) => (parse_json(&bytes)?, Some(bytes)),
+        WriteBody::Form(fields) => (fields, None),
+    };
+    let mut fields = Fields::new(object, partial)?;
     let name = fields.text("name", true, MAX_NAME);
     fields.finish()?;
     // The body is an object by now; its `users`, if any, replace the members (PUT only).
-    let members = match campaign_users(&body)? {
-        Some(users) if !partial => Some(CampaignMembers::parse(users, state.config.max_items)?),
+    let users = match &json_body {
+        Some(bytes) if !partial => campaign_users(bytes)?,
         _ => None,
+    };
+    let members = match users {
+        Some(users) => Some(CampaignMembers::parse(users, state.config.max_items)?),
+        None => None,
     };
     let mut gate = state.gate(caller.user_id(), Some(campaign.organization));
     gate.admit(

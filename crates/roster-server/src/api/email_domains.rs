@@ -4,7 +4,7 @@
 use crate::api::json;
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Fields, JsonBody, parse_uuid};
+use crate::input::{Fields, FlatBody, parse_uuid};
 use crate::pagination::Listing;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -77,7 +77,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    FlatBody(body): FlatBody,
 ) -> ApiResult<Response> {
     let org = parse_uuid(&id)?;
     require_operator(&state, &caller, org).await?;

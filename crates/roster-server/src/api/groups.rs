@@ -3,7 +3,7 @@
 use crate::api::json;
 use crate::auth::{Caller, Needs};
 use crate::error::ApiResult;
-use crate::input::{Fields, JsonBody, parse_uuid};
+use crate::input::{Fields, FlatBody, parse_uuid};
 use crate::pagination::Listing;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -84,7 +84,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    FlatBody(body): FlatBody,
 ) -> ApiResult<Response> {
     let org = parse_uuid(&id)?;
     caller.role_in(&state, org, Needs::Manager).await?;
@@ -116,7 +116,7 @@ pub async fn update(
     state: State<AppState>,
     caller: Caller,
     id: Path<String>,
-    body: JsonBody,
+    body: FlatBody,
 ) -> ApiResult<Response> {
     rename(state, caller, id, body, false).await
 }
@@ -129,7 +129,7 @@ pub async fn partial_update(
     state: State<AppState>,
     caller: Caller,
     id: Path<String>,
-    body: JsonBody,
+    body: FlatBody,
 ) -> ApiResult<Response> {
     rename(state, caller, id, body, true).await
 }
@@ -138,7 +138,7 @@ async fn rename(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    FlatBody(body): FlatBody,
     partial: bool,
 ) -> ApiResult<Response> {
     let group = load(&state, &caller, &id).await?;

@@ -6,7 +6,7 @@
 use crate::api::json;
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
-use crate::input::{AnonymousJson, Fields, JsonBody, parse_uuid};
+use crate::input::{AnonymousJson, Fields, FlatBody, parse_uuid};
 use crate::pagination::Listing;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -112,7 +112,7 @@ pub async fn create(
     caller: Caller,
     Path(org): Path<String>,
     headers: HeaderMap,
-    JsonBody(body): JsonBody,
+    FlatBody(body): FlatBody,
 ) -> ApiResult<Response> {
     let org = parse_uuid(&org)?;
     let caller_role = caller.role_in(&state, org, Needs::Manager).await?;

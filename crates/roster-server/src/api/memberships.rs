@@ -4,7 +4,7 @@
 use crate::api::json;
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Fields, JsonBody, QueryParams, parse_int_id, parse_uuid};
+use crate::input::{Fields, FlatBody, QueryParams, parse_int_id, parse_uuid};
 use crate::negotiate::ApiVersion;
 use crate::page_cache::PageEnds;
 use crate::pagination::{Page, PageRequest, RequestUrl, stream_list};
@@ -339,7 +339,7 @@ pub async fn update(
     state: State<AppState>,
     caller: Caller,
     id: Path<String>,
-    body: JsonBody,
+    body: FlatBody,
 ) -> ApiResult<Response> {
     set_role(state, caller, id, body, false).await
 }
@@ -352,7 +352,7 @@ pub async fn partial_update(
     state: State<AppState>,
     caller: Caller,
     id: Path<String>,
-    body: JsonBody,
+    body: FlatBody,
 ) -> ApiResult<Response> {
     set_role(state, caller, id, body, true).await
 }
@@ -361,7 +361,7 @@ async fn set_role(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    FlatBody(body): FlatBody,
     partial: bool,
 ) -> ApiResult<Response> {
     let membership = load(&state, &caller, &id, Needs::Admin).await?;

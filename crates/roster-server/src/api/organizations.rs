@@ -3,7 +3,7 @@
 
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Fields, JsonBody, parse_uuid};
+use crate::input::{Fields, FlatBody, parse_uuid};
 use crate::pagination::{Chunk, Listing, STREAM_CHUNK, array_body, stream_rows};
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
@@ -251,7 +251,7 @@ fn failed(error: String) -> impl Stream<Item = Result<Bytes, std::io::Error>> + 
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(body): JsonBody,
+    FlatBody(body): FlatBody,
 ) -> ApiResult<Response> {
     // Accounts are not people; an unproven key acts in its own team alone.
     if caller.0.user.service_account || caller.0.confined_to.is_some() {
@@ -326,7 +326,7 @@ pub async fn update(
     state: State<AppState>,
     caller: Caller,
     id: Path<String>,
-    body: JsonBody,
+    body: FlatBody,
 ) -> ApiResult<Response> {
     write(state, caller, id, body, false).await
 }
@@ -339,7 +339,7 @@ pub async fn partial_update(
     state: State<AppState>,
     caller: Caller,
     id: Path<String>,
-    body: JsonBody,
+    body: FlatBody,
 ) -> ApiResult<Response> {
     write(state, caller, id, body, true).await
 }
@@ -348,7 +348,7 @@ async fn write(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    FlatBody(body): FlatBody,
     partial: bool,
 ) -> ApiResult<Response> {
     let id = parse_uuid(&id)?;

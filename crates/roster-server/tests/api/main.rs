@@ -14,6 +14,7 @@ mod corpus;
 mod email_domains;
 mod faults;
 mod first_start;
+mod forms;
 mod front;
 mod group_memberships;
 mod groups;

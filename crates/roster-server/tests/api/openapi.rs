@@ -200,3 +200,35 @@ async fn every_operation_has_examples_and_every_list_its_page_headers() {
     }
     assert_eq!(lists, 10, "every list takes pages");
 }
+
+/// The writes whose fields are flat document their form bodies; member lists stay JSON.
+#[tokio::test]
+async fn flat_writes_document_their_form_bodies() {
+    let app = TestApp::new().await;
+    let doc = app.get("/api/schema/").send().await.json();
+    let kinds = |path: &str, method: &str| -> Vec<String> {
+        let content = &doc["paths"][path][method]["requestBody"]["content"];
+        let mut kinds: Vec<String> = content.as_object().unwrap().keys().cloned().collect();
+        kinds.sort();
+        kinds
+    };
+    let forms = [
+        "application/json",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ];
+    for (path, method) in [
+        ("/api/organizations/", "post"),
+        ("/api/organizations/{id}/", "patch"),
+        ("/api/groups/{id}/", "put"),
+        ("/api/memberships/{id}/", "patch"),
+        ("/api/organizations/{id}/invitations/", "post"),
+        ("/api/organizations/{id}/email-domains/", "post"),
+    ] {
+        assert_eq!(kinds(path, method), forms, "{method} {path}");
+    }
+    assert_eq!(
+        kinds("/api/groups/{id}/memberships/", "put"),
+        ["application/json"]
+    );
+}
