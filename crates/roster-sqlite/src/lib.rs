@@ -112,8 +112,8 @@ impl SqliteStore {
             .map_err(other)?;
         let checkpointer = SqlitePoolOptions::new()
             .max_connections(1)
-            // A truncating checkpoint holds writers back while it waits for readers.
-            .connect_with(options.clone().busy_timeout(TRUNCATE_WAIT))
+            // Each checkpoint sets how long it may wait (`wal_checkpoint`).
+            .connect_with(options.clone())
             .await
             .map_err(other)?;
         let changes = Arc::new(Changes::new(tuning.watch_bound));
@@ -246,33 +246,83 @@ fn wal_path(database: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// Copies the log back into the database once a second (PASSIVE: it never waits for, nor
-/// blocks, readers and writers). A passive checkpoint never shrinks the log, and under steady
-/// load some reader always holds an old snapshot, so SQLite never starts the log over: it
-/// grew past 600 MB in 40 s. Once it passes `limit`, a TRUNCATE checkpoint waits (at most
-/// [`TRUNCATE_WAIT`]) for the readers of old snapshots to finish, and empties it.
+/// blocks, readers and writers), and then starts the log over when it holds more than
+/// [`RESTART_AT`].
+///
+/// A passive checkpoint alone never shrinks the log: under steady writes new frames arrive
+/// while it copies, so the log is never wholly copied when the next write begins, and SQLite
+/// never starts it over (it grew past 600 MB in 40 s). Starting over takes a blocking
+/// checkpoint (RESTART), which holds writers back while it copies what is left and waits for
+/// readers of old snapshots; run right after the passive pass, it has only the last few
+/// milliseconds of frames to copy. Once a blocking checkpoint emptied a log of a second's
+/// writes in one go, holding writers for 80-120 ms every other second: the tail of every
+/// write's latency. When the file itself is past `limit` (readers kept the log from being
+/// started over), the blocking checkpoint is a TRUNCATE, which waits (at most
+/// [`TRUNCATE_WAIT`]) for those readers and empties the file.
 async fn checkpoint(pool: SqlitePool, wal: std::path::PathBuf, limit: u64, alive: Weak<Changes>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The log as the last restart left it: until someone writes, there is nothing to restart.
+    let mut restarted = None;
     loop {
         tick.tick().await;
         if alive.strong_count() == 0 {
             return;
         }
-        let over = std::fs::metadata(&wal).is_ok_and(|m| m.len() > limit);
-        let mode = if over { "TRUNCATE" } else { "PASSIVE" };
-        let sql = sqlx::AssertSqlSafe(format!("PRAGMA wal_checkpoint({mode})"));
-        match sqlx::query_as::<_, (i64, i64, i64)>(sql)
-            .fetch_one(&pool)
-            .await
-        {
-            Ok((busy, _, _)) if over && busy != 0 => {
-                tracing::debug!("the log is over its limit, but readers held it; next second")
+        let mut conn = match pool.acquire().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+                continue;
             }
-            Ok(_) => {}
+        };
+        let frames = match wal_checkpoint(&mut conn, "PASSIVE", Duration::ZERO).await {
+            Ok((_, frames)) => frames,
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+                continue;
+            }
+        };
+        let over = std::fs::metadata(&wal).is_ok_and(|m| m.len() > limit);
+        let (mode, wait) = match () {
+            _ if over => ("TRUNCATE", TRUNCATE_WAIT),
+            _ if frames > RESTART_FRAMES && restarted != Some(frames) => ("RESTART", RESTART_WAIT),
+            _ => continue,
+        };
+        match wal_checkpoint(&mut conn, mode, wait).await {
+            Ok((true, _)) => tracing::debug!("readers held the log; it is started over later"),
+            Ok((false, frames)) => restarted = Some(frames),
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
         }
     }
 }
+
+/// Runs a checkpoint in `mode`, waiting at most `wait` for readers (and writers) it must wait
+/// for: whether it gave up (busy), and how many frames the log holds.
+async fn wal_checkpoint(
+    conn: &mut sqlx::SqliteConnection,
+    mode: &str,
+    wait: Duration,
+) -> sqlx::Result<(bool, i64)> {
+    let busy_timeout = format!("PRAGMA busy_timeout = {}", wait.as_millis());
+    sqlx::query(sqlx::AssertSqlSafe(busy_timeout))
+        .execute(&mut *conn)
+        .await?;
+    let sql = format!("PRAGMA wal_checkpoint({mode})");
+    let (busy, frames, _): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok((busy != 0, frames))
+}
+
+/// The longest a restarting checkpoint waits for readers of old snapshots, holding writers
+/// back meanwhile: page reads take a few milliseconds, and a log not started over now is
+/// started over a second later.
+const RESTART_WAIT: Duration = Duration::from_millis(20);
+
+/// A log of more frames than this (4 MiB of 4 KiB pages, SQLite's own automatic checkpoint
+/// size) is started over after its passive checkpoint.
+const RESTART_FRAMES: i64 = 1000;
 
 /// How often the database file is asked whether anyone committed: the longest a change made
 /// by another process (an operator command) goes unseen by what this one keeps in memory.
