@@ -8,6 +8,7 @@ pub(crate) mod campaigns;
 pub(crate) mod email_domains;
 pub(crate) mod group_names;
 pub(crate) mod groups;
+pub(crate) mod idempotency;
 pub(crate) mod invitations;
 pub(crate) mod memberships;
 pub(crate) mod organizations;

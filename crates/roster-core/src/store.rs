@@ -503,6 +503,7 @@ pub trait Store:
     + Invitations
     + Imports
     + Provisioning
+    + Idempotency
     + Send
     + Sync
     + 'static
@@ -916,6 +917,60 @@ pub trait Imports: Send + Sync {
         dry_run: bool,
         now: Timestamp,
     ) -> StoreResult<ImportSummary>;
+}
+
+/// Where an `Idempotency-Key` stands for its caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyClaim {
+    /// The key is this request's now: run it, then keep or release its answer.
+    Claimed,
+    /// A request with this key (and `fingerprint`) is running.
+    Running { fingerprint: Vec<u8> },
+    /// A request with this key (and `fingerprint`) was carried out; its answer, when kept.
+    Done {
+        fingerprint: Vec<u8>,
+        answer: Option<KeptAnswer>,
+    },
+}
+
+/// The first answer to a write, as it was sent: replayed to every retry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeptAnswer {
+    pub status: u16,
+    /// The response headers, as a JSON array of `[name, value]` pairs.
+    pub headers: String,
+    pub body: Vec<u8>,
+}
+
+/// Idempotent retries: the first answer to a write, kept per caller and `Idempotency-Key`.
+#[async_trait]
+pub trait Idempotency: Send + Sync {
+    /// Claims `key` for `user`'s request with `fingerprint`, unless a request holds it: a key
+    /// claimed before `expired` is free again, and so is one whose request has been running
+    /// since before `abandoned` (its server went away).
+    async fn claim_idempotency_key(
+        &self,
+        user: Uuid,
+        key: &str,
+        fingerprint: &[u8],
+        now: Timestamp,
+        expired: Timestamp,
+        abandoned: Timestamp,
+    ) -> StoreResult<KeyClaim>;
+
+    /// Records that the claimed request was carried out, with its answer when it is kept.
+    async fn finish_idempotency_key(
+        &self,
+        user: Uuid,
+        key: &str,
+        answer: Option<&KeptAnswer>,
+    ) -> StoreResult<()>;
+
+    /// Frees a claimed key whose request changed nothing, so that a retry runs again.
+    async fn release_idempotency_key(&self, user: Uuid, key: &str) -> StoreResult<()>;
+
+    /// Forgets at most `limit` keys claimed before `before`; how many it forgot.
+    async fn prune_idempotency_keys(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
 }
 
 /// SCIM provisioning (see `crate::provisioning`).

@@ -16,6 +16,12 @@ impl Timestamp {
         Self(micros)
     }
 
+    /// The moment `d` earlier.
+    pub fn minus(self, d: std::time::Duration) -> Self {
+        let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_sub(micros))
+    }
+
     pub fn as_micros(self) -> i64 {
         self.0
     }

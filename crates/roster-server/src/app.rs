@@ -135,6 +135,11 @@ pub fn app(state: AppState) -> App {
 
     let api = api
         .layer(middleware::from_fn(negotiate::middleware))
+        // Outside negotiation: a replayed answer is the one sent, headers and all.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::idempotency::middleware,
+        ))
         .with_state(state.clone());
     let router = Router::new()
         .merge(api)

@@ -38,6 +38,19 @@ impl FromRequestParts<AppState> for AnyCaller {
     }
 }
 
+/// Who the request's key belongs to, if it is a known key: the same lookup as [`AnyCaller`]'s,
+/// without its refusals or its count against the key's request rate (the handler that runs
+/// next does both).
+pub async fn identify(parts: &Parts, state: &AppState) -> Option<Principal> {
+    let secret = credentials(parts).ok()?;
+    if !keys::looks_like_key(secret) {
+        return None;
+    }
+    let hash = KeyHash::of(secret);
+    let read = state.store.authenticate(&hash, state.clock.now());
+    state.recall.principal(&hash, read).await.ok().flatten()
+}
+
 /// No credentials at all is `None` (an endpoint that also answers anonymous callers); any
 /// credentials are checked as [`AnyCaller`] checks them: a bad key is still a 401.
 impl axum::extract::OptionalFromRequestParts<AppState> for AnyCaller {

@@ -44,6 +44,15 @@ pub enum ApiError {
     StorageFull,
     #[error("The invitation email could not be sent: nothing was kept. Try again later.")]
     MailFailed,
+    /// An `Idempotency-Key` sent again with another request.
+    #[error(
+        "This Idempotency-Key was used with another request (method, path or body): use a new \
+         key for a new request."
+    )]
+    KeyReused,
+    /// A retry of a request that cannot be answered as the first one was.
+    #[error("{0}")]
+    KeyConflict(&'static str),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -67,6 +76,8 @@ impl ApiError {
             }
             ApiError::Forbidden | ApiError::Denied(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound | ApiError::InvalidPage => StatusCode::NOT_FOUND,
+            ApiError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::KeyConflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

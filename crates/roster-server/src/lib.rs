@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod error;
+pub mod idempotency;
 pub mod import;
 pub mod input;
 pub mod limits;

@@ -109,6 +109,17 @@ fn add_conventions(openapi: &mut utoipa::openapi::OpenApi) {
         );
         for item in openapi.paths.paths.values_mut() {
             for op in [
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                add_idempotency(op);
+            }
+            for op in [
                 &mut item.get,
                 &mut item.post,
                 &mut item.put,
@@ -316,6 +327,62 @@ fn field_example(name: &str, schema: &Value, schemas: &Value, depth: usize) -> V
         "email" if plain_text => json!("ann@example.com"),
         "domain" if plain_text => json!("example.com"),
         _ => example_of(schema, schemas, depth),
+    }
+}
+
+/// The `Idempotency-Key` header of an authenticated write, and its answers (`idempotency`).
+fn add_idempotency(op: &mut Operation) {
+    let public = op
+        .security
+        .as_ref()
+        .is_some_and(|s| s.contains(&SecurityRequirement::default()));
+    if public {
+        return;
+    }
+    let header = utoipa::openapi::path::ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(utoipa::openapi::path::ParameterIn::Header)
+        .required(utoipa::openapi::Required::False)
+        .description(Some(
+            "Carries the write out once per caller and key: a retry within 24 hours gets the \
+             first answer back byte for byte, with `Idempotent-Replayed: true`. 1 to 255 \
+             visible ASCII characters.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255))
+                .pattern(Some("^[!-~]+$")),
+        ))
+        .build();
+    op.parameters
+        .get_or_insert_with(Vec::new)
+        .push(header.into());
+    for (status, description) in [
+        (
+            "409",
+            "The request with this Idempotency-Key is still running, or was carried out and \
+             its answer (holding a credential, or too large) is not kept",
+        ),
+        (
+            "422",
+            "This Idempotency-Key was used with another method, path or body",
+        ),
+    ] {
+        let response = ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorDetail")))
+                    .build(),
+            )
+            .build();
+        op.responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert(response.into());
     }
 }
 

@@ -160,6 +160,10 @@ pub async fn serve(args: ServeArgs, database: &str) -> CliResult {
     if let Some(Secret(token)) = args.metrics_token {
         state = state.with_metrics_token(token);
     }
+    tokio::spawn(crate::idempotency::prune(
+        state.store.clone(),
+        state.clock.clone(),
+    ));
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, "roster is listening");
     crate::listener::serve(listener, app(state), limits, shutdown_signal()).await;

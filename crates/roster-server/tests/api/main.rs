@@ -20,6 +20,7 @@ mod group_memberships;
 mod groups;
 mod heavy;
 mod hostile;
+mod idempotency;
 mod invitations;
 mod limits;
 mod mailed;

@@ -232,3 +232,34 @@ async fn flat_writes_document_their_form_bodies() {
         ["application/json"]
     );
 }
+
+/// Every authenticated write documents the `Idempotency-Key` header and its 409 and 422.
+#[tokio::test]
+async fn writes_document_idempotency_keys() {
+    let app = TestApp::new().await;
+    let doc = app.get("/api/schema/").send().await.json();
+    let mut writes = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["post", "put", "patch", "delete"] {
+            let op = &item[method];
+            if op.is_null() || path == "/api/invitations/accept/" {
+                continue;
+            }
+            writes += 1;
+            let params = op["parameters"].as_array().unwrap();
+            assert!(
+                params
+                    .iter()
+                    .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header"),
+                "{method} {path}"
+            );
+            for status in ["409", "422"] {
+                assert!(
+                    op["responses"][status].is_object(),
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+    assert!(writes > 20, "{writes}");
+}

@@ -1,0 +1,137 @@
+//! Idempotency keys: the first answer to a write, per caller and key, so that a retried
+//! request gets that answer back instead of making its change twice. Compiled into each
+//! backend against its `dialect` module (see README.md).
+
+use crate::dialect::{Backend, Stamp, ts};
+use crate::other;
+use async_trait::async_trait;
+use roster_core::store::{Idempotency, KeptAnswer, KeyClaim};
+use roster_core::{StoreResult, Timestamp};
+use uuid::Uuid;
+
+/// `state`: the request is running; it was carried out and its answer kept; carried out, and
+/// its answer not kept (it held a credential, or was too large).
+const RUNNING: i16 = 0;
+const KEPT: i16 = 1;
+const NOT_KEPT: i16 = 2;
+
+type KeyRow = (Vec<u8>, i16, Option<i32>, Option<String>, Option<Vec<u8>>);
+
+#[async_trait]
+impl Idempotency for Backend {
+    async fn claim_idempotency_key(
+        &self,
+        user: Uuid,
+        key: &str,
+        fingerprint: &[u8],
+        now: Timestamp,
+        expired: Timestamp,
+        abandoned: Timestamp,
+    ) -> StoreResult<KeyClaim> {
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 \
+             AND (created_at < $3 OR (state = $4 AND created_at < $5))",
+        )
+        .bind(user)
+        .bind(key)
+        .bind(ts(expired))
+        .bind(RUNNING)
+        .bind(ts(abandoned))
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (user_id, key, fingerprint, state, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO NOTHING",
+        )
+        .bind(user)
+        .bind(key)
+        .bind(fingerprint)
+        .bind(RUNNING)
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?
+        .rows_affected()
+            == 1;
+        let claim = if claimed {
+            KeyClaim::Claimed
+        } else {
+            let (fingerprint, state, status, headers, body): KeyRow = sqlx::query_as(
+                "SELECT fingerprint, state, status, headers, body FROM idempotency_keys \
+                 WHERE user_id = $1 AND key = $2",
+            )
+            .bind(user)
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(other)?;
+            match (state, status, headers, body) {
+                (RUNNING, ..) => KeyClaim::Running { fingerprint },
+                (KEPT, Some(status), Some(headers), Some(body)) => KeyClaim::Done {
+                    fingerprint,
+                    answer: Some(KeptAnswer {
+                        status: u16::try_from(status).unwrap_or(500),
+                        headers,
+                        body,
+                    }),
+                },
+                _ => KeyClaim::Done {
+                    fingerprint,
+                    answer: None,
+                },
+            }
+        };
+        tx.commit().await.map_err(other)?;
+        Ok(claim)
+    }
+
+    async fn finish_idempotency_key(
+        &self,
+        user: Uuid,
+        key: &str,
+        answer: Option<&KeptAnswer>,
+    ) -> StoreResult<()> {
+        let state = if answer.is_some() { KEPT } else { NOT_KEPT };
+        sqlx::query(
+            "UPDATE idempotency_keys SET state = $3, status = $4, headers = $5, body = $6 \
+             WHERE user_id = $1 AND key = $2",
+        )
+        .bind(user)
+        .bind(key)
+        .bind(state)
+        .bind(answer.map(|a| i32::from(a.status)))
+        .bind(answer.map(|a| a.headers.as_str()))
+        .bind(answer.map(|a| a.body.as_slice()))
+        .execute(self.writes())
+        .await
+        .map_err(other)?;
+        Ok(())
+    }
+
+    async fn release_idempotency_key(&self, user: Uuid, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND state = $3")
+            .bind(user)
+            .bind(key)
+            .bind(RUNNING)
+            .execute(self.writes())
+            .await
+            .map_err(other)?;
+        Ok(())
+    }
+
+    async fn prune_idempotency_keys(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        let stamp: Stamp = ts(before);
+        let done = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE (user_id, key) IN (SELECT user_id, key \
+             FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+        )
+        .bind(stamp)
+        .bind(i64::from(limit))
+        .execute(self.writes())
+        .await
+        .map_err(other)?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,16 @@
+-- Idempotency-Key: the first answer to a write, kept for a day per caller and key, so that a
+-- retried request gets it back instead of making its change twice (roster-sql/idempotency.rs).
+-- state: 0 running, 1 carried out and its answer kept, 2 carried out and its answer not kept
+-- (it held a credential, or was too large). fingerprint: SHA-256 of method, path and body.
+CREATE TABLE idempotency_keys (
+    user_id     BLOB NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    key         TEXT NOT NULL,
+    fingerprint BLOB NOT NULL,
+    state       INTEGER NOT NULL,
+    status      INTEGER,
+    headers     TEXT,
+    body        BLOB,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (user_id, key)
+);
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
