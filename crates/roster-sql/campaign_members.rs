@@ -5,13 +5,15 @@
 use crate::dialect::{
     Backend, Conn, Db, JOIN_IN_ORDER, Stamp, analyze_if_large, at, in_texts, page_of, texts, ts,
 };
-use crate::payload;
 use crate::rows::push_window;
 use crate::{campaigns, other};
+use crate::{payload, preview};
 use async_trait::async_trait;
 use roster_core::store::CampaignMembers;
 use roster_core::store::{EmailCursor, MembersChange, NewCampaignMember, Window};
-use roster_core::{Campaign, CampaignMember, StoreError, StoreResult, Timestamp, User};
+use roster_core::{
+    Campaign, CampaignMember, MembersPreview, StoreError, StoreResult, Timestamp, User,
+};
 use serde_json::value::RawValue;
 use sqlx::{FromRow, QueryBuilder};
 use std::collections::HashMap;
@@ -120,9 +122,28 @@ async fn apply(
     replace: bool,
     now: Timestamp,
 ) -> StoreResult<()> {
-    let now = ts(now);
+    check(conn, campaign, members).await?;
+    write(conn, campaign, replace, now).await
+}
+
+/// Loads the payload and checks it against the email rule.
+async fn check(
+    conn: &mut Conn,
+    campaign: &Campaign,
+    members: &[NewCampaignMember<'_>],
+) -> StoreResult<()> {
     payload::load_campaign_members(conn, campaign.organization, members).await?;
-    payload::reject_rule_breakers(conn, campaign.organization).await?;
+    payload::reject_rule_breakers(conn, campaign.organization).await
+}
+
+/// Writes the checked payload: adds or updates, and with `replace` removes everyone else.
+async fn write(
+    conn: &mut Conn,
+    campaign: &Campaign,
+    replace: bool,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let now = ts(now);
     let mut changed = 0;
     if replace {
         changed += sqlx::query(
@@ -162,6 +183,22 @@ async fn apply(
             .map_err(other)?;
     }
     Ok(())
+}
+
+/// The campaign's members that meet `condition`, in email order.
+async fn read(
+    conn: &mut Conn,
+    campaign: Uuid,
+    condition: &str,
+) -> StoreResult<Vec<CampaignMember>> {
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE cm.campaign_id = $1 AND {condition} ORDER BY cm.email_norm"
+    )))
+    .bind(campaign)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(other)?;
+    with_groups(&mut *conn, rows).await
 }
 
 #[async_trait]
@@ -234,5 +271,36 @@ impl CampaignMembers for Backend {
         tx.commit().await.map_err(other)?;
         analyze_if_large(self, "campaign_members", members.len());
         Ok(result)
+    }
+
+    async fn preview_campaign_members(
+        &self,
+        campaign: Uuid,
+        members: &[NewCampaignMember<'_>],
+        change: MembersChange,
+        now: Timestamp,
+    ) -> StoreResult<MembersPreview<CampaignMember>> {
+        let mut tx = self.write().await?;
+        let found = campaigns::lock(&mut tx, campaign).await?;
+        let replace = change == MembersChange::Replace;
+        check(&mut tx, &found, members).await?;
+        let removed = if replace {
+            read(&mut tx, campaign, &preview::removed("cm")).await?
+        } else {
+            Vec::new()
+        };
+        preview::note(&mut tx, "campaign_members", "campaign_id", campaign).await?;
+        write(&mut tx, &found, replace, now).await?;
+        let added = read(&mut tx, campaign, &preview::added("cm")).await?;
+        let updated = read(&mut tx, campaign, &preview::updated("cm")).await?;
+        let unchanged =
+            preview::unchanged(&mut tx, "campaign_members", "campaign_id", campaign).await?;
+        tx.rollback().await.map_err(other)?;
+        Ok(MembersPreview {
+            added,
+            removed,
+            updated,
+            unchanged,
+        })
     }
 }

@@ -17,6 +17,30 @@ const NOT_KEPT: i16 = 2;
 
 type KeyRow = (Vec<u8>, i16, Option<i32>, Option<String>, Option<Vec<u8>>);
 
+/// What holds the key, if anything still does; `None` when it is free to claim.
+fn standing(row: Option<KeyRow>) -> Option<KeyClaim> {
+    let (fingerprint, state, status, headers, body) = row?;
+    Some(match (state, status, headers, body) {
+        (RUNNING, ..) => KeyClaim::Running { fingerprint },
+        (KEPT, Some(status), Some(headers), Some(body)) => KeyClaim::Done {
+            fingerprint,
+            answer: Some(KeptAnswer {
+                status: u16::try_from(status).unwrap_or(500),
+                headers,
+                body,
+            }),
+        },
+        _ => KeyClaim::Done {
+            fingerprint,
+            answer: None,
+        },
+    })
+}
+
+/// The key's row unless it expired or was abandoned.
+const LIVE_ROW: &str = "SELECT fingerprint, state, status, headers, body FROM idempotency_keys \
+     WHERE user_id = $1 AND key = $2 AND created_at >= $3 AND (state <> $4 OR created_at >= $5)";
+
 #[async_trait]
 impl Idempotency for Backend {
     async fn claim_idempotency_key(
@@ -28,6 +52,20 @@ impl Idempotency for Backend {
         expired: Timestamp,
         abandoned: Timestamp,
     ) -> StoreResult<KeyClaim> {
+        // A read first: retries that wait for a running request, and replays, take no write
+        // (on SQLite they would queue behind the very request they wait for).
+        let row: Option<KeyRow> = sqlx::query_as(LIVE_ROW)
+            .bind(user)
+            .bind(key)
+            .bind(ts(expired))
+            .bind(RUNNING)
+            .bind(ts(abandoned))
+            .fetch_optional(self.reads())
+            .await
+            .map_err(other)?;
+        if let Some(claim) = standing(row) {
+            return Ok(claim);
+        }
         let mut tx = self.write().await?;
         sqlx::query(
             "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 \
@@ -58,30 +96,19 @@ impl Idempotency for Backend {
         let claim = if claimed {
             KeyClaim::Claimed
         } else {
-            let (fingerprint, state, status, headers, body): KeyRow = sqlx::query_as(
-                "SELECT fingerprint, state, status, headers, body FROM idempotency_keys \
-                 WHERE user_id = $1 AND key = $2",
-            )
-            .bind(user)
-            .bind(key)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(other)?;
-            match (state, status, headers, body) {
-                (RUNNING, ..) => KeyClaim::Running { fingerprint },
-                (KEPT, Some(status), Some(headers), Some(body)) => KeyClaim::Done {
-                    fingerprint,
-                    answer: Some(KeptAnswer {
-                        status: u16::try_from(status).unwrap_or(500),
-                        headers,
-                        body,
-                    }),
-                },
-                _ => KeyClaim::Done {
-                    fingerprint,
-                    answer: None,
-                },
-            }
+            // Claimed by a request that ran at the same moment: it holds the key now.
+            let row: Option<KeyRow> = sqlx::query_as(LIVE_ROW)
+                .bind(user)
+                .bind(key)
+                .bind(ts(expired))
+                .bind(RUNNING)
+                .bind(ts(abandoned))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(other)?;
+            standing(row).unwrap_or(KeyClaim::Running {
+                fingerprint: Vec::new(),
+            })
         };
         tx.commit().await.map_err(other)?;
         Ok(claim)
@@ -92,7 +119,18 @@ impl Idempotency for Backend {
         user: Uuid,
         key: &str,
         answer: Option<&KeptAnswer>,
-    ) -> StoreResult<()> {
+        budget: u64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write().await?;
+        // The caller's kept answers stay within `budget` bytes: past it, an answer is not kept.
+        let held: Option<i64> =
+            sqlx::query_scalar("SELECT sum(length(body)) FROM idempotency_keys WHERE user_id = $1")
+                .bind(user)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(other)?;
+        let held = u64::try_from(held.unwrap_or(0)).unwrap_or(0);
+        let answer = answer.filter(|a| held.saturating_add(a.body.len() as u64) <= budget);
         let state = if answer.is_some() { KEPT } else { NOT_KEPT };
         sqlx::query(
             "UPDATE idempotency_keys SET state = $3, status = $4, headers = $5, body = $6 \
@@ -104,10 +142,11 @@ impl Idempotency for Backend {
         .bind(answer.map(|a| i32::from(a.status)))
         .bind(answer.map(|a| a.headers.as_str()))
         .bind(answer.map(|a| a.body.as_slice()))
-        .execute(self.writes())
+        .execute(&mut *tx)
         .await
         .map_err(other)?;
-        Ok(())
+        tx.commit().await.map_err(other)?;
+        Ok(answer.is_some())
     }
 
     async fn release_idempotency_key(&self, user: Uuid, key: &str) -> StoreResult<()> {

@@ -12,6 +12,7 @@ pub(crate) mod idempotency;
 pub(crate) mod invitations;
 pub(crate) mod memberships;
 pub(crate) mod organizations;
+pub(crate) mod preview;
 pub(crate) mod provisioning;
 pub(crate) mod rows;
 pub(crate) mod store;

@@ -225,6 +225,17 @@ pub struct Campaign {
     pub updated_at: Timestamp,
 }
 
+/// What a change of a member list would do, found by making it and rolling it back: the items
+/// it would add and remove, those whose data it would change (campaigns), and how many of the
+/// people it names it would leave as they are. Each item has the list's shape.
+#[derive(Clone, Debug, Serialize)]
+pub struct MembersPreview<T> {
+    pub added: Vec<T>,
+    pub removed: Vec<T>,
+    pub updated: Vec<T>,
+    pub unchanged: u64,
+}
+
 /// Someone in a campaign, by email, with their free-form reporting `data`.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct CampaignMember {

@@ -8,8 +8,8 @@ use crate::provisioning::{
 };
 use crate::{
     Account, Campaign, CampaignMember, EmailDomain, Group, GroupMembership, GroupRef, Invitation,
-    MemberGroup, Membership, MembershipSummary, Organization, OrganizationRef, Principal, Role,
-    Timestamp, User,
+    MemberGroup, MembersPreview, Membership, MembershipSummary, Organization, OrganizationRef,
+    Principal, Role, Timestamp, User,
 };
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -728,6 +728,17 @@ pub trait GroupMembers: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<Vec<GroupMembership>>;
 
+    /// What `change_group_members` would do with the same arguments, refused exactly as it
+    /// would be, changing nothing.
+    async fn preview_group_members(
+        &self,
+        group: Uuid,
+        items: &[MemberRef],
+        change: MembersChange,
+        require_campaign: bool,
+        now: Timestamp,
+    ) -> StoreResult<MembersPreview<GroupMembership>>;
+
     /// Removes one membership of the group (`NotFound` if it is not the group's).
     async fn remove_group_membership(&self, group: Uuid, membership: Uuid) -> StoreResult<()>;
 }
@@ -805,6 +816,16 @@ pub trait CampaignMembers: Send + Sync {
         change: MembersChange,
         now: Timestamp,
     ) -> StoreResult<Vec<CampaignMember>>;
+
+    /// What `change_campaign_members` would do with the same arguments, refused exactly as it
+    /// would be, changing nothing.
+    async fn preview_campaign_members(
+        &self,
+        campaign: Uuid,
+        members: &[NewCampaignMember<'_>],
+        change: MembersChange,
+        now: Timestamp,
+    ) -> StoreResult<MembersPreview<CampaignMember>>;
 }
 
 /// Service accounts and deployment keys.
@@ -958,13 +979,16 @@ pub trait Idempotency: Send + Sync {
         abandoned: Timestamp,
     ) -> StoreResult<KeyClaim>;
 
-    /// Records that the claimed request was carried out, with its answer when it is kept.
+    /// Records that the claimed request was carried out, with its answer when it is kept:
+    /// given, and within the `budget` of bytes that the user's kept answers may take together.
+    /// Whether the answer was kept.
     async fn finish_idempotency_key(
         &self,
         user: Uuid,
         key: &str,
         answer: Option<&KeptAnswer>,
-    ) -> StoreResult<()>;
+        budget: u64,
+    ) -> StoreResult<bool>;
 
     /// Frees a claimed key whose request changed nothing, so that a retry runs again.
     async fn release_idempotency_key(&self, user: Uuid, key: &str) -> StoreResult<()>;

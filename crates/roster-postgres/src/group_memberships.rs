@@ -6,11 +6,13 @@ use crate::payload;
 use crate::rows::push_window;
 use crate::tx::{TeamLock, lock_team};
 use crate::users::{self, Taken};
-use crate::{PostgresStore, at, other, ts};
+use crate::{PostgresStore, at, other, preview, ts};
 use async_trait::async_trait;
 use roster_core::store::GroupMembers;
 use roster_core::store::{EmailCursor, MemberRef, MembersChange, Window};
-use roster_core::{CampaignRef, GroupMembership, StoreError, StoreResult, Timestamp, User};
+use roster_core::{
+    CampaignRef, GroupMembership, MembersPreview, StoreError, StoreResult, Timestamp, User,
+};
 use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, QueryBuilder};
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -146,6 +148,108 @@ async fn lock_group(conn: &mut PgConnection, group: Uuid) -> StoreResult<Uuid> {
 /// Items beyond which a change joins the payload by hash (see `change`).
 const LARGE_PAYLOAD: usize = 1000;
 
+/// Makes the change, set-based, inside the caller's transaction (after `prepare`); `items`
+/// is the payload's size.
+async fn apply(
+    conn: &mut PgConnection,
+    group: Uuid,
+    org: Uuid,
+    change: MembersChange,
+    items: usize,
+    now: Timestamp,
+) -> StoreResult<()> {
+    if change == MembersChange::Replace {
+        sqlx::query(
+            "DELETE FROM group_memberships gm WHERE gm.group_id = $1 AND NOT EXISTS \
+             (SELECT 1 FROM payload p WHERE p.email_norm = gm.email_norm)",
+        )
+        .bind(group)
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
+    }
+    // A membership held by email whose owner is now a member attaches to them.
+    sqlx::query(
+        "UPDATE group_memberships gm SET user_id = m.user_id FROM payload p, memberships m \
+         WHERE gm.group_id = $1 AND gm.user_id IS NULL AND p.email_norm = gm.email_norm \
+           AND m.org_id = $2 AND m.email_norm = gm.email_norm",
+    )
+    .bind(group)
+    .bind(org)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    // People already in the group keep their membership (filtered out first: the conflict
+    // path of an insert is far slower than a lookup); duplicates in the payload collapse on
+    // the unique index. A large payload is matched against the group by hash, never by a
+    // lookup per row: the planner, believing a new group empty, chose a scan of the group
+    // per row, and that scan also reads the rows this INSERT adds (invisible, but read), so
+    // it grew with the square of the payload. The hash is built before any row goes in.
+    let large = items > LARGE_PAYLOAD;
+    if large {
+        sqlx::query("SET LOCAL enable_nestloop = off")
+            .execute(&mut *conn)
+            .await
+            .map_err(other)?;
+    }
+    sqlx::query(
+        "INSERT INTO group_memberships (id, group_id, user_id, email, email_norm, created_at) \
+         SELECT p.new_id, $1, m.user_id, p.email, p.email_norm, $2 \
+         FROM payload p LEFT JOIN memberships m ON m.org_id = $3 AND m.email_norm = p.email_norm \
+         WHERE NOT EXISTS (SELECT 1 FROM group_memberships gm \
+             WHERE gm.group_id = $1 AND gm.email_norm = p.email_norm) \
+         ORDER BY p.pos \
+         ON CONFLICT (group_id, email_norm) DO NOTHING",
+    )
+    .bind(group)
+    .bind(ts(now))
+    .bind(org)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    if large {
+        sqlx::query("SET LOCAL enable_nestloop = on")
+            .execute(&mut *conn)
+            .await
+            .map_err(other)?;
+    }
+    Ok(())
+}
+
+/// Holds the group and loads the payload, checked as every change does; the group's team.
+async fn prepare(
+    conn: &mut PgConnection,
+    group: Uuid,
+    items: &[MemberRef],
+    require_campaign: bool,
+) -> StoreResult<Uuid> {
+    let org = lock_group(&mut *conn, group).await?;
+    payload::load_members(&mut *conn, org, items).await?;
+    if require_campaign {
+        payload::keep_campaign_members(&mut *conn, org).await?;
+    }
+    payload::reject_rule_breakers(&mut *conn, org).await?;
+    // Held memberships take their emails in: on an owned domain, their unproven keys go.
+    users::revoke_unproven(&mut *conn, org, Taken::Table("payload")).await?;
+    Ok(org)
+}
+
+/// The group's memberships that meet `condition`, in email order.
+async fn read(
+    conn: &mut PgConnection,
+    group: Uuid,
+    condition: &str,
+) -> StoreResult<Vec<GroupMembership>> {
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE gm.group_id = $1 AND {condition} ORDER BY gm.email_norm"
+    )))
+    .bind(group)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(other)?;
+    with_campaigns(&mut *conn, rows).await
+}
+
 #[async_trait]
 impl GroupMembers for PostgresStore {
     async fn list_group_memberships(
@@ -201,69 +305,8 @@ impl GroupMembers for PostgresStore {
     ) -> StoreResult<Vec<GroupMembership>> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
-        let org = lock_group(&mut tx, group).await?;
-        payload::load_members(&mut tx, org, items).await?;
-        if require_campaign {
-            payload::keep_campaign_members(&mut tx, org).await?;
-        }
-        payload::reject_rule_breakers(&mut tx, org).await?;
-        // Held memberships take their emails in: on an owned domain, their unproven keys go.
-        users::revoke_unproven(&mut tx, org, Taken::Table("payload")).await?;
-        if change == MembersChange::Replace {
-            sqlx::query(
-                "DELETE FROM group_memberships gm WHERE gm.group_id = $1 AND NOT EXISTS \
-                 (SELECT 1 FROM payload p WHERE p.email_norm = gm.email_norm)",
-            )
-            .bind(group)
-            .execute(&mut *tx)
-            .await
-            .map_err(other)?;
-        }
-        // A membership held by email whose owner is now a member attaches to them.
-        sqlx::query(
-            "UPDATE group_memberships gm SET user_id = m.user_id FROM payload p, memberships m \
-             WHERE gm.group_id = $1 AND gm.user_id IS NULL AND p.email_norm = gm.email_norm \
-               AND m.org_id = $2 AND m.email_norm = gm.email_norm",
-        )
-        .bind(group)
-        .bind(org)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
-        // People already in the group keep their membership (filtered out first: the conflict
-        // path of an insert is far slower than a lookup); duplicates in the payload collapse on
-        // the unique index. A large payload is matched against the group by hash, never by a
-        // lookup per row: the planner, believing a new group empty, chose a scan of the group
-        // per row, and that scan also reads the rows this INSERT adds (invisible, but read), so
-        // it grew with the square of the payload. The hash is built before any row goes in.
-        let large = items.len() > LARGE_PAYLOAD;
-        if large {
-            sqlx::query("SET LOCAL enable_nestloop = off")
-                .execute(&mut *tx)
-                .await
-                .map_err(other)?;
-        }
-        sqlx::query(
-            "INSERT INTO group_memberships (id, group_id, user_id, email, email_norm, created_at) \
-             SELECT p.new_id, $1, m.user_id, p.email, p.email_norm, $2 \
-             FROM payload p LEFT JOIN memberships m ON m.org_id = $3 AND m.email_norm = p.email_norm \
-             WHERE NOT EXISTS (SELECT 1 FROM group_memberships gm \
-                 WHERE gm.group_id = $1 AND gm.email_norm = p.email_norm) \
-             ORDER BY p.pos \
-             ON CONFLICT (group_id, email_norm) DO NOTHING",
-        )
-        .bind(group)
-        .bind(ts(now))
-        .bind(org)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
-        if large {
-            sqlx::query("SET LOCAL enable_nestloop = on")
-                .execute(&mut *tx)
-                .await
-                .map_err(other)?;
-        }
+        let org = prepare(&mut tx, group, items, require_campaign).await?;
+        apply(&mut tx, group, org, change, items.len(), now).await?;
         let result = match change {
             MembersChange::Add => {
                 let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -282,6 +325,33 @@ impl GroupMembers for PostgresStore {
         tx.commit().await.map_err(other)?;
         crate::dialect::analyze_if_large(self, "group_memberships", items.len());
         Ok(result)
+    }
+
+    async fn preview_group_members(
+        &self,
+        group: Uuid,
+        items: &[MemberRef],
+        change: MembersChange,
+        require_campaign: bool,
+        now: Timestamp,
+    ) -> StoreResult<MembersPreview<GroupMembership>> {
+        let mut tx = self.write().await?;
+        let org = prepare(&mut tx, group, items, require_campaign).await?;
+        let removed = match change {
+            MembersChange::Replace => read(&mut tx, group, &preview::removed("gm")).await?,
+            MembersChange::Add => Vec::new(),
+        };
+        preview::note(&mut tx, "group_memberships", "group_id", group).await?;
+        apply(&mut tx, group, org, change, items.len(), now).await?;
+        let added = read(&mut tx, group, &preview::added("gm")).await?;
+        let unchanged = preview::unchanged(&mut tx, "group_memberships", "group_id", group).await?;
+        tx.rollback().await.map_err(other)?;
+        Ok(MembersPreview {
+            added,
+            removed,
+            updated: Vec::new(),
+            unchanged,
+        })
     }
 
     async fn remove_group_membership(&self, group: Uuid, membership: Uuid) -> StoreResult<()> {

@@ -7,7 +7,7 @@
 //! key (on one node or many) make one change: the others wait for the first one's answer. The
 //! same key with another method, path or body is a 422. An answer that carries a credential (a
 //! token or key, shown once) is never kept: its retry is a 409, as is the retry of an answer
-//! too large to keep. A refusal that a retry may not meet again (a 5xx, 408, 409, 423, 425,
+//! too large to keep (over 1 MiB, or past its caller's budget of kept answers). A refusal that a retry may not meet again (a 5xx, 408, 409, 423, 425,
 //! 429) frees the key instead, so the retry runs again.
 
 use crate::auth::identify;
@@ -41,6 +41,9 @@ const POLL_EVERY: Duration = Duration::from_millis(25);
 /// The largest answer kept; a larger one (a replace's whole member list) is carried out, not
 /// kept.
 pub const MAX_KEPT_BYTES: usize = 1024 * 1024;
+/// The most that one caller's kept answers take together: past it, answers are carried out
+/// and not kept (their retries are 409s), so that no key holder can fill the disk with them.
+pub const CALLER_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
 /// The longest key taken.
 const MAX_KEY_LEN: usize = 255;
 /// Top-level fields of an answer that hold a credential shown once.
@@ -99,8 +102,9 @@ async fn run(state: AppState, req: Request, next: Next) -> ApiResult<Response> {
             } => return Ok(replay(answer)),
             KeyClaim::Done { answer: None, .. } => {
                 return Err(ApiError::KeyConflict(
-                    "This request was carried out; its answer held a credential or was too \
-                     large, and is not kept. Read the resource to see its state.",
+                    "This request was carried out; its answer is not kept (it held a \
+                     credential, was over 1 MiB, or this key holder's kept answers already \
+                     take 64 MiB). Read the resource to see its state.",
                 ));
             }
             KeyClaim::Running { .. } if waiting_since.elapsed() < WAIT_FOR_FIRST => {
@@ -198,7 +202,7 @@ async fn keep(
     });
     state
         .store
-        .finish_idempotency_key(user, key, kept.as_ref())
+        .finish_idempotency_key(user, key, kept.as_ref(), CALLER_BUDGET_BYTES)
         .await?;
     let body = if whole {
         Body::from(head)

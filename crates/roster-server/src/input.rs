@@ -230,6 +230,20 @@ impl QueryParams {
     }
 }
 
+impl QueryParams {
+    /// A boolean parameter: `true`, `True` or `1`; `false`, `False` or `0`; absent is false.
+    pub fn flag(&self, name: &str) -> ApiResult<bool> {
+        match self.get(name)? {
+            None | Some("false" | "False" | "0") => Ok(false),
+            Some("true" | "True" | "1") => Ok(true),
+            Some(other) => Err(ApiError::field(
+                name,
+                format!("Must be true or false, not {other:?}."),
+            )),
+        }
+    }
+}
+
 pub fn parse_uuid(s: &str) -> ApiResult<Uuid> {
     Uuid::try_parse(s).map_err(|_| ApiError::NotFound)
 }

@@ -7,11 +7,13 @@
 
 use crate::rows::push_window;
 use crate::users::{self, Taken};
-use crate::{SqliteStore, other, payload};
+use crate::{SqliteStore, other, payload, preview};
 use async_trait::async_trait;
 use roster_core::store::GroupMembers;
 use roster_core::store::{EmailCursor, MemberRef, MembersChange, Window};
-use roster_core::{CampaignRef, GroupMembership, StoreError, StoreResult, Timestamp, User};
+use roster_core::{
+    CampaignRef, GroupMembership, MembersPreview, StoreError, StoreResult, Timestamp, User,
+};
 use sqlx::{FromRow, QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -114,6 +116,53 @@ pub(crate) async fn remove(store: &SqliteStore, group: Uuid, id: Uuid) -> StoreR
     tx.commit().await.map_err(other)
 }
 
+/// Loads the payload and checks it as every change does; the group's team.
+async fn prepare(
+    conn: &mut SqliteConnection,
+    group: Uuid,
+    items: &[MemberRef],
+    require_campaign: bool,
+) -> StoreResult<Uuid> {
+    let org: Uuid = sqlx::query_scalar("SELECT org_id FROM groups WHERE id = $1")
+        .bind(group)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(other)?
+        .ok_or(StoreError::NotFound)?;
+    payload::load_members(&mut *conn, org, items).await?;
+    if require_campaign {
+        payload::keep_campaign_members(&mut *conn, org).await?;
+    }
+    payload::reject_rule_breakers(&mut *conn, org).await?;
+    // Held memberships take their emails in: on an owned domain, their unproven keys go.
+    users::revoke_unproven(&mut *conn, org, Taken::Table("payload")).await?;
+    Ok(org)
+}
+
+/// The group's memberships that meet `condition`, in email order, their campaigns read a
+/// bounded number of emails at a time.
+async fn read(
+    conn: &mut SqliteConnection,
+    group: Uuid,
+    condition: &str,
+) -> StoreResult<Vec<GroupMembership>> {
+    const AT_A_TIME: usize = 10_000;
+    let mut rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT} WHERE gm.group_id = $1 AND {condition} ORDER BY gm.email_norm"
+    )))
+    .bind(group)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(other)?;
+    let mut out = Vec::with_capacity(rows.len());
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(AT_A_TIME));
+        out.extend(with_campaigns(&mut *conn, rows).await?);
+        rows = rest;
+    }
+    Ok(out)
+}
+
 async fn apply(
     conn: &mut SqliteConnection,
     group: Uuid,
@@ -211,19 +260,7 @@ impl GroupMembers for SqliteStore {
     ) -> StoreResult<Vec<GroupMembership>> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
-        let org: Uuid = sqlx::query_scalar("SELECT org_id FROM groups WHERE id = $1")
-            .bind(group)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(other)?
-            .ok_or(StoreError::NotFound)?;
-        payload::load_members(&mut tx, org, items).await?;
-        if require_campaign {
-            payload::keep_campaign_members(&mut tx, org).await?;
-        }
-        payload::reject_rule_breakers(&mut tx, org).await?;
-        // Held memberships take their emails in: on an owned domain, their unproven keys go.
-        users::revoke_unproven(&mut tx, org, Taken::Table("payload")).await?;
+        prepare(&mut tx, group, items, require_campaign).await?;
         apply(&mut tx, group, change, now).await?;
         let result = match change {
             MembersChange::Add => {
@@ -244,6 +281,33 @@ impl GroupMembers for SqliteStore {
         crate::provisioning::touch_group(&mut tx, group).await?;
         tx.commit().await.map_err(other)?;
         Ok(result)
+    }
+
+    async fn preview_group_members(
+        &self,
+        group: Uuid,
+        items: &[MemberRef],
+        change: MembersChange,
+        require_campaign: bool,
+        now: Timestamp,
+    ) -> StoreResult<MembersPreview<GroupMembership>> {
+        let mut tx = self.write().await?;
+        prepare(&mut tx, group, items, require_campaign).await?;
+        let removed = match change {
+            MembersChange::Replace => read(&mut tx, group, &preview::removed("gm")).await?,
+            MembersChange::Add => Vec::new(),
+        };
+        preview::note(&mut tx, "group_memberships", "group_id", group).await?;
+        apply(&mut tx, group, change, now).await?;
+        let added = read(&mut tx, group, &preview::added("gm")).await?;
+        let unchanged = preview::unchanged(&mut tx, "group_memberships", "group_id", group).await?;
+        tx.rollback().await.map_err(other)?;
+        Ok(MembersPreview {
+            added,
+            removed,
+            updated: Vec::new(),
+            unchanged,
+        })
     }
 
     async fn remove_group_membership(&self, group: Uuid, membership: Uuid) -> StoreResult<()> {

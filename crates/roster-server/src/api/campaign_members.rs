@@ -5,7 +5,7 @@ use crate::api::campaigns::load;
 use crate::api::json;
 use crate::auth::Caller;
 use crate::error::ApiResult;
-use crate::input::RawJson;
+use crate::input::{QueryParams, RawJson};
 use crate::limits::{HEAVY_BODY_BYTES, HEAVY_ITEMS, HeavyGate};
 use crate::members::CampaignMembers;
 use crate::pagination::{Listing, stream_list};
@@ -120,16 +120,39 @@ fn payload(body: &[u8], max_items: usize) -> ApiResult<CampaignMembers<'_>> {
     CampaignMembers::payload(body, max_items)
 }
 
+/// What a change of the member list would do (`?dry_run=true`): the members it would add,
+/// remove, and whose `data` it would change, and how many it names that it leaves as they are.
+#[derive(serde::Serialize, ToSchema)]
+#[allow(dead_code)] // documents `MembersPreview<CampaignMember>`
+pub struct CampaignMembersPreview {
+    added: Vec<CampaignMember>,
+    removed: Vec<CampaignMember>,
+    updated: Vec<CampaignMember>,
+    unchanged: u64,
+}
+
+/// The answer of a replace: the list after the change, or with `dry_run` its preview.
+#[derive(serde::Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documents the two answers of `replace`
+pub enum CampaignReplaceAnswer {
+    Members(Vec<CampaignMember>),
+    Preview(CampaignMembersPreview),
+}
+
 /// Adds members; a member already there gets the new `data`.
 #[utoipa::path(operation_id = "campaign_members_add", post, path = "/api/organizations/{id}/campaigns/{cid}/members/", tag = "campaigns",
-    params(("id" = Uuid, Path), ("cid" = Uuid, Path)), request_body = CampaignMembersPayload,
-    responses((status = 201, description = "The members of the payload", body = [CampaignMember])))]
+    params(("id" = Uuid, Path), ("cid" = Uuid, Path), crate::api::group_memberships::DryRunQuery), request_body = CampaignMembersPayload,
+    responses((status = 201, description = "The members of the payload", body = [CampaignMember]),
+              (status = 200, description = "With `dry_run=true`: what the change would do", body = CampaignMembersPreview)))]
 pub async fn add(
     State(state): State<AppState>,
     caller: Caller,
+    query: QueryParams,
     Path((org, id)): Path<(String, String)>,
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
+    let dry_run = query.flag("dry_run")?;
     let campaign = load(&state, &caller, &org, &id).await?;
     let (campaign, gate) = (
         campaign.id,
@@ -139,14 +162,18 @@ pub async fn add(
     gate.admit(body.len() > HEAVY_BODY_BYTES)?;
     let payload = payload(&body, state.config.max_items)?;
     gate.admit(payload.members.len() > HEAVY_ITEMS)?;
+    let (change, now) = (MembersChange::Add, state.clock.now());
+    if dry_run {
+        let preview = state
+            .store
+            .preview_campaign_members(campaign, &payload.members, change, now)
+            .await
+            .map_err(|e| payload.rejected(e))?;
+        return json(StatusCode::OK, &preview);
+    }
     let added = state
         .store
-        .change_campaign_members(
-            campaign,
-            &payload.members,
-            MembersChange::Add,
-            state.clock.now(),
-        )
+        .change_campaign_members(campaign, &payload.members, change, now)
         .await
         .map_err(|e| payload.rejected(e))?;
     json(StatusCode::CREATED, &added)
@@ -154,14 +181,16 @@ pub async fn add(
 
 /// Replaces the whole member list: those who stay keep their id (their data is replaced).
 #[utoipa::path(operation_id = "campaign_members_replace", put, path = "/api/organizations/{id}/campaigns/{cid}/members/", tag = "campaigns",
-    params(("id" = Uuid, Path), ("cid" = Uuid, Path)), request_body = CampaignMembersPayload,
-    responses((status = 200, description = "The campaign's members after the change", body = [CampaignMember])))]
+    params(("id" = Uuid, Path), ("cid" = Uuid, Path), crate::api::group_memberships::DryRunQuery), request_body = CampaignMembersPayload,
+    responses((status = 200, description = "The campaign's members after the change; with `dry_run=true`, what the change would do", body = CampaignReplaceAnswer)))]
 pub async fn replace(
     State(state): State<AppState>,
     caller: Caller,
+    query: QueryParams,
     Path((org, id)): Path<(String, String)>,
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
+    let dry_run = query.flag("dry_run")?;
     let campaign = load(&state, &caller, &org, &id).await?;
     let (campaign, gate) = (
         campaign.id,
@@ -171,14 +200,18 @@ pub async fn replace(
     gate.admit(body.len() > HEAVY_BODY_BYTES)?;
     let payload = payload(&body, state.config.max_items)?;
     gate.admit(payload.members.len() > HEAVY_ITEMS)?;
+    let (change, now) = (MembersChange::Replace, state.clock.now());
+    if dry_run {
+        let preview = state
+            .store
+            .preview_campaign_members(campaign, &payload.members, change, now)
+            .await
+            .map_err(|e| payload.rejected(e))?;
+        return json(StatusCode::OK, &preview);
+    }
     state
         .store
-        .change_campaign_members(
-            campaign,
-            &payload.members,
-            MembersChange::Replace,
-            state.clock.now(),
-        )
+        .change_campaign_members(campaign, &payload.members, change, now)
         .await
         .map_err(|e| payload.rejected(e))?;
     stream_all(&state, campaign, gate).await

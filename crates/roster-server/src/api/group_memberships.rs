@@ -4,7 +4,7 @@
 use crate::api::groups::load;
 use crate::api::json;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::input::{QueryParams, RawJson, parse_uuid};
 use crate::limits::{HEAVY_BODY_BYTES, HEAVY_ITEMS, HeavyGate};
 use crate::members::Members;
@@ -40,6 +40,37 @@ pub struct MemberItem {
 pub struct ReplaceQuery {
     /// `true`: emails that belong to no campaign member of the team are skipped, not errors.
     require_campaign: Option<bool>,
+    /// `true`: validate and answer what the change would do (200), changing nothing.
+    dry_run: Option<bool>,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documents what `add` parses
+pub struct DryRunQuery {
+    /// `true`: validate and answer what the change would do (200), changing nothing.
+    dry_run: Option<bool>,
+}
+
+/// What a change of the member list would do (`?dry_run=true`): the memberships it would add
+/// and remove, and how many of the people it names are in the group already.
+#[derive(serde::Serialize, ToSchema)]
+#[allow(dead_code)] // documents `MembersPreview<GroupMembership>`
+pub struct GroupMembersPreview {
+    added: Vec<GroupMembership>,
+    removed: Vec<GroupMembership>,
+    /// Always empty for groups (a membership has no data to change).
+    updated: Vec<GroupMembership>,
+    unchanged: u64,
+}
+
+/// The answer of a replace: the list after the change, or with `dry_run` its preview.
+#[derive(serde::Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documents the two answers of `replace`
+pub enum GroupReplaceAnswer {
+    Members(Vec<GroupMembership>),
+    Preview(GroupMembersPreview),
 }
 
 /// The group's memberships ordered by email.
@@ -87,14 +118,17 @@ async fn stream_all(state: &AppState, group: Uuid, gate: HeavyGate) -> ApiResult
 
 /// Adds people; those already in the group are not an error and are not duplicated.
 #[utoipa::path(operation_id = "group_memberships_add", post, path = "/api/groups/{id}/memberships/", tag = "groups",
-    params(("id" = Uuid, Path)), request_body = Vec<MemberItem>,
-    responses((status = 201, description = "The memberships of the people in the payload", body = [GroupMembership])))]
+    params(("id" = Uuid, Path), DryRunQuery), request_body = Vec<MemberItem>,
+    responses((status = 201, description = "The memberships of the people in the payload", body = [GroupMembership]),
+              (status = 200, description = "With `dry_run=true`: what the change would do", body = GroupMembersPreview)))]
 pub async fn add(
     State(state): State<AppState>,
     caller: Caller,
+    query: QueryParams,
     Path(id): Path<String>,
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
+    let dry_run = query.flag("dry_run")?;
     let group = load(&state, &caller, &id).await?;
     let (group, gate) = (
         group.id,
@@ -106,15 +140,18 @@ pub async fn add(
     // The items own what the change needs: the body's megabytes can go before it runs.
     drop(body);
     gate.admit(members.items.len() > HEAVY_ITEMS)?;
+    let (change, now) = (MembersChange::Add, state.clock.now());
+    if dry_run {
+        let preview = state
+            .store
+            .preview_group_members(group, &members.items, change, false, now)
+            .await
+            .map_err(|e| members.rejected(e))?;
+        return json(StatusCode::OK, &preview);
+    }
     let added = state
         .store
-        .change_group_members(
-            group,
-            &members.items,
-            MembersChange::Add,
-            false,
-            state.clock.now(),
-        )
+        .change_group_members(group, &members.items, change, false, now)
         .await
         .map_err(|e| members.rejected(e))?;
     json(StatusCode::CREATED, &added)
@@ -124,7 +161,7 @@ pub async fn add(
 /// ones added, in one transaction. `[]` empties the group.
 #[utoipa::path(operation_id = "group_memberships_replace", put, path = "/api/groups/{id}/memberships/", tag = "groups",
     params(("id" = Uuid, Path), ReplaceQuery), request_body = Vec<MemberItem>,
-    responses((status = 200, description = "The group's memberships after the change", body = [GroupMembership])))]
+    responses((status = 200, description = "The group's memberships after the change; with `dry_run=true`, what the change would do", body = GroupReplaceAnswer)))]
 pub async fn replace(
     State(state): State<AppState>,
     caller: Caller,
@@ -137,31 +174,26 @@ pub async fn replace(
         group.id,
         state.gate(caller.user_id(), Some(group.organization)),
     );
-    let require_campaign = match query.get("require_campaign")? {
-        None | Some("false" | "False" | "0") => false,
-        Some("true" | "True" | "1") => true,
-        Some(other) => {
-            return Err(ApiError::field(
-                "require_campaign",
-                format!("Must be true or false, not {other:?}."),
-            ));
-        }
-    };
+    let require_campaign = query.flag("require_campaign")?;
+    let dry_run = query.flag("dry_run")?;
     let mut gate = gate;
     gate.admit(body.len() > HEAVY_BODY_BYTES)?;
     let members = Members::parse(&body, state.config.max_items)?;
     // The items own what the change needs: the body's megabytes can go before it runs.
     drop(body);
     gate.admit(members.items.len() > HEAVY_ITEMS)?;
+    let (change, now) = (MembersChange::Replace, state.clock.now());
+    if dry_run {
+        let preview = state
+            .store
+            .preview_group_members(group, &members.items, change, require_campaign, now)
+            .await
+            .map_err(|e| members.rejected(e))?;
+        return json(StatusCode::OK, &preview);
+    }
     state
         .store
-        .change_group_members(
-            group,
-            &members.items,
-            MembersChange::Replace,
-            require_campaign,
-            state.clock.now(),
-        )
+        .change_group_members(group, &members.items, change, require_campaign, now)
         .await
         .map_err(|e| members.rejected(e))?;
     stream_all(&state, group, gate).await

@@ -11,6 +11,7 @@ mod cli;
 mod commands;
 mod connections;
 mod corpus;
+mod dry_runs;
 mod email_domains;
 mod faults;
 mod first_start;
