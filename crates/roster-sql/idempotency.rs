@@ -1,4 +1,4 @@
-//! Idempotency keys: the first answer to a write, per caller and key, so that a retried
+//! Idempotency keys: the first answer to a write, per API key and `Idempotency-Key`, so that a retried
 //! request gets that answer back instead of making its change twice. Compiled into each
 //! backend against its `dialect` module (see README.md).
 
@@ -39,12 +39,13 @@ fn standing(row: Option<KeyRow>) -> Option<KeyClaim> {
 
 /// The key's row unless it expired or was abandoned.
 const LIVE_ROW: &str = "SELECT fingerprint, state, status, headers, body FROM idempotency_keys \
-     WHERE user_id = $1 AND key = $2 AND created_at >= $3 AND (state <> $4 OR created_at >= $5)";
+     WHERE key_hash = $1 AND key = $2 AND created_at >= $3 AND (state <> $4 OR created_at >= $5)";
 
 #[async_trait]
 impl Idempotency for Backend {
     async fn claim_idempotency_key(
         &self,
+        holder: &[u8],
         user: Uuid,
         key: &str,
         fingerprint: &[u8],
@@ -55,7 +56,7 @@ impl Idempotency for Backend {
         // A read first: retries that wait for a running request, and replays, take no write
         // (on SQLite they would queue behind the very request they wait for).
         let row: Option<KeyRow> = sqlx::query_as(LIVE_ROW)
-            .bind(user)
+            .bind(holder)
             .bind(key)
             .bind(ts(expired))
             .bind(RUNNING)
@@ -68,10 +69,10 @@ impl Idempotency for Backend {
         }
         let mut tx = self.write().await?;
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 \
+            "DELETE FROM idempotency_keys WHERE key_hash = $1 AND key = $2 \
              AND (created_at < $3 OR (state = $4 AND created_at < $5))",
         )
-        .bind(user)
+        .bind(holder)
         .bind(key)
         .bind(ts(expired))
         .bind(RUNNING)
@@ -80,9 +81,10 @@ impl Idempotency for Backend {
         .await
         .map_err(other)?;
         let claimed = sqlx::query(
-            "INSERT INTO idempotency_keys (user_id, key, fingerprint, state, created_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO NOTHING",
+            "INSERT INTO idempotency_keys (key_hash, user_id, key, fingerprint, state, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key_hash, key) DO NOTHING",
         )
+        .bind(holder)
         .bind(user)
         .bind(key)
         .bind(fingerprint)
@@ -98,7 +100,7 @@ impl Idempotency for Backend {
         } else {
             // Claimed by a request that ran at the same moment: it holds the key now.
             let row: Option<KeyRow> = sqlx::query_as(LIVE_ROW)
-                .bind(user)
+                .bind(holder)
                 .bind(key)
                 .bind(ts(expired))
                 .bind(RUNNING)
@@ -106,8 +108,9 @@ impl Idempotency for Backend {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(other)?;
+            // (Or by one that has just gone: look again.)
             standing(row).unwrap_or(KeyClaim::Running {
-                fingerprint: Vec::new(),
+                fingerprint: fingerprint.to_vec(),
             })
         };
         tx.commit().await.map_err(other)?;
@@ -116,27 +119,30 @@ impl Idempotency for Backend {
 
     async fn finish_idempotency_key(
         &self,
-        user: Uuid,
+        holder: &[u8],
         key: &str,
         answer: Option<&KeptAnswer>,
         budget: u64,
     ) -> StoreResult<bool> {
         let mut tx = self.write().await?;
-        // The caller's kept answers stay within `budget` bytes: past it, an answer is not kept.
-        let held: Option<i64> =
-            sqlx::query_scalar("SELECT sum(length(body)) FROM idempotency_keys WHERE user_id = $1")
-                .bind(user)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(other)?;
+        // The person's kept answers stay within `budget` bytes: past it, an answer is not kept.
+        let held: Option<i64> = sqlx::query_scalar(
+            "SELECT sum(length(body)) FROM idempotency_keys WHERE user_id = \
+             (SELECT user_id FROM idempotency_keys WHERE key_hash = $1 AND key = $2)",
+        )
+        .bind(holder)
+        .bind(key)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(other)?;
         let held = u64::try_from(held.unwrap_or(0)).unwrap_or(0);
         let answer = answer.filter(|a| held.saturating_add(a.body.len() as u64) <= budget);
         let state = if answer.is_some() { KEPT } else { NOT_KEPT };
         sqlx::query(
             "UPDATE idempotency_keys SET state = $3, status = $4, headers = $5, body = $6 \
-             WHERE user_id = $1 AND key = $2",
+             WHERE key_hash = $1 AND key = $2",
         )
-        .bind(user)
+        .bind(holder)
         .bind(key)
         .bind(state)
         .bind(answer.map(|a| i32::from(a.status)))
@@ -149,9 +155,9 @@ impl Idempotency for Backend {
         Ok(answer.is_some())
     }
 
-    async fn release_idempotency_key(&self, user: Uuid, key: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND state = $3")
-            .bind(user)
+    async fn release_idempotency_key(&self, holder: &[u8], key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE key_hash = $1 AND key = $2 AND state = $3")
+            .bind(holder)
             .bind(key)
             .bind(RUNNING)
             .execute(self.writes())
@@ -163,7 +169,7 @@ impl Idempotency for Backend {
     async fn prune_idempotency_keys(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
         let stamp: Stamp = ts(before);
         let done = sqlx::query(
-            "DELETE FROM idempotency_keys WHERE (user_id, key) IN (SELECT user_id, key \
+            "DELETE FROM idempotency_keys WHERE (key_hash, key) IN (SELECT key_hash, key \
              FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
         )
         .bind(stamp)

@@ -963,14 +963,17 @@ pub struct KeptAnswer {
     pub body: Vec<u8>,
 }
 
-/// Idempotent retries: the first answer to a write, kept per caller and `Idempotency-Key`.
+/// Idempotent retries: the first answer to a write, kept per API key (`holder`: the key's
+/// hash) and `Idempotency-Key`.
 #[async_trait]
 pub trait Idempotency: Send + Sync {
-    /// Claims `key` for `user`'s request with `fingerprint`, unless a request holds it: a key
-    /// claimed before `expired` is free again, and so is one whose request has been running
-    /// since before `abandoned` (its server went away).
+    /// Claims `key` for `holder`'s request with `fingerprint`, unless a request holds it: a
+    /// key claimed before `expired` is free again, and so is one whose request has been running
+    /// since before `abandoned` (its server went away). `user` is the key's holder.
+    #[allow(clippy::too_many_arguments)]
     async fn claim_idempotency_key(
         &self,
+        holder: &[u8],
         user: Uuid,
         key: &str,
         fingerprint: &[u8],
@@ -984,14 +987,14 @@ pub trait Idempotency: Send + Sync {
     /// Whether the answer was kept.
     async fn finish_idempotency_key(
         &self,
-        user: Uuid,
+        holder: &[u8],
         key: &str,
         answer: Option<&KeptAnswer>,
         budget: u64,
     ) -> StoreResult<bool>;
 
     /// Frees a claimed key whose request changed nothing, so that a retry runs again.
-    async fn release_idempotency_key(&self, user: Uuid, key: &str) -> StoreResult<()>;
+    async fn release_idempotency_key(&self, holder: &[u8], key: &str) -> StoreResult<()>;
 
     /// Forgets at most `limit` keys claimed before `before`; how many it forgot.
     async fn prune_idempotency_keys(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;

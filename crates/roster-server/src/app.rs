@@ -140,6 +140,9 @@ pub fn app(state: AppState) -> App {
             state.clone(),
             crate::idempotency::middleware,
         ))
+        // Bodies are read against --max-body-bytes by `input`, multipart forms included (axum
+        // would cut those at its own 2 MiB).
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state.clone());
     let router = Router::new()
         .merge(api)

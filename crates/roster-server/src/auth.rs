@@ -30,10 +30,12 @@ impl FromRequestParts<AppState> for AnyCaller {
         let read = state.store.authenticate(&hash, state.clock.now());
         let found = state.recall.principal(&hash, read).await?;
         let principal = found.ok_or_else(|| reject(parts))?;
-        state
-            .limits
-            .check(&hash)
-            .map_err(|wait| ApiError::Throttled(retry_after_secs(wait)))?;
+        if parts.extensions.get::<RateCounted>().is_none() {
+            state
+                .limits
+                .check(&hash)
+                .map_err(|wait| ApiError::Throttled(retry_after_secs(wait)))?;
+        }
         Ok(AnyCaller(principal))
     }
 }
@@ -41,15 +43,21 @@ impl FromRequestParts<AppState> for AnyCaller {
 /// Who the request's key belongs to, if it is a known key: the same lookup as [`AnyCaller`]'s,
 /// without its refusals or its count against the key's request rate (the handler that runs
 /// next does both).
-pub async fn identify(parts: &Parts, state: &AppState) -> Option<Principal> {
+pub async fn identify(parts: &Parts, state: &AppState) -> Option<(Principal, KeyHash)> {
     let secret = credentials(parts).ok()?;
     if !keys::looks_like_key(secret) {
         return None;
     }
     let hash = KeyHash::of(secret);
     let read = state.store.authenticate(&hash, state.clock.now());
-    state.recall.principal(&hash, read).await.ok().flatten()
+    let principal = state.recall.principal(&hash, read).await.ok().flatten()?;
+    Some((principal, hash))
 }
+
+/// Marks a request already counted against its key's request rate (by a middleware that
+/// needed to, before the handler), so that it is counted once.
+#[derive(Clone, Copy)]
+pub struct RateCounted;
 
 /// No credentials at all is `None` (an endpoint that also answers anonymous callers); any
 /// credentials are checked as [`AnyCaller`] checks them: a bad key is still a 401.

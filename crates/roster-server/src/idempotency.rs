@@ -1,5 +1,5 @@
 //! Idempotent retries: a write under `/api/` sent with an `Idempotency-Key` header is carried
-//! out once per caller and key. The first answer is kept for a day and every retry gets it
+//! out once per API key and `Idempotency-Key`. The first answer is kept for a day and every retry gets it
 //! back byte for byte with `Idempotent-Replayed: true`, so a sync job that retries a POST after
 //! a timeout never makes its change twice.
 //!
@@ -7,15 +7,19 @@
 //! key (on one node or many) make one change: the others wait for the first one's answer. The
 //! same key with another method, path or body is a 422. An answer that carries a credential (a
 //! token or key, shown once) is never kept: its retry is a 409, as is the retry of an answer
-//! too large to keep (over 1 MiB, or past its caller's budget of kept answers). A refusal that a retry may not meet again (a 5xx, 408, 409, 423, 425,
-//! 429) frees the key instead, so the retry runs again.
+//! too large to keep (over 1 MiB, or past its caller's budget of kept answers). A refusal that
+//! comes before any change (408, 409, 423, 425, 429, 503, 507) frees the key instead, so the
+//! retry runs again. Requests with a key count against the key's request rate once, here.
 
-use crate::auth::identify;
+use crate::auth::{RateCounted, identify};
 use crate::error::{ApiError, ApiResult};
+use crate::limits::retry_after_secs;
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
+use axum::http::header::{
+    ACCEPT, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, DATE, TRANSFER_ENCODING,
+};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -65,12 +69,18 @@ async fn run(state: AppState, req: Request, next: Next) -> ApiResult<Response> {
         return Ok(next.run(req).await);
     };
     let key = valid_key(key)?;
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     // A request without a known key is refused by its handler, as without the header.
-    let Some(caller) = identify(&parts, &state).await else {
+    let Some((caller, hash)) = identify(&parts, &state).await else {
         return Ok(next.run(Request::from_parts(parts, body)).await);
     };
-    let user = caller.user.id;
+    // Counted here, once, before anything is claimed or replayed.
+    state
+        .limits
+        .check(&hash)
+        .map_err(|wait| ApiError::Throttled(retry_after_secs(wait)))?;
+    parts.extensions.insert(RateCounted);
+    let (holder, user) = (hash.0, caller.user.id);
     let body = axum::body::to_bytes(body, state.config.max_body_bytes)
         .await
         .map_err(|_| ApiError::PayloadTooLarge(state.config.max_body_bytes))?;
@@ -81,6 +91,7 @@ async fn run(state: AppState, req: Request, next: Next) -> ApiResult<Response> {
         let claim = state
             .store
             .claim_idempotency_key(
+                &holder,
                 user,
                 &key,
                 &fingerprint,
@@ -117,8 +128,15 @@ async fn run(state: AppState, req: Request, next: Next) -> ApiResult<Response> {
             }
         }
     }
-    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
-    keep(&state, user, &key, response).await
+    // The request and the record of its answer run to the end even when the client hangs up
+    // (the very case a retry is for): a request cut short would leave its key running.
+    let request = Request::from_parts(parts, Body::from(body));
+    let run = tokio::spawn(async move {
+        let response = next.run(request).await;
+        keep(&state, &holder, &key, response).await
+    });
+    run.await
+        .map_err(|e| ApiError::Internal(format!("idempotent request failed: {e}")))?
 }
 
 /// Forgets the keys past their day every ten minutes, a thousand at a time, so that no
@@ -155,31 +173,40 @@ fn valid_key(value: &HeaderValue) -> ApiResult<String> {
     Ok(key.to_owned())
 }
 
-/// What makes two requests the same one: method, path and query, body.
+/// What makes two requests the same one: method, path and query, the media types of the body
+/// and of the answer asked for, body.
 fn fingerprint(parts: &axum::http::request::Parts, body: &Bytes) -> Vec<u8> {
     let mut hash = Sha256::new();
     hash.update(parts.method.as_str().as_bytes());
     hash.update(b" ");
     let target = parts.uri.path_and_query().map_or("", |p| p.as_str());
     hash.update(target.as_bytes());
+    for name in [CONTENT_TYPE, ACCEPT] {
+        hash.update(b"\n");
+        for value in parts.headers.get_all(name) {
+            hash.update(value.as_bytes());
+            hash.update(b",");
+        }
+    }
     hash.update(b"\n");
     hash.update(body);
     hash.finalize().to_vec()
 }
 
-/// Keeps the answer for retries (or frees the key when a retry should run again), and sends
-/// it on.
+/// Keeps the answer for retries (or frees the key when the request was refused before it
+/// changed anything), and sends it on.
 async fn keep(
     state: &AppState,
-    user: uuid::Uuid,
+    holder: &[u8],
     key: &str,
     response: Response,
 ) -> ApiResult<Response> {
     let status = response.status();
-    let retry_may_differ =
-        status.is_server_error() || matches!(status.as_u16(), 408 | 409 | 423 | 425 | 429);
-    if retry_may_differ {
-        state.store.release_idempotency_key(user, key).await?;
+    // Refusals that come before a change (a busy or unavailable database, the key's rate or
+    // heavy-request limit, a conflict that rolled back): the retry may run.
+    let nothing_changed = matches!(status.as_u16(), 408 | 409 | 423 | 425 | 429 | 503 | 507);
+    if nothing_changed {
+        state.store.release_idempotency_key(holder, key).await?;
         return Ok(response);
     }
     let (parts, body) = response.into_parts();
@@ -188,7 +215,17 @@ async fn keep(
     let mut head = Vec::new();
     let mut whole = true;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::Internal(e.to_string()))?;
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                // Carried out, but its answer broke off: a retry is told so, not run again.
+                state
+                    .store
+                    .finish_idempotency_key(holder, key, None, CALLER_BUDGET_BYTES)
+                    .await?;
+                return Err(ApiError::Internal(e.to_string()));
+            }
+        };
         head.extend_from_slice(&chunk);
         if head.len() > MAX_KEPT_BYTES {
             whole = false;
@@ -202,7 +239,7 @@ async fn keep(
     });
     state
         .store
-        .finish_idempotency_key(user, key, kept.as_ref(), CALLER_BUDGET_BYTES)
+        .finish_idempotency_key(holder, key, kept.as_ref(), CALLER_BUDGET_BYTES)
         .await?;
     let body = if whole {
         Body::from(head)

@@ -137,6 +137,8 @@ pub struct HeavyGate {
     holder: Uuid,
     team: Option<Uuid>,
     held: Option<HeavyPermit>,
+    /// The request's change is made: its answer is never refused, with a slot or without.
+    changed: bool,
 }
 
 impl HeavyGate {
@@ -146,13 +148,25 @@ impl HeavyGate {
             holder,
             team,
             held: None,
+            changed: false,
         }
+    }
+
+    /// The same gate once the request's change is committed: a 429 now would tell the client
+    /// that nothing happened, so the answer is sent even when no slot is free.
+    pub fn after_change(mut self) -> Self {
+        self.changed = true;
+        self
     }
 
     /// A slot, taken now if `heavy` (and not held already).
     pub fn admit(&mut self, heavy: bool) -> Result<(), TooMany> {
         if heavy && self.held.is_none() {
-            self.held = Some(self.heavy.begin(self.holder, self.team)?);
+            match self.heavy.begin(self.holder, self.team) {
+                Ok(permit) => self.held = Some(permit),
+                Err(_) if self.changed => {}
+                Err(too_many) => return Err(too_many),
+            }
         }
         Ok(())
     }

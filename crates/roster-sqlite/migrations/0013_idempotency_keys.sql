@@ -1,8 +1,12 @@
 -- Idempotency-Key: the first answer to a write, kept for a day per caller and key, so that a
 -- retried request gets it back instead of making its change twice (roster-sql/idempotency.rs).
+-- Kept per API key (key_hash: the SHA-256 that api_keys holds), so that no other key of the
+-- same person, which may act in fewer teams, ever gets its answers; user_id bounds the bytes
+-- one person's kept answers take.
 -- state: 0 running, 1 carried out and its answer kept, 2 carried out and its answer not kept
 -- (it held a credential, or was too large). fingerprint: SHA-256 of method, path and body.
 CREATE TABLE idempotency_keys (
+    key_hash    BLOB NOT NULL,
     user_id     BLOB NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     key         TEXT NOT NULL,
     fingerprint BLOB NOT NULL,
@@ -11,6 +15,7 @@ CREATE TABLE idempotency_keys (
     headers     TEXT,
     body        BLOB,
     created_at  INTEGER NOT NULL,
-    PRIMARY KEY (user_id, key)
+    PRIMARY KEY (key_hash, key)
 );
+CREATE INDEX idempotency_keys_user ON idempotency_keys (user_id);
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);

@@ -6,7 +6,7 @@ use crate::api::json;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::input::{QueryParams, RawJson};
-use crate::limits::{HEAVY_BODY_BYTES, HEAVY_ITEMS, HeavyGate};
+use crate::limits::{HEAVY_BODY_BYTES, HEAVY_ITEMS, HEAVY_ROWS, HeavyGate};
 use crate::members::CampaignMembers;
 use crate::pagination::{Listing, stream_list};
 use crate::state::AppState;
@@ -202,6 +202,8 @@ pub async fn replace(
     gate.admit(payload.members.len() > HEAVY_ITEMS)?;
     let (change, now) = (MembersChange::Replace, state.clock.now());
     if dry_run {
+        // Its answer names whoever would go: as large as the campaign.
+        gate.admit(state.store.count_campaign_members(campaign).await? > HEAVY_ROWS)?;
         let preview = state
             .store
             .preview_campaign_members(campaign, &payload.members, change, now)
@@ -214,5 +216,5 @@ pub async fn replace(
         .change_campaign_members(campaign, &payload.members, change, now)
         .await
         .map_err(|e| payload.rejected(e))?;
-    stream_all(&state, campaign, gate).await
+    stream_all(&state, campaign, gate.after_change()).await
 }

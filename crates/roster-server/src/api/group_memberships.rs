@@ -6,7 +6,7 @@ use crate::api::json;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::input::{QueryParams, RawJson, parse_uuid};
-use crate::limits::{HEAVY_BODY_BYTES, HEAVY_ITEMS, HeavyGate};
+use crate::limits::{HEAVY_BODY_BYTES, HEAVY_ITEMS, HEAVY_ROWS, HeavyGate};
 use crate::members::Members;
 use crate::pagination::{Listing, stream_list};
 use crate::state::AppState;
@@ -184,6 +184,8 @@ pub async fn replace(
     gate.admit(members.items.len() > HEAVY_ITEMS)?;
     let (change, now) = (MembersChange::Replace, state.clock.now());
     if dry_run {
+        // Its answer names whoever would go: as large as the group.
+        gate.admit(state.store.count_group_memberships(group).await? > HEAVY_ROWS)?;
         let preview = state
             .store
             .preview_group_members(group, &members.items, change, require_campaign, now)
@@ -196,7 +198,7 @@ pub async fn replace(
         .change_group_members(group, &members.items, change, require_campaign, now)
         .await
         .map_err(|e| members.rejected(e))?;
-    stream_all(&state, group, gate).await
+    stream_all(&state, group, gate.after_change()).await
 }
 
 /// Removes one membership from the group.

@@ -220,11 +220,7 @@ fn plural(
             "{name} holds more than {MAX_ITEMS} items."
         )));
     }
-    let max = if name == "x509Certificates" {
-        MAX_CERTIFICATE
-    } else {
-        MAX_TEXT
-    };
+
     let mut out = Vec::new();
     for item in items {
         let Value::Object(o) = item else {
@@ -236,6 +232,12 @@ fn plural(
             let value = if *sub == "primary" {
                 boolean(find(o, sub), &label)?.map(Value::Bool)
             } else {
+                // A certificate's value may be longer than other text; nothing else of it.
+                let max = if name == "x509Certificates" && *sub == "value" {
+                    MAX_CERTIFICATE
+                } else {
+                    MAX_TEXT
+                };
                 bounded_text(find(o, sub), &label, max, *sub == "formatted")?.map(Value::String)
             };
             if let Some(v) = value {

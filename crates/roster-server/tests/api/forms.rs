@@ -322,3 +322,25 @@ async fn nested_payloads_stay_json_only() {
     let res = app.get(&path).key(&key).send().await;
     assert_eq!(res.json().as_array().unwrap().len(), 1);
 }
+
+/// A multipart form is held to the body limit of JSON (16 MiB by default), not to a smaller
+/// one of its own: a 3 MiB file part (ignored) goes through.
+#[tokio::test]
+async fn a_large_multipart_form_is_read_whole() {
+    let app = TestApp::new().await;
+    let (_, key) = app.user("ann@example.com").await;
+    let mut body = multipart(&[("name", "Big form")]);
+    body.truncate(body.len() - format!("--{BOUNDARY}--\r\n").len());
+    body.push_str(&format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\n{}\r\n--{BOUNDARY}--\r\n",
+        "x".repeat(3 << 20)
+    ));
+    let res = app
+        .post("/api/organizations/")
+        .key(&key)
+        .raw(&format!("multipart/form-data; boundary={BOUNDARY}"), body)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.detail());
+    assert_eq!(res.json()["name"], "Big form");
+}

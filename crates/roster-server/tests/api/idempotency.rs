@@ -185,3 +185,29 @@ async fn answers_with_credentials_are_never_kept() {
     let res = app.get(&path).key(&admin).send().await;
     assert_eq!(res.json().as_array().unwrap().len(), 1, "one account made");
 }
+
+/// A request with a key counts once against the key's rate, and a replay counts too: retries
+/// cannot go round the limit.
+#[tokio::test]
+async fn keyed_requests_count_once_against_the_rate() {
+    let app = TestApp::with_config(roster_server::state::HttpConfig {
+        rate_limit: 1,
+        rate_burst: 3,
+        ..roster_server::state::HttpConfig::default()
+    })
+    .await;
+    let (org, admin) = app.team("Acme").await; // the first of three
+    let path = format!("/api/organizations/{org}/groups/");
+    let body = json!({"name": "G"});
+    let first = send(&app, &admin, "r", Method::POST, &path, &body).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.detail());
+    let replay = send(&app, &admin, "r", Method::POST, &path, &body).await;
+    assert_eq!(
+        replay.status,
+        StatusCode::CREATED,
+        "counted once each, not twice"
+    );
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    let third = send(&app, &admin, "r", Method::POST, &path, &body).await;
+    assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS);
+}
