@@ -8,6 +8,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod conditional;
 pub mod error;
 pub mod idempotency;
 pub mod import;

@@ -9,6 +9,7 @@ mod auth;
 mod campaigns;
 mod cli;
 mod commands;
+mod conditional;
 mod connections;
 mod corpus;
 mod dry_runs;
