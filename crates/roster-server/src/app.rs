@@ -143,8 +143,6 @@ pub fn app(state: AppState) -> App {
         // Bodies are read against --max-body-bytes by `input`, multipart forms included (axum
         // would cut those at its own 2 MiB).
         .layer(axum::extract::DefaultBodyLimit::disable())
-        // ETag and If-None-Match on the answers as sent.
-        .layer(middleware::from_fn(crate::conditional::middleware))
         .with_state(state.clone());
     let router = Router::new()
         .merge(api)

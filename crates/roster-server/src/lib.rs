@@ -8,7 +8,6 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
-pub mod conditional;
 pub mod error;
 pub mod idempotency;
 pub mod import;

@@ -152,12 +152,8 @@ pub fn finish(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi
         .into_iter()
         .flat_map(|paths| paths.values_mut())
         .filter_map(Value::as_object_mut)
-        .flat_map(|item| item.iter_mut());
-    for (method, op) in operations {
-        let read = method == "get";
-        if read {
-            add_conditional_read(op);
-        }
+        .flat_map(|item| item.values_mut());
+    for op in operations {
         let takes_forms = op["operationId"]
             .as_str()
             .is_some_and(|id| FORM_OPERATIONS.contains(&id));
@@ -186,14 +182,6 @@ pub fn finish(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi
             }
             if lists && status.starts_with('2') {
                 response["headers"] = page_headers();
-            }
-            if read && status == "200" {
-                response["headers"]["ETag"] = json!({
-                    "description": "A weak tag of this body (whole bodies only: not on a \
-                        streamed `version=1.0` list); send it back in `If-None-Match`",
-                    "schema": {"type": "string"},
-                    "example": "W/\"9f86d081884c7d65\""
-                });
             }
         }
     }
@@ -234,32 +222,6 @@ fn add_form_bodies(op: &mut Value) {
     for form in ["application/x-www-form-urlencoded", "multipart/form-data"] {
         contents.insert(form.to_owned(), json.clone());
     }
-}
-
-/// `If-None-Match` and its 304 on a read (`conditional`).
-fn add_conditional_read(op: &mut Value) {
-    if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
-        params.push(if_none_match());
-    } else if let Some(op) = op.as_object_mut() {
-        op.insert("parameters".into(), json!([if_none_match()]));
-    }
-    if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
-        responses.insert(
-            "304".into(),
-            json!({"description": "Not modified: the tag in If-None-Match is current"}),
-        );
-    }
-}
-
-fn if_none_match() -> Value {
-    json!({
-        "name": "If-None-Match",
-        "in": "header",
-        "required": false,
-        "description": "A tag from an earlier answer's `ETag` (or `*`): 304 with no body while \
-            it is current",
-        "schema": {"type": "string"}
-    })
 }
 
 /// The headers of a page (`version=2.0`): where the neighbouring pages are, and how many

@@ -9,7 +9,6 @@ mod auth;
 mod campaigns;
 mod cli;
 mod commands;
-mod conditional;
 mod connections;
 mod corpus;
 mod dry_runs;
