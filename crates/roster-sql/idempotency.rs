@@ -2,7 +2,7 @@
 //! request gets that answer back instead of making its change twice. Compiled into each
 //! backend against its `dialect` module (see README.md).
 
-use crate::dialect::{Backend, Stamp, ts};
+use crate::dialect::{Backend, Db, Stamp, ts};
 use crate::other;
 use async_trait::async_trait;
 use roster_core::store::{Idempotency, KeptAnswer, KeyClaim};
@@ -37,9 +37,28 @@ fn standing(row: Option<KeyRow>) -> Option<KeyClaim> {
     })
 }
 
-/// The key's row unless it expired or was abandoned.
-const LIVE_ROW: &str = "SELECT fingerprint, state, status, headers, body FROM idempotency_keys \
-     WHERE key_hash = $1 AND key = $2 AND created_at >= $3 AND (state <> $4 OR created_at >= $5)";
+/// The key's row unless it expired or was abandoned, read through `db`.
+async fn live_row<'e>(
+    db: impl sqlx::Executor<'e, Database = Db>,
+    holder: &[u8],
+    key: &str,
+    expired: Timestamp,
+    abandoned: Timestamp,
+) -> StoreResult<Option<KeyRow>> {
+    sqlx::query_as(
+        "SELECT fingerprint, state, status, headers, body FROM idempotency_keys \
+         WHERE key_hash = $1 AND key = $2 AND created_at >= $3 \
+         AND (state <> $4 OR created_at >= $5)",
+    )
+    .bind(holder)
+    .bind(key)
+    .bind(ts(expired))
+    .bind(RUNNING)
+    .bind(ts(abandoned))
+    .fetch_optional(db)
+    .await
+    .map_err(other)
+}
 
 #[async_trait]
 impl Idempotency for Backend {
@@ -55,15 +74,7 @@ impl Idempotency for Backend {
     ) -> StoreResult<KeyClaim> {
         // A read first: retries that wait for a running request, and replays, take no write
         // (on SQLite they would queue behind the very request they wait for).
-        let row: Option<KeyRow> = sqlx::query_as(LIVE_ROW)
-            .bind(holder)
-            .bind(key)
-            .bind(ts(expired))
-            .bind(RUNNING)
-            .bind(ts(abandoned))
-            .fetch_optional(self.reads())
-            .await
-            .map_err(other)?;
+        let row = live_row(self.reads(), holder, key, expired, abandoned).await?;
         if let Some(claim) = standing(row) {
             return Ok(claim);
         }
@@ -99,15 +110,7 @@ impl Idempotency for Backend {
             KeyClaim::Claimed
         } else {
             // Claimed by a request that ran at the same moment: it holds the key now.
-            let row: Option<KeyRow> = sqlx::query_as(LIVE_ROW)
-                .bind(holder)
-                .bind(key)
-                .bind(ts(expired))
-                .bind(RUNNING)
-                .bind(ts(abandoned))
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(other)?;
+            let row = live_row(&mut *tx, holder, key, expired, abandoned).await?;
             // (Or by one that has just gone: look again.)
             standing(row).unwrap_or(KeyClaim::Running {
                 fingerprint: fingerprint.to_vec(),
