@@ -2,6 +2,7 @@
 //! never changes and a key. Deleting one deletes its user, so its key stops working at once.
 //! Compiled into each backend against its `dialect` module (see README.md).
 
+use crate::audit::{self, Event, Object};
 use crate::dialect::{Backend, Db, Stamp, at, ts};
 use crate::rows::{push_window, role};
 use crate::tx::{TeamLock, lock_team};
@@ -10,7 +11,8 @@ use async_trait::async_trait;
 use roster_core::keys::{KeyHash, KeyScope};
 use roster_core::store::Accounts;
 use roster_core::store::{AccountKind, NameCursor, Window};
-use roster_core::{Account, Role, StoreError, StoreResult, Timestamp};
+use roster_core::{Account, Origin, Role, StoreError, StoreResult, Timestamp};
+use serde_json::json;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
@@ -57,6 +59,7 @@ impl Accounts for Backend {
         key: &KeyHash,
         token: Option<&str>,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Account> {
         let _writing = self.changes.writing();
         let code = kind.code()?;
@@ -117,6 +120,10 @@ impl Accounts for Backend {
         .fetch_one(&mut *tx)
         .await
         .map_err(other)?;
+        let object = Object::new(content_type(kind), id, name);
+        let event = Event::on_team(org, created(kind), object)
+            .with(json!({ "name": name, "role": role.as_i64() }));
+        audit::record(&mut tx, origin, event).await?;
         tx.commit().await.map_err(other)?;
         row.try_into()
     }
@@ -171,22 +178,52 @@ impl Accounts for Backend {
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 
-    async fn delete_account(&self, org: Uuid, kind: AccountKind, id: Uuid) -> StoreResult<()> {
+    async fn delete_account(
+        &self,
+        org: Uuid,
+        kind: AccountKind,
+        id: Uuid,
+        origin: &Origin,
+    ) -> StoreResult<()> {
         let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
         // The user's keys, memberships and group memberships go by ON DELETE CASCADE.
-        let done = sqlx::query(
+        let gone: Option<String> = sqlx::query_scalar(
             "DELETE FROM users WHERE id = $3 AND id IN \
-             (SELECT user_id FROM accounts WHERE org_id = $1 AND kind = $2)",
+             (SELECT user_id FROM accounts WHERE org_id = $1 AND kind = $2) RETURNING name",
         )
         .bind(org)
         .bind(kind.code()?)
         .bind(id)
-        .execute(self.writes())
+        .fetch_optional(&mut *tx)
         .await
         .map_err(other)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        let name = gone.ok_or(StoreError::NotFound)?;
+        let object = Object::new(content_type(kind), id, &name);
+        let event = Event::on_team(org, deleted(kind), object).with(json!({ "name": name }));
+        audit::record(&mut tx, origin, event).await?;
+        tx.commit().await.map_err(other)
+    }
+}
+
+/// The content type of an account kind in the change history.
+fn content_type(kind: AccountKind) -> &'static str {
+    match kind {
+        AccountKind::DeploymentKey => "deployment_key",
+        _ => "service_account",
+    }
+}
+
+fn created(kind: AccountKind) -> &'static str {
+    match kind {
+        AccountKind::DeploymentKey => "deployment_key.created",
+        _ => "service_account.created",
+    }
+}
+
+fn deleted(kind: AccountKind) -> &'static str {
+    match kind {
+        AccountKind::DeploymentKey => "deployment_key.deleted",
+        _ => "service_account.deleted",
     }
 }

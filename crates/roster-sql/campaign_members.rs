@@ -2,8 +2,10 @@
 //! set-based through `crate::payload`, under the campaign's row lock. Compiled into each
 //! backend against its `dialect` module (see README.md).
 
+use crate::audit::{self, Event, Object};
 use crate::dialect::{
-    Backend, Conn, Db, JOIN_IN_ORDER, Stamp, analyze_if_large, at, in_texts, page_of, texts, ts,
+    Backend, Conn, Db, JOIN_IN_ORDER, Stamp, analyze_if_large, as_json, at, in_texts, json_rows,
+    page_of, texts, ts,
 };
 use crate::rows::push_window;
 use crate::{campaigns, other};
@@ -12,7 +14,7 @@ use async_trait::async_trait;
 use roster_core::store::CampaignMembers;
 use roster_core::store::{EmailCursor, MembersChange, NewCampaignMember, Window};
 use roster_core::{
-    Campaign, CampaignMember, MembersPreview, StoreError, StoreResult, Timestamp, User,
+    Campaign, CampaignMember, MembersPreview, Origin, StoreError, StoreResult, Timestamp, User,
 };
 use serde_json::value::RawValue;
 use sqlx::{FromRow, QueryBuilder};
@@ -102,28 +104,84 @@ async fn with_groups<'e>(
 }
 
 /// Makes the campaign hold exactly `members`, inside the caller's transaction (which holds
-/// the campaign's lock).
+/// the campaign's lock), and records who it added, updated and removed.
 pub(crate) async fn replace_in(
     conn: &mut Conn,
     campaign: &Campaign,
     members: &[NewCampaignMember<'_>],
     now: Timestamp,
+    origin: &Origin,
 ) -> StoreResult<()> {
-    apply(conn, campaign, members, true, now).await?;
+    apply(conn, campaign, members, MembersChange::Replace, now, origin).await?;
     payload::clear(conn).await
 }
 
-/// Adds or updates `members`, and with `replace` removes everyone else, inside the caller's
-/// transaction (which holds the campaign's lock).
+/// Adds or updates `members`, and with `Replace` removes everyone else, inside the caller's
+/// transaction (which holds the campaign's lock); records the change as one event naming the
+/// people it added, updated and removed (those a preview names).
 async fn apply(
     conn: &mut Conn,
     campaign: &Campaign,
     members: &[NewCampaignMember<'_>],
-    replace: bool,
+    change: MembersChange,
     now: Timestamp,
+    origin: &Origin,
 ) -> StoreResult<()> {
     check(conn, campaign, members).await?;
-    write(conn, campaign, replace, now).await
+    let replace = change == MembersChange::Replace;
+    let removed = if replace {
+        let from = format!(
+            "campaign_members cm WHERE cm.campaign_id = $1 AND {}",
+            preview::removed("cm")
+        );
+        audit::list(
+            conn,
+            &json_rows(&[("email", "cm.email")], &from, "cm.email_norm"),
+            campaign.id,
+        )
+        .await?
+    } else {
+        "[]".into()
+    };
+    let data = as_json("coalesce(p.data, '{}')");
+    // Both lists are read from the payload to each row by its key (see `audit::group_added`).
+    let updated = json_rows(
+        &[("email", "p.email"), ("data", &data)],
+        &format!(
+            "payload p {JOIN_IN_ORDER} campaign_members cm \
+             ON cm.campaign_id = $1 AND cm.email_norm = p.email_norm \
+             WHERE cm.data IS DISTINCT FROM coalesce(p.data, '{{}}') \
+             OR cm.email IS DISTINCT FROM p.email"
+        ),
+        "p.email_norm",
+    );
+    let updated = audit::list(conn, &updated, campaign.id).await?;
+    write(conn, campaign, replace, now).await?;
+    let added = json_rows(
+        &[("email", "cm.email"), ("data", &as_json("cm.data"))],
+        &format!(
+            "payload p {JOIN_IN_ORDER} campaign_members cm ON cm.id = p.new_id \
+             WHERE cm.campaign_id = $1"
+        ),
+        "cm.email_norm",
+    );
+    let added = audit::list(conn, &added, campaign.id).await?;
+    let action = if replace {
+        "campaign_member.replaced"
+    } else {
+        "campaign_member.added"
+    };
+    let mut event = Event::on_team(
+        campaign.organization,
+        action,
+        Object::new("campaign", campaign.id, &campaign.name),
+    );
+    event.data = audit::people(&[
+        ("added", &added),
+        ("updated", &updated),
+        ("removed", &removed),
+    ]);
+    audit::record(conn, origin, event).await
 }
 
 /// Loads the payload and checks it against the email rule.
@@ -241,18 +299,12 @@ impl CampaignMembers for Backend {
         members: &[NewCampaignMember<'_>],
         change: MembersChange,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Vec<CampaignMember>> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
         let found = campaigns::lock(&mut tx, campaign).await?;
-        apply(
-            &mut tx,
-            &found,
-            members,
-            change == MembersChange::Replace,
-            now,
-        )
-        .await?;
+        apply(&mut tx, &found, members, change, now, origin).await?;
         let result = match change {
             MembersChange::Replace => Vec::new(),
             MembersChange::Add => {

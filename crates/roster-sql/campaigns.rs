@@ -1,6 +1,7 @@
 //! Campaigns of a team. Compiled into each backend against its `dialect` module (see
 //! README.md).
 
+use crate::audit::{self, Event, Object};
 use crate::dialect::{Backend, Conn, Db, Stamp, at, ts};
 use crate::rows::push_window;
 use crate::tx::{TeamLock, conflict_on, lock_own, lock_team};
@@ -8,7 +9,8 @@ use crate::{campaign_members, other};
 use async_trait::async_trait;
 use roster_core::store::Campaigns;
 use roster_core::store::{NameCursor, NewCampaignMember, Window};
-use roster_core::{Campaign, StoreError, StoreResult, Timestamp};
+use roster_core::{Campaign, Origin, StoreError, StoreResult, Timestamp};
+use serde_json::json;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
@@ -94,18 +96,25 @@ impl Campaigns for Backend {
         org: Uuid,
         name: &str,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Campaign> {
         let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
         let id = Uuid::new_v4();
         sqlx::query("INSERT INTO campaigns (id, org_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
             .bind(id)
             .bind(org)
             .bind(name)
             .bind(ts(now))
-            .execute(self.writes())
+            .execute(&mut *tx)
             .await
             .map_err(conflict_on("name"))?;
-        get(self.writes(), id).await
+        let event = Event::on_team(org, "campaign.created", Object::new("campaign", id, name))
+            .with(json!({ "name": name }));
+        audit::record(&mut tx, origin, event).await?;
+        let campaign = get(&mut *tx, id).await?;
+        tx.commit().await.map_err(other)?;
+        Ok(campaign)
     }
 
     async fn get_campaign(&self, id: Uuid) -> StoreResult<Campaign> {
@@ -118,6 +127,7 @@ impl Campaigns for Backend {
         name: Option<&str>,
         members: Option<&[NewCampaignMember<'_>]>,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Campaign> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
@@ -130,25 +140,32 @@ impl Campaigns for Backend {
                 .execute(&mut *tx)
                 .await
                 .map_err(other)?;
+            let object = Object::new("campaign", id, name);
+            let event = Event::on_team(campaign.organization, "campaign.updated", object)
+                .with(json!({ "name": { "from": campaign.name, "to": name } }));
+            audit::record(&mut tx, origin, event).await?;
         }
         if let Some(members) = members {
-            campaign_members::replace_in(&mut tx, &campaign, members, now).await?;
+            campaign_members::replace_in(&mut tx, &campaign, members, now, origin).await?;
         }
         let campaign = get(&mut *tx, id).await?;
         tx.commit().await.map_err(other)?;
         Ok(campaign)
     }
 
-    async fn delete_campaign(&self, id: Uuid) -> StoreResult<()> {
+    async fn delete_campaign(&self, id: Uuid, origin: &Origin) -> StoreResult<()> {
         let _writing = self.changes.writing();
-        let done = sqlx::query("DELETE FROM campaigns WHERE id = $1")
+        let mut tx = self.write().await?;
+        let gone = get(&mut *tx, id).await?;
+        sqlx::query("DELETE FROM campaigns WHERE id = $1")
             .bind(id)
-            .execute(self.writes())
+            .execute(&mut *tx)
             .await
             .map_err(other)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        let object = Object::new("campaign", id, &gone.name);
+        let event = Event::on_team(gone.organization, "campaign.deleted", object)
+            .with(json!({ "name": gone.name }));
+        audit::record(&mut tx, origin, event).await?;
+        tx.commit().await.map_err(other)
     }
 }

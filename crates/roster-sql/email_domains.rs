@@ -1,6 +1,7 @@
 //! Email domains verified for a team. Compiled into each backend against its
 //! `dialect` module (see README.md).
 
+use crate::audit::{self, Event, Object};
 use crate::dialect::{Backend, Conn, Db, Stamp, at, in_texts, texts, ts};
 use crate::other;
 use crate::rows::push_window;
@@ -8,7 +9,8 @@ use crate::tx::conflict_on;
 use async_trait::async_trait;
 use roster_core::store::EmailDomains;
 use roster_core::store::{NameCursor, Window};
-use roster_core::{EmailDomain, StoreError, StoreResult, Timestamp, rules};
+use roster_core::{EmailDomain, Origin, StoreError, StoreResult, Timestamp, rules};
+use serde_json::json;
 use sqlx::{FromRow, QueryBuilder};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -109,8 +111,10 @@ impl EmailDomains for Backend {
         org: Uuid,
         domain: &str,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<EmailDomain> {
         let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
         let row: DomainRow = sqlx::query_as(
             "INSERT INTO email_domains (id, org_id, domain, verified, created_at, verified_at) \
              VALUES ($1, $2, $3, true, $4, $4) RETURNING id, domain, verified, created_at, verified_at",
@@ -119,23 +123,33 @@ impl EmailDomains for Backend {
         .bind(org)
         .bind(domain)
         .bind(ts(now))
-        .fetch_one(self.writes())
+        .fetch_one(&mut *tx)
         .await
         .map_err(conflict_on("domain"))?;
+        let object = Object::new("email_domain", row.id, &row.domain);
+        let event = Event::on_team(org, "email_domain.created", object)
+            .with(json!({ "domain": row.domain }));
+        audit::record(&mut tx, origin, event).await?;
+        tx.commit().await.map_err(other)?;
         Ok(row.into())
     }
 
-    async fn delete_email_domain(&self, org: Uuid, id: Uuid) -> StoreResult<()> {
+    async fn delete_email_domain(&self, org: Uuid, id: Uuid, origin: &Origin) -> StoreResult<()> {
         let _writing = self.changes.writing();
-        let done = sqlx::query("DELETE FROM email_domains WHERE id = $1 AND org_id = $2")
-            .bind(id)
-            .bind(org)
-            .execute(self.writes())
-            .await
-            .map_err(other)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        let mut tx = self.write().await?;
+        let gone: Option<String> = sqlx::query_scalar(
+            "DELETE FROM email_domains WHERE id = $1 AND org_id = $2 RETURNING domain",
+        )
+        .bind(id)
+        .bind(org)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(other)?;
+        let domain = gone.ok_or(StoreError::NotFound)?;
+        let object = Object::new("email_domain", id, &domain);
+        let event =
+            Event::on_team(org, "email_domain.deleted", object).with(json!({ "domain": domain }));
+        audit::record(&mut tx, origin, event).await?;
+        tx.commit().await.map_err(other)
     }
 }

@@ -1,5 +1,6 @@
 //! Groups of a team. Compiled into each backend against its `dialect` module (see README.md).
 
+use crate::audit::{self, Event, Object};
 use crate::dialect::{Backend, Db, NOW, Stamp, at, ts};
 use crate::other;
 use crate::rows::push_window;
@@ -7,7 +8,8 @@ use crate::tx::conflict_on;
 use async_trait::async_trait;
 use roster_core::store::Groups;
 use roster_core::store::{NameCursor, Window};
-use roster_core::{Group, MemberGroup, StoreError, StoreResult, Timestamp};
+use roster_core::{Group, MemberGroup, Origin, StoreError, StoreResult, Timestamp};
+use serde_json::json;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
@@ -75,51 +77,80 @@ impl Groups for Backend {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    async fn create_group(&self, org: Uuid, name: &str, now: Timestamp) -> StoreResult<Group> {
+    async fn create_group(
+        &self,
+        org: Uuid,
+        name: &str,
+        now: Timestamp,
+        origin: &Origin,
+    ) -> StoreResult<Group> {
         let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
         let id = Uuid::new_v4();
         sqlx::query("INSERT INTO groups (id, org_id, name, created_at) VALUES ($1, $2, $3, $4)")
             .bind(id)
             .bind(org)
             .bind(name)
             .bind(ts(now))
-            .execute(self.writes())
+            .execute(&mut *tx)
             .await
             .map_err(conflict_on("name"))?;
-        get(self.writes(), id).await
+        let event = Event::on_team(org, "group.created", Object::new("group", id, name))
+            .of_group(id)
+            .with(json!({ "name": name }));
+        audit::record(&mut tx, origin, event).await?;
+        let group = get(&mut *tx, id).await?;
+        tx.commit().await.map_err(other)?;
+        Ok(group)
     }
 
     async fn get_group(&self, id: Uuid) -> StoreResult<Group> {
         get(self.reads(), id).await
     }
 
-    async fn rename_group(&self, id: Uuid, name: &str) -> StoreResult<Group> {
+    async fn rename_group(&self, id: Uuid, name: &str, origin: &Origin) -> StoreResult<Group> {
         let _writing = self.changes.writing();
-        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let mut tx = self.write().await?;
+        let before = get(&mut *tx, id).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE groups SET name = $2, version = version + 1, updated_at = {NOW} WHERE id = $1"
         )))
         .bind(id)
         .bind(name)
-        .execute(self.writes())
+        .execute(&mut *tx)
         .await
         .map_err(conflict_on("name"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        get(self.writes(), id).await
+        let event = Event::on_team(
+            before.organization,
+            "group.updated",
+            Object::new("group", id, name),
+        )
+        .of_group(id)
+        .with(json!({ "name": { "from": before.name, "to": name } }));
+        audit::record(&mut tx, origin, event).await?;
+        let group = get(&mut *tx, id).await?;
+        tx.commit().await.map_err(other)?;
+        Ok(group)
     }
 
-    async fn delete_group(&self, id: Uuid) -> StoreResult<()> {
+    async fn delete_group(&self, id: Uuid, origin: &Origin) -> StoreResult<()> {
         let _writing = self.changes.writing();
-        let done = sqlx::query("DELETE FROM groups WHERE id = $1")
+        let mut tx = self.write().await?;
+        let gone = get(&mut *tx, id).await?;
+        sqlx::query("DELETE FROM groups WHERE id = $1")
             .bind(id)
-            .execute(self.writes())
+            .execute(&mut *tx)
             .await
             .map_err(other)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        let event = Event::on_team(
+            gone.organization,
+            "group.deleted",
+            Object::new("group", id, &gone.name),
+        )
+        .of_group(id)
+        .with(json!({ "name": gone.name, "num_members": gone.num_members }));
+        audit::record(&mut tx, origin, event).await?;
+        tx.commit().await.map_err(other)
     }
 
     async fn member_groups(&self, org: Uuid, user: Uuid) -> StoreResult<Vec<MemberGroup>> {

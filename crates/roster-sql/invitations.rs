@@ -3,6 +3,7 @@
 //! signed in. Each acceptance checks again that the inviter may still grant the role.
 //! Compiled into each backend against its `dialect` module (see README.md).
 
+use crate::audit::{self, Event, Object};
 use crate::dialect::{Backend, Conn, Db, Stamp, at, locks, ts};
 use crate::rows::{USER_COLUMNS, UserRow, push_window, role};
 use crate::tx::{TeamLock, lock_team};
@@ -14,8 +15,10 @@ use roster_core::rules::{TokenInvitee, TokenKey};
 use roster_core::store::Invitations;
 use roster_core::store::{Accepted, NewInvitation, TimeCursor, Window};
 use roster_core::{
-    Invitation, OrganizationRef, Role, StoreError, StoreResult, Timestamp, User, email, rules,
+    Invitation, OrganizationRef, Origin, Role, StoreError, StoreResult, Timestamp, User, email,
+    rules,
 };
+use serde_json::json;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
@@ -86,6 +89,7 @@ pub(crate) async fn create(
     org: Uuid,
     new: NewInvitation,
     now: Timestamp,
+    origin: &Origin,
 ) -> StoreResult<Invitation> {
     if !rules::may_invite(new.by, new.role) {
         return Err(StoreError::Forbidden(
@@ -156,6 +160,14 @@ pub(crate) async fn create(
         _ => other(e),
     })?;
     let invitation = get(&mut *tx, id).await?;
+    let object = Object::new("invitation", id, &invitation.email);
+    let event = Event::on_team(org, "invitation.created", object).with(json!({
+        "email": invitation.email,
+        "role": new.role.as_i64(),
+        "mailed": new.mailed,
+        "replaced": pending.is_some(),
+    }));
+    audit::record(&mut tx, origin, event).await?;
     tx.commit().await.map_err(other)?;
     Ok(invitation)
 }
@@ -222,7 +234,19 @@ async fn granter(conn: &mut Conn, p: &Pending) -> StoreResult<Option<Role>> {
 /// The pending invitation is used: its invitee joins the team (a present member keeps their
 /// role: an invitation never demotes) and it is deleted. When the team owns the address, it
 /// takes the email in (the person's unproven keys go). Returns the role they have.
-async fn join(conn: &mut Conn, p: &Pending, user: Uuid, now: Timestamp) -> StoreResult<Role> {
+/// The event of a change to a pending invitation.
+fn event(p: &Pending, action: &'static str) -> Event {
+    Event::on_team(p.org_id, action, Object::new("invitation", p.id, &p.email))
+}
+
+/// Joins `user` to the team by the invitation, which goes; recorded as `user`'s own change.
+async fn join(
+    conn: &mut Conn,
+    p: &Pending,
+    user: Uuid,
+    now: Timestamp,
+    origin: &Origin,
+) -> StoreResult<Role> {
     let present: Option<i64> =
         sqlx::query_scalar("SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2")
             .bind(p.org_id)
@@ -250,6 +274,12 @@ async fn join(conn: &mut Conn, p: &Pending, user: Uuid, now: Timestamp) -> Store
         .execute(&mut *conn)
         .await
         .map_err(other)?;
+    let by = Origin {
+        actor: Some(user),
+        ..origin.clone()
+    };
+    let data = json!({ "email": p.email, "role": joined.as_i64(), "user": user });
+    audit::record(conn, &by, event(p, "invitation.accepted").with(data)).await?;
     Ok(joined)
 }
 
@@ -277,9 +307,19 @@ async fn accepted(
 
 /// Revokes an invitation whose inviter may no longer grant its role, and answers as for an
 /// unknown one.
-async fn revoked<T>(mut tx: sqlx::Transaction<'static, Db>, id: Uuid) -> StoreResult<T> {
+async fn revoked<T>(
+    mut tx: sqlx::Transaction<'static, Db>,
+    p: &Pending,
+    origin: &Origin,
+) -> StoreResult<T> {
+    let data = json!({
+        "email": p.email,
+        "role": p.role,
+        "reason": "The inviter may no longer grant this role.",
+    });
+    audit::record(&mut tx, origin, event(p, "invitation.revoked").with(data)).await?;
     sqlx::query("DELETE FROM invitations WHERE id = $1")
-        .bind(id)
+        .bind(p.id)
         .execute(&mut *tx)
         .await
         .map_err(other)?;
@@ -305,9 +345,10 @@ impl Invitations for Backend {
         org: Uuid,
         invitation: NewInvitation,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Invitation> {
         let _writing = self.changes.writing();
-        create(self, org, invitation, now).await
+        create(self, org, invitation, now, origin).await
     }
 
     async fn list_invitations(
@@ -341,18 +382,25 @@ impl Invitations for Backend {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    async fn revoke_invitation(&self, org: Uuid, id: Uuid, by: Role) -> StoreResult<()> {
+    async fn revoke_invitation(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        by: Role,
+        origin: &Origin,
+    ) -> StoreResult<()> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
         lock_team(&mut tx, org, TeamLock::Members).await?;
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT role FROM invitations WHERE id = $1 AND org_id = $2")
+        let found: Option<(i64, String)> =
+            sqlx::query_as("SELECT role, email FROM invitations WHERE id = $1 AND org_id = $2")
                 .bind(id)
                 .bind(org)
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(other)?;
-        if !rules::may_invite(by, role(found.ok_or(StoreError::NotFound)?)?) {
+        let (invited, email) = found.ok_or(StoreError::NotFound)?;
+        if !rules::may_invite(by, role(invited)?) {
             return Err(StoreError::Forbidden(
                 "Only admins may revoke an invitation with the admin role.".into(),
             ));
@@ -362,6 +410,10 @@ impl Invitations for Backend {
             .execute(&mut *tx)
             .await
             .map_err(other)?;
+        let object = Object::new("invitation", id, &email);
+        let event = Event::on_team(org, "invitation.revoked", object)
+            .with(json!({ "email": email, "role": invited }));
+        audit::record(&mut tx, origin, event).await?;
         tx.commit().await.map_err(other)
     }
 
@@ -371,6 +423,7 @@ impl Invitations for Backend {
         name: Option<&str>,
         key: &KeyHash,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Accepted> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
@@ -400,7 +453,7 @@ impl Invitations for Backend {
         .map_err(other)?;
         let p = found.ok_or(StoreError::NotFound)?;
         let Some(granter) = granter(&mut tx, &p).await? else {
-            return revoked(tx, p.id).await;
+            return revoked(tx, &p, origin).await;
         };
         // What the token may do for the address's person (`rules::token_key`).
         // Locked (against key rotation and revocation, which lock the person alike; memberships'
@@ -438,7 +491,7 @@ impl Invitations for Backend {
                 .await?
                 .ok_or(StoreError::NotFound)?,
         };
-        let joined = join(&mut tx, &p, user, now).await?;
+        let joined = join(&mut tx, &p, user, now, origin).await?;
         users::add_key(&mut tx, user, key, scope, now).await?;
         accepted(tx, p, user, joined, scope.confined_to.is_none()).await
     }
@@ -456,6 +509,7 @@ impl Invitations for Backend {
         id: Uuid,
         user: Uuid,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Accepted> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
@@ -486,27 +540,31 @@ impl Invitations for Backend {
         .map_err(other)?;
         let p = found.ok_or(StoreError::NotFound)?;
         if granter(&mut tx, &p).await?.is_none() {
-            return revoked(tx, p.id).await;
+            return revoked(tx, &p, origin).await;
         }
-        let joined = join(&mut tx, &p, user, now).await?;
+        let joined = join(&mut tx, &p, user, now, origin).await?;
         accepted(tx, p, user, joined, true).await
     }
 
-    async fn reject_invitation(&self, id: Uuid, user: Uuid) -> StoreResult<()> {
+    async fn reject_invitation(&self, id: Uuid, user: Uuid, origin: &Origin) -> StoreResult<()> {
         let _writing = self.changes.writing();
-        let done = sqlx::query(
+        let mut tx = self.write().await?;
+        let gone: Option<(Uuid, String, i64)> = sqlx::query_as(
             "DELETE FROM invitations WHERE id = $1 \
              AND email_norm = \
-                 (SELECT email_norm FROM users WHERE id = $2 AND proven_email = email_norm)",
+                 (SELECT email_norm FROM users WHERE id = $2 AND proven_email = email_norm) \
+             RETURNING org_id, email, role",
         )
         .bind(id)
         .bind(user)
-        .execute(self.writes())
+        .fetch_optional(&mut *tx)
         .await
         .map_err(other)?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        let (org, email, invited) = gone.ok_or(StoreError::NotFound)?;
+        let object = Object::new("invitation", id, &email);
+        let event = Event::on_team(org, "invitation.rejected", object)
+            .with(json!({ "email": email, "role": invited }));
+        audit::record(&mut tx, origin, event).await?;
+        tx.commit().await.map_err(other)
     }
 }

@@ -2,6 +2,7 @@
 //! [`roster_core::rules`]. Compiled into each backend against its `dialect` module (see
 //! README.md); the list and its filters are each backend's own (`membership_pages.rs`).
 
+use crate::audit::{self, Event, Object};
 use crate::dialect::{Backend, Conn, Db, NOW, ts};
 use crate::rows::role;
 use crate::tx::{TeamLock, lock_team};
@@ -9,7 +10,8 @@ use crate::{other, users};
 use async_trait::async_trait;
 use roster_core::rules::Standing;
 use roster_core::store::{MembershipPages, Memberships};
-use roster_core::{Membership, Role, StoreError, StoreResult, Timestamp};
+use roster_core::{Membership, Origin, Role, StoreError, StoreResult, Timestamp};
+use serde_json::json;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
@@ -57,6 +59,7 @@ pub(crate) async fn add(
 pub(crate) struct Target {
     org_id: Uuid,
     user_id: Uuid,
+    email: String,
     role: i64,
     active: bool,
     fixed_role: bool,
@@ -77,7 +80,7 @@ macro_rules! counting_admins {
 
 /// What the role rules need about a membership; the caller appends which membership (`m.`).
 const TARGET: &str = concat!(
-    "SELECT m.org_id, m.user_id, m.role, m.active, \
+    "SELECT m.org_id, m.user_id, u.email, m.role, m.active, \
          (u.service_account OR u.deployment_key_account) AS fixed_role, (",
     counting_admins!(),
     "m.org_id AND o.id != m.id) AS other_admins \
@@ -128,6 +131,15 @@ pub(crate) async fn target_of(
 }
 
 impl Target {
+    /// The event of a change to this membership (`id`), in its team.
+    fn event(&self, id: i64, action: &'static str) -> Event {
+        Event::on_team(
+            self.org_id,
+            action,
+            Object::new("membership", id, &self.email),
+        )
+    }
+
     /// The membership as the role rules see it.
     pub(crate) fn standing(&self) -> StoreResult<Standing> {
         Ok(Standing {
@@ -168,7 +180,12 @@ pub(crate) async fn leave(conn: &mut Conn, org: Uuid, user: Uuid) -> StoreResult
     Ok(())
 }
 
-pub(crate) async fn set_role(store: &Backend, id: i64, new: Role) -> StoreResult<()> {
+pub(crate) async fn set_role(
+    store: &Backend,
+    id: i64,
+    new: Role,
+    origin: &Origin,
+) -> StoreResult<()> {
     let mut tx = store.write().await?;
     let t = target(&mut tx, id).await?;
     if t.role == new.as_i64() {
@@ -183,6 +200,10 @@ pub(crate) async fn set_role(store: &Backend, id: i64, new: Role) -> StoreResult
     .execute(&mut *tx)
     .await
     .map_err(other)?;
+    let event = t
+        .event(id, "membership.updated")
+        .with(json!({ "role": { "from": t.role, "to": new.as_i64() } }));
+    audit::record(&mut tx, origin, event).await?;
     tx.commit().await.map_err(other)
 }
 
@@ -234,13 +255,13 @@ impl Memberships for Backend {
         user: Uuid,
         role: Option<Role>,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Membership> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
         lock_team(&mut tx, org, TeamLock::Members).await?;
-        if let Some(role) = role
-            && let Some(present) = target_of(&mut tx, org, user).await?
-        {
+        let present = target_of(&mut tx, org, user).await?;
+        if let (Some(role), Some(present)) = (role, &present) {
             present.standing()?.check_role_change(role)?;
         }
         // The person first (see `users::revoke_unproven`), then the membership.
@@ -253,17 +274,34 @@ impl Memberships for Backend {
         let email = email.ok_or(StoreError::NotFound)?;
         users::revoke_unproven(&mut tx, org, users::Taken::Emails(&[email])).await?;
         let id = add(&mut tx, org, user, role, now).await?;
+        let after = target(&mut tx, id).await?;
+        let event = match present {
+            None => Some(after.event(id, "membership.created").with(json!({
+                "user": after.user_id,
+                "email": after.email,
+                "role": after.role,
+            }))),
+            Some(before) if before.role != after.role => Some(
+                after
+                    .event(id, "membership.updated")
+                    .with(json!({ "role": { "from": before.role, "to": after.role } })),
+            ),
+            Some(_) => None,
+        };
+        if let Some(event) = event {
+            audit::record(&mut tx, origin, event).await?;
+        }
         tx.commit().await.map_err(other)?;
         self.get_membership(id).await
     }
 
-    async fn set_role(&self, id: i64, role: Role) -> StoreResult<Membership> {
+    async fn set_role(&self, id: i64, role: Role, origin: &Origin) -> StoreResult<Membership> {
         let _writing = self.changes.writing();
-        set_role(self, id, role).await?;
+        set_role(self, id, role, origin).await?;
         self.get_membership(id).await
     }
 
-    async fn remove_membership(&self, id: i64) -> StoreResult<()> {
+    async fn remove_membership(&self, id: i64, origin: &Origin) -> StoreResult<()> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
         let t = target(&mut tx, id).await?;
@@ -274,6 +312,12 @@ impl Memberships for Backend {
             return Err(StoreError::last_admin_removed());
         }
         leave(&mut tx, t.org_id, t.user_id).await?;
+        let event = t.event(id, "membership.deleted").with(json!({
+            "user": t.user_id,
+            "email": t.email,
+            "role": t.role,
+        }));
+        audit::record(&mut tx, origin, event).await?;
         tx.commit().await.map_err(other)
     }
 }

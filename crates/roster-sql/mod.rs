@@ -3,6 +3,7 @@
 //! modules at its root, so `crate::groups` names the same module in either.
 
 pub(crate) mod accounts;
+pub(crate) mod audit;
 pub(crate) mod campaign_members;
 pub(crate) mod campaigns;
 pub(crate) mod email_domains;

@@ -1,6 +1,7 @@
 //! Organizations (teams). Compiled into each backend against its `dialect` module (see
 //! README.md).
 
+use crate::audit::{self, Event};
 use crate::dialect::{Backend, Db, ts};
 use crate::rows::{OrganizationRow, push_window};
 use crate::tx::conflict_on;
@@ -8,7 +9,8 @@ use crate::{memberships, other};
 use async_trait::async_trait;
 use roster_core::store::Organizations;
 use roster_core::store::{NameCursor, NewOrganization, OrganizationPatch, Visibility, Window};
-use roster_core::{Organization, Role, StoreError, StoreResult, Timestamp};
+use roster_core::{Organization, Origin, Role, StoreError, StoreResult, Timestamp};
+use serde_json::json;
 use sqlx::QueryBuilder;
 use uuid::Uuid;
 
@@ -99,6 +101,7 @@ impl Organizations for Backend {
         org: NewOrganization,
         admin: Uuid,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Organization> {
         let _writing = self.changes.writing();
         let id = Uuid::new_v4();
@@ -113,19 +116,28 @@ impl Organizations for Backend {
             .await
             .map_err(conflict_on("scope"))?;
         memberships::add(&mut tx, id, admin, Some(Role::Admin), now).await?;
-        let org = get(&mut *tx, id).await?;
+        let created = get(&mut *tx, id).await?;
+        let event = Event::of_team(id, "organization.created").with(json!({
+            "name": created.name,
+            "scope": created.scope,
+            "default_role": created.default_role.as_i64(),
+            "admin": admin,
+        }));
+        audit::record(&mut tx, origin, event).await?;
         tx.commit().await.map_err(other)?;
-        Ok(org)
+        Ok(created)
     }
 
     async fn update_organization(
         &self,
         id: Uuid,
         patch: OrganizationPatch,
+        origin: &Origin,
     ) -> StoreResult<Organization> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
-        let done = sqlx::query(
+        let before = get(&mut *tx, id).await?;
+        sqlx::query(
             "UPDATE organizations SET name = coalesce($2, name), \
                  scope = CASE WHEN $3 THEN $4 ELSE scope END, \
                  default_role = coalesce($5, default_role) \
@@ -139,17 +151,33 @@ impl Organizations for Backend {
         .execute(&mut *tx)
         .await
         .map_err(conflict_on("scope"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
         let org = get(&mut *tx, id).await?;
+        let mut changed = serde_json::Map::new();
+        let mut note = |field: &str, from: serde_json::Value, to: serde_json::Value| {
+            if from != to {
+                changed.insert(field.into(), json!({ "from": from, "to": to }));
+            }
+        };
+        note("name", json!(before.name), json!(org.name));
+        note("scope", json!(before.scope), json!(org.scope));
+        note(
+            "default_role",
+            json!(before.default_role.as_i64()),
+            json!(org.default_role.as_i64()),
+        );
+        let event = Event::of_team(id, "organization.updated").with(changed.into());
+        audit::record(&mut tx, origin, event).await?;
         tx.commit().await.map_err(other)?;
         Ok(org)
     }
 
-    async fn delete_organization(&self, id: Uuid) -> StoreResult<()> {
+    async fn delete_organization(&self, id: Uuid, origin: &Origin) -> StoreResult<()> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
+        let gone = get(&mut *tx, id).await?;
+        let event = Event::of_team(id, "organization.deleted")
+            .with(json!({ "name": gone.name, "scope": gone.scope }));
+        audit::record(&mut tx, origin, event).await?;
         // Memberships, groups, campaigns and everything under them go by ON DELETE CASCADE.
         // The team's service accounts and deployment keys exist only for it: their users go too.
         sqlx::query(

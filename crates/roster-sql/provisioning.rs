@@ -4,6 +4,7 @@
 //! README.md); the writes whose cost grows with a request's size are each backend's own
 //! (`provisioning_writes.rs`).
 
+use crate::audit::{self, Event, Object};
 use crate::dialect::{
     Backend, Conn, Db, NOW, Stamp, at, in_texts, in_uuids, later_of, locks, texts, ts, uuids,
 };
@@ -17,10 +18,11 @@ use async_trait::async_trait;
 use roster_core::changes::Adding;
 use roster_core::email;
 use roster_core::provisioning::{
-    self, GroupKey, GroupWrite, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
+    self, GroupKey, GroupWrite, MemberChange, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
 };
 use roster_core::store::Provisioning;
-use roster_core::{StoreError, StoreResult, Timestamp};
+use roster_core::{Origin, StoreError, StoreResult, Timestamp};
+use serde_json::json;
 use sqlx::{FromRow, QueryBuilder};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -178,6 +180,7 @@ pub(crate) async fn create_users(
     org: Uuid,
     writes: &[UserWrite],
     now: Timestamp,
+    origins: &[Origin],
     adding: &Adding<'_>,
 ) -> StoreResult<Vec<StoreResult<ProvisionedUser>>> {
     let mut tx = store.write().await?;
@@ -260,8 +263,126 @@ pub(crate) async fn create_users(
             .map(UserRow::into_user)
             .collect::<StoreResult<_>>()?;
     }
+    let answers = provisioning::answers(writes, admitted, made);
+    for (answer, origin) in answers.iter().zip(origins) {
+        if let Ok(user) = answer {
+            let event = user_event(org, user, "membership.created").with(json!({
+                "user": user.id,
+                "email": user.email,
+                "user_name": user.user_name,
+                "role": user.role.as_i64(),
+                "active": user.active,
+            }));
+            audit::record(&mut tx, origin, event).await?;
+        }
+    }
     tx.commit().await.map_err(other)?;
-    Ok(provisioning::answers(writes, admitted, made))
+    Ok(answers)
+}
+
+/// The event of a change to a provisioned member of `org`.
+fn user_event(org: Uuid, user: &ProvisionedUser, action: &'static str) -> Event {
+    Event::on_team(
+        org,
+        action,
+        Object::new("membership", user.seq, &user.email),
+    )
+}
+
+/// What a SCIM replace changed of a member, as `{"from", "to"}` pairs.
+fn user_changes(before: &ProvisionedUser, after: &ProvisionedUser) -> serde_json::Value {
+    let mut changed = serde_json::Map::new();
+    let mut note = |field: &str, from: serde_json::Value, to: serde_json::Value| {
+        if from != to {
+            changed.insert(field.into(), json!({ "from": from, "to": to }));
+        }
+    };
+    note("email", json!(before.email), json!(after.email));
+    note("name", json!(before.name), json!(after.name));
+    note("user_name", json!(before.user_name), json!(after.user_name));
+    note(
+        "external_id",
+        json!(before.external_id),
+        json!(after.external_id),
+    );
+    note("active", json!(before.active), json!(after.active));
+    note(
+        "role",
+        json!(before.role.as_i64()),
+        json!(after.role.as_i64()),
+    );
+    changed.into()
+}
+
+/// A group's memberships, of the people `ids` or all: (id, email, user).
+async fn group_rows(
+    conn: &mut Conn,
+    group: Uuid,
+    ids: Option<&[Uuid]>,
+) -> StoreResult<Vec<(Uuid, String, Option<Uuid>)>> {
+    let sql = match ids {
+        Some(_) => format!(
+            "SELECT id, email, user_id FROM group_memberships WHERE group_id = $1 AND user_id {}",
+            in_uuids("$2")
+        ),
+        None => "SELECT id, email, user_id FROM group_memberships WHERE group_id = $1".into(),
+    };
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(group);
+    if let Some(ids) = ids {
+        query = query.bind(uuids(ids)?);
+    }
+    query.fetch_all(&mut *conn).await.map_err(other)
+}
+
+/// Applies SCIM's member changes to a group and records who they added and removed, read
+/// before and after from the people they name (or the whole group, for `RemoveAll` and
+/// `ReplaceAll`, which cost that anyway).
+async fn change_group_members(
+    conn: &mut Conn,
+    org: Uuid,
+    group: &ProvisionedGroup,
+    changes: &[MemberChange],
+    now: Timestamp,
+    origin: &Origin,
+) -> StoreResult<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let whole = changes
+        .iter()
+        .any(|c| matches!(c, MemberChange::RemoveAll | MemberChange::ReplaceAll(_)));
+    let named: Vec<Uuid> = changes
+        .iter()
+        .flat_map(|c| match c {
+            MemberChange::Add(ids) | MemberChange::Remove(ids) => ids.as_slice(),
+            _ => &[],
+        })
+        .copied()
+        .collect();
+    let ids = (!whole).then_some(named.as_slice());
+    let before = group_rows(conn, group.id, ids).await?;
+    for change in changes {
+        writes::change_members(conn, org, group.id, change, now).await?;
+    }
+    let after = group_rows(conn, group.id, ids).await?;
+    let was: HashSet<Uuid> = before.iter().map(|r| r.0).collect();
+    let is: HashSet<Uuid> = after.iter().map(|r| r.0).collect();
+    let person = |r: &(Uuid, String, Option<Uuid>)| json!({ "email": r.1, "user_id": r.2 });
+    let mut added: Vec<_> = after.iter().filter(|r| !was.contains(&r.0)).collect();
+    let mut removed: Vec<_> = before.iter().filter(|r| !is.contains(&r.0)).collect();
+    if added.is_empty() && removed.is_empty() {
+        return Ok(());
+    }
+    added.sort_by_key(|r| email::normalize(&r.1));
+    removed.sort_by_key(|r| email::normalize(&r.1));
+    let object = Object::new("group", group.id, &group.name);
+    let event = Event::on_team(org, "group_membership.changed", object)
+        .of_group(group.id)
+        .with(json!({
+            "added": added.into_iter().map(person).collect::<Vec<_>>(),
+            "removed": removed.into_iter().map(person).collect::<Vec<_>>(),
+        }));
+    audit::record(conn, origin, event).await
 }
 
 /// One admitted create of `create_users`, as its writes bind it.
@@ -323,6 +444,7 @@ pub(crate) async fn update_user(
     expect: Option<i64>,
     write: &UserWrite,
     now: Timestamp,
+    origin: &Origin,
 ) -> StoreResult<ProvisionedUser> {
     let mut tx = store.write().await?;
     lock_team(&mut tx, org, TeamLock::Members).await?;
@@ -349,6 +471,11 @@ pub(crate) async fn update_user(
     }
     write_membership(&mut tx, org, id, write, now).await?;
     let user = user_in(&mut tx, org, id).await?;
+    let changed = user_changes(&present, &user);
+    if changed.as_object().is_some_and(|c| !c.is_empty()) {
+        let event = user_event(org, &user, "membership.updated").with(changed);
+        audit::record(&mut tx, origin, event).await?;
+    }
     tx.commit().await.map_err(other)?;
     Ok(user)
 }
@@ -530,9 +657,10 @@ impl Provisioning for Backend {
         org: Uuid,
         users: &[UserWrite],
         now: Timestamp,
+        origins: &[Origin],
     ) -> StoreResult<Vec<StoreResult<ProvisionedUser>>> {
         let adding = self.changes.adding();
-        create_users(self, org, users, now, &adding).await
+        create_users(self, org, users, now, origins, &adding).await
     }
 
     async fn update_provisioned_user(
@@ -542,12 +670,19 @@ impl Provisioning for Backend {
         expect: Option<i64>,
         user: &UserWrite,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<ProvisionedUser> {
         let _writing = self.changes.writing();
-        update_user(self, org, id, expect, user, now).await
+        update_user(self, org, id, expect, user, now, origin).await
     }
 
-    async fn deprovision_user(&self, org: Uuid, id: Uuid, expect: Option<i64>) -> StoreResult<()> {
+    async fn deprovision_user(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        expect: Option<i64>,
+        origin: &Origin,
+    ) -> StoreResult<()> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
         lock_team(&mut tx, org, TeamLock::Members).await?;
@@ -560,6 +695,12 @@ impl Provisioning for Backend {
             return Err(StoreError::last_admin_removed());
         }
         leave(&mut tx, org, id).await?;
+        let event = user_event(org, &present, "membership.deleted").with(json!({
+            "user": present.id,
+            "email": present.email,
+            "role": present.role.as_i64(),
+        }));
+        audit::record(&mut tx, origin, event).await?;
         tx.commit().await.map_err(other)
     }
 
@@ -631,6 +772,7 @@ impl Provisioning for Backend {
         org: Uuid,
         write: &GroupWrite,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<ProvisionedGroup> {
         let _writing = self.changes.writing();
         let name = write.name.as_deref().ok_or(StoreError::Invalid {
@@ -652,9 +794,13 @@ impl Provisioning for Backend {
         .execute(&mut *tx)
         .await
         .map_err(conflict_on("displayName"))?;
-        for change in &write.members {
-            writes::change_members(&mut tx, org, id, change, now).await?;
-        }
+        let created = group_in(&mut tx, org, id).await?;
+        let object = Object::new("group", id, name);
+        let event = Event::on_team(org, "group.created", object)
+            .of_group(id)
+            .with(json!({ "name": name, "external_id": created.external_id }));
+        audit::record(&mut tx, origin, event).await?;
+        change_group_members(&mut tx, org, &created, &write.members, now, origin).await?;
         let group = group_in(&mut tx, org, id).await?;
         tx.commit().await.map_err(other)?;
         Ok(group)
@@ -667,10 +813,12 @@ impl Provisioning for Backend {
         expect: Option<i64>,
         write: &GroupWrite,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<ProvisionedGroup> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
         lock_team(&mut tx, org, TeamLock::Share).await?;
+        let before = group_in(&mut tx, org, id).await?;
         // One statement checks the version, locks the row and bumps it: a member PATCH is a
         // handful of statements whatever the group's size.
         let updated: Option<GroupRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -692,17 +840,39 @@ impl Provisioning for Backend {
         .await
         .map_err(conflict_on("displayName"))?;
         let Some(updated) = updated else {
-            group_in(&mut tx, org, id).await?;
             return Err(StoreError::Conflict { field: "version" });
         };
-        for change in &write.members {
-            writes::change_members(&mut tx, org, id, change, now).await?;
+        let updated = ProvisionedGroup::from(updated);
+        let mut changed = serde_json::Map::new();
+        if updated.name != before.name {
+            changed.insert(
+                "name".into(),
+                json!({ "from": before.name, "to": updated.name }),
+            );
         }
+        if updated.external_id != before.external_id {
+            let pair = json!({ "from": before.external_id, "to": updated.external_id });
+            changed.insert("external_id".into(), pair);
+        }
+        if !changed.is_empty() {
+            let object = Object::new("group", id, &updated.name);
+            let event = Event::on_team(org, "group.updated", object)
+                .of_group(id)
+                .with(changed.into());
+            audit::record(&mut tx, origin, event).await?;
+        }
+        change_group_members(&mut tx, org, &updated, &write.members, now, origin).await?;
         tx.commit().await.map_err(other)?;
-        Ok(updated.into())
+        Ok(updated)
     }
 
-    async fn deprovision_group(&self, org: Uuid, id: Uuid, expect: Option<i64>) -> StoreResult<()> {
+    async fn deprovision_group(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        expect: Option<i64>,
+        origin: &Origin,
+    ) -> StoreResult<()> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
         lock_team(&mut tx, org, TeamLock::Share).await?;
@@ -715,6 +885,11 @@ impl Provisioning for Backend {
             .execute(&mut *tx)
             .await
             .map_err(other)?;
+        let object = Object::new("group", id, &present.name);
+        let event = Event::on_team(org, "group.deleted", object)
+            .of_group(id)
+            .with(json!({ "name": present.name }));
+        audit::record(&mut tx, origin, event).await?;
         tx.commit().await.map_err(other)
     }
 }

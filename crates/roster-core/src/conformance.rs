@@ -7,7 +7,7 @@
 
 use crate::keys;
 use crate::store::*;
-use crate::{Role, Store, StoreError, Timestamp, email};
+use crate::{Origin, Role, Store, StoreError, Timestamp, email};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -111,7 +111,9 @@ pub async fn changes_are_seen(here: Arc<dyn Store>, elsewhere: Arc<dyn Store>) {
     settle().await;
     let (data, access) = (changes.current(), changes.current_access());
     let joiner = provisioning::write("joiner", "joiner@changes.test");
-    here.provision_users(org, &[joiner], now()).await.unwrap()[0]
+    here.provision_users(org, &[joiner], now(), &[Origin::cli()])
+        .await
+        .unwrap()[0]
         .as_ref()
         .unwrap();
     assert_ne!(
@@ -167,13 +169,13 @@ fn new_team(name: &str, scope: Option<&str>) -> NewOrganization {
 async fn team(store: &Arc<dyn Store>) -> Uuid {
     let admin = user(store, "admin@acme.test").await;
     let org = store
-        .create_organization(new_team("Acme", None), admin, now())
+        .create_organization(new_team("Acme", None), admin, now(), &Origin::cli())
         .await
         .unwrap();
     for who in ["ann", "bob", "cy"] {
         let id = user(store, &format!("{who}@acme.test")).await;
         store
-            .add_member(org.id, id, Some(Role::Member), now())
+            .add_member(org.id, id, Some(Role::Member), now(), &Origin::cli())
             .await
             .unwrap();
     }
@@ -376,20 +378,20 @@ pub async fn organizations(store: Arc<dyn Store>) {
     let ann = user(&store, "ann@acme.test").await;
     let bob = user(&store, "bob@acme.test").await;
     let zeta = store
-        .create_organization(new_team("Zeta", Some("@zeta")), ann, now())
+        .create_organization(new_team("Zeta", Some("@zeta")), ann, now(), &Origin::cli())
         .await
         .unwrap();
     let alpha = store
-        .create_organization(new_team("alpha", None), ann, now())
+        .create_organization(new_team("alpha", None), ann, now(), &Origin::cli())
         .await
         .unwrap();
     store
-        .create_organization(new_team("Mid", None), bob, now())
+        .create_organization(new_team("Mid", None), bob, now(), &Origin::cli())
         .await
         .unwrap();
     assert!(matches!(
         store
-            .create_organization(new_team("Other", Some("@zeta")), bob, now())
+            .create_organization(new_team("Other", Some("@zeta")), bob, now(), &Origin::cli())
             .await,
         Err(StoreError::Conflict { field: "scope" })
     ));
@@ -445,19 +447,25 @@ pub async fn organizations(store: Arc<dyn Store>) {
         scope: Some(None),
         default_role: Some(Role::Member),
     };
-    let updated = store.update_organization(zeta.id, patch).await.unwrap();
+    let updated = store
+        .update_organization(zeta.id, patch, &Origin::cli())
+        .await
+        .unwrap();
     assert_eq!(
         (updated.name.as_str(), updated.scope, updated.default_role),
         ("Zeta", None, Role::Member)
     );
-    store.delete_organization(alpha.id).await.unwrap();
+    store
+        .delete_organization(alpha.id, &Origin::cli())
+        .await
+        .unwrap();
     assert!(matches!(
         store.get_organization(alpha.id).await,
         Err(StoreError::NotFound)
     ));
     assert_eq!(store.role_in(alpha.id, ann).await.unwrap(), None);
     assert!(matches!(
-        store.delete_organization(alpha.id).await,
+        store.delete_organization(alpha.id, &Origin::cli()).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -475,7 +483,10 @@ pub async fn membership_order_filters_and_windows(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    store.add_member(org, robot.id, None, now()).await.unwrap();
+    store
+        .add_member(org, robot.id, None, now(), &Origin::cli())
+        .await
+        .unwrap();
     let all = MembershipFilter::default();
     let list = |filter: MembershipFilter, window: Window<MembershipCursor>| {
         let store = store.clone();
@@ -601,18 +612,29 @@ pub async fn member_lists_show_current_group_names(store: Arc<dyn Store>) {
     let org = team(&store).await;
     let ann = user(&store, "ann@acme.test").await;
     let other = store
-        .create_organization(new_team("Other", None), ann, now())
+        .create_organization(new_team("Other", None), ann, now(), &Origin::cli())
         .await
         .unwrap()
         .id;
-    let elsewhere = store.create_group(other, "Elsewhere", now()).await.unwrap();
-    let beta = store.create_group(org, "Beta", now()).await.unwrap();
-    let alpha = store.create_group(org, "Alpha", now()).await.unwrap();
+    let elsewhere = store
+        .create_group(other, "Elsewhere", now(), &Origin::cli())
+        .await
+        .unwrap();
+    let beta = store
+        .create_group(org, "Beta", now(), &Origin::cli())
+        .await
+        .unwrap();
+    let alpha = store
+        .create_group(org, "Alpha", now(), &Origin::cli())
+        .await
+        .unwrap();
     let add_ann = |group: Uuid| {
         let store = store.clone();
         async move {
             let ann = [by_email("ann@acme.test")];
-            let change = store.change_group_members(group, &ann, MembersChange::Add, false, now());
+            let cli = Origin::cli();
+            let change =
+                store.change_group_members(group, &ann, MembersChange::Add, false, now(), &cli);
             change.await.unwrap();
         }
     };
@@ -639,15 +661,21 @@ pub async fn member_lists_show_current_group_names(store: Arc<dyn Store>) {
         names
     };
     assert_eq!(ann_in(store.clone()).await, ["Alpha", "Beta"]);
-    store.rename_group(beta.id, "Aardvark").await.unwrap();
+    store
+        .rename_group(beta.id, "Aardvark", &Origin::cli())
+        .await
+        .unwrap();
     assert_eq!(ann_in(store.clone()).await, ["Aardvark", "Alpha"]);
-    store.delete_group(alpha.id).await.unwrap();
+    store.delete_group(alpha.id, &Origin::cli()).await.unwrap();
     assert_eq!(ann_in(store.clone()).await, ["Aardvark"]);
-    let zed = store.create_group(org, "Zed", now()).await.unwrap();
+    let zed = store
+        .create_group(org, "Zed", now(), &Origin::cli())
+        .await
+        .unwrap();
     add_ann(zed.id).await;
     assert_eq!(ann_in(store.clone()).await, ["Aardvark", "Zed"]);
     store
-        .rename_group(elsewhere.id, "Zzz elsewhere")
+        .rename_group(elsewhere.id, "Zzz elsewhere", &Origin::cli())
         .await
         .unwrap();
     assert_eq!(ann_in(store.clone()).await, ["Aardvark", "Zed"]);
@@ -668,40 +696,57 @@ pub async fn roles_and_the_last_admin(store: Arc<dyn Store>) {
         .unwrap();
     let (admin, ann) = (everyone[0].id, everyone[1].id);
     assert!(matches!(
-        store.set_role(admin, Role::Member).await,
+        store.set_role(admin, Role::Member, &Origin::cli()).await,
         Err(StoreError::Invalid {
             field: Some("role"),
             ..
         })
     ));
     assert!(matches!(
-        store.remove_membership(admin).await,
+        store.remove_membership(admin, &Origin::cli()).await,
         Err(StoreError::Invalid { .. })
     ));
     assert_eq!(
-        store.set_role(ann, Role::Admin).await.unwrap().role,
+        store
+            .set_role(ann, Role::Admin, &Origin::cli())
+            .await
+            .unwrap()
+            .role,
         Role::Admin
     );
     assert_eq!(
-        store.set_role(admin, Role::Manager).await.unwrap().role,
+        store
+            .set_role(admin, Role::Manager, &Origin::cli())
+            .await
+            .unwrap()
+            .role,
         Role::Manager
     );
-    store.remove_membership(everyone[2].id).await.unwrap();
+    store
+        .remove_membership(everyone[2].id, &Origin::cli())
+        .await
+        .unwrap();
     assert!(matches!(
         store.get_membership(everyone[2].id).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.set_role(i64::MAX, Role::Member).await,
+        store.set_role(i64::MAX, Role::Member, &Origin::cli()).await,
         Err(StoreError::NotFound)
     ));
 }
 
 pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
     let org = team(&store).await;
-    let group = store.create_group(org, "Agents", now()).await.unwrap().id;
+    let group = store
+        .create_group(org, "Agents", now(), &Origin::cli())
+        .await
+        .unwrap()
+        .id;
     assert!(matches!(
-        store.create_group(org, "Agents", now()).await,
+        store
+            .create_group(org, "Agents", now(), &Origin::cli())
+            .await,
         Err(StoreError::Conflict { field: "name" })
     ));
     let added = store
@@ -711,6 +756,7 @@ pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
             MembersChange::Add,
             false,
             now(),
+            &Origin::cli(),
         )
         .await
         .unwrap();
@@ -723,6 +769,7 @@ pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
             MembersChange::Replace,
             false,
             now(),
+            &Origin::cli(),
         )
         .await
         .unwrap();
@@ -747,7 +794,14 @@ pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
         MemberRef::UserId(Uuid::new_v4()),
     ];
     match store
-        .change_group_members(group, &bad, MembersChange::Replace, false, now())
+        .change_group_members(
+            group,
+            &bad,
+            MembersChange::Replace,
+            false,
+            now(),
+            &Origin::cli(),
+        )
         .await
     {
         Err(StoreError::Rejected(r)) => assert_eq!(
@@ -763,7 +817,14 @@ pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
     );
     assert_eq!(store.get_group(group).await.unwrap().num_members, 2);
     store
-        .change_group_members(group, &[], MembersChange::Replace, false, now())
+        .change_group_members(
+            group,
+            &[],
+            MembersChange::Replace,
+            false,
+            now(),
+            &Origin::cli(),
+        )
         .await
         .unwrap();
     assert_eq!(store.count_group_memberships(group).await.unwrap(), 0);
@@ -773,17 +834,28 @@ pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
 pub async fn large_group_replaces(store: Arc<dyn Store>) {
     let org = team(&store).await;
     store
-        .add_email_domain(org, "acme.test", now())
+        .add_email_domain(org, "acme.test", now(), &Origin::cli())
         .await
         .unwrap();
     let bob = user(&store, "bob@acme.test").await;
-    let group = store.create_group(org, "Floor", now()).await.unwrap().id;
+    let group = store
+        .create_group(org, "Floor", now(), &Origin::cli())
+        .await
+        .unwrap()
+        .id;
     let held = |i: usize| format!("p{i:04}@acme.test");
     let mut first: Vec<MemberRef> = (0..1500).map(|i| by_email(&held(i))).collect();
     first.push(by_email("ann@acme.test"));
     first.push(by_email("P0007@ACME.test"));
     store
-        .change_group_members(group, &first, MembersChange::Replace, false, now())
+        .change_group_members(
+            group,
+            &first,
+            MembersChange::Replace,
+            false,
+            now(),
+            &Origin::cli(),
+        )
         .await
         .unwrap();
     let window = || Window::Page {
@@ -798,7 +870,14 @@ pub async fn large_group_replaces(store: Arc<dyn Store>) {
     let mut second: Vec<MemberRef> = (750..2000).map(|i| by_email(&held(i))).collect();
     second.push(MemberRef::UserId(bob));
     store
-        .change_group_members(group, &second, MembersChange::Replace, false, now())
+        .change_group_members(
+            group,
+            &second,
+            MembersChange::Replace,
+            false,
+            now(),
+            &Origin::cli(),
+        )
         .await
         .unwrap();
     let after = store.list_group_memberships(group, window()).await.unwrap();
@@ -816,18 +895,24 @@ pub async fn large_group_replaces(store: Arc<dyn Store>) {
 
 pub async fn held_memberships_attach_on_join(store: Arc<dyn Store>) {
     let org = team(&store).await;
-    let group = store.create_group(org, "Agents", now()).await.unwrap().id;
+    let group = store
+        .create_group(org, "Agents", now(), &Origin::cli())
+        .await
+        .unwrap()
+        .id;
     store
-        .add_email_domain(org, "acme.test", now())
+        .add_email_domain(org, "acme.test", now(), &Origin::cli())
         .await
         .unwrap();
     let admin = user(&store, "o@other.test").await;
     let other = store
-        .create_organization(new_team("Other", None), admin, now())
+        .create_organization(new_team("Other", None), admin, now(), &Origin::cli())
         .await
         .unwrap();
     assert!(matches!(
-        store.add_email_domain(other.id, "acme.test", now()).await,
+        store
+            .add_email_domain(other.id, "acme.test", now(), &Origin::cli())
+            .await,
         Err(StoreError::Conflict { field: "domain" })
     ));
     let held = store
@@ -837,12 +922,16 @@ pub async fn held_memberships_attach_on_join(store: Arc<dyn Store>) {
             MembersChange::Add,
             false,
             now(),
+            &Origin::cli(),
         )
         .await
         .unwrap();
     assert!(held[0].user.is_none());
     let newcomer = user(&store, "new@ACME.test").await;
-    store.add_member(org, newcomer, None, now()).await.unwrap();
+    store
+        .add_member(org, newcomer, None, now(), &Origin::cli())
+        .await
+        .unwrap();
     let now_held = store
         .list_group_memberships(
             group,
@@ -866,9 +955,13 @@ pub async fn held_memberships_attach_on_join(store: Arc<dyn Store>) {
 
 pub async fn require_campaign(store: Arc<dyn Store>) {
     let org = team(&store).await;
-    let group = store.create_group(org, "Agents", now()).await.unwrap().id;
+    let group = store
+        .create_group(org, "Agents", now(), &Origin::cli())
+        .await
+        .unwrap()
+        .id;
     let campaign = store
-        .create_campaign(org, "Spring", now())
+        .create_campaign(org, "Spring", now(), &Origin::cli())
         .await
         .unwrap()
         .id;
@@ -884,6 +977,7 @@ pub async fn require_campaign(store: Arc<dyn Store>) {
             &[member("ann@acme.test")],
             MembersChange::Replace,
             now(),
+            &Origin::cli(),
         )
         .await
         .unwrap();
@@ -893,7 +987,14 @@ pub async fn require_campaign(store: Arc<dyn Store>) {
         by_email("x@nowhere.test"),
     ];
     store
-        .change_group_members(group, &payload, MembersChange::Replace, true, now())
+        .change_group_members(
+            group,
+            &payload,
+            MembersChange::Replace,
+            true,
+            now(),
+            &Origin::cli(),
+        )
         .await
         .unwrap();
     assert_eq!(group_emails(&store, group).await, ["ann@acme.test"]);
@@ -915,7 +1016,10 @@ pub async fn require_campaign(store: Arc<dyn Store>) {
             .collect::<Vec<_>>(),
         ["Spring"]
     );
-    store.delete_campaign(campaign).await.unwrap();
+    store
+        .delete_campaign(campaign, &Origin::cli())
+        .await
+        .unwrap();
     let listed = store
         .list_group_memberships(
             group,
@@ -931,7 +1035,10 @@ pub async fn require_campaign(store: Arc<dyn Store>) {
 
 pub async fn campaign_members_keep_data_exactly(store: Arc<dyn Store>) {
     let org = team(&store).await;
-    let campaign = store.create_campaign(org, "Spring", now()).await.unwrap();
+    let campaign = store
+        .create_campaign(org, "Spring", now(), &Origin::cli())
+        .await
+        .unwrap();
     let data = r#"{"z": 1, "a": 123456789012345678901234567890, "pi": 3.14159265358979323846,  "s": "Köln"}"#;
     let member = |address: &str, data: &'static str| NewCampaignMember {
         email: address.into(),
@@ -948,6 +1055,7 @@ pub async fn campaign_members_keep_data_exactly(store: Arc<dyn Store>) {
             ],
             MembersChange::Add,
             now(),
+            &Origin::cli(),
         )
         .await;
     assert!(
@@ -960,6 +1068,7 @@ pub async fn campaign_members_keep_data_exactly(store: Arc<dyn Store>) {
             &[member("ann@acme.test", data)],
             MembersChange::Add,
             now(),
+            &Origin::cli(),
         )
         .await
         .unwrap();
@@ -975,6 +1084,7 @@ pub async fn campaign_members_keep_data_exactly(store: Arc<dyn Store>) {
             &[member("ann@acme.test", data), member("bob@acme.test", "{}")],
             MembersChange::Replace,
             later,
+            &Origin::cli(),
         )
         .await
         .unwrap();
@@ -1000,6 +1110,7 @@ pub async fn campaign_members_keep_data_exactly(store: Arc<dyn Store>) {
             Some("Summer"),
             Some(&[member("cy@acme.test", "{\"x\":1}")]),
             later,
+            &Origin::cli(),
         )
         .await
         .unwrap();
@@ -1032,6 +1143,7 @@ pub async fn accounts_are_revoked_with_their_user(store: Arc<dyn Store>) {
             &key.hash,
             Some("ignored"),
             now(),
+            &Origin::cli(),
         )
         .await
         .unwrap();
@@ -1057,11 +1169,11 @@ pub async fn accounts_are_revoked_with_their_user(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(matches!(
-        store.set_role(m[0].id, Role::Admin).await,
+        store.set_role(m[0].id, Role::Admin, &Origin::cli()).await,
         Err(StoreError::Invalid { .. })
     ));
     assert!(matches!(
-        store.remove_membership(m[0].id).await,
+        store.remove_membership(m[0].id, &Origin::cli()).await,
         Err(StoreError::Invalid { .. })
     ));
     let deploy = keys::issue();
@@ -1074,6 +1186,7 @@ pub async fn accounts_are_revoked_with_their_user(store: Arc<dyn Store>) {
             &deploy.hash,
             Some(&deploy.secret),
             now(),
+            &Origin::cli(),
         )
         .await
         .unwrap();
@@ -1087,7 +1200,7 @@ pub async fn accounts_are_revoked_with_their_user(store: Arc<dyn Store>) {
         1
     );
     store
-        .delete_account(org, AccountKind::ServiceAccount, account.id)
+        .delete_account(org, AccountKind::ServiceAccount, account.id, &Origin::cli())
         .await
         .unwrap();
     assert!(
@@ -1107,13 +1220,16 @@ pub async fn accounts_are_revoked_with_their_user(store: Arc<dyn Store>) {
     assert!(
         matches!(
             store
-                .delete_account(org, AccountKind::ServiceAccount, dk.id)
+                .delete_account(org, AccountKind::ServiceAccount, dk.id, &Origin::cli())
                 .await,
             Err(StoreError::NotFound)
         ),
         "kinds do not mix"
     );
-    store.delete_organization(org).await.unwrap();
+    store
+        .delete_organization(org, &Origin::cli())
+        .await
+        .unwrap();
     assert!(
         store
             .authenticate(&deploy.hash, now())
@@ -1140,12 +1256,22 @@ pub async fn invitations_are_accepted_once(store: Arc<dyn Store>) {
     };
     assert!(matches!(
         store
-            .create_invitation(org, new("ANN@acme.test", &keys::issue().hash), now())
+            .create_invitation(
+                org,
+                new("ANN@acme.test", &keys::issue().hash),
+                now(),
+                &Origin::cli()
+            )
             .await,
         Err(StoreError::Conflict { field: "email" })
     ));
     let invitation = store
-        .create_invitation(org, new("dee@acme.test", &token.hash), now())
+        .create_invitation(
+            org,
+            new("dee@acme.test", &token.hash),
+            now(),
+            &Origin::cli(),
+        )
         .await
         .unwrap();
     assert_eq!(invitation.inviter.map(|u| u.id), Some(inviter));
@@ -1159,7 +1285,7 @@ pub async fn invitations_are_accepted_once(store: Arc<dyn Store>) {
     );
     let key = keys::issue();
     let accepted = store
-        .accept_invitation(&token.hash, Some("Dee"), &key.hash, now())
+        .accept_invitation(&token.hash, Some("Dee"), &key.hash, now(), &Origin::cli())
         .await
         .unwrap();
     assert_eq!(
@@ -1179,25 +1305,42 @@ pub async fn invitations_are_accepted_once(store: Arc<dyn Store>) {
     );
     assert!(matches!(
         store
-            .accept_invitation(&token.hash, None, &keys::issue().hash, now())
+            .accept_invitation(
+                &token.hash,
+                None,
+                &keys::issue().hash,
+                now(),
+                &Origin::cli()
+            )
             .await,
         Err(StoreError::NotFound)
     ));
     let expired = keys::issue();
     store
-        .create_invitation(org, new("eve@acme.test", &expired.hash), now())
+        .create_invitation(
+            org,
+            new("eve@acme.test", &expired.hash),
+            now(),
+            &Origin::cli(),
+        )
         .await
         .unwrap();
     let too_late = Timestamp::from_micros(later.as_micros() + 1);
     assert!(matches!(
         store
-            .accept_invitation(&expired.hash, None, &keys::issue().hash, too_late)
+            .accept_invitation(
+                &expired.hash,
+                None,
+                &keys::issue().hash,
+                too_late,
+                &Origin::cli()
+            )
             .await,
         Err(StoreError::NotFound)
     ));
     let pending = store.list_invitations(org, first_page()).await.unwrap();
     store
-        .revoke_invitation(org, pending[0].id, Role::Admin)
+        .revoke_invitation(org, pending[0].id, Role::Admin, &Origin::cli())
         .await
         .unwrap();
     assert!(
@@ -1222,7 +1365,10 @@ pub async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
         row("ann@acme.test", Some(Role::Manager), &["A"]),
         row("new@acme.test", None, &["A", "B"]),
     ];
-    let dry = store.import_members(org, &rows, true, now()).await.unwrap();
+    let dry = store
+        .import_members(org, &rows, true, now(), &Origin::cli())
+        .await
+        .unwrap();
     assert_eq!(
         (
             dry.users_created,
@@ -1240,14 +1386,14 @@ pub async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .import_members(org, &rows, false, now())
+            .import_members(org, &rows, false, now(), &Origin::cli())
             .await
             .unwrap(),
         dry
     );
     assert_eq!(store.count_groups(org).await.unwrap(), 2);
     let again = store
-        .import_members(org, &rows, false, now())
+        .import_members(org, &rows, false, now(), &Origin::cli())
         .await
         .unwrap();
     assert_eq!(
@@ -1260,12 +1406,14 @@ pub async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
     );
     let demote = [row("admin@acme.test", Some(Role::Member), &[])];
     assert!(matches!(
-        store.import_members(org, &demote, false, now()).await,
+        store
+            .import_members(org, &demote, false, now(), &Origin::cli())
+            .await,
         Err(StoreError::Invalid { .. })
     ));
     assert!(matches!(
         store
-            .import_members(Uuid::new_v4(), &rows, false, now())
+            .import_members(Uuid::new_v4(), &rows, false, now(), &Origin::cli())
             .await,
         Err(StoreError::NotFound)
     ));
@@ -1274,10 +1422,14 @@ pub async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
 pub async fn concurrent_replaces_serialize(store: Arc<dyn Store>) {
     let org = team(&store).await;
     store
-        .add_email_domain(org, "acme.test", now())
+        .add_email_domain(org, "acme.test", now(), &Origin::cli())
         .await
         .unwrap();
-    let group = store.create_group(org, "Agents", now()).await.unwrap().id;
+    let group = store
+        .create_group(org, "Agents", now(), &Origin::cli())
+        .await
+        .unwrap()
+        .id;
     let sets: Vec<Vec<String>> = (0..8)
         .map(|i| (0..50).map(|j| format!("s{i}-{j:02}@acme.test")).collect())
         .collect();
@@ -1286,7 +1438,14 @@ pub async fn concurrent_replaces_serialize(store: Arc<dyn Store>) {
         let items: Vec<MemberRef> = set.iter().map(|e| by_email(e)).collect();
         async move {
             store
-                .change_group_members(group, &items, MembersChange::Replace, false, now())
+                .change_group_members(
+                    group,
+                    &items,
+                    MembersChange::Replace,
+                    false,
+                    now(),
+                    &Origin::cli(),
+                )
                 .await
         }
     });

@@ -5,6 +5,7 @@
 //! Nothing here knows about HTTP or SQL, so the server and every backend agree on one
 //! vocabulary and the same validation.
 
+pub mod audit;
 pub mod changes;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -19,6 +20,7 @@ pub mod rules;
 pub mod store;
 pub mod timestamp;
 
+pub use audit::{Face, Origin};
 pub use model::*;
 pub use store::{Store, StoreError, StoreResult};
 pub use timestamp::{Clock, SystemClock, Timestamp};

@@ -1,6 +1,7 @@
 //! The storage trait: one method per complete use case, each its own transaction, so that
 //! handlers never hold a transaction and every rule that needs the database lives behind it.
 
+use crate::audit::{AuditCursor, AuditEvent, AuditFilter, AuditScope, Origin};
 use crate::changes::Changes;
 use crate::keys::KeyHash;
 use crate::provisioning::{
@@ -504,6 +505,7 @@ pub trait Store:
     + Imports
     + Provisioning
     + Idempotency
+    + AuditLog
     + Send
     + Sync
     + 'static
@@ -604,16 +606,18 @@ pub trait Organizations: Send + Sync {
         org: NewOrganization,
         admin: Uuid,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Organization>;
 
     async fn update_organization(
         &self,
         id: Uuid,
         patch: OrganizationPatch,
+        origin: &Origin,
     ) -> StoreResult<Organization>;
 
     /// Deletes the team and everything that hangs from it (memberships, groups, ...).
-    async fn delete_organization(&self, id: Uuid) -> StoreResult<()>;
+    async fn delete_organization(&self, id: Uuid, origin: &Origin) -> StoreResult<()>;
 }
 
 /// Joining a team, role changes and removal, under the role rules of [`crate::rules`].
@@ -640,14 +644,15 @@ pub trait Memberships: Send + Sync {
         user: Uuid,
         role: Option<Role>,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Membership>;
 
     /// Changes a role; refuses to leave the team without an admin, and refuses accounts whose
     /// role is fixed (service accounts, deployment keys).
-    async fn set_role(&self, id: i64, role: Role) -> StoreResult<Membership>;
+    async fn set_role(&self, id: i64, role: Role, origin: &Origin) -> StoreResult<Membership>;
 
     /// Removes the person from the team and from its groups; refuses to remove the last admin.
-    async fn remove_membership(&self, id: i64) -> StoreResult<()>;
+    async fn remove_membership(&self, id: i64, origin: &Origin) -> StoreResult<()>;
 }
 
 /// The member list: pages, filters and their counts.
@@ -683,14 +688,20 @@ pub trait Groups: Send + Sync {
     async fn count_groups(&self, org: Uuid) -> StoreResult<u64>;
 
     /// Creates a group; its name must be free in the team (`Conflict` on `name`).
-    async fn create_group(&self, org: Uuid, name: &str, now: Timestamp) -> StoreResult<Group>;
+    async fn create_group(
+        &self,
+        org: Uuid,
+        name: &str,
+        now: Timestamp,
+        origin: &Origin,
+    ) -> StoreResult<Group>;
 
     async fn get_group(&self, id: Uuid) -> StoreResult<Group>;
 
-    async fn rename_group(&self, id: Uuid, name: &str) -> StoreResult<Group>;
+    async fn rename_group(&self, id: Uuid, name: &str, origin: &Origin) -> StoreResult<Group>;
 
     /// Deletes the group and its memberships.
-    async fn delete_group(&self, id: Uuid) -> StoreResult<()>;
+    async fn delete_group(&self, id: Uuid, origin: &Origin) -> StoreResult<()>;
 
     /// The person's memberships of the team's groups, by group name.
     async fn member_groups(&self, org: Uuid, user: Uuid) -> StoreResult<Vec<MemberGroup>>;
@@ -726,6 +737,7 @@ pub trait GroupMembers: Send + Sync {
         change: MembersChange,
         require_campaign: bool,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Vec<GroupMembership>>;
 
     /// What `change_group_members` would do with the same arguments, refused exactly as it
@@ -740,7 +752,12 @@ pub trait GroupMembers: Send + Sync {
     ) -> StoreResult<MembersPreview<GroupMembership>>;
 
     /// Removes one membership of the group (`NotFound` if it is not the group's).
-    async fn remove_group_membership(&self, group: Uuid, membership: Uuid) -> StoreResult<()>;
+    async fn remove_group_membership(
+        &self,
+        group: Uuid,
+        membership: Uuid,
+        origin: &Origin,
+    ) -> StoreResult<()>;
 }
 
 /// Verified email domains of a team.
@@ -762,9 +779,10 @@ pub trait EmailDomains: Send + Sync {
         org: Uuid,
         domain: &str,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<EmailDomain>;
 
-    async fn delete_email_domain(&self, org: Uuid, id: Uuid) -> StoreResult<()>;
+    async fn delete_email_domain(&self, org: Uuid, id: Uuid, origin: &Origin) -> StoreResult<()>;
 }
 
 /// Campaigns of a team.
@@ -778,8 +796,13 @@ pub trait Campaigns: Send + Sync {
 
     async fn count_campaigns(&self, org: Uuid) -> StoreResult<u64>;
 
-    async fn create_campaign(&self, org: Uuid, name: &str, now: Timestamp)
-    -> StoreResult<Campaign>;
+    async fn create_campaign(
+        &self,
+        org: Uuid,
+        name: &str,
+        now: Timestamp,
+        origin: &Origin,
+    ) -> StoreResult<Campaign>;
 
     async fn get_campaign(&self, id: Uuid) -> StoreResult<Campaign>;
 
@@ -790,9 +813,10 @@ pub trait Campaigns: Send + Sync {
         name: Option<&str>,
         members: Option<&[NewCampaignMember<'_>]>,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Campaign>;
 
-    async fn delete_campaign(&self, id: Uuid) -> StoreResult<()>;
+    async fn delete_campaign(&self, id: Uuid, origin: &Origin) -> StoreResult<()>;
 }
 
 /// The members of a campaign, with their reporting data.
@@ -815,6 +839,7 @@ pub trait CampaignMembers: Send + Sync {
         members: &[NewCampaignMember<'_>],
         change: MembersChange,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Vec<CampaignMember>>;
 
     /// What `change_campaign_members` would do with the same arguments, refused exactly as it
@@ -844,6 +869,7 @@ pub trait Accounts: Send + Sync {
         key: &KeyHash,
         token: Option<&str>,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Account>;
 
     /// The team's accounts of one kind, by name.
@@ -859,7 +885,13 @@ pub trait Accounts: Send + Sync {
     async fn get_account(&self, org: Uuid, kind: AccountKind, id: Uuid) -> StoreResult<Account>;
 
     /// Deletes the account: its user, keys and memberships go with it at once.
-    async fn delete_account(&self, org: Uuid, kind: AccountKind, id: Uuid) -> StoreResult<()>;
+    async fn delete_account(
+        &self,
+        org: Uuid,
+        kind: AccountKind,
+        id: Uuid,
+        origin: &Origin,
+    ) -> StoreResult<()>;
 }
 
 /// Invitations to a team and their acceptance.
@@ -874,6 +906,7 @@ pub trait Invitations: Send + Sync {
         org: Uuid,
         invitation: NewInvitation,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Invitation>;
 
     /// The team's pending invitations, oldest first.
@@ -886,7 +919,13 @@ pub trait Invitations: Send + Sync {
     async fn count_invitations(&self, org: Uuid) -> StoreResult<u64>;
 
     /// Revokes an invitation of the team; `Forbidden` when its role is one `by` may not grant.
-    async fn revoke_invitation(&self, org: Uuid, id: Uuid, by: Role) -> StoreResult<()>;
+    async fn revoke_invitation(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        by: Role,
+        origin: &Origin,
+    ) -> StoreResult<()>;
 
     /// Accepts a pending, unexpired invitation by its token, for someone who holds no proven
     /// key (a new person, or one known only by email): creates or finds the person, adds them
@@ -902,6 +941,7 @@ pub trait Invitations: Send + Sync {
         name: Option<&str>,
         key: &KeyHash,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Accepted>;
 
     /// The pending, unexpired invitations addressed to this email, in every team.
@@ -919,10 +959,11 @@ pub trait Invitations: Send + Sync {
         id: Uuid,
         user: Uuid,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Accepted>;
 
     /// Declines invitation `id` addressed to `user`: it is deleted. `NotFound` for anyone else.
-    async fn reject_invitation(&self, id: Uuid, user: Uuid) -> StoreResult<()>;
+    async fn reject_invitation(&self, id: Uuid, user: Uuid, origin: &Origin) -> StoreResult<()>;
 }
 
 /// Bulk imports of a team's members.
@@ -937,6 +978,7 @@ pub trait Imports: Send + Sync {
         rows: &[ImportRow],
         dry_run: bool,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<ImportSummary>;
 }
 
@@ -1000,6 +1042,25 @@ pub trait Idempotency: Send + Sync {
     async fn prune_idempotency_keys(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
 }
 
+/// The change history (see [`crate::audit`]): each change's event is written by the use case
+/// that makes the change, in its transaction.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// The scope's events that pass `filter`, newest first.
+    async fn list_audit_events(
+        &self,
+        scope: AuditScope,
+        filter: &AuditFilter,
+        window: Window<AuditCursor>,
+    ) -> StoreResult<Vec<AuditEvent>>;
+
+    async fn count_audit_events(&self, scope: AuditScope, filter: &AuditFilter)
+    -> StoreResult<u64>;
+
+    /// Forgets at most `limit` of the oldest events recorded before `before`; how many.
+    async fn prune_audit_events(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
+}
+
 /// SCIM provisioning (see `crate::provisioning`).
 #[async_trait]
 pub trait Provisioning: Send + Sync {
@@ -1024,9 +1085,15 @@ pub trait Provisioning: Send + Sync {
         org: Uuid,
         user: &UserWrite,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<ProvisionedUser> {
         let mut done = self
-            .provision_users(org, std::slice::from_ref(user), now)
+            .provision_users(
+                org,
+                std::slice::from_ref(user),
+                now,
+                std::slice::from_ref(origin),
+            )
             .await?;
         done.pop()
             .unwrap_or(Err(StoreError::Other("no result for the create".into())))
@@ -1035,11 +1102,13 @@ pub trait Provisioning: Send + Sync {
     /// `provision_user` for many people in one transaction with a handful of statements:
     /// each gets its own answer, as if they were made one after another in order (see
     /// `provisioning::admit`). Concurrent SCIM creates are gathered into these batches.
+    /// `origins[i]` is who creates `users[i]`.
     async fn provision_users(
         &self,
         org: Uuid,
         users: &[UserWrite],
         now: Timestamp,
+        origins: &[Origin],
     ) -> StoreResult<Vec<StoreResult<ProvisionedUser>>>;
 
     /// Replaces what SCIM keeps of a member; with `expect`, `Conflict` on `version` unless the
@@ -1051,10 +1120,17 @@ pub trait Provisioning: Send + Sync {
         expect: Option<i64>,
         user: &UserWrite,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<ProvisionedUser>;
 
     /// Removes the person from the team and its groups (the rules of `remove_membership`).
-    async fn deprovision_user(&self, org: Uuid, id: Uuid, expect: Option<i64>) -> StoreResult<()>;
+    async fn deprovision_user(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        expect: Option<i64>,
+        origin: &Origin,
+    ) -> StoreResult<()>;
 
     /// The team's groups narrowed by `key`, in id order after `after`, skipping `offset`.
     async fn provisioned_groups(
@@ -1080,6 +1156,7 @@ pub trait Provisioning: Send + Sync {
         org: Uuid,
         write: &GroupWrite,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<ProvisionedGroup>;
 
     /// Applies `write` in one transaction; member changes cost O(ids named) except
@@ -1091,7 +1168,14 @@ pub trait Provisioning: Send + Sync {
         expect: Option<i64>,
         write: &GroupWrite,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<ProvisionedGroup>;
 
-    async fn deprovision_group(&self, org: Uuid, id: Uuid, expect: Option<i64>) -> StoreResult<()>;
+    async fn deprovision_group(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        expect: Option<i64>,
+        origin: &Origin,
+    ) -> StoreResult<()>;
 }

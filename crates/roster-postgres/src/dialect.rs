@@ -120,3 +120,24 @@ pub(crate) fn page_of(table: &str, alias: &str) -> (String, String) {
         "))".to_owned(),
     )
 }
+
+/// SQL for a JSON array, as text, of one object per row of `from` (a `FROM` clause's tables
+/// and conditions) in `order`; `fields` are the objects' keys and their SQL values.
+pub(crate) fn json_rows(fields: &[(&str, &str)], from: &str, order: &str) -> String {
+    let pairs: Vec<String> = fields.iter().map(|(k, v)| format!("'{k}', {v}")).collect();
+    format!(
+        "(SELECT coalesce(CAST(json_agg(json_build_object({}) ORDER BY {order}) AS text), '[]') \
+         FROM {from})",
+        pairs.join(", ")
+    )
+}
+
+/// SQL for a column of JSON text as a JSON value, to nest in [`json_rows`].
+pub(crate) fn as_json(column: &str) -> String {
+    format!("CAST({column} AS json)")
+}
+
+/// SQL for a uuid column in its hyphenated text form (null stays null).
+pub(crate) fn uuid_text(column: &str) -> String {
+    format!("CAST({column} AS text)")
+}

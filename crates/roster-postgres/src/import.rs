@@ -5,6 +5,7 @@
 use crate::tx::{TeamLock, lock_team};
 use crate::{PostgresStore, other, ts};
 use async_trait::async_trait;
+use roster_core::Origin;
 use roster_core::store::Imports;
 use roster_core::store::{ImportRow, ImportSummary};
 use roster_core::{Role, StoreError, StoreResult, Timestamp, rules};
@@ -169,6 +170,7 @@ impl Imports for PostgresStore {
         rows: &[ImportRow],
         dry_run: bool,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<ImportSummary> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
@@ -213,6 +215,7 @@ impl Imports for PostgresStore {
             .await
             .map_err(other)?;
         let summary = apply(&mut tx, org, ts(now), rows).await?;
+        crate::audit::imported(&mut tx, origin, org, &summary).await?;
         if dry_run {
             tx.rollback().await.map_err(other)?;
         } else {

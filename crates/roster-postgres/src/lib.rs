@@ -17,8 +17,8 @@ mod sql;
 mod watch;
 
 use sql::{
-    campaign_members, campaigns, email_domains, group_names, memberships, preview, provisioning,
-    rows, tx, users,
+    audit, campaign_members, campaigns, email_domains, group_names, memberships, preview,
+    provisioning, rows, tx, users,
 };
 
 pub(crate) use dialect::{at, ts};

@@ -2,7 +2,7 @@
 //! handlers live in `crate::api`, one module per resource.
 
 use crate::api::{
-    accounts, campaign_members, campaigns, email_domains, group_memberships, groups, health,
+    accounts, audit, campaign_members, campaigns, email_domains, group_memberships, groups, health,
     invitations, me, members, memberships, organizations,
 };
 use crate::error::ApiError;
@@ -69,6 +69,9 @@ pub fn app(state: AppState) -> App {
         ))
         // /api/groups/{id}/memberships/{mid}/
         .routes(routes!(group_memberships::destroy))
+        // /api/audit/organizations/{id}/ and /api/audit/groups/{id}/
+        .routes(routes!(audit::organization))
+        .routes(routes!(audit::group))
         // /api/organizations/{id}/email-domains/
         .routes(routes!(email_domains::list, email_domains::create))
         // /api/organizations/{id}/email-domains/{did}/

@@ -11,12 +11,13 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use roster_core::keys::{self, KeyHash};
-use roster_core::{Principal, Role};
+use roster_core::{Face, Origin, Principal, Role};
 use uuid::Uuid;
 
 pub struct AnyCaller(pub Principal);
 
-pub struct Caller(pub Principal);
+/// A caller of the team API, and the origin its changes are recorded with.
+pub struct Caller(pub Principal, pub Origin);
 
 impl FromRequestParts<AppState> for AnyCaller {
     type Rejection = ApiError;
@@ -83,7 +84,39 @@ impl FromRequestParts<AppState> for Caller {
         if principal.user.deployment_key_account {
             return Err(ApiError::Forbidden);
         }
-        Ok(Caller(principal))
+        let origin = request_id(parts).origin(Some(principal.user.id));
+        Ok(Caller(principal, origin))
+    }
+}
+
+/// The request's `X-Request-Id` (every request has one: see `telemetry`).
+pub struct RequestId(pub Option<String>);
+
+impl RequestId {
+    /// The origin of a team-API change by `actor`.
+    pub fn origin(self, actor: Option<Uuid>) -> Origin {
+        Origin {
+            actor,
+            face: Face::Api,
+            request_id: self.0,
+        }
+    }
+}
+
+pub fn request_id(parts: &Parts) -> RequestId {
+    let id = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    RequestId(id)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(request_id(parts))
     }
 }
 
@@ -142,6 +175,11 @@ pub enum Needs {
 impl Caller {
     pub fn user_id(&self) -> Uuid {
         self.0.user.id
+    }
+
+    /// Who makes the changes of this request, for the change history.
+    pub fn origin(&self) -> &Origin {
+        &self.1
     }
 
     /// The caller's role in `org`, checked against what the action needs. An organization the

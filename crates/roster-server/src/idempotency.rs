@@ -25,10 +25,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use roster_core::store::{KeptAnswer, KeyClaim};
-use roster_core::{Clock, Store};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
 use std::time::Duration;
 
 static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -137,28 +135,6 @@ async fn run(state: AppState, req: Request, next: Next) -> ApiResult<Response> {
     });
     run.await
         .map_err(|e| ApiError::Internal(format!("idempotent request failed: {e}")))?
-}
-
-/// Forgets the keys past their day every ten minutes, a thousand at a time, so that no
-/// statement holds the database for long.
-pub async fn prune(store: Arc<dyn Store>, clock: Arc<dyn Clock>) {
-    const BATCH: u32 = 1000;
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let before = clock.now().minus(KEPT_FOR);
-        loop {
-            match store.prune_idempotency_keys(before, BATCH).await {
-                Ok(n) if n >= u64::from(BATCH) => tokio::task::yield_now().await,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "pruning idempotency keys failed");
-                    break;
-                }
-            }
-        }
-    }
 }
 
 /// The key as sent: 1 to 255 visible ASCII characters.

@@ -3,6 +3,7 @@
 //! row stops the import with its line number), then hands all rows to one set-based store
 //! call, in one transaction.
 
+use roster_core::Origin;
 use roster_core::store::{ImportRow, ImportSummary};
 use roster_core::{Role, Store, Timestamp, email};
 use std::collections::HashMap;
@@ -119,7 +120,9 @@ pub async fn apply(
         s.enable_steady_tick(std::time::Duration::from_millis(100));
         s
     });
-    let result = store.import_members(org, rows, dry_run, now).await;
+    let result = store
+        .import_members(org, rows, dry_run, now, &Origin::cli())
+        .await;
     if let Some(s) = spinner {
         s.finish_and_clear();
     }

@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod page_cache;
 pub mod pagination;
 pub mod recall;
+pub mod retention;
 pub mod scim;
 pub mod state;
 pub mod storage;

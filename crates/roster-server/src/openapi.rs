@@ -33,6 +33,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         (name = "memberships", description = "Who is on a team, with which role"),
         (name = "groups", description = "Permission groups and who is in them"),
         (name = "email domains", description = "Domains verified for a team"),
+        (name = "audit", description = "The change history: who changed what, and how"),
         (name = "campaigns", description = "Campaign rosters with per-person reporting data"),
         (name = "accounts", description = "Service accounts and deployment keys"),
         (name = "invitations", description = "Inviting people and joining"),

@@ -104,3 +104,34 @@ pub(crate) fn page_of(table: &str, alias: &str) -> (String, String) {
         format!(") page ON page.page_rowid = {alias}.rowid"),
     )
 }
+
+/// SQL for a JSON array, as text, of one object per row of `from` (a `FROM` clause's tables
+/// and conditions) in `order`; `fields` are the objects' keys and their SQL values.
+/// `json_group_array` keeps the order of the rows it is fed.
+pub(crate) fn json_rows(fields: &[(&str, &str)], from: &str, order: &str) -> String {
+    let pairs: Vec<String> = fields.iter().map(|(k, v)| format!("'{k}', {v}")).collect();
+    format!(
+        "(SELECT json_group_array(json(o)) FROM (SELECT json_object({}) AS o FROM {from} \
+         ORDER BY {order}))",
+        pairs.join(", ")
+    )
+}
+
+/// SQL for a column of JSON text as a JSON value, to nest in [`json_rows`].
+pub(crate) fn as_json(column: &str) -> String {
+    format!("json({column})")
+}
+
+/// SQL for a uuid column in its hyphenated text form (null stays null).
+pub(crate) fn uuid_text(column: &str) -> String {
+    let part = |from: u8, len: u8| format!("substr(h, {from}, {len})");
+    format!(
+        "(SELECT CASE WHEN h = '' THEN NULL ELSE {} || '-' || {} || '-' || {} || '-' || {} || \
+         '-' || {} END FROM (SELECT lower(hex({column})) AS h))",
+        part(1, 8),
+        part(9, 4),
+        part(13, 4),
+        part(17, 4),
+        part(21, 12)
+    )
+}

@@ -5,10 +5,12 @@
 //! its size. It all happens in one `BEGIN IMMEDIATE` transaction, so a rejected item changes
 //! nothing and concurrent changes apply in some serial order.
 
+use crate::audit;
 use crate::rows::push_window;
 use crate::users::{self, Taken};
 use crate::{SqliteStore, other, payload, preview};
 use async_trait::async_trait;
+use roster_core::Origin;
 use roster_core::store::GroupMembers;
 use roster_core::store::{EmailCursor, MemberRef, MembersChange, Window};
 use roster_core::{
@@ -101,17 +103,26 @@ async fn with_campaigns<'e>(
         .collect())
 }
 
-pub(crate) async fn remove(store: &SqliteStore, group: Uuid, id: Uuid) -> StoreResult<()> {
+pub(crate) async fn remove(
+    store: &SqliteStore,
+    group: Uuid,
+    id: Uuid,
+    origin: &Origin,
+) -> StoreResult<()> {
     let mut tx = store.write().await?;
-    let done = sqlx::query("DELETE FROM group_memberships WHERE id = $1 AND group_id = $2")
-        .bind(id)
-        .bind(group)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
+    let gone: Option<(Uuid, String, Option<Uuid>)> = sqlx::query_as(
+        "DELETE FROM group_memberships WHERE id = $1 AND group_id = $2 \
+         RETURNING (SELECT org_id FROM groups WHERE id = $2), email, user_id",
+    )
+    .bind(id)
+    .bind(group)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(other)?;
+    let (org, email, user): (Uuid, String, Option<Uuid>) = gone.ok_or(StoreError::NotFound)?;
+    let removed = serde_json::json!([{ "email": email, "user_id": user }]).to_string();
+    let action = "group_membership.removed";
+    audit::group_members_changed(&mut tx, origin, org, group, action, "[]", &removed).await?;
     crate::provisioning::touch_group(&mut tx, group).await?;
     tx.commit().await.map_err(other)
 }
@@ -257,11 +268,17 @@ impl GroupMembers for SqliteStore {
         change: MembersChange,
         require_campaign: bool,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<Vec<GroupMembership>> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
-        prepare(&mut tx, group, items, require_campaign).await?;
+        let org = prepare(&mut tx, group, items, require_campaign).await?;
+        let removed = match change {
+            MembersChange::Replace => audit::group_removed(&mut tx, group).await?,
+            MembersChange::Add => "[]".into(),
+        };
         apply(&mut tx, group, change, now).await?;
+        let added = audit::group_added(&mut tx, group).await?;
         let result = match change {
             MembersChange::Add => {
                 let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -277,6 +294,11 @@ impl GroupMembers for SqliteStore {
             }
             MembersChange::Replace => Vec::new(),
         };
+        let action = match change {
+            MembersChange::Add => "group_membership.added",
+            MembersChange::Replace => "group_membership.replaced",
+        };
+        audit::group_members_changed(&mut tx, origin, org, group, action, &added, &removed).await?;
         payload::clear(&mut tx).await?;
         crate::provisioning::touch_group(&mut tx, group).await?;
         tx.commit().await.map_err(other)?;
@@ -310,8 +332,13 @@ impl GroupMembers for SqliteStore {
         })
     }
 
-    async fn remove_group_membership(&self, group: Uuid, membership: Uuid) -> StoreResult<()> {
+    async fn remove_group_membership(
+        &self,
+        group: Uuid,
+        membership: Uuid,
+        origin: &Origin,
+    ) -> StoreResult<()> {
         let _writing = self.changes.writing();
-        remove(self, group, membership).await
+        remove(self, group, membership, origin).await
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::{SqliteStore, other};
 use async_trait::async_trait;
+use roster_core::Origin;
 use roster_core::store::Imports;
 use roster_core::store::{ImportRow, ImportSummary};
 use roster_core::{Role, StoreError, StoreResult, Timestamp, rules};
@@ -169,6 +170,7 @@ impl Imports for SqliteStore {
         rows: &[ImportRow],
         dry_run: bool,
         now: Timestamp,
+        origin: &Origin,
     ) -> StoreResult<ImportSummary> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
@@ -233,6 +235,7 @@ impl Imports for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(other)?;
+        crate::audit::imported(&mut tx, origin, org, &summary).await?;
         if dry_run {
             tx.rollback().await.map_err(other)?;
         } else {

@@ -29,8 +29,8 @@ mod provisioning_writes;
 mod sql;
 
 use sql::{
-    campaign_members, campaigns, email_domains, group_names, memberships, preview, provisioning,
-    rows, tx, users,
+    audit, campaign_members, campaigns, email_domains, group_names, memberships, preview,
+    provisioning, rows, tx, users,
 };
 
 use roster_core::changes::Changes;

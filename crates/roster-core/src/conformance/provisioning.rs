@@ -2,6 +2,7 @@
 //! versions, suspension and member changes by id.
 
 use super::{by_email, now, team, user};
+use crate::Origin;
 use crate::provisioning::*;
 use crate::store::*;
 use crate::{Role, Store};
@@ -34,18 +35,28 @@ pub async fn users_are_provisioned(store: Arc<dyn Store>) {
     let known = user(&store, "dee@acme.test").await;
     // Someone Roster knows is linked only by a team that owns their email's domain.
     let refused = store
-        .provision_user(org, &write("Dee.Doe@Acme.test", "dee@acme.test"), now())
+        .provision_user(
+            org,
+            &write("Dee.Doe@Acme.test", "dee@acme.test"),
+            now(),
+            &Origin::cli(),
+        )
         .await;
     assert!(
         matches!(refused, Err(StoreError::Conflict { field: "emails" })),
         "{refused:?}"
     );
     store
-        .add_email_domain(org, "acme.test", now())
+        .add_email_domain(org, "acme.test", now(), &Origin::cli())
         .await
         .unwrap();
     let dee = store
-        .provision_user(org, &write("Dee.Doe@Acme.test", "dee@acme.test"), now())
+        .provision_user(
+            org,
+            &write("Dee.Doe@Acme.test", "dee@acme.test"),
+            now(),
+            &Origin::cli(),
+        )
         .await
         .unwrap();
     assert_eq!(dee.id, known, "an existing person is linked");
@@ -81,14 +92,24 @@ pub async fn users_are_provisioned(store: Arc<dyn Store>) {
     );
     // userName is unique in the team in any case; so is the person.
     let taken = store
-        .provision_user(org, &write("DEE.doe@acme.test", "other@acme.test"), now())
+        .provision_user(
+            org,
+            &write("DEE.doe@acme.test", "other@acme.test"),
+            now(),
+            &Origin::cli(),
+        )
         .await;
     assert!(
         matches!(taken, Err(StoreError::Conflict { field: "userName" })),
         "{taken:?}"
     );
     let again = store
-        .provision_user(org, &write("someone-else", "dee@acme.test"), now())
+        .provision_user(
+            org,
+            &write("someone-else", "dee@acme.test"),
+            now(),
+            &Origin::cli(),
+        )
         .await;
     assert!(
         matches!(again, Err(StoreError::Conflict { .. })),
@@ -100,14 +121,28 @@ pub async fn users_are_provisioned(store: Arc<dyn Store>) {
     change.active = false;
     change.role = Some(Role::Manager);
     let stale = store
-        .update_provisioned_user(org, known, Some(dee.version + 7), &change, now())
+        .update_provisioned_user(
+            org,
+            known,
+            Some(dee.version + 7),
+            &change,
+            now(),
+            &Origin::cli(),
+        )
         .await;
     assert!(matches!(
         stale,
         Err(StoreError::Conflict { field: "version" })
     ));
     let updated = store
-        .update_provisioned_user(org, known, Some(dee.version), &change, now())
+        .update_provisioned_user(
+            org,
+            known,
+            Some(dee.version),
+            &change,
+            now(),
+            &Origin::cli(),
+        )
         .await
         .unwrap();
     assert_eq!((updated.active, updated.role), (false, Role::Manager));
@@ -116,7 +151,7 @@ pub async fn users_are_provisioned(store: Arc<dyn Store>) {
     change.active = true;
     change.role = None;
     let restored = store
-        .update_provisioned_user(org, known, None, &change, now())
+        .update_provisioned_user(org, known, None, &change, now(), &Origin::cli())
         .await
         .unwrap();
     assert_eq!(
@@ -145,16 +180,24 @@ pub async fn users_are_provisioned(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    store.set_role(list[0].id, Role::Developer).await.unwrap();
+    store
+        .set_role(list[0].id, Role::Developer, &Origin::cli())
+        .await
+        .unwrap();
     let after = find(&store, org, UserKey::Id(known)).await.remove(0);
     assert!(after.version > restored.version);
 
     // Removal takes the person out of the team; their account stays.
-    store.deprovision_user(org, known, None).await.unwrap();
+    store
+        .deprovision_user(org, known, None, &Origin::cli())
+        .await
+        .unwrap();
     assert!(find(&store, org, UserKey::Id(known)).await.is_empty());
     assert_eq!(store.count_provisioned_users(org, None).await.unwrap(), 4);
     assert!(matches!(
-        store.deprovision_user(org, known, None).await,
+        store
+            .deprovision_user(org, known, None, &Origin::cli())
+            .await,
         Err(StoreError::NotFound)
     ));
 }
@@ -177,6 +220,7 @@ pub async fn group_members_change_by_id(store: Arc<dyn Store>) {
                 members: vec![MemberChange::ReplaceAll(vec![ann, stranger, Uuid::nil()])],
             },
             now(),
+            &Origin::cli(),
         )
         .await
         .unwrap();
@@ -212,6 +256,7 @@ pub async fn group_members_change_by_id(store: Arc<dyn Store>) {
                         ..GroupWrite::default()
                     },
                     now(),
+                    &Origin::cli(),
                 )
                 .await
         }
@@ -277,6 +322,7 @@ pub async fn group_members_change_by_id(store: Arc<dyn Store>) {
                 ..GroupWrite::default()
             },
             now(),
+            &Origin::cli(),
         )
         .await;
     assert!(matches!(dup, Err(StoreError::Conflict { .. })), "{dup:?}");
@@ -286,7 +332,10 @@ pub async fn group_members_change_by_id(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .remove(0);
-    store.deprovision_user(org, cy, None).await.unwrap();
+    store
+        .deprovision_user(org, cy, None, &Origin::cli())
+        .await
+        .unwrap();
     assert!(members(group.id).await.is_empty());
     let after = store
         .provisioned_groups(org, Some(&GroupKey::Id(group.id)), None, 0, 1)
@@ -294,7 +343,10 @@ pub async fn group_members_change_by_id(store: Arc<dyn Store>) {
         .unwrap()
         .remove(0);
     assert!(after.version > before.version);
-    store.deprovision_group(org, group.id, None).await.unwrap();
+    store
+        .deprovision_group(org, group.id, None, &Origin::cli())
+        .await
+        .unwrap();
     assert_eq!(store.count_provisioned_groups(org, None).await.unwrap(), 0);
 }
 
@@ -303,9 +355,13 @@ pub async fn group_members_change_by_id(store: Arc<dyn Store>) {
 /// known people, and memberships held by email attaching.
 pub async fn users_are_provisioned_in_batches(store: Arc<dyn Store>) {
     let org = team(&store).await;
-    let group = store.create_group(org, "Agents", now()).await.unwrap().id;
+    let group = store
+        .create_group(org, "Agents", now(), &Origin::cli())
+        .await
+        .unwrap()
+        .id;
     store
-        .add_email_domain(org, "acme.test", now())
+        .add_email_domain(org, "acme.test", now(), &Origin::cli())
         .await
         .unwrap();
     store
@@ -315,6 +371,7 @@ pub async fn users_are_provisioned_in_batches(store: Arc<dyn Store>) {
             MembersChange::Add,
             false,
             now(),
+            &Origin::cli(),
         )
         .await
         .unwrap();
@@ -328,7 +385,10 @@ pub async fn users_are_provisioned_in_batches(store: Arc<dyn Store>) {
         write("dee", "dee@acme.test"),
         write("fresh-2", "fresh3@acme.test"),
     ];
-    let done = store.provision_users(org, &batch, now()).await.unwrap();
+    let done = store
+        .provision_users(org, &batch, now(), &vec![Origin::cli(); batch.len()])
+        .await
+        .unwrap();
     let outcome: Vec<Result<&str, &str>> = done
         .iter()
         .map(|r| match r {
@@ -364,7 +424,7 @@ pub async fn users_are_provisioned_in_batches(store: Arc<dyn Store>) {
     );
     // A batch where nothing is admitted writes nothing.
     let none = store
-        .provision_users(org, &batch[..2], now())
+        .provision_users(org, &batch[..2], now(), &[Origin::cli(), Origin::cli()])
         .await
         .unwrap();
     assert!(none.iter().all(Result::is_err));

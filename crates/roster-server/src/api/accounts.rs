@@ -164,13 +164,14 @@ async fn delete_of(
     let org = admin_of(state, caller, &org).await?;
     state
         .store
-        .delete_account(org, kind, parse_uuid(&id)?)
+        .delete_account(org, kind, parse_uuid(&id)?, caller.origin())
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn create(
     state: &AppState,
+    caller: &Caller,
     org: Uuid,
     kind: AccountKind,
     name: &str,
@@ -180,7 +181,16 @@ async fn create(
     let kept = (kind == AccountKind::DeploymentKey).then_some(key.secret.as_str());
     let account = state
         .store
-        .create_account(org, kind, name, role, &key.hash, kept, state.clock.now())
+        .create_account(
+            org,
+            kind,
+            name,
+            role,
+            &key.hash,
+            kept,
+            state.clock.now(),
+            caller.origin(),
+        )
         .await?;
     Ok((account, key.secret))
 }
@@ -217,6 +227,7 @@ pub async fn create_service_account(
     let role = role.unwrap_or(Role::Restricted);
     let (account, token) = create(
         &state,
+        &caller,
         org,
         AccountKind::ServiceAccount,
         &name.unwrap_or_default(),
@@ -306,6 +317,7 @@ pub async fn create_deployment_key(
     let name = name.unwrap_or_default();
     let (account, _) = create(
         &state,
+        &caller,
         org,
         AccountKind::DeploymentKey,
         &name,

@@ -173,7 +173,7 @@ pub async fn add(
     }
     let added = state
         .store
-        .change_campaign_members(campaign, &payload.members, change, now)
+        .change_campaign_members(campaign, &payload.members, change, now, caller.origin())
         .await
         .map_err(|e| payload.rejected(e))?;
     json(StatusCode::CREATED, &added)
@@ -213,7 +213,7 @@ pub async fn replace(
     }
     state
         .store
-        .change_campaign_members(campaign, &payload.members, change, now)
+        .change_campaign_members(campaign, &payload.members, change, now, caller.origin())
         .await
         .map_err(|e| payload.rejected(e))?;
     stream_all(&state, campaign, gate.after_change()).await

@@ -107,7 +107,12 @@ pub async fn create(
     fields.finish()?;
     let campaign = state
         .store
-        .create_campaign(org, &name.unwrap_or_default(), state.clock.now())
+        .create_campaign(
+            org,
+            &name.unwrap_or_default(),
+            state.clock.now(),
+            caller.origin(),
+        )
         .await?;
     json(StatusCode::CREATED, &campaign)
 }
@@ -188,6 +193,7 @@ async fn write(
             name.as_deref(),
             members.as_ref().map(|m| m.members.as_slice()),
             state.clock.now(),
+            caller.origin(),
         )
         .await
         .map_err(|e| match &members {
@@ -207,6 +213,9 @@ pub async fn destroy(
     Path((org, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let campaign = load(&state, &caller, &org, &id).await?;
-    state.store.delete_campaign(campaign.id).await?;
+    state
+        .store
+        .delete_campaign(campaign.id, caller.origin())
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -93,7 +93,12 @@ pub async fn create(
     fields.finish()?;
     let added = state
         .store
-        .add_email_domain(org, &normalized.unwrap_or_default(), state.clock.now())
+        .add_email_domain(
+            org,
+            &normalized.unwrap_or_default(),
+            state.clock.now(),
+            caller.origin(),
+        )
         .await
         .map_err(|e| match e {
             roster_core::StoreError::Conflict { .. } => ApiError::field(
@@ -118,7 +123,7 @@ pub async fn destroy(
     require_operator(&state, &caller, org).await?;
     state
         .store
-        .delete_email_domain(org, parse_uuid(&did)?)
+        .delete_email_domain(org, parse_uuid(&did)?, caller.origin())
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

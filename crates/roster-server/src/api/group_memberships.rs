@@ -151,7 +151,7 @@ pub async fn add(
     }
     let added = state
         .store
-        .change_group_members(group, &members.items, change, false, now)
+        .change_group_members(group, &members.items, change, false, now, caller.origin())
         .await
         .map_err(|e| members.rejected(e))?;
     json(StatusCode::CREATED, &added)
@@ -195,7 +195,14 @@ pub async fn replace(
     }
     state
         .store
-        .change_group_members(group, &members.items, change, require_campaign, now)
+        .change_group_members(
+            group,
+            &members.items,
+            change,
+            require_campaign,
+            now,
+            caller.origin(),
+        )
         .await
         .map_err(|e| members.rejected(e))?;
     stream_all(&state, group, gate.after_change()).await
@@ -213,7 +220,7 @@ pub async fn destroy(
     let group = load(&state, &caller, &id).await?.id;
     state
         .store
-        .remove_group_membership(group, parse_uuid(&mid)?)
+        .remove_group_membership(group, parse_uuid(&mid)?, caller.origin())
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -91,7 +91,7 @@ pub async fn create(
     let name = name(body, false)?.unwrap_or_default();
     let group = state
         .store
-        .create_group(org, &name, state.clock.now())
+        .create_group(org, &name, state.clock.now(), caller.origin())
         .await?;
     json(StatusCode::CREATED, &group)
 }
@@ -143,7 +143,12 @@ async fn rename(
 ) -> ApiResult<Response> {
     let group = load(&state, &caller, &id).await?;
     let group = match name(body, partial)? {
-        Some(name) => state.store.rename_group(group.id, &name).await?,
+        Some(name) => {
+            state
+                .store
+                .rename_group(group.id, &name, caller.origin())
+                .await?
+        }
         None => group,
     };
     json(StatusCode::OK, &group)
@@ -159,6 +164,6 @@ pub async fn destroy(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let group = load(&state, &caller, &id).await?;
-    state.store.delete_group(group.id).await?;
+    state.store.delete_group(group.id, caller.origin()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

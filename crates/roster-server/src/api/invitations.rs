@@ -4,6 +4,7 @@
 //! signed in. docs/SECURITY.md says which keys are proven and why.
 
 use crate::api::json;
+use crate::auth::RequestId;
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{AnonymousJson, Fields, FlatBody, parse_uuid};
@@ -145,7 +146,7 @@ pub async fn create(
     };
     let invitation = state
         .store
-        .create_invitation(org, new, now)
+        .create_invitation(org, new, now, caller.origin())
         .await
         .map_err(|e| match e {
             StoreError::Conflict { .. } => ApiError::field(
@@ -180,7 +181,7 @@ pub async fn create(
         tracing::warn!(error = %why, "an invitation email was not sent");
         state
             .store
-            .revoke_invitation(org, invitation.id, Role::Admin)
+            .revoke_invitation(org, invitation.id, Role::Admin, caller.origin())
             .await?;
         return Err(ApiError::MailFailed);
     }
@@ -208,7 +209,10 @@ pub async fn destroy(
     let org = parse_uuid(&org)?;
     let role = caller.role_in(&state, org, Needs::Manager).await?;
     let id = parse_uuid(&id)?;
-    state.store.revoke_invitation(org, id, role).await?;
+    state
+        .store
+        .revoke_invitation(org, id, role, caller.origin())
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -222,6 +226,7 @@ pub async fn destroy(
         (status = 404, description = "Unknown, used, revoked or expired token, or an invitee who has a key", body = crate::openapi::ErrorDetail)))]
 pub async fn accept(
     State(state): State<AppState>,
+    request: RequestId,
     AnonymousJson(body): AnonymousJson,
 ) -> ApiResult<Response> {
     let mut fields = Fields::new(body, false)?;
@@ -243,6 +248,8 @@ pub async fn accept(
             name.as_deref(),
             &key.hash,
             state.clock.now(),
+            // The person who accepts is the actor: the store records them once known.
+            &request.origin(None),
         )
         .await?;
     json(
@@ -291,7 +298,7 @@ pub async fn accept_mine(
     let user = invitee(&caller).ok_or(ApiError::NotFound)?;
     let accepted = state
         .store
-        .accept_invitation_as(id, user.id, state.clock.now())
+        .accept_invitation_as(id, user.id, state.clock.now(), caller.origin())
         .await?;
     json(StatusCode::OK, &Joined::from(accepted))
 }
@@ -307,6 +314,9 @@ pub async fn reject_mine(
 ) -> ApiResult<Response> {
     let id = parse_uuid(&id)?;
     let user = invitee(&caller).ok_or(ApiError::NotFound)?;
-    state.store.reject_invitation(id, user.id).await?;
+    state
+        .store
+        .reject_invitation(id, user.id, caller.origin())
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -369,7 +369,12 @@ async fn set_role(
     let role = fields.role("role", true);
     fields.finish()?;
     let membership = match role {
-        Some(role) => state.store.set_role(membership.id, role).await?,
+        Some(role) => {
+            state
+                .store
+                .set_role(membership.id, role, caller.origin())
+                .await?
+        }
         None => membership,
     };
     json(StatusCode::OK, &membership)
@@ -385,6 +390,9 @@ pub async fn destroy(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let membership = load(&state, &caller, &id, Needs::Admin).await?;
-    state.store.remove_membership(membership.id).await?;
+    state
+        .store
+        .remove_membership(membership.id, caller.origin())
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

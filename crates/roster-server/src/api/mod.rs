@@ -2,6 +2,7 @@
 //! OpenAPI annotations and their request/response types; `crate::app` holds the route table.
 
 pub mod accounts;
+pub mod audit;
 pub mod campaign_members;
 pub mod campaigns;
 pub mod email_domains;

@@ -269,7 +269,7 @@ pub async fn create(
     };
     let org = state
         .store
-        .create_organization(new, caller.user_id(), state.clock.now())
+        .create_organization(new, caller.user_id(), state.clock.now(), caller.origin())
         .await?;
     detail(&state, org, None, StatusCode::CREATED, caller.user_id()).await
 }
@@ -360,7 +360,10 @@ async fn write(
         default_role: fields.role("default_role", false),
     };
     fields.finish()?;
-    let org = state.store.update_organization(id, patch).await?;
+    let org = state
+        .store
+        .update_organization(id, patch, caller.origin())
+        .await?;
     detail(&state, org, None, StatusCode::OK, caller.user_id()).await
 }
 
@@ -375,7 +378,7 @@ pub async fn destroy(
 ) -> ApiResult<Response> {
     let id = parse_uuid(&id)?;
     caller.role_in(&state, id, Needs::Admin).await?;
-    state.store.delete_organization(id).await?;
+    state.store.delete_organization(id, caller.origin()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -4,6 +4,7 @@
 //! `KEY=$(roster operator create --email ops@example.com)` works; everything else goes to
 //! stderr. Exit status: 0 done, 1 refused or failed (nothing was changed), 2 a usage error.
 
+mod audit;
 mod export;
 mod operate;
 mod serve;
@@ -59,6 +60,9 @@ enum Command {
     /// Write a team's members to standard output.
     #[command(subcommand)]
     Export(export::ExportCommand),
+    /// A team's change history.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Copy a live SQLite database to PATH, consistently, while the server runs. Restore by
     /// pointing --database at the copy. (PostgreSQL: use pg_dump.)
     Backup {
@@ -141,6 +145,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Init(args) => serve::init(args, database).await,
         Command::Operate(operation) => operate::run(operation, &*open(database).await?).await,
         Command::Export(command) => export::run(command, &*open(database).await?).await,
+        Command::Audit(command) => audit::run(command, &*open(database).await?).await,
         Command::Backup { path } => {
             open(database).await?.backup(&path).await?;
             eprintln!("backed up to {}", path.display());

@@ -3,6 +3,7 @@
 
 use super::{CliResult, Failure, OrgArg, parse_role};
 use clap::Subcommand;
+use roster_core::Origin;
 use roster_core::keys::{self, PREFIX_LEN};
 use roster_core::store::{AccountKind, KeyRef, NewOrganization, NewUser, Window};
 use roster_core::{Clock, EmailDomain, Role, Store, StoreError, SystemClock, email};
@@ -174,7 +175,9 @@ pub async fn run(operation: Operation, store: &dyn Store) -> CliResult {
                 scope: None,
                 default_role: None,
             };
-            let org = store.create_organization(new, admin, clock.now()).await?;
+            let org = store
+                .create_organization(new, admin, clock.now(), &Origin::cli())
+                .await?;
             let key = new_key(store, &clock, admin).await?;
             println!("{}", serde_json::json!({ "id": org.id, "key": key }));
         }
@@ -189,7 +192,7 @@ pub async fn run(operation: Operation, store: &dyn Store) -> CliResult {
             let org = org.resolve(store).await?;
             let user = person(store, &clock, &email, name).await?;
             let membership = store
-                .add_member(org, user, role, clock.now())
+                .add_member(org, user, role, clock.now(), &Origin::cli())
                 .await
                 .map_err(|e| team_error(e, org))?;
             eprintln!(
@@ -218,7 +221,10 @@ pub async fn run(operation: Operation, store: &dyn Store) -> CliResult {
             let org = org.resolve(store).await?;
             let normalized = crate::api::email_domains::checked(&domain)
                 .map_err(|e| format!("domain {domain:?}: {e}"))?;
-            let added = match store.add_email_domain(org, &normalized, clock.now()).await {
+            let added = match store
+                .add_email_domain(org, &normalized, clock.now(), &Origin::cli())
+                .await
+            {
                 Err(StoreError::Conflict { .. }) => {
                     let Some(held) = own_domain(store, org, &normalized).await? else {
                         return Err(

@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// Seconds a keep-alive connection may sit idle before it is closed.
     #[arg(long, env = "ROSTER_IDLE_TIMEOUT", default_value_t = 60)]
     idle_timeout: u64,
+    /// Days the change history keeps an event; older events are pruned in the background.
+    #[arg(long, env = "ROSTER_AUDIT_RETENTION_DAYS", default_value_t = 400,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    audit_retention_days: u32,
     /// Heavy requests (member payloads over 1,000 items, SCIM filters other than one `eq`,
     /// whole lists over 10,000 rows) one key may have running at once; more get 429 (0: no cap).
     #[arg(long, env = "ROSTER_MAX_HEAVY_PER_KEY", default_value_t = defaults::MAX_HEAVY_PER_KEY)]
@@ -160,9 +164,10 @@ pub async fn serve(args: ServeArgs, database: &str) -> CliResult {
     if let Some(Secret(token)) = args.metrics_token {
         state = state.with_metrics_token(token);
     }
-    tokio::spawn(crate::idempotency::prune(
+    tokio::spawn(crate::retention::prune(
         state.store.clone(),
         state.clock.clone(),
+        crate::retention::audit_kept_for(args.audit_retention_days),
     ));
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, "roster is listening");

@@ -9,7 +9,7 @@
 //! request whose transaction committed just before the connection dropped.
 
 use roster_core::provisioning::{ProvisionedUser, UserWrite};
-use roster_core::{Store, StoreError, StoreResult, Timestamp};
+use roster_core::{Origin, Store, StoreError, StoreResult, Timestamp};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -21,6 +21,7 @@ struct Job {
     org: Uuid,
     write: UserWrite,
     now: Timestamp,
+    origin: Origin,
     reply: oneshot::Sender<StoreResult<ProvisionedUser>>,
 }
 
@@ -43,6 +44,7 @@ impl Creates {
         org: Uuid,
         write: UserWrite,
         now: Timestamp,
+        origin: Origin,
     ) -> StoreResult<ProvisionedUser> {
         let queue = self.queue.get_or_init(|| {
             let (queue, jobs) = mpsc::channel(MOST * 4);
@@ -54,6 +56,7 @@ impl Creates {
             org,
             write,
             now,
+            origin,
             reply,
         };
         queue.send(job).await.map_err(|_| stopped())?;
@@ -95,8 +98,15 @@ async fn commit(store: Arc<dyn Store>, org: Uuid, batch: Vec<Job>) {
         .map(|j| j.now)
         .max()
         .unwrap_or(Timestamp::from_micros(0));
-    let (writes, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.write, j.reply)).unzip();
-    match store.provision_users(org, &writes, now).await {
+    let mut writes = Vec::with_capacity(batch.len());
+    let mut origins = Vec::with_capacity(batch.len());
+    let mut replies = Vec::with_capacity(batch.len());
+    for job in batch {
+        writes.push(job.write);
+        origins.push(job.origin);
+        replies.push(job.reply);
+    }
+    match store.provision_users(org, &writes, now, &origins).await {
         Ok(results) => {
             for (reply, result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);

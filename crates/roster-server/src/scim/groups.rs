@@ -318,7 +318,7 @@ pub async fn create(
     let _gate = team.admit(&state, is_heavy(&write.members))?;
     let group = state
         .store
-        .provision_group(team.org, &write, state.clock.now())
+        .provision_group(team.org, &write, state.clock.now(), team.origin())
         .await?;
     respond(&state, StatusCode::CREATED, &group, &team, query.as_deref()).await
 }
@@ -336,7 +336,14 @@ pub async fn replace(
     let _gate = team.admit(&state, is_heavy(&write.members))?;
     let group = state
         .store
-        .update_provisioned_group(team.org, id, if_match(&headers), &write, state.clock.now())
+        .update_provisioned_group(
+            team.org,
+            id,
+            if_match(&headers),
+            &write,
+            state.clock.now(),
+            team.origin(),
+        )
         .await?;
     respond(&state, StatusCode::OK, &group, &team, query.as_deref()).await
 }
@@ -364,7 +371,14 @@ pub async fn patch(
         };
         let group = state
             .store
-            .update_provisioned_group(team.org, id, wanted, &write, state.clock.now())
+            .update_provisioned_group(
+                team.org,
+                id,
+                wanted,
+                &write,
+                state.clock.now(),
+                team.origin(),
+            )
             .await?;
         return respond(&state, StatusCode::OK, &group, &team, query.as_deref()).await;
     }
@@ -402,7 +416,14 @@ pub async fn patch(
         }
         match state
             .store
-            .update_provisioned_group(team.org, id, expect, &write, state.clock.now())
+            .update_provisioned_group(
+                team.org,
+                id,
+                expect,
+                &write,
+                state.clock.now(),
+                team.origin(),
+            )
             .await
         {
             Ok(group) => {
@@ -422,7 +443,12 @@ pub async fn delete(
 ) -> ScimResult<StatusCode> {
     state
         .store
-        .deprovision_group(team.org, resource_id(&id)?, if_match(&headers))
+        .deprovision_group(
+            team.org,
+            resource_id(&id)?,
+            if_match(&headers),
+            team.origin(),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -245,9 +245,15 @@ pub struct ScimTeam {
     pub base: String,
     /// The service account whose key it is: heavy requests count against it.
     pub account: Uuid,
+    /// The account, acting through SCIM in this request, as the change history records it.
+    origin: roster_core::Origin,
 }
 
 impl ScimTeam {
+    pub fn origin(&self) -> &roster_core::Origin {
+        &self.origin
+    }
+
     /// A slot for a heavy request (a filter other than one `eq`, more than
     /// `limits::HEAVY_ITEMS` member ids) when `heavy`, held while the gate lives; else 429.
     pub fn admit(&self, state: &AppState, heavy: bool) -> ScimResult<HeavyGate> {
@@ -337,6 +343,11 @@ async fn team_of(parts: &Parts, state: &AppState) -> ScimResult<(ScimTeam, KeyHa
             crate::pagination::public_base(&parts.headers, &state.config)
         ),
         account,
+        origin: roster_core::Origin {
+            actor: Some(account),
+            face: roster_core::Face::Scim,
+            request_id: crate::auth::request_id(parts).0,
+        },
     };
     Ok((team, hash))
 }

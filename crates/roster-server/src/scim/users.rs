@@ -142,7 +142,7 @@ pub async fn create(
     let write = parse(&body, None)?;
     let user = state
         .creates
-        .create(team.org, write, state.clock.now())
+        .create(team.org, write, state.clock.now(), team.origin().clone())
         .await?;
     respond(StatusCode::CREATED, &user, &team, query.as_deref())
 }
@@ -160,7 +160,14 @@ pub async fn replace(
     let write = parse(&body, Some(&present))?;
     let user = state
         .store
-        .update_provisioned_user(team.org, id, if_match(&headers), &write, state.clock.now())
+        .update_provisioned_user(
+            team.org,
+            id,
+            if_match(&headers),
+            &write,
+            state.clock.now(),
+            team.origin(),
+        )
         .await?;
     respond(StatusCode::OK, &user, &team, query.as_deref())
 }
@@ -207,6 +214,7 @@ pub async fn patch(
                 Some(present.version),
                 &write,
                 state.clock.now(),
+                team.origin(),
             )
             .await
         {
@@ -226,7 +234,12 @@ pub async fn delete(
 ) -> ScimResult<StatusCode> {
     state
         .store
-        .deprovision_user(team.org, resource_id(&id)?, if_match(&headers))
+        .deprovision_user(
+            team.org,
+            resource_id(&id)?,
+            if_match(&headers),
+            team.origin(),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,6 +2,7 @@
 
 use crate::support::TestApp;
 use axum::http::StatusCode;
+use roster_core::Origin;
 use roster_core::Role;
 use roster_core::store::AccountKind;
 use serde_json::{Value, json};
@@ -209,6 +210,7 @@ async fn deployment_key_accounts_may_only_read_me() {
             user,
             Some(Role::Admin),
             roster_core::Timestamp::from_micros(0),
+            &Origin::cli(),
         )
         .await
         .unwrap();

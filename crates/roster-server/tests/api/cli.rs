@@ -1,6 +1,7 @@
 //! The `roster` binary: operator commands print secrets alone on stdout, and `serve` starts on
 //! an empty directory, hands over the first operator key, and stops cleanly on SIGTERM.
 
+use roster_core::Origin;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -356,6 +357,7 @@ async fn member_add_is_refused_what_the_api_refuses() {
             &roster_core::keys::issue().hash,
             None,
             now,
+            &Origin::cli(),
         )
         .await
         .unwrap();

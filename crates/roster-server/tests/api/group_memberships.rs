@@ -3,6 +3,7 @@
 
 use crate::support::TestApp;
 use axum::http::StatusCode;
+use roster_core::Origin;
 use roster_core::store::{AccountKind, NewUser};
 use roster_core::{Clock, Role, SystemClock};
 use serde_json::{Value, json};
@@ -389,7 +390,7 @@ async fn verified_domain_emails_are_held_until_their_owner_joins() {
         .unwrap();
     t.app
         .store
-        .add_member(t.org, user.id, None, now)
+        .add_member(t.org, user.id, None, now, &Origin::cli())
         .await
         .unwrap();
     let m = &t.members().await[0];

@@ -5,6 +5,7 @@
 
 use crate::support::TestApp;
 use axum::http::StatusCode;
+use roster_core::Origin;
 use roster_core::store::ImportRow;
 use roster_core::{Clock, SystemClock, email};
 use roster_server::state::HttpConfig;
@@ -27,7 +28,7 @@ async fn large_team(app: &TestApp) -> (Uuid, String) {
         })
         .collect();
     app.store
-        .import_members(org, &rows, false, SystemClock.now())
+        .import_members(org, &rows, false, SystemClock.now(), &Origin::cli())
         .await
         .unwrap();
     (org, admin)

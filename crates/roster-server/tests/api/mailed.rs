@@ -4,6 +4,7 @@
 
 use crate::support::TestApp;
 use axum::http::StatusCode;
+use roster_core::Origin;
 use roster_core::{Clock, Role, SystemClock};
 use roster_server::mail::Mailer;
 use roster_server::state::HttpConfig;
@@ -110,7 +111,13 @@ async fn a_mailed_token_is_never_shown_and_gives_a_proven_key() {
         .unwrap();
     let (other, _) = app.team("Other").await;
     app.store
-        .add_member(other, person, Some(Role::Member), SystemClock.now())
+        .add_member(
+            other,
+            person,
+            Some(Role::Member),
+            SystemClock.now(),
+            &Origin::cli(),
+        )
         .await
         .unwrap();
     assert_eq!(

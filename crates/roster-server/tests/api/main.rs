@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod accounts;
+mod audit;
 mod auth;
 mod campaigns;
 mod cli;

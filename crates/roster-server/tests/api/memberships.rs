@@ -2,6 +2,7 @@
 
 use crate::support::TestApp;
 use axum::http::StatusCode;
+use roster_core::Origin;
 use roster_core::store::AccountKind;
 use roster_core::{Role, Timestamp};
 use serde_json::{Value, json};
@@ -111,11 +112,11 @@ async fn every_filter_of_section_5() {
         .await;
     let t = Timestamp::from_micros(0);
     app.store
-        .add_member(org, robot, Some(Role::Restricted), t)
+        .add_member(org, robot, Some(Role::Restricted), t, &Origin::cli())
         .await
         .unwrap();
     app.store
-        .add_member(org, deploy, Some(Role::Restricted), t)
+        .add_member(org, deploy, Some(Role::Restricted), t, &Origin::cli())
         .await
         .unwrap();
     let (bo, _) = app.user("bo@example.com").await;
@@ -445,6 +446,7 @@ async fn service_account_roles_are_fixed() {
             robot,
             Some(Role::Restricted),
             Timestamp::from_micros(0),
+            &Origin::cli(),
         )
         .await
         .unwrap();

@@ -2,6 +2,7 @@
 
 use crate::support::TestApp;
 use axum::http::StatusCode;
+use roster_core::Origin;
 use roster_core::store::AccountKind;
 use roster_core::{Clock, Role, SystemClock};
 use serde_json::{Value, json};
@@ -175,7 +176,7 @@ async fn the_list_embeds_members_by_role_in_each_team() {
     for (team, role) in [(acme, Role::Member), (beta, Role::Admin)] {
         let now = SystemClock.now();
         app.store
-            .add_member(team, person, Some(role), now)
+            .add_member(team, person, Some(role), now, &Origin::cli())
             .await
             .unwrap();
     }

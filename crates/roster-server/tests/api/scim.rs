@@ -4,6 +4,7 @@
 
 use crate::support::{Response, TestApp};
 use axum::http::StatusCode;
+use roster_core::Origin;
 use roster_core::{Clock, Role};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -235,7 +236,12 @@ async fn entra_id_user_lifecycle() {
     let (known, key) = t.app.user("Test_User_ab6490ee@testuser.com").await;
     t.app
         .store
-        .add_email_domain(t.org, "testuser.com", roster_core::SystemClock.now())
+        .add_email_domain(
+            t.org,
+            "testuser.com",
+            roster_core::SystemClock.now(),
+            &Origin::cli(),
+        )
         .await
         .unwrap();
     let created = t

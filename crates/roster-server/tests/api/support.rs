@@ -3,6 +3,7 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
+use roster_core::Origin;
 use roster_core::keys;
 use roster_core::store::{AccountKind, NewUser, StoreOptions};
 use roster_core::{Clock, Role, Store, SystemClock};
@@ -333,7 +334,7 @@ impl TestApp {
         let (user, key) = self.user(email).await;
         let m = self
             .store
-            .add_member(org, user, Some(role), SystemClock.now())
+            .add_member(org, user, Some(role), SystemClock.now(), &Origin::cli())
             .await
             .expect("member");
         (m.id, key)
@@ -350,7 +351,7 @@ impl TestApp {
             };
             let user = self.store.ensure_user(new, now).await.expect("user");
             self.store
-                .add_member(org, user.id, Some(role), now)
+                .add_member(org, user.id, Some(role), now, &Origin::cli())
                 .await
                 .expect("member");
         }
@@ -359,7 +360,7 @@ impl TestApp {
     /// Verifies `domain` for the team (what an operator does).
     pub async fn verify(&self, org: Uuid, domain: &str) {
         self.store
-            .add_email_domain(org, domain, SystemClock.now())
+            .add_email_domain(org, domain, SystemClock.now(), &Origin::cli())
             .await
             .expect("domain");
     }

@@ -6,6 +6,7 @@
 
 use crate::support::TestApp;
 use axum::http::StatusCode;
+use roster_core::Origin;
 use roster_core::store::ImportRow;
 use roster_core::{Clock, Role, SystemClock, email};
 use serde_json::{Value, json};
@@ -232,7 +233,13 @@ async fn an_unproven_key_acts_in_its_own_team_alone() {
         .unwrap();
     let membership = app
         .store
-        .add_member(bigcorp, person, Some(Role::Admin), SystemClock.now())
+        .add_member(
+            bigcorp,
+            person,
+            Some(Role::Admin),
+            SystemClock.now(),
+            &Origin::cli(),
+        )
         .await
         .unwrap();
     assert_eq!(membership.role, Role::Admin);
@@ -351,7 +358,7 @@ async fn take_in(app: &TestApp, how: TakeIn, org: Uuid, admin: &str) {
                 groups: vec![],
             };
             app.store
-                .import_members(org, &[row], false, SystemClock.now())
+                .import_members(org, &[row], false, SystemClock.now(), &Origin::cli())
                 .await
                 .unwrap();
         }
@@ -369,7 +376,7 @@ async fn take_in(app: &TestApp, how: TakeIn, org: Uuid, admin: &str) {
                 .await
                 .unwrap();
             app.store
-                .add_member(org, person.id, None, SystemClock.now())
+                .add_member(org, person.id, None, SystemClock.now(), &Origin::cli())
                 .await
                 .unwrap();
         }

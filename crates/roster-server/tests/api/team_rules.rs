@@ -4,6 +4,7 @@
 
 use crate::support::TestApp;
 use axum::http::StatusCode;
+use roster_core::Origin;
 use roster_core::{Clock, Role, SystemClock};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -133,7 +134,13 @@ async fn a_suspended_admin_does_not_count_and_the_last_active_one_is_kept_on_eve
     let person = me["id"].as_str().unwrap().parse().unwrap();
     let cli = app
         .store
-        .add_member(org, person, Some(Role::Member), SystemClock.now())
+        .add_member(
+            org,
+            person,
+            Some(Role::Member),
+            SystemClock.now(),
+            &Origin::cli(),
+        )
         .await;
     assert!(cli.is_err(), "the command line's member add too: {cli:?}");
     assert_eq!(
@@ -174,7 +181,13 @@ async fn a_groups_filter_names_this_team_s_groups_only() {
         .parse()
         .unwrap();
     app.store
-        .add_member(b, person, Some(Role::Member), SystemClock.now())
+        .add_member(
+            b,
+            person,
+            Some(Role::Member),
+            SystemClock.now(),
+            &Origin::cli(),
+        )
         .await
         .unwrap();
     let b_group = app

@@ -75,7 +75,7 @@ async fn a_full_disk_is_507_and_the_first_write_after_space_returns_succeeds() {
     if !on_sqlite("a_full_disk") {
         return;
     }
-    let Some(disk) = Tmpfs::mount("6m") else {
+    let Some(disk) = Tmpfs::mount("16m") else {
         return;
     };
     let url = format!("sqlite://{}", disk.path.join("roster.db").display());
