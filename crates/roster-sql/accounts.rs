@@ -187,10 +187,9 @@ impl Accounts for Backend {
     ) -> StoreResult<()> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
-        // The user's keys, memberships and group memberships go by ON DELETE CASCADE.
-        let gone: Option<String> = sqlx::query_scalar(
-            "DELETE FROM users WHERE id = $3 AND id IN \
-             (SELECT user_id FROM accounts WHERE org_id = $1 AND kind = $2) RETURNING name",
+        let name: Option<String> = sqlx::query_scalar(
+            "SELECT u.name FROM users u JOIN accounts a ON a.user_id = u.id \
+             WHERE a.org_id = $1 AND a.kind = $2 AND u.id = $3",
         )
         .bind(org)
         .bind(kind.code()?)
@@ -198,10 +197,20 @@ impl Accounts for Backend {
         .fetch_optional(&mut *tx)
         .await
         .map_err(other)?;
-        let name = gone.ok_or(StoreError::NotFound)?;
+        let name = name.ok_or(StoreError::NotFound)?;
+        // Recorded first: an account that deletes itself is still its event's actor.
         let object = Object::new(content_type(kind), id, &name);
         let event = Event::on_team(org, deleted(kind), object).with(json!({ "name": name }));
         audit::record(&mut tx, origin, event).await?;
+        // The user's keys, memberships and group memberships go by ON DELETE CASCADE.
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
         tx.commit().await.map_err(other)
     }
 }

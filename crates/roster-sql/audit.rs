@@ -98,7 +98,7 @@ pub(crate) async fn record(conn: &mut Conn, origin: &Origin, event: Event) -> St
          target_label, object_type, object_id, object_label, actor_id, actor_name, actor_email, \
          actor_service_account, actor_deployment_key, actor_joined, face, request_id, data, at) \
          SELECT $1, $2, $3, $4, $5, $6, \
-         COALESCE($7, (SELECT o.name FROM organizations o WHERE o.id = $2), ''), $8, $9, $10, u.id, u.name, u.email, \
+         COALESCE($7, (SELECT o.name FROM organizations o WHERE o.id = $2), ''), $8, $9, $10, $14, u.name, u.email, \
          u.service_account, u.deployment_key_account, u.date_joined, $11, $12, $13, {NOW} \
          FROM (SELECT 1 AS one) one LEFT JOIN users u ON u.id = $14"
     );

@@ -4,8 +4,8 @@
 
 use crate::audit::{self, Event, Object};
 use crate::dialect::{
-    Backend, Conn, Db, JOIN_IN_ORDER, Stamp, analyze_if_large, as_json, at, in_texts, json_rows,
-    page_of, texts, ts,
+    Backend, Conn, Db, JOIN_IN_ORDER, Stamp, analyze_if_large, at, in_texts, json_rows, page_of,
+    texts, ts,
 };
 use crate::rows::push_window;
 use crate::{campaigns, other};
@@ -143,10 +143,9 @@ async fn apply(
     } else {
         "[]".into()
     };
-    let data = as_json("coalesce(p.data, '{}')");
     // Both lists are read from the payload to each row by its key (see `audit::group_added`).
     let updated = json_rows(
-        &[("email", "p.email"), ("data", &data)],
+        &[("email", "p.email")],
         &format!(
             "payload p {JOIN_IN_ORDER} campaign_members cm \
              ON cm.campaign_id = $1 AND cm.email_norm = p.email_norm \
@@ -158,7 +157,7 @@ async fn apply(
     let updated = audit::list(conn, &updated, campaign.id).await?;
     write(conn, campaign, replace, now).await?;
     let added = json_rows(
-        &[("email", "cm.email"), ("data", &as_json("cm.data"))],
+        &[("email", "cm.email")],
         &format!(
             "payload p {JOIN_IN_ORDER} campaign_members cm ON cm.id = p.new_id \
              WHERE cm.campaign_id = $1"
@@ -166,6 +165,12 @@ async fn apply(
         "cm.email_norm",
     );
     let added = audit::list(conn, &added, campaign.id).await?;
+    if [&added, &updated, &removed]
+        .iter()
+        .all(|l| l.as_str() == "[]")
+    {
+        return Ok(());
+    }
     let action = if replace {
         "campaign_member.replaced"
     } else {
@@ -233,7 +238,7 @@ async fn write(
     .map_err(other)?
     .rows_affected();
     if changed > 0 {
-        sqlx::query("UPDATE campaigns SET updated_at = $2 WHERE id = $1")
+        sqlx::query("UPDATE campaigns SET updated_at = $2, version = version + 1 WHERE id = $1")
             .bind(campaign.id)
             .bind(now)
             .execute(&mut *conn)
@@ -300,10 +305,11 @@ impl CampaignMembers for Backend {
         change: MembersChange,
         now: Timestamp,
         origin: &Origin,
+        expect: Option<i64>,
     ) -> StoreResult<Vec<CampaignMember>> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
-        let found = campaigns::lock(&mut tx, campaign).await?;
+        let found = campaigns::lock(&mut tx, campaign, expect).await?;
         apply(&mut tx, &found, members, change, now, origin).await?;
         let result = match change {
             MembersChange::Replace => Vec::new(),
@@ -333,7 +339,7 @@ impl CampaignMembers for Backend {
         now: Timestamp,
     ) -> StoreResult<MembersPreview<CampaignMember>> {
         let mut tx = self.write().await?;
-        let found = campaigns::lock(&mut tx, campaign).await?;
+        let found = campaigns::lock(&mut tx, campaign, None).await?;
         let replace = change == MembersChange::Replace;
         check(&mut tx, &found, members).await?;
         let removed = if replace {

@@ -4,7 +4,7 @@
 use crate::audit::{self, Event, Object};
 use crate::dialect::{Backend, Conn, Db, Stamp, at, ts};
 use crate::rows::push_window;
-use crate::tx::{TeamLock, conflict_on, lock_own, lock_team};
+use crate::tx::{TeamLock, conflict_on, expect_version, lock_own, lock_team};
 use crate::{campaign_members, other};
 use async_trait::async_trait;
 use roster_core::store::Campaigns;
@@ -14,7 +14,7 @@ use serde_json::json;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
-const SELECT: &str = "SELECT id, org_id, name, created_at, updated_at FROM campaigns";
+const SELECT: &str = "SELECT id, org_id, name, created_at, updated_at, version FROM campaigns";
 
 #[derive(FromRow)]
 struct CampaignRow {
@@ -23,6 +23,7 @@ struct CampaignRow {
     name: String,
     created_at: Stamp,
     updated_at: Stamp,
+    version: i64,
 }
 
 impl From<CampaignRow> for Campaign {
@@ -33,6 +34,7 @@ impl From<CampaignRow> for Campaign {
             name: r.name,
             created_at: at(r.created_at),
             updated_at: at(r.updated_at),
+            version: r.version,
         }
     }
 }
@@ -50,12 +52,14 @@ pub(crate) async fn get<'e>(
     row.map(Campaign::from).ok_or(StoreError::NotFound)
 }
 
-/// Locks the campaign's team for sharing, then the campaign; returns it.
-pub(crate) async fn lock(conn: &mut Conn, id: Uuid) -> StoreResult<Campaign> {
+/// Locks the campaign's team for sharing, then the campaign, and checks `If-Match`'s version
+/// (`expect`); returns the campaign as it stands under the lock.
+pub(crate) async fn lock(conn: &mut Conn, id: Uuid, expect: Option<i64>) -> StoreResult<Campaign> {
     let campaign = get(&mut *conn, id).await?;
     lock_team(conn, campaign.organization, TeamLock::Share).await?;
     lock_own(conn, "campaigns", id).await?;
-    Ok(campaign)
+    expect_version(conn, "campaigns", id, expect).await?;
+    get(&mut *conn, id).await
 }
 
 #[async_trait]
@@ -128,12 +132,15 @@ impl Campaigns for Backend {
         members: Option<&[NewCampaignMember<'_>]>,
         now: Timestamp,
         origin: &Origin,
+        expect: Option<i64>,
     ) -> StoreResult<Campaign> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
-        let campaign = lock(&mut tx, id).await?;
-        if let Some(name) = name {
-            sqlx::query("UPDATE campaigns SET name = $2, updated_at = $3 WHERE id = $1")
+        let campaign = lock(&mut tx, id, expect).await?;
+        if let Some(name) = name.filter(|n| *n != campaign.name) {
+            sqlx::query(
+                "UPDATE campaigns SET name = $2, updated_at = $3, version = version + 1 WHERE id = $1",
+            )
                 .bind(id)
                 .bind(name)
                 .bind(ts(now))
@@ -153,10 +160,15 @@ impl Campaigns for Backend {
         Ok(campaign)
     }
 
-    async fn delete_campaign(&self, id: Uuid, origin: &Origin) -> StoreResult<()> {
+    async fn delete_campaign(
+        &self,
+        id: Uuid,
+        origin: &Origin,
+        expect: Option<i64>,
+    ) -> StoreResult<()> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
-        let gone = get(&mut *tx, id).await?;
+        let gone = lock(&mut tx, id, expect).await?;
         sqlx::query("DELETE FROM campaigns WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

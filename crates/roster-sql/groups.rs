@@ -4,7 +4,7 @@ use crate::audit::{self, Event, Object};
 use crate::dialect::{Backend, Db, NOW, Stamp, at, ts};
 use crate::other;
 use crate::rows::push_window;
-use crate::tx::conflict_on;
+use crate::tx::{conflict_on, expect_version, lock_own};
 use async_trait::async_trait;
 use roster_core::store::Groups;
 use roster_core::store::{NameCursor, Window};
@@ -13,7 +13,7 @@ use serde_json::json;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
-const SELECT: &str = "SELECT g.id, g.org_id, g.name, g.created_at, \
+const SELECT: &str = "SELECT g.id, g.org_id, g.name, g.created_at, g.version, \
      (SELECT count(*) FROM group_memberships gm WHERE gm.group_id = g.id) AS num_members \
      FROM groups g";
 
@@ -23,6 +23,7 @@ struct GroupRow {
     org_id: Uuid,
     name: String,
     created_at: Stamp,
+    version: i64,
     num_members: i64,
 }
 
@@ -34,6 +35,7 @@ impl From<GroupRow> for Group {
             name: r.name,
             num_members: u64::try_from(r.num_members).unwrap_or(0),
             created_at: at(r.created_at),
+            version: r.version,
         }
     }
 }
@@ -108,9 +110,17 @@ impl Groups for Backend {
         get(self.reads(), id).await
     }
 
-    async fn rename_group(&self, id: Uuid, name: &str, origin: &Origin) -> StoreResult<Group> {
+    async fn rename_group(
+        &self,
+        id: Uuid,
+        name: &str,
+        origin: &Origin,
+        expect: Option<i64>,
+    ) -> StoreResult<Group> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
+        lock_own(&mut tx, "groups", id).await?;
+        expect_version(&mut tx, "groups", id, expect).await?;
         let before = get(&mut *tx, id).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE groups SET name = $2, version = version + 1, updated_at = {NOW} WHERE id = $1"
@@ -127,15 +137,24 @@ impl Groups for Backend {
         )
         .of_group(id)
         .with(json!({ "name": { "from": before.name, "to": name } }));
-        audit::record(&mut tx, origin, event).await?;
+        if before.name != name {
+            audit::record(&mut tx, origin, event).await?;
+        }
         let group = get(&mut *tx, id).await?;
         tx.commit().await.map_err(other)?;
         Ok(group)
     }
 
-    async fn delete_group(&self, id: Uuid, origin: &Origin) -> StoreResult<()> {
+    async fn delete_group(
+        &self,
+        id: Uuid,
+        origin: &Origin,
+        expect: Option<i64>,
+    ) -> StoreResult<()> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
+        lock_own(&mut tx, "groups", id).await?;
+        expect_version(&mut tx, "groups", id, expect).await?;
         let gone = get(&mut *tx, id).await?;
         sqlx::query("DELETE FROM groups WHERE id = $1")
             .bind(id)

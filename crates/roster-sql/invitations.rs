@@ -317,7 +317,12 @@ async fn revoked<T>(
         "role": p.role,
         "reason": "The inviter may no longer grant this role.",
     });
-    audit::record(&mut tx, origin, event(p, "invitation.revoked").with(data)).await?;
+    // The rule revoked it, not the person who tried to accept it.
+    let by = Origin {
+        actor: None,
+        ..origin.clone()
+    };
+    audit::record(&mut tx, &by, event(p, "invitation.revoked").with(data)).await?;
     sqlx::query("DELETE FROM invitations WHERE id = $1")
         .bind(p.id)
         .execute(&mut *tx)
@@ -564,7 +569,13 @@ impl Invitations for Backend {
         let object = Object::new("invitation", id, &email);
         let event = Event::on_team(org, "invitation.rejected", object)
             .with(json!({ "email": email, "role": invited }));
-        audit::record(&mut tx, origin, event).await?;
+        // The invitee is no member: the team learns that the invitation was declined, not who
+        // they are beyond the address it invited.
+        let by = Origin {
+            actor: None,
+            ..origin.clone()
+        };
+        audit::record(&mut tx, &by, event).await?;
         tx.commit().await.map_err(other)
     }
 }

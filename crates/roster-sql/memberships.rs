@@ -151,8 +151,18 @@ impl Target {
     }
 }
 
-/// Takes the person out of the team and its groups (whose versions change).
-pub(crate) async fn leave(conn: &mut Conn, org: Uuid, user: Uuid) -> StoreResult<()> {
+/// Takes the person out of the team and its groups (whose versions change); the names of
+/// those groups, for the history.
+pub(crate) async fn leave(conn: &mut Conn, org: Uuid, user: Uuid) -> StoreResult<Vec<String>> {
+    let groups: Vec<String> = sqlx::query_scalar(
+        "SELECT g.name FROM group_memberships gm JOIN groups g ON g.id = gm.group_id \
+         WHERE gm.user_id = $1 AND g.org_id = $2 ORDER BY g.name",
+    )
+    .bind(user)
+    .bind(org)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(other)?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE groups SET version = version + 1, updated_at = {NOW} \
          WHERE org_id = $2 AND id IN (SELECT group_id FROM group_memberships WHERE user_id = $1)"
@@ -177,7 +187,7 @@ pub(crate) async fn leave(conn: &mut Conn, org: Uuid, user: Uuid) -> StoreResult
         .execute(&mut *conn)
         .await
         .map_err(other)?;
-    Ok(())
+    Ok(groups)
 }
 
 pub(crate) async fn set_role(
@@ -311,11 +321,12 @@ impl Memberships for Backend {
         if t.standing()?.removal_leaves_without_admin() {
             return Err(StoreError::last_admin_removed());
         }
-        leave(&mut tx, t.org_id, t.user_id).await?;
+        let groups = leave(&mut tx, t.org_id, t.user_id).await?;
         let event = t.event(id, "membership.deleted").with(json!({
             "user": t.user_id,
             "email": t.email,
             "role": t.role,
+            "groups": groups,
         }));
         audit::record(&mut tx, origin, event).await?;
         tx.commit().await.map_err(other)

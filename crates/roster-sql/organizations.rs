@@ -4,7 +4,7 @@
 use crate::audit::{self, Event};
 use crate::dialect::{Backend, Db, ts};
 use crate::rows::{OrganizationRow, push_window};
-use crate::tx::conflict_on;
+use crate::tx::{TeamLock, conflict_on, lock_team};
 use crate::{memberships, other};
 use async_trait::async_trait;
 use roster_core::store::Organizations;
@@ -136,6 +136,7 @@ impl Organizations for Backend {
     ) -> StoreResult<Organization> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
+        lock_team(&mut tx, id, TeamLock::Members).await?;
         let before = get(&mut *tx, id).await?;
         sqlx::query(
             "UPDATE organizations SET name = coalesce($2, name), \
@@ -165,8 +166,10 @@ impl Organizations for Backend {
             json!(before.default_role.as_i64()),
             json!(org.default_role.as_i64()),
         );
-        let event = Event::of_team(id, "organization.updated").with(changed.into());
-        audit::record(&mut tx, origin, event).await?;
+        if !changed.is_empty() {
+            let event = Event::of_team(id, "organization.updated").with(changed.into());
+            audit::record(&mut tx, origin, event).await?;
+        }
         tx.commit().await.map_err(other)?;
         Ok(org)
     }

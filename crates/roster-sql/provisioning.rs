@@ -337,7 +337,7 @@ async fn group_rows(
 /// Applies SCIM's member changes to a group and records who they added and removed, read
 /// before and after from the people they name (or the whole group, for `RemoveAll` and
 /// `ReplaceAll`, which cost that anyway).
-async fn change_group_members(
+async fn change_members_by_id(
     conn: &mut Conn,
     org: Uuid,
     group: &ProvisionedGroup,
@@ -365,11 +365,14 @@ async fn change_group_members(
         writes::change_members(conn, org, group.id, change, now).await?;
     }
     let after = group_rows(conn, group.id, ids).await?;
-    let was: HashSet<Uuid> = before.iter().map(|r| r.0).collect();
-    let is: HashSet<Uuid> = after.iter().map(|r| r.0).collect();
+    // By person (their address), not by row: one removed and added again in the same PATCH is
+    // no change.
+    let key = |r: &(Uuid, String, Option<Uuid>)| email::normalize(&r.1);
+    let was: HashSet<String> = before.iter().map(key).collect();
+    let is: HashSet<String> = after.iter().map(key).collect();
     let person = |r: &(Uuid, String, Option<Uuid>)| json!({ "email": r.1, "user_id": r.2 });
-    let mut added: Vec<_> = after.iter().filter(|r| !was.contains(&r.0)).collect();
-    let mut removed: Vec<_> = before.iter().filter(|r| !is.contains(&r.0)).collect();
+    let mut added: Vec<_> = after.iter().filter(|r| !was.contains(&key(r))).collect();
+    let mut removed: Vec<_> = before.iter().filter(|r| !is.contains(&key(r))).collect();
     if added.is_empty() && removed.is_empty() {
         return Ok(());
     }
@@ -694,11 +697,12 @@ impl Provisioning for Backend {
         {
             return Err(StoreError::last_admin_removed());
         }
-        leave(&mut tx, org, id).await?;
+        let groups = leave(&mut tx, org, id).await?;
         let event = user_event(org, &present, "membership.deleted").with(json!({
             "user": present.id,
             "email": present.email,
             "role": present.role.as_i64(),
+            "groups": groups,
         }));
         audit::record(&mut tx, origin, event).await?;
         tx.commit().await.map_err(other)
@@ -800,7 +804,7 @@ impl Provisioning for Backend {
             .of_group(id)
             .with(json!({ "name": name, "external_id": created.external_id }));
         audit::record(&mut tx, origin, event).await?;
-        change_group_members(&mut tx, org, &created, &write.members, now, origin).await?;
+        change_members_by_id(&mut tx, org, &created, &write.members, now, origin).await?;
         let group = group_in(&mut tx, org, id).await?;
         tx.commit().await.map_err(other)?;
         Ok(group)
@@ -861,7 +865,7 @@ impl Provisioning for Backend {
                 .with(changed.into());
             audit::record(&mut tx, origin, event).await?;
         }
-        change_group_members(&mut tx, org, &updated, &write.members, now, origin).await?;
+        change_members_by_id(&mut tx, org, &updated, &write.members, now, origin).await?;
         tx.commit().await.map_err(other)?;
         Ok(updated)
     }

@@ -63,6 +63,30 @@ async fn lock_row(conn: &mut Conn, table: &str, id: Uuid, clause: &'static str) 
     found.map(|_| ()).ok_or(StoreError::NotFound)
 }
 
+/// Refuses a change whose `If-Match` named a version (`expect`) that the row `id` of `table` (a
+/// group or a campaign) no longer has: `Conflict` on `version`. The caller holds the row.
+pub(crate) async fn expect_version(
+    conn: &mut Conn,
+    table: &'static str,
+    id: Uuid,
+    expect: Option<i64>,
+) -> StoreResult<()> {
+    let Some(expect) = expect else {
+        return Ok(());
+    };
+    let sql = format!("SELECT version FROM {table} WHERE id = $1");
+    let version: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(other)?;
+    match version {
+        None => Err(StoreError::NotFound),
+        Some(v) if v != expect => Err(StoreError::Conflict { field: "version" }),
+        Some(_) => Ok(()),
+    }
+}
+
 /// The backend's own `migrations/` (the macro reads the folder of the crate that compiles
 /// this), paired with the other backend's by number and name.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -120,13 +120,11 @@ pub struct AuditFilter {
 pub struct AuditCursor(pub i64);
 
 /// The content types events name, for filters to check against.
-pub const CONTENT_TYPES: [&str; 10] = [
+pub const CONTENT_TYPES: [&str; 8] = [
     "organization",
     "membership",
     "group",
-    "group_membership",
     "campaign",
-    "campaign_member",
     "service_account",
     "deployment_key",
     "invitation",

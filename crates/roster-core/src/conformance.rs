@@ -633,8 +633,15 @@ pub async fn member_lists_show_current_group_names(store: Arc<dyn Store>) {
         async move {
             let ann = [by_email("ann@acme.test")];
             let cli = Origin::cli();
-            let change =
-                store.change_group_members(group, &ann, MembersChange::Add, false, now(), &cli);
+            let change = store.change_group_members(
+                group,
+                &ann,
+                MembersChange::Add,
+                false,
+                now(),
+                &cli,
+                None,
+            );
             change.await.unwrap();
         }
     };
@@ -662,11 +669,14 @@ pub async fn member_lists_show_current_group_names(store: Arc<dyn Store>) {
     };
     assert_eq!(ann_in(store.clone()).await, ["Alpha", "Beta"]);
     store
-        .rename_group(beta.id, "Aardvark", &Origin::cli())
+        .rename_group(beta.id, "Aardvark", &Origin::cli(), None)
         .await
         .unwrap();
     assert_eq!(ann_in(store.clone()).await, ["Aardvark", "Alpha"]);
-    store.delete_group(alpha.id, &Origin::cli()).await.unwrap();
+    store
+        .delete_group(alpha.id, &Origin::cli(), None)
+        .await
+        .unwrap();
     assert_eq!(ann_in(store.clone()).await, ["Aardvark"]);
     let zed = store
         .create_group(org, "Zed", now(), &Origin::cli())
@@ -675,7 +685,7 @@ pub async fn member_lists_show_current_group_names(store: Arc<dyn Store>) {
     add_ann(zed.id).await;
     assert_eq!(ann_in(store.clone()).await, ["Aardvark", "Zed"]);
     store
-        .rename_group(elsewhere.id, "Zzz elsewhere", &Origin::cli())
+        .rename_group(elsewhere.id, "Zzz elsewhere", &Origin::cli(), None)
         .await
         .unwrap();
     assert_eq!(ann_in(store.clone()).await, ["Aardvark", "Zed"]);
@@ -757,6 +767,7 @@ pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
             false,
             now(),
             &Origin::cli(),
+            None,
         )
         .await
         .unwrap();
@@ -770,6 +781,7 @@ pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
             false,
             now(),
             &Origin::cli(),
+            None,
         )
         .await
         .unwrap();
@@ -801,6 +813,7 @@ pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
             false,
             now(),
             &Origin::cli(),
+            None,
         )
         .await
     {
@@ -824,6 +837,7 @@ pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
             false,
             now(),
             &Origin::cli(),
+            None,
         )
         .await
         .unwrap();
@@ -855,6 +869,7 @@ pub async fn large_group_replaces(store: Arc<dyn Store>) {
             false,
             now(),
             &Origin::cli(),
+            None,
         )
         .await
         .unwrap();
@@ -877,6 +892,7 @@ pub async fn large_group_replaces(store: Arc<dyn Store>) {
             false,
             now(),
             &Origin::cli(),
+            None,
         )
         .await
         .unwrap();
@@ -923,6 +939,7 @@ pub async fn held_memberships_attach_on_join(store: Arc<dyn Store>) {
             false,
             now(),
             &Origin::cli(),
+            None,
         )
         .await
         .unwrap();
@@ -978,6 +995,7 @@ pub async fn require_campaign(store: Arc<dyn Store>) {
             MembersChange::Replace,
             now(),
             &Origin::cli(),
+            None,
         )
         .await
         .unwrap();
@@ -994,6 +1012,7 @@ pub async fn require_campaign(store: Arc<dyn Store>) {
             true,
             now(),
             &Origin::cli(),
+            None,
         )
         .await
         .unwrap();
@@ -1017,7 +1036,7 @@ pub async fn require_campaign(store: Arc<dyn Store>) {
         ["Spring"]
     );
     store
-        .delete_campaign(campaign, &Origin::cli())
+        .delete_campaign(campaign, &Origin::cli(), None)
         .await
         .unwrap();
     let listed = store
@@ -1056,6 +1075,7 @@ pub async fn campaign_members_keep_data_exactly(store: Arc<dyn Store>) {
             MembersChange::Add,
             now(),
             &Origin::cli(),
+            None,
         )
         .await;
     assert!(
@@ -1069,6 +1089,7 @@ pub async fn campaign_members_keep_data_exactly(store: Arc<dyn Store>) {
             MembersChange::Add,
             now(),
             &Origin::cli(),
+            None,
         )
         .await
         .unwrap();
@@ -1085,6 +1106,7 @@ pub async fn campaign_members_keep_data_exactly(store: Arc<dyn Store>) {
             MembersChange::Replace,
             later,
             &Origin::cli(),
+            None,
         )
         .await
         .unwrap();
@@ -1111,6 +1133,7 @@ pub async fn campaign_members_keep_data_exactly(store: Arc<dyn Store>) {
             Some(&[member("cy@acme.test", "{\"x\":1}")]),
             later,
             &Origin::cli(),
+            None,
         )
         .await
         .unwrap();
@@ -1445,6 +1468,7 @@ pub async fn concurrent_replaces_serialize(store: Arc<dyn Store>) {
                     false,
                     now(),
                     &Origin::cli(),
+                    None,
                 )
                 .await
         }

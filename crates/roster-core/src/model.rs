@@ -179,6 +179,9 @@ pub struct Group {
     /// Memberships, held ones included.
     pub num_members: u64,
     pub created_at: Timestamp,
+    /// Grows with every change to the group or its members: its weak ETag (and SCIM's).
+    #[serde(skip)]
+    pub version: i64,
 }
 
 /// A campaign as listed on a group membership.
@@ -223,6 +226,9 @@ pub struct Campaign {
     pub name: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Grows with every change to the campaign or its members: its weak ETag.
+    #[serde(skip)]
+    pub version: i64,
 }
 
 /// What a change of a member list would do, found by making it and rolling it back: the items

@@ -698,10 +698,17 @@ pub trait Groups: Send + Sync {
 
     async fn get_group(&self, id: Uuid) -> StoreResult<Group>;
 
-    async fn rename_group(&self, id: Uuid, name: &str, origin: &Origin) -> StoreResult<Group>;
+    async fn rename_group(
+        &self,
+        id: Uuid,
+        name: &str,
+        origin: &Origin,
+        expect: Option<i64>,
+    ) -> StoreResult<Group>;
 
     /// Deletes the group and its memberships.
-    async fn delete_group(&self, id: Uuid, origin: &Origin) -> StoreResult<()>;
+    async fn delete_group(&self, id: Uuid, origin: &Origin, expect: Option<i64>)
+    -> StoreResult<()>;
 
     /// The person's memberships of the team's groups, by group name.
     async fn member_groups(&self, org: Uuid, user: Uuid) -> StoreResult<Vec<MemberGroup>>;
@@ -729,7 +736,10 @@ pub trait GroupMembers: Send + Sync {
     /// no campaign member of the team are skipped instead. Duplicates collapse.
     ///
     /// Returns the group's memberships for the payload's people (`Add`), or nothing
-    /// (`Replace`: read the list afterwards).
+    /// (`Replace`: read the list afterwards). With `expect` (`If-Match`), `Conflict` on
+    /// `version` unless the group's version, under its lock, is that one; so for every change
+    /// below that takes `expect`.
+    #[allow(clippy::too_many_arguments)]
     async fn change_group_members(
         &self,
         group: Uuid,
@@ -738,6 +748,7 @@ pub trait GroupMembers: Send + Sync {
         require_campaign: bool,
         now: Timestamp,
         origin: &Origin,
+        expect: Option<i64>,
     ) -> StoreResult<Vec<GroupMembership>>;
 
     /// What `change_group_members` would do with the same arguments, refused exactly as it
@@ -814,9 +825,15 @@ pub trait Campaigns: Send + Sync {
         members: Option<&[NewCampaignMember<'_>]>,
         now: Timestamp,
         origin: &Origin,
+        expect: Option<i64>,
     ) -> StoreResult<Campaign>;
 
-    async fn delete_campaign(&self, id: Uuid, origin: &Origin) -> StoreResult<()>;
+    async fn delete_campaign(
+        &self,
+        id: Uuid,
+        origin: &Origin,
+        expect: Option<i64>,
+    ) -> StoreResult<()>;
 }
 
 /// The members of a campaign, with their reporting data.
@@ -840,6 +857,7 @@ pub trait CampaignMembers: Send + Sync {
         change: MembersChange,
         now: Timestamp,
         origin: &Origin,
+        expect: Option<i64>,
     ) -> StoreResult<Vec<CampaignMember>>;
 
     /// What `change_campaign_members` would do with the same arguments, refused exactly as it

@@ -132,11 +132,6 @@ pub(crate) fn json_rows(fields: &[(&str, &str)], from: &str, order: &str) -> Str
     )
 }
 
-/// SQL for a column of JSON text as a JSON value, to nest in [`json_rows`].
-pub(crate) fn as_json(column: &str) -> String {
-    format!("CAST({column} AS json)")
-}
-
 /// SQL for a uuid column in its hyphenated text form (null stays null).
 pub(crate) fn uuid_text(column: &str) -> String {
     format!("CAST({column} AS text)")

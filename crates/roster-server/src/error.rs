@@ -53,6 +53,12 @@ pub enum ApiError {
     /// A retry of a request that cannot be answered as the first one was.
     #[error("{0}")]
     KeyConflict(&'static str),
+    /// `If-Match` named none of the resource's present tag.
+    #[error(
+        "The resource has changed since the tag in If-Match was read: read it again, then \
+         retry."
+    )]
+    PreconditionFailed,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -78,6 +84,7 @@ impl ApiError {
             ApiError::NotFound | ApiError::InvalidPage => StatusCode::NOT_FOUND,
             ApiError::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::KeyConflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -101,6 +108,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::NotFound,
+            // The one version a change must find is the one `If-Match` named.
+            StoreError::Conflict { field: "version" } => ApiError::PreconditionFailed,
             StoreError::Conflict { field } => {
                 ApiError::field(field, format!("This {field} is already taken."))
             }

@@ -21,6 +21,7 @@ pub mod negotiate;
 pub mod openapi;
 pub mod page_cache;
 pub mod pagination;
+pub mod preconditions;
 pub mod recall;
 pub mod retention;
 pub mod scim;

@@ -130,6 +130,7 @@ fn add_conventions(openapi: &mut utoipa::openapi::OpenApi) {
             .into_iter()
             .flatten()
             {
+                add_preconditions(op);
                 add_error_responses(op);
             }
         }
@@ -329,6 +330,70 @@ fn field_example(name: &str, schema: &Value, schemas: &Value, depth: usize) -> V
         "domain" if plain_text => json!("example.com"),
         _ => example_of(schema, schemas, depth),
     }
+}
+
+/// Reads that carry an `ETag` and answer `If-None-Match` (`preconditions`).
+const TAGGED_READS: &[&str] = &["groups_retrieve", "campaigns_retrieve"];
+/// Changes checked against the tag of their group or campaign by `If-Match`.
+const CONDITIONAL_WRITES: &[&str] = &[
+    "groups_update",
+    "groups_partial_update",
+    "groups_destroy",
+    "group_memberships_add",
+    "group_memberships_replace",
+    "campaigns_update",
+    "campaigns_partial_update",
+    "campaigns_destroy",
+    "campaign_members_add",
+    "campaign_members_replace",
+];
+
+/// `If-None-Match` and `If-Match` where they are answered, with their 304 and 412.
+fn add_preconditions(op: &mut Operation) {
+    let id = op.operation_id.clone().unwrap_or_default();
+    let (header, status, description, about) = if TAGGED_READS.contains(&id.as_str()) {
+        (
+            "If-None-Match",
+            "304",
+            "Not modified: If-None-Match names the resource's present tag",
+            "Tags read before (the `ETag` of this GET): an answer of 304 with no body while \
+             the resource still has one of them.",
+        )
+    } else if CONDITIONAL_WRITES.contains(&id.as_str()) {
+        (
+            "If-Match",
+            "412",
+            "If-Match names none of the group's (or campaign's) present tag: it changed \
+             since it was read; nothing was changed",
+            "The tag of the group's (or campaign's) GET when it was read (`*`: any): the \
+             change is made only while that is still its tag.",
+        )
+    } else {
+        return;
+    };
+    let parameter = utoipa::openapi::path::ParameterBuilder::new()
+        .name(header)
+        .parameter_in(utoipa::openapi::path::ParameterIn::Header)
+        .required(utoipa::openapi::Required::False)
+        .description(Some(about))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build();
+    op.parameters
+        .get_or_insert_with(Vec::new)
+        .push(parameter.into());
+    let mut response = ResponseBuilder::new().description(description);
+    if status == "412" {
+        response = response.content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorDetail")))
+                .build(),
+        );
+    }
+    op.responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert(response.build().into());
 }
 
 /// The `Idempotency-Key` header of an authenticated write, and its answers (`idempotency`).

@@ -7,6 +7,7 @@ use axum::extract::Request;
 use axum::http::{HeaderName, Response};
 use std::io::IsTerminal;
 use std::time::Duration;
+use tower::util::MapRequestLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
@@ -29,7 +30,8 @@ pub fn layer(router: Router) -> Router {
             tracing::info!(status = res.status().as_u16(), latency_ms = latency.as_secs_f64() * 1e3, "served");
         })
         .on_failure(());
-    // Outermost first: set the id, log with it, copy it to the response.
+    // Outermost first: drop a client's id that is not a plain token, set one, log with it,
+    // copy it to the response.
     router
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
         .layer(trace)
@@ -37,6 +39,28 @@ pub fn layer(router: Router) -> Router {
             X_REQUEST_ID.clone(),
             MakeRequestUuid,
         ))
+        .layer(MapRequestLayer::new(plain_request_id))
+}
+
+/// The longest request id a client may give.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// A client's `X-Request-Id` is kept (for tracing across its systems) only if it is a plain
+/// token of at most 128 characters (letters, digits, `.`, `_`, `-`, `:`): it goes into logs and
+/// into the change history, which must not hold whatever a client likes. Anything else is
+/// replaced by one of Roster's own.
+fn plain_request_id(mut req: Request) -> Request {
+    let plain = req.headers().get(&X_REQUEST_ID).is_none_or(|v| {
+        let b = v.as_bytes();
+        !b.is_empty()
+            && b.len() <= MAX_REQUEST_ID_LEN
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || b"._-:".contains(c))
+    });
+    if !plain {
+        req.headers_mut().remove(&X_REQUEST_ID);
+    }
+    req
 }
 
 /// Logs to stderr; `RUST_LOG` (or `ROSTER_LOG`) picks levels, `json` the format.

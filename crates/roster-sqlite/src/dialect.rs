@@ -117,11 +117,6 @@ pub(crate) fn json_rows(fields: &[(&str, &str)], from: &str, order: &str) -> Str
     )
 }
 
-/// SQL for a column of JSON text as a JSON value, to nest in [`json_rows`].
-pub(crate) fn as_json(column: &str) -> String {
-    format!("json({column})")
-}
-
 /// SQL for a uuid column in its hyphenated text form (null stays null).
 pub(crate) fn uuid_text(column: &str) -> String {
     let part = |from: u8, len: u8| format!("substr(h, {from}, {len})");

@@ -269,10 +269,12 @@ impl GroupMembers for SqliteStore {
         require_campaign: bool,
         now: Timestamp,
         origin: &Origin,
+        expect: Option<i64>,
     ) -> StoreResult<Vec<GroupMembership>> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
         let org = prepare(&mut tx, group, items, require_campaign).await?;
+        crate::tx::expect_version(&mut tx, "groups", group, expect).await?;
         let removed = match change {
             MembersChange::Replace => audit::group_removed(&mut tx, group).await?,
             MembersChange::Add => "[]".into(),

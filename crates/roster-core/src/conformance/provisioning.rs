@@ -372,6 +372,7 @@ pub async fn users_are_provisioned_in_batches(store: Arc<dyn Store>) {
             false,
             now(),
             &Origin::cli(),
+            None,
         )
         .await
         .unwrap();

@@ -9,6 +9,7 @@ use crate::input::{QueryParams, RawJson};
 use crate::limits::{HEAVY_BODY_BYTES, HEAVY_ITEMS, HEAVY_ROWS, HeavyGate};
 use crate::members::CampaignMembers;
 use crate::pagination::{Listing, stream_list};
+use crate::preconditions::Preconditions;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -148,12 +149,14 @@ pub enum CampaignReplaceAnswer {
 pub async fn add(
     State(state): State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     query: QueryParams,
     Path((org, id)): Path<(String, String)>,
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
     let dry_run = query.flag("dry_run")?;
     let campaign = load(&state, &caller, &org, &id).await?;
+    let expect = pre.expect(campaign.version)?;
     let (campaign, gate) = (
         campaign.id,
         state.gate(caller.user_id(), Some(campaign.organization)),
@@ -173,7 +176,14 @@ pub async fn add(
     }
     let added = state
         .store
-        .change_campaign_members(campaign, &payload.members, change, now, caller.origin())
+        .change_campaign_members(
+            campaign,
+            &payload.members,
+            change,
+            now,
+            caller.origin(),
+            expect,
+        )
         .await
         .map_err(|e| payload.rejected(e))?;
     json(StatusCode::CREATED, &added)
@@ -186,12 +196,14 @@ pub async fn add(
 pub async fn replace(
     State(state): State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     query: QueryParams,
     Path((org, id)): Path<(String, String)>,
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
     let dry_run = query.flag("dry_run")?;
     let campaign = load(&state, &caller, &org, &id).await?;
+    let expect = pre.expect(campaign.version)?;
     let (campaign, gate) = (
         campaign.id,
         state.gate(caller.user_id(), Some(campaign.organization)),
@@ -213,7 +225,14 @@ pub async fn replace(
     }
     state
         .store
-        .change_campaign_members(campaign, &payload.members, change, now, caller.origin())
+        .change_campaign_members(
+            campaign,
+            &payload.members,
+            change,
+            now,
+            caller.origin(),
+            expect,
+        )
         .await
         .map_err(|e| payload.rejected(e))?;
     stream_all(&state, campaign, gate.after_change()).await

@@ -8,6 +8,7 @@ use crate::input::{Fields, FlatBody, WriteBody, parse_json, parse_uuid};
 use crate::limits::HEAVY_ITEMS;
 use crate::members::{CampaignMembers, campaign_users};
 use crate::pagination::Listing;
+use crate::preconditions::{Preconditions, tagged};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -124,9 +125,11 @@ pub async fn create(
 pub async fn retrieve(
     State(state): State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     Path((org, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    json(StatusCode::OK, &load(&state, &caller, &org, &id).await?)
+    let campaign = load(&state, &caller, &org, &id).await?;
+    pre.read(campaign.version, json(StatusCode::OK, &campaign))
 }
 
 /// Renames the campaign (`name` required) and, given `users`, replaces its members.
@@ -136,10 +139,11 @@ pub async fn retrieve(
 pub async fn update(
     state: State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     ids: Path<(String, String)>,
     body: WriteBody,
 ) -> ApiResult<Response> {
-    write(state, caller, ids, body, false).await
+    write(state, caller, pre, ids, body, false).await
 }
 
 /// Renames the campaign if a name is given.
@@ -149,20 +153,23 @@ pub async fn update(
 pub async fn partial_update(
     state: State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     ids: Path<(String, String)>,
     body: WriteBody,
 ) -> ApiResult<Response> {
-    write(state, caller, ids, body, true).await
+    write(state, caller, pre, ids, body, true).await
 }
 
 async fn write(
     State(state): State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     Path((org, id)): Path<(String, String)>,
     body: WriteBody,
     partial: bool,
 ) -> ApiResult<Response> {
     let campaign = load(&state, &caller, &org, &id).await?;
+    let expect = pre.expect(campaign.version)?;
     // A form renames; only JSON can carry the `users` list.
     let (object, json_body) = match body {
         WriteBody::Json(bytes) => (parse_json(&bytes)?, Some(bytes)),
@@ -194,13 +201,14 @@ async fn write(
             members.as_ref().map(|m| m.members.as_slice()),
             state.clock.now(),
             caller.origin(),
+            expect,
         )
         .await
         .map_err(|e| match &members {
             Some(m) => m.rejected(e),
             None => e.into(),
         })?;
-    json(StatusCode::OK, &updated)
+    tagged(updated.version, json(StatusCode::OK, &updated))
 }
 
 /// Deletes the campaign and its members.
@@ -210,12 +218,14 @@ async fn write(
 pub async fn destroy(
     State(state): State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     Path((org, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let campaign = load(&state, &caller, &org, &id).await?;
+    let expect = pre.expect(campaign.version)?;
     state
         .store
-        .delete_campaign(campaign.id, caller.origin())
+        .delete_campaign(campaign.id, caller.origin(), expect)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

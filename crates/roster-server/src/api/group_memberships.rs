@@ -9,6 +9,7 @@ use crate::input::{QueryParams, RawJson, parse_uuid};
 use crate::limits::{HEAVY_BODY_BYTES, HEAVY_ITEMS, HEAVY_ROWS, HeavyGate};
 use crate::members::Members;
 use crate::pagination::{Listing, stream_list};
+use crate::preconditions::Preconditions;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -124,12 +125,14 @@ async fn stream_all(state: &AppState, group: Uuid, gate: HeavyGate) -> ApiResult
 pub async fn add(
     State(state): State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     query: QueryParams,
     Path(id): Path<String>,
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
     let dry_run = query.flag("dry_run")?;
     let group = load(&state, &caller, &id).await?;
+    let expect = pre.expect(group.version)?;
     let (group, gate) = (
         group.id,
         state.gate(caller.user_id(), Some(group.organization)),
@@ -151,7 +154,15 @@ pub async fn add(
     }
     let added = state
         .store
-        .change_group_members(group, &members.items, change, false, now, caller.origin())
+        .change_group_members(
+            group,
+            &members.items,
+            change,
+            false,
+            now,
+            caller.origin(),
+            expect,
+        )
         .await
         .map_err(|e| members.rejected(e))?;
     json(StatusCode::CREATED, &added)
@@ -165,11 +176,13 @@ pub async fn add(
 pub async fn replace(
     State(state): State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     query: QueryParams,
     Path(id): Path<String>,
     RawJson(body): RawJson,
 ) -> ApiResult<Response> {
     let group = load(&state, &caller, &id).await?;
+    let expect = pre.expect(group.version)?;
     let (group, gate) = (
         group.id,
         state.gate(caller.user_id(), Some(group.organization)),
@@ -202,6 +215,7 @@ pub async fn replace(
             require_campaign,
             now,
             caller.origin(),
+            expect,
         )
         .await
         .map_err(|e| members.rejected(e))?;

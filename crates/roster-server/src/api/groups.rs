@@ -5,6 +5,7 @@ use crate::auth::{Caller, Needs};
 use crate::error::ApiResult;
 use crate::input::{Fields, FlatBody, parse_uuid};
 use crate::pagination::Listing;
+use crate::preconditions::{Preconditions, tagged};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -103,9 +104,11 @@ pub async fn create(
 pub async fn retrieve(
     State(state): State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    json(StatusCode::OK, &load(&state, &caller, &id).await?)
+    let group = load(&state, &caller, &id).await?;
+    pre.read(group.version, json(StatusCode::OK, &group))
 }
 
 /// Renames the group.
@@ -115,10 +118,11 @@ pub async fn retrieve(
 pub async fn update(
     state: State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     id: Path<String>,
     body: FlatBody,
 ) -> ApiResult<Response> {
-    rename(state, caller, id, body, false).await
+    rename(state, caller, pre, id, body, false).await
 }
 
 /// Renames the group if a name is given.
@@ -128,30 +132,33 @@ pub async fn update(
 pub async fn partial_update(
     state: State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     id: Path<String>,
     body: FlatBody,
 ) -> ApiResult<Response> {
-    rename(state, caller, id, body, true).await
+    rename(state, caller, pre, id, body, true).await
 }
 
 async fn rename(
     State(state): State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     Path(id): Path<String>,
     FlatBody(body): FlatBody,
     partial: bool,
 ) -> ApiResult<Response> {
     let group = load(&state, &caller, &id).await?;
+    let expect = pre.expect(group.version)?;
     let group = match name(body, partial)? {
         Some(name) => {
             state
                 .store
-                .rename_group(group.id, &name, caller.origin())
+                .rename_group(group.id, &name, caller.origin(), expect)
                 .await?
         }
         None => group,
     };
-    json(StatusCode::OK, &group)
+    tagged(group.version, json(StatusCode::OK, &group))
 }
 
 /// Deletes the group and its memberships.
@@ -161,9 +168,14 @@ async fn rename(
 pub async fn destroy(
     State(state): State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let group = load(&state, &caller, &id).await?;
-    state.store.delete_group(group.id, caller.origin()).await?;
+    let expect = pre.expect(group.version)?;
+    state
+        .store
+        .delete_group(group.id, caller.origin(), expect)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

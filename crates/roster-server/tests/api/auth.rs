@@ -27,6 +27,18 @@ async fn a_given_request_id_is_echoed() {
         .send()
         .await;
     assert_eq!(res.header("x-request-id"), Some("abc-123"));
+    // One that is not a plain token, or is long, is replaced by Roster's own (a UUID): it goes
+    // into logs and the change history.
+    for given in ["a b", "<script>", &"x".repeat(129)] {
+        let res = app
+            .get("/api/health/")
+            .header("x-request-id", given)
+            .send()
+            .await;
+        let id = res.header("x-request-id").expect("an id");
+        assert_ne!(id, given);
+        uuid::Uuid::parse_str(id).expect("a uuid");
+    }
 }
 
 #[tokio::test]

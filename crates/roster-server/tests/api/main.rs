@@ -34,6 +34,7 @@ mod openapi;
 mod organizations;
 mod ownership;
 mod pagination;
+mod preconditions;
 mod scim;
 mod scim_attributes;
 mod support;
