@@ -3,7 +3,9 @@
 //! is read newest first and pruned in small batches. Compiled into each backend against its
 //! `dialect` module (see README.md).
 
-use crate::dialect::{Backend, Conn, Db, JOIN_IN_ORDER, NOW, Stamp, at, json_rows, ts, uuid_text};
+use crate::dialect::{
+    Backend, Conn, Db, JOIN_IN_ORDER, NOW, Stamp, at, in_uuids, json_rows, ts, uuid_text, uuids,
+};
 use crate::other;
 use crate::rows::push_window;
 use async_trait::async_trait;
@@ -121,6 +123,55 @@ pub(crate) async fn record(conn: &mut Conn, origin: &Origin, event: Event) -> St
         .bind(origin.request_id.as_deref())
         .bind(event.data)
         .bind(origin.actor)
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
+    Ok(())
+}
+
+/// Writes many events at once (SCIM's batched creates): one multi-row insert and one update
+/// that copies their actors, whatever their number.
+pub(crate) async fn record_all(conn: &mut Conn, events: Vec<(&Origin, Event)>) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::new_v4()).collect();
+    let mut qb = QueryBuilder::<Db>::new(
+        "INSERT INTO audit_events (id, org_id, group_id, action_type, target_type, target_id, \
+         target_label, object_type, object_id, object_label, actor_id, face, request_id, data, \
+         at) ",
+    );
+    qb.push_values(ids.iter().zip(events), |mut row, (id, (origin, e))| {
+        let (object_type, object_id, object_label) = match e.object {
+            Some(o) => (Some(o.kind), Some(o.id), o.label),
+            None => (None, None, None),
+        };
+        row.push_bind(*id)
+            .push_bind(e.org)
+            .push_bind(e.group)
+            .push_bind(e.action)
+            .push_bind(e.target.kind)
+            .push_bind(e.target.id)
+            .push_bind(e.target.label.unwrap_or_default())
+            .push_bind(object_type)
+            .push_bind(object_id)
+            .push_bind(object_label)
+            .push_bind(origin.actor)
+            .push_bind(origin.face.as_str())
+            .push_bind(origin.request_id.clone())
+            .push_bind(e.data)
+            .push(NOW);
+    });
+    qb.build().execute(&mut *conn).await.map_err(other)?;
+    let sql = format!(
+        "UPDATE audit_events SET actor_name = u.name, actor_email = u.email, \
+         actor_service_account = u.service_account, \
+         actor_deployment_key = u.deployment_key_account, actor_joined = u.date_joined \
+         FROM users u WHERE u.id = audit_events.actor_id AND audit_events.id {}",
+        in_uuids("$1")
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(uuids(&ids)?)
         .execute(&mut *conn)
         .await
         .map_err(other)?;

@@ -264,8 +264,11 @@ pub(crate) async fn create_users(
             .collect::<StoreResult<_>>()?;
     }
     let answers = provisioning::answers(writes, admitted, made);
-    for (answer, origin) in answers.iter().zip(origins) {
-        if let Ok(user) = answer {
+    let events = answers
+        .iter()
+        .zip(origins)
+        .filter_map(|(answer, origin)| {
+            let user = answer.as_ref().ok()?;
             let event = user_event(org, user, "membership.created").with(json!({
                 "user": user.id,
                 "email": user.email,
@@ -273,9 +276,10 @@ pub(crate) async fn create_users(
                 "role": user.role.as_i64(),
                 "active": user.active,
             }));
-            audit::record(&mut tx, origin, event).await?;
-        }
-    }
+            Some((origin, event))
+        })
+        .collect();
+    audit::record_all(&mut tx, events).await?;
     tx.commit().await.map_err(other)?;
     Ok(answers)
 }
