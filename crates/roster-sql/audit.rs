@@ -3,9 +3,7 @@
 //! is read newest first and pruned in small batches. Compiled into each backend against its
 //! `dialect` module (see README.md).
 
-use crate::dialect::{
-    Backend, Conn, Db, JOIN_IN_ORDER, NOW, Stamp, at, in_uuids, json_rows, ts, uuid_text, uuids,
-};
+use crate::dialect::{Backend, Conn, Db, NOW, Stamp, at, in_uuids, ts, uuids};
 use crate::other;
 use crate::rows::push_window;
 use async_trait::async_trait;
@@ -195,37 +193,6 @@ pub(crate) fn people(lists: &[(&str, &str)]) -> String {
         .map(|(name, list)| format!("\"{name}\":{list}"))
         .collect();
     format!("{{{}}}", fields.join(","))
-}
-
-/// A group's members as the history names them, from `group_memberships gm`.
-fn group_people(from: &str) -> String {
-    json_rows(
-        &[("email", "gm.email"), ("user_id", &uuid_text("gm.user_id"))],
-        from,
-        "gm.email_norm",
-    )
-}
-
-/// The members that a replace of the group's list with the loaded payload removes: read
-/// before it does (the condition of `preview::removed`).
-pub(crate) async fn group_removed(conn: &mut Conn, group: Uuid) -> StoreResult<String> {
-    let from = format!(
-        "group_memberships gm WHERE gm.group_id = $1 AND {}",
-        crate::preview::removed("gm")
-    );
-    list(conn, &group_people(&from), group).await
-}
-
-/// The members that a change through the payload added: the rows it made, which took the
-/// payload's new ids (those that `preview::added` finds).
-pub(crate) async fn group_added(conn: &mut Conn, group: Uuid) -> StoreResult<String> {
-    // From the payload to each row by its key: SQLite's planner, left free, walked the group
-    // and scanned the payload for each row.
-    let from = format!(
-        "payload p {JOIN_IN_ORDER} group_memberships gm ON gm.id = p.new_id \
-         WHERE gm.group_id = $1"
-    );
-    list(conn, &group_people(&from), group).await
 }
 
 /// Records a change to a group's members, unless it changed none.

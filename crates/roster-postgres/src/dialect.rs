@@ -131,8 +131,3 @@ pub(crate) fn json_rows(fields: &[(&str, &str)], from: &str, order: &str) -> Str
         pairs.join(", ")
     )
 }
-
-/// SQL for a uuid column in its hyphenated text form (null stays null).
-pub(crate) fn uuid_text(column: &str) -> String {
-    format!("CAST({column} AS text)")
-}

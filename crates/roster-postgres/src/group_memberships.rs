@@ -156,11 +156,25 @@ async fn lock_group(conn: &mut PgConnection, group: Uuid) -> StoreResult<Uuid> {
     locked.map(|_| org).ok_or(StoreError::NotFound)
 }
 
+/// The people of rows a statement returned (`email`, `email_norm`, `user_id`), as the change
+/// history names them: a JSON array in email order.
+macro_rules! people {
+    ($rows:literal) => {
+        concat!(
+            "SELECT coalesce(CAST(json_agg(json_build_object('email', email, 'user_id', user_id) \
+             ORDER BY email_norm) AS text), '[]') FROM ",
+            $rows
+        )
+    };
+}
+
 /// Items beyond which a change joins the payload by hash (see `change`).
 const LARGE_PAYLOAD: usize = 1000;
 
 /// Makes the change, set-based, inside the caller's transaction (after `prepare`); `items`
-/// is the payload's size.
+/// is the payload's size. Returns who it removed and who it added, as the change history's
+/// JSON arrays, aggregated from what the DELETE and the INSERT return (no second pass over
+/// the group).
 async fn apply(
     conn: &mut PgConnection,
     group: Uuid,
@@ -168,17 +182,21 @@ async fn apply(
     change: MembersChange,
     items: usize,
     now: Timestamp,
-) -> StoreResult<()> {
-    if change == MembersChange::Replace {
-        sqlx::query(
-            "DELETE FROM group_memberships gm WHERE gm.group_id = $1 AND NOT EXISTS \
-             (SELECT 1 FROM payload p WHERE p.email_norm = gm.email_norm)",
-        )
+) -> StoreResult<(String, String)> {
+    let removed = if change == MembersChange::Replace {
+        sqlx::query_scalar(concat!(
+            "WITH gone AS (DELETE FROM group_memberships gm WHERE gm.group_id = $1 AND NOT EXISTS \
+             (SELECT 1 FROM payload p WHERE p.email_norm = gm.email_norm) \
+             RETURNING gm.email, gm.email_norm, gm.user_id) ",
+            people!("gone")
+        ))
         .bind(group)
-        .execute(&mut *conn)
+        .fetch_one(&mut *conn)
         .await
-        .map_err(other)?;
-    }
+        .map_err(other)?
+    } else {
+        "[]".to_owned()
+    };
     // A membership held by email whose owner is now a member attaches to them.
     sqlx::query(
         "UPDATE group_memberships gm SET user_id = m.user_id FROM payload p, memberships m \
@@ -203,19 +221,22 @@ async fn apply(
             .await
             .map_err(other)?;
     }
-    sqlx::query(
-        "INSERT INTO group_memberships (id, group_id, user_id, email, email_norm, created_at) \
+    let added: String = sqlx::query_scalar(concat!(
+        "WITH made AS (INSERT INTO group_memberships \
+             (id, group_id, user_id, email, email_norm, created_at) \
          SELECT p.new_id, $1, m.user_id, p.email, p.email_norm, $2 \
          FROM payload p LEFT JOIN memberships m ON m.org_id = $3 AND m.email_norm = p.email_norm \
          WHERE NOT EXISTS (SELECT 1 FROM group_memberships gm \
              WHERE gm.group_id = $1 AND gm.email_norm = p.email_norm) \
          ORDER BY p.pos \
-         ON CONFLICT (group_id, email_norm) DO NOTHING",
-    )
+         ON CONFLICT (group_id, email_norm) DO NOTHING \
+         RETURNING email, email_norm, user_id) ",
+        people!("made")
+    ))
     .bind(group)
     .bind(ts(now))
     .bind(org)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await
     .map_err(other)?;
     if large {
@@ -224,7 +245,7 @@ async fn apply(
             .await
             .map_err(other)?;
     }
-    Ok(())
+    Ok((added, removed))
 }
 
 /// Holds the group and loads the payload, checked as every change does; the group's team.
@@ -320,12 +341,7 @@ impl GroupMembers for PostgresStore {
         let mut tx = self.write().await?;
         let org = prepare(&mut tx, group, items, require_campaign).await?;
         crate::tx::expect_version(&mut tx, "groups", group, expect).await?;
-        let removed = match change {
-            MembersChange::Replace => audit::group_removed(&mut tx, group).await?,
-            MembersChange::Add => "[]".into(),
-        };
-        apply(&mut tx, group, org, change, items.len(), now).await?;
-        let added = audit::group_added(&mut tx, group).await?;
+        let (added, removed) = apply(&mut tx, group, org, change, items.len(), now).await?;
         let result = match change {
             MembersChange::Add => {
                 let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(

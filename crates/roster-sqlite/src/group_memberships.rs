@@ -6,6 +6,7 @@
 //! nothing and concurrent changes apply in some serial order.
 
 use crate::audit;
+use crate::dialect::{Conn, JOIN_IN_ORDER, json_rows, uuid_text};
 use crate::rows::push_window;
 use crate::users::{self, Taken};
 use crate::{SqliteStore, other, payload, preview};
@@ -214,6 +215,37 @@ async fn apply(
     Ok(())
 }
 
+/// A group's members as the history names them, from `group_memberships gm`.
+fn people(from: &str) -> String {
+    json_rows(
+        &[("email", "gm.email"), ("user_id", &uuid_text("gm.user_id"))],
+        from,
+        "gm.email_norm",
+    )
+}
+
+/// The members that a replace of the group's list with the loaded payload removes: read
+/// before it does (the condition of `preview::removed`).
+async fn removed_people(conn: &mut Conn, group: Uuid) -> StoreResult<String> {
+    let from = format!(
+        "group_memberships gm WHERE gm.group_id = $1 AND {}",
+        preview::removed("gm")
+    );
+    audit::list(conn, &people(&from), group).await
+}
+
+/// The members that a change through the payload added: the rows it made, which took the
+/// payload's new ids (those that `preview::added` finds).
+async fn added_people(conn: &mut Conn, group: Uuid) -> StoreResult<String> {
+    // From the payload to each row by its key: SQLite's planner, left free, walked the group
+    // and scanned the payload for each row.
+    let from = format!(
+        "payload p {JOIN_IN_ORDER} group_memberships gm ON gm.id = p.new_id \
+         WHERE gm.group_id = $1"
+    );
+    audit::list(conn, &people(&from), group).await
+}
+
 async fn execute<'e>(
     db: impl SqliteExecutor<'e>,
     sql: &'static str,
@@ -276,11 +308,11 @@ impl GroupMembers for SqliteStore {
         let org = prepare(&mut tx, group, items, require_campaign).await?;
         crate::tx::expect_version(&mut tx, "groups", group, expect).await?;
         let removed = match change {
-            MembersChange::Replace => audit::group_removed(&mut tx, group).await?,
+            MembersChange::Replace => removed_people(&mut tx, group).await?,
             MembersChange::Add => "[]".into(),
         };
         apply(&mut tx, group, change, now).await?;
-        let added = audit::group_added(&mut tx, group).await?;
+        let added = added_people(&mut tx, group).await?;
         let result = match change {
             MembersChange::Add => {
                 let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
