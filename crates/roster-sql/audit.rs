@@ -3,7 +3,7 @@
 //! is read newest first and pruned in small batches. Compiled into each backend against its
 //! `dialect` module (see README.md).
 
-use crate::dialect::{Backend, Conn, Db, NOW, Stamp, at, in_uuids, ts, uuids};
+use crate::dialect::{Backend, Conn, Db, NOW, Stamp, at, ts};
 use crate::other;
 use crate::rows::push_window;
 use async_trait::async_trait;
@@ -93,6 +93,12 @@ impl Event {
 /// Writes the event in the transaction of `conn`, with a copy of who the actor is now (the
 /// history outlives people and their names).
 pub(crate) async fn record(conn: &mut Conn, origin: &Origin, event: Event) -> StoreResult<()> {
+    record_at(conn, origin, event).await.map(|_| ())
+}
+
+/// [`record`], returning the event's position, for a use case that completes its data in
+/// SQL afterwards.
+pub(crate) async fn record_at(conn: &mut Conn, origin: &Origin, event: Event) -> StoreResult<i64> {
     let sql = format!(
         "INSERT INTO audit_events (id, org_id, group_id, action_type, target_type, target_id, \
          target_label, object_type, object_id, object_label, actor_id, actor_name, actor_email, \
@@ -100,13 +106,13 @@ pub(crate) async fn record(conn: &mut Conn, origin: &Origin, event: Event) -> St
          SELECT $1, $2, $3, $4, $5, $6, \
          COALESCE($7, (SELECT o.name FROM organizations o WHERE o.id = $2), ''), $8, $9, $10, $14, u.name, u.email, \
          u.service_account, u.deployment_key_account, u.date_joined, $11, $12, $13, {NOW} \
-         FROM (SELECT 1 AS one) one LEFT JOIN users u ON u.id = $14"
+         FROM (SELECT 1 AS one) one LEFT JOIN users u ON u.id = $14 RETURNING seq"
     );
     let (object_type, object_id, object_label) = match event.object {
         Some(o) => (Some(o.kind), Some(o.id), o.label),
         None => (None, None, None),
     };
-    sqlx::query(sqlx::AssertSqlSafe(sql))
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(Uuid::new_v4())
         .bind(event.org)
         .bind(event.group)
@@ -121,10 +127,9 @@ pub(crate) async fn record(conn: &mut Conn, origin: &Origin, event: Event) -> St
         .bind(origin.request_id.as_deref())
         .bind(event.data)
         .bind(origin.actor)
-        .execute(&mut *conn)
+        .fetch_one(&mut *conn)
         .await
-        .map_err(other)?;
-    Ok(())
+        .map_err(other)
 }
 
 /// Writes many events at once (SCIM's batched creates): one multi-row insert and one update
@@ -133,18 +138,17 @@ pub(crate) async fn record_all(conn: &mut Conn, events: Vec<(&Origin, Event)>) -
     if events.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::new_v4()).collect();
     let mut qb = QueryBuilder::<Db>::new(
         "INSERT INTO audit_events (id, org_id, group_id, action_type, target_type, target_id, \
          target_label, object_type, object_id, object_label, actor_id, face, request_id, data, \
          at) ",
     );
-    qb.push_values(ids.iter().zip(events), |mut row, (id, (origin, e))| {
+    qb.push_values(events, |mut row, (origin, e)| {
         let (object_type, object_id, object_label) = match e.object {
             Some(o) => (Some(o.kind), Some(o.id), o.label),
             None => (None, None, None),
         };
-        row.push_bind(*id)
+        row.push_bind(Uuid::new_v4())
             .push_bind(e.org)
             .push_bind(e.group)
             .push_bind(e.action)
@@ -160,19 +164,24 @@ pub(crate) async fn record_all(conn: &mut Conn, events: Vec<(&Origin, Event)>) -
             .push_bind(e.data)
             .push(NOW);
     });
-    qb.build().execute(&mut *conn).await.map_err(other)?;
-    let sql = format!(
+    qb.push(" RETURNING seq");
+    let written: Vec<i64> = qb
+        .build_query_scalar()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(other)?;
+    let mut qb = QueryBuilder::<Db>::new(
         "UPDATE audit_events SET actor_name = u.name, actor_email = u.email, \
          actor_service_account = u.service_account, \
          actor_deployment_key = u.deployment_key_account, actor_joined = u.date_joined \
-         FROM users u WHERE u.id = audit_events.actor_id AND audit_events.id {}",
-        in_uuids("$1")
+         FROM users u WHERE u.id = audit_events.actor_id AND audit_events.seq IN (",
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(uuids(&ids)?)
-        .execute(&mut *conn)
-        .await
-        .map_err(other)?;
+    let mut list = qb.separated(", ");
+    for seq in written {
+        list.push_bind(seq);
+    }
+    qb.push(")");
+    qb.build().execute(&mut *conn).await.map_err(other)?;
     Ok(())
 }
 
@@ -376,9 +385,11 @@ impl AuditLog for Backend {
     }
 
     async fn prune_audit_events(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        // The oldest `limit` by position, of which those past their time: a read of `limit`
+        // rows of the primary key, never a scan for rows to forget.
         let sql = format!(
-            "DELETE FROM audit_events WHERE seq IN \
-             (SELECT seq FROM audit_events WHERE at < $1 ORDER BY at LIMIT {limit})"
+            "DELETE FROM audit_events WHERE seq IN (SELECT seq FROM \
+             (SELECT seq, at FROM audit_events ORDER BY seq LIMIT {limit}) oldest WHERE at < $1)"
         );
         let done = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(ts(before))

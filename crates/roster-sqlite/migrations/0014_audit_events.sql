@@ -3,10 +3,11 @@
 -- retention prunes it, so the actor is a copy of who they were when they acted.
 -- target_*: what the change was made to (the team, or a group for its member lists);
 -- object_*: the thing changed in it (a membership, a group, an invitation, ...), if any.
--- seq orders the history; ids are for clients.
+-- seq orders the history (and retention prunes by it, oldest first); ids are for clients,
+-- random, and looked up by no one: no index of theirs costs every change a write.
 CREATE TABLE audit_events (
     seq                   INTEGER PRIMARY KEY,
-    id                    BLOB NOT NULL UNIQUE,
+    id                    BLOB NOT NULL,
     org_id                BLOB NOT NULL,
     group_id              BLOB,
     action_type           TEXT NOT NULL,
@@ -29,4 +30,3 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_org ON audit_events (org_id, seq);
 CREATE INDEX audit_events_group ON audit_events (group_id, seq) WHERE group_id IS NOT NULL;
-CREATE INDEX audit_events_at ON audit_events (at);

@@ -5,7 +5,7 @@
 //! its size. It all happens in one `BEGIN IMMEDIATE` transaction, so a rejected item changes
 //! nothing and concurrent changes apply in some serial order.
 
-use crate::audit;
+use crate::audit::{self, Event, Object};
 use crate::dialect::{Conn, JOIN_IN_ORDER, json_rows, uuid_text};
 use crate::rows::push_window;
 use crate::users::{self, Taken};
@@ -224,26 +224,76 @@ fn people(from: &str) -> String {
     )
 }
 
-/// The members that a replace of the group's list with the loaded payload removes: read
-/// before it does (the condition of `preview::removed`).
-async fn removed_people(conn: &mut Conn, group: Uuid) -> StoreResult<String> {
-    let from = format!(
-        "group_memberships gm WHERE gm.group_id = $1 AND {}",
-        preview::removed("gm")
-    );
-    audit::list(conn, &people(&from), group).await
+/// Writes the change's event before the change, naming the people it is about to remove (the
+/// condition of `preview::removed`); [`complete_event`] adds those it added. SQLite builds
+/// both lists itself (it cannot aggregate what a statement returns, as PostgreSQL does), so a
+/// 100,000-person change's lists never pass through the server's memory.
+async fn begin_event(
+    conn: &mut Conn,
+    origin: &Origin,
+    org: Uuid,
+    group: Uuid,
+    change: MembersChange,
+) -> StoreResult<i64> {
+    let name: String = sqlx::query_scalar("SELECT name FROM groups WHERE id = $1")
+        .bind(group)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(other)?;
+    let action = match change {
+        MembersChange::Add => "group_membership.added",
+        MembersChange::Replace => "group_membership.replaced",
+    };
+    let mut event = Event::on_team(org, action, Object::new("group", group, name)).of_group(group);
+    event.data = r#"{"removed":[]}"#.into();
+    let seq = audit::record_at(conn, origin, event).await?;
+    if change == MembersChange::Replace {
+        let from = format!(
+            "group_memberships gm WHERE gm.group_id = $1 AND {}",
+            preview::removed("gm")
+        );
+        let sql = format!(
+            "UPDATE audit_events SET data = '{{\"removed\":' || {} || '}}' WHERE seq = $2",
+            people(&from)
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(group)
+            .bind(seq)
+            .execute(&mut *conn)
+            .await
+            .map_err(other)?;
+    }
+    Ok(seq)
 }
 
-/// The members that a change through the payload added: the rows it made, which took the
-/// payload's new ids (those that `preview::added` finds).
-async fn added_people(conn: &mut Conn, group: Uuid) -> StoreResult<String> {
-    // From the payload to each row by its key: SQLite's planner, left free, walked the group
-    // and scanned the payload for each row.
+/// Completes the event of [`begin_event`] with the people the change added: the rows that took
+/// the payload's new ids (those `preview::added` finds), read from the payload to each row by
+/// its key (`JOIN_IN_ORDER`: the planner, left free, walked the group and scanned the payload
+/// for each row). A change that changed nobody keeps no event.
+async fn complete_event(conn: &mut Conn, group: Uuid, seq: i64) -> StoreResult<()> {
     let from = format!(
         "payload p {JOIN_IN_ORDER} group_memberships gm ON gm.id = p.new_id \
          WHERE gm.group_id = $1"
     );
-    audit::list(conn, &people(&from), group).await
+    let sql = format!(
+        "UPDATE audit_events SET data = '{{\"added\":' || {} || ',' || substr(data, 2) \
+         WHERE seq = $2",
+        people(&from)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(group)
+        .bind(seq)
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
+    sqlx::query(
+        r#"DELETE FROM audit_events WHERE seq = $1 AND data = '{"added":[],"removed":[]}'"#,
+    )
+    .bind(seq)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    Ok(())
 }
 
 async fn execute<'e>(
@@ -307,12 +357,9 @@ impl GroupMembers for SqliteStore {
         let mut tx = self.write().await?;
         let org = prepare(&mut tx, group, items, require_campaign).await?;
         crate::tx::expect_version(&mut tx, "groups", group, expect).await?;
-        let removed = match change {
-            MembersChange::Replace => removed_people(&mut tx, group).await?,
-            MembersChange::Add => "[]".into(),
-        };
+        let event = begin_event(&mut tx, origin, org, group, change).await?;
         apply(&mut tx, group, change, now).await?;
-        let added = added_people(&mut tx, group).await?;
+        complete_event(&mut tx, group, event).await?;
         let result = match change {
             MembersChange::Add => {
                 let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -328,11 +375,6 @@ impl GroupMembers for SqliteStore {
             }
             MembersChange::Replace => Vec::new(),
         };
-        let action = match change {
-            MembersChange::Add => "group_membership.added",
-            MembersChange::Replace => "group_membership.replaced",
-        };
-        audit::group_members_changed(&mut tx, origin, org, group, action, &added, &removed).await?;
         payload::clear(&mut tx).await?;
         crate::provisioning::touch_group(&mut tx, group).await?;
         tx.commit().await.map_err(other)?;
