@@ -4,7 +4,7 @@ use crate::audit::{self, Event, Object};
 use crate::dialect::{Backend, Db, NOW, Stamp, at, ts};
 use crate::other;
 use crate::rows::push_window;
-use crate::tx::{conflict_on, expect_version, lock_own};
+use crate::tx::{TeamLock, conflict_on, expect_version, lock_own, lock_team};
 use async_trait::async_trait;
 use roster_core::store::Groups;
 use roster_core::store::{NameCursor, Window};
@@ -51,6 +51,40 @@ pub(crate) async fn get<'e>(
             .await
             .map_err(other)?;
     row.map(Group::from).ok_or(StoreError::NotFound)
+}
+
+/// Removes one membership of the group (`NotFound` if it is not the group's), recorded as
+/// `group_membership.removed`. The team is held for sharing, then the group, as for every
+/// change to a group's members (`tx.rs`).
+pub(crate) async fn remove_member(
+    store: &Backend,
+    group: Uuid,
+    id: Uuid,
+    origin: &Origin,
+) -> StoreResult<()> {
+    let mut tx = store.write().await?;
+    let org: Uuid = sqlx::query_scalar("SELECT org_id FROM groups WHERE id = $1")
+        .bind(group)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(other)?
+        .ok_or(StoreError::NotFound)?;
+    lock_team(&mut tx, org, TeamLock::Share).await?;
+    lock_own(&mut tx, "groups", group).await?;
+    let gone: Option<(String, Option<Uuid>)> = sqlx::query_as(
+        "DELETE FROM group_memberships WHERE id = $1 AND group_id = $2 RETURNING email, user_id",
+    )
+    .bind(id)
+    .bind(group)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(other)?;
+    let (email, user) = gone.ok_or(StoreError::NotFound)?;
+    let removed = json!([{ "email": email, "user_id": user }]).to_string();
+    let action = "group_membership.removed";
+    audit::group_members_changed(&mut tx, origin, org, group, action, "[]", &removed).await?;
+    crate::provisioning::touch_group(&mut tx, group).await?;
+    tx.commit().await.map_err(other)
 }
 
 #[async_trait]

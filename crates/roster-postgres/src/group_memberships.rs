@@ -114,31 +114,6 @@ async fn with_campaigns<'e>(
         .collect())
 }
 
-pub(crate) async fn remove(
-    store: &PostgresStore,
-    group: Uuid,
-    id: Uuid,
-    origin: &Origin,
-) -> StoreResult<()> {
-    let mut tx = store.write().await?;
-    lock_group(&mut tx, group).await?;
-    let gone: Option<(Uuid, String, Option<Uuid>)> = sqlx::query_as(
-        "DELETE FROM group_memberships WHERE id = $1 AND group_id = $2 \
-         RETURNING (SELECT org_id FROM groups WHERE id = $2), email, user_id",
-    )
-    .bind(id)
-    .bind(group)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(other)?;
-    let (org, email, user): (Uuid, String, Option<Uuid>) = gone.ok_or(StoreError::NotFound)?;
-    let removed = serde_json::json!([{ "email": email, "user_id": user }]).to_string();
-    let action = "group_membership.removed";
-    audit::group_members_changed(&mut tx, origin, org, group, action, "[]", &removed).await?;
-    crate::provisioning::touch_group(&mut tx, group).await?;
-    tx.commit().await.map_err(other)
-}
-
 /// Locks the group's team for sharing, then the group itself; returns the team.
 async fn lock_group(conn: &mut PgConnection, group: Uuid) -> StoreResult<Uuid> {
     let org: Uuid = sqlx::query_scalar("SELECT org_id FROM groups WHERE id = $1")
@@ -401,6 +376,6 @@ impl GroupMembers for PostgresStore {
         origin: &Origin,
     ) -> StoreResult<()> {
         let _writing = self.changes.writing();
-        remove(self, group, membership, origin).await
+        crate::sql::groups::remove_member(self, group, membership, origin).await
     }
 }

@@ -510,3 +510,43 @@ async fn retention_forgets_the_oldest_events_in_batches() {
     let past = roster_core::Timestamp::from_micros(0);
     assert_eq!(app.store.prune_audit_events(past, 1000).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn removing_one_group_member_is_recorded_and_another_group_s_membership_is_not_found() {
+    let app = TestApp::new().await;
+    let (org, admin) = app.team("Acme").await;
+    app.member(org, "ann@acme.test", Role::Member).await;
+    let groups = format!("/api/organizations/{org}/groups/");
+    let (g, other) = (
+        app.created(&groups, &admin, json!({"name": "G"})).await,
+        app.created(&groups, &admin, json!({"name": "H"})).await,
+    );
+    let put = app
+        .put(&format!("/api/groups/{g}/memberships/"))
+        .key(&admin)
+        .json(&json!([{"email": "ann@acme.test"}]))
+        .send()
+        .await;
+    assert_eq!(put.status, StatusCode::OK);
+    let membership = put.json()[0]["id"].as_str().unwrap().to_owned();
+    let before = events(&app, org, &admin).await.len();
+    // Named under another group, it is not found, and nothing is recorded.
+    let wrong = app
+        .delete(&format!("/api/groups/{other}/memberships/{membership}/"))
+        .key(&admin)
+        .send()
+        .await;
+    assert_eq!(wrong.status, StatusCode::NOT_FOUND);
+    assert_eq!(events(&app, org, &admin).await.len(), before);
+    let gone = app
+        .delete(&format!("/api/groups/{g}/memberships/{membership}/"))
+        .key(&admin)
+        .send()
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    let all = events(&app, org, &admin).await;
+    assert_eq!(all.len(), before + 1);
+    assert_eq!(all[0]["action_type"], "group_membership.removed");
+    assert_eq!(all[0]["action_object"]["id"], g.as_str());
+    assert_eq!(emails(&all[0]["data"]["removed"]), ["ann@acme.test"]);
+}
