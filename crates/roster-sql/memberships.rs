@@ -5,7 +5,7 @@
 use crate::audit::{self, Event, Object};
 use crate::dialect::{Backend, Conn, Db, NOW, ts};
 use crate::rows::role;
-use crate::tx::{TeamLock, lock_team};
+use crate::tx::{TeamLock, expect_team_version, lock_team};
 use crate::{other, users};
 use async_trait::async_trait;
 use roster_core::rules::Standing;
@@ -195,9 +195,11 @@ pub(crate) async fn set_role(
     id: i64,
     new: Role,
     origin: &Origin,
+    expect: Option<i64>,
 ) -> StoreResult<()> {
     let mut tx = store.write().await?;
     let t = target(&mut tx, id).await?;
+    expect_team_version(&mut tx, t.org_id, expect).await?;
     if t.role == new.as_i64() {
         return Ok(());
     }
@@ -305,16 +307,28 @@ impl Memberships for Backend {
         self.get_membership(id).await
     }
 
-    async fn set_role(&self, id: i64, role: Role, origin: &Origin) -> StoreResult<Membership> {
+    async fn set_role(
+        &self,
+        id: i64,
+        role: Role,
+        origin: &Origin,
+        expect: Option<i64>,
+    ) -> StoreResult<Membership> {
         let _writing = self.changes.writing();
-        set_role(self, id, role, origin).await?;
+        set_role(self, id, role, origin, expect).await?;
         self.get_membership(id).await
     }
 
-    async fn remove_membership(&self, id: i64, origin: &Origin) -> StoreResult<()> {
+    async fn remove_membership(
+        &self,
+        id: i64,
+        origin: &Origin,
+        expect: Option<i64>,
+    ) -> StoreResult<()> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
         let t = target(&mut tx, id).await?;
+        expect_team_version(&mut tx, t.org_id, expect).await?;
         if t.fixed_role {
             return Err(StoreError::account_membership());
         }

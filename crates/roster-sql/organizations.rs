@@ -4,7 +4,7 @@
 use crate::audit::{self, Event};
 use crate::dialect::{Backend, Db, ts};
 use crate::rows::{OrganizationRow, push_window};
-use crate::tx::{TeamLock, conflict_on, lock_team};
+use crate::tx::{TeamLock, conflict_on, expect_team_version, lock_team};
 use crate::{memberships, other};
 use async_trait::async_trait;
 use roster_core::store::Organizations;
@@ -133,10 +133,12 @@ impl Organizations for Backend {
         id: Uuid,
         patch: OrganizationPatch,
         origin: &Origin,
+        expect: Option<i64>,
     ) -> StoreResult<Organization> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
         lock_team(&mut tx, id, TeamLock::Members).await?;
+        expect_team_version(&mut tx, id, expect).await?;
         let before = get(&mut *tx, id).await?;
         sqlx::query(
             "UPDATE organizations SET name = coalesce($2, name), \
@@ -174,9 +176,16 @@ impl Organizations for Backend {
         Ok(org)
     }
 
-    async fn delete_organization(&self, id: Uuid, origin: &Origin) -> StoreResult<()> {
+    async fn delete_organization(
+        &self,
+        id: Uuid,
+        origin: &Origin,
+        expect: Option<i64>,
+    ) -> StoreResult<()> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
+        lock_team(&mut tx, id, TeamLock::Members).await?;
+        expect_team_version(&mut tx, id, expect).await?;
         let gone = get(&mut *tx, id).await?;
         let event = Event::of_team(id, "organization.deleted")
             .with(json!({ "name": gone.name, "scope": gone.scope }));

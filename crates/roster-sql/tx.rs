@@ -87,6 +87,34 @@ pub(crate) async fn expect_version(
     }
 }
 
+/// Refuses a change to team `org` whose `If-Match` was read at data version `expect`, when
+/// the team is at another: `Conflict` on `version`. The caller holds the team's row; the
+/// version's row is held too, so that a change that does not take the team's lock (a SCIM
+/// update of a person) and is not committed yet is waited for, and seen.
+pub(crate) async fn expect_team_version(
+    conn: &mut Conn,
+    org: Uuid,
+    expect: Option<i64>,
+) -> StoreResult<()> {
+    let Some(expect) = expect else {
+        return Ok(());
+    };
+    let sql = format!(
+        "SELECT version FROM team_versions WHERE org_id = $1{}",
+        locks(" FOR UPDATE")
+    );
+    let version: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(org)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(other)?;
+    match version {
+        None => Err(StoreError::NotFound),
+        Some(v) if v != expect => Err(StoreError::Conflict { field: "version" }),
+        Some(_) => Ok(()),
+    }
+}
+
 /// The backend's own `migrations/` (the macro reads the folder of the crate that compiles
 /// this), paired with the other backend's by number and name.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

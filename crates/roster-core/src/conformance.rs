@@ -448,7 +448,7 @@ pub async fn organizations(store: Arc<dyn Store>) {
         default_role: Some(Role::Member),
     };
     let updated = store
-        .update_organization(zeta.id, patch, &Origin::cli())
+        .update_organization(zeta.id, patch, &Origin::cli(), None)
         .await
         .unwrap();
     assert_eq!(
@@ -456,7 +456,7 @@ pub async fn organizations(store: Arc<dyn Store>) {
         ("Zeta", None, Role::Member)
     );
     store
-        .delete_organization(alpha.id, &Origin::cli())
+        .delete_organization(alpha.id, &Origin::cli(), None)
         .await
         .unwrap();
     assert!(matches!(
@@ -465,7 +465,9 @@ pub async fn organizations(store: Arc<dyn Store>) {
     ));
     assert_eq!(store.role_in(alpha.id, ann).await.unwrap(), None);
     assert!(matches!(
-        store.delete_organization(alpha.id, &Origin::cli()).await,
+        store
+            .delete_organization(alpha.id, &Origin::cli(), None)
+            .await,
         Err(StoreError::NotFound)
     ));
 }
@@ -706,19 +708,21 @@ pub async fn roles_and_the_last_admin(store: Arc<dyn Store>) {
         .unwrap();
     let (admin, ann) = (everyone[0].id, everyone[1].id);
     assert!(matches!(
-        store.set_role(admin, Role::Member, &Origin::cli()).await,
+        store
+            .set_role(admin, Role::Member, &Origin::cli(), None)
+            .await,
         Err(StoreError::Invalid {
             field: Some("role"),
             ..
         })
     ));
     assert!(matches!(
-        store.remove_membership(admin, &Origin::cli()).await,
+        store.remove_membership(admin, &Origin::cli(), None).await,
         Err(StoreError::Invalid { .. })
     ));
     assert_eq!(
         store
-            .set_role(ann, Role::Admin, &Origin::cli())
+            .set_role(ann, Role::Admin, &Origin::cli(), None)
             .await
             .unwrap()
             .role,
@@ -726,14 +730,14 @@ pub async fn roles_and_the_last_admin(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .set_role(admin, Role::Manager, &Origin::cli())
+            .set_role(admin, Role::Manager, &Origin::cli(), None)
             .await
             .unwrap()
             .role,
         Role::Manager
     );
     store
-        .remove_membership(everyone[2].id, &Origin::cli())
+        .remove_membership(everyone[2].id, &Origin::cli(), None)
         .await
         .unwrap();
     assert!(matches!(
@@ -741,9 +745,46 @@ pub async fn roles_and_the_last_admin(store: Arc<dyn Store>) {
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.set_role(i64::MAX, Role::Member, &Origin::cli()).await,
+        store
+            .set_role(i64::MAX, Role::Member, &Origin::cli(), None)
+            .await,
         Err(StoreError::NotFound)
     ));
+    // A change read at a past data version of the team is refused, and changes nothing.
+    let now = store.team_version(org).await.unwrap();
+    let stale = Some(now - 1);
+    assert!(matches!(
+        store
+            .set_role(ann, Role::Member, &Origin::cli(), stale)
+            .await,
+        Err(StoreError::Conflict { field: "version" })
+    ));
+    assert!(matches!(
+        store.remove_membership(ann, &Origin::cli(), stale).await,
+        Err(StoreError::Conflict { field: "version" })
+    ));
+    let patch = OrganizationPatch {
+        name: Some("Renamed".into()),
+        ..OrganizationPatch::default()
+    };
+    assert!(matches!(
+        store
+            .update_organization(org, patch.clone(), &Origin::cli(), stale)
+            .await,
+        Err(StoreError::Conflict { field: "version" })
+    ));
+    assert!(matches!(
+        store.delete_organization(org, &Origin::cli(), stale).await,
+        Err(StoreError::Conflict { field: "version" })
+    ));
+    assert_eq!(store.team_version(org).await.unwrap(), now);
+    assert_eq!(store.get_membership(ann).await.unwrap().role, Role::Admin);
+    let promoted = store
+        .set_role(admin, Role::Admin, &Origin::cli(), Some(now))
+        .await
+        .unwrap();
+    assert_eq!(promoted.role, Role::Admin);
+    assert!(store.team_version(org).await.unwrap() > now);
 }
 
 pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
@@ -1192,11 +1233,13 @@ pub async fn accounts_are_revoked_with_their_user(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(matches!(
-        store.set_role(m[0].id, Role::Admin, &Origin::cli()).await,
+        store
+            .set_role(m[0].id, Role::Admin, &Origin::cli(), None)
+            .await,
         Err(StoreError::Invalid { .. })
     ));
     assert!(matches!(
-        store.remove_membership(m[0].id, &Origin::cli()).await,
+        store.remove_membership(m[0].id, &Origin::cli(), None).await,
         Err(StoreError::Invalid { .. })
     ));
     let deploy = keys::issue();
@@ -1250,7 +1293,7 @@ pub async fn accounts_are_revoked_with_their_user(store: Arc<dyn Store>) {
         "kinds do not mix"
     );
     store
-        .delete_organization(org, &Origin::cli())
+        .delete_organization(org, &Origin::cli(), None)
         .await
         .unwrap();
     assert!(

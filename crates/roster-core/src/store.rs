@@ -609,15 +609,24 @@ pub trait Organizations: Send + Sync {
         origin: &Origin,
     ) -> StoreResult<Organization>;
 
+    /// Changes the team's fields. With `expect` (an `If-Match`), the team's data version must
+    /// still be that under the team's lock, else `Conflict` on `version`.
     async fn update_organization(
         &self,
         id: Uuid,
         patch: OrganizationPatch,
         origin: &Origin,
+        expect: Option<i64>,
     ) -> StoreResult<Organization>;
 
-    /// Deletes the team and everything that hangs from it (memberships, groups, ...).
-    async fn delete_organization(&self, id: Uuid, origin: &Origin) -> StoreResult<()>;
+    /// Deletes the team and everything that hangs from it (memberships, groups, ...);
+    /// `expect` as for [`Organizations::update_organization`].
+    async fn delete_organization(
+        &self,
+        id: Uuid,
+        origin: &Origin,
+        expect: Option<i64>,
+    ) -> StoreResult<()>;
 }
 
 /// Joining a team, role changes and removal, under the role rules of [`crate::rules`].
@@ -648,11 +657,25 @@ pub trait Memberships: Send + Sync {
     ) -> StoreResult<Membership>;
 
     /// Changes a role; refuses to leave the team without an admin, and refuses accounts whose
-    /// role is fixed (service accounts, deployment keys).
-    async fn set_role(&self, id: i64, role: Role, origin: &Origin) -> StoreResult<Membership>;
+    /// role is fixed (service accounts, deployment keys). With `expect` (an `If-Match`), the
+    /// team's data version must still be that under the team's lock, else `Conflict` on
+    /// `version`.
+    async fn set_role(
+        &self,
+        id: i64,
+        role: Role,
+        origin: &Origin,
+        expect: Option<i64>,
+    ) -> StoreResult<Membership>;
 
     /// Removes the person from the team and from its groups; refuses to remove the last admin.
-    async fn remove_membership(&self, id: i64, origin: &Origin) -> StoreResult<()>;
+    /// `expect` as for [`Memberships::set_role`].
+    async fn remove_membership(
+        &self,
+        id: i64,
+        origin: &Origin,
+        expect: Option<i64>,
+    ) -> StoreResult<()>;
 }
 
 /// The member list: pages, filters and their counts.

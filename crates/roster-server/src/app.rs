@@ -137,6 +137,7 @@ pub fn app(state: AppState) -> App {
     let openapi = crate::openapi::finish(openapi);
 
     let api = api
+        .layer(middleware::from_fn(crate::preconditions::middleware))
         .layer(middleware::from_fn(negotiate::middleware))
         // Outside negotiation: a replayed answer is the one sent, headers and all.
         .layer(middleware::from_fn_with_state(

@@ -120,6 +120,9 @@ fn add_conventions(openapi: &mut utoipa::openapi::OpenApi) {
             {
                 add_idempotency(op);
             }
+            if let Some(op) = &mut item.get {
+                add_conditional_read(op);
+            }
             for op in [
                 &mut item.get,
                 &mut item.post,
@@ -130,7 +133,7 @@ fn add_conventions(openapi: &mut utoipa::openapi::OpenApi) {
             .into_iter()
             .flatten()
             {
-                add_preconditions(op);
+                add_conditional_write(op);
                 add_error_responses(op);
             }
         }
@@ -332,10 +335,19 @@ fn field_example(name: &str, schema: &Value, schemas: &Value, depth: usize) -> V
     }
 }
 
-/// Reads that carry an `ETag` and answer `If-None-Match` (`preconditions`).
-const TAGGED_READS: &[&str] = &["groups_retrieve", "campaigns_retrieve"];
-/// Changes checked against the tag of their group or campaign by `If-Match`.
+/// Reads whose lists are served whole under versions 1.0 and 1.1 (streamed, so untagged
+/// there; their 2.0 pages are tagged like every other answer).
+const WHOLE_LISTS: &str = " Lists served whole (versions 1.0 and 1.1) carry no tag.";
+
+/// Changes checked by `If-Match` against the tag of their resource (for member lists: of
+/// their group or campaign).
 const CONDITIONAL_WRITES: &[&str] = &[
+    "organizations_update",
+    "organizations_partial_update",
+    "organizations_destroy",
+    "memberships_update",
+    "memberships_partial_update",
+    "memberships_destroy",
     "groups_update",
     "groups_partial_update",
     "groups_destroy",
@@ -348,29 +360,63 @@ const CONDITIONAL_WRITES: &[&str] = &[
     "campaign_members_replace",
 ];
 
-/// `If-None-Match` and `If-Match` where they are answered, with their 304 and 412.
-fn add_preconditions(op: &mut Operation) {
+/// Every read carries an `ETag` and answers `If-None-Match` with a 304 (`preconditions`).
+fn add_conditional_read(op: &mut Operation) {
+    let about = format!(
+        "Tags read before (the `ETag` of this GET): an answer of 304 with no body while the \
+         answer would still carry one of them.{}",
+        if op
+            .operation_id
+            .as_deref()
+            .is_some_and(|id| id.ends_with("_list"))
+        {
+            WHOLE_LISTS
+        } else {
+            ""
+        }
+    );
+    add_precondition(
+        op,
+        "If-None-Match",
+        &about,
+        "304",
+        "Not modified: If-None-Match names the answer's present tag",
+    );
+}
+
+/// `If-Match` and its 412 where a change is checked against its resource's tag.
+fn add_conditional_write(op: &mut Operation) {
     let id = op.operation_id.clone().unwrap_or_default();
-    let (header, status, description, about) = if TAGGED_READS.contains(&id.as_str()) {
-        (
-            "If-None-Match",
-            "304",
-            "Not modified: If-None-Match names the resource's present tag",
-            "Tags read before (the `ETag` of this GET): an answer of 304 with no body while \
-             the resource still has one of them.",
-        )
-    } else if CONDITIONAL_WRITES.contains(&id.as_str()) {
-        (
-            "If-Match",
-            "412",
-            "If-Match names none of the group's (or campaign's) present tag: it changed \
-             since it was read; nothing was changed",
-            "The tag of the group's (or campaign's) GET when it was read (`*`: any): the \
-             change is made only while that is still its tag.",
-        )
-    } else {
+    if !CONDITIONAL_WRITES.contains(&id.as_str()) {
         return;
+    }
+    let members = id.starts_with("group_memberships") || id.starts_with("campaign_members");
+    let whose = if members {
+        "the group's (or campaign's) GET"
+    } else {
+        "the resource's GET"
     };
+    add_precondition(
+        op,
+        "If-Match",
+        &format!(
+            "The tag of {whose} when it was read (`*`: any): the change is made only while \
+             that is still its tag."
+        ),
+        "412",
+        "If-Match names none of the present tags: the resource changed since it was read; \
+         nothing was changed",
+    );
+}
+
+/// A precondition header, and the answer when it does not hold.
+fn add_precondition(
+    op: &mut Operation,
+    header: &str,
+    about: &str,
+    status: &str,
+    description: &str,
+) {
     let parameter = utoipa::openapi::path::ParameterBuilder::new()
         .name(header)
         .parameter_in(utoipa::openapi::path::ParameterIn::Header)

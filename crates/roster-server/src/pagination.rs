@@ -138,6 +138,11 @@ impl Page {
         self.last
     }
 
+    /// The length of the list this is a page of.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
     /// How many rows this page holds: its size, but for the last page what is left. A read
     /// that asks for no more than that stops at the list's last row instead of searching the
     /// rest of the table for rows that a filter will not match.

@@ -181,7 +181,7 @@ pub async fn users_are_provisioned(store: Arc<dyn Store>) {
         .await
         .unwrap();
     store
-        .set_role(list[0].id, Role::Developer, &Origin::cli())
+        .set_role(list[0].id, Role::Developer, &Origin::cli(), None)
         .await
         .unwrap();
     let after = find(&store, org, UserKey::Id(known)).await.remove(0);

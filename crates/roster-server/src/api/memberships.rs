@@ -2,18 +2,20 @@
 //! role change and removal.
 
 use crate::api::json;
+use crate::api::organizations::team_version;
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Fields, FlatBody, QueryParams, parse_int_id, parse_uuid};
 use crate::negotiate::ApiVersion;
 use crate::page_cache::PageEnds;
 use crate::pagination::{Page, PageRequest, RequestUrl, stream_list};
+use crate::preconditions::{Preconditions, Tag, with_tag};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use roster_core::store::{MembershipCursor, MembershipFilter, Window};
-use roster_core::{Membership, Role};
+use roster_core::{Membership, Role, StoreError};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
@@ -163,7 +165,7 @@ pub async fn list(
     caller: Caller,
     version: ApiVersion,
     url: RequestUrl,
-    query: QueryParams,
+    (query, pre): (QueryParams, Preconditions),
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let org = parse_uuid(&id)?;
@@ -171,7 +173,7 @@ pub async fn list(
     let filter = filter_from(&query)?;
     check_groups(&state, org, &filter).await?;
     if version.paginated() {
-        return page(&state, org, &filter, &query, &url).await;
+        return page(&state, org, &filter, &query, (&url, &pre)).await;
     }
     // Version 1.0 streams the whole list; page parameters are still checked, as for every list.
     PageRequest::from_query(&query)?;
@@ -207,12 +209,26 @@ async fn page(
     org: Uuid,
     filter: &MembershipFilter,
     query: &QueryParams,
-    url: &RequestUrl,
+    (url, pre): (&RequestUrl, &Preconditions),
 ) -> ApiResult<Response> {
     let request = PageRequest::from_query(query)?;
-    let team = (state.recall)
-        .team_version(org, state.store.team_version(org))
-        .await?;
+    let team = team_version(state, org).await?;
+    let tag = Tag::version(team);
+    if let Some(fresh) = pre.not_modified(&tag) {
+        return Ok(fresh);
+    }
+    with_tag(&tag, page_at(state, org, filter, request, url, team).await)
+}
+
+/// The page asked for, at the team's data version `team`.
+async fn page_at(
+    state: &AppState,
+    org: Uuid,
+    filter: &MembershipFilter,
+    request: PageRequest,
+    url: &RequestUrl,
+    team: i64,
+) -> ApiResult<Response> {
     let prefix = format!("memberships {org} {team}");
     let key = format!("{prefix} {}", url.page_key(request.number()));
     if let Some(kept) = state.pages.get(&key) {
@@ -338,10 +354,11 @@ pub async fn retrieve(
 pub async fn update(
     state: State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     id: Path<String>,
     body: FlatBody,
 ) -> ApiResult<Response> {
-    set_role(state, caller, id, body, false).await
+    set_role(state, caller, pre, id, body, false).await
 }
 
 /// Changes the role, if given. The last admin cannot be demoted.
@@ -351,15 +368,17 @@ pub async fn update(
 pub async fn partial_update(
     state: State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     id: Path<String>,
     body: FlatBody,
 ) -> ApiResult<Response> {
-    set_role(state, caller, id, body, true).await
+    set_role(state, caller, pre, id, body, true).await
 }
 
 async fn set_role(
     State(state): State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     Path(id): Path<String>,
     FlatBody(body): FlatBody,
     partial: bool,
@@ -368,16 +387,40 @@ async fn set_role(
     let mut fields = Fields::new(body, partial)?;
     let role = fields.role("role", true);
     fields.finish()?;
+    let (membership, expect) = expected(&state, &pre, membership).await?;
     let membership = match role {
         Some(role) => {
             state
                 .store
-                .set_role(membership.id, role, caller.origin())
+                .set_role(membership.id, role, caller.origin(), expect)
                 .await?
         }
         None => membership,
     };
-    json(StatusCode::OK, &membership)
+    with_tag(
+        &Tag::of_json(&membership)?,
+        json(StatusCode::OK, &membership),
+    )
+}
+
+/// For a change of `membership` under `If-Match`: the membership read again after the team's
+/// data version, that version (which the store must still find), or a 412 at once when the
+/// tag named is not that of the membership as it now reads.
+async fn expected(
+    state: &AppState,
+    pre: &Preconditions,
+    membership: Membership,
+) -> ApiResult<(Membership, Option<i64>)> {
+    if !pre.has_if_match() {
+        return Ok((membership, None));
+    }
+    let version = state.store.team_version(membership.organization).await?;
+    let now = match state.store.get_membership(membership.id).await {
+        Err(StoreError::NotFound) => return Err(ApiError::PreconditionFailed),
+        read => read?,
+    };
+    let matched = pre.matches(&Tag::of_json(&now)?)?;
+    Ok((now, matched.then_some(version)))
 }
 
 /// Removes the person from the team and from its groups. The last admin cannot be removed.
@@ -387,12 +430,14 @@ async fn set_role(
 pub async fn destroy(
     State(state): State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let membership = load(&state, &caller, &id, Needs::Admin).await?;
+    let (membership, expect) = expected(&state, &pre, membership).await?;
     state
         .store
-        .remove_membership(membership.id, caller.origin())
+        .remove_membership(membership.id, caller.origin(), expect)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

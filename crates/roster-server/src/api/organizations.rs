@@ -5,6 +5,7 @@ use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Fields, FlatBody, parse_uuid};
 use crate::pagination::{Chunk, Listing, STREAM_CHUNK, array_body, stream_rows};
+use crate::preconditions::{Preconditions, Tag, tagged, with_tag};
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -15,6 +16,7 @@ use roster_core::store::{
     MembershipFilter, NewOrganization, OrganizationPatch, Visibility, Window,
 };
 use roster_core::{Membership, Organization, Role, Store, StoreResult};
+use serde_json::json;
 use std::collections::HashSet;
 use std::future::ready;
 use std::sync::Arc;
@@ -90,6 +92,7 @@ fn visibility(caller: &Caller) -> Visibility {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     listing: Listing,
 ) -> ApiResult<Response> {
     let who = visibility(&caller);
@@ -103,6 +106,13 @@ pub async fn list(
     };
     let first = state.store.list_organizations(who, window).await?;
     let whole = WholeLists::of(&state, &caller).await?;
+    let tag = match &page {
+        Some(page) => Some(page_tag(&state, &first, &whole, page.total()).await?),
+        None => None,
+    };
+    if let Some(fresh) = tag.as_ref().and_then(|t| pre.not_modified(t)) {
+        return Ok(fresh);
+    }
     // The answer's size is that of the member lists shown whole; a 1.0 list of more teams
     // than one read is taken as heavy without counting them all.
     let more = page.is_none() && first.len() >= STREAM_CHUNK as usize;
@@ -141,7 +151,38 @@ pub async fn list(
             let _permit = &permit;
             bytes
         });
-    listing.respond(page.as_ref(), Body::from_stream(body))
+    let answer = listing.respond(page.as_ref(), Body::from_stream(body));
+    match tag {
+        Some(tag) => with_tag(&tag, answer),
+        None => answer,
+    }
+}
+
+/// A team's data version, as this node remembers it: the tag of what its detail and member
+/// lists show.
+pub(crate) async fn team_version(state: &AppState, org: Uuid) -> ApiResult<i64> {
+    Ok((state.recall)
+        .team_version(org, state.store.team_version(org))
+        .await?)
+}
+
+/// The tag of a page of teams: the teams it holds as read, each at its data version (read
+/// after them: their members, streamed later still), whether it shows their member lists
+/// whole, and the list's length.
+async fn page_tag(
+    state: &AppState,
+    teams: &[Organization],
+    whole: &WholeLists,
+    total: u64,
+) -> ApiResult<Tag> {
+    let mut parts = Vec::with_capacity(teams.len() + 1);
+    for team in teams {
+        let version = team_version(state, team.id).await?;
+        let shown = (team.id, &team.name, &team.scope, team.default_role.as_i64());
+        parts.push(json!([shown, version, whole.shows(team.id)]).to_string());
+    }
+    parts.push(format!("{total}"));
+    Ok(Tag::of_parts(parts.iter().map(String::as_bytes)))
 }
 
 /// The teams whose member lists the caller sees whole in the team list.
@@ -305,17 +346,24 @@ fn is_valid_scope(s: &str) -> bool {
 pub async fn retrieve(
     State(state): State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = parse_uuid(&id)?;
     let role = caller.role_in(&state, id, Needs::Member).await?;
+    // Read before the team is, so that the tag is never newer than what it names.
+    let version = team_version(&state, id).await?;
+    if let Some(fresh) = pre.not_modified(&Tag::version(version)) {
+        return Ok(fresh);
+    }
     let org = state.store.get_organization(id).await?;
     let members_of = if role.can_manage() {
         None
     } else {
         Some(caller.user_id())
     };
-    detail(&state, org, members_of, StatusCode::OK, caller.user_id()).await
+    let answer = detail(&state, org, members_of, StatusCode::OK, caller.user_id()).await;
+    tagged(version, answer)
 }
 
 /// Replaces the organization's fields (`name` required).
@@ -325,10 +373,11 @@ pub async fn retrieve(
 pub async fn update(
     state: State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     id: Path<String>,
     body: FlatBody,
 ) -> ApiResult<Response> {
-    write(state, caller, id, body, false).await
+    write(state, caller, pre, id, body, false).await
 }
 
 /// Changes some of `name`, `scope` and `default_role`.
@@ -338,21 +387,24 @@ pub async fn update(
 pub async fn partial_update(
     state: State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     id: Path<String>,
     body: FlatBody,
 ) -> ApiResult<Response> {
-    write(state, caller, id, body, true).await
+    write(state, caller, pre, id, body, true).await
 }
 
 async fn write(
     State(state): State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     Path(id): Path<String>,
     FlatBody(body): FlatBody,
     partial: bool,
 ) -> ApiResult<Response> {
     let id = parse_uuid(&id)?;
     caller.role_in(&state, id, Needs::Admin).await?;
+    let expect = expected(&state, &pre, id).await?;
     let mut fields = Fields::new(body, partial)?;
     let patch = OrganizationPatch {
         name: fields.text("name", true, MAX_NAME),
@@ -362,9 +414,18 @@ async fn write(
     fields.finish()?;
     let org = state
         .store
-        .update_organization(id, patch, caller.origin())
+        .update_organization(id, patch, caller.origin(), expect)
         .await?;
     detail(&state, org, None, StatusCode::OK, caller.user_id()).await
+}
+
+/// The data version that a change of team `org` expects (`If-Match`), read from the
+/// database: a 412 at once when the tag named is not the team's.
+async fn expected(state: &AppState, pre: &Preconditions, org: Uuid) -> ApiResult<Option<i64>> {
+    if !pre.has_if_match() {
+        return Ok(None);
+    }
+    pre.expect(state.store.team_version(org).await?)
 }
 
 /// Deletes the team and everything that hangs from it.
@@ -374,11 +435,16 @@ async fn write(
 pub async fn destroy(
     State(state): State<AppState>,
     caller: Caller,
+    pre: Preconditions,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let id = parse_uuid(&id)?;
     caller.role_in(&state, id, Needs::Admin).await?;
-    state.store.delete_organization(id, caller.origin()).await?;
+    let expect = expected(&state, &pre, id).await?;
+    state
+        .store
+        .delete_organization(id, caller.origin(), expect)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

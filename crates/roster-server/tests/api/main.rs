@@ -38,6 +38,7 @@ mod preconditions;
 mod scim;
 mod scim_attributes;
 mod support;
+mod tags;
 mod takeover;
 mod team_rules;
 mod versioning;
