@@ -6,7 +6,7 @@
 //! nothing and concurrent changes apply in some serial order.
 
 use crate::audit::{self, Event, Object};
-use crate::dialect::{Conn, JOIN_IN_ORDER, json_rows, uuid_text};
+use crate::dialect::{Conn, JOIN_IN_ORDER, json_items, uuid_text};
 use crate::rows::push_window;
 use crate::users::{self, Taken};
 use crate::{SqliteStore, other, payload, preview};
@@ -191,9 +191,10 @@ async fn apply(
     Ok(())
 }
 
-/// A group's members as the history names them, from `group_memberships gm`.
+/// A group's members as the history names them, from `group_memberships gm`: the items of a
+/// JSON array, comma-separated.
 fn people(from: &str) -> String {
-    json_rows(
+    json_items(
         &[("email", "gm.email"), ("user_id", &uuid_text("gm.user_id"))],
         from,
         "gm.email_norm",
@@ -221,7 +222,9 @@ async fn begin_event(
         MembersChange::Replace => "group_membership.replaced",
     };
     let mut event = Event::on_team(org, action, Object::new("group", group, name)).of_group(group);
-    event.data = r#"{"removed":[]}"#.into();
+    // Until `complete_event`, inside the change's transaction, the data holds only the items
+    // of the removed list.
+    event.data = String::new();
     let seq = audit::record_at(conn, origin, event).await?;
     if change == MembersChange::Replace {
         let from = format!(
@@ -229,7 +232,7 @@ async fn begin_event(
             preview::removed("gm")
         );
         let sql = format!(
-            "UPDATE audit_events SET data = '{{\"removed\":' || {} || '}}' WHERE seq = $2",
+            "UPDATE audit_events SET data = {} WHERE seq = $2",
             people(&from)
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -251,9 +254,10 @@ async fn complete_event(conn: &mut Conn, group: Uuid, seq: i64) -> StoreResult<(
         "payload p {JOIN_IN_ORDER} group_memberships gm ON gm.id = p.new_id \
          WHERE gm.group_id = $1"
     );
+    // One concatenation: each list is copied once into the event's text.
     let sql = format!(
-        "UPDATE audit_events SET data = '{{\"added\":' || {} || ',' || substr(data, 2) \
-         WHERE seq = $2",
+        "UPDATE audit_events \
+         SET data = concat('{{\"added\":[', {}, '],\"removed\":[', data, ']}}') WHERE seq = $2",
         people(&from)
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
