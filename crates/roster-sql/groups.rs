@@ -71,16 +71,16 @@ pub(crate) async fn remove_member(
         .ok_or(StoreError::NotFound)?;
     lock_team(&mut tx, org, TeamLock::Share).await?;
     lock_own(&mut tx, "groups", group).await?;
-    let gone: Option<(String, Option<Uuid>)> = sqlx::query_as(
-        "DELETE FROM group_memberships WHERE id = $1 AND group_id = $2 RETURNING email, user_id",
+    let gone: Option<String> = sqlx::query_scalar(
+        "DELETE FROM group_memberships WHERE id = $1 AND group_id = $2 RETURNING email",
     )
     .bind(id)
     .bind(group)
     .fetch_optional(&mut *tx)
     .await
     .map_err(other)?;
-    let (email, user) = gone.ok_or(StoreError::NotFound)?;
-    let removed = json!([{ "email": email, "user_id": user }]).to_string();
+    let email = gone.ok_or(StoreError::NotFound)?;
+    let removed = json!([{ "email": email }]).to_string();
     let action = "group_membership.removed";
     audit::group_members_changed(&mut tx, origin, org, group, action, "[]", &removed).await?;
     crate::provisioning::touch_group(&mut tx, group).await?;

@@ -374,7 +374,7 @@ async fn change_members_by_id(
     let key = |r: &(Uuid, String, Option<Uuid>)| email::normalize(&r.1);
     let was: HashSet<String> = before.iter().map(key).collect();
     let is: HashSet<String> = after.iter().map(key).collect();
-    let person = |r: &(Uuid, String, Option<Uuid>)| json!({ "email": r.1, "user_id": r.2 });
+    let person = |r: &(Uuid, String, Option<Uuid>)| json!({ "email": r.1 });
     let mut added: Vec<_> = after.iter().filter(|r| !was.contains(&key(r))).collect();
     let mut removed: Vec<_> = before.iter().filter(|r| !is.contains(&key(r))).collect();
     if added.is_empty() && removed.is_empty() {

@@ -136,7 +136,7 @@ async fn lock_group(conn: &mut PgConnection, group: Uuid) -> StoreResult<Uuid> {
 macro_rules! people {
     ($rows:literal) => {
         concat!(
-            "SELECT coalesce(CAST(json_agg(json_build_object('email', email, 'user_id', user_id) \
+            "SELECT coalesce(CAST(json_agg(json_build_object('email', email) \
              ORDER BY email_norm) AS text), '[]') FROM ",
             $rows
         )

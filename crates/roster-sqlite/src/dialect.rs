@@ -123,16 +123,3 @@ pub(crate) fn json_items(fields: &[(&str, &str)], from: &str, order: &str) -> St
     )
 }
 
-/// SQL for a uuid column in its hyphenated text form (null stays null).
-pub(crate) fn uuid_text(column: &str) -> String {
-    let part = |from: u8, len: u8| format!("substr(h, {from}, {len})");
-    format!(
-        "(SELECT CASE WHEN h = '' THEN NULL ELSE {} || '-' || {} || '-' || {} || '-' || {} || \
-         '-' || {} END FROM (SELECT lower(hex({column})) AS h))",
-        part(1, 8),
-        part(9, 4),
-        part(13, 4),
-        part(17, 4),
-        part(21, 12)
-    )
-}

@@ -6,7 +6,7 @@
 //! nothing and concurrent changes apply in some serial order.
 
 use crate::audit::{self, Event, Object};
-use crate::dialect::{Conn, JOIN_IN_ORDER, json_items, uuid_text};
+use crate::dialect::{Conn, JOIN_IN_ORDER, json_items};
 use crate::rows::push_window;
 use crate::users::{self, Taken};
 use crate::{SqliteStore, other, payload, preview};
@@ -195,7 +195,7 @@ async fn apply(
 /// JSON array, comma-separated.
 fn people(from: &str) -> String {
     json_items(
-        &[("email", "gm.email"), ("user_id", &uuid_text("gm.user_id"))],
+        &[("email", "gm.email")],
         from,
         "gm.email_norm",
     )

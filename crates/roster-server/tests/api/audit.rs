@@ -96,7 +96,7 @@ async fn api_changes_are_recorded_newest_first_with_actor_face_and_request_id() 
     assert_eq!(last["action_object"]["label"], "Tier 1");
     assert_eq!(emails(&last["data"]["added"]), ["cy@acme.test"]);
     assert_eq!(emails(&last["data"]["removed"]), ["ann@acme.test"]);
-    assert!(last["data"]["added"][0]["user_id"].is_string());
+    assert_eq!(last["data"]["added"][0], json!({"email": "cy@acme.test"}));
     assert_eq!(
         all[2]["data"],
         json!({"name": {"from": "Agents", "to": "Tier 1"}})
@@ -374,7 +374,7 @@ async fn scim_changes_are_recorded_as_the_service_account_through_scim() {
         assert_eq!(event["actor"]["service_account"], true);
     }
     assert_eq!(emails(&all[0]["data"]["added"]), ["dana@acme.test"]);
-    assert_eq!(all[0]["data"]["added"][0]["user_id"], user.as_str());
+    assert_eq!(all[0]["data"]["added"], json!([{"email": "dana@acme.test"}]));
 }
 
 #[tokio::test]
