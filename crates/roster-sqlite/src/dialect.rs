@@ -122,4 +122,3 @@ pub(crate) fn json_items(fields: &[(&str, &str)], from: &str, order: &str) -> St
         pairs.join(", ")
     )
 }
-

@@ -194,11 +194,7 @@ async fn apply(
 /// A group's members as the history names them, from `group_memberships gm`: the items of a
 /// JSON array, comma-separated.
 fn people(from: &str) -> String {
-    json_items(
-        &[("email", "gm.email")],
-        from,
-        "gm.email_norm",
-    )
+    json_items(&[("email", "gm.email")], from, "gm.email_norm")
 }
 
 /// Writes the change's event before the change, naming the people it is about to remove (the

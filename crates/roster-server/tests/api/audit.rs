@@ -374,7 +374,10 @@ async fn scim_changes_are_recorded_as_the_service_account_through_scim() {
         assert_eq!(event["actor"]["service_account"], true);
     }
     assert_eq!(emails(&all[0]["data"]["added"]), ["dana@acme.test"]);
-    assert_eq!(all[0]["data"]["added"], json!([{"email": "dana@acme.test"}]));
+    assert_eq!(
+        all[0]["data"]["added"],
+        json!([{"email": "dana@acme.test"}])
+    );
 }
 
 #[tokio::test]
