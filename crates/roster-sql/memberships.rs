@@ -243,6 +243,23 @@ impl Memberships for Backend {
         r.map(role).transpose()
     }
 
+    async fn team_versions(&self, orgs: &[Uuid]) -> StoreResult<Vec<(Uuid, i64)>> {
+        if orgs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb =
+            QueryBuilder::<Db>::new("SELECT org_id, version FROM team_versions WHERE org_id IN (");
+        let mut list = qb.separated(", ");
+        for org in orgs {
+            list.push_bind(*org);
+        }
+        qb.push(")");
+        qb.build_query_as()
+            .fetch_all(self.reads())
+            .await
+            .map_err(other)
+    }
+
     async fn count_members_in(&self, orgs: &[Uuid]) -> StoreResult<u64> {
         if orgs.is_empty() {
             return Ok(0);

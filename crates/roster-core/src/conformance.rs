@@ -752,6 +752,10 @@ pub async fn roles_and_the_last_admin(store: Arc<dyn Store>) {
     ));
     // A change read at a past data version of the team is refused, and changes nothing.
     let now = store.team_version(org).await.unwrap();
+    assert_eq!(
+        store.team_versions(&[org, Uuid::new_v4()]).await.unwrap(),
+        [(org, now)]
+    );
     let stale = Some(now - 1);
     assert!(matches!(
         store

@@ -637,6 +637,9 @@ pub trait Memberships: Send + Sync {
     /// may be served again while the version stays.
     async fn team_version(&self, org: Uuid) -> StoreResult<i64>;
 
+    /// The data versions of these teams, in one read (teams that are gone are left out).
+    async fn team_versions(&self, orgs: &[Uuid]) -> StoreResult<Vec<(Uuid, i64)>>;
+
     /// The user's role in the team, or `None` when they are not in it.
     async fn role_in(&self, org: Uuid, user: Uuid) -> StoreResult<Option<Role>>;
 

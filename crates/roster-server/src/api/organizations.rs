@@ -17,7 +17,7 @@ use roster_core::store::{
 };
 use roster_core::{Membership, Organization, Role, Store, StoreResult};
 use serde_json::json;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::ready;
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -175,9 +175,11 @@ async fn page_tag(
     whole: &WholeLists,
     total: u64,
 ) -> ApiResult<Tag> {
+    let ids: Vec<Uuid> = teams.iter().map(|t| t.id).collect();
+    let versions: HashMap<Uuid, i64> = state.store.team_versions(&ids).await?.into_iter().collect();
     let mut parts = Vec::with_capacity(teams.len() + 1);
     for team in teams {
-        let version = team_version(state, team.id).await?;
+        let version = versions.get(&team.id).copied().unwrap_or_default();
         let shown = (team.id, &team.name, &team.scope, team.default_role.as_i64());
         parts.push(json!([shown, version, whole.shows(team.id)]).to_string());
     }
