@@ -78,9 +78,14 @@ impl Tag {
         Tag(text)
     }
 
+    /// The tag as a header (and SCIM's `meta.version`) writes it: weak.
+    pub fn weak(&self) -> String {
+        format!("W/\"{}\"", self.0)
+    }
+
     fn header(&self) -> HeaderValue {
         // Digits and hex letters only: always a valid header value.
-        HeaderValue::from_str(&format!("W/\"{}\"", self.0)).unwrap_or(HeaderValue::from_static("*"))
+        HeaderValue::from_str(&self.weak()).unwrap_or(HeaderValue::from_static("*"))
     }
 
     fn of_header(value: &HeaderValue) -> Option<Tag> {
@@ -197,10 +202,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Preconditions {
 }
 
 impl Preconditions {
-    fn of(headers: &HeaderMap) -> Self {
+    pub fn of(headers: &HeaderMap) -> Self {
         Preconditions {
             if_match: Tags::of(headers, IF_MATCH),
             if_none_match: Tags::of(headers, IF_NONE_MATCH),
+        }
+    }
+
+    /// The one version SCIM's changes expect (SCIM names one resource version per request):
+    /// `None` without `If-Match` or for `*`, the first version named, or one no resource has
+    /// when it names none of Roster's tags, so that the change is a 412.
+    pub fn version_wanted(&self) -> Option<i64> {
+        match &self.if_match {
+            None | Some(Tags::Any) => None,
+            Some(Tags::Named(tags)) => Some(
+                tags.iter()
+                    .find_map(|t| t.0.parse::<i64>().ok())
+                    .unwrap_or(-1),
+            ),
         }
     }
 

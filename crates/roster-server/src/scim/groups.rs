@@ -3,8 +3,7 @@
 
 use super::query::{ListQuery, Projection, list_response, mentions, narrow, pairs, scan};
 use super::{
-    Failure, ScimJson, ScimResult, ScimTeam, if_match, not_modified, not_modified_response,
-    resource_id, resource_response,
+    Failure, ScimJson, ScimResult, ScimTeam, if_match, not_modified, resource_id, resource_response,
 };
 use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
@@ -302,8 +301,8 @@ pub async fn retrieve(
     headers: HeaderMap,
 ) -> ScimResult<Response> {
     let group = one(&state, &team, resource_id(&id)?).await?;
-    if not_modified(&headers, group.version) {
-        return Ok(not_modified_response(group.version));
+    if let Some(fresh) = not_modified(&headers, group.version) {
+        return Ok(fresh);
     }
     respond(&state, StatusCode::OK, &group, &team, query.as_deref()).await
 }

@@ -11,12 +11,12 @@ mod user_resource;
 mod users;
 
 use crate::limits::{HeavyGate, retry_after_secs};
+use crate::preconditions::{Preconditions, Tag};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{
-    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION,
-    RETRY_AFTER,
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, LOCATION, RETRY_AFTER,
 };
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -199,43 +199,19 @@ fn resource_response(status: StatusCode, body: &Value, version: i64) -> Response
     response
 }
 
+/// A resource version's tag, as the team API writes it (`preconditions`).
 pub fn etag(version: i64) -> String {
-    format!("W/\"{version}\"")
+    Tag::version(version).weak()
 }
 
-/// The version an `If-Match` header asks for: `None` without one (or for `*`), and a version no
-/// resource has for a tag Roster never issued, so that it fails with 412.
+/// The version an `If-Match` header asks for (see `Preconditions::version_wanted`).
 fn if_match(headers: &HeaderMap) -> Option<i64> {
-    let value = headers.get(IF_MATCH)?.to_str().ok()?.trim();
-    if value == "*" {
-        return None;
-    }
-    Some(parse_tag(value).unwrap_or(-1))
+    Preconditions::of(headers).version_wanted()
 }
 
-fn parse_tag(value: &str) -> Option<i64> {
-    value
-        .trim()
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .parse()
-        .ok()
-}
-
-/// Whether `If-None-Match` names the current version (answer 304).
-fn not_modified(headers: &HeaderMap, version: i64) -> bool {
-    headers
-        .get(IF_NONE_MATCH)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| parse_tag(t) == Some(version)))
-}
-
-fn not_modified_response(version: i64) -> Response {
-    let mut response = StatusCode::NOT_MODIFIED.into_response();
-    if let Ok(tag) = HeaderValue::from_str(&etag(version)) {
-        response.headers_mut().insert(ETAG, tag);
-    }
-    response
+/// The 304 to answer when `If-None-Match` names the current version.
+fn not_modified(headers: &HeaderMap, version: i64) -> Option<Response> {
+    Preconditions::of(headers).not_modified(&Tag::version(version))
 }
 
 /// The team a request provisions, from its bearer token (the key of an admin service account

@@ -4,8 +4,7 @@
 use super::query::{ListQuery, Projection, list_response, narrow, pairs, scan};
 use super::user_resource::{parse, render, user_key};
 use super::{
-    Failure, ScimJson, ScimResult, ScimTeam, if_match, not_modified, not_modified_response,
-    resource_id, resource_response,
+    Failure, ScimJson, ScimResult, ScimTeam, if_match, not_modified, resource_id, resource_response,
 };
 use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
@@ -127,8 +126,8 @@ pub async fn retrieve(
     headers: HeaderMap,
 ) -> ScimResult<Response> {
     let user = one(&state, &team, resource_id(&id)?).await?;
-    if not_modified(&headers, user.version) {
-        return Ok(not_modified_response(user.version));
+    if let Some(fresh) = not_modified(&headers, user.version) {
+        return Ok(fresh);
     }
     respond(StatusCode::OK, &user, &team, query.as_deref())
 }
