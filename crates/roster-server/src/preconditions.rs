@@ -269,6 +269,16 @@ pub fn tagged(version: i64, answer: ApiResult<Response>) -> ApiResult<Response> 
     with_tag(&Tag::version(version), answer)
 }
 
+/// A 200 JSON answer of `value`, tagged by the digest of its body, serialized once.
+pub fn json_tagged<T: serde::Serialize>(value: &T) -> ApiResult<Response> {
+    let body = serde_json::to_vec(value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let tag = Tag::of_body(&body, None);
+    with_tag(
+        &tag,
+        Ok(crate::pagination::json_bytes(StatusCode::OK, body)),
+    )
+}
+
 /// `answer` with `tag`.
 pub fn with_tag(tag: &Tag, answer: ApiResult<Response>) -> ApiResult<Response> {
     let mut response = answer?;

@@ -9,7 +9,7 @@ use crate::input::{Fields, FlatBody, QueryParams, parse_int_id, parse_uuid};
 use crate::negotiate::ApiVersion;
 use crate::page_cache::PageEnds;
 use crate::pagination::{Page, PageRequest, RequestUrl, stream_list};
-use crate::preconditions::{Preconditions, Tag, with_tag};
+use crate::preconditions::{Preconditions, Tag, json_tagged, with_tag};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -397,10 +397,8 @@ async fn set_role(
         }
         None => membership,
     };
-    with_tag(
-        &Tag::of_json(&membership)?,
-        json(StatusCode::OK, &membership),
-    )
+    // Tagged as its GET would be (the change's answer is what a GET now shows).
+    json_tagged(&membership)
 }
 
 /// For a change of `membership` under `If-Match`: the membership read again after the team's
