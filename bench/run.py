@@ -108,7 +108,9 @@ class Roster:
              "--bootstrap-key-file", str(self.work / "operator.key"),
              # One key drives each load far past the default per-key rate; the limiter still
              # counts every request.
-             "--rate-limit", "1000000000", "--rate-burst", "1000000000"],
+             "--rate-limit", "1000000000", "--rate-burst", "1000000000",
+             # The webhook workload's receiver is on loopback.
+             "--webhooks-allow-private"],
             stdout=log, stderr=log, env={"ROSTER_LOG": "warn", **os.environ},
         )
         while True:
@@ -126,6 +128,49 @@ class Roster:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(timeout=60)
         self.proc = None
+
+
+class Receiver:
+    """A webhook receiver on loopback: keeps each message's JSON body, answers 200."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        bodies, lock = [], threading.Lock()
+        self.bodies, self.lock = bodies, lock
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with lock:
+                    bodies.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def clear(self):
+        with self.lock:
+            self.bodies.clear()
+
+    def wait(self, done, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                got = list(self.bodies)
+            if done(got):
+                return got
+            time.sleep(0.05)
+        sys.exit(f"webhooks: {len(got)} messages arrived within {timeout} s")
+
+    def stop(self):
+        self.server.shutdown()
 
 
 UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
@@ -376,6 +421,52 @@ class Suite:
                     target="<= 2x the baseline", met=ratio <= 2,
                     detail={"until_response_head_s": round(first, 2), "response_bytes": len(body)})
 
+    def webhook_replace(self, mem):
+        """The same 100,000-email group replace with no webhook and with one that takes every
+        event, alternating, three of each: the replace must not slow by more than 10 %, and
+        its change must arrive as batches of at most 1,000 people (100 for 50,000 added and
+        50,000 removed), not one request per person."""
+        n = self.args.members
+        sets = [[person(i) for i in range(1, n + 1)],
+                [person(i) for i in range(n // 2 + 1, n // 2 + n + 1)]]
+        receiver = Receiver()
+        _, data, _, _ = self.api("POST", f"/api/organizations/{self.org}/webhooks/",
+                                 {"url": f"http://127.0.0.1:{receiver.port}/hook", "active": False,
+                                  "events": ["group_membership.*"]}, self.key)
+        hook = json.loads(data)["id"]
+        times = {False: [], True: []}
+        batches, deliveries = [], []
+        for round_ in range(6):
+            active = round_ % 2 == 1
+            self.api("PATCH", f"/api/organizations/{self.org}/webhooks/{hook}/", {"active": active}, self.key)
+            emails = sets[round_ % 2]
+            receiver.clear()
+            self.settle()
+            _, _, _, total = self.api("PUT", f"/api/groups/{self.group}/memberships/",
+                                      [{"email": e} for e in emails], self.key)
+            times[active].append(total)
+            if active:
+                started = time.perf_counter()
+                got = receiver.wait(lambda bodies: sum(len(b["data"]["people"]) for b in bodies) >= n, 300)
+                deliveries.append(time.perf_counter() - started)
+                batches.append(got)
+        off, on = statistics.median(times[False]), statistics.median(times[True])
+        ratio = round(on / off, 2)
+        sizes = [[len(b["data"]["people"]) for b in got] for got in batches]
+        requests_ = statistics.median(len(s) for s in sizes)
+        self.record(f"webhooks: group replace of {n} emails (half staying, half new) with a webhook "
+                    "that takes every member change", round(on, 2), "s", round(off, 2),
+                    "the same replace with no active webhook", ratio, target="<= 1.10x", met=ratio <= 1.10,
+                    detail={"with_s": [round(t, 2) for t in times[True]],
+                            "without_s": [round(t, 2) for t in times[False]],
+                            "webhook_requests_per_replace": requests_,
+                            "largest_batch": max(max(s) for s in sizes),
+                            "all_delivered_within_s": round(max(deliveries), 2)})
+        self.record("webhooks: requests the receiver got for one such replace", requests_, "requests",
+                    target=f"<= {-(-n // 1000)}, of at most 1,000 people each",
+                    met=requests_ <= -(-n // 1000) and max(max(s) for s in sizes) <= 1000)
+        receiver.stop()
+
     def campaign_replace(self, mem):
         m = self.args.campaign_members
         rows = [(person(i), self.data(i, "after")) for i in range(m // 2 + 1, m // 2 + m + 1)]
@@ -477,7 +568,7 @@ class Suite:
             self.peaks = {}
             for name, workload in [("pages", self.page_reads), ("filtered", self.filtered_reads),
                                    ("group", self.group_replace), ("campaign", self.campaign_replace),
-                                   ("scim", self.scim)]:
+                                   ("scim", self.scim), ("webhooks", self.webhook_replace)]:
                 if chosen(name):
                     if name == "filtered" and not hasattr(self, "static"):
                         self.page_reads(mem)
@@ -543,7 +634,7 @@ def main():
     p.add_argument("--python", default=sys.executable, help="the Python that has scim2-server")
     p.add_argument("--out", default=str(BENCH / "results"))
     p.add_argument("--only", help="comma-separated workloads to run (startup, pages, filtered, group, "
-                                   "campaign, scim, whole); the report is then partial.md/.json")
+                                   "campaign, scim, webhooks, whole); the report is then partial.md/.json")
     a = p.parse_args()
     if a.smoke:
         a.members, a.campaign_members, a.duration, a.connections = 2000, 1000, 1, 8

@@ -99,6 +99,7 @@ pub(crate) async fn record(conn: &mut Conn, origin: &Origin, event: Event) -> St
 /// [`record`], returning the event's position, for a use case that completes its data in
 /// SQL afterwards.
 pub(crate) async fn record_at(conn: &mut Conn, origin: &Origin, event: Event) -> StoreResult<i64> {
+    hold_history(conn, event.org).await?;
     let sql = format!(
         "INSERT INTO audit_events (id, org_id, group_id, action_type, target_type, target_id, \
          target_label, object_type, object_id, object_label, actor_id, actor_name, actor_email, \
@@ -132,11 +133,43 @@ pub(crate) async fn record_at(conn: &mut Conn, origin: &Origin, event: Event) ->
         .map_err(other)
 }
 
+/// Holds the team's history until the transaction ends, before its event takes a position:
+/// a team's events then commit in the order of their positions, with no gap that a later
+/// commit fills, so that webhooks, which read a team's history forward from where they
+/// stand, never pass an event by (see `webhooks.rs`). A no-op on SQLite, whose one writer
+/// already orders every commit.
+async fn hold_history(conn: &mut Conn, org: Uuid) -> StoreResult<()> {
+    crate::dialect::one_at_a_time(conn, &format!("roster-history-{org}")).await
+}
+
+/// Events of one team that pass `condition` (SQL after `WHERE`, with the team at `$1` and
+/// a position at `$2`), as written.
+pub(crate) async fn read_events(
+    pool: &sqlx::Pool<Db>,
+    condition: &str,
+    org: Uuid,
+    seq: i64,
+) -> StoreResult<Vec<AuditEvent>> {
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT}{condition}")))
+        .bind(org)
+        .bind(seq)
+        .fetch_all(pool)
+        .await
+        .map_err(other)?;
+    rows.into_iter().map(AuditEvent::try_from).collect()
+}
+
 /// Writes many events at once (SCIM's batched creates): one multi-row insert and one update
 /// that copies their actors, whatever their number.
 pub(crate) async fn record_all(conn: &mut Conn, events: Vec<(&Origin, Event)>) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
+    }
+    let mut teams: Vec<Uuid> = events.iter().map(|(_, e)| e.org).collect();
+    teams.sort_unstable();
+    teams.dedup();
+    for org in teams {
+        hold_history(conn, org).await?;
     }
     let mut qb = QueryBuilder::<Db>::new(
         "INSERT INTO audit_events (id, org_id, group_id, action_type, target_type, target_id, \
@@ -227,14 +260,23 @@ pub(crate) async fn group_members_changed(
     record(conn, origin, event).await
 }
 
-/// Records a member import by what it did.
+/// Records a member import by what it did, and the people its file named (by email, as
+/// member lists name them), which webhooks send on in batches.
 pub(crate) async fn imported(
     conn: &mut Conn,
     origin: &Origin,
     org: Uuid,
     summary: &roster_core::store::ImportSummary,
+    rows: &[roster_core::store::ImportRow],
 ) -> StoreResult<()> {
-    let data = serde_json::to_value(summary).map_err(|e| StoreError::Other(e.to_string()))?;
+    let mut data = serde_json::to_value(summary).map_err(|e| StoreError::Other(e.to_string()))?;
+    let people: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| serde_json::json!({ "email": r.email }))
+        .collect();
+    if let Some(fields) = data.as_object_mut() {
+        fields.insert("people".into(), serde_json::Value::Array(people));
+    }
     record(
         conn,
         origin,

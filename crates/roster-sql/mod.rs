@@ -19,3 +19,4 @@ pub(crate) mod rows;
 pub(crate) mod store;
 pub(crate) mod tx;
 pub(crate) mod users;
+pub(crate) mod webhooks;

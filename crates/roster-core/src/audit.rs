@@ -120,7 +120,7 @@ pub struct AuditFilter {
 pub struct AuditCursor(pub i64);
 
 /// The content types events name, for filters to check against.
-pub const CONTENT_TYPES: [&str; 8] = [
+pub const CONTENT_TYPES: [&str; 9] = [
     "organization",
     "membership",
     "group",
@@ -129,6 +129,7 @@ pub const CONTENT_TYPES: [&str; 8] = [
     "deployment_key",
     "invitation",
     "email_domain",
+    "webhook",
 ];
 
 #[cfg(test)]

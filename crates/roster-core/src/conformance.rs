@@ -13,6 +13,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub mod provisioning;
+pub mod webhooks;
 
 /// One test per check, each on a store of its own from `$open` (an `async fn() ->
 /// Option<Arc<dyn Store>>`; `None` skips, for a backend whose server is not configured), in a
@@ -47,6 +48,7 @@ macro_rules! conformance_tests {
             provisioned_users = provisioning::users_are_provisioned,
             provisioned_users_in_batches = provisioning::users_are_provisioned_in_batches,
             provisioned_group_members_change_by_id = provisioning::group_members_change_by_id,
+            webhook_claims = webhooks::claims_are_leases,
             );
         }
     };

@@ -19,6 +19,7 @@ pub mod provisioning;
 pub mod rules;
 pub mod store;
 pub mod timestamp;
+pub mod webhooks;
 
 pub use audit::{Face, Origin};
 pub use model::*;

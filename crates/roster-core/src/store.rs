@@ -7,6 +7,9 @@ use crate::keys::KeyHash;
 use crate::provisioning::{
     GroupKey, GroupWrite, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
 };
+use crate::webhooks::{
+    Claimed, Delivery, NewDelivery, NewWebhook, Progress, Webhook, WebhookChange,
+};
 use crate::{
     Account, Campaign, CampaignMember, EmailDomain, Group, GroupMembership, GroupRef, Invitation,
     MemberGroup, MembersPreview, Membership, MembershipSummary, Organization, OrganizationRef,
@@ -506,6 +509,7 @@ pub trait Store:
     + Provisioning
     + Idempotency
     + AuditLog
+    + Webhooks
     + Send
     + Sync
     + 'static
@@ -1103,6 +1107,114 @@ pub trait AuditLog: Send + Sync {
 
     /// Forgets at most `limit` of the oldest events recorded before `before`; how many.
     async fn prune_audit_events(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
+}
+
+/// Webhook endpoints, their delivery log, and the work of delivering (see
+/// [`crate::webhooks`]). An endpoint reads the team's change history after its own position;
+/// a node that delivers to it holds it for `lease` (a claim), so that several nodes share the
+/// endpoints and each message is sent by one.
+#[async_trait]
+pub trait Webhooks: Send + Sync {
+    /// Adds an endpoint that receives the team's events from now on.
+    async fn create_webhook(
+        &self,
+        org: Uuid,
+        hook: &NewWebhook,
+        now: Timestamp,
+        origin: &Origin,
+    ) -> StoreResult<Webhook>;
+
+    /// The team's endpoints, oldest first.
+    async fn list_webhooks(&self, org: Uuid, window: Window<Uuid>) -> StoreResult<Vec<Webhook>>;
+
+    async fn count_webhooks(&self, org: Uuid) -> StoreResult<u64>;
+
+    async fn get_webhook(&self, org: Uuid, id: Uuid) -> StoreResult<Webhook>;
+
+    /// Changes an endpoint; setting `active` to true also ends its failing state.
+    async fn update_webhook(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        change: &WebhookChange,
+        now: Timestamp,
+        origin: &Origin,
+    ) -> StoreResult<Webhook>;
+
+    /// Gives the endpoint the signing secret `secret`; the old one signs beside it until
+    /// `old_until`.
+    async fn rotate_webhook_secret(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        secret: &str,
+        old_until: Timestamp,
+        now: Timestamp,
+        origin: &Origin,
+    ) -> StoreResult<Webhook>;
+
+    async fn delete_webhook(&self, org: Uuid, id: Uuid, origin: &Origin) -> StoreResult<()>;
+
+    /// The endpoint with what signs for it at `now`, to send it one message by hand.
+    async fn webhook_target(&self, org: Uuid, id: Uuid, now: Timestamp) -> StoreResult<Claimed>;
+
+    /// The endpoint's delivery log, newest first.
+    async fn list_deliveries(
+        &self,
+        org: Uuid,
+        webhook: Uuid,
+        window: Window<i64>,
+    ) -> StoreResult<Vec<Delivery>>;
+
+    async fn count_deliveries(&self, org: Uuid, webhook: Uuid) -> StoreResult<u64>;
+
+    async fn get_delivery(&self, org: Uuid, webhook: Uuid, id: i64) -> StoreResult<Delivery>;
+
+    /// Logs a delivery an admin asked for; one that succeeded ends the endpoint's failing
+    /// state.
+    async fn log_delivery(&self, delivery: &NewDelivery) -> StoreResult<Delivery>;
+
+    /// Claims up to `limit` endpoints that have events to send and are due, for `lease`.
+    async fn claim_webhooks(
+        &self,
+        node: Uuid,
+        now: Timestamp,
+        lease: std::time::Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<Claimed>>;
+
+    /// The team's events after position `after`, oldest first.
+    async fn webhook_events(
+        &self,
+        org: Uuid,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>>;
+
+    /// The team's event at position `seq`, if it is still kept.
+    async fn webhook_event(&self, org: Uuid, seq: i64) -> StoreResult<Option<AuditEvent>>;
+
+    /// Stores what became of a claimed endpoint's next message (and its delivery, if one was
+    /// tried), renewing the claim for `lease` while it moves on, releasing it otherwise.
+    /// `false` when `node` no longer holds it (its claim ran out): stop sending to it.
+    async fn advance_webhook(
+        &self,
+        node: Uuid,
+        id: Uuid,
+        progress: &Progress,
+        delivery: Option<&NewDelivery>,
+        now: Timestamp,
+        lease: std::time::Duration,
+    ) -> StoreResult<bool>;
+
+    /// Lets go of a claimed endpoint.
+    async fn release_webhook(&self, node: Uuid, id: Uuid) -> StoreResult<()>;
+
+    /// Events waiting for active endpoints, over all teams.
+    async fn webhook_backlog(&self) -> StoreResult<u64>;
+
+    /// Forgets at most `limit` deliveries logged before `before`; how many.
+    async fn prune_webhook_deliveries(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
 }
 
 /// SCIM provisioning (see `crate::provisioning`).

@@ -22,6 +22,12 @@ impl Timestamp {
         Self(self.0.saturating_sub(micros))
     }
 
+    /// The moment `d` later.
+    pub fn plus(self, d: std::time::Duration) -> Self {
+        let micros = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_add(micros))
+    }
+
     pub fn as_micros(self) -> i64 {
         self.0
     }

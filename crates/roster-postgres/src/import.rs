@@ -215,7 +215,7 @@ impl Imports for PostgresStore {
             .await
             .map_err(other)?;
         let summary = apply(&mut tx, org, ts(now), rows).await?;
-        crate::audit::imported(&mut tx, origin, org, &summary).await?;
+        crate::audit::imported(&mut tx, origin, org, &summary, rows).await?;
         if dry_run {
             tx.rollback().await.map_err(other)?;
         } else {

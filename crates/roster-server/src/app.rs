@@ -3,7 +3,7 @@
 
 use crate::api::{
     accounts, audit, campaign_members, campaigns, email_domains, group_memberships, groups, health,
-    invitations, me, members, memberships, organizations,
+    invitations, me, members, memberships, organizations, webhooks,
 };
 use crate::error::ApiError;
 use crate::negotiate;
@@ -113,6 +113,23 @@ pub fn app(state: AppState) -> App {
             accounts::retrieve_deployment_key,
             accounts::destroy_deployment_key
         ))
+        // /api/organizations/{id}/webhooks/
+        .routes(routes!(webhooks::list, webhooks::create))
+        // /api/organizations/{id}/webhooks/{wid}/
+        .routes(routes!(
+            webhooks::retrieve,
+            webhooks::update,
+            webhooks::partial_update,
+            webhooks::destroy
+        ))
+        // /api/organizations/{id}/webhooks/{wid}/rotate-secret/
+        .routes(routes!(webhooks::rotate_secret))
+        // /api/organizations/{id}/webhooks/{wid}/ping/
+        .routes(routes!(webhooks::ping))
+        // /api/organizations/{id}/webhooks/{wid}/deliveries/
+        .routes(routes!(webhooks::deliveries))
+        // /api/organizations/{id}/webhooks/{wid}/deliveries/{did}/redeliver/
+        .routes(routes!(webhooks::redeliver))
         // /api/organizations/{id}/invitations/
         .routes(routes!(invitations::list, invitations::create))
         // /api/organizations/{id}/invitations/{iid}/

@@ -357,6 +357,50 @@ impl Fields {
         role
     }
 
+    /// A boolean: JSON `true`/`false`, or in a form `true`/`false`/`1`/`0` as Django REST
+    /// Framework's BooleanField reads them.
+    pub fn boolean(&mut self, field: &str, required: bool) -> Option<bool> {
+        let value = self.take(field, required)?;
+        let parsed = match &value {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Some(true),
+                "false" | "0" | "no" | "off" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        };
+        if parsed.is_none() {
+            self.error(field, "Must be a valid boolean.");
+        }
+        parsed
+    }
+
+    /// A list of strings: a JSON array, or in a form one string of comma-separated items.
+    pub fn strings(&mut self, field: &str, required: bool) -> Option<Vec<String>> {
+        let value = self.take(field, required)?;
+        let list = match value {
+            Value::Array(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(s) => Some(s.trim().to_owned()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>(),
+            Value::String(s) => Some(
+                s.split(',')
+                    .map(|item| item.trim().to_owned())
+                    .filter(|item| !item.is_empty())
+                    .collect(),
+            ),
+            _ => None,
+        };
+        if list.is_none() {
+            self.error(field, "Expected a list of strings.");
+        }
+        list
+    }
+
     /// Records an error found by the caller's own check.
     pub fn invalid(&mut self, field: &str, message: impl Into<String>) {
         self.error(field, message);

@@ -28,3 +28,4 @@ pub mod scim;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod webhooks;

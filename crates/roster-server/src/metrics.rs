@@ -44,6 +44,11 @@ struct ScimLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     pool: String,
     state: &'static str,
@@ -59,6 +64,9 @@ pub struct Metrics {
     unavailable: Counter,
     scim: Family<ScimLabels, Counter>,
     pools: Family<PoolLabels, Gauge>,
+    webhook_deliveries: Family<OutcomeLabels, Counter>,
+    webhook_latency: Histogram,
+    webhook_backlog: Gauge,
     /// The digest of `--metrics-token`, if set: compared in constant time, and digests of
     /// equal length tell nothing of the token's length.
     token: Option<KeyHash>,
@@ -112,6 +120,24 @@ impl Metrics {
             "Member-list page-cache lookups that did not find the page",
             pages.misses.clone(),
         );
+        let webhook_deliveries = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook messages sent by this node, by outcome: delivered (a 2xx answer) or failed",
+            webhook_deliveries.clone(),
+        );
+        let webhook_latency = latency_buckets();
+        registry.register(
+            "webhook_delivery_duration_seconds",
+            "Time from a webhook message's send to the receiver's answer (or the failure)",
+            webhook_latency.clone(),
+        );
+        let webhook_backlog = Gauge::default();
+        registry.register(
+            "webhook_backlog",
+            "Events of the change history that active webhook endpoints have not yet taken",
+            webhook_backlog.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -120,6 +146,9 @@ impl Metrics {
             unavailable,
             scim,
             pools,
+            webhook_deliveries,
+            webhook_latency,
+            webhook_backlog,
             token: None,
         }
     }
@@ -155,6 +184,21 @@ impl Metrics {
         if let Some(kind) = scim_kind(route, method) {
             self.scim.get_or_create(&ScimLabels { kind }).inc();
         }
+    }
+
+    /// Counts one try of a webhook message.
+    pub fn webhook_delivered(&self, attempt: &crate::webhooks::Attempt) {
+        let outcome = if attempt.delivered {
+            "delivered"
+        } else {
+            "failed"
+        };
+        self.webhook_deliveries
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+        #[allow(clippy::cast_precision_loss)] // milliseconds well below 2^52
+        self.webhook_latency
+            .observe(attempt.latency_ms as f64 / 1000.0);
     }
 
     fn permits(&self, headers: &HeaderMap) -> bool {
@@ -250,6 +294,14 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Respon
             };
             metrics.pools.get_or_create(&labels).set(i64::from(value));
         }
+    }
+    match state.store.webhook_backlog().await {
+        Ok(n) => {
+            metrics
+                .webhook_backlog
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot count the webhook backlog"),
     }
     let mut body = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut body, &metrics.registry) {

@@ -37,6 +37,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
         (name = "campaigns", description = "Campaign rosters with per-person reporting data"),
         (name = "accounts", description = "Service accounts and deployment keys"),
         (name = "invitations", description = "Inviting people and joining"),
+        (name = "webhooks", description = "Changes pushed to other systems, signed, with a delivery log"),
         (name = "me", description = "The caller"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -210,6 +211,9 @@ const FORM_OPERATIONS: &[&str] = &[
     "deployment_keys_create",
     "invitations_create",
     "email_domains_create",
+    "webhooks_create",
+    "webhooks_update",
+    "webhooks_partial_update",
 ];
 
 /// Documents the form media types of a flat write: the JSON body's fields, sent as form

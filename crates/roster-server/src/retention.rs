@@ -1,5 +1,5 @@
 //! What Roster keeps for a time, forgotten in the background: idempotency keys after a day,
-//! change-history events after `--audit-retention-days`. Every ten minutes, a thousand rows
+//! change-history events and webhook deliveries after `--audit-retention-days`. Every ten minutes, a thousand rows
 //! at a time, so that no statement holds the database for long.
 
 use roster_core::{Clock, Store, StoreResult};
@@ -21,6 +21,10 @@ pub async fn prune(store: Arc<dyn Store>, clock: Arc<dyn Clock>, audit_kept_for:
         .await;
         let before = now.minus(audit_kept_for);
         drain("audit events", || store.prune_audit_events(before, BATCH)).await;
+        drain("webhook deliveries", || {
+            store.prune_webhook_deliveries(before, BATCH)
+        })
+        .await;
     }
 }
 

@@ -6,6 +6,7 @@ use crate::metrics::Metrics;
 use crate::page_cache::PageCache;
 use crate::recall::Recall;
 use crate::scim::creates::Creates;
+use crate::webhooks::{Deliverer, Settings as WebhookSettings};
 use roster_core::{Clock, Store};
 use std::sync::Arc;
 
@@ -28,6 +29,8 @@ pub struct AppState {
     pub mailer: Option<Arc<Mailer>>,
     /// What `/metrics` shows.
     pub metrics: Arc<Metrics>,
+    /// Sends webhook messages (pings and redeliveries from here; the worker shares it).
+    pub webhooks: Arc<Deliverer>,
 }
 
 impl AppState {
@@ -41,6 +44,12 @@ impl AppState {
     pub fn with_metrics_token(mut self, token: String) -> Self {
         let metrics = Metrics::new(&self.pages).with_token(token);
         self.metrics = Arc::new(metrics);
+        self
+    }
+
+    /// This state, sending webhooks with `settings`.
+    pub fn with_webhooks(mut self, settings: WebhookSettings) -> Self {
+        self.webhooks = Arc::new(Deliverer::new(settings));
         self
     }
 
@@ -59,6 +68,7 @@ impl AppState {
             heavy: Arc::new(Heavy::new(config.max_heavy_per_key)),
             creates: Arc::new(Creates::new(store.clone())),
             mailer: None,
+            webhooks: Arc::new(Deliverer::new(WebhookSettings::default())),
             store,
             clock,
             config: Arc::new(config),

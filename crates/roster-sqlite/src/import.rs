@@ -235,7 +235,7 @@ impl Imports for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(other)?;
-        crate::audit::imported(&mut tx, origin, org, &summary).await?;
+        crate::audit::imported(&mut tx, origin, org, &summary, rows).await?;
         if dry_run {
             tx.rollback().await.map_err(other)?;
         } else {

@@ -14,6 +14,7 @@ pub mod me;
 pub mod members;
 pub mod memberships;
 pub mod organizations;
+pub mod webhooks;
 
 use crate::error::ApiError;
 use crate::pagination::json_bytes;

@@ -85,6 +85,20 @@ pub struct ServeArgs {
     #[arg(long, env = "ROSTER_SQLITE_WAL_LIMIT_MIB", default_value_t = StoreOptions::default().wal_limit >> 20,
           value_parser = clap::value_parser!(u64).range(1..))]
     sqlite_wal_limit_mib: u64,
+    /// Allow webhook endpoints on private, loopback and link-local addresses, and `http://`
+    /// URLs: for receivers inside your own network. Off, only public `https://` receivers.
+    #[arg(long, env = "ROSTER_WEBHOOKS_ALLOW_PRIVATE", default_value_t = false,
+          action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    webhooks_allow_private: bool,
+    /// Milliseconds before the first retry of a failed webhook message; each next retry waits
+    /// twice as long (at most an hour), with random jitter.
+    #[arg(long, env = "ROSTER_WEBHOOKS_RETRY_BASE_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    webhooks_retry_base_ms: u64,
+    /// Seconds a failed webhook message is retried before its endpoint is marked failing.
+    #[arg(long, env = "ROSTER_WEBHOOKS_RETRY_FOR", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    webhooks_retry_for: u64,
     /// A token that `GET /metrics` asks for (`Authorization: Bearer <token>`); without it the
     /// metrics are open to anyone who reaches the port.
     #[arg(long, env = "ROSTER_METRICS_TOKEN", hide_env_values = true,
@@ -157,7 +171,13 @@ pub async fn serve(args: ServeArgs, database: &str) -> CliResult {
         args.header_read_timeout,
         args.idle_timeout,
     );
-    let mut state = AppState::new(store, clock, config);
+    let webhooks = crate::webhooks::Settings {
+        allow_private: args.webhooks_allow_private,
+        retry_base: std::time::Duration::from_millis(args.webhooks_retry_base_ms),
+        retry_for: std::time::Duration::from_secs(args.webhooks_retry_for),
+    };
+    let mut state = AppState::new(store, clock, config).with_webhooks(webhooks);
+    state.webhooks.ready()?;
     if let Some(mailer) = mailer {
         state = state.with_mailer(mailer);
     }
@@ -169,6 +189,15 @@ pub async fn serve(args: ServeArgs, database: &str) -> CliResult {
         state.clock.clone(),
         crate::retention::audit_kept_for(args.audit_retention_days),
     ));
+    tokio::spawn(
+        crate::webhooks::worker::Worker {
+            store: state.store.clone(),
+            clock: state.clock.clone(),
+            deliverer: state.webhooks.clone(),
+            metrics: state.metrics.clone(),
+        }
+        .run(),
+    );
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, "roster is listening");
     crate::listener::serve(listener, app(state), limits, shutdown_signal()).await;

@@ -42,3 +42,5 @@ mod tags;
 mod takeover;
 mod team_rules;
 mod versioning;
+mod webhook_nodes;
+mod webhooks;

@@ -78,6 +78,24 @@ async fn the_schema_is_openapi_3_1_listing_every_path_and_method() {
         ("/api/health/", vec!["get"]),
         ("/api/health/ready/", vec!["get"]),
         ("/api/audit/organizations/{id}/", vec!["get"]),
+        ("/api/organizations/{id}/webhooks/", vec!["get", "post"]),
+        (
+            "/api/organizations/{id}/webhooks/{wid}/",
+            vec!["get", "put", "patch", "delete"],
+        ),
+        (
+            "/api/organizations/{id}/webhooks/{wid}/rotate-secret/",
+            vec!["post"],
+        ),
+        ("/api/organizations/{id}/webhooks/{wid}/ping/", vec!["post"]),
+        (
+            "/api/organizations/{id}/webhooks/{wid}/deliveries/",
+            vec!["get"],
+        ),
+        (
+            "/api/organizations/{id}/webhooks/{wid}/deliveries/{did}/redeliver/",
+            vec!["post"],
+        ),
         ("/api/audit/groups/{id}/", vec!["get"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
@@ -100,8 +118,12 @@ async fn the_schema_is_openapi_3_1_listing_every_path_and_method() {
                     .any(|s| s.starts_with('2')),
                 "{method} {path}"
             );
-            // The key rotations and the answers to one's own invitation take no body.
+            // The key and secret rotations, webhook pings and redeliveries, and the answers
+            // to one's own invitation take no body.
             let bodyless = path.ends_with("/rotate/")
+                || path.ends_with("/rotate-secret/")
+                || path.ends_with("/ping/")
+                || path.ends_with("/redeliver/")
                 || path == "/api/me/key/"
                 || path.starts_with("/api/invitations/{iid}/");
             if matches!(method, "post" | "put" | "patch") && !bodyless {
@@ -200,7 +222,7 @@ async fn every_operation_has_examples_and_every_list_its_page_headers() {
             }
         }
     }
-    assert_eq!(lists, 12, "every list takes pages");
+    assert_eq!(lists, 14, "every list takes pages");
 }
 
 /// The writes whose fields are flat document their form bodies; member lists stay JSON.

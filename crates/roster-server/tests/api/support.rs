@@ -54,6 +54,7 @@ pub fn postgres_server(test: &str) -> Option<String> {
 
 pub struct TestApp {
     app: App,
+    state: AppState,
     pub store: Arc<dyn Store>,
     _dir: TempDir,
 }
@@ -200,6 +201,24 @@ impl TestApp {
         Self::open(dir, &url, &StoreOptions::default(), config, mailer).await
     }
 
+    /// A server that sends webhooks with `settings`, its delivery worker running.
+    pub async fn with_webhooks(settings: roster_server::webhooks::Settings) -> Self {
+        let mut test = Self::new().await;
+        let state = test.state.clone().with_webhooks(settings);
+        tokio::spawn(
+            roster_server::webhooks::worker::Worker {
+                store: state.store.clone(),
+                clock: state.clock.clone(),
+                deliverer: state.webhooks.clone(),
+                metrics: state.metrics.clone(),
+            }
+            .run(),
+        );
+        test.app = app(state.clone());
+        test.state = state;
+        test
+    }
+
     /// A new database for one test: a SQLite file in `dir`, or with ROSTER_TEST_DATABASE_URL a
     /// new database on that PostgreSQL server.
     pub async fn fresh_url(dir: &TempDir) -> String {
@@ -232,7 +251,8 @@ impl TestApp {
             state = state.with_mailer(mailer);
         }
         TestApp {
-            app: app(state),
+            app: app(state.clone()),
+            state,
             store,
             _dir: dir,
         }

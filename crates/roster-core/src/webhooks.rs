@@ -1,0 +1,627 @@
+//! Webhooks: what an endpoint may be (its URL, the event types it takes), how one event of
+//! the change history becomes the messages sent to it (member lists in batches of at most
+//! [`BATCH`] people), how a message is signed (the Standard Webhooks scheme) and when a failed
+//! one is tried again. Pure rules; the server resolves, connects and sends.
+
+use crate::audit::AuditEvent;
+use crate::timestamp::Timestamp;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The most people one message names: a 100,000-person change is 100 messages.
+pub const BATCH: usize = 1000;
+/// The most event types one endpoint names.
+pub const MAX_EVENT_TYPES: usize = 64;
+/// The longest URL accepted.
+pub const MAX_URL: usize = 2048;
+/// How long one delivery may take, connection included.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest wait between two tries of one message.
+pub const MAX_DELAY: Duration = Duration::from_secs(3600);
+/// How long a rotated-out secret still signs, beside the new one, so receivers can switch.
+pub const ROTATION_OVERLAP: Duration = Duration::from_secs(24 * 3600);
+
+/// Every type a message can have; an endpoint names some of them, `<kind>.*`, or `*`.
+pub const EVENT_TYPES: &[&str] = &[
+    "organization.updated",
+    "membership.created",
+    "membership.updated",
+    "membership.deleted",
+    "membership.imported",
+    "group.created",
+    "group.updated",
+    "group.deleted",
+    "group_membership.added",
+    "group_membership.removed",
+    "campaign.created",
+    "campaign.updated",
+    "campaign.deleted",
+    "campaign_member.added",
+    "campaign_member.removed",
+    "campaign_member.updated",
+    "service_account.created",
+    "service_account.deleted",
+    "deployment_key.created",
+    "deployment_key.deleted",
+    "invitation.created",
+    "invitation.revoked",
+    "invitation.accepted",
+    "invitation.rejected",
+    "email_domain.created",
+    "email_domain.deleted",
+    "webhook.created",
+    "webhook.updated",
+    "webhook.deleted",
+    "webhook.ping",
+];
+
+/// An endpoint that receives a team's events.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Webhook {
+    pub id: Uuid,
+    pub url: String,
+    /// The event types it receives: names from the list in docs/API.md, `<kind>.*`, or `*`.
+    pub events: Vec<String>,
+    /// Whether events are sent to it (an admin's switch).
+    pub active: bool,
+    pub description: String,
+    /// Since when it has failed every try of one message for the retry window; nothing is
+    /// sent to it until an admin's ping succeeds or they set `active` again.
+    pub failing_since: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// The signing secret: only in the answer that creates or rotates it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// A new endpoint.
+#[derive(Clone, Debug)]
+pub struct NewWebhook {
+    pub url: String,
+    pub events: Vec<String>,
+    pub active: bool,
+    pub description: String,
+    pub secret: String,
+}
+
+/// What an admin sets on an endpoint; `None` keeps the present value.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookChange {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub active: Option<bool>,
+    pub description: Option<String>,
+}
+
+/// One try to deliver a message, as the delivery log shows it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Delivery {
+    pub id: i64,
+    pub event: DeliveredEvent,
+    /// 1 for the first try of a message, counting up with each retry; a redelivery or ping
+    /// an admin asks for is a try of its own (`manual`).
+    pub attempt: u32,
+    /// The receiver's answer, null when there was none (refused, timed out).
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+    /// Whether the receiver took it (a 2xx answer).
+    pub delivered: bool,
+    pub manual: bool,
+    pub created_at: Timestamp,
+    #[serde(skip)]
+    pub source: Source,
+}
+
+/// The message a delivery carried.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveredEvent {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// Where a delivered message came from, to send it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Source {
+    /// Part `part` of the history's event at `seq`.
+    Event { seq: i64, part: u32 },
+    /// A ping.
+    #[default]
+    Ping,
+}
+
+/// A delivery to write to the log.
+#[derive(Clone, Debug)]
+pub struct NewDelivery {
+    pub webhook: Uuid,
+    pub message: Uuid,
+    pub kind: String,
+    pub source: Source,
+    pub attempt: u32,
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+    pub delivered: bool,
+    pub manual: bool,
+    pub at: Timestamp,
+}
+
+/// An endpoint a worker holds for a while (its lease), with what it needs to send to it.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub org: Uuid,
+    pub url: String,
+    pub events: Vec<String>,
+    /// The signing secrets: the current one, and a rotated-out one while it still signs.
+    pub secrets: Vec<String>,
+    /// Where it stands: every event up to `after` is done, and the first `part` messages of
+    /// the next one.
+    pub after: i64,
+    pub part: u32,
+    /// Tries of the next message so far, and when its first try failed.
+    pub attempts: u32,
+    pub failed_since: Option<Timestamp>,
+}
+
+/// What became of a claimed endpoint's next message, to store with the delivery.
+#[derive(Clone, Debug)]
+pub enum Progress {
+    /// Done (or skipped): the endpoint now stands at (`after`, `part`).
+    Moved { after: i64, part: u32 },
+    /// Failed: try again at `retry_at`; `failed_since` is when its first try failed.
+    Retry {
+        retry_at: Timestamp,
+        failed_since: Timestamp,
+        attempts: u32,
+    },
+    /// Failed for the whole retry window: the endpoint is failing from now.
+    GiveUp,
+}
+
+/// Why an endpoint is refused.
+pub type Refusal = String;
+
+/// The parts of a URL that delivery needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub host: TargetHost,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetHost {
+    Name(String),
+    Ip(IpAddr),
+}
+
+/// Checks the form of an endpoint's URL: `https://` (or `http://` where private addresses
+/// are allowed, for receivers on a private network), a host, no user name or password, at
+/// most [`MAX_URL`] characters, and an address that is public unless `allow_private`. A host
+/// name's addresses are checked after it is resolved ([`is_public`]).
+pub fn check_url(raw: &str, allow_private: bool) -> Result<Target, Refusal> {
+    if raw.len() > MAX_URL {
+        return Err(format!(
+            "Ensure this field has no more than {MAX_URL} characters."
+        ));
+    }
+    let url = url::Url::parse(raw).map_err(|_| "Enter a valid URL.".to_owned())?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_private => {}
+        "http" => {
+            return Err("The URL must use https:// (http:// is allowed only with \
+                 --webhooks-allow-private)."
+                .into());
+        }
+        _ => return Err("The URL must use https://.".into()),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("The URL must not carry a user name or password.".into());
+    }
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| "Enter a valid URL.".to_owned())?;
+    let host = match url.host() {
+        Some(url::Host::Domain(name)) => TargetHost::Name(name.to_owned()),
+        Some(url::Host::Ipv4(ip)) => TargetHost::Ip(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => TargetHost::Ip(IpAddr::V6(ip)),
+        None => return Err("Enter a valid URL.".into()),
+    };
+    if let TargetHost::Ip(ip) = host {
+        check_address(ip, allow_private)?;
+    }
+    Ok(Target { host, port })
+}
+
+/// How the history and the delivery log name an endpoint: its URL's host and port, never its
+/// path or query, which may carry a receiver's token.
+pub fn label(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(url) => match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            _ => String::new(),
+        },
+        Err(_) => String::new(),
+    }
+}
+
+/// Refuses an address that is not public, unless `allow_private`.
+pub fn check_address(ip: IpAddr, allow_private: bool) -> Result<(), Refusal> {
+    if allow_private || is_public(ip) {
+        Ok(())
+    } else {
+        Err(format!(
+            "The URL's address {ip} is private, loopback, link-local or reserved; \
+             webhooks are sent only to public addresses."
+        ))
+    }
+}
+
+/// Whether `ip` is a public unicast address: not loopback, private, link-local, shared
+/// (CGNAT), multicast, documentation, benchmarking or otherwise reserved, nor an IPv6 form
+/// that carries such an IPv4 address (mapped, compatible, NAT64, 6to4).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || ip.is_multicast()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (18..20).contains(&b))
+        || a >= 240)
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_public_v4(v4);
+    }
+    // IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) carry an IPv4 address.
+    if s[..6] == [0; 6] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return !ip.is_unspecified() && !ip.is_loopback() && is_public_v4(embedded(s[6], s[7]));
+    }
+    if s[0] == 0x2002 {
+        return is_public_v4(embedded(s[1], s[2]));
+    }
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || (s[0] & 0xfe00) == 0xfc00
+        || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] & 0xffc0) == 0xfec0
+        || (s[0] == 0x2001 && s[1] == 0x0db8)
+        || (s[0] == 0x2001 && s[1] < 0x0200))
+}
+
+/// Checks and tidies the event types an endpoint names: each a known type, `<kind>.*` for
+/// a known kind, or `*` alone; at least one, at most [`MAX_EVENT_TYPES`], no repeats.
+pub fn check_event_types(types: &[String]) -> Result<Vec<String>, Refusal> {
+    if types.is_empty() {
+        return Err("Name at least one event type, or \"*\" for all.".into());
+    }
+    if types.len() > MAX_EVENT_TYPES {
+        return Err(format!(
+            "Ensure this field has no more than {MAX_EVENT_TYPES} elements."
+        ));
+    }
+    let mut kept: Vec<String> = Vec::with_capacity(types.len());
+    for t in types {
+        let known = t == "*"
+            || EVENT_TYPES.contains(&t.as_str())
+            || t.strip_suffix(".*").is_some_and(|kind| {
+                EVENT_TYPES
+                    .iter()
+                    .any(|e| e.split('.').next() == Some(kind))
+            });
+        if !known {
+            return Err(format!("\"{t}\" is not a valid event type."));
+        }
+        if !kept.contains(t) {
+            kept.push(t.clone());
+        }
+    }
+    if kept.len() > 1 && kept.iter().any(|t| t == "*") {
+        return Err("\"*\" already names every event type; name it alone.".into());
+    }
+    Ok(kept)
+}
+
+/// Whether an endpoint that names `selected` receives a message of type `kind`.
+pub fn wants(selected: &[String], kind: &str) -> bool {
+    selected.iter().any(|s| {
+        s == "*"
+            || s == kind
+            || s.strip_suffix(".*")
+                .is_some_and(|k| kind.split('.').next() == Some(k))
+    })
+}
+
+/// One message that an event of the history becomes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    /// Its place among the event's messages, from 0.
+    pub part: u32,
+    pub kind: String,
+    pub data: Value,
+}
+
+/// The member-list keys of a list event's data, in the order their messages are sent, each
+/// with the verb of its messages.
+const LIST_KEYS: &[(&str, &str)] = &[
+    ("added", "added"),
+    ("removed", "removed"),
+    ("updated", "updated"),
+];
+
+/// The messages an event of the history becomes, in order. A change to a member list (a
+/// group's, a campaign's, an import) is one message per verb and [`BATCH`] people, `data`
+/// naming the people (`{"people": [...]}`); any other event is one message with the event's
+/// data. Events no endpoint receives (a team's creation) become none.
+pub fn messages(event: &AuditEvent) -> Vec<Message> {
+    let action = event.action_type.as_str();
+    let (kind, verb) = action.split_once('.').unwrap_or((action, ""));
+    let data: Value = serde_json::from_str(event.data.get()).unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    let mut push = |kind: String, data: Value| {
+        let part = u32::try_from(out.len()).unwrap_or(u32::MAX);
+        out.push(Message { part, kind, data });
+    };
+    match (kind, verb) {
+        ("organization", "created") => {}
+        ("group_membership" | "campaign_member", _) => {
+            for (key, verb) in LIST_KEYS {
+                let Some(Value::Array(people)) = data.get(*key) else {
+                    continue;
+                };
+                for batch in people.chunks(BATCH) {
+                    push(format!("{kind}.{verb}"), json!({ "people": batch }));
+                }
+            }
+        }
+        ("membership", "imported") => {
+            let mut summary = data.as_object().cloned().unwrap_or_default();
+            let people = match summary.remove("people") {
+                Some(Value::Array(people)) => people,
+                _ => Vec::new(),
+            };
+            if people.is_empty() {
+                push(action.to_owned(), Value::Object(summary.clone()));
+            }
+            for batch in people.chunks(BATCH) {
+                let mut body: Map<String, Value> = summary.clone();
+                body.insert("people".into(), Value::from(batch.to_vec()));
+                push(action.to_owned(), Value::Object(body));
+            }
+        }
+        _ => push(action.to_owned(), data),
+    }
+    out
+}
+
+/// The id of part `part` of the event `event`: the event's own for its first message (so a
+/// one-message event has the id that the change history shows), a stable digest of both for
+/// the rest, the same on every try.
+pub fn message_id(event: Uuid, part: u32) -> Uuid {
+    if part == 0 {
+        return event;
+    }
+    let mut digest = Sha256::new();
+    digest.update(event.as_bytes());
+    digest.update(part.to_be_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.finalize()[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// The JSON body of a message of `event` (its id, type, time, team, actor, object, data).
+pub fn body(event: &AuditEvent, message: &Message, parts: usize) -> Vec<u8> {
+    let body = json!({
+        "id": message_id(event.id, message.part),
+        "type": message.kind,
+        "timestamp": event.timestamp,
+        "organization": {"id": event.target_object.id, "name": event.target_object.label},
+        "actor": event.actor,
+        "face": event.face,
+        "request_id": event.request_id,
+        "object": event.action_object,
+        "data": message.data,
+        "event": {"id": event.id, "part": message.part, "parts": parts},
+    });
+    body.to_string().into_bytes()
+}
+
+/// The body of a ping to an endpoint of `org`.
+pub fn ping_body(id: Uuid, org: Uuid, org_name: &str, webhook: Uuid, at: Timestamp) -> Vec<u8> {
+    json!({
+        "id": id,
+        "type": "webhook.ping",
+        "timestamp": at,
+        "organization": {"id": org, "name": org_name},
+        "actor": null,
+        "object": {"id": webhook, "content_type": "webhook", "label": ""},
+        "data": {},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A new signing secret: `whsec_` and 32 random bytes in base64, as Standard Webhooks
+/// writes them.
+pub fn issue_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("whsec_{}", BASE64.encode(bytes))
+}
+
+/// The `webhook-signature` header of a message: `v1,<base64 HMAC-SHA256>` of
+/// `<id>.<timestamp>.<body>` under each secret, separated by spaces.
+pub fn signature(secrets: &[String], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let signed = |secret: &String| {
+        let key = secret.strip_prefix("whsec_").unwrap_or(secret);
+        let key = BASE64
+            .decode(key)
+            .unwrap_or_else(|_| key.as_bytes().to_vec());
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&key) else {
+            return String::new();
+        };
+        mac.update(id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()))
+    };
+    secrets.iter().map(signed).collect::<Vec<_>>().join(" ")
+}
+
+/// How long to wait before try `attempts + 1` of a message whose `attempts` tries failed:
+/// `base` doubled for each earlier failure, at most [`MAX_DELAY`], and a random half of it
+/// (`jitter` in 0..1) so that endpoints that failed together do not retry together.
+pub fn retry_delay(attempts: u32, base: Duration, jitter: f64) -> Duration {
+    let doubled = base.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+    let delay = doubled.min(MAX_DELAY);
+    delay / 2 + delay.mul_f64(jitter.clamp(0.0, 1.0) / 2.0)
+}
+
+/// What follows a failed try at `now` of a message first tried and failed at `failed_since`
+/// (now, when this was its first try), after `attempts` tries in all.
+pub fn after_failure(
+    now: Timestamp,
+    failed_since: Option<Timestamp>,
+    attempts: u32,
+    base: Duration,
+    retry_for: Duration,
+    jitter: f64,
+) -> Progress {
+    let since = failed_since.unwrap_or(now);
+    if now >= since.plus(retry_for) {
+        return Progress::GiveUp;
+    }
+    Progress::Retry {
+        retry_at: now.plus(retry_delay(attempts, base, jitter)),
+        failed_since: since,
+        attempts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_pass() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a00:1",
+            "2002:a00:1::",
+            "2001:db8::1",
+        ] {
+            let ip: IpAddr = private.parse().expect("address");
+            assert!(!is_public(ip), "{private} passed");
+        }
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            let ip: IpAddr = public.parse().expect("address");
+            assert!(is_public(ip), "{public} refused");
+        }
+    }
+
+    #[test]
+    fn urls_are_https_public_and_without_credentials() {
+        assert!(check_url("https://hooks.example.com/roster", false).is_ok());
+        assert!(check_url("http://hooks.example.com/", false).is_err());
+        assert!(check_url("http://127.0.0.1:9/", true).is_ok());
+        assert!(check_url("https://127.0.0.1/", false).is_err());
+        assert!(check_url("https://[::1]/", false).is_err());
+        assert!(check_url("https://user:pw@example.com/", false).is_err());
+        assert!(check_url("ftp://example.com/", true).is_err());
+        assert!(check_url("not a url", true).is_err());
+        assert!(check_url("https://0x7f.1/", false).is_err());
+        let t = check_url("https://hooks.example.com/x", false).expect("ok");
+        assert_eq!(t.port, 443);
+    }
+
+    #[test]
+    fn event_types_are_known_and_match() {
+        let all = vec!["*".to_owned()];
+        assert!(check_event_types(&all).is_ok());
+        assert!(check_event_types(&[]).is_err());
+        assert!(check_event_types(&["group.exploded".into()]).is_err());
+        assert!(check_event_types(&["*".into(), "group.created".into()]).is_err());
+        let some = check_event_types(&["group_membership.*".into(), "group.created".into()])
+            .expect("valid");
+        assert!(wants(&some, "group_membership.added"));
+        assert!(wants(&some, "group.created"));
+        assert!(!wants(&some, "group.deleted"));
+        assert!(wants(&all, "campaign.deleted"));
+    }
+
+    #[test]
+    fn retries_back_off_and_give_up_after_the_window() {
+        let base = Duration::from_secs(1);
+        assert_eq!(retry_delay(1, base, 0.0), Duration::from_millis(500));
+        assert_eq!(retry_delay(3, base, 1.0), Duration::from_secs(4));
+        assert_eq!(retry_delay(40, base, 1.0), MAX_DELAY);
+        let day = Duration::from_secs(86_400);
+        let start = Timestamp::from_micros(0);
+        assert!(matches!(
+            after_failure(start.plus(day), Some(start), 30, base, day, 0.5),
+            Progress::GiveUp
+        ));
+        assert!(matches!(
+            after_failure(start, None, 1, base, day, 0.5),
+            Progress::Retry { attempts: 1, .. }
+        ));
+    }
+
+    #[test]
+    fn message_ids_are_stable_and_distinct() {
+        let event = Uuid::new_v4();
+        assert_eq!(message_id(event, 0), event);
+        assert_eq!(message_id(event, 3), message_id(event, 3));
+        assert_ne!(message_id(event, 1), message_id(event, 2));
+    }
+}

@@ -1,0 +1,192 @@
+//! Sending webhooks: the HTTP client that delivers one signed message to an endpoint, with the
+//! address checks that keep it off private networks, and the worker ([`worker`]) that walks
+//! each endpoint through its team's change history. The rules (which URL, which address,
+//! which messages, how signed, when retried) are `roster_core::webhooks`'s.
+
+pub mod worker;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use roster_core::webhooks::{self as rules, Refusal, TIMEOUT, TargetHost};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// The webhook settings of `roster serve`.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Whether endpoints on private, loopback and link-local addresses (and `http://`) are
+    /// allowed: for receivers inside a private network, and for tests.
+    pub allow_private: bool,
+    /// The wait before the first retry of a failed message; doubled for each next one.
+    pub retry_base: Duration,
+    /// How long one message is retried before its endpoint is marked failing.
+    pub retry_for: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            allow_private: false,
+            retry_base: Duration::from_millis(1000),
+            retry_for: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// What one try of a message came to.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+    pub delivered: bool,
+}
+
+/// Delivers messages: one HTTP client for every endpoint, which resolves each host itself,
+/// refuses it if any address it has is not public (unless allowed), and connects only to the
+/// addresses it checked; no proxies, no redirects, a 10 s limit.
+pub struct Deliverer {
+    pub settings: Settings,
+    /// The client, or why it could not be built (its TLS set-up failed): then `roster serve`
+    /// refuses to start, and a send says why it failed.
+    client: Result<reqwest::Client, String>,
+}
+
+/// Resolves host names for the client, keeping only names whose every address passes.
+struct CheckedResolver {
+    allow_private: bool,
+}
+
+impl Resolve for CheckedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let addrs = resolve(name.as_str(), allow_private).await?;
+            Ok(Box::new(addrs.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// The addresses of `host`, refused if there are none or any is not public.
+async fn resolve(host: &str, allow_private: bool) -> Result<Vec<SocketAddr>, Refusal> {
+    let found = tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((host, 0)))
+        .await
+        .map_err(|_| format!("The host {host} could not be resolved in time."))?
+        .map_err(|_| format!("The host {host} could not be resolved."))?;
+    let addrs: Vec<SocketAddr> = found.collect();
+    if addrs.is_empty() {
+        return Err(format!("The host {host} has no address."));
+    }
+    for addr in &addrs {
+        rules::check_address(addr.ip(), allow_private)?;
+    }
+    Ok(addrs)
+}
+
+impl Deliverer {
+    pub fn new(settings: Settings) -> Self {
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(CheckedResolver {
+                allow_private: settings.allow_private,
+            }))
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(TIMEOUT)
+            .connect_timeout(TIMEOUT)
+            .user_agent(concat!("Roster-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the webhook client: {e}"));
+        Deliverer { settings, client }
+    }
+
+    /// Whether messages can be sent: `Err` says why not.
+    pub fn ready(&self) -> Result<(), String> {
+        self.client.as_ref().map(|_| ()).map_err(Clone::clone)
+    }
+
+    /// Checks an endpoint's URL as an admin registers it: its form, and every address its
+    /// host has now. Nothing is connected to.
+    pub async fn check(&self, url: &str) -> Result<(), Refusal> {
+        let allow = self.settings.allow_private;
+        let target = rules::check_url(url, allow)?;
+        if let TargetHost::Name(host) = target.host {
+            resolve(&host, allow).await?;
+        }
+        Ok(())
+    }
+
+    /// POSTs `body`, signed with `secrets` as message `id`, to `url`. The URL is checked
+    /// again (an IP address written in it is not resolved, so its check is here).
+    pub async fn send(&self, url: &str, secrets: &[String], id: Uuid, body: Vec<u8>) -> Attempt {
+        let started = Instant::now();
+        let failed = |error: String, started: Instant| Attempt {
+            status_code: None,
+            latency_ms: millis(started),
+            error: Some(error),
+            delivered: false,
+        };
+        if let Err(refused) = rules::check_url(url, self.settings.allow_private) {
+            return failed(refused, started);
+        }
+        let client = match &self.client {
+            Ok(client) => client,
+            Err(e) => return failed(e.clone(), started),
+        };
+        let timestamp = unix_seconds();
+        let id = id.to_string();
+        let signature = rules::signature(secrets, &id, timestamp, &body);
+        let sent = client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(response) => {
+                let status = response.status();
+                Attempt {
+                    status_code: Some(status.as_u16()),
+                    latency_ms: millis(started),
+                    error: (!status.is_success())
+                        .then(|| format!("the receiver answered {}", status.as_u16())),
+                    delivered: status.is_success(),
+                }
+            }
+            Err(e) => failed(describe(&e), started),
+        }
+    }
+}
+
+/// The time now in whole seconds since 1970, as `webhook-timestamp` says it.
+fn unix_seconds() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn millis(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A failed send in words, without the URL (its query may hold a receiver's token).
+fn describe(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    if e.is_timeout() {
+        return format!("no answer within {} s", TIMEOUT.as_secs());
+    }
+    let mut text = if e.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "the request failed".to_owned()
+    };
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text.chars().take(500).collect()
+}
