@@ -5,7 +5,7 @@
 
 use crate::dialect::{Backend, Conn, Db, NOW, Stamp, at, ts};
 use crate::other;
-use crate::rows::push_window;
+use crate::rows::{prune_oldest, push_window};
 use async_trait::async_trait;
 use roster_core::audit::{AuditCursor, AuditEvent, AuditFilter, AuditObject, AuditScope, Face};
 use roster_core::store::{AuditLog, Window};
@@ -427,17 +427,6 @@ impl AuditLog for Backend {
     }
 
     async fn prune_audit_events(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
-        // The oldest `limit` by position, of which those past their time: a read of `limit`
-        // rows of the primary key, never a scan for rows to forget.
-        let sql = format!(
-            "DELETE FROM audit_events WHERE seq IN (SELECT seq FROM \
-             (SELECT seq, at FROM audit_events ORDER BY seq LIMIT {limit}) oldest WHERE at < $1)"
-        );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(ts(before))
-            .execute(self.writes())
-            .await
-            .map_err(other)?;
-        Ok(done.rows_affected())
+        prune_oldest(self.writes(), "audit_events", "seq", before, limit).await
     }
 }

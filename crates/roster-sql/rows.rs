@@ -3,7 +3,7 @@
 
 use crate::dialect::{Db, Stamp, at};
 use roster_core::store::Window;
-use roster_core::{Organization, Role, StoreError, User};
+use roster_core::{Organization, Role, StoreError, StoreResult, Timestamp, User};
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
 
@@ -92,4 +92,26 @@ pub(crate) fn push_window<C>(
         qb.push(" OFFSET ")
             .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
     }
+}
+
+/// Forgets at most `limit` rows of `table` whose time (`at`) is before `before`, among its
+/// oldest `limit` by `key`: a read of `limit` rows of the primary key, never a scan for rows
+/// to forget (history and delivery logs are written in time order). How many it forgot.
+pub(crate) async fn prune_oldest(
+    pool: &sqlx::Pool<Db>,
+    table: &'static str,
+    key: &'static str,
+    before: Timestamp,
+    limit: u32,
+) -> StoreResult<u64> {
+    let sql = format!(
+        "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM \
+         (SELECT {key}, at FROM {table} ORDER BY {key} LIMIT {limit}) oldest WHERE at < $1)"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(crate::dialect::ts(before))
+        .execute(pool)
+        .await
+        .map_err(crate::other)?;
+    Ok(done.rows_affected())
 }

@@ -8,7 +8,7 @@
 use crate::audit::{self, Event, Object};
 use crate::dialect::{Backend, Conn, Db, NOW, Stamp, at, locks, ts};
 use crate::other;
-use crate::rows::push_window;
+use crate::rows::{prune_oldest, push_window};
 use async_trait::async_trait;
 use roster_core::audit::AuditEvent;
 use roster_core::store::{Webhooks, Window};
@@ -231,6 +231,20 @@ impl Webhooks for Backend {
         origin: &Origin,
     ) -> StoreResult<Webhook> {
         let mut tx = self.write().await?;
+        let held: i64 = sqlx::query_scalar("SELECT count(*) FROM webhooks WHERE org_id = $1")
+            .bind(org)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(other)?;
+        if u64::try_from(held).unwrap_or(u64::MAX) >= rules::MAX_PER_TEAM {
+            return Err(StoreError::Invalid {
+                field: None,
+                message: format!(
+                    "A team may have at most {} webhooks; delete one first.",
+                    rules::MAX_PER_TEAM
+                ),
+            });
+        }
         let id = Uuid::now_v7();
         let event = Event::on_team(
             org,
@@ -604,16 +618,6 @@ impl Webhooks for Backend {
     }
 
     async fn prune_webhook_deliveries(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
-        let sql = format!(
-            "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM \
-             (SELECT id, at FROM webhook_deliveries ORDER BY id LIMIT {limit}) oldest \
-             WHERE at < $1)"
-        );
-        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(ts(before))
-            .execute(self.writes())
-            .await
-            .map_err(other)?;
-        Ok(done.rows_affected())
+        prune_oldest(self.writes(), "webhook_deliveries", "id", before, limit).await
     }
 }

@@ -10,14 +10,19 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 use uuid::Uuid;
 
 /// The most people one message names: a 100,000-person change is 100 messages.
 pub const BATCH: usize = 1000;
+/// The most endpoints one team may have: each is served in order, one message at a time, and
+/// a slow one holds a delivery slot for up to 10 s a try.
+pub const MAX_PER_TEAM: u64 = 20;
 /// The most event types one endpoint names.
 pub const MAX_EVENT_TYPES: usize = 64;
 /// The longest URL accepted.
@@ -238,8 +243,13 @@ pub fn check_url(raw: &str, allow_private: bool) -> Result<Target, Refusal> {
         Some(url::Host::Ipv6(ip)) => TargetHost::Ip(IpAddr::V6(ip)),
         None => return Err("Enter a valid URL.".into()),
     };
-    if let TargetHost::Ip(ip) = host {
-        check_address(ip, allow_private)?;
+    if let TargetHost::Ip(ip) = host
+        && !may_connect(ip, allow_private)
+    {
+        return Err(format!(
+            "The address {ip} is private, loopback, link-local or reserved; \
+             webhooks are sent only to public addresses."
+        ));
     }
     Ok(Target { host, port })
 }
@@ -257,16 +267,20 @@ pub fn label(raw: &str) -> String {
     }
 }
 
-/// Refuses an address that is not public, unless `allow_private`.
-pub fn check_address(ip: IpAddr, allow_private: bool) -> Result<(), Refusal> {
-    if allow_private || is_public(ip) {
-        Ok(())
-    } else {
-        Err(format!(
-            "The URL's address {ip} is private, loopback, link-local or reserved; \
-             webhooks are sent only to public addresses."
-        ))
-    }
+/// Whether delivery may connect to `ip`: a public address, or any where private ones are
+/// allowed.
+pub fn may_connect(ip: IpAddr, allow_private: bool) -> bool {
+    allow_private || is_public(ip)
+}
+
+/// The refusal of a host name that resolves to an address delivery may not connect to. It
+/// does not say which address: a team admin must not learn the network's own names and
+/// addresses by registering URLs.
+pub fn refused_host(host: &str) -> Refusal {
+    format!(
+        "The host {host} resolves to a private, loopback, link-local or reserved address; \
+         webhooks are sent only to public addresses."
+    )
 }
 
 /// Whether `ip` is a public unicast address: not loopback, private, link-local, shared
@@ -370,57 +384,108 @@ pub struct Message {
     pub data: Value,
 }
 
-/// The member-list keys of a list event's data, in the order their messages are sent, each
-/// with the verb of its messages.
-const LIST_KEYS: &[(&str, &str)] = &[
-    ("added", "added"),
-    ("removed", "removed"),
-    ("updated", "updated"),
-];
+/// The member-list keys of a list event's data, in the order their messages are sent; each is
+/// also the verb of its messages.
+const LIST_KEYS: [&str; 3] = ["added", "removed", "updated"];
 
-/// The messages an event of the history becomes, in order. A change to a member list (a
-/// group's, a campaign's, an import) is one message per verb and [`BATCH`] people, `data`
-/// naming the people (`{"people": [...]}`); any other event is one message with the event's
-/// data. Events no endpoint receives (a team's creation) become none.
-pub fn messages(event: &AuditEvent) -> Vec<Message> {
-    let action = event.action_type.as_str();
-    let (kind, verb) = action.split_once('.').unwrap_or((action, ""));
-    let data: Value = serde_json::from_str(event.data.get()).unwrap_or(Value::Null);
-    let mut out = Vec::new();
-    let mut push = |kind: String, data: Value| {
-        let part = u32::try_from(out.len()).unwrap_or(u32::MAX);
-        out.push(Message { part, kind, data });
-    };
-    match (kind, verb) {
-        ("organization", "created") => {}
-        ("group_membership" | "campaign_member", _) => {
-            for (key, verb) in LIST_KEYS {
-                let Some(Value::Array(people)) = data.get(*key) else {
-                    continue;
-                };
-                for batch in people.chunks(BATCH) {
-                    push(format!("{kind}.{verb}"), json!({ "people": batch }));
-                }
+/// What one message holds of its event's data.
+#[derive(Clone, Debug)]
+enum Part {
+    /// The event's data as it is.
+    Whole,
+    /// People `from..to` of the list `list` (an index into `Messages::lists`).
+    Batch { list: usize, from: usize, to: usize },
+}
+
+/// The messages an event of the history becomes, in order, made one at a time as they are
+/// sent: a change to a member list (a group's, a campaign's, an import) is one message per verb
+/// and [`BATCH`] people, `data` naming the people (`{"people": [...]}`, an import's with its
+/// counts beside); any other event is one message with the event's data; a team's creation,
+/// which no endpoint can have seen, is none. The people are kept as the history wrote them
+/// (raw JSON), so a 100,000-person event is held once, not once per message.
+pub struct Messages {
+    action: String,
+    data: Value,
+    /// `(type, people)` of each member list.
+    lists: Vec<(String, Vec<Box<RawValue>>)>,
+    parts: Vec<Part>,
+}
+
+impl Messages {
+    pub fn of(event: &AuditEvent) -> Self {
+        let action = event.action_type.clone();
+        let (kind, verb) = action.split_once('.').unwrap_or((&action, ""));
+        let mut messages = Messages {
+            action: action.clone(),
+            data: Value::Null,
+            lists: Vec::new(),
+            parts: Vec::new(),
+        };
+        let list_event = matches!(kind, "group_membership" | "campaign_member");
+        let imported = (kind, verb) == ("membership", "imported");
+        if (kind, verb) == ("organization", "created") {
+            return messages;
+        }
+        if !list_event && !imported {
+            messages.data = serde_json::from_str(event.data.get()).unwrap_or(Value::Null);
+            messages.parts.push(Part::Whole);
+            return messages;
+        }
+        // Each field of the data as written; member lists stay raw.
+        let mut fields: BTreeMap<String, Box<RawValue>> =
+            serde_json::from_str(event.data.get()).unwrap_or_default();
+        let mut take_list = |key: &str, kind: String, messages: &mut Messages| {
+            let people: Vec<Box<RawValue>> = fields
+                .remove(key)
+                .and_then(|raw| serde_json::from_str(raw.get()).ok())
+                .unwrap_or_default();
+            let list = messages.lists.len();
+            for from in (0..people.len()).step_by(BATCH) {
+                let to = (from + BATCH).min(people.len());
+                messages.parts.push(Part::Batch { list, from, to });
+            }
+            messages.lists.push((kind, people));
+        };
+        if imported {
+            take_list("people", action.clone(), &mut messages);
+            let counts = fields
+                .into_iter()
+                .filter_map(|(k, raw)| Some((k, serde_json::from_str(raw.get()).ok()?)));
+            messages.data = Value::Object(counts.collect());
+            if messages.parts.is_empty() {
+                messages.parts.push(Part::Whole);
+            }
+        } else {
+            for key in LIST_KEYS {
+                take_list(key, format!("{kind}.{key}"), &mut messages);
             }
         }
-        ("membership", "imported") => {
-            let mut summary = data.as_object().cloned().unwrap_or_default();
-            let people = match summary.remove("people") {
-                Some(Value::Array(people)) => people,
-                _ => Vec::new(),
-            };
-            if people.is_empty() {
-                push(action.to_owned(), Value::Object(summary.clone()));
-            }
-            for batch in people.chunks(BATCH) {
-                let mut body: Map<String, Value> = summary.clone();
-                body.insert("people".into(), Value::from(batch.to_vec()));
-                push(action.to_owned(), Value::Object(body));
-            }
-        }
-        _ => push(action.to_owned(), data),
+        messages
     }
-    out
+
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Message `part`, if the event has one.
+    pub fn get(&self, part: u32) -> Option<Message> {
+        let index = usize::try_from(part).ok()?;
+        let (kind, data) = match self.parts.get(index)? {
+            Part::Whole => (self.action.clone(), self.data.clone()),
+            Part::Batch { list, from, to } => {
+                let (kind, people) = self.lists.get(*list)?;
+                let batch = serde_json::to_value(&people[*from..*to]).unwrap_or(Value::Null);
+                let mut data = self.data.as_object().cloned().unwrap_or_default();
+                data.insert("people".into(), batch);
+                (kind.clone(), Value::Object(data))
+            }
+        };
+        Some(Message { part, kind, data })
+    }
 }
 
 /// The id of part `part` of the event `event`: the event's own for its first message (so a
@@ -615,6 +680,69 @@ mod tests {
             after_failure(start, None, 1, base, day, 0.5),
             Progress::Retry { attempts: 1, .. }
         ));
+    }
+
+    fn event(action: &str, data: Value) -> AuditEvent {
+        AuditEvent {
+            id: Uuid::new_v4(),
+            actor: None,
+            target_object: crate::audit::AuditObject {
+                id: Uuid::new_v4().to_string(),
+                content_type: "organization".into(),
+                label: "Acme".into(),
+            },
+            action_object: None,
+            action_type: action.into(),
+            data: RawValue::from_string(data.to_string()).expect("json"),
+            timestamp: Timestamp::from_micros(0),
+            request_id: None,
+            face: crate::Face::Api,
+            seq: 1,
+        }
+    }
+
+    #[test]
+    fn member_lists_are_batched_and_other_events_sent_whole() {
+        let people = |n: usize| -> Vec<Value> {
+            (0..n)
+                .map(|i| json!({ "email": format!("p{i}@acme.test") }))
+                .collect()
+        };
+        let replace = event(
+            "group_membership.replaced",
+            json!({"added": people(2500), "removed": people(1000)}),
+        );
+        let messages = Messages::of(&replace);
+        let shape: Vec<(String, usize)> = (0..4)
+            .map(|part| messages.get(part).expect("a part"))
+            .map(|m| (m.kind, m.data["people"].as_array().map_or(0, Vec::len)))
+            .collect();
+        let added = "group_membership.added".to_owned();
+        assert_eq!(
+            shape,
+            [
+                (added.clone(), 1000),
+                (added.clone(), 1000),
+                (added, 500),
+                ("group_membership.removed".to_owned(), 1000)
+            ]
+        );
+        assert_eq!(messages.len(), 4);
+        assert!(messages.get(4).is_none());
+        let import = event(
+            "membership.imported",
+            json!({"rows": 1001, "people": people(1001)}),
+        );
+        let imported = Messages::of(&import);
+        assert_eq!(imported.len(), 2);
+        let second = imported.get(1).expect("part 1");
+        assert_eq!(second.data["rows"], json!(1001));
+        assert_eq!(second.data["people"], json!([{"email": "p1000@acme.test"}]));
+        let renamed = event("group.updated", json!({"name": {"from": "a", "to": "b"}}));
+        let whole = Messages::of(&renamed);
+        assert_eq!(whole.len(), 1);
+        assert_eq!(whole.get(0).expect("it").data["name"]["to"], json!("b"));
+        assert!(Messages::of(&event("organization.created", json!({}))).is_empty());
     }
 
     #[test]

@@ -182,6 +182,14 @@ impl Caller {
         &self.1
     }
 
+    /// The team named by `org` (a path's id, so a malformed one is a 404), once the caller's
+    /// role in it is checked against what the action needs.
+    pub async fn team(&self, state: &AppState, org: &str, needs: Needs) -> ApiResult<Uuid> {
+        let org = crate::input::parse_uuid(org)?;
+        self.role_in(state, org, needs).await?;
+        Ok(org)
+    }
+
     /// The caller's role in `org`, checked against what the action needs. An organization the
     /// caller is not in (or an unproven key's holder is in, but not through it) is a 404, so its
     /// existence does not leak; operators act as admins of every organization.

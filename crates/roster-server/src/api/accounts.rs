@@ -90,12 +90,6 @@ pub struct DeploymentKeyWrite {
     name: String,
 }
 
-async fn admin_of(state: &AppState, caller: &Caller, org: &str) -> ApiResult<Uuid> {
-    let org = parse_uuid(org)?;
-    caller.role_in(state, org, Needs::Admin).await?;
-    Ok(org)
-}
-
 /// The team's accounts of one kind, shown as `T`.
 async fn list_of<T: From<Account> + Serialize + Send + 'static>(
     state: &AppState,
@@ -104,7 +98,7 @@ async fn list_of<T: From<Account> + Serialize + Send + 'static>(
     kind: AccountKind,
     listing: Listing,
 ) -> ApiResult<Response> {
-    let org = admin_of(state, caller, org).await?;
+    let org = caller.team(state, org, Needs::Admin).await?;
     let total = state.store.count_accounts(org, kind);
     let read = move |store: Arc<dyn Store>, window| async move {
         let accounts = store.list_accounts(org, kind, window).await?;
@@ -149,7 +143,7 @@ async fn one_of<T: From<Account> + Serialize>(
     (org, id): (String, String),
     kind: AccountKind,
 ) -> ApiResult<Response> {
-    let org = admin_of(state, caller, &org).await?;
+    let org = caller.team(state, &org, Needs::Admin).await?;
     let account = state.store.get_account(org, kind, parse_uuid(&id)?).await?;
     json(StatusCode::OK, &T::from(account))
 }
@@ -161,7 +155,7 @@ async fn delete_of(
     (org, id): (String, String),
     kind: AccountKind,
 ) -> ApiResult<Response> {
-    let org = admin_of(state, caller, &org).await?;
+    let org = caller.team(state, &org, Needs::Admin).await?;
     state
         .store
         .delete_account(org, kind, parse_uuid(&id)?, caller.origin())
@@ -219,7 +213,7 @@ pub async fn create_service_account(
     Path(org): Path<String>,
     FlatBody(body): FlatBody,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
+    let org = caller.team(&state, &org, Needs::Admin).await?;
     let mut fields = Fields::new(body, false)?;
     let name = fields.text("name", true, MAX_NAME);
     let role = fields.role("role", false);
@@ -273,7 +267,7 @@ pub async fn rotate_service_account(
     caller: Caller,
     Path((org, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
+    let org = caller.team(&state, &org, Needs::Admin).await?;
     let account = (state.store)
         .get_account(org, AccountKind::ServiceAccount, parse_uuid(&id)?)
         .await?;
@@ -310,7 +304,7 @@ pub async fn create_deployment_key(
     Path(org): Path<String>,
     FlatBody(body): FlatBody,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
+    let org = caller.team(&state, &org, Needs::Admin).await?;
     let mut fields = Fields::new(body, false)?;
     let name = fields.text("name", true, MAX_NAME);
     fields.finish()?;

@@ -39,12 +39,6 @@ pub struct WebhookWrite {
     description: Option<String>,
 }
 
-async fn admin_of(state: &AppState, caller: &Caller, org: &str) -> ApiResult<Uuid> {
-    let org = parse_uuid(org)?;
-    caller.role_in(state, org, Needs::Admin).await?;
-    Ok(org)
-}
-
 /// The fields of a write, checked; `partial` for PATCH. The URL's host is resolved and each
 /// of its addresses checked, without connecting.
 async fn read_change(
@@ -91,7 +85,7 @@ pub async fn list(
     listing: Listing,
     Path(org): Path<String>,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
+    let org = caller.team(&state, &org, Needs::Admin).await?;
     let total = state.store.count_webhooks(org);
     let read =
         move |store: Arc<dyn Store>, window| async move { store.list_webhooks(org, window).await };
@@ -111,7 +105,7 @@ pub async fn create(
     Path(org): Path<String>,
     FlatBody(body): FlatBody,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
+    let org = caller.team(&state, &org, Needs::Admin).await?;
     let change = read_change(&state, body, false).await?;
     let hook = NewWebhook {
         url: change.url.unwrap_or_default(),
@@ -136,7 +130,7 @@ pub async fn retrieve(
     caller: Caller,
     Path((org, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
+    let org = caller.team(&state, &org, Needs::Admin).await?;
     let hook = state.store.get_webhook(org, parse_uuid(&id)?).await?;
     json(StatusCode::OK, &hook)
 }
@@ -148,7 +142,7 @@ async fn change(
     body: serde_json::Value,
     partial: bool,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
+    let org = caller.team(&state, &org, Needs::Admin).await?;
     let id = parse_uuid(&id)?;
     let change = read_change(&state, body, partial).await?;
     let now = state.clock.now();
@@ -194,7 +188,7 @@ pub async fn destroy(
     caller: Caller,
     Path((org, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
+    let org = caller.team(&state, &org, Needs::Admin).await?;
     (state.store)
         .delete_webhook(org, parse_uuid(&id)?, caller.origin())
         .await?;
@@ -211,7 +205,7 @@ pub async fn rotate_secret(
     caller: Caller,
     Path((org, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
+    let org = caller.team(&state, &org, Needs::Admin).await?;
     let now = state.clock.now();
     let secret = rules::issue_secret();
     let hook = (state.store)
@@ -237,7 +231,7 @@ pub async fn deliveries(
     listing: Listing,
     Path((org, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
+    let org = caller.team(&state, &org, Needs::Admin).await?;
     let hook = state.store.get_webhook(org, parse_uuid(&id)?).await?.id;
     let total = state.store.count_deliveries(org, hook);
     let read = move |store: Arc<dyn Store>, window| async move {
@@ -259,7 +253,7 @@ pub async fn ping(
     caller: Caller,
     Path((org, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
+    let org = caller.team(&state, &org, Needs::Admin).await?;
     let delivery = send_ping(&state, org, parse_uuid(&id)?).await?;
     json(StatusCode::OK, &delivery)
 }
@@ -274,7 +268,7 @@ pub async fn redeliver(
     caller: Caller,
     Path((org, id, delivery)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let org = admin_of(&state, &caller, &org).await?;
+    let org = caller.team(&state, &org, Needs::Admin).await?;
     let hook = parse_uuid(&id)?;
     let earlier = (state.store)
         .get_delivery(org, hook, parse_int_id(&delivery)?)
@@ -294,9 +288,9 @@ pub async fn redeliver(
         .webhook_event(org, seq)
         .await?
         .ok_or_else(gone)?;
-    let messages = rules::messages(&event);
-    let message = messages.iter().find(|m| m.part == part).ok_or_else(gone)?;
-    let body = rules::body(&event, message, messages.len());
+    let messages = rules::Messages::of(&event);
+    let message = messages.get(part).ok_or_else(gone)?;
+    let body = rules::body(&event, &message, messages.len());
     let id = rules::message_id(event.id, part);
     let target = (state.store)
         .webhook_target(org, hook, state.clock.now())

@@ -78,8 +78,11 @@ async fn resolve(host: &str, allow_private: bool) -> Result<Vec<SocketAddr>, Ref
     if addrs.is_empty() {
         return Err(format!("The host {host} has no address."));
     }
-    for addr in &addrs {
-        rules::check_address(addr.ip(), allow_private)?;
+    if !addrs
+        .iter()
+        .all(|a| rules::may_connect(a.ip(), allow_private))
+    {
+        return Err(rules::refused_host(host));
     }
     Ok(addrs)
 }

@@ -31,22 +31,44 @@ pub struct Worker {
     pub metrics: Arc<Metrics>,
 }
 
+/// Whether to go on sending to an endpoint after an event.
+enum Went {
+    On,
+    /// A try failed (its retry is stored) or the claim was lost.
+    Stop,
+}
+
 impl Worker {
-    /// Delivers until the process ends.
+    /// Delivers until the process ends. Up to [`AT_ONCE`] endpoints are served side by side,
+    /// each slot refilled as soon as its endpoint is done: a slow receiver (up to 10 s a try)
+    /// holds its own slot, not the others'.
     pub async fn run(self) {
+        let worker = Arc::new(self);
         let node = Uuid::new_v4();
+        let mut serving = tokio::task::JoinSet::new();
         loop {
-            let now = self.clock.now();
-            match self.store.claim_webhooks(node, now, LEASE, AT_ONCE).await {
-                Ok(claimed) if !claimed.is_empty() => {
-                    let serving = claimed.into_iter().map(|c| self.serve(node, c));
-                    futures_util::future::join_all(serving).await;
+            while serving.try_join_next().is_some() {}
+            let room = AT_ONCE.saturating_sub(u32::try_from(serving.len()).unwrap_or(AT_ONCE));
+            if room > 0 {
+                let now = worker.clock.now();
+                match worker.store.claim_webhooks(node, now, LEASE, room).await {
+                    Ok(claimed) if !claimed.is_empty() => {
+                        for hook in claimed {
+                            let worker = worker.clone();
+                            serving.spawn(async move { worker.serve(node, hook).await });
+                        }
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "webhooks: cannot claim endpoints");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                 }
-                Ok(_) => tokio::time::sleep(POLL).await,
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhooks: cannot claim endpoints");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
+            }
+            tokio::select! {
+                _ = serving.join_next(), if !serving.is_empty() => {}
+                () = tokio::time::sleep(POLL) => {}
             }
         }
     }
@@ -62,56 +84,66 @@ impl Worker {
     }
 
     /// Sends the endpoint its waiting messages in order, until it has none, one fails, its
-    /// claim is lost, or it had its share.
+    /// claim is lost, or it had its share. A position moved past messages it does not take
+    /// is stored once, at the end, not once per event skipped.
     async fn deliver(&self, node: Uuid, mut hook: Claimed) -> StoreResult<()> {
         let mut sent = 0;
-        loop {
+        let mut unsaved = false;
+        while sent < PER_CLAIM {
             let events = (self.store)
                 .webhook_events(hook.org, hook.after, EVENTS_AT_ONCE)
                 .await?;
             if events.is_empty() {
-                return Ok(());
+                break;
             }
             for event in events {
-                if !self
-                    .deliver_event(node, &mut hook, &event, &mut sent)
-                    .await?
-                {
+                let went = self.deliver_event(node, &mut hook, &event, &mut sent, &mut unsaved);
+                if let Went::Stop = went.await? {
                     return Ok(());
                 }
             }
-            if sent >= PER_CLAIM {
-                return Ok(());
-            }
         }
+        if unsaved {
+            let moved = Progress::Moved {
+                after: hook.after,
+                part: hook.part,
+            };
+            let now = self.clock.now();
+            (self.store)
+                .advance_webhook(node, hook.id, &moved, None, now, LEASE)
+                .await?;
+        }
+        Ok(())
     }
 
-    /// Sends the messages of `event` that the endpoint has not had; whether to go on.
+    /// Sends the messages of `event` that the endpoint has not had and takes.
     async fn deliver_event(
         &self,
         node: Uuid,
         hook: &mut Claimed,
         event: &AuditEvent,
         sent: &mut usize,
-    ) -> StoreResult<bool> {
-        let messages = rules::messages(event);
+        unsaved: &mut bool,
+    ) -> StoreResult<Went> {
+        let messages = rules::Messages::of(event);
         let parts = messages.len();
-        let mut skipped = false;
-        for message in messages.iter().skip(hook.part as usize) {
-            let next = if message.part as usize + 1 == parts {
+        for part in hook.part..u32::try_from(parts).unwrap_or(u32::MAX) {
+            let Some(message) = messages.get(part) else {
+                break;
+            };
+            let next = if part as usize + 1 == parts {
                 (event.seq, 0)
             } else {
-                (hook.after, message.part + 1)
+                (hook.after, part + 1)
             };
             if !rules::wants(&hook.events, &message.kind) {
                 (hook.after, hook.part) = next;
-                skipped = true;
+                *unsaved = true;
                 continue;
             }
-            let id = rules::message_id(event.id, message.part);
-            let body = rules::body(event, message, parts);
-            let attempt = self
-                .deliverer
+            let id = rules::message_id(event.id, part);
+            let body = rules::body(event, &message, parts);
+            let attempt = (self.deliverer)
                 .send(&hook.url, &hook.secrets, id, body)
                 .await;
             self.metrics.webhook_delivered(&attempt);
@@ -120,10 +152,10 @@ impl Worker {
             let delivery = NewDelivery {
                 webhook: hook.id,
                 message: id,
-                kind: message.kind.clone(),
+                kind: message.kind,
                 source: Source::Event {
                     seq: event.seq,
-                    part: message.part,
+                    part,
                 },
                 attempt: tries,
                 status_code: attempt.status_code,
@@ -138,30 +170,20 @@ impl Worker {
                 .advance_webhook(node, hook.id, &progress, Some(&delivery), now, LEASE)
                 .await?;
             if !held || !attempt.delivered {
-                return Ok(false);
+                return Ok(Went::Stop);
             }
             (hook.after, hook.part) = next;
             hook.attempts = 0;
             hook.failed_since = None;
-            skipped = false;
+            *unsaved = false;
             *sent += 1;
         }
-        if parts == 0 || hook.after != event.seq {
+        // An event with no message for this endpoint (or none at all) is passed.
+        if hook.after != event.seq {
             (hook.after, hook.part) = (event.seq, 0);
-            skipped = true;
+            *unsaved = true;
         }
-        if skipped {
-            let moved = Progress::Moved {
-                after: hook.after,
-                part: hook.part,
-            };
-            let now = self.clock.now();
-            let held = (self.store)
-                .advance_webhook(node, hook.id, &moved, None, now, LEASE)
-                .await?;
-            return Ok(held);
-        }
-        Ok(true)
+        Ok(Went::On)
     }
 
     /// Where the endpoint goes after a try: on to `next`, or a retry, or failing.

@@ -310,14 +310,26 @@ async fn a_failing_receiver_is_retried_and_order_is_kept() {
             "the first message is retried before any other"
         );
     }
-    let log = app
-        .get(&format!(
-            "/api/organizations/{org}/webhooks/{id}/deliveries/"
-        ))
-        .key(&admin)
-        .send()
-        .await
-        .json();
+    // Each try is logged just after its answer: wait for the sixth row.
+    let started = Instant::now();
+    let log = loop {
+        let log = app
+            .get(&format!(
+                "/api/organizations/{org}/webhooks/{id}/deliveries/"
+            ))
+            .key(&admin)
+            .send()
+            .await
+            .json();
+        if log.as_array().map_or(0, Vec::len) >= 6 {
+            break log;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not logged: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let attempts: Vec<(u64, u64, bool)> = log
         .as_array()
         .expect("list")
@@ -514,20 +526,28 @@ async fn ping_redeliver_and_a_failing_endpoint_resumed() {
     let shown = app.get(&format!("{base}/")).key(&admin).send().await.json();
     assert_eq!(shown["failing_since"], Value::Null);
 
-    // A redelivery sends the same message (same id) again, and logs it.
-    let log = app
-        .get(&format!("{base}/deliveries/"))
-        .key(&admin)
-        .send()
-        .await
-        .json();
-    let delivered = log
-        .as_array()
-        .expect("list")
-        .iter()
-        .find(|d| d["event"]["type"] == json!("group.created") && d["delivered"] == json!(true))
-        .expect("the delivery")
-        .clone();
+    // A redelivery sends the same message (same id) again, and logs it. The worker logs a
+    // delivery just after its receiver answered: wait for the row.
+    let started = Instant::now();
+    let delivered = loop {
+        let log = app
+            .get(&format!("{base}/deliveries/"))
+            .key(&admin)
+            .send()
+            .await
+            .json();
+        let found = log.as_array().expect("list").iter().find(|d| {
+            d["event"]["type"] == json!("group.created") && d["delivered"] == json!(true)
+        });
+        if let Some(found) = found {
+            break found.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never logged: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let again = app
         .post(&format!("{base}/deliveries/{}/redeliver/", delivered["id"]))
         .key(&admin)
@@ -574,6 +594,19 @@ async fn private_addresses_and_bad_settings_are_refused_without_connecting() {
         assert_eq!(res.status, StatusCode::BAD_REQUEST, "{bad}");
         assert!(res.json()["url"][0].is_string(), "{bad}: {}", res.json());
     }
+    // A name's addresses are refused without being told: no map of the network for admins.
+    let named = app
+        .post(&hooks)
+        .key(&admin)
+        .json(&json!({ "url": "https://localhost/hook" }))
+        .send()
+        .await
+        .json();
+    let said = named["url"][0].as_str().expect("a reason");
+    assert!(
+        said.contains("localhost") && !said.contains("127.0.0.1") && !said.contains("::1"),
+        "{said}"
+    );
     for events in [
         json!([]),
         json!(["group.exploded"]),
@@ -722,5 +755,39 @@ async fn only_a_teams_admins_see_and_touch_its_webhooks() {
     assert!(
         !history.to_string().contains("whsec_"),
         "no secret in the history"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_has_at_most_twenty_webhooks() {
+    let app = TestApp::with_webhooks(settings()).await;
+    let (org, admin) = app.team("Acme").await;
+    let hooks = format!("/api/organizations/{org}/webhooks/");
+    for i in 0..20 {
+        let url = format!("http://127.0.0.1:9/{i}");
+        register(&app, org, &admin, &url, json!(["*"])).await;
+    }
+    let more = app
+        .post(&hooks)
+        .key(&admin)
+        .json(&json!({ "url": "http://127.0.0.1:9/more" }))
+        .send()
+        .await;
+    assert_eq!(more.status, StatusCode::BAD_REQUEST);
+    assert!(
+        more.json()["non_field_errors"][0]
+            .as_str()
+            .expect("why")
+            .contains("at most 20")
+    );
+    assert_eq!(
+        app.get(&hooks)
+            .key(&admin)
+            .send()
+            .await
+            .json()
+            .as_array()
+            .map(Vec::len),
+        Some(20)
     );
 }
