@@ -324,9 +324,15 @@ impl Webhooks for Backend {
         let before = get(&mut tx, org, id, " FOR UPDATE").await?;
         let events = change.events.as_ref().map(to_json).transpose()?;
         // Setting `active` resumes a failing endpoint: its stuck message gets a new window.
+        // An endpoint switched back on starts from now, as a new one does: what happened
+        // while it was off is not sent (a receiver switched off wanted none of it).
         let resume = change.active == Some(true);
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE webhooks SET url = coalesce($2, url), events = coalesce($3, events), \
+             after_seq = CASE WHEN $6 AND NOT active THEN \
+                 (SELECT coalesce(max(seq), 0) FROM audit_events WHERE org_id = webhooks.org_id) \
+                 ELSE after_seq END, \
+             part = CASE WHEN $6 AND NOT active THEN 0 ELSE part END, \
              active = coalesce($4, active), description = coalesce($5, description), \
              failing_since = CASE WHEN $6 THEN NULL ELSE failing_since END, \
              attempts = CASE WHEN $6 THEN 0 ELSE attempts END, \

@@ -791,3 +791,51 @@ async fn a_team_has_at_most_twenty_webhooks() {
         Some(20)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_switched_off_is_sent_nothing_of_that_time() {
+    let app = TestApp::with_webhooks(settings()).await;
+    let (org, admin) = app.team("Acme").await;
+    let (receiver, url) = Receiver::start().await;
+    let hook = register(&app, org, &admin, &url, json!(["group.*"])).await;
+    let one = format!(
+        "/api/organizations/{org}/webhooks/{}/",
+        hook["id"].as_str().expect("id")
+    );
+    let groups = format!("/api/organizations/{org}/groups/");
+    let off = app
+        .patch(&one)
+        .key(&admin)
+        .json(&json!({"active": false}))
+        .send()
+        .await;
+    assert_eq!(off.json()["active"], json!(false));
+    app.post(&groups)
+        .key(&admin)
+        .json(&json!({"name": "While off"}))
+        .send()
+        .await
+        .made();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(receiver.all().is_empty(), "nothing while off");
+    app.patch(&one)
+        .key(&admin)
+        .json(&json!({"active": true}))
+        .send()
+        .await
+        .made();
+    app.post(&groups)
+        .key(&admin)
+        .json(&json!({"name": "Back on"}))
+        .send()
+        .await
+        .made();
+    let got = receiver.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let names: Vec<Value> = receiver
+        .taken()
+        .iter()
+        .map(|m| m["data"]["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("Back on")], "{got:?}");
+}
