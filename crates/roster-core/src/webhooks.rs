@@ -11,7 +11,7 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -376,12 +376,28 @@ pub fn wants(selected: &[String], kind: &str) -> bool {
 }
 
 /// One message that an event of the history becomes.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Message {
     /// Its place among the event's messages, from 0.
     pub part: u32,
     pub kind: String,
-    pub data: Value,
+    /// Its `data`, as JSON text: written into the body as it is.
+    pub data: Box<RawValue>,
+}
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        (self.part, &self.kind, self.data.get()) == (other.part, &other.kind, other.data.get())
+    }
+}
+
+/// The data of a member-list message: the event's other fields (an import's counts), and
+/// the batch of people as the history wrote them.
+#[derive(Serialize)]
+struct Batch<'a> {
+    #[serde(flatten)]
+    counts: &'a Map<String, Value>,
+    people: &'a [Box<RawValue>],
 }
 
 /// The member-list keys of a list event's data, in the order their messages are sent; each is
@@ -405,7 +421,10 @@ enum Part {
 /// (raw JSON), so a 100,000-person event is held once, not once per message.
 pub struct Messages {
     action: String,
-    data: Value,
+    /// A whole event's data, as written.
+    data: Box<RawValue>,
+    /// An import's counts, beside each batch of its people.
+    counts: Map<String, Value>,
     /// `(type, people)` of each member list.
     lists: Vec<(String, Vec<Box<RawValue>>)>,
     parts: Vec<Part>,
@@ -417,7 +436,8 @@ impl Messages {
         let (kind, verb) = action.split_once('.').unwrap_or((&action, ""));
         let mut messages = Messages {
             action: action.clone(),
-            data: Value::Null,
+            data: event.data.clone(),
+            counts: Map::new(),
             lists: Vec::new(),
             parts: Vec::new(),
         };
@@ -427,7 +447,6 @@ impl Messages {
             return messages;
         }
         if !list_event && !imported {
-            messages.data = serde_json::from_str(event.data.get()).unwrap_or(Value::Null);
             messages.parts.push(Part::Whole);
             return messages;
         }
@@ -451,8 +470,11 @@ impl Messages {
             let counts = fields
                 .into_iter()
                 .filter_map(|(k, raw)| Some((k, serde_json::from_str(raw.get()).ok()?)));
-            messages.data = Value::Object(counts.collect());
+            messages.counts = counts.collect();
             if messages.parts.is_empty() {
+                if let Ok(counts) = serde_json::value::to_raw_value(&messages.counts) {
+                    messages.data = counts;
+                }
                 messages.parts.push(Part::Whole);
             }
         } else {
@@ -478,10 +500,11 @@ impl Messages {
             Part::Whole => (self.action.clone(), self.data.clone()),
             Part::Batch { list, from, to } => {
                 let (kind, people) = self.lists.get(*list)?;
-                let batch = serde_json::to_value(&people[*from..*to]).unwrap_or(Value::Null);
-                let mut data = self.data.as_object().cloned().unwrap_or_default();
-                data.insert("people".into(), batch);
-                (kind.clone(), Value::Object(data))
+                let batch = Batch {
+                    counts: &self.counts,
+                    people: people.get(*from..*to)?,
+                };
+                (kind.clone(), serde_json::value::to_raw_value(&batch).ok()?)
             }
         };
         Some(Message { part, kind, data })
@@ -503,21 +526,54 @@ pub fn message_id(event: Uuid, part: u32) -> Uuid {
     uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
-/// The JSON body of a message of `event` (its id, type, time, team, actor, object, data).
+/// The JSON body of a message of `event` (its id, type, time, team, actor, object, data),
+/// serialized straight from the event and the message's raw data.
 pub fn body(event: &AuditEvent, message: &Message, parts: usize) -> Vec<u8> {
-    let body = json!({
-        "id": message_id(event.id, message.part),
-        "type": message.kind,
-        "timestamp": event.timestamp,
-        "organization": {"id": event.target_object.id, "name": event.target_object.label},
-        "actor": event.actor,
-        "face": event.face,
-        "request_id": event.request_id,
-        "object": event.action_object,
-        "data": message.data,
-        "event": {"id": event.id, "part": message.part, "parts": parts},
-    });
-    body.to_string().into_bytes()
+    #[derive(Serialize)]
+    struct Team<'a> {
+        id: &'a str,
+        name: &'a str,
+    }
+    #[derive(Serialize)]
+    struct Of {
+        id: Uuid,
+        part: u32,
+        parts: usize,
+    }
+    #[derive(Serialize)]
+    struct Body<'a> {
+        id: Uuid,
+        #[serde(rename = "type")]
+        kind: &'a str,
+        timestamp: Timestamp,
+        organization: Team<'a>,
+        actor: &'a Option<crate::User>,
+        face: crate::Face,
+        request_id: &'a Option<String>,
+        object: &'a Option<crate::audit::AuditObject>,
+        data: &'a RawValue,
+        event: Of,
+    }
+    let body = Body {
+        id: message_id(event.id, message.part),
+        kind: &message.kind,
+        timestamp: event.timestamp,
+        organization: Team {
+            id: &event.target_object.id,
+            name: &event.target_object.label,
+        },
+        actor: &event.actor,
+        face: event.face,
+        request_id: &event.request_id,
+        object: &event.action_object,
+        data: &message.data,
+        event: Of {
+            id: event.id,
+            part: message.part,
+            parts,
+        },
+    };
+    serde_json::to_vec(&body).unwrap_or_default()
 }
 
 /// The body of a ping to an endpoint of `org`.
@@ -682,6 +738,10 @@ mod tests {
         ));
     }
 
+    fn parsed(message: &Message) -> Value {
+        serde_json::from_str(message.data.get()).expect("JSON")
+    }
+
     fn event(action: &str, data: Value) -> AuditEvent {
         AuditEvent {
             id: Uuid::new_v4(),
@@ -715,7 +775,10 @@ mod tests {
         let messages = Messages::of(&replace);
         let shape: Vec<(String, usize)> = (0..4)
             .map(|part| messages.get(part).expect("a part"))
-            .map(|m| (m.kind, m.data["people"].as_array().map_or(0, Vec::len)))
+            .map(|m| {
+                let people = parsed(&m)["people"].as_array().map_or(0, Vec::len);
+                (m.kind, people)
+            })
             .collect();
         let added = "group_membership.added".to_owned();
         assert_eq!(
@@ -735,13 +798,13 @@ mod tests {
         );
         let imported = Messages::of(&import);
         assert_eq!(imported.len(), 2);
-        let second = imported.get(1).expect("part 1");
-        assert_eq!(second.data["rows"], json!(1001));
-        assert_eq!(second.data["people"], json!([{"email": "p1000@acme.test"}]));
+        let second = parsed(&imported.get(1).expect("part 1"));
+        assert_eq!(second["rows"], json!(1001));
+        assert_eq!(second["people"], json!([{"email": "p1000@acme.test"}]));
         let renamed = event("group.updated", json!({"name": {"from": "a", "to": "b"}}));
         let whole = Messages::of(&renamed);
         assert_eq!(whole.len(), 1);
-        assert_eq!(whole.get(0).expect("it").data["name"]["to"], json!("b"));
+        assert_eq!(parsed(&whole.get(0).expect("it"))["name"]["to"], json!("b"));
         assert!(Messages::of(&event("organization.created", json!({}))).is_empty());
     }
 

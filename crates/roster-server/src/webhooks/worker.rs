@@ -13,8 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// How long a claim lasts without news from its node: above the 10 s a send may take.
-const LEASE: Duration = Duration::from_secs(60);
+/// How long a claim lasts without news from its node: three times the 10 s a send may take
+/// (its DNS lookup included), and renewed after each; a node that dies mid-send leaves its
+/// endpoints to the others (or to itself, restarted) at most this long after.
+const LEASE: Duration = Duration::from_secs(30);
 /// How often an idle worker looks for work.
 const POLL: Duration = Duration::from_millis(200);
 /// Endpoints one node serves at once.
