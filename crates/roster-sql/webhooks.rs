@@ -553,6 +553,7 @@ impl Webhooks for Backend {
         lease: Duration,
     ) -> StoreResult<bool> {
         let mut tx = self.write().await?;
+        crate::dialect::lazy_commit(&mut tx).await?;
         if let Some(delivery) = delivery {
             insert_delivery(&mut tx, delivery).await?;
         }

@@ -63,6 +63,18 @@ pub(crate) async fn one_at_a_time(conn: &mut Conn, key: &str) -> StoreResult<()>
         .map_err(crate::other)
 }
 
+/// Lets the transaction commit without waiting for its WAL to reach the disk: for writes
+/// that a crash may lose without harm (a webhook's position and delivery log, whose loss
+/// means a message sent again, which at-least-once delivery allows), so that they do not
+/// queue for the disk beside the changes that matter.
+pub(crate) async fn lazy_commit(conn: &mut Conn) -> StoreResult<()> {
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(conn)
+        .await
+        .map(|_| ())
+        .map_err(crate::other)
+}
+
 impl crate::PostgresStore {
     /// Reads and writes share one pool.
     pub(crate) fn reads(&self) -> &sqlx::Pool<Db> {
