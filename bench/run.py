@@ -450,6 +450,8 @@ class Suite:
                                  {"url": f"http://127.0.0.1:{receiver.port}/hook", "active": False,
                                   "events": ["group_membership.*"]}, self.key)
         hook = json.loads(data)["id"]
+        # Untimed, so that the first round changes half the group whatever ran before.
+        self.api("PUT", f"/api/groups/{self.group}/memberships/", [{"email": e} for e in sets[1]], self.key)
         times, heads = {False: [], True: []}, {False: [], True: []}
         batches, deliveries = [], []
         for round_ in range(8):
@@ -473,7 +475,7 @@ class Suite:
         requests_ = statistics.median(len(s) for s in sizes)
         self.record(f"webhooks: group replace of {n} emails (half staying, half new) with a webhook "
                     "that takes every member change", round(on, 2), "s", round(off, 2),
-                    "the same replace with no active webhook", ratio, target="<= 1.10x", met=ratio <= 1.10,
+                    "the same replace with the webhook switched off", ratio, target="<= 1.10x", met=ratio <= 1.10,
                     detail={"with_s": [round(t, 2) for t in times[True]],
                             "without_s": [round(t, 2) for t in times[False]],
                             "until_response_head_with_s": [round(t, 2) for t in heads[True]],
