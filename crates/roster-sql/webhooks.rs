@@ -231,20 +231,6 @@ impl Webhooks for Backend {
         origin: &Origin,
     ) -> StoreResult<Webhook> {
         let mut tx = self.write().await?;
-        let held: i64 = sqlx::query_scalar("SELECT count(*) FROM webhooks WHERE org_id = $1")
-            .bind(org)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(other)?;
-        if u64::try_from(held).unwrap_or(u64::MAX) >= rules::MAX_PER_TEAM {
-            return Err(StoreError::Invalid {
-                field: None,
-                message: format!(
-                    "A team may have at most {} webhooks; delete one first.",
-                    rules::MAX_PER_TEAM
-                ),
-            });
-        }
         let id = Uuid::now_v7();
         let event = Event::on_team(
             org,
@@ -260,6 +246,22 @@ impl Webhooks for Backend {
         // The event first: it holds the team's history, so the endpoint starts after every
         // event committed before it, and sees every one committed after.
         audit::record(&mut tx, origin, event).await?;
+        // Counted under the team's history lock that the event took: two creates at once
+        // cannot both see room for one more.
+        let held: i64 = sqlx::query_scalar("SELECT count(*) FROM webhooks WHERE org_id = $1")
+            .bind(org)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(other)?;
+        if u64::try_from(held).unwrap_or(u64::MAX) >= rules::MAX_PER_TEAM {
+            return Err(StoreError::Invalid {
+                field: None,
+                message: format!(
+                    "A team may have at most {} webhooks; delete one first.",
+                    rules::MAX_PER_TEAM
+                ),
+            });
+        }
         sqlx::query(
             "INSERT INTO webhooks (id, org_id, url, events, active, description, secret, \
              after_seq, retry_at, created_at, updated_at) \
@@ -322,6 +324,9 @@ impl Webhooks for Backend {
     ) -> StoreResult<Webhook> {
         let mut tx = self.write().await?;
         let before = get(&mut tx, org, id, " FOR UPDATE").await?;
+        // The change ends any claim on the endpoint (the lease is cleared below): a node
+        // sending to it with the old URL, events, secret or switch stops after its current
+        // try, and the next claim reads the new settings.
         let events = change.events.as_ref().map(to_json).transpose()?;
         // Setting `active` resumes a failing endpoint: its stuck message gets a new window.
         // An endpoint switched back on starts from now, as a new one does: what happened
@@ -338,7 +343,7 @@ impl Webhooks for Backend {
              attempts = CASE WHEN $6 THEN 0 ELSE attempts END, \
              failed_since = CASE WHEN $6 THEN NULL ELSE failed_since END, \
              retry_at = CASE WHEN $6 THEN {NOW} ELSE retry_at END, \
-             updated_at = $7 WHERE id = $1"
+             lease_owner = NULL, lease_until = NULL, updated_at = $7 WHERE id = $1"
         )))
         .bind(id)
         .bind(&change.url)
@@ -373,7 +378,7 @@ impl Webhooks for Backend {
         get(&mut tx, org, id, " FOR UPDATE").await?;
         sqlx::query(
             "UPDATE webhooks SET old_secret = secret, old_secret_until = $3, secret = $2, \
-             updated_at = $4 WHERE id = $1",
+             lease_owner = NULL, lease_until = NULL, updated_at = $4 WHERE id = $1",
         )
         .bind(id)
         .bind(secret)

@@ -89,7 +89,7 @@ pub struct Webhook {
 }
 
 /// A new endpoint.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NewWebhook {
     pub url: String,
     pub events: Vec<String>,
@@ -162,7 +162,7 @@ pub struct NewDelivery {
 }
 
 /// An endpoint a worker holds for a while (its lease), with what it needs to send to it.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Claimed {
     pub id: Uuid,
     pub org: Uuid,
@@ -177,6 +177,26 @@ pub struct Claimed {
     /// Tries of the next message so far, and when its first try failed.
     pub attempts: u32,
     pub failed_since: Option<Timestamp>,
+}
+
+// Shown without their secrets, should either ever be logged.
+impl std::fmt::Debug for NewWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewWebhook")
+            .field("url", &label(&self.url))
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Claimed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claimed")
+            .field("id", &self.id)
+            .field("after", &self.after)
+            .field("part", &self.part)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What became of a claimed endpoint's next message, to store with the delivery.
@@ -273,13 +293,14 @@ pub fn may_connect(ip: IpAddr, allow_private: bool) -> bool {
     allow_private || is_public(ip)
 }
 
-/// The refusal of a host name that resolves to an address delivery may not connect to. It
-/// does not say which address: a team admin must not learn the network's own names and
-/// addresses by registering URLs.
+/// The refusal of a host name that does not resolve, or resolves to an address delivery may
+/// not connect to: one answer for both, which says neither which address nor whether the
+/// name exists, so that a team admin learns nothing of the network's own names by
+/// registering URLs.
 pub fn refused_host(host: &str) -> Refusal {
     format!(
-        "The host {host} resolves to a private, loopback, link-local or reserved address; \
-         webhooks are sent only to public addresses."
+        "The host {host} does not resolve to public addresses only; webhooks are sent only \
+         to public addresses."
     )
 }
 
@@ -315,9 +336,17 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     if let Some(v4) = ip.to_ipv4_mapped() {
         return is_public_v4(v4);
     }
-    // IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) carry an IPv4 address.
-    if s[..6] == [0; 6] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+    // IPv4-compatible (::a.b.c.d), IPv4-translated (::ffff:0:a.b.c.d, SIIT) and well-known
+    // NAT64 (64:ff9b::a.b.c.d) addresses carry an IPv4 address.
+    let v4_inside = s[..6] == [0; 6]
+        || s[..6] == [0, 0, 0, 0, 0xffff, 0]
+        || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    if v4_inside {
         return !ip.is_unspecified() && !ip.is_loopback() && is_public_v4(embedded(s[6], s[7]));
+    }
+    // A local-use NAT64 prefix (64:ff9b:1::/48, RFC 8215) leads into a private network.
+    if s[..3] == [0x64, 0xff9b, 1] {
+        return false;
     }
     if s[0] == 0x2002 {
         return is_public_v4(embedded(s[1], s[2]));
@@ -672,7 +701,9 @@ mod tests {
             "fd00::1",
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
+            "::ffff:0:a00:1",
             "64:ff9b::a00:1",
+            "64:ff9b:1::808:808",
             "2002:a00:1::",
             "2001:db8::1",
         ] {

@@ -90,4 +90,23 @@ pub async fn claims_are_leases(store: Arc<dyn Store>) {
         1
     );
     assert_eq!(store.webhook_backlog().await.unwrap(), 1);
+    // An admin's change ends the claim: its holder may not move the endpoint on with what it
+    // read before, and the next claim reads the change.
+    let change = crate::webhooks::WebhookChange {
+        url: Some("https://other.example.com/".into()),
+        ..Default::default()
+    };
+    store
+        .update_webhook(org, created.id, &change, later, &Origin::cli())
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .advance_webhook(a, created.id, &moved, None, later, LEASE)
+            .await
+            .unwrap(),
+        "a change ends the claim"
+    );
+    let reclaimed = store.claim_webhooks(b, later, LEASE, 8).await.unwrap();
+    assert_eq!(reclaimed[0].url, "https://other.example.com/");
 }

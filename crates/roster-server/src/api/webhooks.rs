@@ -254,6 +254,9 @@ pub async fn ping(
     Path((org, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let org = caller.team(&state, &org, Needs::Admin).await?;
+    // A send waits up to 10 s on someone else's server: it takes a heavy slot.
+    let mut gate = state.gate(caller.user_id(), Some(org));
+    gate.admit(true)?;
     let delivery = send_ping(&state, org, parse_uuid(&id)?).await?;
     json(StatusCode::OK, &delivery)
 }
@@ -269,6 +272,8 @@ pub async fn redeliver(
     Path((org, id, delivery)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
     let org = caller.team(&state, &org, Needs::Admin).await?;
+    let mut gate = state.gate(caller.user_id(), Some(org));
+    gate.admit(true)?;
     let hook = parse_uuid(&id)?;
     let earlier = (state.store)
         .get_delivery(org, hook, parse_int_id(&delivery)?)

@@ -62,25 +62,38 @@ impl Resolve for CheckedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let allow_private = self.allow_private;
         Box::pin(async move {
-            let addrs = resolve(name.as_str(), allow_private).await?;
+            let addrs = resolve(name.as_str(), allow_private)
+                .await
+                .map_err(ResolveRefused)?;
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
 }
 
-/// The addresses of `host`, refused if there are none or any is not public.
-async fn resolve(host: &str, allow_private: bool) -> Result<Vec<SocketAddr>, Refusal> {
-    let found = tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((host, 0)))
-        .await
-        .map_err(|_| format!("The host {host} could not be resolved in time."))?
-        .map_err(|_| format!("The host {host} could not be resolved."))?;
-    let addrs: Vec<SocketAddr> = found.collect();
-    if addrs.is_empty() {
-        return Err(format!("The host {host} has no address."));
+/// A host refused by the resolver, told apart from other failures in the delivery log.
+#[derive(Debug)]
+struct ResolveRefused(Refusal);
+
+impl std::fmt::Display for ResolveRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
-    if !addrs
-        .iter()
-        .all(|a| rules::may_connect(a.ip(), allow_private))
+}
+
+impl std::error::Error for ResolveRefused {}
+
+/// The addresses of `host`, refused if there are none or any is not public; the refusal is
+/// the same whichever (`rules::refused_host`).
+async fn resolve(host: &str, allow_private: bool) -> Result<Vec<SocketAddr>, Refusal> {
+    let found = tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((host, 0))).await;
+    let addrs: Vec<SocketAddr> = match found {
+        Ok(Ok(addrs)) => addrs.collect(),
+        _ => Vec::new(),
+    };
+    if addrs.is_empty()
+        || !addrs
+            .iter()
+            .all(|a| rules::may_connect(a.ip(), allow_private))
     {
         return Err(rules::refused_host(host));
     }
@@ -174,22 +187,27 @@ fn millis(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// A failed send in words, without the URL (its query may hold a receiver's token).
+/// A failed send in a few words: what went wrong, never the URL (its query may hold a
+/// receiver's token) nor the network's own error text, which would make the delivery log a
+/// port and TLS scanner for whoever can point a webhook somewhere.
 fn describe(e: &reqwest::Error) -> String {
     use std::error::Error;
     if e.is_timeout() {
         return format!("no answer within {} s", TIMEOUT.as_secs());
     }
-    let mut text = if e.is_connect() {
-        "could not connect".to_owned()
-    } else {
-        "the request failed".to_owned()
-    };
+    let mut tls = false;
     let mut source = e.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        if let Some(refused) = cause.downcast_ref::<ResolveRefused>() {
+            return refused.0.clone();
+        }
+        let text = cause.to_string().to_ascii_lowercase();
+        tls |= text.contains("certificate") || text.contains("tls") || text.contains("handshake");
         source = cause.source();
     }
-    text.chars().take(500).collect()
+    match (e.is_connect(), tls) {
+        (_, true) => "the TLS handshake failed".into(),
+        (true, false) => "could not connect".into(),
+        (false, false) => "the request failed".into(),
+    }
 }

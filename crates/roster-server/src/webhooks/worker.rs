@@ -21,8 +21,10 @@ const LEASE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(200);
 /// Endpoints one node serves at once.
 const AT_ONCE: u32 = 8;
-/// Messages sent to one endpoint before it is let go, so that others get their turn.
-const PER_CLAIM: usize = 200;
+/// How long one claim sends before the endpoint is let go, so that others (of its team and of
+/// every other) get their turn: the endpoint goes to the back of the queue. Its last try may
+/// run 10 s past it, still well inside the lease.
+const TURN: Duration = Duration::from_secs(10);
 /// Events read at once: a member-list event may hold 100,000 people.
 const EVENTS_AT_ONCE: u32 = 4;
 
@@ -36,6 +38,8 @@ pub struct Worker {
 /// Whether to go on sending to an endpoint after an event.
 enum Went {
     On,
+    /// The turn is over mid-event: let the endpoint go where it stands.
+    TurnOver,
     /// A try failed (its retry is stored) or the claim was lost.
     Stop,
 }
@@ -86,12 +90,12 @@ impl Worker {
     }
 
     /// Sends the endpoint its waiting messages in order, until it has none, one fails, its
-    /// claim is lost, or it had its share. A position moved past messages it does not take
-    /// is stored once, at the end, not once per event skipped.
+    /// claim is lost, or its turn is over. A position moved past messages it does not take is
+    /// stored once, when it is let go, not once per event passed.
     async fn deliver(&self, node: Uuid, mut hook: Claimed) -> StoreResult<()> {
-        let mut sent = 0;
+        let turn_ends = std::time::Instant::now() + TURN;
         let mut unsaved = false;
-        while sent < PER_CLAIM {
+        'turn: while std::time::Instant::now() < turn_ends {
             let events = (self.store)
                 .webhook_events(hook.org, hook.after, EVENTS_AT_ONCE)
                 .await?;
@@ -99,9 +103,11 @@ impl Worker {
                 break;
             }
             for event in events {
-                let went = self.deliver_event(node, &mut hook, &event, &mut sent, &mut unsaved);
-                if let Went::Stop = went.await? {
-                    return Ok(());
+                let went = self.deliver_event(node, &mut hook, &event, &mut unsaved, turn_ends);
+                match went.await? {
+                    Went::On => {}
+                    Went::TurnOver => break 'turn,
+                    Went::Stop => return Ok(()),
                 }
             }
         }
@@ -124,12 +130,15 @@ impl Worker {
         node: Uuid,
         hook: &mut Claimed,
         event: &AuditEvent,
-        sent: &mut usize,
         unsaved: &mut bool,
+        turn_ends: std::time::Instant,
     ) -> StoreResult<Went> {
         let messages = rules::Messages::of(event);
         let parts = messages.len();
         for part in hook.part..u32::try_from(parts).unwrap_or(u32::MAX) {
+            if std::time::Instant::now() >= turn_ends {
+                return Ok(Went::TurnOver);
+            }
             let Some(message) = messages.get(part) else {
                 break;
             };
@@ -178,7 +187,6 @@ impl Worker {
             hook.attempts = 0;
             hook.failed_since = None;
             *unsaved = false;
-            *sent += 1;
         }
         // An event with no message for this endpoint (or none at all) is passed.
         if hook.after != event.seq {

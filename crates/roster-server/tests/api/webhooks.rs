@@ -603,6 +603,20 @@ async fn private_addresses_and_bad_settings_are_refused_without_connecting() {
         .await
         .json();
     let said = named["url"][0].as_str().expect("a reason");
+    let unknown = app
+        .post(&hooks)
+        .key(&admin)
+        .json(&json!({ "url": "https://no-such-host.invalid/hook" }))
+        .send()
+        .await
+        .json();
+    assert_eq!(
+        unknown["url"][0]
+            .as_str()
+            .map(|m| m.replace("no-such-host.invalid", "localhost")),
+        Some(said.to_owned()),
+        "a name that does not resolve is refused as one that resolves privately"
+    );
     assert!(
         said.contains("localhost") && !said.contains("127.0.0.1") && !said.contains("::1"),
         "{said}"
