@@ -12,6 +12,7 @@ import http.client
 import json
 import math
 import os
+import random
 import re
 import shutil
 import signal
@@ -380,6 +381,41 @@ class Suite:
                     met=ratio >= 0.4 and served(ours) and ours["p99_ms"] < 20,
                     detail={"roster": ours, "baseline": self.static, "body_bytes": len(body)})
 
+    def console_pages(self, mem):
+        """The admin console's members page (HTML: a page of 100 of the team, its filters, role
+        forms and pager), one request at a time, beside the API's JSON page of the same rows."""
+        a = self.args
+        pages = math.ceil((a.members + 1) / 100)
+        form = f"key={self.key}".encode()
+        status, headers, _, _, _ = request(self.roster.port, "POST", "/console/sign-in/", form,
+                                           {"Content-Type": "application/x-www-form-urlencoded"})
+        cookie = next(v for k, v in headers.items() if k.lower() == "set-cookie").split(";")[0]
+        rng = random.Random(24)
+        numbers = [rng.randint(1, pages) for _ in range(30 if a.smoke else 400)]
+        mark = mem.mark()
+
+        def timed_pages(path, auth):
+            for n in numbers[:20]:  # warm-up: the first read of the list's page ends
+                request(self.roster.port, "GET", path.format(n=n), headers=auth)
+            times = []
+            for n in numbers:
+                status, _, _, _, seconds = request(self.roster.port, "GET", path.format(n=n), headers=auth)
+                assert status == 200, status
+                times.append(seconds * 1000)
+            times.sort()
+            return {"p50_ms": round(times[len(times) // 2], 2),
+                    "p99_ms": round(times[min(len(times) - 1, int(len(times) * 0.99))], 2),
+                    "requests": len(times)}
+
+        ours = timed_pages(f"/console/teams/{self.org}/members/?page={{n}}", {"Cookie": cookie})
+        api = timed_pages(f"/api/organizations/{self.org}/memberships/?page_size=100&page={{n}}",
+                          {"Authorization": f"Token {self.key}", "Accept": "application/json; version=2.0"})
+        self.peaks["console"] = mem.peak_since(mark)
+        self.record(f"console: members page of 100 (HTML), random pages of {pages}, one at a time (p99)",
+                    ours["p99_ms"], "ms", api["p99_ms"], "the API's JSON page of the same rows",
+                    round(ours["p99_ms"] / max(api["p99_ms"], 0.01), 2), target="p99 < 100 ms",
+                    met=ours["p99_ms"] < 100, detail={"console": ours, "api": api})
+
     def filtered_reads(self, mem):
         a = self.args
         _, data, _, _ = self.api("GET", f"/api/organizations/{self.org}/groups/?page_size=100",
@@ -589,7 +625,8 @@ class Suite:
             self.peaks = {}
             for name, workload in [("pages", self.page_reads), ("filtered", self.filtered_reads),
                                    ("group", self.group_replace), ("campaign", self.campaign_replace),
-                                   ("scim", self.scim), ("webhooks", self.webhook_replace)]:
+                                   ("scim", self.scim), ("webhooks", self.webhook_replace),
+                                   ("console", self.console_pages)]:
                 if chosen(name):
                     if name == "filtered" and not hasattr(self, "static"):
                         self.page_reads(mem)
@@ -655,7 +692,7 @@ def main():
     p.add_argument("--python", default=sys.executable, help="the Python that has scim2-server")
     p.add_argument("--out", default=str(BENCH / "results"))
     p.add_argument("--only", help="comma-separated workloads to run (startup, pages, filtered, group, "
-                                   "campaign, scim, webhooks, whole); the report is then partial.md/.json")
+                                   "campaign, scim, webhooks, console, whole); the report is then partial.md/.json")
     a = p.parse_args()
     if a.smoke:
         a.members, a.campaign_members, a.duration, a.connections = 2000, 1000, 1, 8

@@ -382,6 +382,9 @@ fn push_filter(qb: &mut QueryBuilder<Db>, scope: AuditScope, filter: &AuditFilte
             .push_bind(object.clone())
             .push(")");
     }
+    if let Some(face) = filter.face {
+        qb.push(" AND face = ").push_bind(face.as_str());
+    }
     if let Some(since) = filter.since {
         qb.push(" AND at >= ").push_bind(ts(since));
     }

@@ -16,6 +16,7 @@ pub(crate) mod organizations;
 pub(crate) mod preview;
 pub(crate) mod provisioning;
 pub(crate) mod rows;
+pub(crate) mod sessions;
 pub(crate) mod store;
 pub(crate) mod tx;
 pub(crate) mod users;

@@ -109,6 +109,8 @@ pub struct AuditFilter {
     pub content_type: Option<String>,
     /// The target's or the action object's id.
     pub object: Option<String>,
+    /// Changes made through this face (the API, SCIM, the command line, the console).
+    pub face: Option<Face>,
     /// From this time on (inclusive).
     pub since: Option<Timestamp>,
     /// Before this time (exclusive).

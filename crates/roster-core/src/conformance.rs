@@ -13,6 +13,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub mod provisioning;
+pub mod sessions;
 pub mod webhooks;
 
 /// One test per check, each on a store of its own from `$open` (an `async fn() ->
@@ -49,6 +50,7 @@ macro_rules! conformance_tests {
             provisioned_users_in_batches = provisioning::users_are_provisioned_in_batches,
             provisioned_group_members_change_by_id = provisioning::group_members_change_by_id,
             webhook_claims = webhooks::claims_are_leases,
+            console_sessions = sessions::sessions_end_at_their_limits,
             );
         }
     };

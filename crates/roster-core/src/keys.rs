@@ -47,6 +47,11 @@ impl KeyHash {
         Self(Sha256::digest(secret.as_bytes()).into(), prefix)
     }
 
+    /// A digest read back from the database (its key's first characters are not known).
+    pub fn from_digest(digest: [u8; 32]) -> Self {
+        Self(digest, [0u8; PREFIX_LEN])
+    }
+
     /// The key's first characters, as `roster key revoke` and `roster operator list` show them.
     pub fn prefix(&self) -> String {
         String::from_utf8_lossy(&self.1)

@@ -510,6 +510,7 @@ pub trait Store:
     + Idempotency
     + AuditLog
     + Webhooks
+    + ConsoleSessions
     + Send
     + Sync
     + 'static
@@ -1088,6 +1089,45 @@ pub trait Idempotency: Send + Sync {
 
     /// Forgets at most `limit` keys claimed before `before`; how many it forgot.
     async fn prune_idempotency_keys(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
+}
+
+/// A console session: the browser's sign-in, which stands for the API key it was opened with
+/// (so that revoking the key ends it too).
+#[derive(Clone, Debug)]
+pub struct ConsoleSession {
+    pub key: KeyHash,
+    pub opened_at: Timestamp,
+    pub seen_at: Timestamp,
+}
+
+/// Console sessions, kept in the database so that every node of a deployment knows them and
+/// signing out (or an operator's revocation of the key) ends them everywhere. A session is
+/// named by the digest of its cookie's secret; the secret itself is never stored.
+#[async_trait]
+pub trait ConsoleSessions: Send + Sync {
+    async fn open_session(
+        &self,
+        session: &KeyHash,
+        key: &KeyHash,
+        user: Uuid,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// The session, unless it was opened before `opened_after` or last seen before
+    /// `seen_after`. Its last use is moved to `now` (in the background, and at most once a
+    /// minute: a page view must not wait on a write).
+    async fn session(
+        &self,
+        session: &KeyHash,
+        now: Timestamp,
+        opened_after: Timestamp,
+        seen_after: Timestamp,
+    ) -> StoreResult<Option<ConsoleSession>>;
+
+    async fn close_session(&self, session: &KeyHash) -> StoreResult<()>;
+
+    /// Forgets at most `limit` sessions last seen before `before`; how many it forgot.
+    async fn prune_sessions(&self, before: Timestamp, limit: u32) -> StoreResult<u64>;
 }
 
 /// The change history (see [`crate::audit`]): each change's event is written by the use case

@@ -180,6 +180,8 @@ pub fn app(state: AppState) -> App {
         .route("/api/", get(index))
         // /scim/v2/ (SCIM 2.0, its own route table and error shapes)
         .nest("/scim/v2", crate::scim::router(state.clone()))
+        // /console/ (the admin console: HTML pages, its own route table)
+        .merge(crate::console::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     let router =
@@ -193,11 +195,15 @@ pub fn app(state: AppState) -> App {
     MapRequestLayer::new(add_trailing_slash as fn(Request) -> Request).layer(router)
 }
 
-/// Every error leaves as JSON. axum's own rejections (a path segment that is not UTF-8 once
+/// Every error of the API leaves as JSON. axum's own rejections (a path segment that is not UTF-8 once
 /// decoded, ...) are plain text; they are rewritten into the API's shape, SCIM's under
 /// `/scim/`, keeping their status.
 async fn errors_as_json(req: Request, next: Next) -> Response {
     let scim = req.uri().path().starts_with("/scim/");
+    if req.uri().path().starts_with("/console") {
+        // The console's errors are pages.
+        return next.run(req).await;
+    }
     let response = next.run(req).await;
     let status = response.status();
     let is_json = response

@@ -75,7 +75,7 @@ impl ApiError {
         ApiError::BadRequest(json!({ "detail": message.into() }))
     }
 
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             ApiError::NotAuthenticated | ApiError::AuthenticationFailed(_) => {
                 StatusCode::UNAUTHORIZED

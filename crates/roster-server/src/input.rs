@@ -63,6 +63,11 @@ fn declared_length(parts: &Parts) -> Option<u64> {
         .and_then(|v| v.parse::<u64>().ok())
 }
 
+/// Reads a body of at most `limit` bytes, refusing at once one whose Content-Length says more.
+pub async fn read_body(body: Body, parts: &Parts, limit: usize) -> ApiResult<bytes::Bytes> {
+    read_limited(body, declared_length(parts), limit).await
+}
+
 /// Reads a body of at most `limit` bytes (`declared` by its Content-Length, if any).
 async fn read_limited(body: Body, declared: Option<u64>, limit: usize) -> ApiResult<bytes::Bytes> {
     if declared.is_some_and(|n| n > limit as u64) {

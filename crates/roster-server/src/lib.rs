@@ -2,12 +2,14 @@
 //!
 //! A connection is accepted by `listener` (its limits and timeouts). A request flows: `app` (trailing slash, request id, logging, route table) → `negotiate`
 //! (API version from `Accept`) → a handler in `api` (extractors from `auth` and `input`) →
-//! one `Store` call → a JSON response or an `ApiError`.
+//! one `Store` call → a JSON response or an `ApiError`. The admin console (`console`) is
+//! HTML pages over the same handlers.
 
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod console;
 pub mod error;
 pub mod idempotency;
 pub mod import;

@@ -1,5 +1,6 @@
 //! What Roster keeps for a time, forgotten in the background: idempotency keys after a day,
-//! change-history events and webhook deliveries after `--audit-retention-days`. Every ten minutes, a thousand rows
+//! console sessions once idle past their timeout, change-history events and webhook
+//! deliveries after `--audit-retention-days`. Every ten minutes, a thousand rows
 //! at a time, so that no statement holds the database for long.
 
 use roster_core::{Clock, Store, StoreResult};
@@ -19,6 +20,8 @@ pub async fn prune(store: Arc<dyn Store>, clock: Arc<dyn Clock>, audit_kept_for:
             store.prune_idempotency_keys(before, BATCH)
         })
         .await;
+        let before = now.minus(crate::console::session::IDLE);
+        drain("console sessions", || store.prune_sessions(before, BATCH)).await;
         let before = now.minus(audit_kept_for);
         drain("audit events", || store.prune_audit_events(before, BATCH)).await;
         drain("webhook deliveries", || {

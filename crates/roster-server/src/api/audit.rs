@@ -10,7 +10,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use roster_core::audit::{AuditEvent, AuditFilter, AuditScope, CONTENT_TYPES};
-use roster_core::{Store, Timestamp};
+use roster_core::{Face, Store, Timestamp};
 use std::sync::Arc;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -31,6 +31,9 @@ pub struct AuditParams {
     content_type: Option<String>,
     /// Events whose target or action object has this id.
     object: Option<String>,
+    /// Events of changes made through this face: `api`, `scim`, `cli` or `console` (a Roster
+    /// extension).
+    face: Option<String>,
     /// Events at or after this time (RFC 3339).
     since: Option<String>,
     /// Events before this time (RFC 3339).
@@ -40,7 +43,7 @@ pub struct AuditParams {
 /// The longest a filter's text may be: no id, type or name of Roster's is longer.
 const MAX_FILTER_LEN: usize = 200;
 
-fn filter_from(query: &QueryParams) -> ApiResult<AuditFilter> {
+pub fn filter_from(query: &QueryParams) -> ApiResult<AuditFilter> {
     let text = |name: &str| -> ApiResult<Option<String>> {
         match query.get(name)? {
             Some(v) if v.chars().count() > MAX_FILTER_LEN => Err(ApiError::field(
@@ -83,8 +86,18 @@ fn filter_from(query: &QueryParams) -> ApiResult<AuditFilter> {
             ),
         ));
     }
+    let face = match text("face")? {
+        None => None,
+        Some(f) => Some(Face::parse(&f).ok_or_else(|| {
+            ApiError::field(
+                "face",
+                format!("Select a valid choice: {f} is not one of api, scim, cli, console."),
+            )
+        })?),
+    };
     Ok(AuditFilter {
         actor,
+        face,
         action_type: text("action_type")?,
         content_type,
         object: text("object")?.map(|o| o.to_lowercase()),

@@ -56,7 +56,7 @@ pub struct RolePatch {
     role: Option<Role>,
 }
 
-fn filter_from(query: &QueryParams) -> ApiResult<MembershipFilter> {
+pub fn filter_from(query: &QueryParams) -> ApiResult<MembershipFilter> {
     let mut errors = Map::new();
     let mut fail = |field: &str, message: String| {
         errors.insert(field.to_owned(), json!([message]));
@@ -128,7 +128,7 @@ const MAX_FILTER_GROUPS: usize = 100;
 
 /// A `groups=` filter names groups of this team only: another team's group (or none at all)
 /// is a 400, so that a list never reads across teams.
-async fn check_groups(state: &AppState, org: Uuid, filter: &MembershipFilter) -> ApiResult<()> {
+pub async fn check_groups(state: &AppState, org: Uuid, filter: &MembershipFilter) -> ApiResult<()> {
     let Some(groups) = &filter.groups else {
         return Ok(());
     };
@@ -257,7 +257,7 @@ async fn page_at(
 }
 
 /// The list's page ends, computed once per version.
-async fn ends(
+pub async fn ends(
     state: &AppState,
     org: Uuid,
     filter: &MembershipFilter,

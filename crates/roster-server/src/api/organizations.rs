@@ -74,7 +74,7 @@ pub struct OrganizationChanges {
     default_role: Option<Role>,
 }
 
-fn visibility(caller: &Caller) -> Visibility {
+pub fn visibility(caller: &Caller) -> Visibility {
     match caller.0.confined_to {
         _ if caller.0.is_operator => Visibility::All,
         Some(team) => Visibility::MemberOfOnly(caller.user_id(), team),

@@ -11,6 +11,7 @@ mod campaigns;
 mod cli;
 mod commands;
 mod connections;
+mod console;
 mod corpus;
 mod dry_runs;
 mod email_domains;

@@ -1,0 +1,13 @@
+-- Console sessions (roster-sql/sessions.rs): a browser's sign-in to /console/. session_hash is
+-- the SHA-256 of the cookie's secret (the secret is never stored); key_hash is the API key the
+-- session was opened with, whose revocation ends the session with it.
+CREATE TABLE console_sessions (
+    session_hash BLOB    PRIMARY KEY NOT NULL,
+    key_hash     BLOB    NOT NULL REFERENCES api_keys (key_hash) ON DELETE CASCADE,
+    user_id      BLOB    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    opened_at    INTEGER NOT NULL,
+    seen_at      INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX console_sessions_key ON console_sessions (key_hash);
+CREATE INDEX console_sessions_user ON console_sessions (user_id);
+CREATE INDEX console_sessions_seen ON console_sessions (seen_at);
