@@ -332,8 +332,10 @@ def main():
             run.submit("a:has-text('Winter sale')")
             run.audit("campaign")
             assert "shift" in page.inner_text("main table thead")
-            page.fill("#upload-list", "email,shift,sales\nperson-00000@acme.example,late,12\n"
-                                      "person-00009@acme.example,early,3\nbad-address,early,1\n")
+            page.set_input_files("#upload-file", files=[{
+                "name": "winter.csv", "mimeType": "text/csv",
+                "buffer": b"email,shift,sales\nperson-00000@acme.example,late,12\n"
+                          b"person-00009@acme.example,early,3\nbad-address,early,1\n"}])
             run.submit("button:has-text('Preview the change')")
             text = page.inner_text("main")
             assert "Added (1)" in text and "Removed (4)" in text and "Data updated (1)" in text and "Rejected (1)" in text, text

@@ -8,7 +8,7 @@ use crate::tx::{TeamLock, conflict_on, expect_version, lock_own, lock_team};
 use async_trait::async_trait;
 use roster_core::store::Groups;
 use roster_core::store::{NameCursor, Window};
-use roster_core::{Group, MemberGroup, Origin, StoreError, StoreResult, Timestamp};
+use roster_core::{Group, GroupRef, MemberGroup, Origin, StoreError, StoreResult, Timestamp};
 use serde_json::json;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
@@ -102,6 +102,20 @@ impl Groups for Backend {
             .await
             .map_err(other)?;
         Ok(rows.into_iter().map(Group::from).collect())
+    }
+
+    async fn group_refs(&self, org: Uuid, limit: u32) -> StoreResult<Vec<GroupRef>> {
+        let rows: Vec<(Uuid, String)> =
+            sqlx::query_as("SELECT id, name FROM groups WHERE org_id = $1 ORDER BY name LIMIT $2")
+                .bind(org)
+                .bind(i64::from(limit))
+                .fetch_all(self.reads())
+                .await
+                .map_err(other)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, name)| GroupRef { id, name })
+            .collect())
     }
 
     async fn count_groups(&self, org: Uuid) -> StoreResult<u64> {

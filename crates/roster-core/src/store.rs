@@ -718,6 +718,10 @@ pub trait Groups: Send + Sync {
 
     async fn count_groups(&self, org: Uuid) -> StoreResult<u64>;
 
+    /// The first `limit` of the team's groups by name, without their member counts (what a
+    /// picker needs: one index read, however large the groups).
+    async fn group_refs(&self, org: Uuid, limit: u32) -> StoreResult<Vec<GroupRef>>;
+
     /// Creates a group; its name must be free in the team (`Conflict` on `name`).
     async fn create_group(
         &self,

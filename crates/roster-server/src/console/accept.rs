@@ -112,7 +112,7 @@ pub async fn accept(State(state): State<AppState>, req: Request) -> Answer {
             message: "This form was not sent from this console's own page.".into(),
         });
     }
-    let form = Form::read(Request::from_parts(parts.clone(), body), &state).await?;
+    let form = Form::read_anonymous(Request::from_parts(parts.clone(), body), &state).await?;
     let token = form.get("token").trim();
     let mut fields = json!({ "accept_token": token });
     if !form.get("name").trim().is_empty() {

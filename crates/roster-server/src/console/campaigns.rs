@@ -288,7 +288,7 @@ pub async fn preview(
         let trouble = Trouble::Upload(&form, refusal);
         render(&state, &session, &team, &campaign, 1, None, Some(trouble))
     };
-    let lines = match Lines::with_data(&text) {
+    let lines = match Lines::with_data(&text, state.config.max_items, state.config.max_body_bytes) {
         Ok(lines) => lines,
         Err(message) => {
             let mut refusal = Refusal {
@@ -334,7 +334,12 @@ pub async fn replace(
     let Posted { session, form } = posted;
     let team = team(&state, &session, &org, Needs::Manager).await?;
     let campaign = campaign(&state, &session, &team, &cid).await?;
-    let lines = Lines::with_data(form.get("list")).map_err(|message| Problem {
+    let lines = Lines::with_data(
+        form.get("list"),
+        state.config.max_items,
+        state.config.max_body_bytes,
+    )
+    .map_err(|message| Problem {
         status: StatusCode::BAD_REQUEST,
         message,
     })?;

@@ -315,7 +315,7 @@ pub async fn preview(
         let trouble = Trouble::Replace(&form, refusal);
         render(&state, &session, &team, &group, 1, None, Some(trouble))
     };
-    let lines = match Lines::emails(&text) {
+    let lines = match Lines::emails(&text, state.config.max_items) {
         Ok(lines) => lines,
         Err(message) => return fail(list_refusal(message)).await,
     };
@@ -362,10 +362,11 @@ pub async fn replace(
     let Posted { session, form } = posted;
     let team = team(&state, &session, &org, Needs::Manager).await?;
     let group = group(&state, &team, &gid).await?;
-    let lines = Lines::emails(form.get("list")).map_err(|message| Problem {
-        status: StatusCode::BAD_REQUEST,
-        message,
-    })?;
+    let lines =
+        Lines::emails(form.get("list"), state.config.max_items).map_err(|message| Problem {
+            status: StatusCode::BAD_REQUEST,
+            message,
+        })?;
     let body = lines.body(&lists::parse_skip(form.get("skip")));
     let answer = group_memberships::replace(
         State(state.clone()),

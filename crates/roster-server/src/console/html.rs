@@ -287,8 +287,14 @@ pub const ROLES: [Role; 5] = [
 ];
 
 pub fn role_options(selected: Option<Role>) -> Markup {
+    grantable_options(selected, true)
+}
+
+/// The roles someone may hand out: only admins give the admin role (the API's rule; a
+/// manager is shown no choice that it would refuse).
+pub fn grantable_options(selected: Option<Role>, admin: bool) -> Markup {
     html! {
-        @for role in ROLES {
+        @for role in ROLES.into_iter().filter(|r| admin || *r != Role::Admin) {
             option value=(role.as_i64()) selected[selected == Some(role)] { (role_label(role)) }
         }
     }

@@ -29,27 +29,34 @@ pub struct Lines {
 
 impl Lines {
     /// People by email: a CSV with an `email` column, or any list of addresses (one per line,
-    /// or separated by commas, semicolons or spaces).
-    pub fn emails(text: &str) -> Result<Lines, String> {
+    /// or separated by commas, semicolons or spaces). At most `max` of them (`--max-items`).
+    pub fn emails(text: &str, max: usize) -> Result<Lines, String> {
         let first = text.lines().next().unwrap_or_default().to_ascii_lowercase();
         let labels: Vec<String> = if first.split([',', ';']).any(|h| h.trim() == "email") {
-            let rows = Self::csv(text)?;
+            let rows = Self::csv(text, max, None)?;
             rows.into_iter().map(|(email, _)| email).collect()
         } else {
-            text.split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+            let labels: Vec<String> = text
+                .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
+                .take(max.saturating_add(1))
                 .map(str::to_owned)
-                .collect()
+                .collect();
+            if labels.len() > max {
+                return Err(too_many(max));
+            }
+            labels
         };
         let items = labels.iter().map(|l| Value::String(l.clone())).collect();
         Ok(Lines { items, labels })
     }
 
     /// Campaign members: a CSV with an `email` column; every other column is a key of the
-    /// person's `data` (its text as given; empty cells are left out).
-    pub fn with_data(text: &str) -> Result<Lines, String> {
-        let rows = Self::csv(text)?;
+    /// person's `data` (its text as given; empty cells are left out). At most `max` rows, whose
+    /// data may take at most `bytes` (`--max-body-bytes`, as the same payload sent as JSON).
+    pub fn with_data(text: &str, max: usize, bytes: usize) -> Result<Lines, String> {
+        let rows = Self::csv(text, max, Some(bytes))?;
         let mut lines = Lines {
             items: Vec::with_capacity(rows.len()),
             labels: Vec::with_capacity(rows.len()),
@@ -64,7 +71,9 @@ impl Lines {
         Ok(lines)
     }
 
-    fn csv(text: &str) -> Result<Vec<Row>, String> {
+    /// The rows of a CSV (at most `max`), with their data when given its limit in bytes: every
+    /// row repeats the header's names, so a long header must not multiply past it.
+    fn csv(text: &str, max: usize, data: Option<usize>) -> Result<Vec<Row>, String> {
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .trim(csv::Trim::All)
@@ -77,19 +86,30 @@ impl Lines {
             return Err("The CSV needs a header row with an email column.".into());
         };
         let mut rows = Vec::new();
+        let mut built = 0usize;
         for (n, record) in reader.records().enumerate() {
             let record = record.map_err(|e| format!("Line {} cannot be read: {e}", n + 2))?;
             let email = record.get(at).unwrap_or_default().to_owned();
             if email.is_empty() && record.iter().all(str::is_empty) {
                 continue;
             }
-            let mut data = Map::new();
+            if rows.len() == max {
+                return Err(too_many(max));
+            }
+            let mut fields = Map::new();
             for (i, (header, cell)) in headers.iter().zip(record.iter()).enumerate() {
+                let Some(limit) = data else { break };
                 if i != at && !cell.is_empty() && !header.is_empty() {
-                    data.insert(header.to_owned(), Value::String(cell.to_owned()));
+                    built += header.len() + cell.len();
+                    if built > limit {
+                        return Err(format!(
+                            "The CSV's data is too large: the change may hold {limit} bytes of it."
+                        ));
+                    }
+                    fields.insert(header.to_owned(), Value::String(cell.to_owned()));
                 }
             }
-            rows.push((email, data));
+            rows.push((email, fields));
         }
         Ok(rows)
     }
@@ -110,6 +130,10 @@ impl Lines {
         }
         (0..self.items.len()).filter(move |&i| !left_out[i])
     }
+}
+
+fn too_many(max: usize) -> String {
+    format!("This list has more than {max} lines, the most one change takes.")
 }
 
 /// A preview: what the change would do, and the lines that it leaves out, with the reason.
@@ -273,9 +297,11 @@ pub fn if_match(version: &str) -> axum::http::HeaderMap {
 /// The list a form sent: its pasted text, or else its uploaded file.
 pub fn sent(form: &super::Form) -> String {
     let pasted = form.get("list");
-    if pasted.trim().is_empty() {
-        form.get("file").to_owned()
+    let text = if pasted.trim().is_empty() {
+        form.get("file")
     } else {
-        pasted.to_owned()
-    }
+        pasted
+    };
+    // A spreadsheet's "CSV UTF-8" starts with a byte-order mark, which is no part of `email`.
+    text.trim_start_matches('\u{feff}').to_owned()
 }

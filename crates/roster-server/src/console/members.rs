@@ -88,14 +88,16 @@ enum Trouble<'a> {
     Invite(&'a Form, Refusal),
 }
 
-/// One page of the members, read by keyset from the list's page ends.
+/// One page of the members, read by keyset from the list's page ends (kept per team version,
+/// as the API's lists keep them): its number within the list, the last page's, the list's
+/// length, and the rows.
 pub async fn page_of(
     state: &AppState,
     team: &Team,
     filter: &roster_core::store::MembershipFilter,
     key: &str,
     number: u64,
-) -> Result<(u64, u64, Vec<Membership>), Problem> {
+) -> Result<(u64, u64, u64, Vec<Membership>), Problem> {
     let version = crate::api::organizations::team_version(state, team.id).await?;
     let list = format!("memberships {} {version} console {key} {PER_PAGE}", team.id);
     let ends = memberships::ends(state, team.id, filter, &list, PER_PAGE).await?;
@@ -117,7 +119,7 @@ pub async fn page_of(
         .store
         .list_memberships(team.id, filter, window)
         .await?;
-    Ok((number, last, rows))
+    Ok((number, last, total, rows))
 }
 
 async fn render(
@@ -133,27 +135,14 @@ async fn render(
     let (filter_error, (number, last, rows, total)) =
         match checked_filter(state, team, &query).await {
             Ok(filter) => {
-                let (number, last, rows) =
+                // The page ends hold the list's length: no count of the team per page.
+                let (number, last, total, rows) =
                     page_of(state, team, &filter, &filters.query(), filters.page).await?;
-                let total = if rows.is_empty() && number == 1 {
-                    0
-                } else {
-                    state.store.count_memberships(team.id, &filter).await?
-                };
                 (None, (number, last, rows, total))
             }
             Err(refusal) => (Some(refusal), (1, 1, Vec::new(), 0)),
         };
-    let groups = state
-        .store
-        .list_groups(
-            team.id,
-            Window::Page {
-                offset: 0,
-                limit: 500,
-            },
-        )
-        .await?;
+    let groups = state.store.group_refs(team.id, 500).await?;
     let invitations = state
         .store
         .list_invitations(
@@ -213,7 +202,12 @@ async fn render(
                                 td { (i.email) }
                                 td { (html::role_label(i.role)) }
                                 td { (html::when(Some(i.expires_at))) }
-                                td { a href=(team.url(&format!("invitations/{}/revoke/", i.id))) { "Revoke" span.sr { " the invitation of " (i.email) } } }
+                                td {
+                                    // Only admins revoke an admin's invitation (the API's rule).
+                                    @if team.is_admin() || i.role != Role::Admin {
+                                        a href=(team.url(&format!("invitations/{}/revoke/", i.id))) { "Revoke" span.sr { " the invitation of " (i.email) } }
+                                    }
+                                }
                             }
                         }
                     }
@@ -325,7 +319,7 @@ fn invite_form(team: &Team, session: &Session, trouble: &Trouble) -> Markup {
                 label for="invite-role" { "Role" }
                 select #invite-role name="role" aria-invalid=[(!role_errors.is_empty()).then_some("true")]
                     aria-describedby=[(!role_errors.is_empty()).then_some("invite-role-error")] {
-                    (html::role_options(role.or(Some(Role::Member))))
+                    (html::grantable_options(role.or(Some(Role::Member)), team.is_admin()))
                 }
                 (html::field_errors("invite-role-error", role_errors))
             }

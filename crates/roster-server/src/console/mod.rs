@@ -32,7 +32,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Router, middleware};
 use serde_json::Value;
 use session::Session;
@@ -127,8 +127,11 @@ pub fn router(state: AppState) -> Router {
             get(admin::confirm_delete_domain).post(admin::delete_domain),
         )
         .route(&team("audit/"), get(admin::audit))
-        .fallback(not_found)
+        // Any other path under /console/ (the server's own fallback answers elsewhere).
+        .route("/console/{*rest}", any(not_found))
         .layer(middleware::from_fn(guard_pages))
+        // Forms are read against --max-body-bytes by `Form` (axum would cut multipart at 2 MiB).
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }
 
@@ -329,6 +332,22 @@ impl Form {
     /// Reads an `application/x-www-form-urlencoded` or `multipart/form-data` body of at most
     /// `--max-body-bytes`.
     pub async fn read(req: Request, state: &AppState) -> Result<Form, Problem> {
+        Self::read_at_most(req, state, state.config.max_body_bytes).await
+    }
+
+    /// Reads a form sent without a session (signing in, accepting an invitation) as the API
+    /// reads bodies sent without credentials: a few KiB, arriving within a few seconds.
+    pub async fn read_anonymous(req: Request, state: &AppState) -> Result<Form, Problem> {
+        let read = Self::read_at_most(req, state, crate::input::ANONYMOUS_BODY_BYTES);
+        tokio::time::timeout(crate::input::ANONYMOUS_BODY_TIME, read)
+            .await
+            .map_err(|_| Problem {
+                status: StatusCode::BAD_REQUEST,
+                message: "The form took too long to arrive.".into(),
+            })?
+    }
+
+    async fn read_at_most(req: Request, state: &AppState, limit: usize) -> Result<Form, Problem> {
         let refuse = |message: String| Problem {
             status: StatusCode::BAD_REQUEST,
             message,
@@ -339,7 +358,6 @@ impl Form {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_ascii_lowercase();
-        let limit = state.config.max_body_bytes;
         if kind.starts_with("multipart/form-data") {
             let (parts, body) = req.into_parts();
             let bytes = crate::input::read_body(body, &parts, limit).await?;

@@ -69,16 +69,23 @@ fn csrf_of(secret: &str) -> String {
     hex::encode(digest.finalize())
 }
 
+/// The session's secret from the request's cookies. Two cookies of the name are none: one was
+/// planted beside ours (by a sibling domain, or over plain http) to sign the browser in as
+/// someone else, and which is which cannot be told.
 fn cookie_secret(headers: &HeaderMap) -> Option<&str> {
-    headers
+    let mut found = headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value)
-        .filter(|v| keys::looks_like_key(v))
+        .filter(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value);
+    let first = found.next()?;
+    if found.next().is_some() {
+        return None;
+    }
+    Some(first).filter(|v| keys::looks_like_key(v))
 }
 
 /// The session of a request, or `None` when it has none that is still open.
@@ -150,7 +157,8 @@ fn to_sign_in(parts: &Parts) -> Response {
 /// Where to go after signing in: a console page of this server, nothing else.
 fn safe_next(next: Option<&str>) -> &str {
     next.filter(|n| {
-        n.starts_with("/console/")
+        n.bytes().all(|b| b.is_ascii_graphic())
+            && n.starts_with("/console/")
             && !n.contains("//")
             && !n.contains('\\')
             && !n.starts_with("/console/sign-")
@@ -248,7 +256,7 @@ pub async fn sign_in(
         let why = "This sign-in was not sent from this console's own page.";
         return html::sign_in(next.as_deref(), Some(why), StatusCode::FORBIDDEN, None);
     }
-    let form = match Form::read(Request::from_parts(parts.clone(), body), &state).await {
+    let form = match Form::read_anonymous(Request::from_parts(parts.clone(), body), &state).await {
         Ok(form) => form,
         Err(problem) => return problem.page(None),
     };

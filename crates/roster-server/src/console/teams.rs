@@ -101,18 +101,25 @@ pub async fn overview(
         face: Some(Face::Scim),
         ..AuditFilter::default()
     };
-    let last_scim = store
-        .list_audit_events(
-            AuditScope::Organization(team.id),
-            &scim,
-            Window::After {
-                cursor: None,
-                limit: 1,
-            },
+    // The history is the admins' (as in the API): managers do not see its last SCIM change.
+    let last_scim = if !team.is_admin() {
+        None
+    } else {
+        Some(
+            store
+                .list_audit_events(
+                    AuditScope::Organization(team.id),
+                    &scim,
+                    Window::After {
+                        cursor: None,
+                        limit: 1,
+                    },
+                )
+                .await?
+                .into_iter()
+                .next(),
         )
-        .await?
-        .into_iter()
-        .next();
+    };
     let body = html! {
         h2 { "At a glance" }
         ul.stats {
@@ -124,14 +131,14 @@ pub async fn overview(
             li { strong { (campaigns) } a href=(team.url("campaigns/")) { "campaigns" } }
             li { strong { (invitations) } "pending invitations" }
         }
-        h2 { "Identity provider" }
-        @match &last_scim {
-            Some(event) => p {
-                "Last SCIM change: " (event.action_type) " at " (html::when(Some(event.timestamp))) " UTC."
-            },
-            None => p { "No SCIM change yet." },
-        }
-        @if team.is_admin() {
+        @if let Some(last_scim) = &last_scim {
+            h2 { "Identity provider" }
+            @match last_scim {
+                Some(event) => p {
+                    "Last SCIM change: " (event.action_type) " at " (html::when(Some(event.timestamp))) " UTC."
+                },
+                None => p { "No SCIM change yet." },
+            }
             p { a href=(team.url("identity-provider/")) { "Set up provisioning from Okta or Entra ID" } }
         }
         @if team.role == Role::Admin {

@@ -10,15 +10,15 @@ use roster_server::state::HttpConfig;
 use serde_json::json;
 use uuid::Uuid;
 
-const FORM: &str = "application/x-www-form-urlencoded";
+pub const FORM: &str = "application/x-www-form-urlencoded";
 
 /// A signed-in browser: its cookie and the token its forms carry.
-struct Browser {
-    cookie: String,
-    csrf: String,
+pub struct Browser {
+    pub cookie: String,
+    pub csrf: String,
 }
 
-fn encode(pairs: &[(&str, &str)]) -> String {
+pub fn encode(pairs: &[(&str, &str)]) -> String {
     let mut out = form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
         out.append_pair(k, v);
@@ -26,11 +26,11 @@ fn encode(pairs: &[(&str, &str)]) -> String {
     out.finish()
 }
 
-fn text(res: &Response) -> String {
+pub fn text(res: &Response) -> String {
     String::from_utf8_lossy(&res.bytes).into_owned()
 }
 
-async fn sign_in_response(app: &TestApp, key: &str, next: Option<&str>) -> Response {
+pub async fn sign_in_response(app: &TestApp, key: &str, next: Option<&str>) -> Response {
     let path = match next {
         Some(n) => format!(
             "/console/sign-in/?next={}",
@@ -44,7 +44,7 @@ async fn sign_in_response(app: &TestApp, key: &str, next: Option<&str>) -> Respo
         .await
 }
 
-async fn sign_in(app: &TestApp, key: &str) -> Browser {
+pub async fn sign_in(app: &TestApp, key: &str) -> Browser {
     let res = sign_in_response(app, key, None).await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", text(&res));
     let set = res.header("set-cookie").expect("a cookie").to_owned();
@@ -62,11 +62,11 @@ async fn sign_in(app: &TestApp, key: &str) -> Browser {
 }
 
 impl Browser {
-    async fn get(&self, app: &TestApp, path: &str) -> Response {
+    pub async fn get(&self, app: &TestApp, path: &str) -> Response {
         app.get(path).header("cookie", &self.cookie).send().await
     }
 
-    async fn post(&self, app: &TestApp, path: &str, fields: &[(&str, &str)]) -> Response {
+    pub async fn post(&self, app: &TestApp, path: &str, fields: &[(&str, &str)]) -> Response {
         let mut all = fields.to_vec();
         all.push(("csrf", &self.csrf));
         app.post(path)
@@ -439,6 +439,14 @@ async fn pages_are_never_cached_or_framed() {
     let policy = res.header("content-security-policy").expect("a policy");
     assert!(policy.contains("frame-ancestors 'none'") && policy.contains("default-src 'self'"));
     assert_eq!(res.header("referrer-policy"), Some("no-referrer"));
+    let lost = browser.get(&app, "/console/no/such/page/").await;
+    assert_eq!(lost.status, StatusCode::NOT_FOUND);
+    assert!(
+        lost.header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/html")
+    );
+    assert!(lost.header("content-security-policy").is_some());
     let css = app.get("/console/assets/console.css").send().await;
     assert_eq!(css.status, StatusCode::OK);
     assert!(

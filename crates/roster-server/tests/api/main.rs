@@ -12,6 +12,7 @@ mod cli;
 mod commands;
 mod connections;
 mod console;
+mod console_forms;
 mod corpus;
 mod dry_runs;
 mod email_domains;

@@ -1,0 +1,166 @@
+//! The console's forms beyond the session rules (`console.rs`): tokens shown once, and the
+//! limits on what a form may make the server hold.
+
+use crate::console::{FORM, sign_in, sign_in_response, text};
+use crate::support::{Response, TestApp};
+use axum::http::StatusCode;
+use roster_server::state::HttpConfig;
+
+#[tokio::test]
+async fn a_service_account_token_is_shown_once_and_rotates() {
+    let app = TestApp::new().await;
+    let (org, key) = app.team("Acme").await;
+    let browser = sign_in(&app, &key).await;
+    let token_of = |res: &Response| {
+        let html = text(res);
+        let at = html.find("id=\"token\"").expect("a token field");
+        let value = html[at..].find("value=\"").expect("value") + at + 7;
+        html[value..value + 64].to_owned()
+    };
+    let made = browser
+        .post(
+            &app,
+            &format!("/console/teams/{org}/service-accounts/"),
+            &[("name", "Nightly"), ("role", "1")],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", text(&made));
+    let first = token_of(&made);
+    assert_eq!(
+        app.get("/api/me/").key(&first).send().await.json()["service_account"],
+        true
+    );
+    let list = browser
+        .get(&app, &format!("/console/teams/{org}/accounts/"))
+        .await;
+    assert!(!text(&list).contains(&first), "the token is shown again");
+    let accounts = app
+        .get(&format!("/api/organizations/{org}/serviceaccounts/"))
+        .key(&key)
+        .send()
+        .await
+        .json();
+    let id = accounts[0]["id"].as_str().expect("id").to_owned();
+    let ask = browser
+        .get(
+            &app,
+            &format!("/console/teams/{org}/service-accounts/{id}/rotate/"),
+        )
+        .await;
+    assert_eq!(ask.status, StatusCode::OK);
+    // Asking changes nothing: only the confirmation's form rotates.
+    assert_eq!(
+        app.get("/api/organizations/")
+            .key(&first)
+            .send()
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let rotated = browser
+        .post(
+            &app,
+            &format!("/console/teams/{org}/service-accounts/{id}/rotate/"),
+            &[],
+        )
+        .await;
+    let second = token_of(&rotated);
+    assert_ne!(first, second);
+    assert_eq!(
+        app.get("/api/organizations/")
+            .key(&first)
+            .send()
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/api/organizations/")
+            .key(&second)
+            .send()
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_sign_in_form_is_read_as_an_anonymous_body() {
+    let app = TestApp::new().await;
+    let (_, key) = app.team("Acme").await;
+    let padded = format!("key={key}&pad={}", "x".repeat(8 * 1024));
+    let res = app.post("/console/sign-in/").raw(FORM, padded).send().await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", text(&res));
+    assert!(res.header("set-cookie").is_none());
+    let accept = app
+        .post("/console/invitations/accept/")
+        .raw(FORM, format!("token={}", "a".repeat(8 * 1024)))
+        .send()
+        .await;
+    assert_eq!(accept.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        sign_in_response(&app, &key, None).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn a_list_longer_than_the_item_limit_is_refused_before_it_is_built() {
+    let config = HttpConfig {
+        max_items: 10,
+        max_body_bytes: 2000,
+        ..HttpConfig::default()
+    };
+    let app = TestApp::with_config(config).await;
+    let (org, key) = app.team("Acme").await;
+    let group = app
+        .created(
+            &format!("/api/organizations/{org}/groups/"),
+            &key,
+            serde_json::json!({"name": "Leads"}),
+        )
+        .await;
+    let campaign = app
+        .created(
+            &format!("/api/organizations/{org}/campaigns/"),
+            &key,
+            serde_json::json!({"name": "Winter"}),
+        )
+        .await;
+    let browser = sign_in(&app, &key).await;
+    let emails: Vec<String> = (0..11).map(|i| format!("p{i}@acme.example")).collect();
+    let res = browser
+        .post(
+            &app,
+            &format!("/console/teams/{org}/groups/{group}/replace/"),
+            &[("list", &emails.join("\n"))],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(text(&res).contains("more than 10 lines"), "{}", text(&res));
+    let csv = format!(
+        "email,{}\n{}",
+        "h".repeat(1000),
+        emails[..3]
+            .iter()
+            .map(|e| format!("{e},x\n"))
+            .collect::<String>()
+    );
+    let res = browser
+        .post(
+            &app,
+            &format!("/console/teams/{org}/campaigns/{campaign}/upload/"),
+            &[("list", &csv)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", text(&res));
+    assert!(text(&res).contains("too large"), "{}", text(&res));
+    let members = app
+        .get(&format!(
+            "/api/organizations/{org}/campaigns/{campaign}/members/"
+        ))
+        .key(&key)
+        .send()
+        .await;
+    assert_eq!(members.json().as_array().map(Vec::len), Some(0));
+}
