@@ -229,6 +229,17 @@ pub async fn accept(
     request: RequestId,
     AnonymousJson(body): AnonymousJson,
 ) -> ApiResult<Response> {
+    // The person who accepts is the actor: the store records them once known.
+    accept_as(&state, &request.origin(None), body).await
+}
+
+/// Accepting an invitation by its token, for the API or another face (the console's accept
+/// page), whose origin the change is recorded with.
+pub async fn accept_as(
+    state: &AppState,
+    origin: &roster_core::Origin,
+    body: serde_json::Value,
+) -> ApiResult<Response> {
     let mut fields = Fields::new(body, false)?;
     let token = fields.text("accept_token", true, 256);
     let name = fields.nullable_text("name", 150).flatten();
@@ -248,8 +259,7 @@ pub async fn accept(
             name.as_deref(),
             &key.hash,
             state.clock.now(),
-            // The person who accepts is the actor: the store records them once known.
-            &request.origin(None),
+            origin,
         )
         .await?;
     json(

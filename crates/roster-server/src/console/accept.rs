@@ -11,8 +11,6 @@ use super::html::{self, Section, Team};
 use super::session::{self, Session};
 use super::{Answer, Form, Problem, Refusal, answered};
 use crate::api::invitations;
-use crate::auth::RequestId;
-use crate::input::AnonymousJson;
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -118,12 +116,12 @@ pub async fn accept(State(state): State<AppState>, req: Request) -> Answer {
     if !form.get("name").trim().is_empty() {
         fields["name"] = Value::String(form.get("name").to_owned());
     }
-    let answer = invitations::accept(
-        State(state.clone()),
-        RequestId(crate::auth::request_id(&parts).0.clone()),
-        AnonymousJson(fields),
-    )
-    .await;
+    let origin = roster_core::Origin {
+        actor: None,
+        face: roster_core::Face::Console,
+        request_id: crate::auth::request_id(&parts).0,
+    };
+    let answer = invitations::accept_as(&state, &origin, fields).await;
     let joined = match answered(answer).await {
         Ok(joined) => joined,
         Err(e) => {

@@ -524,3 +524,43 @@ async fn an_invitation_link_is_shown_only_for_a_domain_the_team_owns() {
         "a token accepted twice"
     );
 }
+
+#[tokio::test]
+async fn rotating_the_key_ends_its_sessions() {
+    let app = TestApp::new().await;
+    let (org, key) = app.team("Acme").await;
+    let browser = sign_in(&app, &key).await;
+    let overview = format!("/console/teams/{org}/");
+    assert_eq!(browser.get(&app, &overview).await.status, StatusCode::OK);
+    let rotated = app.post("/api/me/key/").key(&key).send().await;
+    assert_eq!(rotated.status, StatusCode::CREATED, "{}", text(&rotated));
+    let res = browser.get(&app, &overview).await;
+    assert_eq!(
+        res.status,
+        StatusCode::SEE_OTHER,
+        "the old key's session lives on"
+    );
+}
+
+#[tokio::test]
+async fn two_session_cookies_are_none() {
+    let app = TestApp::new().await;
+    let (org, key) = app.team("Acme").await;
+    let (_, other_key) = app.team("Globex").await;
+    let ours = sign_in(&app, &key).await;
+    let planted = sign_in(&app, &other_key).await;
+    // A cookie planted beside ours (a longer path, or a sibling domain's) comes first.
+    let both = format!("{}; {}", planted.cookie, ours.cookie);
+    let res = app
+        .get(&format!("/console/teams/{org}/"))
+        .header("cookie", &both)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", text(&res));
+    let res = app
+        .get(&format!("/console/teams/{org}/"))
+        .header("cookie", &ours.cookie)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+}
