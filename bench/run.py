@@ -410,11 +410,13 @@ class Suite:
         ours = timed_pages(f"/console/teams/{self.org}/members/?page={{n}}", {"Cookie": cookie})
         api = timed_pages(f"/api/organizations/{self.org}/memberships/?page_size=100&page={{n}}",
                           {"Authorization": f"Token {self.key}", "Accept": "application/json; version=2.0"})
-        self.peaks["console"] = mem.peak_since(mark)
+        # Not one of workloads 1-5: its own peak is shown with it (resident memory that the
+        # webhook load before it left behind counts in it).
+        peak = round(mem.peak_since(mark) / 2**20, 1)
         self.record(f"console: members page of 100 (HTML), random pages of {pages}, one at a time (p99)",
                     ours["p99_ms"], "ms", api["p99_ms"], "the API's JSON page of the same rows",
                     round(ours["p99_ms"] / max(api["p99_ms"], 0.01), 2), target="p99 < 100 ms",
-                    met=ours["p99_ms"] < 100, detail={"console": ours, "api": api})
+                    met=ours["p99_ms"] < 100, detail={"console": ours, "api": api, "peak_mib": peak})
 
     def filtered_reads(self, mem):
         a = self.args
