@@ -88,10 +88,15 @@ class Memory(threading.Thread):
 class Roster:
     """`roster serve` on the benchmark's database."""
 
-    def __init__(self, binary: Path, database: str, work: Path):
+    def __init__(self, binary: Path, database: str, work: Path, members: int = 0):
         self.binary, self.database, self.work = binary, database, work
         self.proc = None
         self.port = free_port()
+        # A replace names the whole team: past the default limits (200,000 items, 16 MiB) the
+        # server is started with room for it, as an operator with such a team would.
+        self.limits = []
+        if members * 2 > 200_000:
+            self.limits = ["--max-items", str(members * 2), "--max-body-bytes", str(members * 96)]
 
     def cli(self, *args) -> str:
         return subprocess.run(
@@ -111,7 +116,7 @@ class Roster:
              # counts every request.
              "--rate-limit", "1000000000", "--rate-burst", "1000000000",
              # The webhook workload's receiver is on loopback.
-             "--webhooks-allow-private"],
+             "--webhooks-allow-private", *self.limits],
             stdout=log, stderr=log, env={"ROSTER_LOG": "warn", **os.environ},
         )
         while True:
@@ -241,7 +246,7 @@ class Suite:
             self.database = self.pg_url(self.pg_db)
         else:
             self.database = f"sqlite://{self.work / 'roster.db'}"
-        self.roster = Roster(self.bin / "roster", self.database, self.work)
+        self.roster = Roster(self.bin / "roster", self.database, self.work, args.members)
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -296,6 +301,12 @@ class Suite:
                          "members", "--org", self.org, str(roster_csv)])
         print(f"seeded {n} members in 3 of 100 groups each by `roster import members` in {seconds:.1f} s",
               flush=True)
+        # The targets of the million-member issue: the import of a million rows.
+        limit = 60 if a.pg else 30
+        at_scale = n >= 1_000_000
+        self.record(f"import: `roster import members` of {n} rows, each in 3 of 100 groups",
+                    round(seconds, 1), "s", target=f"< {limit} s at 1,000,000" if at_scale else None,
+                    met=seconds < limit if at_scale else None)
         # The group and campaign the replace workloads change, in their before-state.
         _, data, _, _ = self.api("POST", f"/api/organizations/{self.org}/groups/", {"name": "Replace"}, self.key)
         self.group = json.loads(data)["id"]
@@ -695,10 +706,68 @@ def main():
     p.add_argument("--out", default=str(BENCH / "results"))
     p.add_argument("--only", help="comma-separated workloads to run (startup, pages, filtered, group, "
                                    "campaign, scim, webhooks, console, whole); the report is then partial.md/.json")
+    p.add_argument("--scaling", action="store_true",
+                   help="run the workloads at 10,000, 100,000 and 1,000,000 members and write "
+                        "bench/results/scaling.md (scaling-pg.md): each figure at each size and its "
+                        "growth per tenfold")
     a = p.parse_args()
     if a.smoke:
         a.members, a.campaign_members, a.duration, a.connections = 2000, 1000, 1, 8
-    Suite(a).run()
+    if a.scaling:
+        scaling(a)
+    else:
+        Suite(a).run()
+
+
+def scaling(a):
+    """One suite run per size, each on a team of its own beside its own baselines, then one
+    table: a workload's figure at each size and how it grows per tenfold."""
+    sizes = [200, 2000] if a.smoke else [10_000, 100_000, 1_000_000]
+    runs = []
+    for n in sizes:
+        sized = argparse.Namespace(**vars(a))
+        sized.members = n
+        sized.out = tempfile.mkdtemp(prefix="roster-scaling-")
+        print(f"== {n} members", flush=True)
+        suite = Suite(sized)
+        suite.run()
+        runs.append((n, suite.results))
+    # A workload's label names its sizes; the same label with the numbers taken out is one row.
+    key = lambda workload: re.sub(r"\d[\d,.]*", "N", workload)
+    rows = {}
+    for n, results in runs:
+        for r in results:
+            rows.setdefault(key(r["workload"]), {})[n] = r
+    backend = "PostgreSQL" if a.pg else "SQLite"
+    lines = [f"# Roster scaling ({backend}, {time.strftime('%Y-%m-%d %H:%M:%S %Z')})", "",
+             "Each size is a run of its own (`bench/run --members N`), baselines measured in the "
+             "same run; growth is the figure at a size over the figure at the size ten times "
+             "smaller (for req/s, below 1 means slower). A page read should not grow with the "
+             "team; a replace should grow no faster than its payload.", "",
+             "| workload | " + " | ".join(f"{n:,}" for n in sizes) + " | growth per tenfold | "
+             "baseline at each size | met at the largest |",
+             "|---" * (len(sizes) + 4) + "|"]
+    for label, by_size in rows.items():
+        figures = [by_size.get(n) for n in sizes]
+        shown = [f"{r['figure']} {r['unit']}" if r else "" for r in figures]
+        growth = []
+        for before, after in zip(figures, figures[1:]):
+            if before and after and isinstance(before["figure"], (int, float)) and before["figure"]:
+                growth.append(f"{after['figure'] / before['figure']:.2f}x")
+            else:
+                growth.append("")
+        bases = [f"{r['baseline']}" if r and r["baseline"] is not None else "" for r in figures]
+        last = figures[-1]
+        met = "" if not last or last["met"] is None else ("yes" if last["met"] else "**no**")
+        lines.append(f"| {label} | " + " | ".join(shown) + f" | {', '.join(growth)} | "
+                     f"{' / '.join(bases)} | {met} |")
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = ("scaling-smoke" if a.smoke else "scaling") + ("-pg" if a.pg else "")
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    (out / f"{name}.json").write_text(json.dumps(
+        {"sizes": sizes, "runs": [{"members": n, "results": r} for n, r in runs]}, indent=2) + "\n")
+    print(f"wrote {out / (name + '.md')} and .json", flush=True)
 
 
 if __name__ == "__main__":
