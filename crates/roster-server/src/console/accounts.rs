@@ -107,12 +107,7 @@ async fn render(
                 } } }
             } }
         }
-        form.card method="post" action=(team.url("deployment-keys/")) {
-            (html::token(&session.csrf))
-            (html::form_errors(deployment.map(|(_, r)| r)))
-            (Input { name: "name", label: "Name", value: deployment.map_or("", |(f, _)| f.get("name")), kind: "text", required: true, form: "deployment" }.render(deployment.map(|(_, r)| r)))
-            button type="submit" { "Create a deployment key" }
-        }
+        (html::one_field(&team.url("deployment-keys/"), &session.csrf, Input { name: "name", label: "Name", value: deployment.map_or("", |(f, _)| f.get("name")), kind: "text", required: true, form: "deployment" }, "Create a deployment key", deployment.map(|(_, r)| r)))
     };
     let shell = session.shell().in_team(team, Section::Accounts);
     Ok(html::respond(

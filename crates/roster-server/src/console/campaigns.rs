@@ -68,12 +68,7 @@ async fn render_list(
             (html::pager(&format!("{}?", team.url("campaigns/")), number, last, total))
         }
         h2 { "New campaign" }
-        form.card method="post" action=(team.url("campaigns/")) {
-            (html::token(&session.csrf))
-            (html::form_errors(refusal))
-            (Input { name: "name", label: "Name", value: form.map_or("", |f| f.get("name")), kind: "text", required: true, form: "create" }.render(refusal))
-            button type="submit" { "Create the campaign" }
-        }
+        (html::one_field(&team.url("campaigns/"), &session.csrf, Input { name: "name", label: "Name", value: form.map_or("", |f| f.get("name")), kind: "text", required: true, form: "create" }, "Create the campaign", refusal))
     };
     let shell = session.shell().in_team(team, Section::Campaigns);
     Ok(html::respond(
@@ -231,12 +226,7 @@ async fn render(
             button type="submit" { "Preview the change" }
         }
         h2 { "Rename" }
-        form.card method="post" action={(here) "rename/"} {
-            (html::token(&session.csrf))
-            (html::form_errors(rename.map(|(_, r)| r)))
-            (Input { name: "name", label: "Name", value: rename.map_or(campaign.name.as_str(), |(f, _)| f.get("name")), kind: "text", required: true, form: "rename" }.render(rename.map(|(_, r)| r)))
-            button type="submit" { "Rename" }
-        }
+        (html::one_field(&format!("{here}rename/"), &session.csrf, Input { name: "name", label: "Name", value: rename.map_or(campaign.name.as_str(), |(f, _)| f.get("name")), kind: "text", required: true, form: "rename" }, "Rename", rename.map(|(_, r)| r)))
     };
     let shell = session.shell().in_team(team, Section::Campaigns);
     Ok(html::respond(

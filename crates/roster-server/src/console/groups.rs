@@ -70,12 +70,7 @@ async fn render_list(
             (html::pager(&format!("{}?", team.url("groups/")), number, last, total))
         }
         h2 { "New group" }
-        form.card method="post" action=(team.url("groups/")) {
-            (html::token(&session.csrf))
-            (html::form_errors(refusal))
-            (Input { name: "name", label: "Name", value: form.map_or("", |f| f.get("name")), kind: "text", required: true, form: "create" }.render(refusal))
-            button type="submit" { "Create the group" }
-        }
+        (html::one_field(&team.url("groups/"), &session.csrf, Input { name: "name", label: "Name", value: form.map_or("", |f| f.get("name")), kind: "text", required: true, form: "create" }, "Create the group", refusal))
     };
     let shell = session.shell().in_team(team, Section::Groups);
     Ok(html::respond(
@@ -194,21 +189,11 @@ async fn render(
             (html::pager(&format!("{here}?"), number, last, total))
         }
         h2 { "Add people" }
-        form.card method="post" action={(here) "add/"} {
-            (html::token(&session.csrf))
-            (html::form_errors(add_refusal))
-            (Input { name: "email", label: "Email", value: add_form.map_or("", |f| f.get("email")), kind: "email", required: true, form: "add" }.render(add_refusal))
-            button type="submit" { "Add to the group" }
-        }
+        (html::one_field(&format!("{here}add/"), &session.csrf, Input { name: "email", label: "Email", value: add_form.map_or("", |f| f.get("email")), kind: "email", required: true, form: "add" }, "Add to the group", add_refusal))
         h2 { "Replace the whole list" }
         (replace_form_markup(session, &here, replace_form, replace_refusal))
         h2 { "Rename" }
-        form.card method="post" action={(here) "rename/"} {
-            (html::token(&session.csrf))
-            (html::form_errors(rename_refusal))
-            (Input { name: "name", label: "Name", value: rename_form.map_or(group.name.as_str(), |f| f.get("name")), kind: "text", required: true, form: "rename" }.render(rename_refusal))
-            button type="submit" { "Rename" }
-        }
+        (html::one_field(&format!("{here}rename/"), &session.csrf, Input { name: "name", label: "Name", value: rename_form.map_or(group.name.as_str(), |f| f.get("name")), kind: "text", required: true, form: "rename" }, "Rename", rename_refusal))
     };
     let shell = session.shell().in_team(team, Section::Groups);
     Ok(html::respond(

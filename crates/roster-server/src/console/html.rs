@@ -256,6 +256,24 @@ impl Input<'_> {
     }
 }
 
+/// A form of one field (a name, a domain, an email) and its button, with its messages.
+pub fn one_field(
+    action: &str,
+    csrf: &str,
+    input: Input,
+    button: &str,
+    refusal: Option<&Refusal>,
+) -> Markup {
+    html! {
+        form.card method="post" action=(action) {
+            (token(csrf))
+            (form_errors(refusal))
+            (input.render(refusal))
+            button type="submit" { (button) }
+        }
+    }
+}
+
 /// A role's name as people read it.
 pub fn role_label(role: Role) -> &'static str {
     match role {
