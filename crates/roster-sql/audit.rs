@@ -269,20 +269,30 @@ pub(crate) async fn imported(
     summary: &roster_core::store::ImportSummary,
     rows: &[roster_core::store::ImportRow],
 ) -> StoreResult<()> {
-    let mut data = serde_json::to_value(summary).map_err(|e| StoreError::Other(e.to_string()))?;
-    let people: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|r| serde_json::json!({ "email": r.email }))
-        .collect();
-    if let Some(fields) = data.as_object_mut() {
-        fields.insert("people".into(), serde_json::Value::Array(people));
+    /// Written straight to text: a million people as JSON values would take 200 MB.
+    #[derive(serde::Serialize)]
+    struct Imported<'a> {
+        #[serde(flatten)]
+        summary: &'a roster_core::store::ImportSummary,
+        people: People<'a>,
     }
-    record(
-        conn,
-        origin,
-        Event::of_team(org, "membership.imported").with(data),
-    )
-    .await
+    struct People<'a>(&'a [roster_core::store::ImportRow]);
+    impl serde::Serialize for People<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            #[derive(serde::Serialize)]
+            struct Person<'a> {
+                email: &'a str,
+            }
+            s.collect_seq(self.0.iter().map(|r| Person { email: &r.email }))
+        }
+    }
+    let mut event = Event::of_team(org, "membership.imported");
+    event.data = serde_json::to_string(&Imported {
+        summary,
+        people: People(rows),
+    })
+    .map_err(|e| StoreError::Other(e.to_string()))?;
+    record(conn, origin, event).await
 }
 
 const SELECT: &str = "SELECT seq, id, action_type, target_type, target_id, target_label, \

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use uuid::Uuid;
 
+pub mod bulk;
 pub mod provisioning;
 pub mod sessions;
 pub mod webhooks;
@@ -40,6 +41,7 @@ macro_rules! conformance_tests {
             group_members_add_and_replace = group_members_add_and_replace,
             held_memberships_attach_on_join = held_memberships_attach_on_join,
             large_group_replaces = large_group_replaces,
+            large_writes_move_the_team_version = bulk::large_writes_move_the_team_version,
             require_campaign = require_campaign,
             campaign_members_keep_data_exactly = campaign_members_keep_data_exactly,
             accounts_are_revoked_with_their_user = accounts_are_revoked_with_their_user,

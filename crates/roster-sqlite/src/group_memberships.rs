@@ -151,6 +151,13 @@ async fn read(
     Ok(out)
 }
 
+/// The triggers a large change's statements would run once per row (`crate::bulk`).
+const GROUP_TRIGGERS: &[&str] = &[
+    "team_versions_group_member_in",
+    "team_versions_group_member_up",
+    "team_versions_group_member_out",
+];
+
 async fn apply(
     conn: &mut SqliteConnection,
     group: Uuid,
@@ -334,7 +341,15 @@ impl GroupMembers for SqliteStore {
         let org = prepare(&mut tx, group, items, require_campaign).await?;
         crate::tx::expect_version(&mut tx, "groups", group, expect).await?;
         let event = begin_event(&mut tx, origin, org, group, change).await?;
+        let paused = if items.len() >= crate::bulk::ROWS {
+            Some(crate::bulk::pause(&mut tx, org, GROUP_TRIGGERS).await?)
+        } else {
+            None
+        };
         apply(&mut tx, group, change, now).await?;
+        if let Some(paused) = paused {
+            paused.resume(&mut tx).await?;
+        }
         complete_event(&mut tx, group, event).await?;
         let result = match change {
             MembersChange::Add => {

@@ -50,13 +50,23 @@ async fn affected(
         .map_err(other)
 }
 
+/// Rows go to the database this many at a time, within the one transaction: the JSON of a
+/// million rows' three million group memberships, and SQLite's parse of it, were most of an
+/// import's 1.9 GB.
+const CHUNK: usize = 50_000;
+
+/// The triggers an import's inserts would run once per row (`crate::bulk`).
+const IMPORT_TRIGGERS: &[&str] = &[
+    "team_versions_membership_in",
+    "team_versions_group_member_in",
+];
+
 async fn apply(
     conn: &mut SqliteConnection,
     org: Uuid,
     now: Timestamp,
     groups: String,
-    pairs: String,
-    rows: usize,
+    rows: &[ImportRow],
 ) -> StoreResult<ImportSummary> {
     // The people first (see `users::revoke_unproven`): the team takes their emails in.
     crate::users::revoke_unproven(conn, org, crate::users::Taken::Table("import_rows")).await?;
@@ -119,21 +129,28 @@ async fn apply(
         .bind(groups),
     )
     .await?;
-    let group_memberships_added = affected(
-        conn,
-        sqlx::query(
-            "INSERT INTO group_memberships (id, group_id, user_id, email, email_norm, created_at) \
-             SELECT unhex(p.value ->> 0), g.id, u.id, u.email, u.email_norm, $2 \
-             FROM json_each($3) p \
-             JOIN groups g ON g.org_id = $1 AND g.name = p.value ->> 2 \
-             JOIN users u ON u.email_norm = p.value ->> 1 WHERE true \
-             ON CONFLICT (group_id, email_norm) DO NOTHING",
+    let mut group_memberships_added = 0;
+    for chunk in rows.chunks(CHUNK) {
+        let pairs: Vec<_> = chunk
+            .iter()
+            .flat_map(|r| r.groups.iter().map(move |g| (hex_id(), &r.email_norm, g)))
+            .collect();
+        group_memberships_added += affected(
+            conn,
+            sqlx::query(
+                "INSERT INTO group_memberships (id, group_id, user_id, email, email_norm, created_at) \
+                 SELECT unhex(p.value ->> 0), g.id, u.id, u.email, u.email_norm, $2 \
+                 FROM json_each($3) p \
+                 JOIN groups g ON g.org_id = $1 AND g.name = p.value ->> 2 \
+                 JOIN users u ON u.email_norm = p.value ->> 1 WHERE true \
+                 ON CONFLICT (group_id, email_norm) DO NOTHING",
+            )
+            .bind(org)
+            .bind(now)
+            .bind(to_json(&pairs)?),
         )
-        .bind(org)
-        .bind(now)
-        .bind(pairs),
-    )
-    .await?;
+        .await?;
+    }
     // Memberships held by email for the imported people attach to them. Driven from the
     // imported rows through the email index, not by scanning the team's group memberships.
     affected(
@@ -157,7 +174,7 @@ async fn apply(
         return Err(StoreError::import_without_admin());
     }
     Ok(ImportSummary {
-        rows: rows as u64,
+        rows: rows.len() as u64,
         users_created,
         members_added,
         roles_changed,
@@ -191,20 +208,6 @@ impl Imports for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(other)?;
-        let people: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                let lower = r.name.as_deref().map(str::to_lowercase);
-                (
-                    hex_id(),
-                    &r.email,
-                    &r.email_norm,
-                    &r.name,
-                    lower,
-                    r.role.map(Role::as_i64),
-                )
-            })
-            .collect();
         let mut group_names: Vec<&str> = rows
             .iter()
             .flat_map(|r| r.groups.iter().map(String::as_str))
@@ -212,10 +215,6 @@ impl Imports for SqliteStore {
         group_names.sort_unstable();
         group_names.dedup();
         let groups: Vec<_> = group_names.iter().map(|name| (hex_id(), name)).collect();
-        let pairs: Vec<_> = rows
-            .iter()
-            .flat_map(|r| r.groups.iter().map(move |g| (hex_id(), &r.email_norm, g)))
-            .collect();
         // The bulk statements below insert millions of index entries in one transaction: with
         // SQLite's 2 MiB of cache each insert reads its B-tree pages back from the file (and
         // spills dirty ones to the log mid-transaction). A million-row import took 47.6 s with
@@ -225,22 +224,41 @@ impl Imports for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(other)?;
-        sqlx::query(
-            "INSERT INTO import_rows (pos, new_id, email, email_norm, name, name_lower, role) \
-             SELECT key, unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3, value ->> 4, \
-                    value ->> 5 FROM json_each($1)",
-        )
-        .bind(to_json(&people)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
-        // The people's JSON is gone (its statement ran) before the pairs' is made; an error
-        // here still gives the cache back.
-        let (groups, pairs) = (to_json(&groups), to_json(&pairs));
-        let applied = match (groups, pairs) {
-            (Ok(groups), Ok(pairs)) => apply(&mut tx, org, now, groups, pairs, rows.len()).await,
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        };
+        // An error from here on still gives the cache back.
+        let applied = async {
+            for (n, chunk) in rows.chunks(CHUNK).enumerate() {
+                let people: Vec<_> = chunk
+                    .iter()
+                    .map(|r| {
+                        let lower = r.name.as_deref().map(str::to_lowercase);
+                        (
+                            hex_id(),
+                            &r.email,
+                            &r.email_norm,
+                            &r.name,
+                            lower,
+                            r.role.map(Role::as_i64),
+                        )
+                    })
+                    .collect();
+                sqlx::query(
+                    "INSERT INTO import_rows (pos, new_id, email, email_norm, name, name_lower, role) \
+                     SELECT $2 + key, unhex(value ->> 0), value ->> 1, value ->> 2, value ->> 3, \
+                            value ->> 4, value ->> 5 FROM json_each($1)",
+                )
+                .bind(to_json(&people)?)
+                .bind(i64::try_from(n * CHUNK).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await
+                .map_err(other)?;
+            }
+            // Every import, however small: it runs in its own process, with no readers.
+            let paused = crate::bulk::pause(&mut tx, org, IMPORT_TRIGGERS).await?;
+            let summary = apply(&mut tx, org, now, to_json(&groups)?, rows).await?;
+            paused.resume(&mut tx).await?;
+            Ok::<_, StoreError>(summary)
+        }
+        .await;
         sqlx::raw_sql(NORMAL_CACHE)
             .execute(&mut *tx)
             .await

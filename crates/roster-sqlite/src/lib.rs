@@ -19,6 +19,7 @@
 //! `dialect`; what is SQLite's own are its bulk writes through JSON arrays (`payload`,
 //! `import`, `provisioning_writes`) and page reads tuned to its indexes.
 
+mod bulk;
 mod dialect;
 mod group_memberships;
 mod import;

@@ -1,0 +1,94 @@
+//! Conformance checks of large writes: an import and a group change of 10,000 rows or more
+//! move the team's data version (which kept pages are keyed by) exactly as small ones do, and
+//! every write after them still moves it. (SQLite writes that large without its per-row
+//! triggers and bumps the version once; PostgreSQL's triggers run once per statement.)
+use super::{by_email, now, team};
+use crate::store::{ImportRow, MembersChange};
+use crate::{Origin, Store, email};
+use std::sync::Arc;
+
+const ROWS: usize = 12_000;
+
+pub async fn large_writes_move_the_team_version(store: Arc<dyn Store>) {
+    let org = team(&store).await;
+    store
+        .add_email_domain(org, "acme.test", now(), &Origin::cli())
+        .await
+        .unwrap();
+    let address = |i: usize| format!("p{i:05}@acme.test");
+    let rows: Vec<ImportRow> = (0..ROWS)
+        .map(|i| ImportRow {
+            email: address(i),
+            email_norm: email::normalize(&address(i)),
+            name: None,
+            role: None,
+            groups: vec!["Floor".into()],
+        })
+        .collect();
+    let before = store.team_version(org).await.unwrap();
+    let dry = store
+        .import_members(org, &rows, true, now(), &Origin::cli())
+        .await
+        .unwrap();
+    assert_eq!(dry.members_added, ROWS as u64);
+    assert_eq!(
+        store.team_version(org).await.unwrap(),
+        before,
+        "a dry run moves nothing"
+    );
+    store
+        .import_members(org, &rows, false, now(), &Origin::cli())
+        .await
+        .unwrap();
+    let imported = store.team_version(org).await.unwrap();
+    assert!(imported > before, "{imported} after {before}");
+    let groups = store.group_refs(org, 10).await.unwrap();
+    let group = groups.iter().find(|g| g.name == "Floor").unwrap().id;
+
+    // A large replace: half stay, half go, and as many come, held by email.
+    let items: Vec<_> = (ROWS / 2..ROWS + ROWS / 2)
+        .map(|i| by_email(&address(i)))
+        .collect();
+    store
+        .change_group_members(
+            group,
+            &items,
+            MembersChange::Replace,
+            false,
+            now(),
+            &Origin::cli(),
+            None,
+        )
+        .await
+        .unwrap();
+    let replaced = store.team_version(org).await.unwrap();
+    assert!(replaced > imported, "{replaced} after {imported}");
+
+    // The small writes after them still move it, row by row.
+    store
+        .change_group_members(
+            group,
+            &[by_email("someone@acme.test")],
+            MembersChange::Add,
+            false,
+            now(),
+            &Origin::cli(),
+            None,
+        )
+        .await
+        .unwrap();
+    let added = store.team_version(org).await.unwrap();
+    assert!(added > replaced, "{added} after {replaced}");
+    let one = [ImportRow {
+        email: "late@acme.test".into(),
+        email_norm: "late@acme.test".into(),
+        name: None,
+        role: None,
+        groups: Vec::new(),
+    }];
+    store
+        .import_members(org, &one, false, now(), &Origin::cli())
+        .await
+        .unwrap();
+    assert!(store.team_version(org).await.unwrap() > added);
+}
