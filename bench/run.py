@@ -457,11 +457,14 @@ class Suite:
             env = {"BENCH_PATH": base + "&page={n}", "BENCH_N": str(max(1, math.ceil(total / 100))),
                    "BENCH_AUTH": f"Token {self.key}", "BENCH_ACCEPT": "application/json; version=2.0"}
             mark = mem.mark()
+            # The target is warm reads: a first load reads the list once (its page ends, and
+            # its pages into the cache), as the unfiltered list's cold load does.
+            wrk(self.roster.port, "get.lua", env, a.connections, a.duration)
             ours = wrk(self.roster.port, "get.lua", env, a.connections, a.duration)
             self.peaks[f"filtered reads {label}"] = mem.peak_since(mark)
             ratio = round(ours["rps"] / self.static["rps"], 3)
             self.record(f"filtered reads: {label} ({total} match)", ours["rps"], "req/s", self.static["rps"],
-                        "static body from memory (axum)", ratio, target="p99 < 20 ms",
+                        "static body from memory (axum)", ratio, target="p99 < 20 ms, warm",
                         met=served(ours) and ours["p99_ms"] < 20, detail={"roster": ours})
 
     def whole_list(self, mem):
@@ -495,7 +498,8 @@ class Suite:
         ratio = round(total / baseline, 2)
         self.record(f"group replace: PUT of {n} emails into a group of {n}, half staying, half new",
                     round(total, 2), "s", round(baseline, 2), "hand-written SQL, one transaction", ratio,
-                    target="<= 2x the baseline", met=ratio <= 2,
+                    target="<= 2x the baseline" + (", < 15 s" if n >= 1_000_000 else ""),
+                    met=ratio <= 2 and (n < 1_000_000 or total < 15),
                     detail={"until_response_head_s": round(first, 2), "response_bytes": len(body)})
 
     def webhook_replace(self, mem):
@@ -568,6 +572,7 @@ class Suite:
         ratio = round(total / baseline, 2)
         self.record(f"campaign replace: PUT of {m} members with ~200-byte data, half staying, half new",
                     round(total, 2), "s", round(baseline, 2), "hand-written SQL, one transaction", ratio,
+                    target="<= 1.5x the baseline", met=ratio <= 1.5,
                     detail={"until_response_head_s": round(first, 2), "response_bytes": len(body)})
 
     def baseline_sql(self, name, payload, **ids) -> float:
@@ -587,6 +592,13 @@ class Suite:
         script.write_text(sql)
         self.settle()
         return timed(["psql", self.pg_url(self.pg_copy), "-q", "-f", str(script)])
+
+    def against_peer(self, ours, theirs):
+        """Roster's ratio to the SCIM peer and the peer's name; no ratio when the peer answered
+        nothing in the load's time (a million-user lookup is a scan in its memory store)."""
+        if theirs["rps"] == 0:
+            return None, f"scim2-server (python-scim): no answer within {self.args.duration} s"
+        return round(ours["rps"] / theirs["rps"], 1), "scim2-server (python-scim)"
 
     def scim(self, mem):
         a = self.args
@@ -612,9 +624,12 @@ class Suite:
                 self.peaks[label] = mem.peak_since(mark)
                 theirs = wrk(peer_port, script, {"BENCH_PATH": "/v2" + path, "BENCH_AUTH": peer_auth, **extra},
                              conns, a.duration)
-                ratio = round(ours["rps"] / max(theirs["rps"], 0.1), 1)
-                self.record(label, ours["rps"], "req/s", theirs["rps"], "scim2-server (python-scim)", ratio,
-                            target=">= 10x scim2-server", met=ratio >= 10 and served(ours),
+                ratio, peer = self.against_peer(ours, theirs)
+                lookup = script == "get.lua"
+                self.record(label, ours["rps"], "req/s", theirs["rps"], peer, ratio,
+                            target=">= 10x scim2-server" + (", p99 < 20 ms" if lookup else ""),
+                            met=(ratio is None or ratio >= 10) and served(ours)
+                            and (not lookup or ours["p99_ms"] < 20),
                             detail={"roster": ours, "scim2-server": theirs})
             # One connection: the latency of a single identity provider's PATCHes.
             label = f"SCIM PATCH one member of a {a.members}-member group"
@@ -627,10 +642,10 @@ class Suite:
             theirs = wrk(peer_port, "scim-patch.lua",
                          {"BENCH_PATH": f"/v2/Groups/{ready['group']}?excludedAttributes=members",
                           "BENCH_AUTH": peer_auth, "BENCH_MEMBER": ready["outside"]}, 1, a.duration)
-            ratio = round(ours["rps"] / max(theirs["rps"], 0.1), 1)
-            self.record(label, ours["rps"], "req/s", theirs["rps"], "scim2-server (python-scim)", ratio,
+            ratio, peer = self.against_peer(ours, theirs)
+            self.record(label, ours["rps"], "req/s", theirs["rps"], peer, ratio,
                         target=">= 10x scim2-server, median < 5 ms, p99 < 20 ms",
-                        met=ratio >= 10 and served(ours) and ours["p50_ms"] < 5
+                        met=(ratio is None or ratio >= 10) and served(ours) and ours["p50_ms"] < 5
                         and ours["p99_ms"] is not None and ours["p99_ms"] < 20,
                         detail={"roster": ours, "scim2-server": theirs})
         finally:

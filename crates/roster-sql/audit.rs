@@ -260,39 +260,31 @@ pub(crate) async fn group_members_changed(
     record(conn, origin, event).await
 }
 
-/// Records a member import by what it did, and the people its file named (by email, as
-/// member lists name them), which webhooks send on in batches.
+/// Records an import: its counts, and its rows' people in file order, which the database
+/// writes from the import's working table `import_rows` (a million people never pass through
+/// the server's memory); webhooks send them on in batches.
 pub(crate) async fn imported(
     conn: &mut Conn,
     origin: &Origin,
     org: Uuid,
     summary: &roster_core::store::ImportSummary,
-    rows: &[roster_core::store::ImportRow],
 ) -> StoreResult<()> {
-    /// Written straight to text: a million people as JSON values would take 200 MB.
-    #[derive(serde::Serialize)]
-    struct Imported<'a> {
-        #[serde(flatten)]
-        summary: &'a roster_core::store::ImportSummary,
-        people: People<'a>,
-    }
-    struct People<'a>(&'a [roster_core::store::ImportRow]);
-    impl serde::Serialize for People<'_> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            #[derive(serde::Serialize)]
-            struct Person<'a> {
-                email: &'a str,
-            }
-            s.collect_seq(self.0.iter().map(|r| Person { email: &r.email }))
-        }
-    }
+    let counts = serde_json::to_string(summary).map_err(|e| StoreError::Other(e.to_string()))?;
     let mut event = Event::of_team(org, "membership.imported");
-    event.data = serde_json::to_string(&Imported {
-        summary,
-        people: People(rows),
-    })
-    .map_err(|e| StoreError::Other(e.to_string()))?;
-    record(conn, origin, event).await
+    event.data = counts.clone();
+    let seq = record_at(conn, origin, event).await?;
+    // The counts' object, opened again for one more field.
+    let head = format!("{},\"people\":", counts.trim_end_matches('}'));
+    let people = crate::dialect::json_rows(&[("email", "r.email")], "import_rows r", "r.pos");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE audit_events SET data = $1 || {people} || '}}' WHERE seq = $2"
+    )))
+    .bind(head)
+    .bind(seq)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    Ok(())
 }
 
 const SELECT: &str = "SELECT seq, id, action_type, target_type, target_id, target_label, \

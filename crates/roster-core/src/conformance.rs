@@ -42,6 +42,7 @@ macro_rules! conformance_tests {
             held_memberships_attach_on_join = held_memberships_attach_on_join,
             large_group_replaces = large_group_replaces,
             large_writes_move_the_team_version = bulk::large_writes_move_the_team_version,
+            an_import_that_fails_midway_keeps_nothing = bulk::an_import_that_fails_midway_keeps_nothing,
             require_campaign = require_campaign,
             campaign_members_keep_data_exactly = campaign_members_keep_data_exactly,
             accounts_are_revoked_with_their_user = accounts_are_revoked_with_their_user,
@@ -1442,7 +1443,7 @@ pub async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
         row("new@acme.test", None, &["A", "B"]),
     ];
     let dry = store
-        .import_members(org, &rows, true, now(), &Origin::cli())
+        .import_members(org, &mut rows.iter().cloned(), true, now(), &Origin::cli())
         .await
         .unwrap();
     assert_eq!(
@@ -1462,14 +1463,14 @@ pub async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .import_members(org, &rows, false, now(), &Origin::cli())
+            .import_members(org, &mut rows.iter().cloned(), false, now(), &Origin::cli())
             .await
             .unwrap(),
         dry
     );
     assert_eq!(store.count_groups(org).await.unwrap(), 2);
     let again = store
-        .import_members(org, &rows, false, now(), &Origin::cli())
+        .import_members(org, &mut rows.iter().cloned(), false, now(), &Origin::cli())
         .await
         .unwrap();
     assert_eq!(
@@ -1483,13 +1484,25 @@ pub async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
     let demote = [row("admin@acme.test", Some(Role::Member), &[])];
     assert!(matches!(
         store
-            .import_members(org, &demote, false, now(), &Origin::cli())
+            .import_members(
+                org,
+                &mut demote.iter().cloned(),
+                false,
+                now(),
+                &Origin::cli()
+            )
             .await,
         Err(StoreError::Invalid { .. })
     ));
     assert!(matches!(
         store
-            .import_members(Uuid::new_v4(), &rows, false, now(), &Origin::cli())
+            .import_members(
+                Uuid::new_v4(),
+                &mut rows.iter().cloned(),
+                false,
+                now(),
+                &Origin::cli()
+            )
             .await,
         Err(StoreError::NotFound)
     ));

@@ -366,6 +366,30 @@ pub struct ImportRow {
     pub groups: Vec<String>,
 }
 
+/// The rows of an import, handed to the store a chunk at a time: a file of a million rows is
+/// read, checked and written in one transaction without ever being in memory whole.
+pub trait ImportRows: Send {
+    /// Up to `max` more rows, or none when all have been read. An error (a bad line, named)
+    /// stops the import, and nothing of it is kept.
+    fn next_rows(&mut self, max: usize) -> Result<Vec<ImportRow>, String>;
+}
+
+/// Rows already in memory, or made as they are asked for.
+impl<I: Iterator<Item = ImportRow> + Send> ImportRows for I {
+    fn next_rows(&mut self, max: usize) -> Result<Vec<ImportRow>, String> {
+        Ok(self.by_ref().take(max).collect())
+    }
+}
+
+/// The error of an import whose rows could not be read: the store's refusal, with the
+/// reader's message.
+pub fn unreadable_import(message: String) -> StoreError {
+    StoreError::Invalid {
+        field: None,
+        message,
+    }
+}
+
 /// What an import changed (or, in a dry run, would change).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ImportSummary {
@@ -1028,7 +1052,7 @@ pub trait Imports: Send + Sync {
     async fn import_members(
         &self,
         org: Uuid,
-        rows: &[ImportRow],
+        rows: &mut dyn ImportRows,
         dry_run: bool,
         now: Timestamp,
         origin: &Origin,

@@ -1,16 +1,18 @@
-//! Importing members from a roster file: set-based (arrays through `UNNEST`), in one
-//! transaction that holds the team's lock, with counts of what changed. A dry run does the
-//! same work and rolls it back.
+//! Importing members from a roster file: its rows are loaded a chunk at a time (arrays through
+//! `UNNEST`) into working tables, then applied set-based, all in one transaction that holds
+//! the team's lock, with counts of what changed. A dry run does the same work and rolls it
+//! back.
 
 use crate::tx::{TeamLock, lock_team};
 use crate::{PostgresStore, other, ts};
 use async_trait::async_trait;
 use roster_core::Origin;
 use roster_core::store::Imports;
-use roster_core::store::{ImportRow, ImportSummary};
+use roster_core::store::{ImportRow, ImportRows, ImportSummary, unreadable_import};
 use roster_core::{Role, StoreError, StoreResult, Timestamp, rules};
 use sqlx::postgres::PgArguments;
 use sqlx::{PgConnection, Postgres};
+use std::collections::BTreeSet;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -23,6 +25,81 @@ const TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS import_rows (
         name_lower text,
         role       bigint
     ) ON COMMIT DELETE ROWS";
+
+/// A row's groups, by the row's position.
+const PAIRS: &str = "CREATE TEMP TABLE IF NOT EXISTS import_pairs (
+        pos        bigint NOT NULL,
+        new_id     uuid   NOT NULL,  -- the id of the group membership it makes
+        group_name text   NOT NULL
+    ) ON COMMIT DELETE ROWS";
+
+/// Rows are read and loaded this many at a time, within the one transaction: a million rows
+/// in memory at once (and their arrays, encoded at once) took 855 MB.
+const CHUNK: usize = 50_000;
+
+/// Loads one chunk of rows (the first at position `from`) into the working tables, and notes
+/// the group names it uses.
+async fn load(
+    conn: &mut PgConnection,
+    rows: &[ImportRow],
+    from: usize,
+    names: &mut BTreeSet<String>,
+) -> StoreResult<()> {
+    let from = i64::try_from(from).unwrap_or(i64::MAX);
+    // Ids of rows made in bulk are time-ordered (UUIDv7), which keeps inserts at the end of the
+    // primary key's B-tree.
+    let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
+    sqlx::query(
+        "INSERT INTO import_rows (pos, new_id, email, email_norm, name, name_lower, role) \
+         SELECT $7 + ord - 1, new_id, email, email_norm, name, name_lower, role \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) \
+              WITH ORDINALITY AS t(new_id, email, email_norm, name, name_lower, role, ord)",
+    )
+    .bind(ids)
+    .bind(rows.iter().map(|r| r.email.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.email_norm.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.name.as_deref()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.name.as_deref().map(str::to_lowercase))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.role.map(Role::as_i64))
+            .collect::<Vec<_>>(),
+    )
+    .bind(from)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    let (mut positions, mut groups) = (Vec::new(), Vec::new());
+    for (i, r) in rows.iter().enumerate() {
+        for g in &r.groups {
+            positions.push(from + i64::try_from(i).unwrap_or(i64::MAX));
+            groups.push(g.as_str());
+            if !names.contains(g) {
+                names.insert(g.clone());
+            }
+        }
+    }
+    let ids: Vec<Uuid> = groups.iter().map(|_| Uuid::now_v7()).collect();
+    sqlx::query(
+        "INSERT INTO import_pairs (pos, new_id, group_name) \
+         SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[])",
+    )
+    .bind(positions)
+    .bind(ids)
+    .bind(groups)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    Ok(())
+}
 
 /// Runs one statement and counts the rows it changed.
 async fn affected(
@@ -40,21 +117,9 @@ async fn apply(
     conn: &mut PgConnection,
     org: Uuid,
     now: OffsetDateTime,
-    rows: &[ImportRow],
+    group_names: Vec<String>,
+    rows: u64,
 ) -> StoreResult<ImportSummary> {
-    let mut group_names: Vec<&str> = rows
-        .iter()
-        .flat_map(|r| r.groups.iter().map(String::as_str))
-        .collect();
-    group_names.sort_unstable();
-    group_names.dedup();
-    let (mut pair_emails, mut pair_groups) = (Vec::new(), Vec::new());
-    for r in rows {
-        for g in &r.groups {
-            pair_emails.push(r.email_norm.as_str());
-            pair_groups.push(g.as_str());
-        }
-    }
     // The people first (see `users::revoke_unproven`): the team takes their emails in.
     crate::users::revoke_unproven(conn, org, crate::users::Taken::Table("import_rows")).await?;
     let admins_before = crate::memberships::counting_admins(conn, org).await?;
@@ -115,22 +180,18 @@ async fn apply(
         .bind(group_names),
     )
     .await?;
-    let pair_ids: Vec<Uuid> = pair_emails.iter().map(|_| Uuid::now_v7()).collect();
     let group_memberships_added = affected(
         conn,
         sqlx::query(
             "INSERT INTO group_memberships (id, group_id, user_id, email, email_norm, created_at) \
-             SELECT p.id, g.id, u.id, u.email, u.email_norm, $2 \
-             FROM UNNEST($3::uuid[], $4::text[], $5::text[]) AS p(id, email_norm, group_name) \
+             SELECT p.new_id, g.id, u.id, u.email, u.email_norm, $2 \
+             FROM import_pairs p JOIN import_rows r ON r.pos = p.pos \
              JOIN groups g ON g.org_id = $1 AND g.name = p.group_name \
-             JOIN users u ON u.email_norm = p.email_norm \
+             JOIN users u ON u.email_norm = r.email_norm \
              ON CONFLICT (group_id, email_norm) DO NOTHING",
         )
         .bind(org)
-        .bind(now)
-        .bind(pair_ids)
-        .bind(pair_emails)
-        .bind(pair_groups),
+        .bind(now),
     )
     .await?;
     // Memberships held by email for the imported people attach to them.
@@ -153,7 +214,7 @@ async fn apply(
         return Err(StoreError::import_without_admin());
     }
     Ok(ImportSummary {
-        rows: rows.len() as u64,
+        rows,
         users_created,
         members_added,
         roles_changed,
@@ -167,7 +228,7 @@ impl Imports for PostgresStore {
     async fn import_members(
         &self,
         org: Uuid,
-        rows: &[ImportRow],
+        rows: &mut dyn ImportRows,
         dry_run: bool,
         now: Timestamp,
         origin: &Origin,
@@ -176,46 +237,35 @@ impl Imports for PostgresStore {
         let mut tx = self.write().await?;
         lock_team(&mut tx, org, TeamLock::Members).await?;
         sqlx::query(TABLE).execute(&mut *tx).await.map_err(other)?;
+        sqlx::query(PAIRS).execute(&mut *tx).await.map_err(other)?;
         sqlx::query("DELETE FROM import_rows")
             .execute(&mut *tx)
             .await
             .map_err(other)?;
-        // Ids of rows made in bulk are time-ordered (UUIDv7), which keeps inserts at the end of
-        // the primary key's B-tree.
-        let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
-        sqlx::query(
-            "INSERT INTO import_rows (pos, new_id, email, email_norm, name, name_lower, role) \
-             SELECT ord - 1, new_id, email, email_norm, name, name_lower, role \
-             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) \
-                  WITH ORDINALITY AS t(new_id, email, email_norm, name, name_lower, role, ord)",
-        )
-        .bind(ids)
-        .bind(rows.iter().map(|r| r.email.clone()).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|r| r.email_norm.clone())
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| r.name.clone()).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|r| r.name.as_deref().map(str::to_lowercase))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            rows.iter()
-                .map(|r| r.role.map(Role::as_i64))
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
+        sqlx::query("DELETE FROM import_pairs")
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+        let (mut count, mut names) = (0, BTreeSet::new());
+        loop {
+            let chunk = rows.next_rows(CHUNK).map_err(unreadable_import)?;
+            if chunk.is_empty() {
+                break;
+            }
+            load(&mut tx, &chunk, count, &mut names).await?;
+            count += chunk.len();
+        }
         sqlx::query("ANALYZE import_rows")
             .execute(&mut *tx)
             .await
             .map_err(other)?;
-        let summary = apply(&mut tx, org, ts(now), rows).await?;
-        crate::audit::imported(&mut tx, origin, org, &summary, rows).await?;
+        sqlx::query("ANALYZE import_pairs")
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+        let names = names.into_iter().collect();
+        let summary = apply(&mut tx, org, ts(now), names, count as u64).await?;
+        crate::audit::imported(&mut tx, origin, org, &summary).await?;
         if dry_run {
             tx.rollback().await.map_err(other)?;
         } else {

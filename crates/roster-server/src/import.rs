@@ -1,10 +1,10 @@
 //! `roster import members`: reads a roster CSV (columns `email`, and optionally `name`, `role`
-//! and `groups` separated by `;`), validates every row before touching the database (a bad
-//! row stops the import with its line number), then hands all rows to one set-based store
-//! call, in one transaction.
+//! and `groups` separated by `;`) and hands its rows to one set-based store call, in one
+//! transaction, a chunk at a time as the store asks for them (a million rows are never in
+//! memory at once). A bad row stops the import with its line number, and nothing is kept.
 
 use roster_core::Origin;
-use roster_core::store::{ImportRow, ImportSummary};
+use roster_core::store::{ImportRow, ImportRows, ImportSummary};
 use roster_core::{Role, Store, Timestamp, email};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Read};
@@ -13,50 +13,85 @@ use uuid::Uuid;
 const MAX_GROUP_NAME: usize = 256;
 const MAX_NAME: usize = 150;
 
-/// Reads and validates the CSV; every error names its line.
-pub fn read_rows(input: impl Read) -> Result<Vec<ImportRow>, String> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(input);
-    let headers = reader
-        .headers()
-        .map_err(|e| format!("cannot read the header line: {e}"))?;
-    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-    let email_at = column("email").ok_or("the header line has no `email` column")?;
-    let (name_at, role_at, groups_at) = (column("name"), column("role"), column("groups"));
+/// A roster CSV, read and validated a chunk at a time; every error names its line.
+pub struct CsvRows<R> {
+    records: csv::StringRecordsIntoIter<R>,
+    email_at: usize,
+    name_at: Option<usize>,
+    role_at: Option<usize>,
+    groups_at: Option<usize>,
+    /// Each email's line, for the error that names a repeated one.
+    seen: HashMap<Box<str>, u64>,
+    progress: Option<indicatif::ProgressBar>,
+}
 
-    let progress = progress_bar();
-    let mut rows = Vec::new();
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| match e.position() {
-            Some(p) => format!("line {}: {e}", p.line()),
-            None => e.to_string(),
-        })?;
-        let line = record.position().map_or(0, |p| p.line());
-        let field = |at: Option<usize>| at.and_then(|i| record.get(i)).filter(|v| !v.is_empty());
-        let row = parse_row(
-            field(Some(email_at)),
-            field(name_at),
-            field(role_at),
-            field(groups_at),
-        )
-        .map_err(|e| format!("line {line}: {e}"))?;
-        if let Some(first) = seen.insert(row.email_norm.clone(), line) {
-            return Err(format!(
-                "line {line}: {} is already on line {first}",
-                row.email
-            ));
+impl<R: Read> CsvRows<R> {
+    /// Reads the header line.
+    pub fn new(input: R) -> Result<Self, String> {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(input);
+        let headers = reader
+            .headers()
+            .map_err(|e| format!("cannot read the header line: {e}"))?;
+        let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+        let email_at = column("email").ok_or("the header line has no `email` column")?;
+        let (name_at, role_at, groups_at) = (column("name"), column("role"), column("groups"));
+        Ok(CsvRows {
+            records: reader.into_records(),
+            email_at,
+            name_at,
+            role_at,
+            groups_at,
+            seen: HashMap::new(),
+            progress: progress_bar(),
+        })
+    }
+}
+
+impl<R: Read + Send> ImportRows for CsvRows<R> {
+    fn next_rows(&mut self, max: usize) -> Result<Vec<ImportRow>, String> {
+        let mut rows = Vec::new();
+        for record in self.records.by_ref().take(max) {
+            let record = record.map_err(|e| match e.position() {
+                Some(p) => format!("line {}: {e}", p.line()),
+                None => e.to_string(),
+            })?;
+            let line = record.position().map_or(0, |p| p.line());
+            let field =
+                |at: Option<usize>| at.and_then(|i| record.get(i)).filter(|v| !v.is_empty());
+            let row = parse_row(
+                field(Some(self.email_at)),
+                field(self.name_at),
+                field(self.role_at),
+                field(self.groups_at),
+            )
+            .map_err(|e| format!("line {line}: {e}"))?;
+            if let Some(first) = self.seen.insert(row.email_norm.as_str().into(), line) {
+                return Err(format!(
+                    "line {line}: {} is already on line {first}",
+                    row.email
+                ));
+            }
+            rows.push(row);
         }
-        rows.push(row);
-        if let Some(bar) = &progress {
-            bar.inc(1);
+        if let Some(bar) = &self.progress {
+            bar.inc(rows.len() as u64);
+            if rows.is_empty() {
+                bar.set_message("(all of them; writing them in one transaction)");
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// The spinner's last line stays on the terminal, above the summary.
+impl<R> Drop for CsvRows<R> {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.progress {
+            bar.finish();
         }
     }
-    if let Some(bar) = progress {
-        bar.finish();
-    }
-    Ok(rows)
 }
 
 fn parse_row(
@@ -101,35 +136,26 @@ fn progress_bar() -> Option<indicatif::ProgressBar> {
             indicatif::ProgressStyle::with_template("{spinner} {pos} rows read and checked {msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
         );
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
         bar
     })
 }
 
-/// Applies the rows, with a spinner while the database works.
+/// Applies the rows, read as the store asks for them.
 pub async fn apply(
     store: &dyn Store,
     org: Uuid,
-    rows: &[ImportRow],
+    rows: &mut dyn ImportRows,
     dry_run: bool,
     now: Timestamp,
 ) -> Result<ImportSummary, String> {
-    let spinner = std::io::stderr().is_terminal().then(|| {
-        let s = indicatif::ProgressBar::new_spinner();
-        let verb = if dry_run { "checking" } else { "writing" };
-        s.set_message(format!("{verb} {} rows in one transaction", rows.len()));
-        s.enable_steady_tick(std::time::Duration::from_millis(100));
-        s
-    });
-    let result = store
+    store
         .import_members(org, rows, dry_run, now, &Origin::cli())
-        .await;
-    if let Some(s) = spinner {
-        s.finish_and_clear();
-    }
-    result.map_err(|e| match e {
-        roster_core::StoreError::NotFound => format!("no organization {org}"),
-        e => e.to_string(),
-    })
+        .await
+        .map_err(|e| match e {
+            roster_core::StoreError::NotFound => format!("no organization {org}"),
+            e => e.to_string(),
+        })
 }
 
 pub fn describe(summary: &ImportSummary, dry_run: bool) -> String {
@@ -155,10 +181,23 @@ pub fn describe(summary: &ImportSummary, dry_run: bool) -> String {
 mod tests {
     use super::*;
 
+    /// Every row of `csv`, as the store would read them.
+    fn read_rows(csv: &str) -> Result<Vec<ImportRow>, String> {
+        let mut source = CsvRows::new(csv.as_bytes())?;
+        let mut all = Vec::new();
+        loop {
+            let chunk = source.next_rows(1)?;
+            if chunk.is_empty() {
+                return Ok(all);
+            }
+            all.extend(chunk);
+        }
+    }
+
     #[test]
     fn reads_rows_and_names_the_bad_line() {
         let csv = "email,name,role,groups\nann@x.com,Ann,admin,A;B; A\nbob@x.com,,5,\n";
-        let rows = read_rows(csv.as_bytes()).expect("valid rows");
+        let rows = read_rows(csv).expect("valid rows");
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].role, Some(Role::Admin));
         assert_eq!(rows[0].groups, ["A", "B"]);
@@ -167,19 +206,15 @@ mod tests {
             (None, Some(Role::Manager))
         );
         let bad = "email,role\nann@x.com,1\nnot-an-email,1\n";
-        assert!(
-            read_rows(bad.as_bytes())
-                .expect_err("refused")
-                .starts_with("line 3:")
-        );
+        assert!(read_rows(bad).expect_err("refused").starts_with("line 3:"));
         let dup = "email\nann@x.com\nANN@x.com\n";
         assert_eq!(
-            read_rows(dup.as_bytes()).expect_err("refused"),
+            read_rows(dup).expect_err("refused"),
             "line 3: ANN@x.com is already on line 2"
         );
-        assert!(read_rows("name\nx\n".as_bytes()).is_err());
+        assert!(read_rows("name\nx\n").is_err());
         assert!(
-            read_rows("email,role\na@x.com,boss\n".as_bytes())
+            read_rows("email,role\na@x.com,boss\n")
                 .expect_err("refused")
                 .contains("line 2")
         );

@@ -27,7 +27,7 @@ pub async fn large_writes_move_the_team_version(store: Arc<dyn Store>) {
         .collect();
     let before = store.team_version(org).await.unwrap();
     let dry = store
-        .import_members(org, &rows, true, now(), &Origin::cli())
+        .import_members(org, &mut rows.iter().cloned(), true, now(), &Origin::cli())
         .await
         .unwrap();
     assert_eq!(dry.members_added, ROWS as u64);
@@ -37,7 +37,7 @@ pub async fn large_writes_move_the_team_version(store: Arc<dyn Store>) {
         "a dry run moves nothing"
     );
     store
-        .import_members(org, &rows, false, now(), &Origin::cli())
+        .import_members(org, &mut rows.iter().cloned(), false, now(), &Origin::cli())
         .await
         .unwrap();
     let imported = store.team_version(org).await.unwrap();
@@ -87,8 +87,52 @@ pub async fn large_writes_move_the_team_version(store: Arc<dyn Store>) {
         groups: Vec::new(),
     }];
     store
-        .import_members(org, &one, false, now(), &Origin::cli())
+        .import_members(org, &mut one.iter().cloned(), false, now(), &Origin::cli())
         .await
         .unwrap();
     assert!(store.team_version(org).await.unwrap() > added);
+}
+
+/// Rows that fail to read after a first chunk has been handed over (a bad line deep in a
+/// large file).
+struct FailsAfter(Vec<ImportRow>);
+
+impl crate::store::ImportRows for FailsAfter {
+    fn next_rows(&mut self, _max: usize) -> Result<Vec<ImportRow>, String> {
+        if self.0.is_empty() {
+            return Err("line 9: the email is empty".into());
+        }
+        Ok(std::mem::take(&mut self.0))
+    }
+}
+
+pub async fn an_import_that_fails_midway_keeps_nothing(store: Arc<dyn Store>) {
+    let org = team(&store).await;
+    let version = store.team_version(org).await.unwrap();
+    let everyone = crate::store::MembershipFilter::default();
+    let members = store.count_memberships(org, &everyone).await.unwrap();
+    let row = |address: &str| ImportRow {
+        email: address.into(),
+        email_norm: email::normalize(address),
+        name: None,
+        role: None,
+        groups: vec!["Floor".into()],
+    };
+    let err = store
+        .import_members(
+            org,
+            &mut FailsAfter(vec![row("new@acme.test"), row("other@acme.test")]),
+            false,
+            now(),
+            &Origin::cli(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "line 9: the email is empty");
+    assert_eq!(store.team_version(org).await.unwrap(), version);
+    assert!(store.group_refs(org, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.count_memberships(org, &everyone).await.unwrap(),
+        members
+    );
 }

@@ -206,15 +206,18 @@ pub async fn run(operation: Operation, store: &dyn Store) -> CliResult {
         }
         Operation::Import(ImportCommand::Members { org, file, dry_run }) => {
             let org = org.resolve(store).await?;
-            let rows = if file.as_os_str() == "-" {
-                crate::import::read_rows(std::io::stdin().lock())
+            let refused = |e: String| format!("{}: {e} (nothing was imported)", file.display());
+            let now = clock.now();
+            let summary = if file.as_os_str() == "-" {
+                let mut rows = crate::import::CsvRows::new(std::io::stdin()).map_err(refused)?;
+                crate::import::apply(store, org, &mut rows, dry_run, now).await
             } else {
                 let input = std::fs::File::open(&file)
                     .map_err(|e| format!("cannot open {}: {e}", file.display()))?;
-                crate::import::read_rows(std::io::BufReader::new(input))
+                let mut rows = crate::import::CsvRows::new(input).map_err(refused)?;
+                crate::import::apply(store, org, &mut rows, dry_run, now).await
             }
-            .map_err(|e| format!("{}: {e} (nothing was imported)", file.display()))?;
-            let summary = crate::import::apply(store, org, &rows, dry_run, clock.now()).await?;
+            .map_err(refused)?;
             println!("{}", crate::import::describe(&summary, dry_run));
         }
         Operation::Domain(DomainCommand::Add { org, domain }) => {

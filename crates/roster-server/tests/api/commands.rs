@@ -601,7 +601,7 @@ fn an_import_on_a_terminal_shows_its_progress_and_a_summary() {
     let text = String::from_utf8_lossy(&shown.stdout);
     assert!(text.contains("500 rows read and checked"), "{text}");
     assert!(
-        text.contains("writing 500 rows in one transaction"),
+        text.contains("(all of them; writing them in one transaction)"),
         "{text}"
     );
     assert!(text.contains("500 rows: did create 500 people"), "{text}");

@@ -28,7 +28,13 @@ async fn large_team(app: &TestApp) -> (Uuid, String) {
         })
         .collect();
     app.store
-        .import_members(org, &rows, false, SystemClock.now(), &Origin::cli())
+        .import_members(
+            org,
+            &mut rows.into_iter(),
+            false,
+            SystemClock.now(),
+            &Origin::cli(),
+        )
         .await
         .unwrap();
     (org, admin)

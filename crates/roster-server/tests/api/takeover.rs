@@ -358,7 +358,13 @@ async fn take_in(app: &TestApp, how: TakeIn, org: Uuid, admin: &str) {
                 groups: vec![],
             };
             app.store
-                .import_members(org, &[row], false, SystemClock.now(), &Origin::cli())
+                .import_members(
+                    org,
+                    &mut vec![row].into_iter(),
+                    false,
+                    SystemClock.now(),
+                    &Origin::cli(),
+                )
                 .await
                 .unwrap();
         }
