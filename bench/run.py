@@ -624,9 +624,9 @@ class Suite:
                 self.peaks[label] = mem.peak_since(mark)
                 theirs = wrk(peer_port, script, {"BENCH_PATH": "/v2" + path, "BENCH_AUTH": peer_auth, **extra},
                              conns, a.duration)
-                ratio, peer = self.against_peer(ours, theirs)
+                ratio, peer_name = self.against_peer(ours, theirs)
                 lookup = script == "get.lua"
-                self.record(label, ours["rps"], "req/s", theirs["rps"], peer, ratio,
+                self.record(label, ours["rps"], "req/s", theirs["rps"], peer_name, ratio,
                             target=">= 10x scim2-server" + (", p99 < 20 ms" if lookup else ""),
                             met=(ratio is None or ratio >= 10) and served(ours)
                             and (not lookup or ours["p99_ms"] < 20),
@@ -642,8 +642,8 @@ class Suite:
             theirs = wrk(peer_port, "scim-patch.lua",
                          {"BENCH_PATH": f"/v2/Groups/{ready['group']}?excludedAttributes=members",
                           "BENCH_AUTH": peer_auth, "BENCH_MEMBER": ready["outside"]}, 1, a.duration)
-            ratio, peer = self.against_peer(ours, theirs)
-            self.record(label, ours["rps"], "req/s", theirs["rps"], peer, ratio,
+            ratio, peer_name = self.against_peer(ours, theirs)
+            self.record(label, ours["rps"], "req/s", theirs["rps"], peer_name, ratio,
                         target=">= 10x scim2-server, median < 5 ms, p99 < 20 ms",
                         met=(ratio is None or ratio >= 10) and served(ours) and ours["p50_ms"] < 5
                         and ours["p99_ms"] is not None and ours["p99_ms"] < 20,
@@ -775,6 +775,7 @@ def scaling(a):
         suite = Suite(sized)
         suite.run()
         runs.append((n, suite.results))
+        largest = sized.out
     # A workload's label names its sizes; the same label with the numbers taken out is one row.
     key = lambda workload: re.sub(r"\d[\d,.]*", "N", workload)
     rows = {}
@@ -813,6 +814,11 @@ def scaling(a):
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
     (out / f"{name}.json").write_text(json.dumps(
         {"sizes": sizes, "runs": [{"members": n, "results": r} for n, r in runs]}, indent=2) + "\n")
+    # The largest size's own report, beside the 100,000-member latest.md.
+    if not a.smoke:
+        suffix = "-pg" if a.pg else ""
+        for ext in ("md", "json"):
+            shutil.copy(Path(largest) / f"latest{suffix}.{ext}", out / f"latest-1m{suffix}.{ext}")
     print(f"wrote {out / (name + '.md')} and .json", flush=True)
 
 
