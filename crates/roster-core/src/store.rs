@@ -374,6 +374,20 @@ pub trait ImportRows: Send {
     fn next_rows(&mut self, max: usize) -> Result<Vec<ImportRow>, String>;
 }
 
+/// How many rows a store asks an [`ImportRows`] for at a time: a million rows in memory at
+/// once, each list sent as one text or array, took 1.9 GB on SQLite and 855 MB on PostgreSQL.
+pub const IMPORT_CHUNK: usize = 50_000;
+
+/// Adds the group names of `rows` to `names` (an import makes the missing ones once, after
+/// reading every chunk).
+pub fn import_group_names(rows: &[ImportRow], names: &mut std::collections::BTreeSet<String>) {
+    for group in rows.iter().flat_map(|r| &r.groups) {
+        if !names.contains(group) {
+            names.insert(group.clone());
+        }
+    }
+}
+
 /// Rows already in memory, or made as they are asked for.
 impl<I: Iterator<Item = ImportRow> + Send> ImportRows for I {
     fn next_rows(&mut self, max: usize) -> Result<Vec<ImportRow>, String> {

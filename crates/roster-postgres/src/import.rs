@@ -8,7 +8,9 @@ use crate::{PostgresStore, other, ts};
 use async_trait::async_trait;
 use roster_core::Origin;
 use roster_core::store::Imports;
-use roster_core::store::{ImportRow, ImportRows, ImportSummary, unreadable_import};
+use roster_core::store::{
+    IMPORT_CHUNK, ImportRow, ImportRows, ImportSummary, import_group_names, unreadable_import,
+};
 use roster_core::{Role, StoreError, StoreResult, Timestamp, rules};
 use sqlx::postgres::PgArguments;
 use sqlx::{PgConnection, Postgres};
@@ -32,10 +34,6 @@ const PAIRS: &str = "CREATE TEMP TABLE IF NOT EXISTS import_pairs (
         new_id     uuid   NOT NULL,  -- the id of the group membership it makes
         group_name text   NOT NULL
     ) ON COMMIT DELETE ROWS";
-
-/// Rows are read and loaded this many at a time, within the one transaction: a million rows
-/// in memory at once (and their arrays, encoded at once) took 855 MB.
-const CHUNK: usize = 50_000;
 
 /// Loads one chunk of rows (the first at position `from`) into the working tables, and notes
 /// the group names it uses.
@@ -82,11 +80,9 @@ async fn load(
         for g in &r.groups {
             positions.push(from + i64::try_from(i).unwrap_or(i64::MAX));
             groups.push(g.as_str());
-            if !names.contains(g) {
-                names.insert(g.clone());
-            }
         }
     }
+    import_group_names(rows, names);
     let ids: Vec<Uuid> = groups.iter().map(|_| Uuid::now_v7()).collect();
     sqlx::query(
         "INSERT INTO import_pairs (pos, new_id, group_name) \
@@ -248,7 +244,7 @@ impl Imports for PostgresStore {
             .map_err(other)?;
         let (mut count, mut names) = (0, BTreeSet::new());
         loop {
-            let chunk = rows.next_rows(CHUNK).map_err(unreadable_import)?;
+            let chunk = rows.next_rows(IMPORT_CHUNK).map_err(unreadable_import)?;
             if chunk.is_empty() {
                 break;
             }

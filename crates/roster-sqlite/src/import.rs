@@ -6,7 +6,9 @@ use crate::{SqliteStore, other};
 use async_trait::async_trait;
 use roster_core::Origin;
 use roster_core::store::Imports;
-use roster_core::store::{ImportRow, ImportRows, ImportSummary, unreadable_import};
+use roster_core::store::{
+    IMPORT_CHUNK, ImportRow, ImportRows, ImportSummary, import_group_names, unreadable_import,
+};
 use roster_core::{Role, StoreError, StoreResult, Timestamp, rules};
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Sqlite, SqliteConnection};
@@ -60,10 +62,6 @@ async fn affected(
         .map_err(other)
 }
 
-/// Rows are read and loaded this many at a time, within the one transaction: a million rows
-/// in memory at once (and each list sent as one JSON text) took 1.9 GB.
-const CHUNK: usize = 50_000;
-
 /// Loads one chunk of rows (the first at position `from`) into the working tables, and notes
 /// the group names it uses.
 async fn load(
@@ -111,13 +109,7 @@ async fn load(
     .execute(&mut *conn)
     .await
     .map_err(other)?;
-    for r in rows {
-        for g in &r.groups {
-            if !names.contains(g) {
-                names.insert(g.clone());
-            }
-        }
-    }
+    import_group_names(rows, names);
     Ok(())
 }
 
@@ -279,7 +271,7 @@ impl Imports for SqliteStore {
         let applied = async {
             let (mut count, mut names) = (0, BTreeSet::new());
             loop {
-                let chunk = rows.next_rows(CHUNK).map_err(unreadable_import)?;
+                let chunk = rows.next_rows(IMPORT_CHUNK).map_err(unreadable_import)?;
                 if chunk.is_empty() {
                     break;
                 }
