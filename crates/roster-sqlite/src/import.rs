@@ -261,7 +261,7 @@ impl Imports for SqliteStore {
         // The bulk statements below insert millions of index entries in one transaction: with
         // SQLite's 2 MiB of cache each insert reads its B-tree pages back from the file (and
         // spills dirty ones to the log mid-transaction). A million-row import took 47.6 s with
-        // it and 33.7 s with this (docs/PERFORMANCE.md). Only `roster import members` runs
+        // it and 33.7 s with 256 MiB (docs/PERFORMANCE.md; `BULK_CACHE` says why 128). Only `roster import members` runs
         // this, in its own process; the cache is given back once the rows are in.
         sqlx::raw_sql(BULK_CACHE)
             .execute(&mut *tx)
