@@ -190,11 +190,12 @@ async fn team(store: &Arc<dyn Store>) -> Uuid {
 }
 
 fn by_email(address: &str) -> MemberRef {
-    MemberRef::Email {
-        email: address.to_owned(),
-        email_norm: email::normalize(address),
-        domain: address.rsplit_once('@').unwrap().1.to_lowercase(),
-    }
+    MemberRef::Email(email_ref(address))
+}
+
+fn email_ref(address: &str) -> EmailRef {
+    let domain = address.rsplit_once('@').unwrap().1.to_lowercase();
+    EmailRef::new(address, email::normalize(address), domain.into())
 }
 
 async fn group_emails(store: &Arc<dyn Store>, group: Uuid) -> Vec<String> {
@@ -644,7 +645,7 @@ pub async fn member_lists_show_current_group_names(store: Arc<dyn Store>) {
             let cli = Origin::cli();
             let change = store.change_group_members(
                 group,
-                &ann,
+                ann.to_vec(),
                 MembersChange::Add,
                 false,
                 now(),
@@ -814,7 +815,7 @@ pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
     let added = store
         .change_group_members(
             group,
-            &[by_email("ann@acme.test"), by_email("ANN@acme.test")],
+            vec![by_email("ann@acme.test"), by_email("ANN@acme.test")],
             MembersChange::Add,
             false,
             now(),
@@ -828,7 +829,7 @@ pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
     store
         .change_group_members(
             group,
-            &[by_email("bob@acme.test"), by_email("ann@acme.test")],
+            vec![by_email("bob@acme.test"), by_email("ann@acme.test")],
             MembersChange::Replace,
             false,
             now(),
@@ -860,7 +861,7 @@ pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
     match store
         .change_group_members(
             group,
-            &bad,
+            bad.to_vec(),
             MembersChange::Replace,
             false,
             now(),
@@ -884,7 +885,7 @@ pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
     store
         .change_group_members(
             group,
-            &[],
+            vec![],
             MembersChange::Replace,
             false,
             now(),
@@ -916,7 +917,7 @@ pub async fn large_group_replaces(store: Arc<dyn Store>) {
     store
         .change_group_members(
             group,
-            &first,
+            first.clone(),
             MembersChange::Replace,
             false,
             now(),
@@ -939,7 +940,7 @@ pub async fn large_group_replaces(store: Arc<dyn Store>) {
     store
         .change_group_members(
             group,
-            &second,
+            second.clone(),
             MembersChange::Replace,
             false,
             now(),
@@ -986,7 +987,7 @@ pub async fn held_memberships_attach_on_join(store: Arc<dyn Store>) {
     let held = store
         .change_group_members(
             group,
-            &[by_email("New@acme.test")],
+            vec![by_email("New@acme.test")],
             MembersChange::Add,
             false,
             now(),
@@ -1035,9 +1036,7 @@ pub async fn require_campaign(store: Arc<dyn Store>) {
         .unwrap()
         .id;
     let member = |address: &str| NewCampaignMember {
-        email: address.into(),
-        email_norm: address.into(),
-        domain: "acme.test".into(),
+        email: email_ref(address),
         data: "{}",
     };
     store
@@ -1059,7 +1058,7 @@ pub async fn require_campaign(store: Arc<dyn Store>) {
     store
         .change_group_members(
             group,
-            &payload,
+            payload.to_vec(),
             MembersChange::Replace,
             true,
             now(),
@@ -1112,9 +1111,7 @@ pub async fn campaign_members_keep_data_exactly(store: Arc<dyn Store>) {
         .unwrap();
     let data = r#"{"z": 1, "a": 123456789012345678901234567890, "pi": 3.14159265358979323846,  "s": "Köln"}"#;
     let member = |address: &str, data: &'static str| NewCampaignMember {
-        email: address.into(),
-        email_norm: email::normalize(address),
-        domain: "acme.test".into(),
+        email: email_ref(address),
         data,
     };
     let first = store
@@ -1529,7 +1526,7 @@ pub async fn concurrent_replaces_serialize(store: Arc<dyn Store>) {
             store
                 .change_group_members(
                     group,
-                    &items,
+                    items.clone(),
                     MembersChange::Replace,
                     false,
                     now(),

@@ -133,23 +133,69 @@ async fn lock_group(conn: &mut PgConnection, group: Uuid) -> StoreResult<Uuid> {
 
 /// The people of rows a statement returned (`email`, `email_norm`, `user_id`), as the change
 /// history names them: a JSON array in email order.
-macro_rules! people {
-    ($rows:literal) => {
-        concat!(
-            "SELECT coalesce(CAST(json_agg(json_build_object('email', email) \
-             ORDER BY email_norm) AS text), '[]') FROM ",
-            $rows
-        )
-    };
+/// The history's JSON array of the people in `rows` (the rows a statement returned).
+fn people(rows: &str) -> String {
+    format!(
+        "SELECT coalesce(CAST(json_agg(json_build_object('email', email) \
+         ORDER BY email_norm) AS text), '[]') FROM {rows}"
+    )
+}
+
+/// Records the change's event with the lists `apply` kept, unless it changed nobody.
+async fn record(
+    conn: &mut PgConnection,
+    origin: &Origin,
+    org: Uuid,
+    group: Uuid,
+    replace: bool,
+) -> StoreResult<()> {
+    let event =
+        audit::record_group_change(conn, origin, org, group, replace, String::new()).await?;
+    sqlx::query(
+        "UPDATE audit_events SET data = concat('{\"added\":', \
+             (SELECT list FROM change_lists WHERE kind = 'added'), ',\"removed\":', \
+             coalesce((SELECT list FROM change_lists WHERE kind = 'removed'), '[]'), '}') \
+         WHERE seq = $1",
+    )
+    .bind(event)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    audit::forget_if_unchanged(conn, event).await
 }
 
 /// Items beyond which a change joins the payload by hash (see `change`).
 const LARGE_PAYLOAD: usize = 1000;
 
+/// The DELETE of a replace: who is not in the payload leaves.
+const GONE: &str = "DELETE FROM group_memberships gm WHERE gm.group_id = $1 AND NOT EXISTS \
+     (SELECT 1 FROM payload p WHERE p.email_norm = gm.email_norm) \
+     RETURNING gm.email, gm.email_norm";
+
+/// The INSERT of a change: who is in the payload and not in the group comes in. People
+/// already in the group are filtered out first (the conflict path of an insert is far slower
+/// than a lookup); duplicates in the payload collapse on the unique index.
+const MADE: &str = "INSERT INTO group_memberships \
+         (id, group_id, user_id, email, email_norm, created_at) \
+     SELECT p.new_id, $1, m.user_id, p.email, p.email_norm, $2 \
+     FROM payload p LEFT JOIN memberships m ON m.org_id = $3 AND m.email_norm = p.email_norm \
+     WHERE NOT EXISTS (SELECT 1 FROM group_memberships gm \
+         WHERE gm.group_id = $1 AND gm.email_norm = p.email_norm) \
+     ORDER BY p.pos \
+     ON CONFLICT (group_id, email_norm) DO NOTHING \
+     RETURNING email, email_norm";
+
+/// Who a change removed and who it added, as the history's JSON arrays, until its event is
+/// written (`record`): the event takes the team's history lock, held to commit, which must
+/// not wait on the change's writes.
+const LISTS: &str = "CREATE TEMP TABLE IF NOT EXISTS change_lists \
+     (kind text PRIMARY KEY, list text NOT NULL) ON COMMIT DELETE ROWS";
+
 /// Makes the change, set-based, inside the caller's transaction (after `prepare`); `items`
-/// is the payload's size. Returns who it removed and who it added, as the change history's
-/// JSON arrays, aggregated from what the DELETE and the INSERT return (no second pass over
-/// the group).
+/// is the payload's size. With `listed` (a change, not a preview), the database keeps who it
+/// removed and who it added in `change_lists` for [`record`], aggregated from what the DELETE
+/// and the INSERT return: no second pass over the group, and a million-person change's lists
+/// never pass through the server's memory.
 async fn apply(
     conn: &mut PgConnection,
     group: Uuid,
@@ -157,21 +203,32 @@ async fn apply(
     change: MembersChange,
     items: usize,
     now: Timestamp,
-) -> StoreResult<(String, String)> {
-    let removed = if change == MembersChange::Replace {
-        sqlx::query_scalar(concat!(
-            "WITH gone AS (DELETE FROM group_memberships gm WHERE gm.group_id = $1 AND NOT EXISTS \
-             (SELECT 1 FROM payload p WHERE p.email_norm = gm.email_norm) \
-             RETURNING gm.email, gm.email_norm, gm.user_id) ",
-            people!("gone")
-        ))
-        .bind(group)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(other)?
-    } else {
-        "[]".to_owned()
+    listed: bool,
+) -> StoreResult<()> {
+    let listing = |kind: &str, rows: &str, statement: &str| {
+        if listed {
+            format!(
+                "WITH {rows} AS ({statement}) INSERT INTO change_lists (kind, list) \
+                 SELECT '{kind}', ({})",
+                people(rows)
+            )
+        } else {
+            statement.to_owned()
+        }
     };
+    if listed {
+        sqlx::query(LISTS)
+            .execute(&mut *conn)
+            .await
+            .map_err(other)?;
+    }
+    if change == MembersChange::Replace {
+        sqlx::query(sqlx::AssertSqlSafe(listing("removed", "gone", GONE)))
+            .bind(group)
+            .execute(&mut *conn)
+            .await
+            .map_err(other)?;
+    }
     // A membership held by email whose owner is now a member attaches to them.
     sqlx::query(
         "UPDATE group_memberships gm SET user_id = m.user_id FROM payload p, memberships m \
@@ -183,10 +240,7 @@ async fn apply(
     .execute(&mut *conn)
     .await
     .map_err(other)?;
-    // People already in the group keep their membership (filtered out first: the conflict
-    // path of an insert is far slower than a lookup); duplicates in the payload collapse on
-    // the unique index. A large payload is matched against the group by hash, never by a
-    // lookup per row: the planner, believing a new group empty, chose a scan of the group
+    // A large payload is matched against the group by hash, never by a lookup per row: the planner, believing a new group empty, chose a scan of the group
     // per row, and that scan also reads the rows this INSERT adds (invisible, but read), so
     // it grew with the square of the payload. The hash is built before any row goes in.
     let large = items > LARGE_PAYLOAD;
@@ -196,31 +250,20 @@ async fn apply(
             .await
             .map_err(other)?;
     }
-    let added: String = sqlx::query_scalar(concat!(
-        "WITH made AS (INSERT INTO group_memberships \
-             (id, group_id, user_id, email, email_norm, created_at) \
-         SELECT p.new_id, $1, m.user_id, p.email, p.email_norm, $2 \
-         FROM payload p LEFT JOIN memberships m ON m.org_id = $3 AND m.email_norm = p.email_norm \
-         WHERE NOT EXISTS (SELECT 1 FROM group_memberships gm \
-             WHERE gm.group_id = $1 AND gm.email_norm = p.email_norm) \
-         ORDER BY p.pos \
-         ON CONFLICT (group_id, email_norm) DO NOTHING \
-         RETURNING email, email_norm, user_id) ",
-        people!("made")
-    ))
-    .bind(group)
-    .bind(ts(now))
-    .bind(org)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(other)?;
+    sqlx::query(sqlx::AssertSqlSafe(listing("added", "made", MADE)))
+        .bind(group)
+        .bind(ts(now))
+        .bind(org)
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
     if large {
         sqlx::query("SET LOCAL enable_nestloop = on")
             .execute(&mut *conn)
             .await
             .map_err(other)?;
     }
-    Ok((added, removed))
+    Ok(())
 }
 
 /// Holds the group and loads the payload, checked as every change does; the group's team.
@@ -305,7 +348,7 @@ impl GroupMembers for PostgresStore {
     async fn change_group_members(
         &self,
         group: Uuid,
-        items: &[MemberRef],
+        items: Vec<MemberRef>,
         change: MembersChange,
         require_campaign: bool,
         now: Timestamp,
@@ -314,9 +357,14 @@ impl GroupMembers for PostgresStore {
     ) -> StoreResult<Vec<GroupMembership>> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
-        let org = prepare(&mut tx, group, items, require_campaign).await?;
+        let org = prepare(&mut tx, group, &items, require_campaign).await?;
+        let count = items.len();
+        // In the working table now (see the trait).
+        drop(items);
         crate::tx::expect_version(&mut tx, "groups", group, expect).await?;
-        let (added, removed) = apply(&mut tx, group, org, change, items.len(), now).await?;
+        apply(&mut tx, group, org, change, count, now, true).await?;
+        let replace = change == MembersChange::Replace;
+        record(&mut tx, origin, org, group, replace).await?;
         let result = match change {
             MembersChange::Add => {
                 let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -331,14 +379,9 @@ impl GroupMembers for PostgresStore {
             }
             MembersChange::Replace => Vec::new(),
         };
-        let action = match change {
-            MembersChange::Add => "group_membership.added",
-            MembersChange::Replace => "group_membership.replaced",
-        };
-        audit::group_members_changed(&mut tx, origin, org, group, action, &added, &removed).await?;
         crate::provisioning::touch_group(&mut tx, group).await?;
         tx.commit().await.map_err(other)?;
-        crate::dialect::analyze_if_large(self, "group_memberships", items.len());
+        crate::dialect::analyze_if_large(self, "group_memberships", count);
         Ok(result)
     }
 
@@ -357,7 +400,7 @@ impl GroupMembers for PostgresStore {
             MembersChange::Add => Vec::new(),
         };
         preview::note(&mut tx, "group_memberships", "group_id", group).await?;
-        apply(&mut tx, group, org, change, items.len(), now).await?;
+        apply(&mut tx, group, org, change, items.len(), now, false).await?;
         let added = read(&mut tx, group, &preview::added("gm")).await?;
         let unchanged = preview::unchanged(&mut tx, "group_memberships", "group_id", group).await?;
         tx.rollback().await.map_err(other)?;

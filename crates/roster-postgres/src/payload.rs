@@ -6,7 +6,7 @@
 //! marking each row here rewrote 100,000 rows.
 
 use crate::other;
-use roster_core::store::{MemberRef, NewCampaignMember, Rejection};
+use roster_core::store::{EmailRef, MemberRef, NewCampaignMember, Rejection};
 use roster_core::{StoreError, StoreResult};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -49,13 +49,8 @@ fn new_id() -> Uuid {
 }
 
 impl<'a> Columns<'a> {
-    fn push_email(
-        &mut self,
-        email: &'a str,
-        email_norm: &'a str,
-        domain: &'a str,
-        data: Option<&'a str>,
-    ) {
+    fn push_email(&mut self, email: &'a EmailRef, data: Option<&'a str>) {
+        let (email_norm, domain, email) = (email.email_norm(), email.domain(), email.email());
         self.new_id.push(new_id());
         self.by_id.push(false);
         self.email.push(Some(email));
@@ -68,11 +63,7 @@ impl<'a> Columns<'a> {
 
     fn push_member(&mut self, item: &'a MemberRef) {
         match item {
-            MemberRef::Email {
-                email,
-                email_norm,
-                domain,
-            } => self.push_email(email, email_norm, domain, None),
+            MemberRef::Email(email) => self.push_email(email, None),
             MemberRef::UserId(id) => {
                 self.new_id.push(new_id());
                 self.by_id.push(true);
@@ -103,7 +94,7 @@ pub(crate) async fn load_campaign_members(
     items: &[NewCampaignMember<'_>],
 ) -> StoreResult<()> {
     load(conn, org, items, |columns, m| {
-        columns.push_email(&m.email, &m.email_norm, &m.domain, Some(m.data));
+        columns.push_email(&m.email, Some(m.data));
     })
     .await
 }

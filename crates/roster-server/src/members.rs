@@ -6,17 +6,20 @@
 //! object per item, in payload order, empty for a valid item.
 
 use crate::error::ApiError;
-use roster_core::store::{MemberRef, NewCampaignMember, Rejection, StoreError};
+use roster_core::store::{EmailRef, MemberRef, NewCampaignMember, Rejection, StoreError};
 use roster_core::{domain, email};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
-/// A parsed payload: its items, and whether it came as a list (which shapes its errors).
+/// A parsed payload: its items, and how many it had and whether as a list (which shape its
+/// errors, also once the items have been handed to a change).
 pub struct Members {
     pub items: Vec<MemberRef>,
-    pub is_list: bool,
+    total: usize,
+    is_list: bool,
 }
 
 /// Refuses a payload of more than `max` items (`roster serve --max-items`) before looking at
@@ -60,7 +63,11 @@ impl Members {
             }
         }
         if errors.is_empty() {
-            Ok(Members { items, is_list })
+            Ok(Members {
+                items,
+                total,
+                is_list,
+            })
         } else {
             Err(item_errors(errors, total, is_list))
         }
@@ -69,13 +76,13 @@ impl Members {
     /// Renders a store's rejection of some items in the payload's shape.
     pub fn rejected(&self, e: StoreError) -> ApiError {
         match e {
-            StoreError::Rejected(errors) => item_errors(errors, self.items.len(), self.is_list),
+            StoreError::Rejected(errors) => item_errors(errors, self.total, self.is_list),
             other => other.into(),
         }
     }
 }
 
-type DomainCache = HashMap<String, Option<String>>;
+type DomainCache = HashMap<String, Option<Arc<str>>>;
 
 fn item(value: Value, domains: &mut DomainCache) -> Result<MemberRef, (&'static str, String)> {
     match value {
@@ -112,12 +119,8 @@ fn item(value: Value, domains: &mut DomainCache) -> Result<MemberRef, (&'static 
 }
 
 fn by_email(address: &str, domains: &mut DomainCache) -> Result<MemberRef, String> {
-    let (email, email_norm, domain) = email_parts(address, domains)?;
-    Ok(MemberRef::Email {
-        email,
-        email_norm,
-        domain,
-    })
+    let (email_norm, domain) = email_parts(address, domains)?;
+    Ok(MemberRef::Email(EmailRef::new(address, email_norm, domain)))
 }
 
 /// Whether a payload would take `address`: its syntax, then its domain through IDNA.
@@ -125,11 +128,8 @@ pub fn check_email(address: &str) -> Result<(), String> {
     email_parts(address, &mut DomainCache::new()).map(|_| ())
 }
 
-/// A valid address as given, lower-cased, and its domain's IDNA form.
-fn email_parts(
-    address: &str,
-    domains: &mut DomainCache,
-) -> Result<(String, String, String), String> {
+/// A valid address lower-cased, and its domain's IDNA form (one per domain in the payload).
+fn email_parts(address: &str, domains: &mut DomainCache) -> Result<(String, Arc<str>), String> {
     if address.is_empty() {
         return Err("This field may not be blank.".to_owned());
     }
@@ -137,10 +137,10 @@ fn email_parts(
     let part = address.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
     let domain = domains
         .entry(part.to_owned())
-        .or_insert_with(|| domain::normalize(part).ok())
+        .or_insert_with(|| domain::normalize(part).ok().map(Arc::from))
         .clone()
         .ok_or("Enter a valid email address.")?;
-    Ok((address.to_owned(), email::normalize(address), domain))
+    Ok((email::normalize(address), domain))
 }
 
 /// The largest `data` of one campaign member.
@@ -228,18 +228,23 @@ impl<'a> CampaignMembers<'a> {
 fn repeats(members: &[NewCampaignMember<'_>], positions: &[usize]) -> Vec<Rejection> {
     let mut order: Vec<usize> = (0..members.len()).collect();
     // Stable: among equal emails, the first in the payload comes first.
-    order.sort_by(|&a, &b| members[a].email_norm.cmp(&members[b].email_norm));
+    order.sort_by(|&a, &b| {
+        members[a]
+            .email
+            .email_norm()
+            .cmp(members[b].email.email_norm())
+    });
     let mut found = Vec::new();
     let mut head: Option<usize> = None;
     for &i in &order {
         match head {
-            Some(h) if members[h].email_norm == members[i].email_norm => {
+            Some(h) if members[h].email.email_norm() == members[i].email.email_norm() => {
                 found.push(Rejection {
                     position: positions[i],
                     field: "email",
                     message: format!(
                         "{} appears more than once in this payload (first as item {}).",
-                        members[i].email,
+                        members[i].email.email(),
                         positions[h] + 1
                     ),
                 });
@@ -285,8 +290,8 @@ fn campaign_member<'a>(
         Some(_) => return Err(("email", "Not a valid string.".to_owned())),
         None => return Err(("email", "This field is required.".to_owned())),
     };
-    let (email, email_norm, domain) =
-        email_parts(address.trim(), domains).map_err(|m| ("email", m))?;
+    let address = address.trim();
+    let (email_norm, domain) = email_parts(address, domains).map_err(|m| ("email", m))?;
     let data = match fields.get("data") {
         None => "{}",
         Some(raw) => {
@@ -309,9 +314,7 @@ fn campaign_member<'a>(
         }
     };
     Ok(NewCampaignMember {
-        email,
-        email_norm,
-        domain,
+        email: EmailRef::new(address, email_norm, domain),
         data,
     })
 }

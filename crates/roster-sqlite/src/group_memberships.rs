@@ -5,7 +5,7 @@
 //! its size. It all happens in one `BEGIN IMMEDIATE` transaction, so a rejected item changes
 //! nothing and concurrent changes apply in some serial order.
 
-use crate::audit::{self, Event, Object};
+use crate::audit;
 use crate::dialect::{Conn, JOIN_IN_ORDER, json_items};
 use crate::rows::push_window;
 use crate::users::{self, Taken};
@@ -215,21 +215,11 @@ async fn begin_event(
     group: Uuid,
     change: MembersChange,
 ) -> StoreResult<i64> {
-    let name: String = sqlx::query_scalar("SELECT name FROM groups WHERE id = $1")
-        .bind(group)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(other)?;
-    let action = match change {
-        MembersChange::Add => "group_membership.added",
-        MembersChange::Replace => "group_membership.replaced",
-    };
-    let mut event = Event::on_team(org, action, Object::new("group", group, name)).of_group(group);
+    let replace = change == MembersChange::Replace;
     // Until `complete_event`, inside the change's transaction, the data holds only the items
     // of the removed list.
-    event.data = String::new();
-    let seq = audit::record_at(conn, origin, event).await?;
-    if change == MembersChange::Replace {
+    let seq = audit::record_group_change(conn, origin, org, group, replace, String::new()).await?;
+    if replace {
         let from = format!(
             "group_memberships gm WHERE gm.group_id = $1 AND {}",
             preview::removed("gm")
@@ -269,14 +259,7 @@ async fn complete_event(conn: &mut Conn, group: Uuid, seq: i64) -> StoreResult<(
         .execute(&mut *conn)
         .await
         .map_err(other)?;
-    sqlx::query(
-        r#"DELETE FROM audit_events WHERE seq = $1 AND data = '{"added":[],"removed":[]}'"#,
-    )
-    .bind(seq)
-    .execute(&mut *conn)
-    .await
-    .map_err(other)?;
-    Ok(())
+    audit::forget_if_unchanged(conn, seq).await
 }
 
 async fn execute<'e>(
@@ -329,7 +312,7 @@ impl GroupMembers for SqliteStore {
     async fn change_group_members(
         &self,
         group: Uuid,
-        items: &[MemberRef],
+        items: Vec<MemberRef>,
         change: MembersChange,
         require_campaign: bool,
         now: Timestamp,
@@ -338,10 +321,13 @@ impl GroupMembers for SqliteStore {
     ) -> StoreResult<Vec<GroupMembership>> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
-        let org = prepare(&mut tx, group, items, require_campaign).await?;
+        let org = prepare(&mut tx, group, &items, require_campaign).await?;
+        let count = items.len();
+        // In the working table now (see the trait).
+        drop(items);
         crate::tx::expect_version(&mut tx, "groups", group, expect).await?;
         let event = begin_event(&mut tx, origin, org, group, change).await?;
-        let paused = if items.len() >= crate::bulk::ROWS {
+        let paused = if count >= crate::bulk::ROWS {
             Some(crate::bulk::pause(&mut tx, org, GROUP_TRIGGERS).await?)
         } else {
             None

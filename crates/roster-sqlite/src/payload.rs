@@ -52,11 +52,7 @@ pub(crate) async fn load_members(
     items: &[MemberRef],
 ) -> StoreResult<()> {
     load(conn, org, items, |item| match item {
-        MemberRef::Email {
-            email,
-            email_norm,
-            domain,
-        } => Row::Email(new_id(), 0, email, email_norm, domain, None),
+        MemberRef::Email(e) => Row::Email(new_id(), 0, e.email(), e.email_norm(), e.domain(), None),
         MemberRef::UserId(id) => Row::UserId(new_id(), 1, id.simple().to_string()),
     })
     .await
@@ -69,12 +65,13 @@ pub(crate) async fn load_campaign_members(
     items: &[NewCampaignMember<'_>],
 ) -> StoreResult<()> {
     load(conn, org, items, |m| {
+        let e = &m.email;
         Row::Email(
             new_id(),
             0,
-            &m.email,
-            &m.email_norm,
-            &m.domain,
+            e.email(),
+            e.email_norm(),
+            e.domain(),
             Some(m.data),
         )
     })

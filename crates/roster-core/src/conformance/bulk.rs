@@ -17,7 +17,15 @@ async fn change(
     how: MembersChange,
 ) {
     store
-        .change_group_members(group, items, how, false, now(), &Origin::cli(), None)
+        .change_group_members(
+            group,
+            items.to_vec(),
+            how,
+            false,
+            now(),
+            &Origin::cli(),
+            None,
+        )
         .await
         .unwrap();
 }

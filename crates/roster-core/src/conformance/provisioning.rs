@@ -367,7 +367,7 @@ pub async fn users_are_provisioned_in_batches(store: Arc<dyn Store>) {
     store
         .change_group_members(
             group,
-            &[by_email("fresh3@acme.test")],
+            vec![by_email("fresh3@acme.test")],
             MembersChange::Add,
             false,
             now(),

@@ -139,7 +139,7 @@ pub async fn add(
     );
     let mut gate = gate;
     gate.admit(body.len() > HEAVY_BODY_BYTES)?;
-    let members = Members::parse(&body, state.config.max_items)?;
+    let mut members = Members::parse(&body, state.config.max_items)?;
     // The items own what the change needs: the body's megabytes can go before it runs.
     drop(body);
     gate.admit(members.items.len() > HEAVY_ITEMS)?;
@@ -156,7 +156,7 @@ pub async fn add(
         .store
         .change_group_members(
             group,
-            &members.items,
+            std::mem::take(&mut members.items),
             change,
             false,
             now,
@@ -191,7 +191,7 @@ pub async fn replace(
     let dry_run = query.flag("dry_run")?;
     let mut gate = gate;
     gate.admit(body.len() > HEAVY_BODY_BYTES)?;
-    let members = Members::parse(&body, state.config.max_items)?;
+    let mut members = Members::parse(&body, state.config.max_items)?;
     // The items own what the change needs: the body's megabytes can go before it runs.
     drop(body);
     gate.admit(members.items.len() > HEAVY_ITEMS)?;
@@ -210,7 +210,7 @@ pub async fn replace(
         .store
         .change_group_members(
             group,
-            &members.items,
+            std::mem::take(&mut members.items),
             change,
             require_campaign,
             now,
