@@ -15,10 +15,11 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use roster_core::store::Window;
-use roster_core::{Store, StoreResult};
+use roster_core::{Store, StoreError, StoreResult};
 use serde::Serialize;
 use std::future::Future;
 use std::sync::Arc;
+use tracing::Instrument;
 
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -472,10 +473,23 @@ impl<T, C> Chunk<T, C> {
     }
 }
 
-enum Step<C> {
+enum Step<T, C> {
     Fetch(Option<C>),
+    Ahead(ReadAhead<T, C>),
     Tail,
     End,
+}
+
+/// The next chunk, read by its own task while the current one is turned into JSON and
+/// written out: the database and the serialising overlap instead of taking turns (a
+/// million-member list streamed in 4.1 s, each chunk's read waiting for the last one's write).
+/// Dropped with the stream when the client goes, it stops the read.
+struct ReadAhead<T, C>(tokio::task::JoinHandle<StoreResult<Chunk<T, C>>>);
+
+impl<T, C> Drop for ReadAhead<T, C> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// A 200 response whose body is `head`, then the items of every chunk as one JSON array's
@@ -512,39 +526,50 @@ where
     futures_util::stream::unfold(
         state,
         move |(step, mut fetch, mut head, mut first)| async move {
-            match step {
-                Step::End => None,
-                Step::Tail => Some((
-                    Ok(Bytes::from_static(tail)),
-                    (Step::End, fetch, head, first),
-                )),
-                Step::Fetch(cursor) => match fetch(cursor).await {
-                    Ok(chunk) => {
-                        let mut buf = head.take().unwrap_or_default();
-                        for item in &chunk.items {
-                            if !first {
-                                buf.push(b',');
-                            }
-                            first = false;
-                            if let Err(e) = serde_json::to_writer(&mut buf, item) {
-                                tracing::error!(error = %e, "streamed list cut short");
-                                return Some((
-                                    Err(std::io::Error::other(e)),
-                                    (Step::End, fetch, head, first),
-                                ));
-                            }
+            let read = match step {
+                Step::End => return None,
+                Step::Tail => {
+                    return Some((
+                        Ok(Bytes::from_static(tail)),
+                        (Step::End, fetch, head, first),
+                    ));
+                }
+                Step::Fetch(cursor) => fetch(cursor).await,
+                Step::Ahead(mut ahead) => (&mut ahead.0)
+                    .await
+                    .unwrap_or_else(|e| Err(StoreError::Other(e.to_string()))),
+            };
+            match read {
+                Ok(chunk) => {
+                    let step = match chunk.next {
+                        Some(c) => {
+                            Step::Ahead(ReadAhead(tokio::spawn(fetch(Some(c)).in_current_span())))
                         }
-                        let step = chunk.next.map_or(Step::Tail, |c| Step::Fetch(Some(c)));
-                        Some((Ok(Bytes::from(buf)), (step, fetch, head, first)))
+                        None => Step::Tail,
+                    };
+                    let mut buf = head.take().unwrap_or_default();
+                    for item in &chunk.items {
+                        if !first {
+                            buf.push(b',');
+                        }
+                        first = false;
+                        if let Err(e) = serde_json::to_writer(&mut buf, item) {
+                            tracing::error!(error = %e, "streamed list cut short");
+                            return Some((
+                                Err(std::io::Error::other(e)),
+                                (Step::End, fetch, head, first),
+                            ));
+                        }
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, "streamed list cut short");
-                        Some((
-                            Err(std::io::Error::other(e.to_string())),
-                            (Step::End, fetch, head, first),
-                        ))
-                    }
-                },
+                    Some((Ok(Bytes::from(buf)), (step, fetch, head, first)))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "streamed list cut short");
+                    Some((
+                        Err(std::io::Error::other(e.to_string())),
+                        (Step::End, fetch, head, first),
+                    ))
+                }
             }
         },
     )
