@@ -131,9 +131,8 @@ async fn lock_group(conn: &mut PgConnection, group: Uuid) -> StoreResult<Uuid> {
     locked.map(|_| org).ok_or(StoreError::NotFound)
 }
 
-/// The people of rows a statement returned (`email`, `email_norm`, `user_id`), as the change
+/// The people of `rows` (what a statement returned: `email`, `email_norm`) as the change
 /// history names them: a JSON array in email order.
-/// The history's JSON array of the people in `rows` (the rows a statement returned).
 fn people(rows: &str) -> String {
     format!(
         "SELECT coalesce(CAST(json_agg(json_build_object('email', email) \
@@ -240,9 +239,10 @@ async fn apply(
     .execute(&mut *conn)
     .await
     .map_err(other)?;
-    // A large payload is matched against the group by hash, never by a lookup per row: the planner, believing a new group empty, chose a scan of the group
-    // per row, and that scan also reads the rows this INSERT adds (invisible, but read), so
-    // it grew with the square of the payload. The hash is built before any row goes in.
+    // A large payload is matched against the group by hash, never by a lookup per row: the
+    // planner, believing a new group empty, chose a scan of the group per row, and that scan
+    // also reads the rows this INSERT adds (invisible, but read), so it grew with the square
+    // of the payload. The hash is built before any row goes in.
     let large = items > LARGE_PAYLOAD;
     if large {
         sqlx::query("SET LOCAL enable_nestloop = off")

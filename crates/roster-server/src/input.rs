@@ -177,7 +177,38 @@ async fn multipart_fields(req: Request, state: &AppState) -> ApiResult<Value> {
 
 /// Parses JSON, answering a DRF parse error for anything malformed.
 pub fn parse_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> ApiResult<T> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::parse(format!("JSON parse error - {e}")))
+    serde_json::from_slice(bytes).map_err(json_error)
+}
+
+fn json_error(e: serde_json::Error) -> ApiError {
+    ApiError::parse(format!("JSON parse error - {e}"))
+}
+
+/// Hands each element of the JSON array `list` to `each`, parsed as `T`, in order, one at a
+/// time: a million-element body never stands as a million parsed (or even split) elements.
+pub fn each_element<'a, T: serde::Deserialize<'a>>(
+    list: &'a str,
+    each: impl FnMut(T),
+) -> ApiResult<()> {
+    use serde::Deserializer as _;
+    struct Elements<T, F>(F, std::marker::PhantomData<T>);
+    impl<'de, T: serde::Deserialize<'de>, F: FnMut(T)> serde::de::Visitor<'de> for Elements<T, F> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(element) = seq.next_element::<T>()? {
+                (self.0)(element);
+            }
+            Ok(())
+        }
+    }
+    let mut parser = serde_json::Deserializer::from_str(list);
+    parser
+        .deserialize_seq(Elements(each, std::marker::PhantomData))
+        .and_then(|()| parser.end())
+        .map_err(json_error)
 }
 
 fn check_content_type(parts: &Parts) -> ApiResult<()> {
