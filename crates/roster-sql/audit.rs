@@ -240,7 +240,7 @@ pub(crate) fn people(lists: &[(&str, &str)]) -> String {
 /// Records a change to a group's members whose people the database writes into the event
 /// (`UPDATE audit_events SET data = ... WHERE seq = ...`), inside the change's transaction: a
 /// million-person change's lists never pass through the server's memory. `data` is what the
-/// event holds until then; [`forget_if_unchanged`] ends it.
+/// event holds until then.
 pub(crate) async fn record_group_change(
     conn: &mut Conn,
     origin: &Origin,
@@ -262,16 +262,6 @@ pub(crate) async fn record_group_change(
     let mut event = Event::on_team(org, action, Object::new("group", group, name)).of_group(group);
     event.data = data;
     record_at(conn, origin, event).await
-}
-
-/// Takes back the event of [`record_group_change`] if the change added and removed nobody.
-pub(crate) async fn forget_if_unchanged(conn: &mut Conn, seq: i64) -> StoreResult<()> {
-    sqlx::query(r#"DELETE FROM audit_events WHERE seq = $1 AND data = '{"added":[],"removed":[]}'"#)
-        .bind(seq)
-        .execute(&mut *conn)
-        .await
-        .map(|_| ())
-        .map_err(other)
 }
 
 /// Records a change to a group's members, unless it changed none.

@@ -140,7 +140,8 @@ fn people(rows: &str) -> String {
     )
 }
 
-/// Records the change's event with the lists `apply` kept, unless it changed nobody.
+/// Records the change's event with the lists `apply` kept, unless it changed nobody: a sync
+/// that sends the group as it is takes no history lock and writes no event.
 async fn record(
     conn: &mut PgConnection,
     origin: &Origin,
@@ -148,6 +149,14 @@ async fn record(
     group: Uuid,
     replace: bool,
 ) -> StoreResult<()> {
+    let changed: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM change_lists WHERE list <> '[]')")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(other)?;
+    if !changed {
+        return Ok(());
+    }
     let event =
         audit::record_group_change(conn, origin, org, group, replace, String::new()).await?;
     sqlx::query(
@@ -159,11 +168,11 @@ async fn record(
     .bind(event)
     .execute(&mut *conn)
     .await
-    .map_err(other)?;
-    audit::forget_if_unchanged(conn, event).await
+    .map(|_| ())
+    .map_err(other)
 }
 
-/// Items beyond which a change joins the payload by hash (see `change`).
+/// Items beyond which a change joins the payload by hash (see `apply`).
 const LARGE_PAYLOAD: usize = 1000;
 
 /// The DELETE of a replace: who is not in the payload leaves.
@@ -188,7 +197,8 @@ const MADE: &str = "INSERT INTO group_memberships \
 /// written (`record`): the event takes the team's history lock, held to commit, which must
 /// not wait on the change's writes.
 const LISTS: &str = "CREATE TEMP TABLE IF NOT EXISTS change_lists \
-     (kind text PRIMARY KEY, list text NOT NULL) ON COMMIT DELETE ROWS";
+     (kind text PRIMARY KEY, list text NOT NULL) ON COMMIT DELETE ROWS; \
+     DELETE FROM change_lists";
 
 /// Makes the change, set-based, inside the caller's transaction (after `prepare`); `items`
 /// is the payload's size. With `listed` (a change, not a preview), the database keeps who it
@@ -216,7 +226,7 @@ async fn apply(
         }
     };
     if listed {
-        sqlx::query(LISTS)
+        sqlx::raw_sql(LISTS)
             .execute(&mut *conn)
             .await
             .map_err(other)?;
@@ -363,8 +373,6 @@ impl GroupMembers for PostgresStore {
         drop(items);
         crate::tx::expect_version(&mut tx, "groups", group, expect).await?;
         apply(&mut tx, group, org, change, count, now, true).await?;
-        let replace = change == MembersChange::Replace;
-        record(&mut tx, origin, org, group, replace).await?;
         let result = match change {
             MembersChange::Add => {
                 let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -379,6 +387,9 @@ impl GroupMembers for PostgresStore {
             }
             MembersChange::Replace => Vec::new(),
         };
+        // Last: the event holds the team's history lock until commit.
+        let replace = change == MembersChange::Replace;
+        record(&mut tx, origin, org, group, replace).await?;
         crate::provisioning::touch_group(&mut tx, group).await?;
         tx.commit().await.map_err(other)?;
         crate::dialect::analyze_if_large(self, "group_memberships", count);

@@ -259,7 +259,12 @@ async fn complete_event(conn: &mut Conn, group: Uuid, seq: i64) -> StoreResult<(
         .execute(&mut *conn)
         .await
         .map_err(other)?;
-    audit::forget_if_unchanged(conn, seq).await
+    sqlx::query(r#"DELETE FROM audit_events WHERE seq = $1 AND data = '{"added":[],"removed":[]}'"#)
+        .bind(seq)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(other)
 }
 
 async fn execute<'e>(

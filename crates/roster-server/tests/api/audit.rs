@@ -58,6 +58,12 @@ async fn api_changes_are_recorded_newest_first_with_actor_face_and_request_id() 
     let put = app.put(&path).key(&admin).json(&second).send().await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.detail());
     let request_id = put.header("x-request-id").expect("request id").to_owned();
+    // Sending the group as it is, or adding who is already in it, changes nobody: no event.
+    let again = app.put(&path).key(&admin).json(&second).send().await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.detail());
+    let cy = json!([{"email": "cy@acme.test"}]);
+    let added = app.post(&path).key(&admin).json(&cy).send().await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.detail());
 
     let all = events(&app, org, &admin).await;
     let types: Vec<&str> = all
