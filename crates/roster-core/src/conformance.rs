@@ -7,7 +7,7 @@
 
 use crate::keys;
 use crate::store::*;
-use crate::{Origin, Role, Store, StoreError, Timestamp, email};
+use crate::{GroupMembership, Origin, Role, Store, StoreError, StoreResult, Timestamp, email};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -187,6 +187,18 @@ async fn team(store: &Arc<dyn Store>) -> Uuid {
             .unwrap();
     }
     org.id
+}
+
+/// Changes `group`'s members from the command line, without a version to expect.
+async fn group_change(
+    store: &Arc<dyn Store>,
+    group: Uuid,
+    items: Vec<MemberRef>,
+    how: MembersChange,
+) -> StoreResult<Vec<GroupMembership>> {
+    store
+        .change_group_members(group, items, how, false, now(), &Origin::cli(), None)
+        .await
 }
 
 fn by_email(address: &str) -> MemberRef {
@@ -826,18 +838,14 @@ pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(added.len(), 1, "duplicates collapse");
     let ann_id = added[0].id;
-    store
-        .change_group_members(
-            group,
-            vec![by_email("bob@acme.test"), by_email("ann@acme.test")],
-            MembersChange::Replace,
-            false,
-            now(),
-            &Origin::cli(),
-            None,
-        )
-        .await
-        .unwrap();
+    group_change(
+        &store,
+        group,
+        vec![by_email("bob@acme.test"), by_email("ann@acme.test")],
+        MembersChange::Replace,
+    )
+    .await
+    .unwrap();
     let after = store
         .list_group_memberships(
             group,
@@ -882,16 +890,7 @@ pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
         "a rejected change changes nothing"
     );
     assert_eq!(store.get_group(group).await.unwrap().num_members, 2);
-    store
-        .change_group_members(
-            group,
-            vec![],
-            MembersChange::Replace,
-            false,
-            now(),
-            &Origin::cli(),
-            None,
-        )
+    group_change(&store, group, vec![], MembersChange::Replace)
         .await
         .unwrap();
     assert_eq!(store.count_group_memberships(group).await.unwrap(), 0);
@@ -914,16 +913,7 @@ pub async fn large_group_replaces(store: Arc<dyn Store>) {
     let mut first: Vec<MemberRef> = (0..1500).map(|i| by_email(&held(i))).collect();
     first.push(by_email("ann@acme.test"));
     first.push(by_email("P0007@ACME.test"));
-    store
-        .change_group_members(
-            group,
-            first.clone(),
-            MembersChange::Replace,
-            false,
-            now(),
-            &Origin::cli(),
-            None,
-        )
+    group_change(&store, group, first.clone(), MembersChange::Replace)
         .await
         .unwrap();
     let window = || Window::Page {
@@ -937,16 +927,7 @@ pub async fn large_group_replaces(store: Arc<dyn Store>) {
     assert!(before.iter().filter(|m| m.user.is_none()).count() == 1500);
     let mut second: Vec<MemberRef> = (750..2000).map(|i| by_email(&held(i))).collect();
     second.push(MemberRef::UserId(bob));
-    store
-        .change_group_members(
-            group,
-            second.clone(),
-            MembersChange::Replace,
-            false,
-            now(),
-            &Origin::cli(),
-            None,
-        )
+    group_change(&store, group, second.clone(), MembersChange::Replace)
         .await
         .unwrap();
     let after = store.list_group_memberships(group, window()).await.unwrap();
@@ -1522,19 +1503,7 @@ pub async fn concurrent_replaces_serialize(store: Arc<dyn Store>) {
     let writes = sets.iter().map(|set| {
         let store = store.clone();
         let items: Vec<MemberRef> = set.iter().map(|e| by_email(e)).collect();
-        async move {
-            store
-                .change_group_members(
-                    group,
-                    items.clone(),
-                    MembersChange::Replace,
-                    false,
-                    now(),
-                    &Origin::cli(),
-                    None,
-                )
-                .await
-        }
+        async move { group_change(&store, group, items.clone(), MembersChange::Replace).await }
     });
     for outcome in futures_util::future::join_all(writes).await {
         outcome.unwrap();

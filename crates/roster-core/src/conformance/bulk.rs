@@ -2,33 +2,12 @@
 //! move the team's data version (which kept pages are keyed by) exactly as small ones do, and
 //! every write after them still moves it. (SQLite writes that large without its per-row
 //! triggers and bumps the version once; PostgreSQL's triggers run once per statement.)
-use super::{by_email, now, team};
-use crate::store::{ImportRow, MemberRef, MembersChange};
+use super::{by_email, group_change, now, team};
+use crate::store::{ImportRow, MembersChange};
 use crate::{Origin, Store, email};
 use std::sync::Arc;
 
 const ROWS: usize = 12_000;
-
-/// Changes `group`'s members from the command line, without a version to expect.
-async fn change(
-    store: &Arc<dyn Store>,
-    group: uuid::Uuid,
-    items: &[MemberRef],
-    how: MembersChange,
-) {
-    store
-        .change_group_members(
-            group,
-            items.to_vec(),
-            how,
-            false,
-            now(),
-            &Origin::cli(),
-            None,
-        )
-        .await
-        .unwrap();
-}
 
 pub async fn large_writes_move_the_team_version(store: Arc<dyn Store>) {
     let org = team(&store).await;
@@ -70,18 +49,21 @@ pub async fn large_writes_move_the_team_version(store: Arc<dyn Store>) {
     let items: Vec<_> = (ROWS / 2..ROWS + ROWS / 2)
         .map(|i| by_email(&address(i)))
         .collect();
-    change(&store, group, &items, MembersChange::Replace).await;
+    group_change(&store, group, items, MembersChange::Replace)
+        .await
+        .unwrap();
     let replaced = store.team_version(org).await.unwrap();
     assert!(replaced > imported, "{replaced} after {imported}");
 
     // The small writes after them still move it, row by row.
-    change(
+    group_change(
         &store,
         group,
-        &[by_email("someone@acme.test")],
+        vec![by_email("someone@acme.test")],
         MembersChange::Add,
     )
-    .await;
+    .await
+    .unwrap();
     let added = store.team_version(org).await.unwrap();
     assert!(added > replaced, "{added} after {replaced}");
     let one = [ImportRow {

@@ -1,7 +1,7 @@
 //! Conformance checks of the SCIM provisioning methods: lookups, linking, uniqueness,
 //! versions, suspension and member changes by id.
 
-use super::{by_email, now, team, user};
+use super::{by_email, group_change, now, team, user};
 use crate::Origin;
 use crate::provisioning::*;
 use crate::store::*;
@@ -364,18 +364,14 @@ pub async fn users_are_provisioned_in_batches(store: Arc<dyn Store>) {
         .add_email_domain(org, "acme.test", now(), &Origin::cli())
         .await
         .unwrap();
-    store
-        .change_group_members(
-            group,
-            vec![by_email("fresh3@acme.test")],
-            MembersChange::Add,
-            false,
-            now(),
-            &Origin::cli(),
-            None,
-        )
-        .await
-        .unwrap();
+    group_change(
+        &store,
+        group,
+        vec![by_email("fresh3@acme.test")],
+        MembersChange::Add,
+    )
+    .await
+    .unwrap();
     let known = user(&store, "dee@acme.test").await;
     let batch = [
         write("fresh-1", "fresh1@acme.test"),
