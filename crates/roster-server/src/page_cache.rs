@@ -193,6 +193,23 @@ impl PageCache {
         made
     }
 
+    /// Lets go of the pages and page ends whose keys start with `prefix` (one team's lists).
+    /// Reads under way keep what they read.
+    pub fn forget(&self, prefix: &str) {
+        let mut inner = self.inner();
+        let Inner {
+            pages, bytes, ends, ..
+        } = &mut *inner;
+        pages.retain(|key, page| {
+            let keep = !key.starts_with(prefix);
+            if !keep {
+                *bytes -= page.body.len();
+            }
+            keep
+        });
+        ends.retain(|key, _| !key.starts_with(prefix));
+    }
+
     /// Reads a 200's body (one page) and keeps it; any other status becomes the error it was.
     async fn keep(&self, key: String, response: Response) -> ApiResult<Arc<Page>> {
         let (parts, body) = response.into_parts();
@@ -308,6 +325,26 @@ mod tests {
         tokio::time::advance(MAX_AGE / 2 + Duration::from_secs(1)).await;
         assert!(cache.get("p").is_none());
         assert_eq!(served(&cache, "p", "second").await, "second");
+    }
+
+    #[tokio::test]
+    async fn forgetting_a_prefix_lets_go_of_its_pages_only() {
+        let cache = PageCache::new(DEFAULT_BUDGET);
+        served(&cache, "memberships a 7 page=1", "a1").await;
+        served(&cache, "memberships a 7 page=2", "a2").await;
+        served(&cache, "memberships b 3 page=1", "b1").await;
+        let held = cache.inner().bytes;
+        cache.forget("memberships a ");
+        assert!(cache.get("memberships a 7 page=1").is_none());
+        assert!(cache.get("memberships a 7 page=2").is_none());
+        assert!(cache.get("memberships b 3 page=1").is_some());
+        let inner = cache.inner();
+        assert_eq!(inner.pages.len(), 1);
+        assert!(inner.bytes < held);
+        assert_eq!(
+            inner.bytes,
+            inner.pages.values().map(|p| p.body.len()).sum::<usize>()
+        );
     }
 
     #[test]

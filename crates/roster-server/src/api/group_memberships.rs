@@ -133,12 +133,13 @@ pub async fn add(
     let dry_run = query.flag("dry_run")?;
     let group = load(&state, &caller, &id).await?;
     let expect = pre.expect(group.version)?;
-    let (group, gate) = (
-        group.id,
-        state.gate(caller.user_id(), Some(group.organization)),
-    );
-    let mut gate = gate;
-    gate.admit(body.len() > HEAVY_BODY_BYTES)?;
+    let (group, org) = (group.id, group.organization);
+    let mut gate = state.gate(caller.user_id(), Some(org));
+    let heavy = body.len() > HEAVY_BODY_BYTES;
+    gate.admit(heavy)?;
+    if heavy && !dry_run {
+        crate::api::memberships::forget_pages(&state, org);
+    }
     let mut members = Members::parse(&body, state.config.max_items)?;
     // The items own what the change needs: the body's megabytes can go before it runs.
     drop(body);
@@ -183,14 +184,15 @@ pub async fn replace(
 ) -> ApiResult<Response> {
     let group = load(&state, &caller, &id).await?;
     let expect = pre.expect(group.version)?;
-    let (group, gate) = (
-        group.id,
-        state.gate(caller.user_id(), Some(group.organization)),
-    );
+    let (group, org) = (group.id, group.organization);
+    let mut gate = state.gate(caller.user_id(), Some(org));
     let require_campaign = query.flag("require_campaign")?;
     let dry_run = query.flag("dry_run")?;
-    let mut gate = gate;
-    gate.admit(body.len() > HEAVY_BODY_BYTES)?;
+    let heavy = body.len() > HEAVY_BODY_BYTES;
+    gate.admit(heavy)?;
+    if heavy && !dry_run {
+        crate::api::memberships::forget_pages(&state, org);
+    }
     let mut members = Members::parse(&body, state.config.max_items)?;
     // The items own what the change needs: the body's megabytes can go before it runs.
     drop(body);
