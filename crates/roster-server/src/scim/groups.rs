@@ -314,7 +314,7 @@ pub async fn create(
     ScimJson(body): ScimJson,
 ) -> ScimResult<Response> {
     let write = parse(&body)?;
-    let _gate = team.admit(&state, is_heavy(&write.members))?;
+    let _gate = team.admit_change(&state, is_heavy(&write.members))?;
     let group = state
         .store
         .provision_group(team.org, &write, state.clock.now(), team.origin())
@@ -332,7 +332,7 @@ pub async fn replace(
 ) -> ScimResult<Response> {
     let id = resource_id(&id)?;
     let write = parse(&body)?;
-    let _gate = team.admit(&state, is_heavy(&write.members))?;
+    let _gate = team.admit_change(&state, is_heavy(&write.members))?;
     let group = state
         .store
         .update_provisioned_group(
@@ -359,7 +359,7 @@ pub async fn patch(
     let request = PatchRequest::parse(&body)?;
     let (steps, rest) = request.member_steps()?;
     let members = changes(steps);
-    let _gate = team.admit(&state, is_heavy(&members))?;
+    let _gate = team.admit_change(&state, is_heavy(&members))?;
     let wanted = if_match(&headers);
     if rest.operations.is_empty() {
         // Members only (what identity providers send): straight to the store, which checks

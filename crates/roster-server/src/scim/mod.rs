@@ -238,6 +238,16 @@ impl ScimTeam {
             .map_err(|busy| Failure(ScimError::new(429, busy.detail())))?;
         Ok(gate)
     }
+
+    /// As [`ScimTeam::admit`], for a change to group members: a heavy one first lets go of the
+    /// team's kept pages, as the team API's does (`api::memberships::forget_pages`).
+    pub fn admit_change(&self, state: &AppState, heavy: bool) -> ScimResult<HeavyGate> {
+        let gate = self.admit(state, heavy)?;
+        if heavy {
+            crate::api::memberships::forget_pages(state, self.org);
+        }
+        Ok(gate)
+    }
 }
 
 impl FromRequestParts<AppState> for ScimTeam {
