@@ -272,3 +272,81 @@ async fn a_metrics_token_keeps_the_scrape_to_who_holds_it() {
         .unwrap();
     assert_eq!(right.status(), StatusCode::OK);
 }
+
+/// A large change to a team's group members lets go of that team's kept pages before it runs
+/// (its commit makes them stale, and it needs the memory); a dry run, which changes nothing,
+/// keeps them, and so does every other team.
+#[tokio::test]
+async fn a_heavy_member_change_lets_go_of_its_own_teams_pages_only() {
+    let app = TestApp::new().await;
+    let (org, admin) = app.team("Heavy Pages").await;
+    let (other, other_admin) = app.team("Calm Pages").await;
+    app.verify(org, "held.example.com").await;
+    let group = app
+        .created(
+            &format!("/api/organizations/{org}/groups/"),
+            &admin,
+            serde_json::json!({"name": "Everyone"}),
+        )
+        .await;
+    // Pages read from the database, not served kept.
+    let misses = || async {
+        let text = String::from_utf8(app.get("/metrics").send().await.bytes).unwrap();
+        sample(&parsed(&text), "roster_page_cache_misses", &[])
+    };
+    let page = |team: uuid::Uuid, key: &str| {
+        app.get(&format!("/api/organizations/{team}/memberships/?page=1"))
+            .key(key)
+            .v2()
+            .send()
+    };
+    // Each read twice: the second is kept.
+    for _ in 0..2 {
+        assert_eq!(page(org, &admin).await.status, StatusCode::OK);
+        assert_eq!(page(other, &other_admin).await.status, StatusCode::OK);
+    }
+    let before = misses().await;
+    // Over the 256 KiB that makes a body heavy: 8,000 held emails of about 43 bytes each.
+    let items: Vec<_> = (0..8000)
+        .map(|i| serde_json::json!({"email": format!("person{i:05}@held.example.com")}))
+        .collect();
+    let body = serde_json::Value::Array(items);
+    assert!(body.to_string().len() > 256 * 1024);
+    let path = format!("/api/groups/{group}/memberships/");
+    let dry = app
+        .put(&format!("{path}?dry_run=true"))
+        .key(&admin)
+        .json(&body)
+        .send()
+        .await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.detail());
+    assert_eq!(page(org, &admin).await.status, StatusCode::OK);
+    assert_eq!(misses().await, before, "a dry run keeps the team's pages");
+    // The pages go before the change runs: one refused (emails of a domain the team has not
+    // verified) has let go of them too, and the next read keeps the page again.
+    let refused: Vec<_> = (0..8000)
+        .map(|i| serde_json::json!({"email": format!("person{i:05}@elsewhere.example.com")}))
+        .collect();
+    let res = app
+        .put(&path)
+        .key(&admin)
+        .json(&serde_json::Value::Array(refused))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.detail());
+    for _ in 0..2 {
+        assert_eq!(page(org, &admin).await.status, StatusCode::OK);
+        assert_eq!(misses().await, before + 1.0, "read again once, then kept");
+    }
+    let made = app.put(&path).key(&admin).json(&body).send().await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.detail());
+    assert_eq!(page(other, &other_admin).await.status, StatusCode::OK);
+    assert_eq!(misses().await, before + 1.0, "another team's pages stay");
+    let after = page(org, &admin).await;
+    assert_eq!(after.status, StatusCode::OK);
+    assert_eq!(
+        misses().await,
+        before + 2.0,
+        "the changed team's page is read again"
+    );
+}
