@@ -117,6 +117,24 @@ async fn stream_all(state: &AppState, group: Uuid, gate: HeavyGate) -> ApiResult
     stream_list(fetcher(state, group), GroupMembership::cursor, total, gate).await
 }
 
+/// Admits a payload of `bytes` to a change of team `org`'s group members: a heavy one takes a
+/// slot, and unless it is a dry run, first lets go of the team's kept pages
+/// (`memberships::forget_pages`).
+fn admit_body(
+    state: &AppState,
+    gate: &mut HeavyGate,
+    org: Uuid,
+    bytes: usize,
+    dry_run: bool,
+) -> ApiResult<()> {
+    let heavy = bytes > HEAVY_BODY_BYTES;
+    gate.admit(heavy)?;
+    if heavy && !dry_run {
+        crate::api::memberships::forget_pages(state, org);
+    }
+    Ok(())
+}
+
 /// Adds people; those already in the group are not an error and are not duplicated.
 #[utoipa::path(operation_id = "group_memberships_add", post, path = "/api/groups/{id}/memberships/", tag = "groups",
     params(("id" = Uuid, Path), DryRunQuery), request_body = Vec<MemberItem>,
@@ -135,11 +153,7 @@ pub async fn add(
     let expect = pre.expect(group.version)?;
     let (group, org) = (group.id, group.organization);
     let mut gate = state.gate(caller.user_id(), Some(org));
-    let heavy = body.len() > HEAVY_BODY_BYTES;
-    gate.admit(heavy)?;
-    if heavy && !dry_run {
-        crate::api::memberships::forget_pages(&state, org);
-    }
+    admit_body(&state, &mut gate, org, body.len(), dry_run)?;
     let mut members = Members::parse(&body, state.config.max_items)?;
     // The items own what the change needs: the body's megabytes can go before it runs.
     drop(body);
@@ -188,11 +202,7 @@ pub async fn replace(
     let mut gate = state.gate(caller.user_id(), Some(org));
     let require_campaign = query.flag("require_campaign")?;
     let dry_run = query.flag("dry_run")?;
-    let heavy = body.len() > HEAVY_BODY_BYTES;
-    gate.admit(heavy)?;
-    if heavy && !dry_run {
-        crate::api::memberships::forget_pages(&state, org);
-    }
+    admit_body(&state, &mut gate, org, body.len(), dry_run)?;
     let mut members = Members::parse(&body, state.config.max_items)?;
     // The items own what the change needs: the body's megabytes can go before it runs.
     drop(body);

@@ -300,6 +300,9 @@ async fn a_heavy_member_change_lets_go_of_its_own_teams_pages_only() {
             .v2()
             .send()
     };
+    let (_, member) = app
+        .member(org, "member@heavy-pages.example.com", Role::Member)
+        .await;
     // Each read twice: the second is kept.
     for _ in 0..2 {
         assert_eq!(page(org, &admin).await.status, StatusCode::OK);
@@ -313,6 +316,21 @@ async fn a_heavy_member_change_lets_go_of_its_own_teams_pages_only() {
     let body = serde_json::Value::Array(items);
     assert!(body.to_string().len() > 256 * 1024);
     let path = format!("/api/groups/{group}/memberships/");
+    // Who may not change the group cannot make the team's pages go either: a plain member of
+    // the team, and another team's admin.
+    for (key, status) in [
+        (&member, StatusCode::FORBIDDEN),
+        (&other_admin, StatusCode::NOT_FOUND),
+    ] {
+        let res = app.put(&path).key(key).json(&body).send().await;
+        assert_eq!(res.status, status, "{}", res.detail());
+    }
+    assert_eq!(page(org, &admin).await.status, StatusCode::OK);
+    assert_eq!(
+        misses().await,
+        before,
+        "refused callers leave the pages kept"
+    );
     let dry = app
         .put(&format!("{path}?dry_run=true"))
         .key(&admin)
