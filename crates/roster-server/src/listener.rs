@@ -437,6 +437,31 @@ impl AsyncWrite for Guarded {
         Poll::Ready(Ok(buf.len()))
     }
 
+    /// Head and body go out in one `writev`, as hyper does on a bare socket: without this,
+    /// hyper copied every body into its own buffer first (a 51 KB page: a sixth of a cached
+    /// page's CPU, with the allocation).
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.replacing.is_some() || self.state.idle() {
+            // What hyper writes with no request in flight is looked at whole, head first.
+            let first = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &b[..]);
+            return self.poll_write(cx, first);
+        }
+        let this = &mut *self;
+        let written = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.unless_stalled(cx, written)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_flush(cx)
     }

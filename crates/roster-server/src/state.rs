@@ -10,8 +10,22 @@ use crate::webhooks::{Deliverer, Settings as WebhookSettings};
 use roster_core::{Clock, Store};
 use std::sync::Arc;
 
+/// Cloned for every request, by each layer and handler of the router: one `Arc`, so a clone
+/// is one atomic increment, not one per field (eleven increments and as many decrements a
+/// clone cost 9 % of a cached page's CPU, on counters both cores write).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+#[derive(Clone)]
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<HttpConfig>,
@@ -36,20 +50,20 @@ pub struct AppState {
 impl AppState {
     /// This state, mailing invitations with `mailer`.
     pub fn with_mailer(mut self, mailer: Mailer) -> Self {
-        self.mailer = Some(Arc::new(mailer));
+        Arc::make_mut(&mut self.0).mailer = Some(Arc::new(mailer));
         self
     }
 
     /// This state, with `/metrics` asking scrapers for `token`.
     pub fn with_metrics_token(mut self, token: String) -> Self {
         let metrics = Metrics::new(&self.pages).with_token(token);
-        self.metrics = Arc::new(metrics);
+        Arc::make_mut(&mut self.0).metrics = Arc::new(metrics);
         self
     }
 
     /// This state, sending webhooks with `settings`.
     pub fn with_webhooks(mut self, settings: WebhookSettings) -> Self {
-        self.webhooks = Arc::new(Deliverer::new(settings));
+        Arc::make_mut(&mut self.0).webhooks = Arc::new(Deliverer::new(settings));
         self
     }
 
@@ -60,7 +74,7 @@ impl AppState {
 
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: HttpConfig) -> Self {
         let pages = PageCache::new(config.page_cache_bytes);
-        AppState {
+        AppState(Arc::new(Shared {
             recall: Arc::new(Recall::new(store.changes())),
             metrics: Arc::new(Metrics::new(&pages)),
             pages: Arc::new(pages),
@@ -72,7 +86,7 @@ impl AppState {
             store,
             clock,
             config: Arc::new(config),
-        }
+        }))
     }
 }
 

@@ -108,7 +108,15 @@ impl SqliteStore {
             .after_release(settled)
             // 1 MiB of pages each, not SQLite's 2: eight readers' caches were a fifth of the
             // server's memory, and what falls out is still in the system's file cache.
-            .connect_with(options.clone().pragma("cache_size", "-1024"))
+            // Room for a page's rows between the driver's thread and the request's: with
+            // sqlx's 50, a page of 100 stopped the driver's thread halfway, and a page read
+            // cold cost 16 thread switches and 0.69 ms of CPU; with 256, 6.5 and 0.62 ms.
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", "-1024")
+                    .row_buffer_size(READ_AHEAD_ROWS),
+            )
             .await
             .map_err(other)?;
         let checkpointer = SqlitePoolOptions::new()
@@ -235,6 +243,10 @@ pub(crate) async fn backup(store: &SqliteStore, to: &std::path::Path) -> StoreRe
     let _ = std::fs::remove_file(&partial);
     done
 }
+
+/// The rows a reader's statement may run ahead of the request reading them: more than a
+/// page of 100 and its end, few enough that eight readers hold little.
+const READ_AHEAD_ROWS: usize = 256;
 
 /// The longest a truncating checkpoint waits for readers, holding writers back meanwhile;
 /// when readers are not done by then it gives up and tries again a second later.

@@ -1,10 +1,12 @@
 //! Connections (issue 17, points 4 and 7): clients that open sockets and send nothing whole
 //! cannot take every connection, idle keep-alive connections are closed, and the errors hyper
-//! answers itself (a malformed request, a URL over 64 KiB) are JSON like every other. On a
-//! real socket, through the server's own listener.
+//! answers itself (a malformed request, a URL over 64 KiB) are JSON like every other, large
+//! answers arrive whole and a client that stops reading one is let go. On a real socket,
+//! through the server's own listener.
 
 use crate::support::TestApp;
 use roster_server::listener::Limits;
+use serde_json::json;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -170,4 +172,83 @@ async fn a_body_that_stops_arriving_ends_its_request() {
         begun.elapsed()
     );
     assert!(text.is_empty() || text.starts_with("HTTP/1.1 4"), "{text}");
+}
+
+/// A large answer goes out whole (head and body in vectored writes), and a client that stops
+/// reading one is let go once it has taken nothing for the idle timeout, its slot freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_answers_arrive_whole_and_a_client_that_stops_reading_is_let_go() {
+    let app = TestApp::new().await;
+    let (org, key) = app.team("Big").await;
+    app.verify(org, "big.example").await;
+    let path = format!("/api/organizations/{org}/campaigns/");
+    let campaign = app.created(&path, &key, json!({"name": "Big"})).await;
+    // 15 MB of members: more than the kernel holds for a client that does not read.
+    let members: Vec<_> = (0..250)
+        .map(|i| json!({"email": format!("p{i}@big.example"), "data": {"notes": "x".repeat(60_000)}}))
+        .collect();
+    let members_path = format!("{path}{campaign}/members/");
+    let put = app
+        .put(&members_path)
+        .key(&key)
+        .json(&json!(members))
+        .send()
+        .await;
+    assert_eq!(put.status, 200, "{}", put.detail());
+    let limits = Limits {
+        max_connections: 1,
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(1),
+    };
+    let address = app.listen(limits).await;
+    let raw = format!(
+        "GET {members_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Token {key}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    stream.write_all(raw.as_bytes()).await.expect("write");
+    let (whole, closed) = read_all(&mut stream, Duration::from_secs(30)).await;
+    assert!(
+        closed && whole.starts_with("HTTP/1.1 200"),
+        "{}",
+        &whole[..200.min(whole.len())]
+    );
+    let body = whole.split_once("\r\n\r\n").expect("a head").1;
+    let body = dechunk(body);
+    let list: Vec<serde_json::Value> = serde_json::from_str(&body).expect("the list, whole");
+    assert_eq!(list.len(), 250);
+
+    // The same request from a socket with a small receive buffer, not read from.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("buffer size");
+    let mut stream = socket.connect(address).await.expect("connect");
+    stream.write_all(raw.as_bytes()).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let (text, closed) = read_all(&mut stream, Duration::from_secs(10)).await;
+    assert!(closed, "the server let go of the connection");
+    assert!(
+        text.len() < whole.len() / 2,
+        "the answer was cut short: {}",
+        text.len()
+    );
+    assert!(
+        health(address)
+            .await
+            .is_some_and(|h| h.starts_with("HTTP/1.1 200")),
+        "the one connection slot is free again"
+    );
+}
+
+/// The body of a chunked answer.
+fn dechunk(mut text: &str) -> String {
+    let mut body = String::new();
+    while let Some((size, rest)) = text.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
+        if size == 0 {
+            break;
+        }
+        body.push_str(&rest[..size]);
+        text = &rest[size + 2..];
+    }
+    body
 }
