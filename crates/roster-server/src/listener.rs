@@ -445,12 +445,16 @@ impl AsyncWrite for Guarded {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        if self.replacing.is_some() || self.state.idle() {
-            // What hyper writes with no request in flight is looked at whole, head first.
-            let first = bufs
-                .iter()
-                .find(|b| !b.is_empty())
-                .map_or(&[][..], |b| &b[..]);
+        // A head written with no request in flight (a short body may be gone already) is
+        // looked at as `poll_write` does; hyper's own error answer is replaced there.
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &b[..]);
+        if self.replacing.is_none() && self.state.idle() {
+            self.replacing = own_error(first).map(|bytes| (bytes, 0));
+        }
+        if self.replacing.is_some() {
             return self.poll_write(cx, first);
         }
         let this = &mut *self;
