@@ -422,16 +422,21 @@ impl AsyncWrite for Guarded {
             self.replacing = own_error(buf).map(|bytes| (bytes, 0));
         }
         let this = &mut *self;
-        let Some((bytes, sent)) = &mut this.replacing else {
+        if this.replacing.is_none() {
             let written = Pin::new(&mut this.stream).poll_write(cx, buf);
             return this.unless_stalled(cx, written);
-        };
-        while *sent < bytes.len() {
-            let n = ready!(Pin::new(&mut this.stream).poll_write(cx, &bytes[*sent..]))?;
+        }
+        // Ours goes out under the same stall guard: hyper has stopped reading by now, so a
+        // client that takes nothing would otherwise hold the connection for good.
+        while let Some((bytes, sent)) = this.replacing.as_ref().filter(|(b, s)| *s < b.len()) {
+            let written = Pin::new(&mut this.stream).poll_write(cx, &bytes[*sent..]);
+            let n = ready!(this.unless_stalled(cx, written))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            *sent += n;
+            if let Some((_, sent)) = &mut this.replacing {
+                *sent += n;
+            }
         }
         // hyper closes the connection after its error; anything more it wrote goes with it.
         Poll::Ready(Ok(buf.len()))
