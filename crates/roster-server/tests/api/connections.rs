@@ -201,21 +201,19 @@ async fn large_answers_arrive_whole_and_a_client_that_stops_reading_is_let_go() 
         idle_timeout: Duration::from_secs(1),
     };
     let address = app.listen(limits).await;
-    let raw = format!(
-        "GET {members_path} HTTP/1.1\r\nHost: x\r\nAuthorization: Token {key}\r\n\
-         Connection: close\r\n\r\n"
-    );
+    let raw =
+        format!("GET {members_path} HTTP/1.0\r\nHost: x\r\nAuthorization: Token {key}\r\n\r\n");
     let mut stream = TcpStream::connect(address).await.expect("connect");
     stream.write_all(raw.as_bytes()).await.expect("write");
+    // HTTP/1.0, so the answer is never chunked: its body is the list as sent.
     let (whole, closed) = read_all(&mut stream, Duration::from_secs(30)).await;
     assert!(
-        closed && whole.starts_with("HTTP/1.1 200"),
+        closed && whole.get(9..12) == Some("200"),
         "{}",
         &whole[..200.min(whole.len())]
     );
     let body = whole.split_once("\r\n\r\n").expect("a head").1;
-    let body = dechunk(body);
-    let list: Vec<serde_json::Value> = serde_json::from_str(&body).expect("the list, whole");
+    let list: Vec<serde_json::Value> = serde_json::from_str(body).expect("the list, whole");
     assert_eq!(list.len(), 250);
 
     // The same request from a socket with a small receive buffer, not read from.
@@ -226,7 +224,7 @@ async fn large_answers_arrive_whole_and_a_client_that_stops_reading_is_let_go() 
     tokio::time::sleep(Duration::from_millis(3000)).await;
     let (text, closed) = read_all(&mut stream, Duration::from_secs(10)).await;
     assert!(closed, "the server let go of the connection");
-    assert!(text.starts_with("HTTP/1.1 200"), "the answer had begun");
+    assert_eq!(text.get(9..12), Some("200"), "the answer had begun");
     assert!(
         text.len() < whole.len() / 2,
         "the answer was cut short: {}",
@@ -244,18 +242,4 @@ async fn large_answers_arrive_whole_and_a_client_that_stops_reading_is_let_go() 
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// The body of a chunked answer.
-fn dechunk(mut text: &str) -> String {
-    let mut body = String::new();
-    while let Some((size, rest)) = text.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
-        if size == 0 {
-            break;
-        }
-        body.push_str(&rest[..size]);
-        text = &rest[size + 2..];
-    }
-    body
 }
