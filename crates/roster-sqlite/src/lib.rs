@@ -260,7 +260,7 @@ fn wal_path(database: &std::path::Path) -> std::path::PathBuf {
 
 /// Copies the log back into the database once a second (PASSIVE: it never waits for, nor
 /// blocks, readers and writers), and then starts the log over when it holds more than
-/// [`RESTART_AT`].
+/// [`RESTART_FRAMES`].
 ///
 /// A passive checkpoint alone never shrinks the log: under steady writes new frames arrive
 /// while it copies, so the log is never wholly copied when the next write begins, and SQLite
@@ -271,7 +271,8 @@ fn wal_path(database: &std::path::Path) -> std::path::PathBuf {
 /// writes in one go, holding writers for 80-120 ms every other second: the tail of every
 /// write's latency. When the file itself is past `limit` (readers kept the log from being
 /// started over), the blocking checkpoint is a TRUNCATE, which waits (at most
-/// [`TRUNCATE_WAIT`]) for those readers and empties the file.
+/// [`TRUNCATE_WAIT`]) for those readers and empties the file. Which pass runs is
+/// [`blocking_pass`]'s decision.
 async fn checkpoint(pool: SqlitePool, wal: std::path::PathBuf, limit: u64, alive: Weak<Changes>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -289,43 +290,83 @@ async fn checkpoint(pool: SqlitePool, wal: std::path::PathBuf, limit: u64, alive
                 continue;
             }
         };
-        let frames = match wal_checkpoint(&mut conn, "PASSIVE", Duration::ZERO).await {
-            Ok((_, frames)) => frames,
+        let log = match wal_checkpoint(&mut conn, "PASSIVE", Duration::ZERO).await {
+            Ok(log) => log,
             Err(e) => {
                 tracing::warn!(error = %e, "WAL checkpoint failed");
                 continue;
             }
         };
         let over = std::fs::metadata(&wal).is_ok_and(|m| m.len() > limit);
-        let (mode, wait) = match () {
-            _ if over => ("TRUNCATE", TRUNCATE_WAIT),
-            _ if frames > RESTART_FRAMES && restarted != Some(frames) => ("RESTART", RESTART_WAIT),
-            _ => continue,
+        let Some((mode, wait)) = blocking_pass(&log, over, restarted) else {
+            continue;
         };
         match wal_checkpoint(&mut conn, mode, wait).await {
-            Ok((true, _)) => tracing::debug!("readers held the log; it is started over later"),
-            Ok((false, frames)) => restarted = Some(frames),
+            Ok(Log { busy: true, .. }) => {
+                tracing::debug!("readers held the log; it is started over later");
+            }
+            Ok(log) => restarted = Some(log.frames),
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
         }
     }
 }
 
+/// The log as a checkpoint left it (the three columns of `PRAGMA wal_checkpoint`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Log {
+    /// It gave up waiting for readers or writers.
+    busy: bool,
+    /// Frames in the log.
+    frames: i64,
+    /// Frames of it now in the database file.
+    copied: i64,
+}
+
+/// The blocking pass to run after a passive one, if any. Only when the passive pass left at
+/// most [`BLOCKING_COPY_FRAMES`] to copy: a blocking pass copies the rest while every writer
+/// waits, and after a large write by another process (an import leaves a log of gigabytes)
+/// a reader can stop the passive pass short of most of it, so a TRUNCATE right then copied
+/// for seconds, past a request's wait for the writer (a 503 seen after a 1.7 GB import).
+/// The next passive passes copy the rest without holding anyone back.
+fn blocking_pass(
+    log: &Log,
+    over_limit: bool,
+    restarted: Option<i64>,
+) -> Option<(&'static str, Duration)> {
+    match () {
+        _ if log.frames - log.copied > BLOCKING_COPY_FRAMES => None,
+        _ if over_limit => Some(("TRUNCATE", TRUNCATE_WAIT)),
+        _ if log.frames > RESTART_FRAMES && restarted != Some(log.frames) => {
+            Some(("RESTART", RESTART_WAIT))
+        }
+        _ => None,
+    }
+}
+
+/// The most frames a blocking checkpoint may have to copy (32 MiB of 4 KiB pages: tens of
+/// milliseconds from the page cache, a fraction of a second from disk).
+const BLOCKING_COPY_FRAMES: i64 = 8192;
+
 /// Runs a checkpoint in `mode`, waiting at most `wait` for readers (and writers) it must wait
-/// for: whether it gave up (busy), and how many frames the log holds.
+/// for, and says where it left the log.
 async fn wal_checkpoint(
     conn: &mut sqlx::SqliteConnection,
     mode: &str,
     wait: Duration,
-) -> sqlx::Result<(bool, i64)> {
+) -> sqlx::Result<Log> {
     let busy_timeout = format!("PRAGMA busy_timeout = {}", wait.as_millis());
     sqlx::query(sqlx::AssertSqlSafe(busy_timeout))
         .execute(&mut *conn)
         .await?;
     let sql = format!("PRAGMA wal_checkpoint({mode})");
-    let (busy, frames, _): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let (busy, frames, copied): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .fetch_one(&mut *conn)
         .await?;
-    Ok((busy != 0, frames))
+    Ok(Log {
+        busy: busy != 0,
+        frames,
+        copied,
+    })
 }
 
 /// The longest a restarting checkpoint waits for readers of old snapshots, holding writers
@@ -422,6 +463,53 @@ pub(crate) fn other(e: sqlx::Error) -> StoreError {
 #[allow(clippy::unwrap_used)] // a failed unwrap is the test failing
 mod tests {
     use super::*;
+
+    fn log(frames: i64, copied: i64) -> Log {
+        Log {
+            busy: false,
+            frames,
+            copied,
+        }
+    }
+
+    /// A blocking checkpoint never has more than a bounded rest to copy while writers wait;
+    /// the passive passes copy the rest first.
+    #[test]
+    fn a_blocking_checkpoint_waits_until_the_passive_ones_have_copied_nearly_all() {
+        let gigabyte = 262_144; // frames of 4 KiB
+        // A reader stopped the passive pass short of most of an import's log: no blocking
+        // pass, though the file is far past its limit.
+        assert_eq!(blocking_pass(&log(gigabyte, 1_000), true, None), None);
+        assert_eq!(blocking_pass(&log(gigabyte, 1_000), false, None), None);
+        // Once the passive passes have copied nearly all of it, the log is emptied.
+        assert_eq!(
+            blocking_pass(&log(gigabyte, gigabyte - 100), true, None),
+            Some(("TRUNCATE", TRUNCATE_WAIT))
+        );
+        assert_eq!(
+            blocking_pass(&log(gigabyte, gigabyte - BLOCKING_COPY_FRAMES), true, None),
+            Some(("TRUNCATE", TRUNCATE_WAIT))
+        );
+        assert_eq!(
+            blocking_pass(
+                &log(gigabyte, gigabyte - BLOCKING_COPY_FRAMES - 1),
+                true,
+                None
+            ),
+            None
+        );
+        // Under its limit, a log of a second's writes is started over, once.
+        assert_eq!(
+            blocking_pass(&log(5_000, 4_990), false, None),
+            Some(("RESTART", RESTART_WAIT))
+        );
+        assert_eq!(blocking_pass(&log(5_000, 4_990), false, Some(5_000)), None);
+        // A small log is left as it is.
+        assert_eq!(
+            blocking_pass(&log(RESTART_FRAMES, RESTART_FRAMES), false, None),
+            None
+        );
+    }
 
     /// What a full disk does to a transaction, made on purpose: SQLite ends it, sqlx does not
     /// know. The next write must still begin.
