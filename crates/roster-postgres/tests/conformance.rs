@@ -107,3 +107,165 @@ async fn connections_dropped_while_idle_are_replaced() {
             .expect("every request after the drop is served");
     }
 }
+
+/// The SQLSTATE of a failed statement.
+fn code(result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) -> Option<String> {
+    match result {
+        Err(sqlx::Error::Database(e)) => e.code().map(|c| c.into_owned()),
+        Err(e) => panic!("not a database error: {e}"),
+        Ok(_) => None,
+    }
+}
+
+async fn memberships_of(conn: &mut sqlx::PgConnection, group: uuid::Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM group_memberships WHERE group_id = $1")
+        .bind(group)
+        .fetch_one(conn)
+        .await
+        .expect("count")
+}
+
+/// A group membership's group is checked once per statement here (migration 0018), not by a
+/// foreign key row by row; what the foreign key guaranteed still holds, under concurrent
+/// deletes too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_membership_needs_its_group_and_goes_with_it() {
+    const ADD: &str = "INSERT INTO group_memberships (id, group_id, email, email_norm, created_at) \
+         SELECT gen_random_uuid(), g, e, e, now() FROM unnest($1::uuid[], $2::text[]) AS v (g, e)";
+    let Some((_, url)) = fresh_database().await else {
+        return;
+    };
+    // Connecting migrates the database.
+    PostgresStore::connect(&url, &Default::default())
+        .await
+        .expect("connect");
+    let mut a = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let mut b = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let (org, kept, doomed, held) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, 'Integrity', now())")
+        .bind(org)
+        .execute(&mut a)
+        .await
+        .expect("a team");
+    sqlx::query(
+        "INSERT INTO groups (id, org_id, name, created_at) \
+         SELECT id, $1, 'Group ' || n, now() FROM unnest($2::uuid[]) WITH ORDINALITY AS v (id, n)",
+    )
+    .bind(org)
+    .bind(vec![kept, doomed, held])
+    .execute(&mut a)
+    .await
+    .expect("its groups");
+    let add = |groups: Vec<uuid::Uuid>, emails: Vec<&str>| {
+        let emails: Vec<String> = emails.into_iter().map(String::from).collect();
+        sqlx::query(ADD).bind(groups).bind(emails)
+    };
+
+    // One missing group fails the whole statement: nothing of it is written.
+    let missing = uuid::Uuid::new_v4();
+    let result = add(vec![kept, missing], vec!["a@x.example", "b@x.example"])
+        .execute(&mut a)
+        .await;
+    assert_eq!(
+        code(result).as_deref(),
+        Some("23503"),
+        "a group that is not there"
+    );
+    assert_eq!(
+        memberships_of(&mut a, kept).await,
+        0,
+        "nothing of that statement stays"
+    );
+
+    let result = add(
+        vec![kept, kept, doomed, held],
+        vec!["a@x.example", "b@x.example", "a@x.example", "a@x.example"],
+    )
+    .execute(&mut a)
+    .await;
+    assert_eq!(
+        code(result),
+        None,
+        "rows naming groups that are there go in"
+    );
+
+    // A membership's group never changes.
+    let moved = sqlx::query("UPDATE group_memberships SET group_id = $2 WHERE group_id = $1")
+        .bind(kept)
+        .bind(doomed)
+        .execute(&mut a)
+        .await;
+    assert_eq!(code(moved).as_deref(), Some("23503"), "a group changed");
+
+    // A group whose delete has not committed holds back a statement naming it; once the
+    // delete commits, that statement fails, and the group's memberships are gone with it.
+    sqlx::query("BEGIN").execute(&mut b).await.expect("begin");
+    sqlx::query("DELETE FROM groups WHERE id = $1")
+        .bind(doomed)
+        .execute(&mut b)
+        .await
+        .expect("delete");
+    let adding = tokio::spawn(async move {
+        let result = add(vec![doomed], vec!["late@x.example"])
+            .execute(&mut a)
+            .await;
+        (a, code(result))
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!adding.is_finished(), "the insert waits for the delete");
+    sqlx::query("COMMIT").execute(&mut b).await.expect("commit");
+    let (mut a, result) = adding.await.expect("the insert ends");
+    assert_eq!(
+        result.as_deref(),
+        Some("23503"),
+        "an insert into a deleted group"
+    );
+    assert_eq!(
+        memberships_of(&mut a, doomed).await,
+        0,
+        "deleted with its group"
+    );
+    assert_eq!(
+        memberships_of(&mut a, kept).await,
+        2,
+        "other groups keep theirs"
+    );
+
+    // A statement that named a group holds it until commit: a delete of it waits, then takes
+    // the new membership with the rest.
+    sqlx::query("BEGIN").execute(&mut a).await.expect("begin");
+    add(vec![held], vec!["new@x.example"])
+        .execute(&mut a)
+        .await
+        .expect("an insert in an open transaction");
+    let deleting = tokio::spawn(async move {
+        let result = sqlx::query("DELETE FROM groups WHERE id = $1")
+            .bind(held)
+            .execute(&mut b)
+            .await;
+        (b, code(result))
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!deleting.is_finished(), "the delete waits for the insert");
+    sqlx::query("COMMIT").execute(&mut a).await.expect("commit");
+    let (_, result) = deleting.await.expect("the delete ends");
+    assert_eq!(result, None, "the delete goes through");
+    assert_eq!(memberships_of(&mut a, held).await, 0, "none left behind");
+
+    // A team's delete takes its groups and their memberships.
+    sqlx::query("DELETE FROM organizations WHERE id = $1")
+        .bind(org)
+        .execute(&mut a)
+        .await
+        .expect("delete the team");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM group_memberships")
+        .fetch_one(&mut a)
+        .await
+        .expect("count");
+    assert_eq!(left, 0, "memberships outlived their team");
+}
