@@ -257,6 +257,27 @@ async fn a_group_membership_needs_its_group_and_goes_with_it() {
     assert_eq!(result, None, "the delete goes through");
     assert_eq!(memberships_of(&mut a, held).await, 0, "none left behind");
 
+    // What the key refused besides: changing a group's id, emptying `groups` by TRUNCATE.
+    let renamed = sqlx::query("UPDATE groups SET id = $2 WHERE id = $1")
+        .bind(kept)
+        .bind(uuid::Uuid::new_v4())
+        .execute(&mut a)
+        .await;
+    assert_eq!(
+        code(renamed).as_deref(),
+        Some("23503"),
+        "a group's id changed"
+    );
+    for truncate in ["TRUNCATE groups", "TRUNCATE organizations CASCADE"] {
+        let result = sqlx::query(truncate).execute(&mut a).await;
+        assert_eq!(code(result).as_deref(), Some("0A000"), "{truncate}");
+    }
+    assert_eq!(
+        memberships_of(&mut a, kept).await,
+        2,
+        "nothing of those went through"
+    );
+
     // A team's delete takes its groups and their memberships.
     sqlx::query("DELETE FROM organizations WHERE id = $1")
         .bind(org)

@@ -290,15 +290,11 @@ async fn checkpoint(pool: SqlitePool, wal: std::path::PathBuf, limit: u64, alive
                 continue;
             }
         };
-        let log = match wal_checkpoint(&mut conn, "PASSIVE", Duration::ZERO).await {
-            Ok(log) => log,
-            Err(e) => {
-                tracing::warn!(error = %e, "WAL checkpoint failed");
-                continue;
-            }
+        let Some((log, arrived)) = passive_passes(&mut conn).await else {
+            continue;
         };
         let over = std::fs::metadata(&wal).is_ok_and(|m| m.len() > limit);
-        let Some((mode, wait)) = blocking_pass(&log, over, restarted) else {
+        let Some((mode, wait)) = blocking_pass(&log, arrived, over, restarted) else {
             continue;
         };
         match wal_checkpoint(&mut conn, mode, wait).await {
@@ -311,30 +307,65 @@ async fn checkpoint(pool: SqlitePool, wal: std::path::PathBuf, limit: u64, alive
     }
 }
 
-/// The log as a checkpoint left it (the three columns of `PRAGMA wal_checkpoint`).
+/// A passive pass, then more while the last one found many frames committed during the one
+/// before it (at most [`PASSIVE_PASSES`]): the log and how many frames arrived during the
+/// last pass but one. A pass reports the log as it was when the pass began, so what arrives
+/// while it copies is counted only by the next; each pass copies what arrived during the one
+/// before, so each is shorter. `None` when a pass failed.
+async fn passive_passes(conn: &mut sqlx::SqliteConnection) -> Option<(Log, i64)> {
+    let mut passes = 0;
+    let mut last: Option<Log> = None;
+    loop {
+        let log = match wal_checkpoint(&mut *conn, "PASSIVE", Duration::ZERO).await {
+            Ok(log) => log,
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+                return None;
+            }
+        };
+        passes += 1;
+        // A log started over by a writer meanwhile counts from zero: nothing to compare.
+        let arrived = last.map_or(i64::MAX, |l| (log.frames - l.frames).max(0));
+        if arrived <= BLOCKING_COPY_FRAMES || passes > PASSIVE_PASSES || log.busy {
+            return Some((log, arrived));
+        }
+        last = Some(log);
+    }
+}
+
+/// Passive passes after the first, at most, in one tick.
+const PASSIVE_PASSES: u32 = 3;
+
+/// The log as a checkpoint found and left it (the three columns of `PRAGMA wal_checkpoint`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Log {
-    /// It gave up waiting for readers or writers.
+    /// For a blocking pass: it gave up waiting for readers or writers. For a passive one: it
+    /// did not run (another connection, perhaps of another process, was checkpointing).
     busy: bool,
-    /// Frames in the log.
+    /// Frames in the log when the pass began (-1 when it did not run).
     frames: i64,
-    /// Frames of it now in the database file.
+    /// Frames of those now in the database file (-1 when it did not run).
     copied: i64,
 }
 
-/// The blocking pass to run after a passive one, if any. Only when the passive pass left at
-/// most [`BLOCKING_COPY_FRAMES`] to copy: a blocking pass copies the rest while every writer
-/// waits, and after a large write by another process (an import leaves a log of gigabytes)
-/// a reader can stop the passive pass short of most of it, so a TRUNCATE right then copied
-/// for seconds, past a request's wait for the writer (a 503 seen after a 1.7 GB import).
-/// The next passive passes copy the rest without holding anyone back.
+/// The blocking pass to run after the passive ones, if any. Only when the last passive pass
+/// ran, left at most [`BLOCKING_COPY_FRAMES`] of its frames uncopied, and began after at most
+/// as many `arrived`: a blocking pass copies the rest while every writer waits. After a large
+/// write by another process (an import leaves a log of gigabytes) a reader can stop a passive
+/// pass short of most of it, and a TRUNCATE right then copied for seconds, past a request's
+/// wait for the writer (a 503 seen after a 1.7 GB import). The next passive passes copy the
+/// rest without holding anyone back.
 fn blocking_pass(
     log: &Log,
+    arrived: i64,
     over_limit: bool,
     restarted: Option<i64>,
 ) -> Option<(&'static str, Duration)> {
     match () {
-        _ if log.frames - log.copied > BLOCKING_COPY_FRAMES => None,
+        _ if log.busy || log.frames < 0 || log.copied < 0 => None,
+        _ if log.frames - log.copied > BLOCKING_COPY_FRAMES || arrived > BLOCKING_COPY_FRAMES => {
+            None
+        }
         _ if over_limit => Some(("TRUNCATE", TRUNCATE_WAIT)),
         _ if log.frames > RESTART_FRAMES && restarted != Some(log.frames) => {
             Some(("RESTART", RESTART_WAIT))
@@ -343,9 +374,10 @@ fn blocking_pass(
     }
 }
 
-/// The most frames a blocking checkpoint may have to copy (32 MiB of 4 KiB pages: tens of
-/// milliseconds from the page cache, a fraction of a second from disk).
-const BLOCKING_COPY_FRAMES: i64 = 8192;
+/// The most frames a blocking checkpoint should have to copy: 128 MiB of 4 KiB pages, the
+/// log's default limit (about 80 ms from the page cache, under a second from disk). Readers
+/// that lag a busy log by less still let it be emptied.
+const BLOCKING_COPY_FRAMES: i64 = 32_768;
 
 /// Runs a checkpoint in `mode`, waiting at most `wait` for readers (and writers) it must wait
 /// for, and says where it left the log.
@@ -477,38 +509,52 @@ mod tests {
     #[test]
     fn a_blocking_checkpoint_waits_until_the_passive_ones_have_copied_nearly_all() {
         let gigabyte = 262_144; // frames of 4 KiB
+        let most = BLOCKING_COPY_FRAMES;
         // A reader stopped the passive pass short of most of an import's log: no blocking
         // pass, though the file is far past its limit.
-        assert_eq!(blocking_pass(&log(gigabyte, 1_000), true, None), None);
-        assert_eq!(blocking_pass(&log(gigabyte, 1_000), false, None), None);
+        assert_eq!(blocking_pass(&log(gigabyte, 1_000), 0, true, None), None);
+        assert_eq!(blocking_pass(&log(gigabyte, 1_000), 0, false, None), None);
         // Once the passive passes have copied nearly all of it, the log is emptied.
+        let truncate = Some(("TRUNCATE", TRUNCATE_WAIT));
         assert_eq!(
-            blocking_pass(&log(gigabyte, gigabyte - 100), true, None),
-            Some(("TRUNCATE", TRUNCATE_WAIT))
+            blocking_pass(&log(gigabyte, gigabyte - 100), 0, true, None),
+            truncate
         );
         assert_eq!(
-            blocking_pass(&log(gigabyte, gigabyte - BLOCKING_COPY_FRAMES), true, None),
-            Some(("TRUNCATE", TRUNCATE_WAIT))
+            blocking_pass(&log(gigabyte, gigabyte - most), 0, true, None),
+            truncate
         );
         assert_eq!(
-            blocking_pass(
-                &log(gigabyte, gigabyte - BLOCKING_COPY_FRAMES - 1),
-                true,
-                None
-            ),
+            blocking_pass(&log(gigabyte, gigabyte - most - 1), 0, true, None),
             None
         );
+        // All copied, but many frames came in while the last pass copied: they are not in
+        // its count, and would be copied with writers waiting.
+        assert_eq!(
+            blocking_pass(&log(gigabyte, gigabyte), most + 1, true, None),
+            None
+        );
+        assert_eq!(
+            blocking_pass(&log(gigabyte, gigabyte), most, true, None),
+            truncate
+        );
+        // A passive pass that did not run (another process was checkpointing) says nothing.
+        let skipped = Log {
+            busy: true,
+            frames: -1,
+            copied: -1,
+        };
+        assert_eq!(blocking_pass(&skipped, 0, true, None), None);
         // Under its limit, a log of a second's writes is started over, once.
+        let restart = Some(("RESTART", RESTART_WAIT));
+        assert_eq!(blocking_pass(&log(5_000, 4_990), 10, false, None), restart);
         assert_eq!(
-            blocking_pass(&log(5_000, 4_990), false, None),
-            Some(("RESTART", RESTART_WAIT))
-        );
-        assert_eq!(blocking_pass(&log(5_000, 4_990), false, Some(5_000)), None);
-        // A small log is left as it is.
-        assert_eq!(
-            blocking_pass(&log(RESTART_FRAMES, RESTART_FRAMES), false, None),
+            blocking_pass(&log(5_000, 4_990), 10, false, Some(5_000)),
             None
         );
+        // A small log is left as it is.
+        let small = log(RESTART_FRAMES, RESTART_FRAMES);
+        assert_eq!(blocking_pass(&small, 0, false, None), None);
     }
 
     /// What a full disk does to a transaction, made on purpose: SQLite ends it, sqlx does not
