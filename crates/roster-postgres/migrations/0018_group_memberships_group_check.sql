@@ -16,18 +16,16 @@ ALTER TABLE group_memberships DROP CONSTRAINT group_memberships_group_id_fkey;
 
 CREATE FUNCTION group_memberships_group_exists() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    named  uuid[];
+    named  bigint;
     locked bigint;
 BEGIN
-    -- One pass over the new rows (a hash, not the sort of count(DISTINCT)).
-    SELECT array_agg(group_id) INTO named FROM (SELECT DISTINCT group_id FROM new_rows) d;
-    IF named IS NULL THEN
-        RETURN NULL;
-    END IF;
-    SELECT count(*) INTO locked FROM (
-        SELECT 1 FROM groups g WHERE g.id = ANY (named) FOR KEY SHARE OF g
-    ) found;
-    IF locked <> cardinality(named) THEN
+    -- Two plain statements: collecting the ids into an array first cost a one-row insert
+    -- 34-53 microseconds instead of 27-35 (the per-row key: 12-20), and 500,000 rows 4.5 s
+    -- instead of 3.9 (the key: 7.2).
+    PERFORM 1 FROM groups g WHERE g.id IN (SELECT group_id FROM new_rows) FOR KEY SHARE OF g;
+    GET DIAGNOSTICS locked = ROW_COUNT;
+    SELECT count(*) INTO named FROM (SELECT DISTINCT group_id FROM new_rows) d;
+    IF locked <> named THEN
         RAISE foreign_key_violation USING
             MESSAGE = 'insert on table "group_memberships" violates foreign key constraint '
                       '"group_memberships_group_id_fkey"',
