@@ -317,10 +317,15 @@ impl GroupMembers for PostgresStore {
         group: Uuid,
         window: Window<EmailCursor>,
     ) -> StoreResult<Vec<GroupMembership>> {
+        // The group is written into the statement, as list limits are (a `Uuid` prints as hex
+        // digits and hyphens only): with `group_id = $1` a connection's generic plan expects
+        // an average group, and for a group of 100,000 among 400,000 memberships chose to
+        // gather and sort all of it for each chunk of 2,000 (60-90 ms a chunk instead of 8).
+        // Planned for the group, the chunk is the next rows of the (group, email) index.
         let mut qb = QueryBuilder::<Postgres>::new(SELECT);
+        let group = format!("'{group}'::uuid");
         if let Window::After { .. } = window {
-            // A chunk of a streamed list is the next rows of the (group, email) index.
-            qb.push(" WHERE gm.group_id = ").push_bind(group);
+            qb.push(" WHERE gm.group_id = ").push(&group);
             push_window(
                 &mut qb,
                 window,
@@ -333,7 +338,7 @@ impl GroupMembers for PostgresStore {
             // A page's ids come from the index; `= ANY(ARRAY(...))` makes the planner fetch just
             // those rows by primary key, not every row the offset skips.
             qb.push(" WHERE gm.id = ANY(ARRAY(SELECT id FROM group_memberships WHERE group_id = ")
-                .push_bind(group);
+                .push(&group);
             push_window(&mut qb, window, "email_norm", |_, _| {});
             qb.push(")) ORDER BY gm.email_norm");
         }

@@ -290,3 +290,53 @@ async fn a_group_membership_needs_its_group_and_goes_with_it() {
         .expect("count");
     assert_eq!(left, 0, "memberships outlived their team");
 }
+
+/// A group holds an email once: migration 0019 keeps that as a unique index (which includes
+/// `user_id`) in place of the constraint, and `ON CONFLICT (group_id, email_norm)` still
+/// finds it.
+#[tokio::test]
+async fn a_group_holds_an_email_once() {
+    const ADD: &str = "INSERT INTO group_memberships (id, group_id, email, email_norm, created_at) \
+         VALUES (gen_random_uuid(), $1, $2, $2, now())";
+    let Some((_, url)) = fresh_database().await else {
+        return;
+    };
+    PostgresStore::connect(&url, &Default::default())
+        .await
+        .expect("connect");
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let (org, group) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, 'Once', now())")
+        .bind(org)
+        .execute(&mut conn)
+        .await
+        .expect("a team");
+    sqlx::query("INSERT INTO groups (id, org_id, name, created_at) VALUES ($1, $2, 'G', now())")
+        .bind(group)
+        .bind(org)
+        .execute(&mut conn)
+        .await
+        .expect("a group");
+    let add = || sqlx::query(ADD).bind(group).bind("ann@x.example");
+    assert_eq!(
+        code(add().execute(&mut conn).await),
+        None,
+        "the first goes in"
+    );
+    assert_eq!(
+        code(add().execute(&mut conn).await).as_deref(),
+        Some("23505"),
+        "the same email again in the same group"
+    );
+    let skipped = sqlx::query(concat!(
+        "INSERT INTO group_memberships (id, group_id, email, email_norm, created_at) ",
+        "VALUES (gen_random_uuid(), $1, $2, $2, now()) ON CONFLICT (group_id, email_norm) DO NOTHING"
+    ))
+    .bind(group)
+    .bind("ann@x.example")
+    .execute(&mut conn)
+    .await
+    .expect("the conflict target is still a unique index");
+    assert_eq!(skipped.rows_affected(), 0);
+    assert_eq!(memberships_of(&mut conn, group).await, 1);
+}
