@@ -321,7 +321,11 @@ impl GroupMembers for PostgresStore {
         // digits and hyphens only): with `group_id = $1` a connection's generic plan expects
         // an average group, and for a group of 100,000 among 400,000 memberships chose to
         // gather and sort all of it for each chunk of 2,000 (60-90 ms a chunk instead of 8).
-        // Planned for the group, the chunk is the next rows of the (group, email) index.
+        // Planned for the group, the chunk is the next rows of the (group, email) index. Each
+        // group is then a statement of its own in a connection's cache of prepared ones (100,
+        // least recently used out first, so the hot statements stay): one parse per group and
+        // connection. An unnamed statement, planned afresh for each chunk, read a list of
+        // 100,000 in 0.58-0.61 s against 0.41-0.46 s this way.
         let mut qb = QueryBuilder::<Postgres>::new(SELECT);
         let group = format!("'{group}'::uuid");
         if let Window::After { .. } = window {

@@ -339,4 +339,19 @@ async fn a_group_holds_an_email_once() {
     .expect("the conflict target is still a unique index");
     assert_eq!(skipped.rows_affected(), 0);
     assert_eq!(memberships_of(&mut conn, group).await, 1);
+    // One index serves both: the unique one, with `user_id` included; not the two of before.
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexdef FROM pg_indexes WHERE tablename = 'group_memberships' \
+         AND indexdef LIKE '%(group_id, %' ORDER BY indexname",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("indexes");
+    assert_eq!(
+        indexes,
+        [
+            "CREATE UNIQUE INDEX group_memberships_group_email ON public.group_memberships \
+          USING btree (group_id, email_norm) INCLUDE (user_id)"
+        ],
+    );
 }
