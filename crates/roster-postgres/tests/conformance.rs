@@ -125,6 +125,32 @@ async fn memberships_of(conn: &mut sqlx::PgConnection, group: uuid::Uuid) -> i64
         .expect("count")
 }
 
+/// A team named `name` holding the groups `groups` (named "Group 1", "Group 2", ...), written
+/// directly, as the triggers under test see any writer; its id.
+async fn team_with_groups(
+    conn: &mut sqlx::PgConnection,
+    name: &str,
+    groups: &[uuid::Uuid],
+) -> uuid::Uuid {
+    let org = uuid::Uuid::new_v4();
+    sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, now())")
+        .bind(org)
+        .bind(name)
+        .execute(&mut *conn)
+        .await
+        .expect("a team");
+    sqlx::query(
+        "INSERT INTO groups (id, org_id, name, created_at) \
+         SELECT id, $1, 'Group ' || n, now() FROM unnest($2::uuid[]) WITH ORDINALITY AS v (id, n)",
+    )
+    .bind(org)
+    .bind(groups)
+    .execute(&mut *conn)
+    .await
+    .expect("its groups");
+    org
+}
+
 /// A group membership's group is checked once per statement here (migration 0018), not by a
 /// foreign key row by row; what the foreign key guaranteed still holds, under concurrent
 /// deletes too.
@@ -141,26 +167,12 @@ async fn a_group_membership_needs_its_group_and_goes_with_it() {
         .expect("connect");
     let mut a = sqlx::PgConnection::connect(&url).await.expect("connect");
     let mut b = sqlx::PgConnection::connect(&url).await.expect("connect");
-    let (org, kept, doomed, held) = (
-        uuid::Uuid::new_v4(),
+    let (kept, doomed, held) = (
         uuid::Uuid::new_v4(),
         uuid::Uuid::new_v4(),
         uuid::Uuid::new_v4(),
     );
-    sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, 'Integrity', now())")
-        .bind(org)
-        .execute(&mut a)
-        .await
-        .expect("a team");
-    sqlx::query(
-        "INSERT INTO groups (id, org_id, name, created_at) \
-         SELECT id, $1, 'Group ' || n, now() FROM unnest($2::uuid[]) WITH ORDINALITY AS v (id, n)",
-    )
-    .bind(org)
-    .bind(vec![kept, doomed, held])
-    .execute(&mut a)
-    .await
-    .expect("its groups");
+    let org = team_with_groups(&mut a, "Integrity", &[kept, doomed, held]).await;
     let add = |groups: Vec<uuid::Uuid>, emails: Vec<&str>| {
         let emails: Vec<String> = emails.into_iter().map(String::from).collect();
         sqlx::query(ADD).bind(groups).bind(emails)
@@ -305,18 +317,8 @@ async fn a_group_holds_an_email_once() {
         .await
         .expect("connect");
     let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
-    let (org, group) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-    sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, 'Once', now())")
-        .bind(org)
-        .execute(&mut conn)
-        .await
-        .expect("a team");
-    sqlx::query("INSERT INTO groups (id, org_id, name, created_at) VALUES ($1, $2, 'G', now())")
-        .bind(group)
-        .bind(org)
-        .execute(&mut conn)
-        .await
-        .expect("a group");
+    let group = uuid::Uuid::new_v4();
+    team_with_groups(&mut conn, "Once", &[group]).await;
     let add = || sqlx::query(ADD).bind(group).bind("ann@x.example");
     assert_eq!(
         code(add().execute(&mut conn).await),
