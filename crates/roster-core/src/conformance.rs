@@ -13,6 +13,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub mod bulk;
+pub mod lists;
 pub mod provisioning;
 pub mod sessions;
 pub mod webhooks;
@@ -45,6 +46,7 @@ macro_rules! conformance_tests {
             an_import_that_fails_midway_keeps_nothing = bulk::an_import_that_fails_midway_keeps_nothing,
             require_campaign = require_campaign,
             campaign_members_keep_data_exactly = campaign_members_keep_data_exactly,
+            group_lists_name_each_members_campaigns = lists::group_lists_name_each_members_campaigns,
             accounts_are_revoked_with_their_user = accounts_are_revoked_with_their_user,
             invitations_are_accepted_once = invitations_are_accepted_once,
             import_is_all_or_nothing = import_is_all_or_nothing,

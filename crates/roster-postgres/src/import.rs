@@ -155,8 +155,9 @@ async fn apply(
             "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at) \
              SELECT $1, u.id, u.email_norm, coalesce(r.role, o.default_role), $2 \
              FROM import_rows r JOIN users u ON u.email_norm = r.email_norm \
-             JOIN organizations o ON o.id = $1 ORDER BY r.pos \
-             ON CONFLICT (org_id, user_id) DO NOTHING",
+             JOIN organizations o ON o.id = $1 \
+             WHERE NOT EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = $1 AND m.user_id = u.id) \
+             ORDER BY r.pos",
         )
         .bind(org)
         .bind(now),
@@ -184,7 +185,8 @@ async fn apply(
              FROM import_pairs p JOIN import_rows r ON r.pos = p.pos \
              JOIN groups g ON g.org_id = $1 AND g.name = p.group_name \
              JOIN users u ON u.email_norm = r.email_norm \
-             ON CONFLICT (group_id, email_norm) DO NOTHING",
+             WHERE NOT EXISTS (SELECT 1 FROM group_memberships x \
+                 WHERE x.group_id = g.id AND x.email_norm = u.email_norm)",
         )
         .bind(org)
         .bind(now),

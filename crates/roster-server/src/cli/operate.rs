@@ -2,6 +2,7 @@
 //! same store use case the API calls, so each refusal is the API's.
 
 use super::{CliResult, Failure, OrgArg, parse_role};
+use crate::import::ReadAhead;
 use clap::Subcommand;
 use roster_core::Origin;
 use roster_core::keys::{self, PREFIX_LEN};
@@ -208,16 +209,17 @@ pub async fn run(operation: Operation, store: &dyn Store) -> CliResult {
             let org = org.resolve(store).await?;
             let refused = |e: String| format!("{}: {e} (nothing was imported)", file.display());
             let now = clock.now();
-            let summary = if file.as_os_str() == "-" {
-                let mut rows = crate::import::CsvRows::new(std::io::stdin()).map_err(refused)?;
-                crate::import::apply(store, org, &mut rows, dry_run, now).await
+            let mut rows = if file.as_os_str() == "-" {
+                crate::import::CsvRows::new(std::io::stdin()).and_then(ReadAhead::new)
             } else {
                 let input = std::fs::File::open(&file)
                     .map_err(|e| format!("cannot open {}: {e}", file.display()))?;
-                let mut rows = crate::import::CsvRows::new(input).map_err(refused)?;
-                crate::import::apply(store, org, &mut rows, dry_run, now).await
+                crate::import::CsvRows::new(input).and_then(ReadAhead::new)
             }
             .map_err(refused)?;
+            let summary = crate::import::apply(store, org, &mut rows, dry_run, now)
+                .await
+                .map_err(refused)?;
             println!("{}", crate::import::describe(&summary, dry_run));
         }
         Operation::Domain(DomainCommand::Add { org, domain }) => {
