@@ -491,6 +491,11 @@ pub(crate) async fn update_user(
 /// copies follow it. The new address is their proven one only if the team that gives it owns
 /// it (`owned`): a team cannot make its only member the owner of any address it likes, and
 /// their keys then act in this team alone.
+///
+/// It rewrites rows of other teams holding only this team's lock. A writer there that checks
+/// for a row before inserting it (PostgreSQL's import, by email) cannot be misled: the new
+/// address takes the person's row in `users` first, whose unique email makes an import of the
+/// same address wait for this change and then find the person, rows and all.
 async fn change_email(
     conn: &mut Conn,
     org: Uuid,

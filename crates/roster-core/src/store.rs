@@ -398,8 +398,9 @@ pub struct ImportRow {
 
 /// The rows of an import, handed to the store a chunk at a time: a file of a million rows is
 /// read, checked and written in one transaction without ever being in memory whole. Each
-/// email (normalized) comes once among all the rows, as the file's reader refuses a repeat; a
-/// store may rely on it (a repeat then fails the import, and nothing is written).
+/// email (normalized) comes once among all the rows, as the file's reader refuses a repeat,
+/// and a row names each of its groups once (the reader drops a repeated name); a store may
+/// rely on both (a repeat then fails the import, and nothing is written).
 pub trait ImportRows: Send {
     /// Up to `max` more rows, or none when all have been read. An error (a bad line, named)
     /// stops the import, and nothing of it is kept.

@@ -79,12 +79,15 @@ struct Held {
 }
 
 /// The campaigns of the team of `group` that hold emails between two (inclusive), in email
-/// order and, for each, by name and id: one range of the (team, email) index.
+/// order and, for each, by name and id: one range of the (team, email) index, of which at
+/// most `$4` entries are read (the limit is on the index's scan, before the join: on top of
+/// it, the planner could join and sort the team's whole range first).
 const HELD_IN_RANGE: &str = "SELECT cm.email_norm, c.id, c.name, c.created_at, c.updated_at \
-     FROM campaign_members cm JOIN campaigns c ON c.id = cm.campaign_id \
-     WHERE cm.org_id = (SELECT org_id FROM groups WHERE id = $1) \
-       AND cm.email_norm BETWEEN $2 AND $3 \
-     ORDER BY cm.email_norm, c.name, c.id LIMIT $4";
+     FROM (SELECT email_norm, campaign_id FROM campaign_members \
+           WHERE org_id = (SELECT org_id FROM groups WHERE id = $1) \
+             AND email_norm BETWEEN $2 AND $3 ORDER BY email_norm LIMIT $4) cm \
+     JOIN campaigns c ON c.id = cm.campaign_id \
+     ORDER BY cm.email_norm, c.name, c.id";
 
 /// The same for a list of emails, one index probe each (`OFFSET 0` keeps the planner from
 /// turning the probes into a read of the whole table).

@@ -99,12 +99,15 @@ pub struct ReadAhead {
     chunks: mpsc::Receiver<Result<Vec<ImportRow>, String>>,
     pending: Vec<ImportRow>,
     done: bool,
+    /// Waited for when the import ends, so that the reader's progress line is finished
+    /// before anything else is printed.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ReadAhead {
     pub fn new(mut rows: impl ImportRows + 'static) -> Result<Self, String> {
         let (sender, chunks) = mpsc::sync_channel(0);
-        std::thread::Builder::new()
+        let reader = std::thread::Builder::new()
             .name("import-reader".into())
             .spawn(move || {
                 loop {
@@ -121,7 +124,19 @@ impl ReadAhead {
             chunks,
             pending: Vec::new(),
             done: false,
+            reader: Some(reader),
         })
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        // A reader still at work stops at its next chunk, whose send then fails.
+        let (_, closed) = mpsc::sync_channel(0);
+        drop(std::mem::replace(&mut self.chunks, closed));
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
     }
 }
 
