@@ -191,6 +191,21 @@ async fn team(store: &Arc<dyn Store>) -> Uuid {
     org.id
 }
 
+/// [`team`] with acme.test verified (its emails may be held) and an empty group `name`.
+async fn team_with_group(store: &Arc<dyn Store>, name: &str) -> (Uuid, Uuid) {
+    let org = team(store).await;
+    store
+        .add_email_domain(org, "acme.test", now(), &Origin::cli())
+        .await
+        .unwrap();
+    let group = store
+        .create_group(org, name, now(), &Origin::cli())
+        .await
+        .unwrap()
+        .id;
+    (org, group)
+}
+
 /// Changes `group`'s members from the command line, without a version to expect.
 async fn group_change(
     store: &Arc<dyn Store>,
@@ -900,17 +915,8 @@ pub async fn group_members_add_and_replace(store: Arc<dyn Store>) {
 
 /// Payloads past a thousand items take another plan on some backends: the same results.
 pub async fn large_group_replaces(store: Arc<dyn Store>) {
-    let org = team(&store).await;
-    store
-        .add_email_domain(org, "acme.test", now(), &Origin::cli())
-        .await
-        .unwrap();
+    let (_, group) = team_with_group(&store, "Floor").await;
     let bob = user(&store, "bob@acme.test").await;
-    let group = store
-        .create_group(org, "Floor", now(), &Origin::cli())
-        .await
-        .unwrap()
-        .id;
     let held = |i: usize| format!("p{i:04}@acme.test");
     let mut first: Vec<MemberRef> = (0..1500).map(|i| by_email(&held(i))).collect();
     first.push(by_email("ann@acme.test"));
@@ -1489,16 +1495,7 @@ pub async fn import_is_all_or_nothing(store: Arc<dyn Store>) {
 }
 
 pub async fn concurrent_replaces_serialize(store: Arc<dyn Store>) {
-    let org = team(&store).await;
-    store
-        .add_email_domain(org, "acme.test", now(), &Origin::cli())
-        .await
-        .unwrap();
-    let group = store
-        .create_group(org, "Agents", now(), &Origin::cli())
-        .await
-        .unwrap()
-        .id;
+    let (_, group) = team_with_group(&store, "Agents").await;
     let sets: Vec<Vec<String>> = (0..8)
         .map(|i| (0..50).map(|j| format!("s{i}-{j:02}@acme.test")).collect())
         .collect();

@@ -3,7 +3,7 @@
 //! and the campaigns spread over the emails (a backend may read them as one range of emails,
 //! and must not lose, misplace or borrow one, whether that range holds few or far more than
 //! the list).
-use super::{by_email, email_ref, group_change, new_team, now, team, user};
+use super::{by_email, email_ref, group_change, new_team, now, team_with_group, user};
 use crate::store::{EmailCursor, MembersChange, NewCampaignMember, Window};
 use crate::{Origin, Role, Store};
 use std::sync::Arc;
@@ -40,16 +40,7 @@ async fn campaign(store: &Arc<dyn Store>, org: Uuid, name: &str) -> Uuid {
 }
 
 pub async fn group_lists_name_each_members_campaigns(store: Arc<dyn Store>) {
-    let org = team(&store).await;
-    store
-        .add_email_domain(org, "acme.test", now(), &Origin::cli())
-        .await
-        .unwrap();
-    let group = store
-        .create_group(org, "Ends", now(), &Origin::cli())
-        .await
-        .unwrap()
-        .id;
+    let (org, group) = team_with_group(&store, "Ends").await;
     // Held emails at both ends of the alphabet and one in the middle, and a team member.
     let people = [
         "aa@acme.test",
