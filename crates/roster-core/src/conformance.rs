@@ -206,6 +206,36 @@ async fn team_with_group(store: &Arc<dyn Store>, name: &str) -> (Uuid, Uuid) {
     (org, group)
 }
 
+/// Makes `campaign` hold exactly `emails`.
+async fn fill_campaign(store: &Arc<dyn Store>, campaign: Uuid, emails: &[String]) {
+    let members: Vec<NewCampaignMember> = emails
+        .iter()
+        .map(|e| NewCampaignMember {
+            email: email_ref(e),
+            data: "{}",
+        })
+        .collect();
+    store
+        .change_campaign_members(
+            campaign,
+            &members,
+            MembersChange::Replace,
+            now(),
+            &Origin::cli(),
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+async fn new_campaign(store: &Arc<dyn Store>, org: Uuid, name: &str) -> Uuid {
+    store
+        .create_campaign(org, name, now(), &Origin::cli())
+        .await
+        .unwrap()
+        .id
+}
+
 /// Changes `group`'s members from the command line, without a version to expect.
 async fn group_change(
     store: &Arc<dyn Store>,
@@ -1019,26 +1049,8 @@ pub async fn require_campaign(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .id;
-    let campaign = store
-        .create_campaign(org, "Spring", now(), &Origin::cli())
-        .await
-        .unwrap()
-        .id;
-    let member = |address: &str| NewCampaignMember {
-        email: email_ref(address),
-        data: "{}",
-    };
-    store
-        .change_campaign_members(
-            campaign,
-            &[member("ann@acme.test")],
-            MembersChange::Replace,
-            now(),
-            &Origin::cli(),
-            None,
-        )
-        .await
-        .unwrap();
+    let campaign = new_campaign(&store, org, "Spring").await;
+    fill_campaign(&store, campaign, &["ann@acme.test".to_owned()]).await;
     let payload = [
         by_email("ann@acme.test"),
         by_email("bob@acme.test"),

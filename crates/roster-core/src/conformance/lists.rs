@@ -3,41 +3,13 @@
 //! and the campaigns spread over the emails (a backend may read them as one range of emails,
 //! and must not lose, misplace or borrow one, whether that range holds few or far more than
 //! the list).
-use super::{by_email, email_ref, group_change, new_team, now, team_with_group, user};
-use crate::store::{EmailCursor, MembersChange, NewCampaignMember, Window};
+use super::{
+    by_email, fill_campaign, group_change, new_campaign, new_team, now, team_with_group, user,
+};
+use crate::store::{EmailCursor, MembersChange, Window};
 use crate::{Origin, Role, Store};
 use std::sync::Arc;
 use uuid::Uuid;
-
-/// Makes `campaign` hold exactly `emails`.
-async fn fill(store: &Arc<dyn Store>, campaign: Uuid, emails: &[String]) {
-    let members: Vec<NewCampaignMember> = emails
-        .iter()
-        .map(|e| NewCampaignMember {
-            email: email_ref(e),
-            data: "{}",
-        })
-        .collect();
-    store
-        .change_campaign_members(
-            campaign,
-            &members,
-            MembersChange::Replace,
-            now(),
-            &Origin::cli(),
-            None,
-        )
-        .await
-        .unwrap();
-}
-
-async fn campaign(store: &Arc<dyn Store>, org: Uuid, name: &str) -> Uuid {
-    store
-        .create_campaign(org, name, now(), &Origin::cli())
-        .await
-        .unwrap()
-        .id
-}
 
 pub async fn group_lists_name_each_members_campaigns(store: Arc<dyn Store>) {
     let (org, group) = team_with_group(&store, "Ends").await;
@@ -59,17 +31,17 @@ pub async fn group_lists_name_each_members_campaigns(store: Arc<dyn Store>) {
     let owned = |list: &[&str]| list.iter().map(|e| (*e).to_owned()).collect::<Vec<_>>();
     // Made out of name order, so that an order by id or by creation would show; two share a
     // name, which their ids order.
-    let beta = campaign(&store, org, "Beta").await;
-    let alpha = campaign(&store, org, "Alpha").await;
-    let crowd = campaign(&store, org, "Crowd").await;
-    let alpha_again = campaign(&store, org, "Alpha").await;
-    fill(&store, alpha, &owned(&["aa@acme.test", "zz@acme.test"])).await;
-    fill(&store, alpha_again, &owned(&["zz@acme.test"])).await;
-    fill(&store, beta, &owned(&["aa@acme.test", "ann@acme.test"])).await;
+    let beta = new_campaign(&store, org, "Beta").await;
+    let alpha = new_campaign(&store, org, "Alpha").await;
+    let crowd = new_campaign(&store, org, "Crowd").await;
+    let alpha_again = new_campaign(&store, org, "Alpha").await;
+    fill_campaign(&store, alpha, &owned(&["aa@acme.test", "zz@acme.test"])).await;
+    fill_campaign(&store, alpha_again, &owned(&["zz@acme.test"])).await;
+    fill_campaign(&store, beta, &owned(&["aa@acme.test", "ann@acme.test"])).await;
     // 600 emails between the group's first and last, none of them in the group.
     let mut many: Vec<String> = (0..600).map(|i| format!("c{i:03}@acme.test")).collect();
     many.push("zz@acme.test".into());
-    fill(&store, crowd, &many).await;
+    fill_campaign(&store, crowd, &many).await;
     // Another team's campaign holding one of the group's people is not this team's.
     let other_admin = user(&store, "admin@other.test").await;
     let other = store
@@ -82,8 +54,8 @@ pub async fn group_lists_name_each_members_campaigns(store: Arc<dyn Store>) {
         .add_member(other, ann, Some(Role::Member), now(), &Origin::cli())
         .await
         .unwrap();
-    let elsewhere = campaign(&store, other, "Aardvark").await;
-    fill(&store, elsewhere, &owned(&["ann@acme.test"])).await;
+    let elsewhere = new_campaign(&store, other, "Aardvark").await;
+    fill_campaign(&store, elsewhere, &owned(&["ann@acme.test"])).await;
 
     let (first, second) = if alpha < alpha_again {
         (alpha, alpha_again)
