@@ -165,7 +165,6 @@ async fn user(store: &Arc<dyn Store>, address: &str) -> Uuid {
     store.ensure_user(person(address), now()).await.unwrap().id
 }
 
-/// A team "Acme" with admin@acme.test, and members ann, bob, cy @acme.test.
 /// A new team's fields: a name and an optional scope, the default role left to the store.
 fn new_team(name: &str, scope: Option<&str>) -> NewOrganization {
     NewOrganization {
@@ -175,6 +174,7 @@ fn new_team(name: &str, scope: Option<&str>) -> NewOrganization {
     }
 }
 
+/// A team "Acme" with admin@acme.test, and members ann, bob, cy @acme.test.
 async fn team(store: &Arc<dyn Store>) -> Uuid {
     let admin = user(store, "admin@acme.test").await;
     let org = store
@@ -189,6 +189,15 @@ async fn team(store: &Arc<dyn Store>) -> Uuid {
             .unwrap();
     }
     org.id
+}
+
+/// A second team, "Other", with `admin` its admin: what a check's own team must not see.
+async fn other_team(store: &Arc<dyn Store>, admin: Uuid) -> Uuid {
+    store
+        .create_organization(new_team("Other", None), admin, now(), &Origin::cli())
+        .await
+        .unwrap()
+        .id
 }
 
 /// [`team`] with acme.test verified (its emails may be held) and an empty group `name`.
@@ -680,11 +689,7 @@ pub async fn membership_order_filters_and_windows(store: Arc<dyn Store>) {
 pub async fn member_lists_show_current_group_names(store: Arc<dyn Store>) {
     let org = team(&store).await;
     let ann = user(&store, "ann@acme.test").await;
-    let other = store
-        .create_organization(new_team("Other", None), ann, now(), &Origin::cli())
-        .await
-        .unwrap()
-        .id;
+    let other = other_team(&store, ann).await;
     let elsewhere = store
         .create_group(other, "Elsewhere", now(), &Origin::cli())
         .await
@@ -993,13 +998,10 @@ pub async fn held_memberships_attach_on_join(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let admin = user(&store, "o@other.test").await;
-    let other = store
-        .create_organization(new_team("Other", None), admin, now(), &Origin::cli())
-        .await
-        .unwrap();
+    let other = other_team(&store, admin).await;
     assert!(matches!(
         store
-            .add_email_domain(other.id, "acme.test", now(), &Origin::cli())
+            .add_email_domain(other, "acme.test", now(), &Origin::cli())
             .await,
         Err(StoreError::Conflict { field: "domain" })
     ));

@@ -4,7 +4,7 @@
 //! and must not lose, misplace or borrow one, whether that range holds few or far more than
 //! the list).
 use super::{
-    by_email, fill_campaign, group_change, new_campaign, new_team, now, team_with_group, user,
+    by_email, fill_campaign, group_change, new_campaign, now, other_team, team_with_group, user,
 };
 use crate::store::{EmailCursor, MembersChange, Window};
 use crate::{Origin, Role, Store};
@@ -44,11 +44,7 @@ pub async fn group_lists_name_each_members_campaigns(store: Arc<dyn Store>) {
     fill_campaign(&store, crowd, &many).await;
     // Another team's campaign holding one of the group's people is not this team's.
     let other_admin = user(&store, "admin@other.test").await;
-    let other = store
-        .create_organization(new_team("Other", None), other_admin, now(), &Origin::cli())
-        .await
-        .unwrap()
-        .id;
+    let other = other_team(&store, other_admin).await;
     let ann = user(&store, "ann@acme.test").await;
     store
         .add_member(other, ann, Some(Role::Member), now(), &Origin::cli())
