@@ -3,7 +3,7 @@
 //! Compiled into each backend against its `dialect` module (see README.md).
 
 use crate::audit::{self, Event, Object};
-use crate::dialect::{Backend, Db, Stamp, at, ts};
+use crate::dialect::{Backend, Conn, Db, Stamp, at, ts};
 use crate::rows::{push_window, role};
 use crate::tx::{TeamLock, lock_team};
 use crate::{other, users};
@@ -178,6 +178,29 @@ impl Accounts for Backend {
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 
+    async fn rotate_service_account_key(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        key: &KeyHash,
+        now: Timestamp,
+        origin: &Origin,
+    ) -> StoreResult<()> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        let kind = AccountKind::ServiceAccount;
+        let name = account_name(&mut tx, org, kind, id).await?;
+        users::drop_keys(&mut tx, id, None).await?;
+        users::add_key(&mut tx, id, key, KeyScope::rotated(None), now).await?;
+        // Who rotated it, never the key: a rotation hands the account to whoever holds the
+        // new key, so the history must show it.
+        let object = Object::new(content_type(kind), id, &name);
+        let event =
+            Event::on_team(org, "service_account.rotated", object).with(json!({ "name": name }));
+        audit::record(&mut tx, origin, event).await?;
+        tx.commit().await.map_err(other)
+    }
+
     async fn delete_account(
         &self,
         org: Uuid,
@@ -187,17 +210,7 @@ impl Accounts for Backend {
     ) -> StoreResult<()> {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
-        let name: Option<String> = sqlx::query_scalar(
-            "SELECT u.name FROM users u JOIN accounts a ON a.user_id = u.id \
-             WHERE a.org_id = $1 AND a.kind = $2 AND u.id = $3",
-        )
-        .bind(org)
-        .bind(kind.code()?)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(other)?;
-        let name = name.ok_or(StoreError::NotFound)?;
+        let name = account_name(&mut tx, org, kind, id).await?;
         // Recorded first: an account that deletes itself is still its event's actor.
         let object = Object::new(content_type(kind), id, &name);
         let event = Event::on_team(org, deleted(kind), object).with(json!({ "name": name }));
@@ -213,6 +226,26 @@ impl Accounts for Backend {
         }
         tx.commit().await.map_err(other)
     }
+}
+
+/// The name of the team's account `id` of `kind`; `NotFound` when the team has none.
+async fn account_name(
+    conn: &mut Conn,
+    org: Uuid,
+    kind: AccountKind,
+    id: Uuid,
+) -> StoreResult<String> {
+    let name: Option<String> = sqlx::query_scalar(
+        "SELECT u.name FROM users u JOIN accounts a ON a.user_id = u.id \
+         WHERE a.org_id = $1 AND a.kind = $2 AND u.id = $3",
+    )
+    .bind(org)
+    .bind(kind.code()?)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(other)?;
+    name.ok_or(StoreError::NotFound)
 }
 
 /// The content type of an account kind in the change history.

@@ -430,23 +430,22 @@ impl Invitations for Backend {
         now: Timestamp,
         origin: &Origin,
     ) -> StoreResult<Accepted> {
-        let _writing = self.changes.writing();
-        let mut tx = self.write().await?;
+        // Looked up with a read first: anyone may send a token, and an unknown one must cost a
+        // lookup, not a write transaction (nor the access count that a write moves, which
+        // every node's cache of keys and roles follows).
         let team: Option<Uuid> =
             sqlx::query_scalar("SELECT org_id FROM invitations WHERE token_hash = $1")
                 .bind(token.0.as_slice())
-                .fetch_optional(&mut *tx)
+                .fetch_optional(self.reads())
                 .await
                 .map_err(other)?;
+        let team = team.ok_or(StoreError::NotFound)?;
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
         // The team first, then the invitation (the order of every writer): the inviter's role and
         // the members are settled, and a concurrent acceptance of the same token waits and then
-        // finds it gone, so a token is used once.
-        lock_team(
-            &mut tx,
-            team.ok_or(StoreError::NotFound)?,
-            TeamLock::Members,
-        )
-        .await?;
+        // finds it gone (or revoked since the read above), so a token is used once.
+        lock_team(&mut tx, team, TeamLock::Members).await?;
         let found: Option<Pending> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "{PENDING} WHERE i.token_hash = $1 AND i.expires_at > $2{}",
             locks(" FOR UPDATE OF i")

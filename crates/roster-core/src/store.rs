@@ -1012,6 +1012,19 @@ pub trait Accounts: Send + Sync {
 
     async fn get_account(&self, org: Uuid, kind: AccountKind, id: Uuid) -> StoreResult<Account>;
 
+    /// Gives the team's service account `id` key `key` in place of every key it had, and
+    /// records it (`service_account.rotated`) in the same transaction. `NotFound` when the team
+    /// has no such account. (A deployment key is rotated by making a new one: its token is
+    /// shown on every read.)
+    async fn rotate_service_account_key(
+        &self,
+        org: Uuid,
+        id: Uuid,
+        key: &KeyHash,
+        now: Timestamp,
+        origin: &Origin,
+    ) -> StoreResult<()>;
+
     /// Deletes the account: its user, keys and memberships go with it at once.
     async fn delete_account(
         &self,

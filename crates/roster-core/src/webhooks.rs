@@ -53,6 +53,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "campaign_member.removed",
     "campaign_member.updated",
     "service_account.created",
+    "service_account.rotated",
     "service_account.deleted",
     "deployment_key.created",
     "deployment_key.deleted",

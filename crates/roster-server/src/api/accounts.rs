@@ -273,7 +273,13 @@ pub async fn rotate_service_account(
         .await?;
     let key = keys::issue();
     (state.store)
-        .replace_key(account.id, None, &key.hash, state.clock.now())
+        .rotate_service_account_key(
+            org,
+            account.id,
+            &key.hash,
+            state.clock.now(),
+            caller.origin(),
+        )
         .await?;
     let mut rotated = ServiceAccount::from(account);
     rotated.token = Some(key.secret);

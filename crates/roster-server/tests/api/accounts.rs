@@ -294,6 +294,24 @@ async fn keys_rotate_and_the_old_one_stops_at_once() {
             .json()["token"]
             .is_null()
     );
+    // The rotation is in the team's history and names the account, never a token; the
+    // refused tries are not.
+    let history = app
+        .get(&format!("/api/audit/organizations/{org}/"))
+        .key(&admin)
+        .send()
+        .await
+        .json();
+    let rotations: Vec<&serde_json::Value> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action_type"] == "service_account.rotated")
+        .collect();
+    assert_eq!(rotations.len(), 1, "{history}");
+    assert_eq!(rotations[0]["action_object"]["id"], sid.as_str());
+    assert_eq!(rotations[0]["data"], json!({"name": "Sync"}));
+    assert!(!history.to_string().contains(&new) && !history.to_string().contains(&old));
     // A deployment key is not a service account.
     let res = app
         .post(&format!("/api/organizations/{org}/deployment-keys/"))

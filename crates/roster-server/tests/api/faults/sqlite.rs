@@ -218,6 +218,56 @@ async fn a_write_lock_held_past_the_wait_is_503_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_invitation_token_is_refused_without_a_write() {
+    if !on_sqlite("an_unknown_invitation_token") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("roster.db").display());
+    let options = StoreOptions {
+        acquire_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let app = TestApp::on(&url, &options).await;
+    let (org, admin) = app.team("Inviting").await;
+    let invited = app
+        .post(&format!("/api/organizations/{org}/invitations/"))
+        .key(&admin)
+        .json(&json!({"email": "new@example.com", "role": 3}))
+        .send()
+        .await
+        .made();
+    let token = invited["accept_token"].as_str().unwrap().to_owned();
+
+    // Anyone may send a token: while the writer is busy, a made-up one is still a quick 404
+    // (a lookup), not a wait for the writer and then a 503.
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let accept = |token: String| {
+        app.post("/api/invitations/accept/")
+            .json(&json!({"accept_token": token}))
+            .send()
+    };
+    let res = accept("ab".repeat(32)).await;
+    assert_eq!(
+        res.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        String::from_utf8_lossy(&res.bytes)
+    );
+    // A real token needs the writer, and waits for it as every write does.
+    assert_eq!(
+        accept(token.clone()).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    assert_eq!(accept(token).await.status, StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_write_ahead_log_stays_under_its_limit_under_sustained_reads_and_writes() {
     if !on_sqlite("the_write_ahead_log") {
         return;
