@@ -7,9 +7,9 @@
 //! key (on one node or many) make one change: the others wait for the first one's answer. The
 //! same key with another method, path or body is a 422. An answer that carries a credential (a
 //! token or key, shown once) is never kept: its retry is a 409, as is the retry of an answer
-//! too large to keep (over 1 MiB, or past its caller's budget of kept answers). A refusal that
-//! comes before any change (408, 409, 423, 425, 429, 503, 507) frees the key instead, so the
-//! retry runs again. Requests with a key count against the key's request rate once, here.
+//! too large to keep (over 1 MiB, or past its caller's budget of kept answers). A refusal
+//! changes nothing (any 4xx, and 503 and 507): it frees the key instead, so the retry runs
+//! again. A deployment key, which may write nothing, never claims a key. Requests with a key count against the key's request rate once, here.
 
 use crate::auth::{RateCounted, identify};
 use crate::error::{ApiError, ApiResult};
@@ -68,8 +68,12 @@ async fn run(state: AppState, req: Request, next: Next) -> ApiResult<Response> {
     };
     let key = valid_key(key)?;
     let (mut parts, body) = req.into_parts();
-    // A request without a known key is refused by its handler, as without the header.
-    let Some((caller, hash)) = identify(&parts, &state).await else {
+    // A request without a known key is refused by its handler, as without the header; so is
+    // a deployment key's (it may only read `/api/me/`), before its body is read or a key kept.
+    let Some((caller, hash)) = identify(&parts, &state)
+        .await
+        .filter(|(caller, _)| !caller.user.deployment_key_account)
+    else {
         return Ok(next.run(Request::from_parts(parts, body)).await);
     };
     // Counted here, once, before anything is claimed or replayed.
@@ -178,9 +182,9 @@ async fn keep(
     response: Response,
 ) -> ApiResult<Response> {
     let status = response.status();
-    // Refusals that come before a change (a busy or unavailable database, the key's rate or
-    // heavy-request limit, a conflict that rolled back): the retry may run.
-    let nothing_changed = matches!(status.as_u16(), 408 | 409 | 423 | 425 | 429 | 503 | 507);
+    // Refusals change nothing (every 4xx; a busy or unavailable database, a full disk): the
+    // retry may run, and a caller refused over and over leaves no rows behind.
+    let nothing_changed = status.is_client_error() || matches!(status.as_u16(), 503 | 507);
     if nothing_changed {
         state.store.release_idempotency_key(holder, key).await?;
         return Ok(response);

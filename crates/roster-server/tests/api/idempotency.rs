@@ -47,14 +47,38 @@ async fn a_retry_gets_the_first_answer_and_changes_nothing() {
     assert_eq!(again.bytes, first.bytes, "byte for byte");
     assert_eq!(again.header("content-type"), first.header("content-type"));
     assert_eq!(group_count(&app, &admin, org).await, 1);
-    // A refusal is an answer too: its retry gets it back.
+    // A refusal changes nothing and keeps nothing: its retry runs again, and the key may
+    // then carry the mended request.
     let bad = json!({"name": ""});
     let refused = send(&app, &admin, "retry-2", Method::POST, &path, &bad).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     let again = send(&app, &admin, "retry-2", Method::POST, &path, &bad).await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
     assert_eq!(again.bytes, refused.bytes);
+    assert_eq!(again.header("idempotent-replayed"), None);
+    let mended = json!({"name": "Late shift"});
+    let made = send(&app, &admin, "retry-2", Method::POST, &path, &mended).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.detail());
+    let again = send(&app, &admin, "retry-2", Method::POST, &path, &mended).await;
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(group_count(&app, &admin, org).await, 2);
+    // A key that may write nothing (a deployment key's) is refused as without the header,
+    // and nothing is kept for it.
+    let kiosk = app
+        .post(&format!("/api/organizations/{org}/deployment-keys/"))
+        .key(&admin)
+        .json(&json!({"name": "Kiosk"}))
+        .send()
+        .await
+        .made()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..2 {
+        let res = send(&app, &kiosk, "kiosk-1", Method::POST, &path, &body).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN);
+        assert_eq!(res.header("idempotent-replayed"), None);
+    }
     // Without the header, every request runs.
     let plain = app
         .post(&path)
@@ -63,7 +87,7 @@ async fn a_retry_gets_the_first_answer_and_changes_nothing() {
         .send()
         .await;
     assert_eq!(plain.status, StatusCode::CREATED);
-    assert_eq!(group_count(&app, &admin, org).await, 2);
+    assert_eq!(group_count(&app, &admin, org).await, 3);
 }
 
 #[tokio::test]

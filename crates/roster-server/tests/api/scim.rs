@@ -1020,3 +1020,64 @@ async fn identity_providers_find_users_by_their_email_paths() {
     let found = t.call("POST", "/Groups/.search", Some(groups)).await.json();
     assert_eq!(found["totalResults"], 1, "{found}");
 }
+
+/// The users' creates of one team wait on that team alone: with team B's row held by another
+/// transaction (a long replace, say), B's create waits and team C's goes through. PostgreSQL
+/// only: SQLite has one writer for every team, so there a write of B holds up C's by design.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_teams_waiting_creates_do_not_hold_up_another_teams() {
+    use sqlx::Connection;
+    use std::time::{Duration, Instant};
+    if crate::support::postgres_server("one_teams_waiting_creates").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = TestApp::fresh_url(&dir).await;
+    let app = TestApp::on(&url, &Default::default()).await;
+    let (busy, busy_admin) = app.team("Busy").await;
+    let (calm, calm_admin) = app.team("Calm").await;
+    let busy_idp = service_account(&app, busy, &busy_admin, 2).await;
+    let calm_idp = service_account(&app, calm, &calm_admin, 2).await;
+    let create = |token: &str, email: &str| {
+        app.request(axum::http::Method::POST, "/scim/v2/Users")
+            .header("authorization", &format!("Bearer {token}"))
+            .raw(
+                "application/scim+json",
+                json!({"schemas": [USER], "userName": email}).to_string(),
+            )
+            .send()
+    };
+
+    let mut other = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE")
+        .bind(busy)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let waiting = create(&busy_idp, "waits@busy.test");
+    tokio::pin!(waiting);
+    let calm_create = async {
+        // B's create is queued and waiting on its team first.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        let res = create(&calm_idp, "goes@calm.test").await;
+        (res, started.elapsed())
+    };
+    let (res, took) = tokio::select! {
+        res = &mut waiting => panic!("B's create did not wait for its team: {}", text(&res)),
+        done = tokio::time::timeout(Duration::from_secs(10), calm_create) => {
+            done.expect("C's create waited for team B")
+        }
+    };
+    assert_eq!(res.status, StatusCode::CREATED, "{}", text(&res));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    let res = waiting.await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", text(&res));
+    // Each team's next create starts its queue again.
+    for (token, email) in [(&busy_idp, "next@busy.test"), (&calm_idp, "next@calm.test")] {
+        assert_eq!(create(token, email).await.status, StatusCode::CREATED);
+    }
+}
