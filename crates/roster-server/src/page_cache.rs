@@ -18,7 +18,6 @@ use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::metrics::counter::Counter;
-use roster_core::StoreResult;
 use roster_core::store::MembershipCursor;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
@@ -96,15 +95,19 @@ impl PageCache {
     /// The page ends of list `key`, from `compute` the first time. Requests that arrive
     /// while they are computed wait for that one computation (a whole-list pass can take a
     /// fifth of a second at 100,000 members; sixty-four of them at once would take seconds).
-    pub async fn ends(
+    pub async fn ends<E>(
         &self,
         key: String,
-        compute: impl Future<Output = StoreResult<PageEnds>>,
-    ) -> StoreResult<Arc<PageEnds>> {
+        compute: impl Future<Output = Result<PageEnds, E>>,
+    ) -> Result<Arc<PageEnds>, E> {
         let cell = {
             let mut inner = self.inner();
             if inner.ends.len() >= MAX_LISTS && !inner.ends.contains_key(&key) {
-                inner.ends.clear();
+                // One goes, not all: whoever asks for many lists does not make every other
+                // list (the team's unfiltered one above all) pay its pass again.
+                if let Some(any) = inner.ends.keys().next().cloned() {
+                    inner.ends.remove(&any);
+                }
             }
             inner.ends.entry(key).or_default().clone()
         };

@@ -6,6 +6,7 @@ use crate::api::organizations::team_version;
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Fields, FlatBody, QueryParams, parse_int_id, parse_uuid};
+use crate::limits::HeavyGate;
 use crate::negotiate::ApiVersion;
 use crate::page_cache::PageEnds;
 use crate::pagination::{Page, PageRequest, RequestUrl, stream_list};
@@ -172,8 +173,9 @@ pub async fn list(
     caller.role_in(&state, org, Needs::Manager).await?;
     let filter = filter_from(&query)?;
     check_groups(&state, org, &filter).await?;
+    let gate = state.gate(caller.user_id(), Some(org));
     if version.paginated() {
-        return page(&state, org, &filter, &query, (&url, &pre)).await;
+        return page(&state, org, &filter, &query, (&url, &pre), gate).await;
     }
     // Version 1.0 streams the whole list; page parameters are still checked, as for every list.
     PageRequest::from_query(&query)?;
@@ -184,13 +186,7 @@ pub async fn list(
         let (store, filter) = (store.clone(), filter.clone());
         async move { store.list_memberships(org, &filter, window).await }
     };
-    stream_list(
-        fetch,
-        Membership::cursor,
-        total,
-        state.gate(caller.user_id(), Some(org)),
-    )
-    .await
+    stream_list(fetch, Membership::cursor, total, gate).await
 }
 
 /// A list of at most this many pages is short: it is read from the database in blocks of
@@ -210,6 +206,7 @@ async fn page(
     filter: &MembershipFilter,
     query: &QueryParams,
     (url, pre): (&RequestUrl, &Preconditions),
+    gate: HeavyGate,
 ) -> ApiResult<Response> {
     let request = PageRequest::from_query(query)?;
     let team = team_version(state, org).await?;
@@ -217,7 +214,10 @@ async fn page(
     if let Some(fresh) = pre.not_modified(&tag) {
         return Ok(fresh);
     }
-    with_tag(&tag, page_at(state, org, filter, request, url, team).await)
+    with_tag(
+        &tag,
+        page_at(state, org, filter, request, url, team, gate).await,
+    )
 }
 
 /// What the page cache's keys of team `org`'s lists start with.
@@ -241,6 +241,7 @@ async fn page_at(
     request: PageRequest,
     url: &RequestUrl,
     team: i64,
+    gate: HeavyGate,
 ) -> ApiResult<Response> {
     let prefix = format!("{}{team}", pages_of(org));
     let key = format!("{prefix} {}", url.page_key(request.number()));
@@ -248,7 +249,7 @@ async fn page_at(
         return Ok(kept);
     }
     let list = format!("{prefix} {} {}", url.list_key(), request.size());
-    let ends = ends(state, org, filter, &list, request.size()).await?;
+    let ends = ends(state, org, team, filter, request.size(), gate).await?;
     let first = request.with_number(1).resolve(ends.0)?;
     if let Some(number) = request.number().filter(|&n| n <= first.last()) {
         let size = if first.last() <= SHORT_LIST { BLOCK } else { 1 };
@@ -269,16 +270,35 @@ async fn page_at(
     state.pages.page(key, read).await
 }
 
-/// The list's page ends, computed once per version.
+/// The page ends of team `org`'s list of `filter` in pages of `size`, computed once per
+/// team version `team` for every caller, face and URL that asks for that list. Computing a
+/// filtered list's ends is a pass over the team's members, so the request that computes
+/// them takes one of its caller's heavy slots (429 when all are taken): without it, a caller
+/// could start a pass per request by changing the filter. The unfiltered list's ends are
+/// one pass per version, shared by all.
 pub async fn ends(
     state: &AppState,
     org: Uuid,
+    team: i64,
     filter: &MembershipFilter,
-    list: &str,
     size: u32,
+    mut gate: HeavyGate,
 ) -> ApiResult<Arc<PageEnds>> {
-    let compute = state.store.membership_page_ends(org, filter, size);
-    Ok(state.pages.ends(list.to_owned(), compute).await?)
+    let list = format!("{}{team} {filter:?} {size}", pages_of(org));
+    let passes = filter.user_id.is_none()
+        && (filter.q.is_some()
+            || filter.groups.is_some()
+            || filter.roles.is_some()
+            || filter.exclude_service_accounts
+            || filter.exclude_deployment_keys);
+    // Only the request that computes takes the slot; the others wait for its ends.
+    let compute = async move {
+        gate.admit(passes)?;
+        let ends = state.store.membership_page_ends(org, filter, size).await?;
+        drop(gate);
+        Ok::<_, ApiError>(ends)
+    };
+    state.pages.ends(list, compute).await
 }
 
 /// The window of rows from the start of `page`, `limit` of them.

@@ -93,14 +93,14 @@ enum Trouble<'a> {
 /// length, and the rows.
 pub async fn page_of(
     state: &AppState,
+    session: &Session,
     team: &Team,
     filter: &roster_core::store::MembershipFilter,
-    key: &str,
     number: u64,
 ) -> Result<(u64, u64, u64, Vec<Membership>), Problem> {
+    let gate = state.gate(session.caller.user_id(), Some(team.id));
     let version = crate::api::organizations::team_version(state, team.id).await?;
-    let list = format!("memberships {} {version} console {key} {PER_PAGE}", team.id);
-    let ends = memberships::ends(state, team.id, filter, &list, PER_PAGE).await?;
+    let ends = memberships::ends(state, team.id, version, filter, PER_PAGE, gate).await?;
     let total = ends.0;
     let last = total.div_ceil(u64::from(PER_PAGE)).max(1);
     let number = number.clamp(1, last);
@@ -137,7 +137,7 @@ async fn render(
             Ok(filter) => {
                 // The page ends hold the list's length: no count of the team per page.
                 let (number, last, total, rows) =
-                    page_of(state, team, &filter, &filters.query(), filters.page).await?;
+                    page_of(state, session, team, &filter, filters.page).await?;
                 (None, (number, last, rows, total))
             }
             Err(refusal) => (Some(refusal), (1, 1, Vec::new(), 0)),

@@ -191,3 +191,40 @@ async fn a_team_runs_twice_a_key_s_heavy_requests_and_unindexed_filters_are_heav
         unindexed.detail()
     );
 }
+
+/// A filtered page's list needs a pass over the team once per version (its page ends): the
+/// request that makes that pass takes a heavy slot, so a caller cannot start one pass per
+/// request by varying the filter; parameters that filter nothing do not make another list.
+#[tokio::test]
+async fn a_filtered_lists_first_pass_is_heavy_and_shared() {
+    let (app, org, admin) = capped_to_one().await;
+    let list = format!("/api/organizations/{org}/memberships/");
+    let page = |query: &str| app.get(&format!("{list}?{query}")).key(&admin).v2().send();
+    let holding = app.get(&list).key(&admin).open().await;
+    assert_eq!(holding.status(), StatusCode::OK);
+    // The team's unfiltered list is one pass per version, for everyone: never refused.
+    assert_eq!(page("page_size=10&page=3").await.status, StatusCode::OK);
+    let refused = page("q=p00&page_size=10").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        refused.detail()
+    );
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    drop(holding);
+    let first = page("q=p00&page_size=10").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.detail());
+    assert_eq!(first.header("x-total-count"), Some("1000"));
+    // Its ends are kept: other pages of it, with parameters that filter nothing, need no slot.
+    let holding = app.get(&list).key(&admin).open().await;
+    for query in [
+        "q=p00&page_size=10&page=7",
+        "page_size=10&q=p00&x=1",
+        "q=p00&page_size=10&y=2&page=last",
+    ] {
+        let res = page(query).await;
+        assert_eq!(res.status, StatusCode::OK, "{query}: {}", res.detail());
+    }
+    drop(holding);
+}
