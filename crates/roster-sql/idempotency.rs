@@ -2,7 +2,7 @@
 //! request gets that answer back instead of making its change twice. Compiled into each
 //! backend against its `dialect` module (see README.md).
 
-use crate::dialect::{Backend, Db, Stamp, ts};
+use crate::dialect::{Backend, Db, Stamp, at, ts};
 use crate::other;
 use async_trait::async_trait;
 use roster_core::store::{Idempotency, KeptAnswer, KeyClaim};
@@ -14,6 +14,18 @@ use uuid::Uuid;
 const RUNNING: i16 = 0;
 const KEPT: i16 = 1;
 const NOT_KEPT: i16 = 2;
+
+/// Kept answers are counted by the hour their key was claimed in (`idempotency_usage`); an
+/// answer is kept a day, so the last `KEPT_HOURS` hours before its own hold every answer kept
+/// beside it (and up to an hour of answers already gone: the budget errs on the safe side).
+const HOUR_MICROS: i64 = 3_600_000_000;
+const KEPT_HOURS: i64 = 24;
+
+/// What a kept answer counts against its person's budget: its bytes and its row's, so that
+/// many empty answers (a 204's) are bounded too.
+fn kept_cost(answer: &KeptAnswer) -> i64 {
+    i64::try_from(answer.body.len() + answer.headers.len() + 256).unwrap_or(i64::MAX)
+}
 
 type KeyRow = (Vec<u8>, i16, Option<i32>, Option<String>, Option<Vec<u8>>);
 
@@ -128,18 +140,44 @@ impl Idempotency for Backend {
         budget: u64,
     ) -> StoreResult<bool> {
         let mut tx = self.write().await?;
-        // The person's kept answers stay within `budget` bytes: past it, an answer is not kept.
-        let held: Option<i64> = sqlx::query_scalar(
-            "SELECT sum(length(body)) FROM idempotency_keys WHERE user_id = \
-             (SELECT user_id FROM idempotency_keys WHERE key_hash = $1 AND key = $2)",
+        let claimed: Option<(Uuid, Stamp)> = sqlx::query_as(
+            "SELECT user_id, created_at FROM idempotency_keys WHERE key_hash = $1 AND key = $2",
         )
         .bind(holder)
         .bind(key)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(other)?;
-        let held = u64::try_from(held.unwrap_or(0)).unwrap_or(0);
-        let answer = answer.filter(|a| held.saturating_add(a.body.len() as u64) <= budget);
+        // The person's kept answers stay within `budget`: past it, an answer is not kept.
+        let mut answer = answer;
+        if let (Some((user, at_claim)), Some(kept)) = (claimed, answer) {
+            let hour = at(at_claim).as_micros().div_euclid(HOUR_MICROS);
+            let held: Option<i64> = sqlx::query_scalar(
+                "SELECT CAST(sum(bytes) AS bigint) FROM idempotency_usage \
+                 WHERE user_id = $1 AND hour >= $2",
+            )
+            .bind(user)
+            .bind(hour - KEPT_HOURS)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(other)?;
+            let cost = kept_cost(kept);
+            if held.unwrap_or(0).saturating_add(cost) > i64::try_from(budget).unwrap_or(i64::MAX) {
+                answer = None;
+            } else {
+                sqlx::query(
+                    "INSERT INTO idempotency_usage (user_id, hour, bytes) VALUES ($1, $2, $3) \
+                     ON CONFLICT (user_id, hour) DO UPDATE \
+                     SET bytes = idempotency_usage.bytes + excluded.bytes",
+                )
+                .bind(user)
+                .bind(hour)
+                .bind(cost)
+                .execute(&mut *tx)
+                .await
+                .map_err(other)?;
+            }
+        }
         let state = if answer.is_some() { KEPT } else { NOT_KEPT };
         sqlx::query(
             "UPDATE idempotency_keys SET state = $3, status = $4, headers = $5, body = $6 \
@@ -170,6 +208,12 @@ impl Idempotency for Backend {
     }
 
     async fn prune_idempotency_keys(&self, before: Timestamp, limit: u32) -> StoreResult<u64> {
+        // The hours before the oldest kept answer's count for nothing now.
+        sqlx::query("DELETE FROM idempotency_usage WHERE hour < $1")
+            .bind(before.as_micros().div_euclid(HOUR_MICROS))
+            .execute(self.writes())
+            .await
+            .map_err(other)?;
         let stamp: Stamp = ts(before);
         let done = sqlx::query(
             "DELETE FROM idempotency_keys WHERE (key_hash, key) IN (SELECT key_hash, key \

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub mod bulk;
+pub mod idempotency;
 pub mod lists;
 pub mod provisioning;
 pub mod sessions;
@@ -56,6 +57,7 @@ macro_rules! conformance_tests {
             provisioned_group_members_change_by_id = provisioning::group_members_change_by_id,
             webhook_claims = webhooks::claims_are_leases,
             console_sessions = sessions::sessions_end_at_their_limits,
+            idempotency_budget = idempotency::kept_answers_stay_within_the_budget,
             );
         }
     };
