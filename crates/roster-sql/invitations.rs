@@ -430,15 +430,17 @@ impl Invitations for Backend {
         now: Timestamp,
         origin: &Origin,
     ) -> StoreResult<Accepted> {
-        // Looked up with a read first: anyone may send a token, and an unknown one must cost a
-        // lookup, not a write transaction (nor the access count that a write moves, which
+        // Looked up with a read first: anyone may send a token, and an unknown or expired one
+        // must cost a lookup, not a write transaction (nor the access count that a write moves, which
         // every node's cache of keys and roles follows).
-        let team: Option<Uuid> =
-            sqlx::query_scalar("SELECT org_id FROM invitations WHERE token_hash = $1")
-                .bind(token.0.as_slice())
-                .fetch_optional(self.reads())
-                .await
-                .map_err(other)?;
+        let team: Option<Uuid> = sqlx::query_scalar(
+            "SELECT org_id FROM invitations WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token.0.as_slice())
+        .bind(ts(now))
+        .fetch_optional(self.reads())
+        .await
+        .map_err(other)?;
         let team = team.ok_or(StoreError::NotFound)?;
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;

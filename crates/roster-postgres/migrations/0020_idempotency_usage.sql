@@ -1,7 +1,7 @@
 -- What each person's kept Idempotency-Key answers take, by the hour they were claimed in: an
 -- answer is kept 24 hours, so the rows of the last 25 hours bound what is kept now, and the
 -- budget check (roster-sql/idempotency.rs) reads at most 25 rows instead of summing every
--- answer the person keeps (a sync job retrying with a key on every write keeps hundreds of
+-- answer the person keeps (a sync job that sends a key with every write keeps tens of
 -- thousands a day). Rows past their day are pruned with the keys.
 CREATE TABLE idempotency_usage (
     user_id uuid   NOT NULL REFERENCES users (id) ON DELETE CASCADE,

@@ -9,7 +9,9 @@
 //! token or key, shown once) is never kept: its retry is a 409, as is the retry of an answer
 //! too large to keep (over 1 MiB, or past its caller's budget of kept answers). A refusal
 //! changes nothing (any 4xx, and 503 and 507): it frees the key instead, so the retry runs
-//! again. A deployment key, which may write nothing, never claims a key. Requests with a key count against the key's request rate once, here.
+//! again. A committed change never answers a 4xx (its streamed answer passes the heavy-slot
+//! gate `after_change`); a 503 between a commit and its answer's first rows does free the key,
+//! as docs/API.md says. A deployment key, which may write nothing, never claims a key. Requests with a key count against the key's request rate once, here.
 
 use crate::auth::{RateCounted, identify};
 use crate::error::{ApiError, ApiResult};

@@ -103,16 +103,33 @@ impl PageCache {
         let cell = {
             let mut inner = self.inner();
             if inner.ends.len() >= MAX_LISTS && !inner.ends.contains_key(&key) {
-                // One goes, not all: whoever asks for many lists does not make every other
-                // list (the team's unfiltered one above all) pay its pass again.
-                if let Some(any) = inner.ends.keys().next().cloned() {
+                // One list goes, not all, and which one depends on the newcomer: whoever asks
+                // for many lists does not make every other list (a team's unfiltered one above
+                // all) pay its pass again, nor always the same one.
+                let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(&key);
+                let pick = usize::try_from(hash % MAX_LISTS as u64).unwrap_or(0);
+                if let Some(any) = inner.ends.keys().nth(pick % inner.ends.len()).cloned() {
                     inner.ends.remove(&any);
                 }
             }
-            inner.ends.entry(key).or_default().clone()
+            inner.ends.entry(key.clone()).or_default().clone()
         };
-        let ends = cell.get_or_try_init(|| async { compute.await.map(Arc::new) });
-        ends.await.cloned()
+        let ends = cell
+            .get_or_try_init(|| async { compute.await.map(Arc::new) })
+            .await
+            .cloned();
+        if ends.is_err() {
+            // A failed computation (a refused heavy slot, say) leaves no entry to count.
+            let mut inner = self.inner();
+            if inner
+                .ends
+                .get(&key)
+                .is_some_and(|c| Arc::ptr_eq(c, &cell) && !c.initialized())
+            {
+                inner.ends.remove(&key);
+            }
+        }
+        ends
     }
 
     /// The page kept under `key`, if there is one.
@@ -356,5 +373,25 @@ mod tests {
         assert!(ages.iter().all(|&a| a >= MAX_AGE && a < MAX_AGE * 3 / 2));
         let (low, high) = (ages.iter().min().unwrap(), ages.iter().max().unwrap());
         assert!(*high - *low > MAX_AGE / 3, "{low:?}..{high:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_list_leaves_nothing_and_a_full_set_lets_one_go() {
+        let cache = PageCache::new(1 << 20);
+        let refused = cache.ends("refused".into(), async { Err::<PageEnds, _>("busy") });
+        assert_eq!(refused.await.err(), Some("busy"));
+        assert!(
+            cache.inner().ends.is_empty(),
+            "a refused pass counts for nothing"
+        );
+        for i in 0..MAX_LISTS {
+            let ends = cache.ends(format!("list {i}"), async { Ok::<_, ()>((0, Vec::new())) });
+            ends.await.unwrap();
+        }
+        let ends = cache.ends("one more".into(), async { Ok::<_, ()>((0, Vec::new())) });
+        ends.await.unwrap();
+        let inner = cache.inner();
+        assert_eq!(inner.ends.len(), MAX_LISTS, "one went, not all");
+        assert!(inner.ends.contains_key("one more"));
     }
 }

@@ -9,7 +9,7 @@ use crate::input::{Fields, FlatBody, QueryParams, parse_int_id, parse_uuid};
 use crate::limits::HeavyGate;
 use crate::negotiate::ApiVersion;
 use crate::page_cache::PageEnds;
-use crate::pagination::{Page, PageRequest, RequestUrl, stream_list};
+use crate::pagination::{DEFAULT_PAGE_SIZE, Page, PageRequest, RequestUrl, stream_list};
 use crate::preconditions::{Preconditions, Tag, json_tagged, with_tag};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -271,11 +271,11 @@ async fn page_at(
 }
 
 /// The page ends of team `org`'s list of `filter` in pages of `size`, computed once per
-/// team version `team` for every caller, face and URL that asks for that list. Computing a
-/// filtered list's ends is a pass over the team's members, so the request that computes
-/// them takes one of its caller's heavy slots (429 when all are taken): without it, a caller
-/// could start a pass per request by changing the filter. The unfiltered list's ends are
-/// one pass per version, shared by all.
+/// team version `team` for every caller, face and URL that asks for that list. Computing them
+/// is a pass over the team's members, so the request that computes them takes one of its
+/// caller's heavy slots (429 when all are taken): without it, a caller could start a pass per
+/// request by changing the filter or the page size. The team's unfiltered list in pages of
+/// the default size is one pass per version, shared by all, and one person's row is no pass.
 pub async fn ends(
     state: &AppState,
     org: Uuid,
@@ -285,12 +285,12 @@ pub async fn ends(
     mut gate: HeavyGate,
 ) -> ApiResult<Arc<PageEnds>> {
     let list = format!("{}{team} {filter:?} {size}", pages_of(org));
-    let passes = filter.user_id.is_none()
-        && (filter.q.is_some()
-            || filter.groups.is_some()
-            || filter.roles.is_some()
-            || filter.exclude_service_accounts
-            || filter.exclude_deployment_keys);
+    let unfiltered = filter.q.is_none()
+        && filter.groups.is_none()
+        && filter.roles.is_none()
+        && !filter.exclude_service_accounts
+        && !filter.exclude_deployment_keys;
+    let passes = filter.user_id.is_none() && !(unfiltered && size == DEFAULT_PAGE_SIZE);
     // Only the request that computes takes the slot; the others wait for its ends.
     let compute = async move {
         gate.admit(passes)?;

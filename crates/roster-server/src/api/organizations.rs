@@ -4,6 +4,7 @@
 use crate::auth::{Caller, Needs};
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Fields, FlatBody, parse_uuid};
+use crate::limits::HeavyGate;
 use crate::pagination::{Chunk, Listing, STREAM_CHUNK, array_body, stream_rows};
 use crate::preconditions::{Preconditions, Tag, tagged, with_tag};
 use crate::state::AppState;
@@ -314,7 +315,8 @@ pub async fn create(
         .store
         .create_organization(new, caller.user_id(), state.clock.now(), caller.origin())
         .await?;
-    detail(&state, org, None, StatusCode::CREATED, caller.user_id()).await
+    let gate = state.gate(caller.user_id(), Some(org.id)).after_change();
+    detail(&state, org, None, StatusCode::CREATED, gate).await
 }
 
 /// Reads, validates and returns the `scope` field: `Some(None)` clears it.
@@ -364,7 +366,8 @@ pub async fn retrieve(
     } else {
         Some(caller.user_id())
     };
-    let answer = detail(&state, org, members_of, StatusCode::OK, caller.user_id()).await;
+    let gate = state.gate(caller.user_id(), Some(org.id));
+    let answer = detail(&state, org, members_of, StatusCode::OK, gate).await;
     tagged(version, answer)
 }
 
@@ -418,7 +421,10 @@ async fn write(
         .store
         .update_organization(id, patch, caller.origin(), expect)
         .await?;
-    detail(&state, org, None, StatusCode::OK, caller.user_id()).await
+    // Committed: the answer is never refused for the caller's heavy slots now (a 429 would
+    // say that nothing changed, and a retry would change the team again).
+    let gate = state.gate(caller.user_id(), Some(id)).after_change();
+    detail(&state, org, None, StatusCode::OK, gate).await
 }
 
 /// The data version that a change of team `org` expects (`If-Match`), read from the
@@ -450,16 +456,15 @@ pub async fn destroy(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The organization object with `members` streamed in (heavy past `HEAVY_ROWS`, for `holder`);
-/// `only` limits them to one user.
+/// The organization object with `members` streamed in (heavy past `HEAVY_ROWS`, through
+/// `gate`); `only` limits them to one user.
 async fn detail(
     state: &AppState,
     org: Organization,
     only: Option<Uuid>,
     status: StatusCode,
-    holder: Uuid,
+    gate: HeavyGate,
 ) -> ApiResult<Response> {
-    let gate = state.gate(holder, Some(org.id));
     let mut head = Vec::new();
     open_members(&mut head, &org).map_err(|e| ApiError::Internal(e.to_string()))?;
     let filter = MembershipFilter {

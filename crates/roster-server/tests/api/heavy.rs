@@ -192,9 +192,11 @@ async fn a_team_runs_twice_a_key_s_heavy_requests_and_unindexed_filters_are_heav
     );
 }
 
-/// A filtered page's list needs a pass over the team once per version (its page ends): the
-/// request that makes that pass takes a heavy slot, so a caller cannot start one pass per
-/// request by varying the filter; parameters that filter nothing do not make another list.
+/// A page's list needs a pass over the team once per version (its page ends): but for the
+/// unfiltered list in pages of the default size, the request that makes that pass takes a
+/// heavy slot, so a caller cannot start one pass per request by varying the filter or the page
+/// size; parameters that filter nothing do not make another list, and a refused request
+/// leaves nothing behind.
 #[tokio::test]
 async fn a_filtered_lists_first_pass_is_heavy_and_shared() {
     let (app, org, admin) = capped_to_one().await;
@@ -202,16 +204,24 @@ async fn a_filtered_lists_first_pass_is_heavy_and_shared() {
     let page = |query: &str| app.get(&format!("{list}?{query}")).key(&admin).v2().send();
     let holding = app.get(&list).key(&admin).open().await;
     assert_eq!(holding.status(), StatusCode::OK);
-    // The team's unfiltered list is one pass per version, for everyone: never refused.
-    assert_eq!(page("page_size=10&page=3").await.status, StatusCode::OK);
-    let refused = page("q=p00&page_size=10").await;
-    assert_eq!(
-        refused.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        refused.detail()
-    );
-    assert_eq!(refused.header("retry-after"), Some("1"));
+    // The team's unfiltered list in pages of the default size is one pass per version, for
+    // everyone: never refused. Another filter or page size is a pass of the caller's own.
+    assert_eq!(page("page=3").await.status, StatusCode::OK);
+    for query in [
+        "q=p00&page_size=10",
+        "page_size=10",
+        "role=4",
+        "page_size=99&page=2",
+    ] {
+        let refused = page(query).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{query}: {}",
+            refused.detail()
+        );
+        assert_eq!(refused.header("retry-after"), Some("1"));
+    }
     drop(holding);
     let first = page("q=p00&page_size=10").await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.detail());
@@ -226,5 +236,33 @@ async fn a_filtered_lists_first_pass_is_heavy_and_shared() {
         let res = page(query).await;
         assert_eq!(res.status, StatusCode::OK, "{query}: {}", res.detail());
     }
+    drop(holding);
+}
+
+/// A change that has committed is answered whatever the caller's heavy slots: a team update
+/// whose answer streams a large member list is never a 429 (which would say that nothing
+/// changed, so that an `Idempotency-Key` retry would change the team again).
+#[tokio::test]
+async fn a_committed_team_update_is_answered_with_its_slots_taken() {
+    let (app, org, admin) = capped_to_one().await;
+    let holding = app
+        .get(&format!("/api/organizations/{org}/memberships/"))
+        .key(&admin)
+        .open()
+        .await;
+    assert_eq!(holding.status(), StatusCode::OK);
+    let res = app
+        .request(
+            axum::http::Method::PATCH,
+            &format!("/api/organizations/{org}/"),
+        )
+        .key(&admin)
+        .header("idempotency-key", "rename-1")
+        .json(&json!({"name": "Larger"}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.detail());
+    assert_eq!(res.json()["name"], "Larger");
+    assert_eq!(res.json()["members"].as_array().unwrap().len(), 10_002);
     drop(holding);
 }
