@@ -169,27 +169,40 @@ async fn a_full_disk_is_507_and_the_first_write_after_space_returns_succeeds() {
     drop(app);
 }
 
+/// A server on a new SQLite file in `dir` whose writes wait at most a second for the writer;
+/// the file's URL.
+async fn waiting_a_second(dir: &Path) -> (TestApp, String) {
+    let url = format!("sqlite://{}", dir.join("roster.db").display());
+    let options = StoreOptions {
+        acquire_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    (TestApp::on(&url, &options).await, url)
+}
+
+/// Another connection to the file at `url` (an operator's import, say) holding the write lock
+/// until it rolls back.
+async fn holding_the_writer(url: &str) -> sqlx::SqliteConnection {
+    let mut other = sqlx::SqliteConnection::connect(url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    other
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_lock_held_past_the_wait_is_503_with_retry_after() {
     if !on_sqlite("a_write_lock_held") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("roster.db").display());
-    let options = StoreOptions {
-        acquire_timeout: Duration::from_secs(1),
-        ..Default::default()
-    };
-    let app = TestApp::on(&url, &options).await;
+    let (app, url) = waiting_a_second(dir.path()).await;
     let (org, admin) = app.team("Locked").await;
     let groups = format!("/api/organizations/{org}/groups/");
 
     // Another process (an operator's import, say) holds the write lock.
-    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let mut other = holding_the_writer(&url).await;
     let create = || {
         let body = json!({"name": "Waiting"});
         app.post(&groups).key(&admin).json(&body).send()
@@ -223,12 +236,7 @@ async fn an_unknown_invitation_token_is_refused_without_a_write() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("roster.db").display());
-    let options = StoreOptions {
-        acquire_timeout: Duration::from_secs(1),
-        ..Default::default()
-    };
-    let app = TestApp::on(&url, &options).await;
+    let (app, url) = waiting_a_second(dir.path()).await;
     let (org, admin) = app.team("Inviting").await;
     let invited = app
         .post(&format!("/api/organizations/{org}/invitations/"))
@@ -241,11 +249,7 @@ async fn an_unknown_invitation_token_is_refused_without_a_write() {
 
     // Anyone may send a token: while the writer is busy, a made-up one is still a quick 404
     // (a lookup), not a wait for the writer and then a 503.
-    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let mut other = holding_the_writer(&url).await;
     let accept = |token: String| {
         app.post("/api/invitations/accept/")
             .json(&json!({"accept_token": token}))
