@@ -387,12 +387,20 @@ impl TestApp {
 
     /// The token of a new service account of the team with `role` (2: a SCIM key).
     pub async fn service_account(&self, org: Uuid, admin: &str, role: i64) -> String {
-        self.post(&format!("/api/organizations/{org}/serviceaccounts/"))
-            .key(admin)
-            .json(&serde_json::json!({"name": "account", "role": role}))
-            .send()
-            .await
-            .made()["token"]
+        let path = format!("/api/organizations/{org}/serviceaccounts/");
+        let body = serde_json::json!({"name": "account", "role": role});
+        self.new_token(&path, admin, body).await
+    }
+
+    /// The token of a new deployment key of the team.
+    pub async fn deployment_key(&self, org: Uuid, admin: &str) -> String {
+        let path = format!("/api/organizations/{org}/deployment-keys/");
+        let body = serde_json::json!({"name": "Kiosk"});
+        self.new_token(&path, admin, body).await
+    }
+
+    async fn new_token(&self, path: &str, admin: &str, body: Value) -> String {
+        self.post(path).key(admin).json(&body).send().await.made()["token"]
             .as_str()
             .expect("token")
             .to_owned()
