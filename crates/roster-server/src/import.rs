@@ -165,12 +165,42 @@ impl<R> Drop for CsvRows<R> {
     }
 }
 
+/// What a spreadsheet program takes a cell starting with as a formula (and `'`, which it hides
+/// as the marker of text).
+const FORMULA_STARTS: &[char] = &['=', '+', '-', '@', '\t', '\r', '\''];
+
+/// A text cell as the export writes it: one starting like a formula gets a `'` in front, so
+/// that a name such as `=HYPERLINK(...)` set by a SCIM client is shown as text, not run, when
+/// an operator opens the file in a spreadsheet program. [`from_cell`] takes it off again, so
+/// an export imports as it was.
+pub fn to_cell(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(FORMULA_STARTS) {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
+}
+
+/// The text of a cell that [`to_cell`] wrote: a `'` followed by what starts a formula is the
+/// export's marker, and goes. Any other cell (`'Ohara`) is read as it is.
+fn from_cell(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        _ => cell,
+    }
+}
+
 fn parse_row(
     address: Option<&str>,
     name: Option<&str>,
     role: Option<&str>,
     groups: Option<&str>,
 ) -> Result<ImportRow, String> {
+    let (address, name, groups) = (
+        address.map(from_cell),
+        name.map(from_cell),
+        groups.map(from_cell),
+    );
     let address = address.ok_or("the email is empty")?;
     email::validate(address).map_err(|e| format!("email {address:?}: {e}"))?;
     if let Some(n) = name {

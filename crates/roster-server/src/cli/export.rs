@@ -4,6 +4,7 @@
 //! gives the same bytes. Service accounts and deployment keys are not people and are left out.
 
 use super::{CliResult, Failure, OrgArg};
+use crate::import::to_cell;
 use clap::{Subcommand, ValueEnum};
 use roster_core::store::{MembershipFilter, Window};
 use roster_core::{Membership, Store};
@@ -107,7 +108,8 @@ fn rows(page: &[Membership], format: Format) -> CliResult<Vec<u8>> {
                 let mut groups: Vec<&str> = m.groups.iter().map(|g| g.name.as_str()).collect();
                 groups.sort_unstable();
                 let groups = groups.join(";");
-                let row = [&*m.user.email, &*m.user.name, m.role.name(), &*groups];
+                let (email, name) = (to_cell(&m.user.email), to_cell(&m.user.name));
+                let row = [&*email, &*name, m.role.name(), &*to_cell(&groups)];
                 csv.write_record(row).map_err(written)?;
             }
             csv.flush().map_err(written)?;

@@ -358,7 +358,9 @@ fn an_export_imports_into_an_empty_team_as_the_same_bytes() {
         "email,name,role,groups\n\
          ann@acme.com,\"Ann, A.\",manager,Sales;Ops\n\
          bob@acme.com,Bob \"The\" Builder,1,Ops\n\
-         cy@acme.com,,restricted,\n",
+         cy@acme.com,,restricted,\n\
+         dee@acme.com,=1+2,restricted,+Night\n\
+         eve@acme.com,'Ohara,restricted,\n",
     )
     .unwrap();
     stdout(&roster(
@@ -372,6 +374,16 @@ fn an_export_imports_into_an_empty_team_as_the_same_bytes() {
     );
     assert!(
         first.contains("ann@acme.com,\"Ann, A.\",manager,Ops;Sales\n"),
+        "{first}"
+    );
+    // Cells that a spreadsheet would run as formulas are written as text (a `'` in front),
+    // and read back without it.
+    assert!(
+        first.contains("dee@acme.com,'=1+2,restricted,'+Night\n"),
+        "{first}"
+    );
+    assert!(
+        first.contains("eve@acme.com,''Ohara,restricted,\n"),
         "{first}"
     );
 
@@ -393,7 +405,7 @@ fn an_export_imports_into_an_empty_team_as_the_same_bytes() {
     ));
     let second = stdout(&roster(dir.path(), &["export", "members", "--org", &copy]));
     assert_eq!(first, second);
-    assert_eq!(members(dir.path(), &copy).len(), 4);
+    assert_eq!(members(dir.path(), &copy).len(), 6);
 }
 
 /// `roster serve` on the SQLite database of `dir`, stopped when dropped.
