@@ -462,13 +462,16 @@ pub(crate) async fn update_user(
     standing.check_provisioning(write.role.unwrap_or(present.role), write.active)?;
     let change = provisioning::PersonChange::of(&present, write);
     if change.any() {
-        let teams: i64 = sqlx::query_scalar("SELECT count(*) FROM memberships WHERE user_id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(other)?;
+        let person: (i64, bool) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM memberships WHERE user_id = $1), is_operator \
+             FROM users WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(other)?;
         let verified = email_domains::verified(&mut tx, org).await?;
-        change.check(teams, &present, &verified)?;
+        change.check(person, &present, &verified)?;
     }
     if change.email {
         let holders = email_domains::holders(&mut tx, std::slice::from_ref(&email_norm)).await?;

@@ -174,17 +174,17 @@ impl PersonChange {
     }
 
     /// The team may make the change (`rules::may_rewrite_person`): `teams` is how many teams
-    /// the person is in, `verified` the team's verified domains.
+    /// the person is in, `operator` whether they are an operator, `verified` the team's
+    /// verified domains.
     pub fn check(
         self,
-        teams: i64,
+        (teams, operator): (i64, bool),
         present: &ProvisionedUser,
         verified: &[String],
     ) -> StoreResult<()> {
         let teams = u64::try_from(teams).unwrap_or(u64::MAX);
-        if !self.any()
-            || rules::may_rewrite_person(teams, rules::owns_email(&present.email, verified))
-        {
+        let owned = rules::owns_email(&present.email, verified);
+        if !self.any() || rules::may_rewrite_person(teams, owned, operator) {
             Ok(())
         } else {
             Err(StoreError::person_not_owned())

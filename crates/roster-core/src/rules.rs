@@ -74,9 +74,11 @@ pub fn may_link(known: Known) -> bool {
 }
 
 /// Whether a team may change a person's global attributes (email, name), which every team
-/// they belong to sees: when it is the only team they are in, or it owns their email's domain.
-pub fn may_rewrite_person(teams: u64, owns_current_email: bool) -> bool {
-    teams <= 1 || owns_current_email
+/// they belong to sees: when it is the only team they are in, or it owns their email's domain;
+/// never an operator's (a new address would confine their keys to the team, taking the
+/// server's operator rights away from them).
+pub fn may_rewrite_person(teams: u64, owns_current_email: bool, operator: bool) -> bool {
+    !operator && (teams <= 1 || owns_current_email)
 }
 
 /// Whether a team may give someone an address whose domain is verified for `holder` (if for
@@ -263,9 +265,12 @@ mod tests {
 
     #[test]
     fn a_person_is_rewritten_by_their_only_team_or_their_domain_s_owner() {
-        assert!(may_rewrite_person(1, false));
-        assert!(may_rewrite_person(3, true));
-        assert!(!may_rewrite_person(2, false));
+        assert!(may_rewrite_person(1, false, false));
+        assert!(may_rewrite_person(3, true, false));
+        assert!(!may_rewrite_person(2, false, false));
+        // An operator's address and name are no team's to change, even their only team's.
+        assert!(!may_rewrite_person(1, false, true));
+        assert!(!may_rewrite_person(1, true, true));
     }
 
     #[test]

@@ -144,10 +144,12 @@ pub(crate) async fn change_members(
         }
     };
     if replace {
-        // Memberships held by email for people not yet in the team are not SCIM members,
-        // so a SCIM replace leaves them.
+        // Memberships held by email for people not yet in the team, and those of service
+        // accounts and deployment keys, are not SCIM members (SCIM never shows them), so a
+        // SCIM replace leaves them.
         sqlx::query(
             "DELETE FROM group_memberships WHERE group_id = $1 AND user_id IS NOT NULL \
+             AND user_id NOT IN (SELECT user_id FROM accounts) \
              AND user_id NOT IN (SELECT unnest($2::uuid[]))",
         )
         .bind(group)

@@ -207,9 +207,10 @@ fn member_step(op: &PatchOperation, path: &PatchPath) -> Result<MemberStep, Scim
     Ok(match (op.op, ids) {
         (PatchOp::Add, ids) => MemberStep::Add(ids.unwrap_or_default()),
         (PatchOp::Replace, ids) => MemberStep::ReplaceAll(ids.unwrap_or_default()),
-        // Entra removes some members with a value list; without one, all go.
-        (PatchOp::Remove, Some(ids)) if !ids.is_empty() => MemberStep::Remove(ids),
-        (PatchOp::Remove, _) => MemberStep::RemoveAll,
+        // Entra removes some members with a value list (an empty one removes nobody);
+        // without one, all go.
+        (PatchOp::Remove, Some(ids)) => MemberStep::Remove(ids),
+        (PatchOp::Remove, None) => MemberStep::RemoveAll,
     })
 }
 
@@ -586,6 +587,7 @@ mod tests {
             {"op": "replace", "path": "displayName", "value": "Ops"},
             {"op": "replace", "value": {"displayName": "Ops 2", "members": []}},
             {"op": "remove", "path": "members"},
+            {"op": "remove", "path": "members", "value": []},
         ]));
         let (steps, rest) = ops.member_steps().unwrap();
         assert_eq!(
@@ -596,6 +598,8 @@ mod tests {
                 MemberStep::Remove(vec!["b".into(), "c".into()]),
                 MemberStep::ReplaceAll(vec![]),
                 MemberStep::RemoveAll,
+                // An empty value list names nobody: it removes nobody, not everyone.
+                MemberStep::Remove(vec![]),
             ]
         );
         assert_eq!(

@@ -1081,3 +1081,109 @@ async fn one_teams_waiting_creates_do_not_hold_up_another_teams() {
         assert_eq!(create(token, email).await.status, StatusCode::CREATED);
     }
 }
+
+/// What SCIM does not show, it does not change: a group replace (or a remove of all members)
+/// leaves the group's service accounts and deployment keys in it, and a team's identity
+/// provider cannot re-address or rename an operator, even one whose only team it is (a new
+/// address would confine the operator's keys to the team and end their operator rights).
+#[tokio::test]
+async fn scim_leaves_accounts_in_groups_and_operators_as_they_are() {
+    let t = Scim::new().await;
+    let group = t
+        .call(
+            "POST",
+            "/Groups",
+            Some(json!({"schemas": [GROUP], "displayName": "Ops"})),
+        )
+        .await;
+    assert_eq!(group.status, StatusCode::CREATED, "{}", text(&group));
+    let gid = group.json()["id"].as_str().unwrap().to_owned();
+    let person = t
+        .create_user(json!({"schemas": [USER], "userName": "pat@provisioned.test"}))
+        .await;
+    let pid = person["id"].as_str().unwrap().to_owned();
+    let kiosk = t
+        .app
+        .post(&format!("/api/organizations/{}/deployment-keys/", t.org))
+        .key(&t.admin)
+        .json(&json!({"name": "Kiosk"}))
+        .send()
+        .await
+        .made();
+    let kid = kiosk["id"].as_str().unwrap().to_owned();
+    let add = t
+        .app
+        .post(&format!("/api/groups/{gid}/memberships/"))
+        .key(&t.admin)
+        .json(&json!([{"user_id": kid}]))
+        .send()
+        .await;
+    assert!(add.status.is_success(), "{}", text(&add));
+    let in_group = || async {
+        let res = t
+            .app
+            .get(&format!("/api/groups/{gid}/memberships/"))
+            .key(&t.admin)
+            .send()
+            .await;
+        res.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["user"]["id"].as_str().map(str::to_owned))
+            .collect::<Vec<String>>()
+    };
+    assert_eq!(in_group().await, std::slice::from_ref(&kid));
+    let put = json!({"schemas": [GROUP], "displayName": "Ops", "members": [{"value": pid}]});
+    let res = t.call("PUT", &format!("/Groups/{gid}"), Some(put)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", text(&res));
+    let mut members = in_group().await;
+    members.sort();
+    let mut expected = vec![kid.clone(), pid.clone()];
+    expected.sort();
+    assert_eq!(members, expected, "the replace leaves the deployment key");
+    for ops in [
+        json!([{"op": "remove", "path": "members", "value": []}]),
+        json!([{"op": "remove", "path": "members"}]),
+    ] {
+        let res = t
+            .call("PATCH", &format!("/Groups/{gid}"), patch(ops.clone()))
+            .await;
+        assert!(res.status.is_success(), "{ops}: {}", text(&res));
+    }
+    assert_eq!(
+        in_group().await,
+        std::slice::from_ref(&kid),
+        "an empty list removes nobody; all removes SCIM's people"
+    );
+
+    // An operator whose only team this is, as its member.
+    let operator = t.app.operator().await;
+    let me = t.app.get("/api/me/").key(&operator).send().await.json();
+    let oid = me["id"].as_str().unwrap().to_owned();
+    t.app
+        .store
+        .add_member(
+            t.org,
+            oid.parse().unwrap(),
+            Some(Role::Developer),
+            roster_core::SystemClock.now(),
+            &Origin::cli(),
+        )
+        .await
+        .unwrap();
+    let readdress = json!([{"op": "replace", "path": "emails", "value": [{"value": "ops@elsewhere.test", "primary": true}]}]);
+    let res = t
+        .call("PATCH", &format!("/Users/{oid}"), patch(readdress))
+        .await;
+    scim_error(&res, 403, Some("mutability"));
+    // Still an operator everywhere: verifying a domain is an operator's.
+    let res = t
+        .app
+        .post(&format!("/api/organizations/{}/email-domains/", t.org))
+        .key(&operator)
+        .json(&json!({"domain": "provisioned.test"}))
+        .send()
+        .await;
+    assert!(res.status.is_success(), "{}", text(&res));
+}
