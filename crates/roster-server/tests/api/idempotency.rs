@@ -64,7 +64,7 @@ async fn a_retry_gets_the_first_answer_and_changes_nothing() {
     assert_eq!(group_count(&app, &admin, org).await, 2);
     // A key that may write nothing (a deployment key's) is refused as without the header,
     // and nothing is kept for it.
-    let kiosk = app.deployment_key(org, &admin).await;
+    let (_, kiosk) = app.deployment_key(org, &admin).await;
     for _ in 0..2 {
         let res = send(&app, &kiosk, "kiosk-1", Method::POST, &path, &body).await;
         assert_eq!(res.status, StatusCode::FORBIDDEN);

@@ -1102,15 +1102,7 @@ async fn scim_leaves_accounts_in_groups_and_operators_as_they_are() {
         .create_user(json!({"schemas": [USER], "userName": "pat@provisioned.test"}))
         .await;
     let pid = person["id"].as_str().unwrap().to_owned();
-    let kiosk = t
-        .app
-        .post(&format!("/api/organizations/{}/deployment-keys/", t.org))
-        .key(&t.admin)
-        .json(&json!({"name": "Kiosk"}))
-        .send()
-        .await
-        .made();
-    let kid = kiosk["id"].as_str().unwrap().to_owned();
+    let (kid, _) = t.app.deployment_key(t.org, &t.admin).await;
     let add = t
         .app
         .post(&format!("/api/groups/{gid}/memberships/"))

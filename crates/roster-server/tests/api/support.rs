@@ -389,21 +389,21 @@ impl TestApp {
     pub async fn service_account(&self, org: Uuid, admin: &str, role: i64) -> String {
         let path = format!("/api/organizations/{org}/serviceaccounts/");
         let body = serde_json::json!({"name": "account", "role": role});
-        self.new_token(&path, admin, body).await
+        self.new_account(&path, admin, body).await.1
     }
 
-    /// The token of a new deployment key of the team.
-    pub async fn deployment_key(&self, org: Uuid, admin: &str) -> String {
+    /// The id and token of a new deployment key of the team.
+    pub async fn deployment_key(&self, org: Uuid, admin: &str) -> (String, String) {
         let path = format!("/api/organizations/{org}/deployment-keys/");
         let body = serde_json::json!({"name": "Kiosk"});
-        self.new_token(&path, admin, body).await
+        self.new_account(&path, admin, body).await
     }
 
-    async fn new_token(&self, path: &str, admin: &str, body: Value) -> String {
-        self.post(path).key(admin).json(&body).send().await.made()["token"]
-            .as_str()
-            .expect("token")
-            .to_owned()
+    /// The id and token of an account made by POSTing `body` to `path`.
+    async fn new_account(&self, path: &str, admin: &str, body: Value) -> (String, String) {
+        let made = self.post(path).key(admin).json(&body).send().await.made();
+        let text = |field: &str| made[field].as_str().expect(field).to_owned();
+        (text("id"), text("token"))
     }
 
     /// A SCIM request with `token` as the bearer key.
