@@ -10,7 +10,7 @@ use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use roster_core::provisioning::{ProvisionedUser, UserKey};
+use roster_core::provisioning::{ProvisionedUser, UserKey, UserWrite};
 use roster_scim::{PatchRequest, ScimError};
 use serde_json::Value;
 use uuid::Uuid;
@@ -156,7 +156,8 @@ pub async fn replace(
 ) -> ScimResult<Response> {
     let id = resource_id(&id)?;
     let present = one(&state, &team, id).await?;
-    let write = parse(&body, Some(&present))?;
+    let mut write = parse(&body, Some(&present))?;
+    keep_what_the_team_had(&mut write, &present, &team)?;
     let user = state
         .store
         .update_provisioned_user(
@@ -169,6 +170,25 @@ pub async fn replace(
         )
         .await?;
     respond(StatusCode::OK, &user, &team, query.as_deref())
+}
+
+/// The person's email and name are every team's, and another team (one that owns their
+/// domain) may have changed them since this team's identity provider last wrote its copy. A
+/// PUT or PATCH that sends this team's copy as it is keeps the person's own values: it is
+/// no change, and neither reverts the other team's nor is refused as a change to them.
+fn keep_what_the_team_had(
+    write: &mut UserWrite,
+    present: &ProvisionedUser,
+    team: &ScimTeam,
+) -> ScimResult<()> {
+    let before = parse(&render(present, &team.base), Some(present))?;
+    if write.name == before.name {
+        write.name = None;
+    }
+    if roster_core::email::normalize(&write.email) == roster_core::email::normalize(&before.email) {
+        write.email.clone_from(&present.email);
+    }
+    Ok(())
 }
 
 pub async fn patch(
@@ -192,19 +212,9 @@ pub async fn patch(
             return Err(roster_core::StoreError::Conflict { field: "version" }.into());
         }
         let mut resource = render(&present, &team.base);
-        let before = parse(&resource, Some(&present))?;
         request.apply(&mut resource)?;
         let mut write = parse(&resource, Some(&present))?;
-        // The person's email and name are every team's: a PATCH that does not touch them
-        // keeps them as they are, even where this team's copy of its attributes differs.
-        if write.name == before.name {
-            write.name = None;
-        }
-        if roster_core::email::normalize(&write.email)
-            == roster_core::email::normalize(&before.email)
-        {
-            write.email.clone_from(&present.email);
-        }
+        keep_what_the_team_had(&mut write, &present, &team)?;
         match state
             .store
             .update_provisioned_user(

@@ -298,3 +298,72 @@ async fn a_scim_user_needs_an_email() {
         .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.detail());
 }
+
+#[tokio::test]
+async fn a_teams_copy_sent_back_keeps_what_another_team_changed() {
+    let w = world().await;
+    let dan = |name: &str, email: &str, active: bool| {
+        json!({"userName": "dan@a.example", "displayName": name, "active": active,
+               "emails": [{"value": email, "type": "work", "primary": true}]})
+    };
+    let created = w
+        .scim("POST", "/Users", Some(dan("Dan", "dan@a.example", true)))
+        .await
+        .made();
+    let path = format!("/Users/{}", created["id"].as_str().unwrap());
+    // Team C owns Dan's domain: it links him and renames and re-addresses him.
+    let (c, c_admin) = w.app.team("C").await;
+    w.app.verify(c, "a.example").await;
+    let c_scim = w.app.service_account(c, &c_admin, 2).await;
+    let linked = w
+        .app
+        .scim(
+            &c_scim,
+            "POST",
+            "/Users",
+            Some(dan("Dan", "dan@a.example", true)),
+        )
+        .await
+        .made();
+    assert_eq!(linked["id"], created["id"]);
+    let res = w
+        .app
+        .scim(
+            &c_scim,
+            "PUT",
+            &path,
+            Some(dan("Daniel", "daniel@a.example", true)),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.detail());
+    // Team A's identity provider sends its copy back, as every sync cycle does, to suspend
+    // him: the suspension is A's business; his name and address stay C's change.
+    let res = w
+        .scim("PUT", &path, Some(dan("Dan", "dan@a.example", false)))
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.detail());
+    assert_eq!(res.json()["active"], false);
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": true}]});
+    assert_eq!(
+        w.scim("PATCH", &path, Some(patch)).await.status,
+        StatusCode::OK
+    );
+    let members = w
+        .app
+        .get(&format!("/api/organizations/{}/memberships/?q=daniel", w.a))
+        .key(&w.a_admin)
+        .send()
+        .await
+        .json();
+    let user = &members[0]["user"];
+    assert_eq!(
+        (&user["name"], &user["email"]),
+        (&json!("Daniel"), &json!("daniel@a.example"))
+    );
+    // A change of its copy is still a change, and still not A's to make.
+    let res = w
+        .scim("PUT", &path, Some(dan("Mallory", "dan@a.example", true)))
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.detail());
+}
