@@ -280,14 +280,7 @@ pub async fn preview(
     };
     let lines = match Lines::with_data(&text, state.config.max_items, state.config.max_body_bytes) {
         Ok(lines) => lines,
-        Err(message) => {
-            let mut refusal = Refusal {
-                status: 400,
-                ..Refusal::default()
-            };
-            refusal.fields.insert("list".into(), vec![message]);
-            return fail(refusal).await;
-        }
+        Err(message) => return fail(lists::refusal(vec![message])).await,
     };
     let ids = (team.id.to_string(), campaign.id.to_string());
     let dry_run = |body: Vec<u8>| {
@@ -333,7 +326,12 @@ pub async fn replace(
         status: StatusCode::BAD_REQUEST,
         message,
     })?;
-    let body = lines.body(&lists::parse_skip(form.get("skip")));
+    let body = lines
+        .body(&lists::parse_skip(form.get("skip")))
+        .map_err(|message| Problem {
+            status: StatusCode::BAD_REQUEST,
+            message,
+        })?;
     let answer = campaign_members::replace(
         State(state.clone()),
         session.api_caller(),

@@ -302,7 +302,7 @@ pub async fn preview(
     };
     let lines = match Lines::emails(&text, state.config.max_items) {
         Ok(lines) => lines,
-        Err(message) => return fail(list_refusal(message)).await,
+        Err(message) => return fail(lists::refusal(vec![message])).await,
     };
     let dry_run = |body: Vec<u8>| {
         group_memberships::replace(
@@ -329,15 +329,6 @@ pub async fn preview(
     Ok(html::respond(StatusCode::OK, page))
 }
 
-fn list_refusal(message: String) -> Refusal {
-    let mut refusal = Refusal {
-        status: 400,
-        ..Refusal::default()
-    };
-    refusal.fields.insert("list".into(), vec![message]);
-    refusal
-}
-
 /// `POST .../groups/{gid}/replace/confirm/`: the change as previewed.
 pub async fn replace(
     State(state): State<AppState>,
@@ -352,7 +343,12 @@ pub async fn replace(
             status: StatusCode::BAD_REQUEST,
             message,
         })?;
-    let body = lines.body(&lists::parse_skip(form.get("skip")));
+    let body = lines
+        .body(&lists::parse_skip(form.get("skip")))
+        .map_err(|message| Problem {
+            status: StatusCode::BAD_REQUEST,
+            message,
+        })?;
     let answer = group_memberships::replace(
         State(state.clone()),
         session.api_caller(),

@@ -31,14 +31,13 @@ impl Lines {
     /// People by email: a CSV with an `email` column, or any list of addresses (one per line,
     /// or separated by commas, semicolons or spaces). At most `max` of them (`--max-items`).
     pub fn emails(text: &str, max: usize) -> Result<Lines, String> {
-        let first = text.lines().next().unwrap_or_default().to_ascii_lowercase();
-        let labels: Vec<String> = if first.split([',', ';']).any(|h| h.trim() == "email") {
-            let rows = Self::csv(text, max, None)?;
+        let labels: Vec<String> = if let Some(delimiter) = email_header(text) {
+            let rows = Self::csv(text, delimiter, max, None)?;
             rows.into_iter().map(|(email, _)| email).collect()
         } else {
             let labels: Vec<String> = text
                 .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
-                .map(str::trim)
+                .map(|s| s.trim_matches('"'))
                 .filter(|s| !s.is_empty())
                 .take(max.saturating_add(1))
                 .map(str::to_owned)
@@ -56,7 +55,7 @@ impl Lines {
     /// person's `data` (its text as given; empty cells are left out). At most `max` rows, whose
     /// data may take at most `bytes` (`--max-body-bytes`, as the same payload sent as JSON).
     pub fn with_data(text: &str, max: usize, bytes: usize) -> Result<Lines, String> {
-        let rows = Self::csv(text, max, Some(bytes))?;
+        let rows = Self::csv(text, email_header(text).unwrap_or(b','), max, Some(bytes))?;
         let mut lines = Lines {
             items: Vec::with_capacity(rows.len()),
             labels: Vec::with_capacity(rows.len()),
@@ -73,8 +72,9 @@ impl Lines {
 
     /// The rows of a CSV (at most `max`), with their data when given its limit in bytes: every
     /// row repeats the header's names, so a long header must not multiply past it.
-    fn csv(text: &str, max: usize, data: Option<usize>) -> Result<Vec<Row>, String> {
+    fn csv(text: &str, delimiter: u8, max: usize, data: Option<usize>) -> Result<Vec<Row>, String> {
         let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
             .flexible(true)
             .trim(csv::Trim::All)
             .from_reader(text.as_bytes());
@@ -114,10 +114,19 @@ impl Lines {
         Ok(rows)
     }
 
-    /// The lines without those at `skip` (positions), as a JSON array body.
-    pub fn body(&self, skip: &[usize]) -> Vec<u8> {
+    /// The lines without those at `skip` (positions), as a JSON array body. A list whose every
+    /// line is left out is refused: applied, it would remove everyone, which is never what a
+    /// list of people meant (a file read the wrong way rejects every line).
+    pub fn body(&self, skip: &[usize]) -> Result<Vec<u8>, String> {
         let kept: Vec<&Value> = self.kept(skip).map(|i| &self.items[i]).collect();
-        serde_json::to_vec(&kept).unwrap_or_default()
+        if kept.is_empty() && !self.items.is_empty() {
+            return Err(format!(
+                "None of the list's {} lines can be used, so applying it would remove everyone: \
+                 nothing was changed. Check that the file has an email column or one address a line.",
+                self.items.len()
+            ));
+        }
+        Ok(serde_json::to_vec(&kept).unwrap_or_default())
     }
 
     /// The positions of the lines not at `skip`.
@@ -130,6 +139,23 @@ impl Lines {
         }
         (0..self.items.len()).filter(move |&i| !left_out[i])
     }
+}
+
+/// The delimiter of a CSV whose first line names an `email` column (quoted or not; separated
+/// by commas, semicolons as spreadsheets in many locales write them, or tabs), else `None`.
+fn email_header(text: &str) -> Option<u8> {
+    let first = text.lines().next().unwrap_or_default();
+    [b',', b';', b'\t'].into_iter().find(|&delimiter| {
+        csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            .trim(csv::Trim::All)
+            .from_reader(first.as_bytes())
+            .records()
+            .next()
+            .and_then(Result::ok)
+            .is_some_and(|header| header.iter().any(|h| h.eq_ignore_ascii_case("email")))
+    })
 }
 
 fn too_many(max: usize) -> String {
@@ -173,7 +199,11 @@ where
     for _ in 0..3 {
         let skip: Vec<usize> = rejected.iter().map(|(i, _)| *i).collect();
         let kept: Vec<usize> = lines.kept(&skip).collect();
-        match answered(dry_run(lines.body(&skip)).await).await {
+        let body = match lines.body(&skip) {
+            Ok(body) => body,
+            Err(message) => return Err(every_line_rejected(message, &rejected, lines)),
+        };
+        match answered(dry_run(body).await).await {
             Ok(diff) => {
                 rejected.sort_unstable();
                 return Ok(Preview { diff, rejected });
@@ -204,6 +234,28 @@ where
     Err(Refusal::of(ApiError::parse(
         "The list could not be previewed: try a shorter one.",
     )))
+}
+
+/// The refusal of a list none of whose lines can be used, naming the first few reasons.
+fn every_line_rejected(message: String, rejected: &[(usize, String)], lines: &Lines) -> Refusal {
+    let mut messages = vec![message];
+    let mut first: Vec<&(usize, String)> = rejected.iter().collect();
+    first.sort_unstable();
+    for (at, reason) in first.into_iter().take(3) {
+        let label = lines.labels.get(*at).map_or("", String::as_str);
+        messages.push(format!("Line {}: {label} — {reason}", at + 1));
+    }
+    refusal(messages)
+}
+
+/// A form's refusal of its list, shown next to the list.
+pub fn refusal(messages: Vec<String>) -> Refusal {
+    let mut refusal = Refusal {
+        status: 400,
+        ..Refusal::default()
+    };
+    refusal.fields.insert("list".into(), messages);
+    refusal
 }
 
 /// The people of one side of a diff, as a person reads them.
@@ -271,7 +323,9 @@ pub fn confirm_form(
     back: &str,
 ) -> Markup {
     html! {
-        form method="post" action=(action) {
+        // Multipart, as the upload came: URL-encoding would send the list up to three times
+        // its size, past the body limit the upload itself was within.
+        form method="post" action=(action) enctype="multipart/form-data" {
             (html::token(csrf))
             input type="hidden" name="list" value=(text);
             input type="hidden" name="skip" value=(preview.skip_field());

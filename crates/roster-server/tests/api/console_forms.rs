@@ -164,3 +164,58 @@ async fn a_list_longer_than_the_item_limit_is_refused_before_it_is_built() {
         .await;
     assert_eq!(members.json().as_array().map(Vec::len), Some(0));
 }
+
+#[tokio::test]
+async fn a_list_read_the_wrong_way_never_removes_everyone() {
+    let app = TestApp::new().await;
+    let (org, key) = app.team("Acme").await;
+    let group = app
+        .created(
+            &format!("/api/organizations/{org}/groups/"),
+            &key,
+            serde_json::json!({"name": "Leads"}),
+        )
+        .await;
+    let members = format!("/api/groups/{group}/memberships/");
+    let res = app
+        .put(&members)
+        .key(&key)
+        .json(&serde_json::json!(["admin@acme.example.com"]))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.detail());
+    let count = || async {
+        let res = app.get(&members).key(&key).send().await;
+        res.json().as_array().map(Vec::len)
+    };
+    assert_eq!(count().await, Some(1));
+    let browser = sign_in(&app, &key).await;
+    let preview = format!("/console/teams/{org}/groups/{group}/replace/");
+    // A spreadsheet's export in a locale that separates with `;` and quotes every cell.
+    let quoted = "\"Email\";\"Name\"\n\"admin@acme.example.com\";\"Ann\"\n";
+    let res = browser.post(&app, &preview, &[("list", quoted)]).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", text(&res));
+    assert!(text(&res).contains("Unchanged (1)"), "{}", text(&res));
+    assert!(text(&res).contains("Removed (0)"), "{}", text(&res));
+    // A list none of whose lines can be used is refused, with the reasons, and offers nothing.
+    let strangers = "nobody@elsewhere.example\nstranger@elsewhere.example";
+    let res = browser.post(&app, &preview, &[("list", strangers)]).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", text(&res));
+    assert!(text(&res).contains("2 lines can be used"), "{}", text(&res));
+    assert!(
+        text(&res).contains("Line 1: nobody@elsewhere.example"),
+        "{}",
+        text(&res)
+    );
+    assert!(!text(&res).contains("Apply this change"));
+    // Nor does a confirmation that leaves every line out apply.
+    let res = browser
+        .post(
+            &app,
+            &format!("{preview}confirm/"),
+            &[("list", strangers), ("skip", "0,1"), ("version", "1")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", text(&res));
+    assert_eq!(count().await, Some(1), "nobody removed");
+}
