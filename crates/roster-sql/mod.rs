@@ -11,6 +11,7 @@ pub(crate) mod group_names;
 pub(crate) mod groups;
 pub(crate) mod idempotency;
 pub(crate) mod invitations;
+pub(crate) mod member_emails;
 pub(crate) mod memberships;
 pub(crate) mod organizations;
 pub(crate) mod preview;

@@ -86,9 +86,7 @@ fn push_user_key(qb: &mut QueryBuilder<Db>, key: Option<&UserKey>) {
             qb.push(" AND coalesce(m.display_name_norm, u.name_lower) = ")
                 .push_bind(n.clone());
         }
-        Some(UserKey::Email(e)) => {
-            qb.push(" AND m.email_norm = ").push_bind(e.clone());
-        }
+        Some(UserKey::Email(e)) => super::member_emails::narrow(qb, e),
     }
 }
 
@@ -170,7 +168,7 @@ async fn write_membership(
     .execute(&mut *conn)
     .await
     .map_err(conflict_on("userName"))?;
-    Ok(())
+    super::member_emails::replace(conn, org, user, &write.attributes).await
 }
 
 /// Adds people to the team in one transaction: the admission check (`provisioning::admit`)
@@ -250,6 +248,8 @@ pub(crate) async fn create_users(
     let mut made = Vec::new();
     if !rows.is_empty() {
         writes::write_new_members(&mut tx, org, &rows, now).await?;
+        let attributes = rows.iter().map(|r| (r.email_norm, r.attributes));
+        super::member_emails::keep_new(&mut tx, org, attributes).await?;
         let made_emails: Vec<String> = rows.iter().map(|r| r.email_norm.to_owned()).collect();
         let sql = format!("{USER_SELECT} $1 AND m.email_norm {}", in_texts("$2"));
         let found: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))

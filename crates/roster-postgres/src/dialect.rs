@@ -32,6 +32,14 @@ pub(crate) fn in_uuids(param: &str) -> String {
     format!("= ANY({param})")
 }
 
+/// A FROM item of the pairs of texts bound as one JSON array of `[a, b]` arrays at `param`,
+/// with columns `a` and `b`.
+pub(crate) fn each_pair(param: &str) -> String {
+    format!(
+        "(SELECT value ->> 0 AS a, value ->> 1 AS b FROM json_array_elements({param}::json) AS value)"
+    )
+}
+
 /// SQL for the later of `a` and a moment after `b`: a version's modification time always
 /// moves, even when the clock did not.
 pub(crate) fn later_of(a: &str, b: &str) -> String {

@@ -31,6 +31,12 @@ pub(crate) fn in_uuids(param: &str) -> String {
     format!("IN (SELECT unhex(value) FROM json_each({param}))")
 }
 
+/// A FROM item of the pairs of texts bound as one JSON array of `[a, b]` arrays at `param`,
+/// with columns `a` and `b`.
+pub(crate) fn each_pair(param: &str) -> String {
+    format!("(SELECT value ->> 0 AS a, value ->> 1 AS b FROM json_each({param}))")
+}
+
 /// SQL for the later of `a` and a moment after `b`: a version's modification time always
 /// moves, even when the clock did not.
 pub(crate) fn later_of(a: &str, b: &str) -> String {

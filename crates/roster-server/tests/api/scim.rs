@@ -965,6 +965,10 @@ async fn identity_providers_find_users_by_their_email_paths() {
         (r#"emails[type eq "work"].value eq "ANN@acme.test""#, 1),
         (r#"emails[type eq "home"].value eq "ann@acme.test""#, 0),
         (r#"emails.value eq "ann@acme.test""#, 1),
+        // An address that is not the account's is found too.
+        (r#"emails[type eq "home"].value eq "ann.home@home.test""#, 1),
+        (r#"emails.value eq "Ann.Home@HOME.test""#, 1),
+        (r#"emails[type eq "work"].value eq "ann.home@home.test""#, 0),
         (r#"name.familyName eq "Smith""#, 2),
         (r#"name.familyName eq "Smith" and externalId eq "x-ann""#, 1),
         (
@@ -999,6 +1003,31 @@ async fn identity_providers_find_users_by_their_email_paths() {
             );
         }
     }
+    // The addresses found follow the user's: a PATCH that replaces them, then a PUT.
+    let count = |filter: &'static str| {
+        let q = form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>();
+        let t = &t;
+        async move {
+            let got = t.call("GET", &format!("/Users?filter={q}"), None).await;
+            got.json()["totalResults"].clone()
+        }
+    };
+    let path = format!("/Users/{}", ann["id"].as_str().unwrap());
+    let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "emails", "value": [
+            {"value": "ann@acme.test", "type": "work", "primary": true},
+            {"value": "a.smith@acme.test", "type": "work"}]}]});
+    assert_eq!(
+        t.call("PATCH", &path, Some(patch)).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(count(r#"emails.value eq "ann.home@home.test""#).await, 0);
+    assert_eq!(count(r#"emails.value eq "a.smith@acme.test""#).await, 1);
+    let put = json!({"userName": "ann@acme.test", "emails": [{"value": "ann@acme.test"}],
+                     "name": {"givenName": "Ann", "familyName": "Smith"}});
+    assert_eq!(t.call("PUT", &path, Some(put)).await.status, StatusCode::OK);
+    assert_eq!(count(r#"emails.value eq "a.smith@acme.test""#).await, 0);
+    assert_eq!(count(r#"emails.value eq "ann@acme.test""#).await, 1);
     // Paging over .search: the second of two Smiths.
     let page = json!({"filter": "name.familyName eq \"Smith\"", "startIndex": 2, "count": 1});
     let second = t.call("POST", "/Users/.search", Some(page)).await.json();
