@@ -157,7 +157,7 @@ pub async fn replace(
     let id = resource_id(&id)?;
     let present = one(&state, &team, id).await?;
     let mut write = parse(&body, Some(&present))?;
-    keep_what_the_team_had(&mut write, &present, &team)?;
+    keep_what_the_team_had(&mut write, &present, &team);
     let user = state
         .store
         .update_provisioned_user(
@@ -175,20 +175,19 @@ pub async fn replace(
 /// The person's email and name are every team's, and another team (one that owns their
 /// domain) may have changed them since this team's identity provider last wrote its copy. A
 /// PUT or PATCH that sends this team's copy as it is keeps the person's own values: it is
-/// no change, and neither reverts the other team's nor is refused as a change to them.
-fn keep_what_the_team_had(
-    write: &mut UserWrite,
-    present: &ProvisionedUser,
-    team: &ScimTeam,
-) -> ScimResult<()> {
-    let before = parse(&render(present, &team.base), Some(present))?;
+/// no change, and neither reverts the other team's nor is refused as a change to them. A copy
+/// that is no valid user (someone the team API added with an address SCIM would refuse) has
+/// nothing to compare: the write is compared with the person's own values.
+fn keep_what_the_team_had(write: &mut UserWrite, present: &ProvisionedUser, team: &ScimTeam) {
+    let Ok(before) = parse(&render(present, &team.base), Some(present)) else {
+        return;
+    };
     if write.name == before.name {
         write.name = None;
     }
     if roster_core::email::normalize(&write.email) == roster_core::email::normalize(&before.email) {
         write.email.clone_from(&present.email);
     }
-    Ok(())
 }
 
 pub async fn patch(
@@ -214,7 +213,7 @@ pub async fn patch(
         let mut resource = render(&present, &team.base);
         request.apply(&mut resource)?;
         let mut write = parse(&resource, Some(&present))?;
-        keep_what_the_team_had(&mut write, &present, &team)?;
+        keep_what_the_team_had(&mut write, &present, &team);
         match state
             .store
             .update_provisioned_user(
