@@ -8,12 +8,55 @@ use crate::rows::role;
 use crate::tx::{TeamLock, expect_team_version, lock_team};
 use crate::{other, users};
 use async_trait::async_trait;
-use roster_core::rules::Standing;
-use roster_core::store::{MembershipPages, Memberships};
-use roster_core::{Membership, Origin, Role, StoreError, StoreResult, Timestamp};
+use roster_core::rules::{self, Standing};
+use roster_core::store::{MembershipPages, Memberships, NewUser};
+use roster_core::{Membership, Origin, Role, StoreError, StoreResult, Timestamp, email};
 use serde_json::json;
 use sqlx::{FromRow, QueryBuilder};
 use uuid::Uuid;
+
+/// `add`, under the role rules, with the change recorded: the use case of `add_member` and
+/// `add_person`. The caller holds the team lock.
+async fn add_in(
+    conn: &mut Conn,
+    org: Uuid,
+    user: Uuid,
+    role: Option<Role>,
+    now: Timestamp,
+    origin: &Origin,
+) -> StoreResult<i64> {
+    let present = target_of(conn, org, user).await?;
+    if let (Some(role), Some(present)) = (role, &present) {
+        present.standing()?.check_role_change(role)?;
+    }
+    // The person first (see `users::revoke_unproven`), then the membership.
+    let email: Option<String> = sqlx::query_scalar("SELECT email_norm FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(other)?;
+    let email = email.ok_or(StoreError::NotFound)?;
+    users::revoke_unproven(conn, org, users::Taken::Emails(&[email])).await?;
+    let id = add(conn, org, user, role, now).await?;
+    let after = target(conn, id).await?;
+    let event = match present {
+        None => Some(after.event(id, "membership.created").with(json!({
+            "user": after.user_id,
+            "email": after.email,
+            "role": after.role,
+        }))),
+        Some(before) if before.role != after.role => Some(
+            after
+                .event(id, "membership.updated")
+                .with(json!({ "role": { "from": before.role, "to": after.role } })),
+        ),
+        Some(_) => None,
+    };
+    if let Some(event) = event {
+        audit::record(conn, origin, event).await?;
+    }
+    Ok(id)
+}
 
 /// Adds the user to the team (or changes the role of a present member when one is given) and
 /// attaches the group memberships held for their email. The caller holds the team lock.
@@ -289,37 +332,42 @@ impl Memberships for Backend {
         let _writing = self.changes.writing();
         let mut tx = self.write().await?;
         lock_team(&mut tx, org, TeamLock::Members).await?;
-        let present = target_of(&mut tx, org, user).await?;
-        if let (Some(role), Some(present)) = (role, &present) {
-            present.standing()?.check_role_change(role)?;
+        let id = add_in(&mut tx, org, user, role, now, origin).await?;
+        tx.commit().await.map_err(other)?;
+        self.get_membership(id).await
+    }
+
+    async fn add_person(
+        &self,
+        org: Uuid,
+        person: &NewUser,
+        role: Option<Role>,
+        now: Timestamp,
+        origin: &Origin,
+    ) -> StoreResult<Membership> {
+        let _writing = self.changes.writing();
+        let mut tx = self.write().await?;
+        lock_team(&mut tx, org, TeamLock::Members).await?;
+        let account: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM users WHERE email_norm = $1 \
+             AND (service_account OR deployment_key_account)",
+        )
+        .bind(email::normalize(&person.email))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(other)?;
+        if let Some(account) = account {
+            // Its own team's role rule answers first, as the API's would.
+            if let (Some(role), Some(present)) = (role, target_of(&mut tx, org, account).await?) {
+                present.standing()?.check_role_change(role)?;
+            }
+            return Err(StoreError::not_a_person());
         }
-        // The person first (see `users::revoke_unproven`), then the membership.
-        let email: Option<String> =
-            sqlx::query_scalar("SELECT email_norm FROM users WHERE id = $1")
-                .bind(user)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(other)?;
-        let email = email.ok_or(StoreError::NotFound)?;
-        users::revoke_unproven(&mut tx, org, users::Taken::Emails(&[email])).await?;
-        let id = add(&mut tx, org, user, role, now).await?;
-        let after = target(&mut tx, id).await?;
-        let event = match present {
-            None => Some(after.event(id, "membership.created").with(json!({
-                "user": after.user_id,
-                "email": after.email,
-                "role": after.role,
-            }))),
-            Some(before) if before.role != after.role => Some(
-                after
-                    .event(id, "membership.updated")
-                    .with(json!({ "role": { "from": before.role, "to": after.role } })),
-            ),
-            Some(_) => None,
-        };
-        if let Some(event) = event {
-            audit::record(&mut tx, origin, event).await?;
+        if rules::is_reserved_address(&person.email) {
+            return Err(StoreError::not_a_person());
         }
+        let user = users::ensure(&mut tx, person, now).await?;
+        let id = add_in(&mut tx, org, user.id, role, now, origin).await?;
         tx.commit().await.map_err(other)?;
         self.get_membership(id).await
     }

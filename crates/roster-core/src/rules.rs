@@ -46,12 +46,16 @@ pub fn owned_people(found: Vec<(uuid::Uuid, String)>, verified: &[String]) -> Ve
 /// Addresses Roster keeps for itself: its accounts (`*.roster.invalid`, RFC 2606) and the
 /// first operator (`roster.localhost`). No invitation, SCIM user or email change may take one.
 pub fn is_reserved_address(email: &str) -> bool {
-    email_domain(email).is_some_and(|d| {
-        d == "roster.invalid"
-            || d.ends_with(".roster.invalid")
-            || d == "roster.localhost"
-            || d.ends_with(".roster.localhost")
-    })
+    email_domain(email).is_some_and(|d| is_reserved_domain(&d))
+}
+
+/// The domains of [`is_reserved_address`] (lower-case): no team may verify one, which would
+/// let it hold group memberships for other teams' accounts by email.
+pub fn is_reserved_domain(domain: &str) -> bool {
+    domain == "roster.invalid"
+        || domain.ends_with(".roster.invalid")
+        || domain == "roster.localhost"
+        || domain.ends_with(".roster.localhost")
 }
 
 /// Facts about a person whom a team wants to take in (link) by email, read in the transaction.
@@ -243,6 +247,8 @@ mod tests {
         assert!(is_reserved_address("x@ROSTER.invalid"));
         assert!(!is_reserved_address("ann@roster.example"));
         assert!(!is_reserved_address("ann@notroster.invalid"));
+        assert!(is_reserved_domain("service-account.roster.invalid"));
+        assert!(!is_reserved_domain("roster.example"));
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! memory at once). A bad row stops the import with its line number, and nothing is kept.
 
 use roster_core::Origin;
-use roster_core::store::{IMPORT_CHUNK, ImportRow, ImportRows, ImportSummary};
-use roster_core::{Role, Store, Timestamp, email};
+use roster_core::store::{IMPORT_CHUNK, ImportRow, ImportRows, ImportSummary, NOT_A_PERSON};
+use roster_core::{Role, Store, Timestamp, email, rules};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Read};
 use std::sync::mpsc;
@@ -203,6 +203,9 @@ fn parse_row(
     );
     let address = address.ok_or("the email is empty")?;
     email::validate(address).map_err(|e| format!("email {address:?}: {e}"))?;
+    if rules::is_reserved_address(address) {
+        return Err(format!("email {address:?}: {NOT_A_PERSON}"));
+    }
     if let Some(n) = name {
         crate::input::check_text(n, MAX_NAME).map_err(|e| format!("name: {e}"))?;
     }

@@ -27,12 +27,18 @@ pub struct DomainWrite {
     domain: String,
 }
 
-/// Normalises a domain and refuses public mail providers: the error message for `domain`.
+/// Normalises a domain and refuses public mail providers and Roster's own domains: the error
+/// message for `domain`.
 pub fn checked(input: &str) -> Result<String, String> {
     let normalized = domain::normalize(input).map_err(str::to_owned)?;
     if domain::is_public_provider(&normalized) {
         return Err(format!(
             "{normalized} is a public mail provider: its addresses do not belong to one team."
+        ));
+    }
+    if roster_core::rules::is_reserved_domain(&normalized) {
+        return Err(format!(
+            "{normalized} is Roster's own (its accounts' addresses): no team may verify it."
         ));
     }
     Ok(normalized)

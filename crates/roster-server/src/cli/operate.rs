@@ -189,11 +189,11 @@ pub async fn run(operation: Operation, store: &dyn Store) -> CliResult {
             role,
             key,
         }) => {
-            // The team first: a command that fails leaves no person behind.
+            // One use case: a command that fails leaves no person made or renamed.
             let org = org.resolve(store).await?;
-            let user = person(store, &clock, &email, name).await?;
+            let new = new_person(&email, name)?;
             let membership = store
-                .add_member(org, user, role, clock.now(), &Origin::cli())
+                .add_person(org, &new, role, clock.now(), &Origin::cli())
                 .await
                 .map_err(|e| team_error(e, org))?;
             eprintln!(
@@ -202,7 +202,7 @@ pub async fn run(operation: Operation, store: &dyn Store) -> CliResult {
                 membership.role.name()
             );
             if key {
-                println!("{}", new_key(store, &clock, user).await?);
+                println!("{}", new_key(store, &clock, membership.user.id).await?);
             }
         }
         Operation::Import(ImportCommand::Members { org, file, dry_run }) => {
@@ -277,23 +277,33 @@ fn json_line(value: &impl serde::Serialize) -> CliResult<String> {
     serde_json::to_string(value).map_err(|e| Failure::from(e.to_string()))
 }
 
-/// Validates the email and name, then finds or creates the person.
+/// Validates the email (none of Roster's own: an account's, the first operator's) and the
+/// name, then finds or creates the person.
 async fn person(
     store: &dyn Store,
     clock: &dyn Clock,
     address: &str,
     name: Option<String>,
 ) -> CliResult<Uuid> {
+    if roster_core::rules::is_reserved_address(address.trim()) {
+        return Err(format!("email {address:?}: {}", roster_core::store::NOT_A_PERSON).into());
+    }
+    let new = new_person(address, name)?;
+    Ok(store.ensure_user(new, clock.now()).await?.id)
+}
+
+/// A person as the command line names them, checked: a valid address, and a name of at most
+/// 150 characters.
+fn new_person(address: &str, name: Option<String>) -> CliResult<NewUser> {
     email::validate(address.trim()).map_err(|e| format!("email {address:?}: {e}"))?;
     if let Some(n) = &name {
         crate::input::check_text(n, 150).map_err(|e| format!("name: {e}"))?;
     }
-    let new = NewUser {
+    Ok(NewUser {
         email: address.trim().to_owned(),
         name,
         kind: AccountKind::Person,
-    };
-    Ok(store.ensure_user(new, clock.now()).await?.id)
+    })
 }
 
 async fn new_key(store: &dyn Store, clock: &dyn Clock, user: Uuid) -> CliResult<String> {

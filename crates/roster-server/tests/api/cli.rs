@@ -406,4 +406,84 @@ async fn member_add_is_refused_what_the_api_refuses() {
     assert_eq!(ghosts, 0, "the failed command left a person behind");
 
     assert_eq!(roles(dir.path(), &org).await, before, "nothing was written");
+
+    // A refused change renames nobody: the name goes with the change or not at all.
+    let out = roster(
+        dir.path(),
+        &[
+            "member",
+            "add",
+            &org,
+            "admin@acme.com",
+            "--role",
+            "1",
+            "--name",
+            "Renamed",
+        ],
+    );
+    assert!(!out.status.success());
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM users ORDER BY email")
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+    assert!(!names.iter().any(|n| n == "Renamed"), "{names:?}");
+
+    // One team's service account never joins another team, whatever it is given to do there.
+    let other = stdout(&roster(
+        dir.path(),
+        &["org", "create", "Other", "--admin-email", "admin@other.com"],
+    ));
+    let other: serde_json::Value = serde_json::from_str(other.trim()).unwrap();
+    let other = other["id"].as_str().unwrap().to_owned();
+    let others = roles(dir.path(), &other).await;
+    for args in [
+        vec!["member", "add", &other, &robot_email, "--role", "4"],
+        vec![
+            "member",
+            "add",
+            &other,
+            &robot_email,
+            "--name",
+            "Renamed",
+            "--key",
+        ],
+        vec!["org", "create", "Third", "--admin-email", &robot_email],
+    ] {
+        let out = roster(dir.path(), &args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}: no key is printed");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("never added to a team as a person"), "{said}");
+    }
+    let csv = dir.path().join("accounts.csv");
+    std::fs::write(&csv, format!("email,role\n{robot_email},admin\n")).unwrap();
+    let csv_arg = csv.to_str().unwrap();
+    let out = roster(dir.path(), &["import", "members", "--org", &other, csv_arg]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("never added to a team as a person"), "{said}");
+    // Nor may a team verify Roster's own domains, to hold memberships for its accounts.
+    let out = roster(
+        dir.path(),
+        &["domain", "add", &other, "service-account.roster.invalid"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Roster's own"));
+    assert_eq!(
+        roles(dir.path(), &other).await,
+        others,
+        "nothing was written"
+    );
+    let teams: i64 = sqlx::query_scalar("SELECT count(*) FROM organizations")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(teams, 2);
+    assert!(names.contains(&"robot".to_owned()), "{names:?}");
+    let robot_name: String = sqlx::query_scalar("SELECT name FROM users WHERE email = $1")
+        .bind(&robot_email)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(robot_name, "robot");
 }

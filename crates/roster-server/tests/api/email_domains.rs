@@ -80,6 +80,27 @@ async fn public_providers_bad_names_and_taken_domains_are_refused() {
                 .contains("public mail provider")
         );
     }
+    // Roster's own: a team verifying one could hold group memberships for other teams'
+    // service accounts by their addresses.
+    for domain in [
+        "service-account.roster.invalid",
+        "Deployment-Key.roster.invalid",
+        "roster.localhost",
+    ] {
+        let res = app
+            .post(&path)
+            .key(&ops)
+            .json(&json!({"domain": domain}))
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{domain}");
+        assert!(
+            res.json()["domain"][0]
+                .as_str()
+                .unwrap()
+                .contains("Roster's own")
+        );
+    }
     for domain in [
         json!("not a domain"),
         json!("localhost"),
