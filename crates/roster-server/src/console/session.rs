@@ -157,11 +157,14 @@ fn to_sign_in(parts: &Parts) -> Response {
 /// Where to go after signing in: a console page of this server, nothing else.
 fn safe_next(next: Option<&str>) -> &str {
     next.filter(|n| {
+        // A browser resolves `..` (`%2e%2e` too) before it follows the redirect.
+        let dotted = n.to_ascii_lowercase().replace("%2e", ".");
         n.bytes().all(|b| b.is_ascii_graphic())
             && n.starts_with("/console/")
             && !n.contains("//")
             && !n.contains('\\')
             && !n.starts_with("/console/sign-")
+            && !dotted.split(['/', '?', '#']).any(|s| s == "." || s == "..")
     })
     .unwrap_or("/console/teams/")
 }
@@ -320,6 +323,11 @@ async fn open_with(
     key: &KeyHash,
     user: uuid::Uuid,
 ) -> Result<HeaderValue, Problem> {
+    // A browser signing in again (or accepting an invitation) leaves its last session behind
+    // for good: it ends here, not at its expiry.
+    if let Some(secret) = cookie_secret(headers) {
+        state.store.close_session(&KeyHash::of(secret)).await?;
+    }
     let session = keys::issue();
     state
         .store

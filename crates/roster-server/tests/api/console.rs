@@ -152,11 +152,41 @@ async fn sign_in_returns_only_to_a_console_page() {
         ("//evil.example/console/", "/console/teams/"),
         ("/console//evil.example", "/console/teams/"),
         ("/api/organizations/", "/console/teams/"),
+        ("/console/../../evil", "/console/teams/"),
+        ("/console/teams/%2E%2e/../x", "/console/teams/"),
         (inside.as_str(), inside.as_str()),
     ] {
         let res = sign_in_response(&app, &key, Some(next)).await;
         assert_eq!(res.header("location"), Some(expected), "next={next}");
     }
+}
+
+#[tokio::test]
+async fn signing_in_again_ends_the_browser_s_last_session() {
+    let app = TestApp::new().await;
+    let (_, key) = app.team("Acme").await;
+    let first = sign_in(&app, &key).await;
+    let again = app
+        .post("/console/sign-in/")
+        .header("cookie", &first.cookie)
+        .raw(FORM, encode(&[("key", &key)]))
+        .send()
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    let res = first.get(&app, "/console/teams/").await;
+    assert_eq!(
+        res.status,
+        StatusCode::SEE_OTHER,
+        "the first cookie is signed out"
+    );
+    let set = again.header("set-cookie").expect("a cookie").to_owned();
+    let cookie = set.split(';').next().expect("name=value").to_owned();
+    let res = app
+        .get("/console/teams/")
+        .header("cookie", &cookie)
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
 }
 
 #[tokio::test]
