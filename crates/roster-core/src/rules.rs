@@ -133,6 +133,8 @@ pub enum TokenKey {
 /// - someone who holds a proven key, an account or an operator gets none (404);
 /// - nor does an address on a domain another team owns (`owner`, of the address's verified
 ///   domain, is not `team`), unless mailed: that team's people are its to make;
+/// - nor does someone Roster knows who is not in the team, unless mailed or the team owns
+///   their domain;
 /// - a member already in the team gets one only if the inviter (`granter`) could have given
 ///   them the role they have (else a manager's token would become an admin's key);
 /// - the key is proven when mailed, or when the person is new and the team owns the domain;
@@ -147,6 +149,12 @@ pub fn token_key(
     let team_owns = owner == Some(team);
     let other_owner = owner.is_some_and(|o| o != team);
     if invitee.barred || invitee.proven_key || (other_owner && !mailed) {
+        return None;
+    }
+    // Someone Roster knows who is not in this team is another team's person: an unmailed
+    // token takes them in only when the team owns their domain, as SCIM links them
+    // (`may_link`), so that no token joins them without their mailbox or reads their profile.
+    if invitee.exists && invitee.member.is_none() && !mailed && !team_owns {
         return None;
     }
     if invitee
@@ -320,6 +328,11 @@ mod tests {
             Some(TokenKey::Confined)
         );
         assert_eq!(key(known, Role::Admin, none, true), Some(TokenKey::Proven));
+        assert_eq!(
+            key(known, Role::Admin, none, false),
+            None,
+            "another team's person"
+        );
         assert_eq!(
             key(new, Role::Admin, theirs, false),
             None,
