@@ -101,7 +101,7 @@ impl From<DeliveryRow> for Delivery {
 }
 
 const CLAIMED: &str = "id, org_id, url, events, secret, old_secret, old_secret_until, \
-     after_seq, part, attempts, failed_since";
+     after_seq, part, attempts, failed_since, slow_until";
 
 #[derive(FromRow)]
 struct ClaimRow {
@@ -116,6 +116,7 @@ struct ClaimRow {
     part: i64,
     attempts: i64,
     failed_since: Option<Stamp>,
+    slow_until: Option<Stamp>,
 }
 
 impl ClaimRow {
@@ -137,6 +138,7 @@ impl ClaimRow {
             part: u32::try_from(self.part).unwrap_or_default(),
             attempts: u32::try_from(self.attempts).unwrap_or_default(),
             failed_since: self.failed_since.map(at),
+            slow: self.slow_until.is_some_and(|u| at(u) > now),
         }
     }
 }
@@ -497,6 +499,7 @@ impl Webhooks for Backend {
         now: Timestamp,
         lease: Duration,
         limit: u32,
+        slow: bool,
     ) -> StoreResult<Vec<Claimed>> {
         const DUE: &str = "w.active AND w.failing_since IS NULL AND w.retry_at <= $1 \
              AND (w.lease_until IS NULL OR w.lease_until < $1) \
@@ -513,9 +516,15 @@ impl Webhooks for Backend {
         if !due {
             return Ok(Vec::new());
         }
+        let pace = if slow {
+            "w.slow_until > $1"
+        } else {
+            "(w.slow_until IS NULL OR w.slow_until <= $1)"
+        };
         let rows: Vec<ClaimRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE webhooks SET lease_owner = $2, lease_until = $3 WHERE id IN \
-             (SELECT w.id FROM webhooks w WHERE {DUE} ORDER BY w.retry_at LIMIT {limit}{}) \
+             (SELECT w.id FROM webhooks w WHERE {DUE} AND {pace} \
+              ORDER BY w.retry_at LIMIT {limit}{}) \
              RETURNING {CLAIMED}",
             locks(" FOR UPDATE SKIP LOCKED")
         )))
@@ -601,6 +610,14 @@ impl Webhooks for Backend {
             .map_err(other)?
             .rows_affected()
             == 1;
+        if delivery.is_some_and(|d| rules::is_slow(d.latency_ms)) {
+            sqlx::query("UPDATE webhooks SET slow_until = $2 WHERE id = $1")
+                .bind(id)
+                .bind(until(now, rules::SLOW_FOR))
+                .execute(&mut *tx)
+                .await
+                .map_err(other)?;
+        }
         tx.commit().await.map_err(other)?;
         Ok(held)
     }

@@ -1331,13 +1331,15 @@ pub trait Webhooks: Send + Sync {
     /// state.
     async fn log_delivery(&self, delivery: &NewDelivery) -> StoreResult<Delivery>;
 
-    /// Claims up to `limit` endpoints that have events to send and are due, for `lease`.
+    /// Claims up to `limit` endpoints that have events to send and are due, for `lease`: those
+    /// that answered slowly lately (`webhooks::SLOW`) when `slow`, else the others.
     async fn claim_webhooks(
         &self,
         node: Uuid,
         now: Timestamp,
         lease: std::time::Duration,
         limit: u32,
+        slow: bool,
     ) -> StoreResult<Vec<Claimed>>;
 
     /// The team's events after position `after`, oldest first.

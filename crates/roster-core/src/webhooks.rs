@@ -29,6 +29,19 @@ pub const MAX_EVENT_TYPES: usize = 64;
 pub const MAX_URL: usize = 2048;
 /// How long one delivery may take, connection included.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// An answer slower than this (a failed try's included) marks its endpoint slow for
+/// [`SLOW_FOR`]: a slow endpoint's turn ends after that message, it is claimed after every
+/// endpoint that is not, and it never takes the last slots of a node, so receivers that hold
+/// each try for seconds cannot keep other teams' messages waiting.
+pub const SLOW: Duration = Duration::from_secs(2);
+/// How long an endpoint counts as slow after a slow answer.
+pub const SLOW_FOR: Duration = Duration::from_secs(600);
+
+/// Whether a try that took `latency_ms` was slow ([`SLOW`]).
+pub fn is_slow(latency_ms: u64) -> bool {
+    u128::from(latency_ms) > SLOW.as_millis()
+}
+
 /// The longest wait between two tries of one message.
 pub const MAX_DELAY: Duration = Duration::from_secs(3600);
 /// How long a rotated-out secret still signs, beside the new one, so receivers can switch.
@@ -178,6 +191,8 @@ pub struct Claimed {
     /// Tries of the next message so far, and when its first try failed.
     pub attempts: u32,
     pub failed_since: Option<Timestamp>,
+    /// It answered slowly lately ([`SLOW`]).
+    pub slow: bool,
 }
 
 // Shown without their secrets, should either ever be logged.

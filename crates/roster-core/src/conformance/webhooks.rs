@@ -28,7 +28,7 @@ pub async fn claims_are_leases(store: Arc<dyn Store>) {
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
     assert!(
         store
-            .claim_webhooks(a, now(), LEASE, 8)
+            .claim_webhooks(a, now(), LEASE, 8, false)
             .await
             .unwrap()
             .is_empty(),
@@ -40,12 +40,15 @@ pub async fn claims_are_leases(store: Arc<dyn Store>) {
             .await
             .unwrap();
     }
-    let claimed = store.claim_webhooks(a, now(), LEASE, 8).await.unwrap();
+    let claimed = store
+        .claim_webhooks(a, now(), LEASE, 8, false)
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].secrets, vec![hook.secret.clone()]);
     assert!(
         store
-            .claim_webhooks(b, now(), LEASE, 8)
+            .claim_webhooks(b, now(), LEASE, 8, false)
             .await
             .unwrap()
             .is_empty(),
@@ -76,14 +79,17 @@ pub async fn claims_are_leases(store: Arc<dyn Store>) {
             .unwrap()
     );
     store.release_webhook(a, created.id).await.unwrap();
-    let again = store.claim_webhooks(b, now(), LEASE, 8).await.unwrap();
+    let again = store
+        .claim_webhooks(b, now(), LEASE, 8, false)
+        .await
+        .unwrap();
     assert_eq!(again.len(), 1, "let go, it is claimed again");
     assert_eq!(again[0].after, events[0].seq, "where it was moved to");
     // A claim that ran out is taken by another node.
     let later = Timestamp::from_micros(now().as_micros() + 120_000_000);
     assert_eq!(
         store
-            .claim_webhooks(a, later, LEASE, 8)
+            .claim_webhooks(a, later, LEASE, 8, false)
             .await
             .unwrap()
             .len(),
@@ -107,6 +113,51 @@ pub async fn claims_are_leases(store: Arc<dyn Store>) {
             .unwrap(),
         "a change ends the claim"
     );
-    let reclaimed = store.claim_webhooks(b, later, LEASE, 8).await.unwrap();
+    let reclaimed = store
+        .claim_webhooks(b, later, LEASE, 8, false)
+        .await
+        .unwrap();
     assert_eq!(reclaimed[0].url, "https://other.example.com/");
+    assert!(!reclaimed[0].slow);
+    // A slow answer makes the endpoint one that is claimed only as slow, for a while.
+    let slow = crate::webhooks::NewDelivery {
+        webhook: created.id,
+        message: Uuid::new_v4(),
+        kind: "group.created".into(),
+        source: crate::webhooks::Source::Event {
+            seq: events[1].seq,
+            part: 0,
+        },
+        attempt: 1,
+        status_code: Some(200),
+        latency_ms: 3000,
+        error: None,
+        delivered: true,
+        manual: false,
+        at: later,
+    };
+    assert!(
+        store
+            .advance_webhook(b, created.id, &moved, Some(&slow), later, LEASE)
+            .await
+            .unwrap()
+    );
+    store.release_webhook(b, created.id).await.unwrap();
+    let fast = store
+        .claim_webhooks(a, later, LEASE, 8, false)
+        .await
+        .unwrap();
+    assert!(fast.is_empty(), "not among the prompt ones");
+    let slowly = store
+        .claim_webhooks(a, later, LEASE, 8, true)
+        .await
+        .unwrap();
+    assert_eq!((slowly.len(), slowly[0].slow), (1, true));
+    store.release_webhook(a, created.id).await.unwrap();
+    let after = Timestamp::from_micros(later.as_micros() + 601_000_000);
+    let prompt = store
+        .claim_webhooks(a, after, LEASE, 8, false)
+        .await
+        .unwrap();
+    assert_eq!((prompt.len(), prompt[0].slow), (1, false), "ten minutes on");
 }

@@ -21,6 +21,9 @@ const LEASE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(200);
 /// Endpoints one node serves at once.
 const AT_ONCE: u32 = 8;
+/// Of those, at most this many slow ones (`webhooks::SLOW`): the rest are kept for endpoints
+/// that answer promptly, whatever the slow ones' number.
+const SLOW_AT_ONCE: u32 = AT_ONCE - 2;
 /// How long one claim sends before the endpoint is let go, so that others (of its team and of
 /// every other) get their turn: the endpoint goes to the back of the queue. Its last try may
 /// run 10 s past it, still well inside the lease.
@@ -52,16 +55,27 @@ impl Worker {
         let worker = Arc::new(self);
         let node = Uuid::new_v4();
         let mut serving = tokio::task::JoinSet::new();
+        // How many of those being served were slow when claimed (each task answers whether).
+        let mut slow = 0u32;
         loop {
-            while serving.try_join_next().is_some() {}
-            let room = AT_ONCE.saturating_sub(u32::try_from(serving.len()).unwrap_or(AT_ONCE));
+            while let Some(done) = serving.try_join_next() {
+                slow = slow.saturating_sub(u32::from(done.unwrap_or(false)));
+            }
+            let busy = u32::try_from(serving.len()).unwrap_or(AT_ONCE);
+            let room = AT_ONCE.saturating_sub(busy);
             if room > 0 {
-                let now = worker.clock.now();
-                match worker.store.claim_webhooks(node, now, LEASE, room).await {
+                // Endpoints that answer promptly first; slow ones only into what is left of
+                // their own share.
+                let slow_room = room.min(SLOW_AT_ONCE.saturating_sub(slow));
+                match worker.claim(node, room, slow_room).await {
                     Ok(claimed) if !claimed.is_empty() => {
                         for hook in claimed {
-                            let worker = worker.clone();
-                            serving.spawn(async move { worker.serve(node, hook).await });
+                            let (worker, was_slow) = (worker.clone(), hook.slow);
+                            slow += u32::from(was_slow);
+                            serving.spawn(async move {
+                                worker.serve(node, hook).await;
+                                was_slow
+                            });
                         }
                         continue;
                     }
@@ -73,10 +87,29 @@ impl Worker {
                 }
             }
             tokio::select! {
-                _ = serving.join_next(), if !serving.is_empty() => {}
+                Some(done) = serving.join_next(), if !serving.is_empty() => {
+                    slow = slow.saturating_sub(u32::from(done.unwrap_or(false)));
+                }
                 () = tokio::time::sleep(POLL) => {}
             }
         }
+    }
+
+    /// Claims up to `room` endpoints that answer promptly, then up to `slow_room` of what is
+    /// left for slow ones.
+    async fn claim(&self, node: Uuid, room: u32, slow_room: u32) -> StoreResult<Vec<Claimed>> {
+        let now = self.clock.now();
+        let mut claimed = self
+            .store
+            .claim_webhooks(node, now, LEASE, room, false)
+            .await?;
+        let left = u32::try_from(claimed.len()).map_or(0, |n| room.saturating_sub(n));
+        let slow_room = slow_room.min(left);
+        if slow_room > 0 {
+            let slow = self.store.claim_webhooks(node, now, LEASE, slow_room, true);
+            claimed.extend(slow.await?);
+        }
+        Ok(claimed)
     }
 
     async fn serve(&self, node: Uuid, claimed: Claimed) {
@@ -187,6 +220,10 @@ impl Worker {
             hook.attempts = 0;
             hook.failed_since = None;
             *unsaved = false;
+            // A slow answer ends the turn: the endpoint goes back to be claimed as slow.
+            if rules::is_slow(attempt.latency_ms) {
+                return Ok(Went::TurnOver);
+            }
         }
         // An event with no message for this endpoint (or none at all) is passed.
         if hook.after != event.seq {

@@ -32,11 +32,13 @@ impl Received {
 }
 
 /// A webhook receiver on 127.0.0.1 that records every request and answers 500 to the first
-/// `fail` of them, 200 after.
+/// `fail` of them, 200 after, each after `delay_ms`.
 #[derive(Clone, Default)]
 pub struct Receiver {
     pub got: Arc<Mutex<Vec<Received>>>,
     pub fail: Arc<AtomicUsize>,
+    /// Milliseconds it takes over each answer.
+    pub delay_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 async fn take(
@@ -44,6 +46,8 @@ async fn take(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> StatusCode {
+    let delay = r.delay_ms.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(delay)).await;
     let failing = r
         .fail
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -852,4 +856,48 @@ async fn an_endpoint_switched_off_is_sent_nothing_of_that_time() {
         .map(|m| m["data"]["name"].clone())
         .collect();
     assert_eq!(names, [json!("Back on")], "{got:?}");
+}
+
+/// Receivers that hold every try for seconds (on purpose or not) fill a node's slots for a
+/// turn each; a team whose receiver answers at once still gets its messages within seconds:
+/// a slow answer ends the turn, and slow endpoints are claimed after prompt ones and never
+/// take the last slots (review of issue 23's delivery).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_receivers_do_not_hold_up_another_teams_messages() {
+    let app = TestApp::with_webhooks(settings()).await;
+    let (slow_team, slow_admin) = app.team("Slow").await;
+    let (slow, slow_url) = Receiver::start().await;
+    slow.delay_ms.store(3000, Ordering::SeqCst);
+    for _ in 0..12 {
+        register(&app, slow_team, &slow_admin, &slow_url, json!(["*"])).await;
+    }
+    let (team, admin) = app.team("Prompt").await;
+    let (prompt, prompt_url) = Receiver::start().await;
+    register(&app, team, &admin, &prompt_url, json!(["*"])).await;
+    let groups = format!("/api/organizations/{slow_team}/groups/");
+    for name in ["One", "Two", "Three", "Four"] {
+        app.created(&groups, &slow_admin, json!({ "name": name }))
+            .await;
+    }
+    // The slow endpoints hold every slot.
+    let started = Instant::now();
+    while slow.all().len() < 8 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "slow ones started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = Instant::now();
+    let groups = format!("/api/organizations/{team}/groups/");
+    app.created(&groups, &admin, json!({ "name": "Agents" }))
+        .await;
+    let got = prompt.wait_for(1).await;
+    assert_eq!(got[0]["type"], json!("group.created"));
+    // Their first tries end 3 s after they began; on, each would have run a 10 s turn.
+    assert!(
+        sent.elapsed() < Duration::from_secs(6),
+        "waited {:?} behind the slow receivers",
+        sent.elapsed()
+    );
 }
