@@ -106,6 +106,9 @@ pub async fn create(
     FlatBody(body): FlatBody,
 ) -> ApiResult<Response> {
     let org = caller.team(&state, &org, Needs::Admin).await?;
+    // Checking the URL waits on a name server (up to 10 s): a heavy slot, as a ping takes.
+    let mut gate = state.gate(caller.user_id(), Some(org));
+    gate.admit(true)?;
     let change = read_change(&state, body, false).await?;
     let hook = NewWebhook {
         url: change.url.unwrap_or_default(),
@@ -144,6 +147,8 @@ async fn change(
 ) -> ApiResult<Response> {
     let org = caller.team(&state, &org, Needs::Admin).await?;
     let id = parse_uuid(&id)?;
+    let mut gate = state.gate(caller.user_id(), Some(org));
+    gate.admit(true)?;
     let change = read_change(&state, body, partial).await?;
     let now = state.clock.now();
     let hook = (state.store)

@@ -85,11 +85,7 @@ impl std::error::Error for ResolveRefused {}
 /// The addresses of `host`, refused if there are none or any is not public; the refusal is
 /// the same whichever (`rules::refused_host`).
 async fn resolve(host: &str, allow_private: bool) -> Result<Vec<SocketAddr>, Refusal> {
-    let found = tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((host, 0))).await;
-    let addrs: Vec<SocketAddr> = match found {
-        Ok(Ok(addrs)) => addrs.collect(),
-        _ => Vec::new(),
-    };
+    let addrs = lookup(host).await;
     if addrs.is_empty()
         || !addrs
             .iter()
@@ -98,6 +94,34 @@ async fn resolve(host: &str, allow_private: bool) -> Result<Vec<SocketAddr>, Ref
         return Err(rules::refused_host(host));
     }
     Ok(addrs)
+}
+
+/// System resolver calls running at once, node-wide. Each holds a thread of the blocking pool
+/// until the resolver answers, which a name server that never answers makes minutes; giving
+/// up on the request (after [`TIMEOUT`]) does not free it. Bounded, such names cost a few
+/// threads, not the pool every blocking task of the node shares.
+const LOOKUPS_AT_ONCE: usize = 16;
+static LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(LOOKUPS_AT_ONCE);
+
+/// The addresses of `host` by the system's resolver, none if it cannot say within
+/// [`TIMEOUT`] (waiting for a turn included).
+async fn lookup(host: &str) -> Vec<SocketAddr> {
+    let host = host.to_owned();
+    let find = async move {
+        let permit = LOOKUPS.acquire().await.ok()?;
+        let found = tokio::task::spawn_blocking(move || {
+            // Freed when the resolver returns, not when the request stops waiting.
+            let _turn = permit;
+            std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 0))
+                .map(Iterator::collect::<Vec<_>>)
+        });
+        found.await.ok()?.ok()
+    };
+    tokio::time::timeout(TIMEOUT, find)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 impl Deliverer {

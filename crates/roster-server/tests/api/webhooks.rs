@@ -901,3 +901,35 @@ async fn slow_receivers_do_not_hold_up_another_teams_messages() {
         sent.elapsed()
     );
 }
+
+/// Registering or changing an endpoint checks its host with a name server, which may take
+/// the whole 10 s: it takes one of the caller's heavy-request slots, as a ping does, so one
+/// key cannot tie up the node's resolver threads with hosts that never answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checking_an_endpoint_s_host_takes_a_heavy_slot() {
+    let app = TestApp::with_webhooks(settings()).await;
+    let (org, admin) = app.team("Acme").await;
+    let (slow, url) = Receiver::start().await;
+    let hook = register(&app, org, &admin, &url, json!(["group.*"])).await;
+    slow.delay_ms.store(3000, Ordering::SeqCst);
+    let ping = format!(
+        "/api/organizations/{org}/webhooks/{}/ping/",
+        hook["id"].as_str().expect("id")
+    );
+    let hooks = format!("/api/organizations/{org}/webhooks/");
+    let body = json!({ "url": url });
+    // Four pings (the default number of heavy slots) wait on the slow receiver.
+    let pinged = |_| async { app.post(&ping).key(&admin).send().await.status };
+    let register_meanwhile = async {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        app.post(&hooks).key(&admin).json(&body).send().await.status
+    };
+    let (pings, meanwhile) = tokio::join!(
+        futures_util::future::join_all((0..4).map(pinged)),
+        register_meanwhile
+    );
+    assert!(pings.iter().all(|s| *s == StatusCode::OK), "{pings:?}");
+    assert_eq!(meanwhile, StatusCode::TOO_MANY_REQUESTS);
+    let res = app.post(&hooks).key(&admin).json(&body).send().await;
+    assert_eq!(res.status, StatusCode::CREATED);
+}
