@@ -342,6 +342,7 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         || (a == 100 && (64..128).contains(&b))
         || (a == 192 && b == 0 && c == 0)
+        || (a == 192 && b == 88 && c == 99)
         || (a == 198 && (18..20).contains(&b))
         || a >= 240)
 }
@@ -374,6 +375,7 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] & 0xffc0) == 0xfe80
         || (s[0] & 0xffc0) == 0xfec0
         || (s[0] == 0x2001 && s[1] == 0x0db8)
+        || s[..4] == [0x100, 0, 0, 0]
         || (s[0] == 0x2001 && s[1] < 0x0200))
 }
 
@@ -722,6 +724,8 @@ mod tests {
             "64:ff9b:1::808:808",
             "2002:a00:1::",
             "2001:db8::1",
+            "192.88.99.1",
+            "100::1",
         ] {
             let ip: IpAddr = private.parse().expect("address");
             assert!(!is_public(ip), "{private} passed");
