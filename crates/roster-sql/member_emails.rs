@@ -1,7 +1,10 @@
-//! Every address of a member's SCIM `emails` (the team's copy of them), kept in
-//! `membership_emails` beside the attributes, so that a SCIM filter on `emails.value` finds a
-//! member by any address through an index and not only by the account address. Written with
-//! the attributes, in their transaction; a membership's rows go with it (`ON DELETE CASCADE`).
+//! The addresses of a member's SCIM `emails` (the team's copy of them) other than their
+//! account address, kept in `membership_emails` beside the attributes, so that a SCIM filter on
+//! `emails.value` finds a member by any address through an index: the account address is
+//! found through `users`. Most identity providers send the account address alone, so most
+//! writes add no row. Written with the attributes, in their transaction; a membership's rows
+//! go with it (`ON DELETE CASCADE`); when a person's account address changes, the old one is
+//! kept for every membership with attributes, which may list it (`keep_old_address`).
 
 use crate::dialect::{Conn, Db, each_pair};
 use crate::other;
@@ -43,6 +46,7 @@ pub(crate) async fn keep_new(
         .flat_map(|(account, attributes)| {
             addresses(attributes)
                 .into_iter()
+                .filter(move |address| address != account)
                 .map(move |address| (account, address))
         })
         .collect();
@@ -52,7 +56,7 @@ pub(crate) async fn keep_new(
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO membership_emails (email_norm, membership_id) \
          SELECT p.b, m.id FROM {} p JOIN memberships m ON m.org_id = $1 AND m.email_norm = p.a \
-         ON CONFLICT DO NOTHING",
+         WHERE p.b <> p.a ON CONFLICT DO NOTHING",
         each_pair("$2")
     )))
     .bind(org)
@@ -88,12 +92,29 @@ pub(crate) async fn replace(
     }
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "INSERT INTO membership_emails (email_norm, membership_id) \
-         SELECT p.b, m.id FROM {} p JOIN memberships m ON m.org_id = $1 AND m.user_id = $2",
+         SELECT p.b, m.id FROM {} p JOIN memberships m ON m.org_id = $1 AND m.user_id = $2 \
+         WHERE p.b <> m.email_norm",
         each_pair("$3")
     )))
     .bind(org)
     .bind(user)
     .bind(json(&pairs)?)
+    .execute(&mut *conn)
+    .await
+    .map_err(other)?;
+    Ok(())
+}
+
+/// Before a person's account address changes: keeps the present one for each of their
+/// memberships with SCIM attributes, whose `emails` may list it (the lookup re-checks each
+/// user it finds against the filter, so a row too many costs nothing but a read).
+pub(crate) async fn keep_old_address(conn: &mut Conn, user: Uuid) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO membership_emails (email_norm, membership_id) \
+         SELECT email_norm, id FROM memberships WHERE user_id = $1 AND scim IS NOT NULL \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(user)
     .execute(&mut *conn)
     .await
     .map_err(other)?;

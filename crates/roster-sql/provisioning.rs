@@ -529,6 +529,7 @@ async fn change_email(
     .execute(&mut *conn)
     .await
     .map_err(conflict_on("emails"))?;
+    super::member_emails::keep_old_address(conn, id).await?;
     sqlx::query("UPDATE memberships SET email_norm = $2 WHERE user_id = $1")
         .bind(id)
         .bind(norm)

@@ -1,7 +1,7 @@
--- Every address of a member's SCIM `emails` (this team's copy, normalised), so that a SCIM
--- filter on `emails.value` finds a member by any of their addresses through an index, not
--- only by the account address (memberships.email_norm). Written with the membership's SCIM
--- attributes (roster-sql/provisioning.rs) and gone with the membership.
+-- The addresses of a member's SCIM `emails` (this team's copy, normalised) other than their
+-- account address (memberships.email_norm, found through users), so that a SCIM filter on
+-- `emails.value` finds a member by any of their addresses through an index. Written with the
+-- membership's SCIM attributes (roster-sql/member_emails.rs) and gone with the membership.
 CREATE TABLE membership_emails (
     email_norm    text   COLLATE "C" NOT NULL,
     membership_id bigint NOT NULL REFERENCES memberships (id) ON DELETE CASCADE,
@@ -14,4 +14,5 @@ SELECT DISTINCT lower(trim(e ->> 'value')), m.id
 FROM memberships m,
      jsonb_array_elements(CASE WHEN jsonb_typeof(m.scim::jsonb -> 'emails') = 'array'
                                THEN m.scim::jsonb -> 'emails' ELSE '[]'::jsonb END) e
-WHERE m.scim IS NOT NULL AND jsonb_typeof(e -> 'value') = 'string';
+WHERE m.scim IS NOT NULL AND jsonb_typeof(e -> 'value') = 'string'
+  AND lower(trim(e ->> 'value')) <> m.email_norm;

@@ -1,7 +1,7 @@
--- Every address of a member's SCIM `emails` (this team's copy, normalised), so that a SCIM
--- filter on `emails.value` finds a member by any of their addresses through an index, not
--- only by the account address (memberships.email_norm). Written with the membership's SCIM
--- attributes (roster-sql/provisioning.rs) and gone with the membership.
+-- The addresses of a member's SCIM `emails` (this team's copy, normalised) other than their
+-- account address (memberships.email_norm, found through users), so that a SCIM filter on
+-- `emails.value` finds a member by any of their addresses through an index. Written with the
+-- membership's SCIM attributes (roster-sql/member_emails.rs) and gone with the membership.
 CREATE TABLE membership_emails (
     email_norm    TEXT    NOT NULL,
     membership_id INTEGER NOT NULL REFERENCES memberships (id) ON DELETE CASCADE,
@@ -14,4 +14,5 @@ INSERT OR IGNORE INTO membership_emails (email_norm, membership_id)
 SELECT lower(trim(json_extract(e.value, '$.value'))), m.id
 FROM memberships m, json_each(m.scim, '$.emails') e
 WHERE m.scim IS NOT NULL AND json_valid(m.scim)
-  AND json_type(e.value, '$.value') = 'text';
+  AND json_type(e.value, '$.value') = 'text'
+  AND lower(trim(json_extract(e.value, '$.value'))) <> m.email_norm;

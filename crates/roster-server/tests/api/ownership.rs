@@ -336,6 +336,14 @@ async fn a_teams_copy_sent_back_keeps_what_another_team_changed() {
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.detail());
+    // Team A still finds him by the address its copy lists, his account's no longer.
+    let filter = "emails.value eq \"dan@a.example\"";
+    let q: String = form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+    let found = w
+        .scim("GET", &format!("/Users?filter={q}"), None)
+        .await
+        .json();
+    assert_eq!(found["totalResults"], 1, "{found}");
     // Team A's identity provider sends its copy back, as every sync cycle does, to suspend
     // him: the suspension is A's business; his name and address stay C's change.
     let res = w
