@@ -363,7 +363,7 @@ impl Memberships for Backend {
             }
             return Err(StoreError::not_a_person());
         }
-        if rules::is_reserved_address(&person.email) {
+        if rules::is_account_address(&person.email) {
             return Err(StoreError::not_a_person());
         }
         let user = users::ensure(&mut tx, person, now).await?;

@@ -49,6 +49,13 @@ pub fn is_reserved_address(email: &str) -> bool {
     email_domain(email).is_some_and(|d| is_reserved_domain(&d))
 }
 
+/// A service account's or deployment key's address (`*.roster.invalid`): an account belongs
+/// to the team that made it and never joins another as a person. (The first operator's
+/// `roster.localhost` address is a person's: it may be in teams, and in their exports.)
+pub fn is_account_address(email: &str) -> bool {
+    email_domain(email).is_some_and(|d| d == "roster.invalid" || d.ends_with(".roster.invalid"))
+}
+
 /// The domains of [`is_reserved_address`] (lower-case): no team may verify one, which would
 /// let it hold group memberships for other teams' accounts by email.
 pub fn is_reserved_domain(domain: &str) -> bool {
@@ -256,6 +263,8 @@ mod tests {
         assert!(!is_reserved_address("ann@roster.example"));
         assert!(!is_reserved_address("ann@notroster.invalid"));
         assert!(is_reserved_domain("service-account.roster.invalid"));
+        assert!(is_account_address("0f3a@deployment-key.roster.invalid"));
+        assert!(!is_account_address("operator@roster.localhost"));
         assert!(!is_reserved_domain("roster.example"));
     }
 

@@ -89,8 +89,8 @@ pub struct Rejection {
     pub message: String,
 }
 
-pub const NOT_A_PERSON: &str = "This address is one of Roster's own (a service account's, a \
-     deployment key's or the first operator's): it is never added to a team as a person.";
+pub const NOT_A_PERSON: &str = "This address is a service account's or a deployment key's: \
+     an account belongs to the team that made it and is never added to a team as a person.";
 
 pub const NOT_INVITABLE: &str = "Invitations are for people: this address belongs to a \
                                  service account, a deployment key or an operator.";
@@ -166,8 +166,8 @@ impl StoreError {
         }
     }
 
-    /// One of Roster's own addresses (an account's, the first operator's) named as a person
-    /// to add to a team: accounts are made with their team, through their own endpoints.
+    /// An account's address named as a person to add to a team: accounts are made with their
+    /// team, through their own endpoints.
     pub fn not_a_person() -> Self {
         StoreError::Invalid {
             field: Some("email"),
@@ -749,8 +749,8 @@ pub trait Memberships: Send + Sync {
 
     /// Finds or makes the person with `person.email` (taking `person.name` when one is given)
     /// and adds them as `add_member` does, in one transaction: a refused change leaves nobody
-    /// made or renamed. Roster's own addresses and accounts are refused (`not_a_person`):
-    /// an account belongs to the team that made it.
+    /// made or renamed. Accounts and their addresses are refused (`not_a_person`): an account
+    /// belongs to the team that made it.
     async fn add_person(
         &self,
         org: Uuid,

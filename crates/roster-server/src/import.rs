@@ -203,7 +203,7 @@ fn parse_row(
     );
     let address = address.ok_or("the email is empty")?;
     email::validate(address).map_err(|e| format!("email {address:?}: {e}"))?;
-    if rules::is_reserved_address(address) {
+    if rules::is_account_address(address) {
         return Err(format!("email {address:?}: {NOT_A_PERSON}"));
     }
     if let Some(n) = name {

@@ -277,15 +277,14 @@ fn json_line(value: &impl serde::Serialize) -> CliResult<String> {
     serde_json::to_string(value).map_err(|e| Failure::from(e.to_string()))
 }
 
-/// Validates the email (none of Roster's own: an account's, the first operator's) and the
-/// name, then finds or creates the person.
+/// Validates the email (no account's) and the name, then finds or creates the person.
 async fn person(
     store: &dyn Store,
     clock: &dyn Clock,
     address: &str,
     name: Option<String>,
 ) -> CliResult<Uuid> {
-    if roster_core::rules::is_reserved_address(address.trim()) {
+    if roster_core::rules::is_account_address(address.trim()) {
         return Err(format!("email {address:?}: {}", roster_core::store::NOT_A_PERSON).into());
     }
     let new = new_person(address, name)?;

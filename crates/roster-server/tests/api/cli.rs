@@ -101,6 +101,12 @@ fn operator_create_prints_only_a_new_key() {
     );
     assert!(!bad.status.success());
     assert!(bad.stdout.is_empty());
+    // The first operator, whose key was lost, gets a new one the same way.
+    let first_operator = roster(
+        dir.path(),
+        &["operator", "create", "--email", "operator@roster.localhost"],
+    );
+    assert!(is_key(stdout(&first_operator).trim_end()));
 }
 
 #[test]
