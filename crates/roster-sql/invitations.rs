@@ -465,11 +465,12 @@ impl Invitations for Backend {
         // Locked (against key rotation and revocation, which lock the person alike; memberships'
         // foreign keys need only a key share, which this does not block): a key issued or
         // revoked meanwhile must not slip past the check.
-        let person: Option<(Uuid, bool, bool, Option<i64>)> =
+        let person: Option<(Uuid, bool, bool, Option<i64>, bool)> =
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT u.id, u.service_account OR u.deployment_key_account OR u.is_operator, \
                  EXISTS (SELECT 1 FROM api_keys k WHERE k.user_id = u.id AND k.org_id IS NULL), \
-                 (SELECT m.role FROM memberships m WHERE m.org_id = $2 AND m.user_id = u.id) \
+                 (SELECT m.role FROM memberships m WHERE m.org_id = $2 AND m.user_id = u.id), \
+                 EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.org_id <> $2) \
              FROM users u WHERE u.email_norm = $1{}",
                 locks(" FOR NO KEY UPDATE OF u")
             )))
@@ -483,6 +484,7 @@ impl Invitations for Backend {
             barred: person.is_some_and(|p| p.1),
             proven_key: person.is_some_and(|p| p.2),
             member: person.and_then(|p| p.3).map(role).transpose()?,
+            elsewhere: person.is_some_and(|p| p.4),
         };
         let holders = email_domains::holders(&mut tx, std::slice::from_ref(&p.email_norm)).await?;
         let owner = rules::email_domain(&p.email).and_then(|d| holders.get(&d).copied());

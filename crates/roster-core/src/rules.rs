@@ -124,6 +124,8 @@ pub struct TokenInvitee {
     pub proven_key: bool,
     /// Their role in the inviting team, when they are in it already.
     pub member: Option<Role>,
+    /// They are in another team.
+    pub elsewhere: bool,
 }
 
 /// Which key an invitation token issues.
@@ -140,7 +142,7 @@ pub enum TokenKey {
 /// - someone who holds a proven key, an account or an operator gets none (404);
 /// - nor does an address on a domain another team owns (`owner`, of the address's verified
 ///   domain, is not `team`), unless mailed: that team's people are its to make;
-/// - nor does someone Roster knows who is not in the team, unless mailed or the team owns
+/// - nor does someone in another team who is not in this one, unless mailed or the team owns
 ///   their domain;
 /// - a member already in the team gets one only if the inviter (`granter`) could have given
 ///   them the role they have (else a manager's token would become an admin's key);
@@ -158,10 +160,10 @@ pub fn token_key(
     if invitee.barred || invitee.proven_key || (other_owner && !mailed) {
         return None;
     }
-    // Someone Roster knows who is not in this team is another team's person: an unmailed
-    // token takes them in only when the team owns their domain, as SCIM links them
-    // (`may_link`), so that no token joins them without their mailbox or reads their profile.
-    if invitee.exists && invitee.member.is_none() && !mailed && !team_owns {
+    // Someone in another team and not in this one is that team's person: an unmailed token
+    // takes them in only when the team owns their domain, as SCIM links them (`may_link`),
+    // so that no token joins them without their mailbox or reads their profile.
+    if invitee.elsewhere && invitee.member.is_none() && !mailed && !team_owns {
         return None;
     }
     if invitee
@@ -337,10 +339,23 @@ mod tests {
             Some(TokenKey::Confined)
         );
         assert_eq!(key(known, Role::Admin, none, true), Some(TokenKey::Proven));
+        let elsewhere = TokenInvitee {
+            elsewhere: true,
+            ..known
+        };
+        assert_eq!(
+            key(elsewhere, Role::Admin, none, false),
+            None,
+            "another team's"
+        );
+        assert_eq!(
+            key(elsewhere, Role::Admin, ours, false),
+            Some(TokenKey::Confined)
+        );
         assert_eq!(
             key(known, Role::Admin, none, false),
-            None,
-            "another team's person"
+            Some(TokenKey::Confined),
+            "in no team: a former member invited back"
         );
         assert_eq!(
             key(new, Role::Admin, theirs, false),
