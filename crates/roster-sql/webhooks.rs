@@ -610,7 +610,9 @@ impl Webhooks for Backend {
             .map_err(other)?
             .rows_affected()
             == 1;
-        if delivery.is_some_and(|d| rules::is_slow(d.latency_ms)) {
+        // Only while the claim is this node's: a try to settings an admin has since changed
+        // says nothing of the endpoint now.
+        if held && delivery.is_some_and(|d| rules::is_slow(d.latency_ms)) {
             sqlx::query("UPDATE webhooks SET slow_until = $2 WHERE id = $1")
                 .bind(id)
                 .bind(until(now, rules::SLOW_FOR))

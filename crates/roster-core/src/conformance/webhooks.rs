@@ -136,6 +136,19 @@ pub async fn claims_are_leases(store: Arc<dyn Store>) {
         manual: false,
         at: later,
     };
+    // From a node whose claim ended, it says nothing of the endpoint now.
+    assert!(
+        !store
+            .advance_webhook(a, created.id, &moved, Some(&slow), later, LEASE)
+            .await
+            .unwrap()
+    );
+    store.release_webhook(b, created.id).await.unwrap();
+    let still = store
+        .claim_webhooks(b, later, LEASE, 8, false)
+        .await
+        .unwrap();
+    assert_eq!((still.len(), still[0].slow), (1, false));
     assert!(
         store
             .advance_webhook(b, created.id, &moved, Some(&slow), later, LEASE)

@@ -48,21 +48,28 @@ pub struct Attempt {
 /// addresses it checked; no proxies, no redirects, a 10 s limit.
 pub struct Deliverer {
     pub settings: Settings,
-    /// The client, or why it could not be built (its TLS set-up failed): then `roster serve`
-    /// refuses to start, and a send says why it failed.
+    /// The worker's client, or why it could not be built (its TLS set-up failed): then
+    /// `roster serve` refuses to start, and a send says why it failed.
     client: Result<reqwest::Client, String>,
+    /// The client of the sends an admin asks for (pings, redeliveries), whose name lookups
+    /// share the node's bounded budget with the URL checks of registrations ([`LOOKUPS`]):
+    /// what requests start cannot take the worker's lookups, nor these the worker's.
+    asked: Result<reqwest::Client, String>,
 }
 
-/// Resolves host names for the client, keeping only names whose every address passes.
+/// Resolves host names for a client, keeping only names whose every address passes.
 struct CheckedResolver {
     allow_private: bool,
+    /// Lookups wait for a turn of [`LOOKUPS`] (requests' sends); the worker's are bounded by
+    /// the endpoints it serves at once.
+    bounded: bool,
 }
 
 impl Resolve for CheckedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let allow_private = self.allow_private;
+        let (allow_private, bounded) = (self.allow_private, self.bounded);
         Box::pin(async move {
-            let addrs = resolve(name.as_str(), allow_private)
+            let addrs = resolve(name.as_str(), allow_private, bounded)
                 .await
                 .map_err(ResolveRefused)?;
             Ok(Box::new(addrs.into_iter()) as Addrs)
@@ -84,8 +91,12 @@ impl std::error::Error for ResolveRefused {}
 
 /// The addresses of `host`, refused if there are none or any is not public; the refusal is
 /// the same whichever (`rules::refused_host`).
-async fn resolve(host: &str, allow_private: bool) -> Result<Vec<SocketAddr>, Refusal> {
-    let addrs = lookup(host).await;
+async fn resolve(
+    host: &str,
+    allow_private: bool,
+    bounded: bool,
+) -> Result<Vec<SocketAddr>, Refusal> {
+    let addrs = lookup(host, bounded).await;
     if addrs.is_empty()
         || !addrs
             .iter()
@@ -96,19 +107,24 @@ async fn resolve(host: &str, allow_private: bool) -> Result<Vec<SocketAddr>, Ref
     Ok(addrs)
 }
 
-/// System resolver calls running at once, node-wide. Each holds a thread of the blocking pool
-/// until the resolver answers, which a name server that never answers makes minutes; giving
-/// up on the request (after [`TIMEOUT`]) does not free it. Bounded, such names cost a few
-/// threads, not the pool every blocking task of the node shares.
+/// System resolver calls that requests start (URL checks, pings, redeliveries) running at
+/// once, node-wide. Each holds a thread of the blocking pool until the resolver answers, which
+/// a name server that never answers makes minutes; giving up on the request (after
+/// [`TIMEOUT`]) does not free it. Bounded, such names cost a few threads, not the pool every
+/// blocking task of the node shares, and never the worker's lookups.
 const LOOKUPS_AT_ONCE: usize = 16;
 static LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(LOOKUPS_AT_ONCE);
 
 /// The addresses of `host` by the system's resolver, none if it cannot say within
-/// [`TIMEOUT`] (waiting for a turn included).
-async fn lookup(host: &str) -> Vec<SocketAddr> {
+/// [`TIMEOUT`] (waiting for a turn of [`LOOKUPS`] included, when `bounded`).
+async fn lookup(host: &str, bounded: bool) -> Vec<SocketAddr> {
     let host = host.to_owned();
     let find = async move {
-        let permit = LOOKUPS.acquire().await.ok()?;
+        let permit = if bounded {
+            Some(LOOKUPS.acquire().await.ok()?)
+        } else {
+            None
+        };
         let found = tokio::task::spawn_blocking(move || {
             // Freed when the resolver returns, not when the request stops waiting.
             let _turn = permit;
@@ -126,23 +142,32 @@ async fn lookup(host: &str) -> Vec<SocketAddr> {
 
 impl Deliverer {
     pub fn new(settings: Settings) -> Self {
-        let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(CheckedResolver {
-                allow_private: settings.allow_private,
-            }))
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(TIMEOUT)
-            .connect_timeout(TIMEOUT)
-            .user_agent(concat!("Roster-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the webhook client: {e}"));
-        Deliverer { settings, client }
+        let client = |bounded| {
+            reqwest::Client::builder()
+                .dns_resolver(Arc::new(CheckedResolver {
+                    allow_private: settings.allow_private,
+                    bounded,
+                }))
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(TIMEOUT)
+                .connect_timeout(TIMEOUT)
+                .user_agent(concat!("Roster-Webhooks/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| format!("cannot build the webhook client: {e}"))
+        };
+        let (worker, asked) = (client(false), client(true));
+        Deliverer {
+            settings,
+            client: worker,
+            asked,
+        }
     }
 
     /// Whether messages can be sent: `Err` says why not.
     pub fn ready(&self) -> Result<(), String> {
-        self.client.as_ref().map(|_| ()).map_err(Clone::clone)
+        let both = self.client.as_ref().and(self.asked.as_ref());
+        both.map(|_| ()).map_err(Clone::clone)
     }
 
     /// Checks an endpoint's URL as an admin registers it: its form, and every address its
@@ -151,14 +176,38 @@ impl Deliverer {
         let allow = self.settings.allow_private;
         let target = rules::check_url(url, allow)?;
         if let TargetHost::Name(host) = target.host {
-            resolve(&host, allow).await?;
+            resolve(&host, allow, true).await?;
         }
         Ok(())
     }
 
-    /// POSTs `body`, signed with `secrets` as message `id`, to `url`. The URL is checked
-    /// again (an IP address written in it is not resolved, so its check is here).
+    /// The worker's send: POSTs `body`, signed with `secrets` as message `id`, to `url`. The
+    /// URL is checked again (an IP address written in it is not resolved, so its check is
+    /// here).
     pub async fn send(&self, url: &str, secrets: &[String], id: Uuid, body: Vec<u8>) -> Attempt {
+        self.send_with(&self.client, url, secrets, id, body).await
+    }
+
+    /// A send an admin asked for (a ping, a redelivery), as [`Deliverer::send`], its name
+    /// lookup in the requests' bounded budget.
+    pub async fn send_asked(
+        &self,
+        url: &str,
+        secrets: &[String],
+        id: Uuid,
+        body: Vec<u8>,
+    ) -> Attempt {
+        self.send_with(&self.asked, url, secrets, id, body).await
+    }
+
+    async fn send_with(
+        &self,
+        client: &Result<reqwest::Client, String>,
+        url: &str,
+        secrets: &[String],
+        id: Uuid,
+        body: Vec<u8>,
+    ) -> Attempt {
         let started = Instant::now();
         let failed = |error: String, started: Instant| Attempt {
             status_code: None,
@@ -169,7 +218,7 @@ impl Deliverer {
         if let Err(refused) = rules::check_url(url, self.settings.allow_private) {
             return failed(refused, started);
         }
-        let client = match &self.client {
+        let client = match client {
             Ok(client) => client,
             Err(e) => return failed(e.clone(), started),
         };

@@ -9,6 +9,7 @@ use crate::metrics::Metrics;
 use roster_core::audit::AuditEvent;
 use roster_core::webhooks::{self as rules, Claimed, NewDelivery, Progress, Source};
 use roster_core::{Clock, Store, StoreResult};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -30,6 +31,14 @@ const SLOW_AT_ONCE: u32 = AT_ONCE - 2;
 const TURN: Duration = Duration::from_secs(10);
 /// Events read at once: a member-list event may hold 100,000 people.
 const EVENTS_AT_ONCE: u32 = 4;
+
+/// The id of a task that ended, whether it returned or panicked.
+fn ended(done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
+    match done {
+        Ok((id, ())) => id,
+        Err(e) => e.id(),
+    }
+}
 
 pub struct Worker {
     pub store: Arc<dyn Store>,
@@ -55,61 +64,83 @@ impl Worker {
         let worker = Arc::new(self);
         let node = Uuid::new_v4();
         let mut serving = tokio::task::JoinSet::new();
-        // How many of those being served were slow when claimed (each task answers whether).
-        let mut slow = 0u32;
+        // The tasks serving endpoints that were slow when claimed: a task that ends, however
+        // it ends (a panic too), leaves the set.
+        let mut slow: HashSet<tokio::task::Id> = HashSet::new();
         loop {
-            while let Some(done) = serving.try_join_next() {
-                slow = slow.saturating_sub(u32::from(done.unwrap_or(false)));
+            while let Some(done) = serving.try_join_next_with_id() {
+                slow.remove(&ended(done));
             }
             let busy = u32::try_from(serving.len()).unwrap_or(AT_ONCE);
             let room = AT_ONCE.saturating_sub(busy);
             if room > 0 {
-                // Endpoints that answer promptly first; slow ones only into what is left of
-                // their own share.
-                let slow_room = room.min(SLOW_AT_ONCE.saturating_sub(slow));
-                match worker.claim(node, room, slow_room).await {
-                    Ok(claimed) if !claimed.is_empty() => {
-                        for hook in claimed {
-                            let (worker, was_slow) = (worker.clone(), hook.slow);
-                            slow += u32::from(was_slow);
-                            serving.spawn(async move {
-                                worker.serve(node, hook).await;
-                                was_slow
-                            });
+                let slow_busy = u32::try_from(slow.len()).unwrap_or(SLOW_AT_ONCE);
+                let claimed = worker.claim(node, room, slow_busy).await;
+                if !claimed.is_empty() {
+                    for hook in claimed {
+                        let (worker, was_slow) = (worker.clone(), hook.slow);
+                        let task = serving.spawn(async move { worker.serve(node, hook).await });
+                        if was_slow {
+                            slow.insert(task.id());
                         }
-                        continue;
                     }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "webhooks: cannot claim endpoints");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
+                    continue;
                 }
             }
             tokio::select! {
-                Some(done) = serving.join_next(), if !serving.is_empty() => {
-                    slow = slow.saturating_sub(u32::from(done.unwrap_or(false)));
+                Some(done) = serving.join_next_with_id(), if !serving.is_empty() => {
+                    slow.remove(&ended(done));
                 }
                 () = tokio::time::sleep(POLL) => {}
             }
         }
     }
 
-    /// Claims up to `room` endpoints that answer promptly, then up to `slow_room` of what is
-    /// left for slow ones.
-    async fn claim(&self, node: Uuid, room: u32, slow_room: u32) -> StoreResult<Vec<Claimed>> {
+    /// Claims endpoints for `room` free slots, `slow_busy` of the taken ones serving slow
+    /// endpoints: prompt ones first, slow ones into what is left of their share (at most
+    /// [`SLOW_AT_ONCE`] at once); but when no slow one is being served, one slow one first,
+    /// so that a steady stream of prompt work does not leave the slow ones waiting for good.
+    /// A failed claim is logged (and paced) and keeps what an earlier step took.
+    async fn claim(&self, node: Uuid, room: u32, slow_busy: u32) -> Vec<Claimed> {
         let now = self.clock.now();
-        let mut claimed = self
-            .store
-            .claim_webhooks(node, now, LEASE, room, false)
-            .await?;
-        let left = u32::try_from(claimed.len()).map_or(0, |n| room.saturating_sub(n));
-        let slow_room = slow_room.min(left);
-        if slow_room > 0 {
-            let slow = self.store.claim_webhooks(node, now, LEASE, slow_room, true);
-            claimed.extend(slow.await?);
+        let share = SLOW_AT_ONCE.saturating_sub(slow_busy);
+        let mut claimed: Vec<Claimed> = Vec::new();
+        let mut slow_taken = 0;
+        // (slow ones?, at most how many)
+        for (slow, most) in [
+            (true, u32::from(slow_busy == 0)),
+            (false, room),
+            (true, share),
+        ] {
+            let left = room.saturating_sub(u32::try_from(claimed.len()).unwrap_or(room));
+            let mut limit = most.min(left);
+            if slow {
+                limit = limit.min(share.saturating_sub(slow_taken));
+            }
+            if limit == 0 {
+                continue;
+            }
+            match self
+                .store
+                .claim_webhooks(node, now, LEASE, limit, slow)
+                .await
+            {
+                Ok(more) => {
+                    if slow {
+                        slow_taken += u32::try_from(more.len()).unwrap_or(limit);
+                    }
+                    claimed.extend(more);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhooks: cannot claim endpoints");
+                    if claimed.is_empty() {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    break;
+                }
+            }
         }
-        Ok(claimed)
+        claimed
     }
 
     async fn serve(&self, node: Uuid, claimed: Claimed) {
