@@ -114,12 +114,20 @@ impl Lines {
         Ok(rows)
     }
 
-    /// The lines without those at `skip` (positions), as a JSON array body. A list whose every
-    /// line is left out is refused: applied, it would remove everyone, which is never what a
-    /// list of people meant (a file read the wrong way rejects every line).
+    /// The lines without those at `skip` (positions), as a JSON array body. A list that keeps
+    /// nobody is refused: applied, it would remove everyone, which is never what a list of
+    /// people meant (a file read the wrong way rejects every line; an empty one names nobody).
+    /// Removing everyone is done member by member, or by the API.
     pub fn body(&self, skip: &[usize]) -> Result<Vec<u8>, String> {
         let kept: Vec<&Value> = self.kept(skip).map(|i| &self.items[i]).collect();
-        if kept.is_empty() && !self.items.is_empty() {
+        if self.items.is_empty() {
+            return Err(
+                "This list names nobody, so applying it would remove everyone: nothing \
+                 was changed."
+                    .into(),
+            );
+        }
+        if kept.is_empty() {
             return Err(format!(
                 "None of the list's {} lines can be used, so applying it would remove everyone: \
                  nothing was changed. Check that the file has an email column or one address a line.",

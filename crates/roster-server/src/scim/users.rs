@@ -155,21 +155,51 @@ pub async fn replace(
     ScimJson(body): ScimJson,
 ) -> ScimResult<Response> {
     let id = resource_id(&id)?;
-    let present = one(&state, &team, id).await?;
-    let mut write = parse(&body, Some(&present))?;
-    keep_what_the_team_had(&mut write, &present, &team);
-    let user = state
-        .store
-        .update_provisioned_user(
-            team.org,
-            id,
-            if_match(&headers),
-            &write,
-            state.clock.now(),
-            team.origin(),
-        )
-        .await?;
+    let user = rewrite(&state, &team, id, if_match(&headers), |present| {
+        parse(&body, Some(present))
+    })
+    .await?;
     respond(StatusCode::OK, &user, &team, query.as_deref())
+}
+
+/// Writes what `write` makes of the user as read, under that version: a change made meanwhile
+/// by someone else (another team renaming the person, say) shows as a version conflict, and
+/// the write is made again of the new state, unless the client named the version it meant
+/// (`wanted`, its `If-Match`), which then must be the present one.
+async fn rewrite(
+    state: &AppState,
+    team: &ScimTeam,
+    id: Uuid,
+    wanted: Option<i64>,
+    write: impl Fn(&ProvisionedUser) -> ScimResult<UserWrite>,
+) -> ScimResult<ProvisionedUser> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let present = one(state, team, id).await?;
+        if wanted.is_some_and(|v| v != present.version) {
+            return Err(roster_core::StoreError::Conflict { field: "version" }.into());
+        }
+        let mut change = write(&present)?;
+        keep_what_the_team_had(&mut change, &present, team);
+        match state
+            .store
+            .update_provisioned_user(
+                team.org,
+                id,
+                Some(present.version),
+                &change,
+                state.clock.now(),
+                team.origin(),
+            )
+            .await
+        {
+            Ok(user) => return Ok(user),
+            Err(roster_core::StoreError::Conflict { field: "version" })
+                if wanted.is_none() && attempts < 5 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// The person's email and name are every team's, and another team (one that owns their
@@ -200,38 +230,14 @@ pub async fn patch(
 ) -> ScimResult<Response> {
     let id = resource_id(&id)?;
     let request = PatchRequest::parse(&body)?;
-    let wanted = if_match(&headers);
-    // The operations apply to the resource as read; a change made meanwhile by someone else
-    // shows as a version conflict, and the PATCH is applied again to the new state.
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let present = one(&state, &team, id).await?;
-        if wanted.is_some_and(|v| v != present.version) {
-            return Err(roster_core::StoreError::Conflict { field: "version" }.into());
-        }
-        let mut resource = render(&present, &team.base);
+    // The operations apply to the resource as read (again, if it changed meanwhile).
+    let user = rewrite(&state, &team, id, if_match(&headers), |present| {
+        let mut resource = render(present, &team.base);
         request.apply(&mut resource)?;
-        let mut write = parse(&resource, Some(&present))?;
-        keep_what_the_team_had(&mut write, &present, &team);
-        match state
-            .store
-            .update_provisioned_user(
-                team.org,
-                id,
-                Some(present.version),
-                &write,
-                state.clock.now(),
-                team.origin(),
-            )
-            .await
-        {
-            Ok(user) => return respond(StatusCode::OK, &user, &team, query.as_deref()),
-            Err(roster_core::StoreError::Conflict { field: "version" })
-                if wanted.is_none() && attempts < 5 => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
+        parse(&resource, Some(present))
+    })
+    .await?;
+    respond(StatusCode::OK, &user, &team, query.as_deref())
 }
 
 pub async fn delete(

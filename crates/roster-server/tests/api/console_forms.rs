@@ -208,6 +208,12 @@ async fn a_list_read_the_wrong_way_never_removes_everyone() {
         text(&res)
     );
     assert!(!text(&res).contains("Apply this change"));
+    // Nor is an empty list, or a header alone.
+    for empty in ["", "email,name\n"] {
+        let res = browser.post(&app, &preview, &[("list", empty)]).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", text(&res));
+        assert!(text(&res).contains("names nobody"), "{}", text(&res));
+    }
     // Nor does a confirmation that leaves every line out apply.
     let res = browser
         .post(
