@@ -15,6 +15,7 @@ use uuid::Uuid;
 pub mod bulk;
 pub mod idempotency;
 pub mod lists;
+pub mod people;
 pub mod provisioning;
 pub mod sessions;
 pub mod webhooks;
@@ -49,6 +50,7 @@ macro_rules! conformance_tests {
             campaign_members_keep_data_exactly = campaign_members_keep_data_exactly,
             group_lists_name_each_members_campaigns = lists::group_lists_name_each_members_campaigns,
             accounts_are_revoked_with_their_user = accounts_are_revoked_with_their_user,
+            accounts_stay_in_their_team = people::accounts_stay_in_their_team,
             invitations_are_accepted_once = invitations_are_accepted_once,
             import_is_all_or_nothing = import_is_all_or_nothing,
             concurrent_replaces_serialize = concurrent_replaces_serialize,

@@ -321,17 +321,8 @@ pub async fn replace(
         form.get("list"),
         state.config.max_items,
         state.config.max_body_bytes,
-    )
-    .map_err(|message| Problem {
-        status: StatusCode::BAD_REQUEST,
-        message,
-    })?;
-    let body = lines
-        .body(&lists::parse_skip(form.get("skip")))
-        .map_err(|message| Problem {
-            status: StatusCode::BAD_REQUEST,
-            message,
-        })?;
+    );
+    let body = lists::confirmed(lines, &form)?;
     let answer = campaign_members::replace(
         State(state.clone()),
         session.api_caller(),

@@ -338,17 +338,8 @@ pub async fn replace(
     let Posted { session, form } = posted;
     let team = team(&state, &session, &org, Needs::Manager).await?;
     let group = group(&state, &team, &gid).await?;
-    let lines =
-        Lines::emails(form.get("list"), state.config.max_items).map_err(|message| Problem {
-            status: StatusCode::BAD_REQUEST,
-            message,
-        })?;
-    let body = lines
-        .body(&lists::parse_skip(form.get("skip")))
-        .map_err(|message| Problem {
-            status: StatusCode::BAD_REQUEST,
-            message,
-        })?;
+    let lines = Lines::emails(form.get("list"), state.config.max_items);
+    let body = lists::confirmed(lines, &form)?;
     let answer = group_memberships::replace(
         State(state.clone()),
         session.api_caller(),

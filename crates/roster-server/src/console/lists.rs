@@ -8,7 +8,7 @@
 //! so that a list changed by someone else in between is refused rather than changed blindly.
 
 use super::html;
-use super::{Refusal, answered};
+use super::{Problem, Refusal, answered};
 use crate::error::{ApiError, ApiResult};
 use axum::response::Response;
 use maud::{Markup, html};
@@ -186,6 +186,19 @@ impl Preview {
         let all: Vec<String> = self.skip().iter().map(usize::to_string).collect();
         all.join(",")
     }
+}
+
+/// The body a confirmation applies: its list as read (`lines`), without the lines the
+/// preview left out (the form's `skip`); a list that cannot be read or keeps nobody is a 400.
+pub fn confirmed(lines: Result<Lines, String>, form: &super::Form) -> Result<Vec<u8>, Problem> {
+    let refused = |message| Problem {
+        status: axum::http::StatusCode::BAD_REQUEST,
+        message,
+    };
+    lines
+        .map_err(refused)?
+        .body(&parse_skip(form.get("skip")))
+        .map_err(refused)
 }
 
 /// Positions as a form field carried them (anything else is ignored).
