@@ -505,9 +505,15 @@ impl Webhooks for Backend {
              AND (w.lease_until IS NULL OR w.lease_until < $1) \
              AND EXISTS (SELECT 1 FROM audit_events e \
                          WHERE e.org_id = w.org_id AND e.seq > w.after_seq)";
-        // A read first, on the readers: an idle poll never takes SQLite's write lock.
+        let pace = if slow {
+            "w.slow_until > $1"
+        } else {
+            "(w.slow_until IS NULL OR w.slow_until <= $1)"
+        };
+        // A read first, on the readers: an idle poll (or one for the slow endpoints when
+        // none is due) never takes SQLite's write lock.
         let due: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT EXISTS (SELECT 1 FROM webhooks w WHERE {DUE})"
+            "SELECT EXISTS (SELECT 1 FROM webhooks w WHERE {DUE} AND {pace})"
         )))
         .bind(ts(now))
         .fetch_one(self.reads())
@@ -516,11 +522,6 @@ impl Webhooks for Backend {
         if !due {
             return Ok(Vec::new());
         }
-        let pace = if slow {
-            "w.slow_until > $1"
-        } else {
-            "(w.slow_until IS NULL OR w.slow_until <= $1)"
-        };
         let rows: Vec<ClaimRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "UPDATE webhooks SET lease_owner = $2, lease_until = $3 WHERE id IN \
              (SELECT w.id FROM webhooks w WHERE {DUE} AND {pace} \
