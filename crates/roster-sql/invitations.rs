@@ -84,21 +84,19 @@ async fn get<'e>(db: impl sqlx::Executor<'e, Database = Db>, id: Uuid) -> StoreR
     row.ok_or(StoreError::NotFound)?.try_into()
 }
 
-pub(crate) async fn create(
-    store: &Backend,
+/// Whether `new` may be made (the errors of `Invitations::create_invitation`), and the role of
+/// the pending invitation of the same email it would replace, if any.
+async fn admissible(
+    conn: &mut Conn,
     org: Uuid,
-    new: NewInvitation,
-    now: Timestamp,
-    origin: &Origin,
-) -> StoreResult<Invitation> {
+    new: &NewInvitation,
+    email_norm: &str,
+) -> StoreResult<Option<i64>> {
     if !rules::may_invite(new.by, new.role) {
         return Err(StoreError::Forbidden(
             "Only admins may invite with the admin role.".into(),
         ));
     }
-    let email_norm = email::normalize(&new.email);
-    let mut tx = store.write().await?;
-    lock_team(&mut tx, org, TeamLock::Members).await?;
     // Whom the address belongs to: accounts and operators are never invited, members need not.
     let known: Option<(bool, bool)> = sqlx::query_as(
         "SELECT u.service_account OR u.deployment_key_account OR u.is_operator, \
@@ -106,8 +104,8 @@ pub(crate) async fn create(
          FROM users u WHERE u.email_norm = $2",
     )
     .bind(org)
-    .bind(&email_norm)
-    .fetch_optional(&mut *tx)
+    .bind(email_norm)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(other)?;
     match known {
@@ -115,21 +113,37 @@ pub(crate) async fn create(
         Some((_, true)) => return Err(StoreError::Conflict { field: "email" }),
         _ => {}
     }
-    // A new invitation of the same email replaces the pending one (and its token), if the
-    // inviter could have made that one.
+    // The pending one is replaced only if the inviter could have made it.
     let pending: Option<i64> =
         sqlx::query_scalar("SELECT role FROM invitations WHERE org_id = $1 AND email_norm = $2")
             .bind(org)
-            .bind(&email_norm)
-            .fetch_optional(&mut *tx)
+            .bind(email_norm)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(other)?;
-    if let Some(r) = pending {
-        if !rules::may_invite(new.by, role(r)?) {
-            return Err(StoreError::Forbidden(
-                "A pending invitation with the admin role can only be replaced by an admin.".into(),
-            ));
-        }
+    if let Some(r) = pending
+        && !rules::may_invite(new.by, role(r)?)
+    {
+        return Err(StoreError::Forbidden(
+            "A pending invitation with the admin role can only be replaced by an admin.".into(),
+        ));
+    }
+    Ok(pending)
+}
+
+pub(crate) async fn create(
+    store: &Backend,
+    org: Uuid,
+    new: NewInvitation,
+    now: Timestamp,
+    origin: &Origin,
+) -> StoreResult<Invitation> {
+    let email_norm = email::normalize(&new.email);
+    let mut tx = store.write().await?;
+    lock_team(&mut tx, org, TeamLock::Members).await?;
+    let pending = admissible(&mut tx, org, &new, &email_norm).await?;
+    // A new invitation of the same email replaces the pending one (and its token).
+    if pending.is_some() {
         sqlx::query("DELETE FROM invitations WHERE org_id = $1 AND email_norm = $2")
             .bind(org)
             .bind(&email_norm)
@@ -354,6 +368,14 @@ impl Invitations for Backend {
     ) -> StoreResult<Invitation> {
         let _writing = self.changes.writing();
         create(self, org, invitation, now, origin).await
+    }
+
+    async fn check_invitation(&self, org: Uuid, invitation: &NewInvitation) -> StoreResult<()> {
+        let mut conn = self.reads().acquire().await.map_err(other)?;
+        let email_norm = email::normalize(&invitation.email);
+        admissible(&mut conn, org, invitation, &email_norm)
+            .await
+            .map(|_| ())
     }
 
     async fn list_invitations(

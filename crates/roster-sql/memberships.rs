@@ -83,7 +83,7 @@ pub(crate) async fn add(
     .bind(ts(now))
     .fetch_optional(&mut *conn)
     .await
-    .map_err(other)?;
+    .map_err(crate::tx::user_name_taken)?;
     let id = id.ok_or(StoreError::NotFound)?;
     sqlx::query(
         "UPDATE group_memberships SET user_id = $2 \

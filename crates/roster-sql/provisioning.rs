@@ -21,7 +21,7 @@ use roster_core::provisioning::{
     self, GroupKey, GroupWrite, MemberChange, ProvisionedGroup, ProvisionedUser, UserKey, UserWrite,
 };
 use roster_core::store::Provisioning;
-use roster_core::{Origin, StoreError, StoreResult, Timestamp};
+use roster_core::{Origin, StoreError, StoreResult, Timestamp, rules};
 use serde_json::json;
 use sqlx::{FromRow, QueryBuilder};
 use std::collections::{HashMap, HashSet};
@@ -198,17 +198,22 @@ pub(crate) async fn create_users(
     .into_iter()
     .collect();
     // The people already known by these emails: their names, and what the linking rule needs.
-    let known: Vec<(String, String, bool, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT u.email_norm, u.name, u.service_account OR u.deployment_key_account, EXISTS \
-                (SELECT 1 FROM memberships m WHERE m.org_id = $1 AND m.user_id = u.id) \
-         FROM users u WHERE u.email_norm {}",
-        in_texts("$2")
-    )))
-    .bind(org)
-    .bind(texts(&emails)?)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(other)?;
+    let known: Vec<(String, String, bool, bool, bool)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT u.email_norm, u.name, u.service_account OR u.deployment_key_account, EXISTS \
+                    (SELECT 1 FROM memberships m WHERE m.org_id = $1 AND m.user_id = u.id), \
+                    u.is_operator \
+             FROM users u WHERE u.email_norm {}",
+            in_texts("$2")
+        )))
+        .bind(org)
+        .bind(texts(&emails)?)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(other)?;
+    // An operator may be linked, never renamed (`rules::may_rewrite_person`).
+    let operators: HashSet<String> = known.iter().filter(|k| k.4).map(|k| k.0.clone()).collect();
+    let known: Vec<_> = known.into_iter().map(|k| (k.0, k.1, k.2, k.3)).collect();
     let verified = email_domains::verified(&mut tx, org).await?;
     let holders = email_domains::holders(&mut tx, &emails).await?;
     let (barred, linked) = provisioning::linking(org, &emails, &known, &verified, &holders);
@@ -239,6 +244,7 @@ pub(crate) async fn create_users(
         .filter(|r| {
             r.name
                 .is_some_and(|n| names_now.get(r.email_norm).is_some_and(|&o| o != n))
+                && rules::may_rewrite_person(1, true, operators.contains(r.email_norm))
         })
         .collect();
     if !renamed.is_empty() {
@@ -530,12 +536,14 @@ async fn change_email(
     .await
     .map_err(conflict_on("emails"))?;
     super::member_emails::keep_old_address(conn, id).await?;
+    // Another member's userName equal to the new address, in any of the person's teams, keeps
+    // it from them: read as any taken address, naming no team.
     sqlx::query("UPDATE memberships SET email_norm = $2 WHERE user_id = $1")
         .bind(id)
         .bind(norm)
         .execute(&mut *conn)
         .await
-        .map_err(conflict_on("userName"))?;
+        .map_err(conflict_on("emails"))?;
     sqlx::query("UPDATE group_memberships SET email = $2, email_norm = $3 WHERE user_id = $1")
         .bind(id)
         .bind(address)

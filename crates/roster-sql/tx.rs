@@ -30,6 +30,15 @@ pub(crate) fn conflict_on(field: &'static str) -> impl Fn(sqlx::Error) -> StoreE
     }
 }
 
+/// Maps a violation of `memberships_user_name` by a membership made without a userName (keyed
+/// by its email) to [`StoreError::user_name_taken`], anything else as [`other`] does.
+pub(crate) fn user_name_taken(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::user_name_taken(),
+        _ => other(e),
+    }
+}
+
 /// How a transaction holds its team's row.
 #[derive(Clone, Copy)]
 pub(crate) enum TeamLock {

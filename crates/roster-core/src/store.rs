@@ -151,8 +151,9 @@ impl StoreError {
     /// their email's domain.
     pub fn person_not_owned() -> Self {
         StoreError::Forbidden(
-            "This person belongs to other organizations too: only an organization that owns \
-             their email's verified domain may change their email or name."
+            "This person's email and name are not this organization's to change: they are a \
+             server operator, or they belong to other organizations too and only one that owns \
+             their email's verified domain may change them."
                 .into(),
         )
     }
@@ -172,6 +173,17 @@ impl StoreError {
         StoreError::Invalid {
             field: Some("email"),
             message: NOT_A_PERSON.into(),
+        }
+    }
+
+    /// A person joining a team whose address is already another member's SCIM `userName`
+    /// there (the name under which the team's identity provider finds that member).
+    pub fn user_name_taken() -> Self {
+        StoreError::Invalid {
+            field: Some("email"),
+            message: "This email is another member's userName in this organization (set by its \
+                      identity provider)."
+                .into(),
         }
     }
 
@@ -1074,6 +1086,11 @@ pub trait Invitations: Send + Sync {
         now: Timestamp,
         origin: &Origin,
     ) -> StoreResult<Invitation>;
+
+    /// Whether `create_invitation` would make `invitation` now (its errors), changing nothing:
+    /// checked before an invitation is mailed, so that a mail that cannot be sent leaves the
+    /// pending invitation it would have replaced.
+    async fn check_invitation(&self, org: Uuid, invitation: &NewInvitation) -> StoreResult<()>;
 
     /// The team's pending invitations, oldest first.
     async fn list_invitations(

@@ -149,9 +149,9 @@ async fn apply(
         .bind(org),
     )
     .await?;
-    let members_added = affected(
-        conn,
-        sqlx::query(
+    // An address that is another member's userName in the team is refused (the unique key
+    // of a membership's userName or, lacking one, its email).
+    let members_added = sqlx::query(
             "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at) \
              SELECT $1, u.id, u.email_norm, coalesce(r.role, o.default_role), $2 \
              FROM import_rows r JOIN users u ON u.email_norm = r.email_norm \
@@ -160,9 +160,11 @@ async fn apply(
              ORDER BY r.pos",
         )
         .bind(org)
-        .bind(now),
-    )
-    .await?;
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(crate::tx::user_name_taken)?
+        .rows_affected();
     let group_ids: Vec<Uuid> = group_names.iter().map(|_| Uuid::now_v7()).collect();
     let groups_created = affected(
         conn,

@@ -150,12 +150,16 @@ pub(crate) fn other(e: sqlx::Error) -> StoreError {
         // Class 08: connection exceptions; 53: out of resources (connections, memory); 57:
         // the server shutting down, starting, or cancelling the statement; 58: the server's
         // own I/O; 40001, 40P01: serialization failure and deadlock (the transaction was
-        // rolled back); 55P03: a lock not available.
+        // rolled back); 55P03: a lock not available; 3D000, 28000, 28P01: a new connection
+        // refused (the database dropped, the role or its password no longer accepted).
         (_, Some(code))
             if code
                 .get(..2)
                 .is_some_and(|class| ["08", "53", "57", "58"].contains(&class))
-                || matches!(code, "40001" | "40P01" | "55P03") =>
+                || matches!(
+                    code,
+                    "40001" | "40P01" | "55P03" | "3D000" | "28000" | "28P01"
+                ) =>
         {
             StoreError::Unavailable(e.to_string())
         }

@@ -128,10 +128,12 @@ pub(crate) async fn change_members(
         MemberChange::Remove(ids) => {
             // The people's memberships first (the only condition an index can serve there is
             // user_id), then those of this group: O(ids) even when the planner believes the
-            // group empty and would scan it by group_id.
+            // group empty and would scan it by group_id. Service accounts and deployment keys
+            // stay, as in a replace: SCIM never shows them.
             sqlx::query(
                 "WITH theirs AS MATERIALIZED (SELECT id, group_id FROM group_memberships \
-                     WHERE user_id = ANY($2::uuid[])) \
+                     WHERE user_id = ANY($2::uuid[]) \
+                       AND user_id NOT IN (SELECT user_id FROM accounts)) \
                  DELETE FROM group_memberships WHERE id IN \
                      (SELECT id FROM theirs WHERE group_id = $1)",
             )

@@ -28,6 +28,15 @@ pub struct PatchRequest {
     pub operations: Vec<PatchOperation>,
 }
 
+/// The most operations one PATCH may carry: identity providers send a handful (a group's
+/// members travel as value lists), and each operation costs up to a pass over the resource.
+pub const MAX_OPERATIONS: usize = 1000;
+/// The most values a multi-valued attribute may hold, checked as each operation applies (and
+/// again by the server's schema check), so that no PATCH works on longer lists than a resource
+/// can keep: a value list of thousands, appended one by one without repeats, is refused after
+/// a hundred instead of costing the square of its length.
+pub const MAX_VALUES: usize = 100;
+
 /// Attributes that are booleans, so `"True"`/`"False"` strings are read as booleans.
 const BOOLEANS: &[&str] = &["active", "primary"];
 /// Attributes a client may not set; values for them are ignored.
@@ -49,6 +58,12 @@ impl PatchRequest {
             .ok_or_else(|| {
                 syntax("a PATCH request needs an \"Operations\" array of one or more")
             })?;
+        if operations.len() > MAX_OPERATIONS {
+            return Err(ScimError::bad_request(
+                ScimType::InvalidValue,
+                format!("a PATCH request holds at most {MAX_OPERATIONS} operations"),
+            ));
+        }
         let operations = operations
             .iter()
             .map(|raw| {
@@ -91,6 +106,7 @@ impl PatchRequest {
         let mut draft = resource.clone();
         for op in &self.operations {
             apply_one(&mut draft, op)?;
+            within_bounds(&draft)?;
         }
         *resource = draft;
         Ok(())
@@ -106,7 +122,7 @@ impl PatchRequest {
                     if path.attr.is("members")
                         || path.attr.attr.eq_ignore_ascii_case("members") =>
                 {
-                    steps.push(member_step(op, path)?);
+                    steps.extend(member_step(op, path)?);
                 }
                 Some(_) => rest.push(op.clone()),
                 None => {
@@ -117,6 +133,10 @@ impl PatchRequest {
                     let mut others = Map::new();
                     for (key, value) in map {
                         if key.eq_ignore_ascii_case("members") {
+                            // A null is ignored, as for any attribute: it empties no group.
+                            if value.is_null() {
+                                continue;
+                            }
                             let ids = member_ids(value)?;
                             steps.push(match op.op {
                                 PatchOp::Add => MemberStep::Add(ids),
@@ -140,6 +160,30 @@ impl PatchRequest {
     }
 }
 
+/// Refuses a resource with a multi-valued attribute (of the core schema or an extension's
+/// object) longer than [`MAX_VALUES`].
+fn within_bounds(resource: &Value) -> Result<(), ScimError> {
+    let Value::Object(object) = resource else {
+        return Ok(());
+    };
+    let nested = object.values().filter_map(Value::as_object).flatten();
+    for (name, value) in object.iter().chain(nested) {
+        if let Value::Array(items) = value
+            && items.len() > MAX_VALUES
+        {
+            return Err(too_many_values(name));
+        }
+    }
+    Ok(())
+}
+
+fn too_many_values(name: &str) -> ScimError {
+    ScimError::bad_request(
+        ScimType::InvalidValue,
+        format!("{name} holds more than {MAX_VALUES} items."),
+    )
+}
+
 /// A change to a group's members, by member id (the server checks the ids).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MemberStep {
@@ -152,7 +196,6 @@ pub enum MemberStep {
 fn member_ids(value: &Value) -> Result<Vec<String>, ScimError> {
     let items = match value {
         Value::Array(items) => items.iter().collect::<Vec<_>>(),
-        Value::Null => Vec::new(),
         one => vec![one],
     };
     items
@@ -185,7 +228,9 @@ fn filtered_ids(filter: &Filter, ids: &mut Vec<String>) -> Result<(), ScimError>
     }
 }
 
-fn member_step(op: &PatchOperation, path: &PatchPath) -> Result<MemberStep, ScimError> {
+/// The step an operation on `members` makes; none for an add or replace whose value is null
+/// (ignored, as for any attribute), and a remove's null value is as if none were given.
+fn member_step(op: &PatchOperation, path: &PatchPath) -> Result<Option<MemberStep>, ScimError> {
     if path.attr.sub.is_some() || path.sub.is_some() {
         return Err(ScimError::bad_request(
             ScimType::InvalidPath,
@@ -196,21 +241,27 @@ fn member_step(op: &PatchOperation, path: &PatchPath) -> Result<MemberStep, Scim
         let mut ids = Vec::new();
         filtered_ids(filter, &mut ids)?;
         return match op.op {
-            PatchOp::Remove => Ok(MemberStep::Remove(ids)),
+            PatchOp::Remove => Ok(Some(MemberStep::Remove(ids))),
             _ => Err(ScimError::bad_request(
                 ScimType::InvalidPath,
                 "add and replace members without a filter",
             )),
         };
     }
-    let ids = op.value.as_ref().map(member_ids).transpose()?;
+    let ids = op
+        .value
+        .as_ref()
+        .filter(|v| !v.is_null())
+        .map(member_ids)
+        .transpose()?;
     Ok(match (op.op, ids) {
-        (PatchOp::Add, ids) => MemberStep::Add(ids.unwrap_or_default()),
-        (PatchOp::Replace, ids) => MemberStep::ReplaceAll(ids.unwrap_or_default()),
+        (_, None) if op.op != PatchOp::Remove => None,
+        (PatchOp::Add, ids) => Some(MemberStep::Add(ids.unwrap_or_default())),
+        (PatchOp::Replace, ids) => Some(MemberStep::ReplaceAll(ids.unwrap_or_default())),
         // Entra removes some members with a value list (an empty one removes nobody);
         // without one, all go.
-        (PatchOp::Remove, Some(ids)) => MemberStep::Remove(ids),
-        (PatchOp::Remove, None) => MemberStep::RemoveAll,
+        (PatchOp::Remove, Some(ids)) => Some(MemberStep::Remove(ids)),
+        (PatchOp::Remove, None) => Some(MemberStep::RemoveAll),
     })
 }
 
@@ -376,23 +427,36 @@ fn apply_one(resource: &mut Value, op: &PatchOperation) -> Result<(), ScimError>
         (Some(filter), op_kind) => {
             let object = container(resource, &path.attr)?;
             let key = key_of(object, &path.attr.attr);
-            let Some(Value::Array(items)) = object.get_mut(&key) else {
-                return if op_kind == PatchOp::Remove {
-                    Ok(())
-                } else {
-                    Err(no_target(format!("no {} to filter", path.attr.attr)))
-                };
-            };
             let exact = |_: &AttrPath| false;
+            let matched = |v: &Value| filter.matches(v, &exact);
+            if op_kind != PatchOp::Remove
+                && !object
+                    .get(&key)
+                    .and_then(Value::as_array)
+                    .is_some_and(|items| items.iter().any(matched))
+            {
+                // Entra sets a value the filter names that is not there yet (a first work
+                // phone: `add phoneNumbers[type eq "work"].value`): the value is made, as RFC
+                // 7644 3.5.2.3 treats a replace of an attribute that does not exist as an add.
+                let item = new_item(filter, path.sub.as_deref(), value)
+                    .ok_or_else(|| no_target("no value matches the path's filter"))?;
+                match object.get_mut(&key) {
+                    Some(Value::Array(items)) => items.push(item),
+                    _ => {
+                        object.insert(key, Value::Array(vec![item]));
+                    }
+                }
+                return Ok(());
+            }
+            let Some(Value::Array(items)) = object.get_mut(&key) else {
+                return Ok(());
+            };
             let matching: Vec<usize> = items
                 .iter()
                 .enumerate()
-                .filter(|(_, v)| filter.matches(v, &exact))
+                .filter(|(_, v)| matched(v))
                 .map(|(i, _)| i)
                 .collect();
-            if matching.is_empty() && op_kind != PatchOp::Remove {
-                return Err(no_target("no value matches the path's filter"));
-            }
             for &i in matching.iter().rev() {
                 match (op_kind, &path.sub) {
                     (PatchOp::Remove, None) => {
@@ -422,6 +486,37 @@ fn apply_one(resource: &mut Value, op: &PatchOperation) -> Result<(), ScimError>
     }
 }
 
+/// The value a filter of `eq` comparisons (joined by `and`) names, such as `type eq "work"`,
+/// with `value` as its sub-attribute `sub` (or, without one, its other sub-attributes): what an
+/// add or replace through that filter makes when no value matches it. None for any other
+/// filter, which names no one value.
+fn new_item(filter: &Filter, sub: Option<&str>, value: Option<Value>) -> Option<Value> {
+    fn named(filter: &Filter, item: &mut Map<String, Value>) -> bool {
+        match filter {
+            Filter::Compare(path, CompareOp::Eq, v)
+                if path.schema.is_none() && path.sub.is_none() && !v.is_null() =>
+            {
+                item.insert(path.attr.clone(), v.clone());
+                true
+            }
+            Filter::And(a, b) => named(a, item) && named(b, item),
+            _ => false,
+        }
+    }
+    let mut item = Map::new();
+    if !named(filter, &mut item) {
+        return None;
+    }
+    match (sub, value?) {
+        (Some(sub), value) => {
+            item.insert(sub.to_owned(), value);
+        }
+        (None, Value::Object(rest)) => item.extend(rest),
+        (None, _) => return None,
+    }
+    Some(Value::Object(item))
+}
+
 /// Sets an attribute (or sub-attribute). `add` appends to a multi-valued attribute instead of
 /// replacing it, without repeating a value already there.
 fn set(resource: &mut Value, path: &AttrPath, value: Value, add: bool) -> Result<(), ScimError> {
@@ -448,6 +543,9 @@ fn set(resource: &mut Value, path: &AttrPath, value: Value, add: bool) -> Result
             (true, Some(Value::Array(items)), Value::Array(new)) => {
                 for v in new {
                     if !items.contains(&v) {
+                        if items.len() >= MAX_VALUES {
+                            return Err(too_many_values(&path.attr));
+                        }
                         items.push(v);
                     }
                 }
@@ -535,13 +633,67 @@ mod tests {
         assert_eq!(u["name"], json!({}));
         let before = u.clone();
         let bad = request(
-            json!([{"op": "replace", "path": "active", "value": false}, {"op": "replace", "path": "emails[type eq \"fax\"].value", "value": "x"}]),
+            json!([{"op": "replace", "path": "active", "value": false}, {"op": "replace", "path": "emails[value co \"fax\"].value", "value": "x"}]),
         );
         assert_eq!(
             bad.apply(&mut u).unwrap_err().scim_type,
             Some(ScimType::NoTarget)
         );
         assert_eq!(u, before, "all or nothing");
+    }
+
+    #[test]
+    fn entra_sets_a_value_its_filter_names_that_is_not_there_yet() {
+        let mut u = user();
+        request(json!([
+            {"op": "Add", "path": "phoneNumbers[type eq \"work\"].value", "value": "+1 555"},
+            {"op": "Replace", "path": "emails[type eq \"other\"].value", "value": "o@x.example"},
+            {"op": "Add", "path": "addresses[type eq \"work\" and primary eq true]", "value": {"locality": "Oslo"}},
+            {"op": "Replace", "path": "phoneNumbers[type eq \"work\"].value", "value": "+1 556"}
+        ]))
+        .apply(&mut u)
+        .unwrap();
+        assert_eq!(
+            u["phoneNumbers"],
+            json!([{"type": "work", "value": "+1 556"}])
+        );
+        assert_eq!(
+            u["emails"][2],
+            json!({"type": "other", "value": "o@x.example"})
+        );
+        assert_eq!(
+            u["addresses"],
+            json!([{"type": "work", "primary": true, "locality": "Oslo"}])
+        );
+    }
+
+    #[test]
+    fn long_value_lists_and_many_operations_are_refused_early() {
+        let phones: Vec<Value> = (0..10_000).map(|i| json!({"value": i})).collect();
+        let refused = request(json!([{"op": "add", "path": "phoneNumbers", "value": phones}]))
+            .apply(&mut user())
+            .unwrap_err();
+        assert_eq!(refused.detail, "phoneNumbers holds more than 100 items.");
+        // One at a time, and set whole: refused as the list passes the bound.
+        let one_by_one: Vec<Value> = (0..200)
+            .map(|i| json!({"op": "add", "path": "ims", "value": [{"value": i}]}))
+            .collect();
+        assert!(
+            request(Value::Array(one_by_one))
+                .apply(&mut user())
+                .is_err()
+        );
+        let whole: Vec<Value> = (0..101).map(|i| json!({"value": i})).collect();
+        assert!(
+            request(json!([{"op": "replace", "value": {"roles": whole}}]))
+                .apply(&mut user())
+                .is_err()
+        );
+        let ops: Vec<Value> = (0..=MAX_OPERATIONS)
+            .map(|_| json!({"op": "replace", "path": "title", "value": "x"}))
+            .collect();
+        let refused = PatchRequest::parse(&json!({"Operations": ops})).unwrap_err();
+        assert_eq!(refused.scim_type, Some(ScimType::InvalidValue));
     }
 
     #[test]
@@ -588,6 +740,9 @@ mod tests {
             {"op": "replace", "value": {"displayName": "Ops 2", "members": []}},
             {"op": "remove", "path": "members"},
             {"op": "remove", "path": "members", "value": []},
+            // Nulls are ignored: they empty no group.
+            {"op": "replace", "path": "members", "value": null},
+            {"op": "replace", "value": {"members": null}},
         ]));
         let (steps, rest) = ops.member_steps().unwrap();
         assert_eq!(

@@ -212,6 +212,11 @@ fn parse_row(
     let role = role
         .map(|r| Role::parse(r).ok_or_else(|| format!("role {r:?} is not {}", Role::EXPECTED)))
         .transpose()?;
+    // A line break in the groups cell is a quote left open: the CSV reader takes everything
+    // after it, to the next quote or the end of the file, as that cell, rows and all.
+    if groups.is_some_and(|g| g.contains(['\n', '\r'])) {
+        return Err("the groups cell runs over a line break: is a quote (\") left open?".into());
+    }
     let mut group_names: Vec<String> = Vec::new();
     for g in groups
         .unwrap_or_default()

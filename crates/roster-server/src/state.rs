@@ -6,6 +6,7 @@ use crate::metrics::Metrics;
 use crate::page_cache::PageCache;
 use crate::recall::Recall;
 use crate::scim::creates::Creates;
+use crate::scim::turns::Turns;
 use crate::webhooks::{Deliverer, Settings as WebhookSettings};
 use roster_core::{Clock, Store};
 use std::sync::Arc;
@@ -39,6 +40,8 @@ pub struct Shared {
     pub heavy: Arc<Heavy>,
     /// SCIM user creates, gathered into batches.
     pub creates: Arc<Creates>,
+    /// SCIM rewrites of one person, one at a time on this node.
+    pub scim_turns: Arc<Turns>,
     /// Sends invitation tokens by email (`--smtp-url`), if set.
     pub mailer: Option<Arc<Mailer>>,
     /// What `/metrics` shows.
@@ -81,6 +84,7 @@ impl AppState {
             limits: Arc::new(RateLimits::new(config.rate_limit, config.rate_burst)),
             heavy: Arc::new(Heavy::new(config.max_heavy_per_key)),
             creates: Arc::new(Creates::new(store.clone())),
+            scim_turns: Arc::default(),
             mailer: None,
             webhooks: Arc::new(Deliverer::new(WebhookSettings::default())),
             store,

@@ -162,19 +162,21 @@ async fn apply(
         .bind(org),
     )
     .await?;
-    let members_added = affected(
-        conn,
-        sqlx::query(
-            "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at) \
+    // An address that is another member's userName in the team is refused (the unique key
+    // of a membership's userName or, lacking one, its email).
+    let members_added = sqlx::query(
+        "INSERT INTO memberships (org_id, user_id, email_norm, role, created_at) \
              SELECT $1, u.id, u.email_norm, coalesce(r.role, o.default_role), $2 \
              FROM import_rows r JOIN users u ON u.email_norm = r.email_norm \
              JOIN organizations o ON o.id = $1 WHERE true ORDER BY r.pos \
              ON CONFLICT (org_id, user_id) DO NOTHING",
-        )
-        .bind(org)
-        .bind(now),
     )
-    .await?;
+    .bind(org)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(crate::tx::user_name_taken)?
+    .rows_affected();
     let groups_created = affected(
         conn,
         sqlx::query(

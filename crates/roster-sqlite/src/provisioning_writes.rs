@@ -122,11 +122,13 @@ pub(crate) async fn change_members(
         MemberChange::Add(ids) => (Some(ids), false),
         MemberChange::Remove(ids) => {
             // Driven from the ids named (CROSS JOIN fixes the order), so the cost is O(ids)
-            // whatever the group's size and the planner's statistics.
+            // whatever the group's size and the planner's statistics. Service accounts and
+            // deployment keys stay, as in a replace: SCIM never shows them.
             sqlx::query(
                 "DELETE FROM group_memberships WHERE id IN (SELECT gm.id FROM json_each($2) j \
                  CROSS JOIN group_memberships gm \
-                 WHERE gm.user_id = unhex(j.value) AND gm.group_id = $1)",
+                 WHERE gm.user_id = unhex(j.value) AND gm.group_id = $1 \
+                   AND gm.user_id NOT IN (SELECT user_id FROM accounts))",
             )
             .bind(group)
             .bind(uuids(ids)?)

@@ -144,18 +144,19 @@ pub async fn create(
         mailed: state.mailer.is_some(),
         expires_at: Timestamp::from_micros(now.as_micros() + VALID_FOR_MICROS),
     };
-    let invitation = state
-        .store
-        .create_invitation(org, new, now, caller.origin())
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict { .. } => ApiError::field(
-                "email",
-                "This person is already a member of the organization.",
-            ),
-            e => e.into(),
-        })?;
+    let refused = |e: StoreError| match e {
+        StoreError::Conflict { .. } => ApiError::field(
+            "email",
+            "This person is already a member of the organization.",
+        ),
+        e => e.into(),
+    };
     let Some(mailer) = &state.mailer else {
+        let invitation = state
+            .store
+            .create_invitation(org, new, now, caller.origin())
+            .await
+            .map_err(refused)?;
         let accept_token = Some(token.secret);
         return json(
             StatusCode::CREATED,
@@ -165,26 +166,36 @@ pub async fn create(
             },
         );
     };
+    // Checked, mailed, then made: a mail that cannot be sent leaves no trace, and the pending
+    // invitation the new one would replace (whose mail may be the one the person holds) stays.
+    state
+        .store
+        .check_invitation(org, &new)
+        .await
+        .map_err(refused)?;
+    let team = state.store.get_organization(org).await?;
     let accept_url = format!(
         "{}/api/invitations/accept/",
         crate::pagination::public_base(&headers, &state.config)
     );
     let email = crate::mail::Invitation {
-        to: &invitation.email,
-        team: &invitation.organization.name,
-        inviter: invitation.inviter.as_ref().map(|u| u.email.as_str()),
+        to: new.email.trim(),
+        team: &team.name,
+        inviter: Some(caller.0.user.email.as_str()),
         token: &token.secret,
         accept_url: &accept_url,
     };
     if let Err(why) = mailer.send_invitation(&email).await {
-        // An invitation nobody can accept is no invitation.
         tracing::warn!(error = %why, "an invitation email was not sent");
-        state
-            .store
-            .revoke_invitation(org, invitation.id, Role::Admin, caller.origin())
-            .await?;
         return Err(ApiError::MailFailed);
     }
+    // Refused only if the team changed since the check (the person joined, say): the token
+    // just mailed then opens nothing, as an unknown one.
+    let invitation = state
+        .store
+        .create_invitation(org, new, now, caller.origin())
+        .await
+        .map_err(refused)?;
     let accept_token = None;
     json(
         StatusCode::CREATED,

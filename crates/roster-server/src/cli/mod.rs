@@ -41,7 +41,8 @@ pub struct Cli {
     /// Log as JSON lines instead of text (1/0, true/false, yes/no).
     #[arg(long, env = "ROSTER_LOG_JSON", global = true,
           value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set,
-          num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+          num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true")]
     log_json: bool,
 
     #[command(subcommand)]

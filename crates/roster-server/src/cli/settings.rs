@@ -101,20 +101,27 @@ fn from_environment(error: &clap::Error) -> Option<String> {
     if typed {
         return None;
     }
-    let variable = env_of(&super::Cli::command(), long)?;
-    let value = std::env::var(&variable).unwrap_or_default();
+    let (variable, secret) = env_of(&super::Cli::command(), long)?;
     let reason = std::error::Error::source(error).map_or_else(
         || "not one of the values it takes".to_owned(),
         ToString::to_string,
     );
+    if secret {
+        return Some(format!("{variable} is not valid: {reason}"));
+    }
+    let value = std::env::var(&variable).unwrap_or_default();
     Some(format!("{variable}={value:?} is not valid: {reason}"))
 }
 
 /// The environment variable of the flag `--long`, in any command.
-fn env_of(cmd: &clap::Command, long: &str) -> Option<String> {
+/// The variable of the option `--long`, and whether its value is a secret (`hide_env_values`),
+/// which an error must not echo.
+fn env_of(cmd: &clap::Command, long: &str) -> Option<(String, bool)> {
     cmd.get_arguments()
         .find(|a| a.get_long() == Some(long))
-        .and_then(|a| a.get_env())
-        .map(|v| v.to_string_lossy().into_owned())
+        .and_then(|a| {
+            let variable = a.get_env()?.to_string_lossy().into_owned();
+            Some((variable, a.is_hide_env_values_set()))
+        })
         .or_else(|| cmd.get_subcommands().find_map(|sub| env_of(sub, long)))
 }

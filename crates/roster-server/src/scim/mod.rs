@@ -7,6 +7,7 @@ pub mod creates;
 mod discovery;
 mod groups;
 mod query;
+pub mod turns;
 mod user_resource;
 mod users;
 

@@ -68,8 +68,8 @@ const PLURAL: &[(&str, &[&str])] = &[
 const MAX_TEXT: usize = 1024;
 /// A certificate (base64 DER) may be longer than other text.
 const MAX_CERTIFICATE: usize = 16 * 1024;
-/// Items of one multi-valued attribute beyond this are refused.
-const MAX_ITEMS: usize = 100;
+/// Items of one multi-valued attribute beyond this are refused (PATCH stops at the same bound).
+const MAX_ITEMS: usize = roster_scim::patch::MAX_VALUES;
 
 fn invalid(detail: impl Into<String>) -> Failure {
     Failure(ScimError::bad_request(ScimType::InvalidValue, detail))

@@ -173,6 +173,9 @@ async fn rewrite(
     wanted: Option<i64>,
     write: impl Fn(&ProvisionedUser) -> ScimResult<UserWrite>,
 ) -> ScimResult<ProvisionedUser> {
+    // Writes of the person through the team API or on other nodes can still come between, so
+    // a conflict is made again, a few times, of what they left.
+    let _turn = state.scim_turns.take(id).await;
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -196,7 +199,7 @@ async fn rewrite(
         {
             Ok(user) => return Ok(user),
             Err(roster_core::StoreError::Conflict { field: "version" })
-                if wanted.is_none() && attempts < 5 => {}
+                if wanted.is_none() && attempts < 10 => {}
             Err(e) => return Err(e.into()),
         }
     }

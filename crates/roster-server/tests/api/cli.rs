@@ -310,6 +310,20 @@ async fn import_members_from_csv() {
     );
     assert_eq!(team_counts(dir.path(), &org).await.0, 4, "nothing changed");
 
+    // A quote left open in the last column would take the rest of the file as one cell.
+    let mut open_quote = String::from("email,name,role,groups\nz1@acme.com,Z,member,\"Night\n");
+    for i in 2..50 {
+        open_quote.push_str(&format!("z{i}@acme.com,Z,member,Sales\n"));
+    }
+    std::fs::write(&csv, open_quote).unwrap();
+    let swallowed = roster(dir.path(), &["import", "members", "--org", &org, csv_arg]);
+    let message = String::from_utf8_lossy(&swallowed.stderr);
+    assert!(
+        !swallowed.status.success() && message.contains("line 2") && message.contains("left open"),
+        "{message}"
+    );
+    assert_eq!(team_counts(dir.path(), &org).await.0, 4, "nothing changed");
+
     std::fs::write(&csv, "email,role\nadmin@acme.com,member\n").unwrap();
     let demoted = roster(dir.path(), &["import", "members", "--org", &org, csv_arg]);
     assert!(

@@ -9,12 +9,14 @@ use roster_core::{Clock, Role, SystemClock};
 use roster_server::mail::Mailer;
 use roster_server::state::HttpConfig;
 use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-/// An SMTP server that keeps every message's text, or refuses every recipient.
-async fn sink(refuse: bool) -> (u16, Arc<Mutex<Vec<String>>>) {
+/// An SMTP server that keeps every message's text, or (while `refuse` holds) refuses every
+/// recipient.
+async fn sink(refuse: Arc<AtomicBool>) -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let kept = Arc::new(Mutex::new(Vec::new()));
@@ -22,6 +24,7 @@ async fn sink(refuse: bool) -> (u16, Arc<Mutex<Vec<String>>>) {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let messages = messages.clone();
+            let refuse = refuse.load(Ordering::SeqCst);
             tokio::spawn(async move {
                 let (read, mut write) = stream.into_split();
                 let mut lines = BufReader::new(read).lines();
@@ -73,7 +76,7 @@ async fn mailing_app(port: u16) -> TestApp {
 
 #[tokio::test]
 async fn a_mailed_token_is_never_shown_and_gives_a_proven_key() {
-    let (port, messages) = sink(false).await;
+    let (port, messages) = sink(Arc::default()).await;
     let app = mailing_app(port).await;
     let (org, admin) = app.team("Acme").await;
     let res = app
@@ -132,15 +135,24 @@ async fn a_mailed_token_is_never_shown_and_gives_a_proven_key() {
 
 #[tokio::test]
 async fn an_invitation_whose_email_is_refused_is_not_kept() {
-    let (port, _) = sink(true).await;
+    let refuse = Arc::new(AtomicBool::new(true));
+    let (port, messages) = sink(refuse.clone()).await;
     let app = mailing_app(port).await;
     let (org, admin) = app.team("Acme").await;
-    let res = app
-        .post(&format!("/api/organizations/{org}/invitations/"))
-        .key(&admin)
-        .json(&json!({"email": "nobody@bigcorp.test", "role": 1}))
-        .send()
-        .await;
+    let invite = || {
+        app.post(&format!("/api/organizations/{org}/invitations/"))
+            .key(&admin)
+            .json(&json!({"email": "nobody@bigcorp.test", "role": 1}))
+            .send()
+    };
+    let pending = || async {
+        app.get(&format!("/api/organizations/{org}/invitations/"))
+            .key(&admin)
+            .send()
+            .await
+            .json()
+    };
+    let res = invite().await;
     assert_eq!(
         res.status,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -148,11 +160,45 @@ async fn an_invitation_whose_email_is_refused_is_not_kept() {
         res.detail()
     );
     assert!(res.detail().contains("could not be sent"));
-    let pending = app
-        .get(&format!("/api/organizations/{org}/invitations/"))
+    assert_eq!(pending().await, json!([]));
+
+    // Sent again while mail fails: the invitation already mailed stays, its token still
+    // opens it, and the history holds only the change that was made.
+    refuse.store(false, Ordering::SeqCst);
+    let first = invite().await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.detail());
+    let first = first.json();
+    refuse.store(true, Ordering::SeqCst);
+    assert_eq!(invite().await.status, StatusCode::SERVICE_UNAVAILABLE);
+    let kept = pending().await;
+    assert_eq!(kept.as_array().unwrap().len(), 1, "{kept}");
+    assert_eq!(kept[0]["id"], first["id"]);
+    let all = app
+        .get(&format!("/api/audit/organizations/{org}/"))
         .key(&admin)
         .send()
         .await
         .json();
-    assert_eq!(pending, json!([]));
+    let actions: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action_type"].as_str())
+        .filter(|a| a.starts_with("invitation."))
+        .collect();
+    assert_eq!(actions, ["invitation.created"], "{all}");
+    let text = messages.lock().unwrap().pop().expect("one email");
+    let token = text
+        .lines()
+        .map(str::trim)
+        .find(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .expect("the token in the email")
+        .to_owned();
+    let accepted = app.accept(&json!({"accept_token": token})).await;
+    assert_eq!(
+        accepted.status,
+        StatusCode::CREATED,
+        "{}",
+        accepted.detail()
+    );
 }

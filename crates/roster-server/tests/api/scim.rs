@@ -598,6 +598,36 @@ async fn okta_user_and_group_shapes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_patches_of_one_user_without_if_match_are_all_made() {
+    let t = Arc::new(Scim::new().await);
+    let user = t
+        .create_user(json!({"schemas": [USER], "userName": "busy@example.com"}))
+        .await;
+    let id = user["id"].as_str().unwrap().to_owned();
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let (t, id) = (t.clone(), id.clone());
+            tokio::spawn(async move {
+                let ops = json!([{"op": "Replace", "path": "title", "value": format!("T{i}")},
+                    {"op": "Add", "path": "phoneNumbers", "value": [{"value": format!("+{i}")}]}]);
+                let res = t.call("PATCH", &format!("/Users/{id}"), patch(ops)).await;
+                (res.status.as_u16(), text(&res))
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    let after = t.call("GET", &format!("/Users/{id}"), None).await.json();
+    assert_eq!(
+        after["phoneNumbers"].as_array().map(Vec::len),
+        Some(24),
+        "none was lost: {after}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_posts_of_one_user_name_give_one_201_and_409s() {
     let t = Arc::new(Scim::new().await);
     let mut tasks = Vec::new();
@@ -1177,6 +1207,22 @@ async fn scim_leaves_accounts_in_groups_and_operators_as_they_are() {
         std::slice::from_ref(&kid),
         "an empty list removes nobody; all removes SCIM's people"
     );
+    // Named by id, the deployment key stays too; a null is no list at all.
+    for ops in [
+        json!([{"op": "remove", "path": format!("members[value eq \"{kid}\"]")}]),
+        json!([{"op": "remove", "path": "members", "value": [{"value": kid}]}]),
+        json!([{"op": "add", "path": "members", "value": [{"value": pid}]}]),
+        json!([{"op": "replace", "path": "members", "value": null}]),
+        json!([{"op": "replace", "value": {"members": null}}]),
+    ] {
+        let res = t
+            .call("PATCH", &format!("/Groups/{gid}"), patch(ops.clone()))
+            .await;
+        assert!(res.status.is_success(), "{ops}: {}", text(&res));
+    }
+    let mut members = in_group().await;
+    members.sort();
+    assert_eq!(members, expected, "the key stays; nulls empty nothing");
 
     // An operator whose only team this is, as its member.
     let operator = t.app.operator().await;
@@ -1207,4 +1253,55 @@ async fn scim_leaves_accounts_in_groups_and_operators_as_they_are() {
         .send()
         .await;
     assert!(res.status.is_success(), "{}", text(&res));
+}
+
+#[tokio::test]
+async fn scim_links_an_operator_on_its_domain_but_never_renames_them() {
+    let t = Scim::new().await;
+    let (operator, key) = t.app.user("ops@provisioned.test").await;
+    t.app.store.set_operator(operator, true).await.unwrap();
+    let now = roster_core::SystemClock.now();
+    t.app
+        .store
+        .add_email_domain(t.org, "provisioned.test", now, &Origin::cli())
+        .await
+        .unwrap();
+    let before = t.app.get("/api/me/").key(&key).send().await.json()["name"].clone();
+    let linked = t
+        .create_user(
+            json!({"schemas": [USER], "userName": "ops@provisioned.test",
+            "displayName": "Pwned Name"}),
+        )
+        .await;
+    assert_eq!(linked["id"], operator.to_string());
+    let me = t.app.get("/api/me/").key(&key).send().await.json();
+    assert_eq!(me["name"], before, "the operator keeps their name: {me}");
+}
+
+#[tokio::test]
+async fn an_address_that_is_another_members_user_name_is_refused_where_people_join() {
+    let t = Scim::new().await;
+    t.create_user(
+        json!({"schemas": [USER], "userName": "zoe@provisioned.test",
+        "emails": [{"value": "yan@provisioned.test", "primary": true}]}),
+    )
+    .await;
+    let (zoe, _) = t.app.user("zoe@provisioned.test").await;
+    let joined = t
+        .app
+        .store
+        .add_member(
+            t.org,
+            zoe,
+            Some(Role::Member),
+            roster_core::SystemClock.now(),
+            &Origin::cli(),
+        )
+        .await;
+    assert!(
+        matches!(&joined, Err(roster_core::StoreError::Invalid { message, .. })
+            if message.contains("userName")),
+        "{joined:?}"
+    );
+    assert_eq!(t.members().await.len(), 3, "nobody joined");
 }
