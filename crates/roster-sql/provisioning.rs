@@ -129,11 +129,16 @@ async fn check_user_name(
     }
 }
 
+/// Writes the membership's SCIM attributes. Re-sending them unchanged (identity providers send
+/// the whole user every cycle) is no change: the row, its version and the team's (whose
+/// trigger would drop every node's cached pages of the team) stay, unless the person's own
+/// email or name changed (`person_changed`), which the resource shows too.
 async fn write_membership(
     conn: &mut Conn,
     org: Uuid,
     user: Uuid,
     write: &UserWrite,
+    person_changed: bool,
     now: Timestamp,
 ) -> StoreResult<()> {
     // The person's row first, then the membership (whose trigger bumps the team version):
@@ -152,7 +157,9 @@ async fn write_membership(
         "UPDATE memberships SET user_name = $3, user_name_norm = $4, external_id = $5, \
              active = $6, role = coalesce($7, role), scim = $8, display_name_norm = $9, \
              updated_at = {}, version = version + 1 \
-         WHERE org_id = $1 AND user_id = $2",
+         WHERE org_id = $1 AND user_id = $2 AND ($11 OR user_name IS DISTINCT FROM $3 \
+             OR external_id IS DISTINCT FROM $5 OR active IS DISTINCT FROM $6 \
+             OR role IS DISTINCT FROM coalesce($7, role) OR scim IS DISTINCT FROM $8)",
         later_of("$10", "coalesce(updated_at, created_at)")
     )))
     .bind(org)
@@ -165,6 +172,7 @@ async fn write_membership(
     .bind(&write.attributes)
     .bind(display_name_norm(&write.attributes))
     .bind(ts(now))
+    .bind(person_changed)
     .execute(&mut *conn)
     .await
     .map_err(conflict_on("userName"))?;
@@ -485,7 +493,7 @@ pub(crate) async fn update_user(
         change_email(&mut tx, org, id, &write.email, &email_norm, owned).await?;
         users::revoke_unproven(&mut tx, org, Taken::Emails(&[email_norm])).await?;
     }
-    write_membership(&mut tx, org, id, write, now).await?;
+    write_membership(&mut tx, org, id, write, change.any(), now).await?;
     let user = user_in(&mut tx, org, id).await?;
     let changed = user_changes(&present, &user);
     if changed.as_object().is_some_and(|c| !c.is_empty()) {

@@ -437,6 +437,13 @@ impl People for Backend {
         let Some(&(holder, ..)) = gone.first() else {
             return Err(StoreError::NotFound);
         };
+        // A deployment key's token is shown on every read of it (the contract): once revoked
+        // it shows no more, rather than a dead key that reads as a live one.
+        sqlx::query("UPDATE accounts SET token = NULL WHERE user_id = $1")
+            .bind(holder)
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
         let user: UserRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
         )))

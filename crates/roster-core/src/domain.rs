@@ -63,7 +63,13 @@ pub fn normalize(domain: &str) -> Result<String, &'static str> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     });
-    if !labels_ok || !ascii.contains('.') || ascii.len() > MAX_DOMAIN_LEN {
+    // No top-level domain is all digits (RFC 3696 2), so that an IPv4 address (`127.0.0.1`)
+    // is no domain a team can own.
+    let numeric_top = ascii
+        .rsplit('.')
+        .next()
+        .is_some_and(|top| top.bytes().all(|b| b.is_ascii_digit()));
+    if !labels_ok || numeric_top || !ascii.contains('.') || ascii.len() > MAX_DOMAIN_LEN {
         return Err(INVALID);
     }
     Ok(ascii)
@@ -104,6 +110,8 @@ mod tests {
             "a/b.com",
             "a@b.com",
             "a_b.com",
+            "127.0.0.1",
+            "10.1.2.3.",
         ] {
             assert!(normalize(bad).is_err(), "{bad:?}");
         }

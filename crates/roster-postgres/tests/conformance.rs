@@ -357,3 +357,53 @@ async fn a_group_holds_an_email_once() {
         ],
     );
 }
+
+/// The database URL's `sslmode` is obeyed: the connection carries key digests, deployment
+/// keys and webhook secrets, so between hosts it must be able to run over TLS (the test server
+/// has Debian's snake-oil certificate, so `require`, which does not check the certificate).
+#[tokio::test]
+async fn connections_take_tls_when_the_url_asks() {
+    let Some((_, url)) = fresh_database().await else {
+        return;
+    };
+    let tls = format!("{url}?sslmode=require");
+    let store = PostgresStore::connect(&tls, &Default::default())
+        .await
+        .expect("a store over TLS");
+    store.ping().await.expect("answers over TLS");
+    let mut conn = sqlx::PgConnection::connect(&tls).await.expect("connect");
+    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(&mut conn)
+        .await
+        .expect("pg_stat_ssl");
+    assert!(ssl, "the connection is encrypted");
+}
+
+/// A database dropped under a running node is unavailable (a 503), not a server error: new
+/// connections are refused with 3D000.
+#[tokio::test]
+async fn a_dropped_database_is_unavailable() {
+    let Some((server, url)) = fresh_database().await else {
+        return;
+    };
+    let store = PostgresStore::connect(&url, &Default::default())
+        .await
+        .expect("connect");
+    store.ping().await.expect("answers");
+    let name = url.rsplit('/').next().expect("a database name").to_owned();
+    let mut admin = sqlx::PgConnection::connect(&server).await.expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .expect("drop");
+    // The first try may meet a connection the drop closed; those after it open new ones.
+    for _ in 0..3 {
+        let err = store.ping().await.expect_err("no database");
+        assert!(
+            matches!(err, roster_core::StoreError::Unavailable(_)),
+            "{err:?}"
+        );
+    }
+}

@@ -121,6 +121,7 @@ fn user_schema() -> (&'static str, &'static str, &'static str, Vec<Attr>) {
     .required()
     .subs(vec![
         attr("value", "string", "The address.").required(),
+        attr("display", "string", "A name for display, kept as sent."),
         attr("type", "string", "work, home or other.").canonical(&["work", "home", "other"]),
         attr("primary", "boolean", "Whether this is the primary address."),
     ]);

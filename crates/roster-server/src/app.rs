@@ -154,6 +154,7 @@ pub fn app(state: AppState) -> App {
     let openapi = crate::openapi::finish(openapi);
 
     let api = api
+        .layer(middleware::from_fn(crate::dry_runs::middleware))
         .layer(middleware::from_fn(crate::preconditions::middleware))
         .layer(middleware::from_fn(negotiate::middleware))
         // Outside negotiation: a replayed answer is the one sent, headers and all.
@@ -250,7 +251,13 @@ async fn index() -> Response {
     axum::Json(body).into_response()
 }
 
-async fn not_found() -> Response {
+async fn not_found(uri: Uri) -> Response {
+    // `/scim/v2/` itself, and anything under `/scim/` that is not SCIM's route table, still
+    // answers in SCIM's shape.
+    if uri.path().starts_with("/scim/") {
+        let error = roster_scim::ScimError::new(404, "There is no such SCIM endpoint.");
+        return crate::scim::Failure(error).into_response();
+    }
     ApiError::NotFound.into_response()
 }
 

@@ -7,16 +7,20 @@ use roster_core::Origin;
 use roster_core::store::{IMPORT_CHUNK, ImportRow, ImportRows, ImportSummary, NOT_A_PERSON};
 use roster_core::{Role, Store, Timestamp, email, rules};
 use std::collections::HashMap;
-use std::io::{IsTerminal, Read};
+use std::io::{BufRead, IsTerminal, Read};
 use std::sync::mpsc;
 use uuid::Uuid;
 
 const MAX_GROUP_NAME: usize = 256;
 const MAX_NAME: usize = 150;
 
+/// What a roster CSV is read from: its header line, read first to find its delimiter, then the
+/// rest.
+type Source<R> = std::io::Chain<std::io::Cursor<Vec<u8>>, std::io::BufReader<R>>;
+
 /// A roster CSV, read and validated a chunk at a time; every error names its line.
 pub struct CsvRows<R> {
-    records: csv::StringRecordsIntoIter<R>,
+    records: csv::StringRecordsIntoIter<Source<R>>,
     email_at: usize,
     name_at: Option<usize>,
     role_at: Option<usize>,
@@ -27,17 +31,35 @@ pub struct CsvRows<R> {
 }
 
 impl<R: Read> CsvRows<R> {
-    /// Reads the header line.
+    /// Reads the header line: separated by commas, semicolons or tabs, as the console reads a
+    /// pasted CSV (`email_header`); a column named twice is refused rather than one of the two
+    /// read.
     pub fn new(input: R) -> Result<Self, String> {
+        let mut input = std::io::BufReader::new(input);
+        let mut first = Vec::new();
+        input
+            .read_until(b'\n', &mut first)
+            .map_err(|e| format!("cannot read the header line: {e}"))?;
+        let delimiter = email_header(&String::from_utf8_lossy(&first)).unwrap_or(b',');
         let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
             .trim(csv::Trim::All)
-            .from_reader(input);
+            .from_reader(std::io::Cursor::new(first).chain(input));
         let headers = reader
             .headers()
             .map_err(|e| format!("cannot read the header line: {e}"))?;
-        let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
-        let email_at = column("email").ok_or("the header line has no `email` column")?;
-        let (name_at, role_at, groups_at) = (column("name"), column("role"), column("groups"));
+        let column = |name: &str| {
+            let mut named = headers
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.trim_start_matches('\u{feff}').eq_ignore_ascii_case(name));
+            match (named.next(), named.next()) {
+                (Some(_), Some(_)) => Err(format!("the header line names `{name}` twice")),
+                (at, _) => Ok(at.map(|(i, _)| i)),
+            }
+        };
+        let email_at = column("email")?.ok_or("the header line has no `email` column")?;
+        let (name_at, role_at, groups_at) = (column("name")?, column("role")?, column("groups")?);
         Ok(CsvRows {
             records: reader.into_records(),
             email_at,
@@ -163,6 +185,25 @@ impl<R> Drop for CsvRows<R> {
             bar.finish();
         }
     }
+}
+
+/// The delimiter of a CSV whose first line names an `email` column (quoted or not; separated
+/// by commas, semicolons as spreadsheets in many locales write them, or tabs), else `None`.
+/// The console's pasted lists and `roster import members` read a header alike.
+pub fn email_header(text: &str) -> Option<u8> {
+    let first = text.lines().next().unwrap_or_default();
+    let first = first.trim_start_matches('\u{feff}');
+    [b',', b';', b'\t'].into_iter().find(|&delimiter| {
+        csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            .trim(csv::Trim::All)
+            .from_reader(first.as_bytes())
+            .records()
+            .next()
+            .and_then(Result::ok)
+            .is_some_and(|header| header.iter().any(|h| h.eq_ignore_ascii_case("email")))
+    })
 }
 
 /// What a spreadsheet program takes a cell starting with as a formula (and `'`, which it hides

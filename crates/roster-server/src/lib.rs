@@ -10,6 +10,7 @@ pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod console;
+pub mod dry_runs;
 pub mod error;
 pub mod idempotency;
 pub mod import;

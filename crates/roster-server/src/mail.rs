@@ -39,6 +39,7 @@ impl Mailer {
     /// A mailer for `url` (`smtp://host:port` plain, `smtp://...?tls=required` STARTTLS,
     /// `smtps://host` TLS, with `user:password@` if the relay asks), sending as `from`.
     pub fn new(url: &str, from: &str) -> Result<Self, String> {
+        refuse_plain_text_password(url)?;
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|e| format!("--smtp-url: {e}"))?
             .timeout(Some(SEND_TIMEOUT))
@@ -83,5 +84,64 @@ impl Mailer {
             .await
             .map(|_| ())
             .map_err(|e| format!("the mail server refused the invitation email: {e}"))
+    }
+}
+
+/// A relay's password is sent only over TLS: `smtps://`, or `smtp://` with `?tls=required`
+/// (STARTTLS that cannot be stripped), or to a relay on this host. `?tls=opportunistic` is not
+/// enough, since whoever sits on the path can answer that there is no STARTTLS.
+fn refuse_plain_text_password(url: &str) -> Result<(), String> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        // lettre says what is wrong with it, without the URL.
+        return Ok(());
+    };
+    let tls_required = parsed.scheme() == "smtps"
+        || parsed
+            .query_pairs()
+            .any(|(k, v)| k == "tls" && v.eq_ignore_ascii_case("required"));
+    // `smtp:` is no scheme the URL standard knows, so an address comes as an opaque host.
+    let local = match parsed.host() {
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost")
+                || d.trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if parsed.username().is_empty() || tls_required || local {
+        return Ok(());
+    }
+    Err(
+        "--smtp-url would send its password without TLS: use smtps://, or smtp:// with \
+         ?tls=required (STARTTLS), or a relay on this host"
+            .into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_password_goes_only_over_tls_or_to_this_host() {
+        for ok in [
+            "smtp://relay.example.com:25",
+            "smtps://user:pw@relay.example.com",
+            "smtp://user:pw@relay.example.com:587?tls=required",
+            "smtp://user:pw@127.0.0.1:2525",
+            "smtp://user:pw@localhost",
+            "smtp://user:pw@[::1]:25",
+        ] {
+            assert!(super::refuse_plain_text_password(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "smtp://user:pw@relay.example.com",
+            "smtp://user:pw@relay.example.com:587?tls=opportunistic",
+            "smtp://user@10.0.0.5:25",
+        ] {
+            let why = super::refuse_plain_text_password(refused).expect_err(refused);
+            assert!(!why.contains("pw"), "never echoes the password: {why}");
+        }
     }
 }

@@ -15,7 +15,8 @@ use roster_core::Store;
 use std::sync::Arc;
 use utoipa::ToSchema;
 
-const MAX_NAME: usize = 256;
+/// A group's name, in characters (SCIM's displayName obeys the same rule).
+pub const MAX_NAME: usize = 256;
 
 #[derive(ToSchema)]
 #[allow(dead_code)] // documents the body that `Fields` validates

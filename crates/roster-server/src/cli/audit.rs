@@ -6,7 +6,7 @@ use super::{CliResult, Failure, OrgArg};
 use clap::Subcommand;
 use roster_core::audit::{AuditCursor, AuditFilter, AuditScope};
 use roster_core::store::Window;
-use roster_core::{Store, Timestamp};
+use roster_core::{Store, StoreError, Timestamp};
 use std::io::Write;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -72,6 +72,11 @@ pub async fn run(command: AuditCommand, store: &dyn Store) -> CliResult {
         }
     }
     out.flush().map_err(written)?;
+    // Nothing to export and no such team: most likely a mistyped id, which says so (exit 1)
+    // as every other command does; a deleted team's history is still exported above.
+    if count == 0 && matches!(store.get_organization(org).await, Err(StoreError::NotFound)) {
+        return Err(format!("no organization {org}, and no history of one").into());
+    }
     eprintln!("{count} events exported");
     Ok(())
 }

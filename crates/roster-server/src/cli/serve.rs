@@ -117,10 +117,11 @@ pub struct InitArgs {
 
 /// Creates and migrates the database and makes its first operator, without serving.
 pub async fn init(args: InitArgs, database: &str) -> CliResult {
-    let store = storage::open(database, &StoreOptions::default()).await?;
     let key_file = args
         .bootstrap_key_file
         .unwrap_or_else(|| default_key_file(database));
+    refuse_before_making(database, &key_file)?;
+    let store = storage::open(database, &StoreOptions::default()).await?;
     if bootstrap(&*store, &SystemClock, &key_file).await? {
         eprintln!(
             "the database is ready; the first operator's key is in {} (read it, then delete the file)",
@@ -150,12 +151,13 @@ pub async fn serve(args: ServeArgs, database: &str) -> CliResult {
         wal_limit: args.sqlite_wal_limit_mib << 20,
         initialize: true,
     };
-    let store = storage::open(database, &options).await?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let key_file = args
         .bootstrap_key_file
         .clone()
         .unwrap_or_else(|| default_key_file(database));
+    refuse_before_making(database, &key_file)?;
+    let store = storage::open(database, &options).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     bootstrap(&*store, &*clock, &key_file).await?;
     let config = HttpConfig {
         public_url: args.public_url,
@@ -271,12 +273,7 @@ fn write_secret(path: &Path, secret: &str) -> Result<(), String> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
-            format!(
-                "{} exists already: the first start of a new database writes its operator key \
-                 there and overwrites nothing. Move the file away, or name another with \
-                 --bootstrap-key-file",
-                path.display()
-            )
+            taken(path)
         } else {
             format!("cannot write the operator key file {}: {e}", path.display())
         }
@@ -289,11 +286,7 @@ fn write_secret(path: &Path, secret: &str) -> Result<(), String> {
 /// `<name>-operator.key` beside the SQLite file (`roster.db`: `roster-operator.key`), so that
 /// two databases in one folder do not share it; for PostgreSQL, `roster-operator.key` here.
 fn default_key_file(database: &str) -> PathBuf {
-    let file = database
-        .strip_prefix("sqlite://")
-        .or_else(|| database.strip_prefix("sqlite:"))
-        .map(|rest| rest.split('?').next().unwrap_or_default())
-        .unwrap_or_default();
+    let file = sqlite_file(database).unwrap_or_default();
     let file = Path::new(file);
     let dir = file.parent().filter(|p| !p.as_os_str().is_empty());
     let stem = file
@@ -303,6 +296,35 @@ fn default_key_file(database: &str) -> PathBuf {
         .unwrap_or("roster");
     dir.unwrap_or(Path::new("."))
         .join(format!("{stem}-operator.key"))
+}
+
+/// The file of a SQLite URL (`sqlite://path?options`), if it is one.
+fn sqlite_file(database: &str) -> Option<&str> {
+    database
+        .strip_prefix("sqlite://")
+        .or_else(|| database.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or_default())
+}
+
+/// A new SQLite database's first start needs to write its key file: if that file is there
+/// already, the start is refused before the database is made, so that a refused start leaves
+/// nothing behind. (A PostgreSQL database may have its operator already; its start finds out
+/// once connected, and refuses then.)
+fn refuse_before_making(database: &str, key_file: &Path) -> CliResult {
+    let new = sqlite_file(database).is_some_and(|f| !f.is_empty() && !Path::new(f).exists());
+    if new && key_file.exists() {
+        return Err(taken(key_file).into());
+    }
+    Ok(())
+}
+
+fn taken(path: &Path) -> String {
+    format!(
+        "{} exists already: the first start of a new database writes its operator key \
+         there and overwrites nothing. Move the file away, or name another with \
+         --bootstrap-key-file",
+        path.display()
+    )
 }
 
 async fn shutdown_signal() {

@@ -31,7 +31,7 @@ impl Lines {
     /// People by email: a CSV with an `email` column, or any list of addresses (one per line,
     /// or separated by commas, semicolons or spaces). At most `max` of them (`--max-items`).
     pub fn emails(text: &str, max: usize) -> Result<Lines, String> {
-        let labels: Vec<String> = if let Some(delimiter) = email_header(text) {
+        let labels: Vec<String> = if let Some(delimiter) = crate::import::email_header(text) {
             let rows = Self::csv(text, delimiter, max, None)?;
             rows.into_iter().map(|(email, _)| email).collect()
         } else {
@@ -55,7 +55,12 @@ impl Lines {
     /// person's `data` (its text as given; empty cells are left out). At most `max` rows, whose
     /// data may take at most `bytes` (`--max-body-bytes`, as the same payload sent as JSON).
     pub fn with_data(text: &str, max: usize, bytes: usize) -> Result<Lines, String> {
-        let rows = Self::csv(text, email_header(text).unwrap_or(b','), max, Some(bytes))?;
+        let rows = Self::csv(
+            text,
+            crate::import::email_header(text).unwrap_or(b','),
+            max,
+            Some(bytes),
+        )?;
         let mut lines = Lines {
             items: Vec::with_capacity(rows.len()),
             labels: Vec::with_capacity(rows.len()),
@@ -147,23 +152,6 @@ impl Lines {
         }
         (0..self.items.len()).filter(move |&i| !left_out[i])
     }
-}
-
-/// The delimiter of a CSV whose first line names an `email` column (quoted or not; separated
-/// by commas, semicolons as spreadsheets in many locales write them, or tabs), else `None`.
-fn email_header(text: &str) -> Option<u8> {
-    let first = text.lines().next().unwrap_or_default();
-    [b',', b';', b'\t'].into_iter().find(|&delimiter| {
-        csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(false)
-            .trim(csv::Trim::All)
-            .from_reader(first.as_bytes())
-            .records()
-            .next()
-            .and_then(Result::ok)
-            .is_some_and(|header| header.iter().any(|h| h.eq_ignore_ascii_case("email")))
-    })
 }
 
 fn too_many(max: usize) -> String {

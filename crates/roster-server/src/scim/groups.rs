@@ -17,8 +17,6 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-const MAX_NAME: usize = 255;
-
 fn invalid(detail: impl Into<String>) -> Failure {
     Failure(ScimError::bad_request(ScimType::InvalidValue, detail))
 }
@@ -100,16 +98,11 @@ fn is_heavy(changes: &[MemberChange]) -> bool {
 fn display_name(value: Option<&Value>) -> ScimResult<Option<String>> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => {
-            let s = s.trim();
-            if s.is_empty() || s.len() > MAX_NAME || s.chars().any(char::is_control) {
-                Err(invalid(format!(
-                    "displayName is 1 to {MAX_NAME} bytes of text."
-                )))
-            } else {
-                Ok(Some(s.to_owned()))
-            }
-        }
+        // The team API's rule for a group's name, so that every group it names SCIM can write.
+        Some(Value::String(s)) => match crate::input::check_text(s, crate::api::groups::MAX_NAME) {
+            Ok(()) => Ok(Some(s.trim().to_owned())),
+            Err(why) => Err(invalid(format!("displayName: {why}"))),
+        },
         Some(_) => Err(invalid("displayName is a string.")),
     }
 }
@@ -150,8 +143,12 @@ fn parse(body: &Value) -> ScimResult<GroupWrite> {
 }
 
 fn group_key(path: &AttrPath, value: &str) -> Option<GroupKey> {
+    // Narrowed in SQL only for ASCII names: the databases' lower() folds ASCII alone, and a
+    // name such as "ÉQUIPE" must still match "équipe" (the filter's own comparison does).
     if path.is("displayName") {
-        Some(GroupKey::DisplayName(value.to_owned()))
+        value
+            .is_ascii()
+            .then(|| GroupKey::DisplayName(value.to_owned()))
     } else if path.is("externalId") {
         Some(GroupKey::ExternalId(value.to_owned()))
     } else if path.is("id") {

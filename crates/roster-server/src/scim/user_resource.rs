@@ -302,9 +302,19 @@ pub fn parse(body: &Value, present: Option<&ProvisionedUser>) -> ScimResult<User
     }
     if let Some(ext) = extension(body, urn::ENTERPRISE_USER) {
         let mut out = strings(Some(ext), "enterprise", ENTERPRISE)?.unwrap_or_default();
-        if let Some(manager) = ext.as_object().and_then(|o| find(o, "manager"))
-            && let Some(m) = strings(Some(manager), "manager", &["value", "$ref", "displayName"])?
-        {
+        // Entra ID sets the manager as a bare id (`"manager": "<id>"`), RFC 7643 as an object.
+        let manager = ext
+            .as_object()
+            .and_then(|o| find(o, "manager"))
+            .map(|m| match m {
+                Value::String(id) => json!({ "value": id }),
+                other => other.clone(),
+            });
+        if let Some(m) = strings(
+            manager.as_ref(),
+            "manager",
+            &["value", "$ref", "displayName"],
+        )? {
             out.insert("manager".into(), Value::Object(m));
         }
         if !out.is_empty() {

@@ -358,3 +358,26 @@ async fn keys_rotate_and_the_old_one_stops_at_once() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn a_revoked_deployment_key_no_longer_shows_its_token() {
+    let app = TestApp::new().await;
+    let (org, admin) = app.team("Acme").await;
+    let (kid, token) = app.deployment_key(org, &admin).await;
+    let hash = roster_core::keys::KeyHash::of(&token);
+    app.store
+        .revoke_keys(roster_core::store::KeyRef::Key(&hash))
+        .await
+        .expect("revoked");
+    assert_eq!(
+        app.get("/api/me/").key(&token).send().await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let read = app
+        .get(&format!("/api/organizations/{org}/deployment-keys/{kid}/"))
+        .key(&admin)
+        .send()
+        .await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.detail());
+    assert_eq!(read.json()["token"], "", "no dead key on show");
+}

@@ -493,6 +493,18 @@ fn the_command_line_records_its_changes_without_an_actor_and_exports_the_history
     );
     assert_eq!(bad.status.code(), Some(2));
     assert!(bad.stdout.is_empty());
+    // A mistyped id: no team and no history is an error, not an empty export.
+    let none = roster(
+        dir.path(),
+        &[
+            "audit",
+            "export",
+            "--org",
+            "00000000-0000-0000-0000-000000000001",
+        ],
+    );
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no organization"));
 }
 
 #[tokio::test]

@@ -324,6 +324,27 @@ async fn import_members_from_csv() {
     );
     assert_eq!(team_counts(dir.path(), &org).await.0, 4, "nothing changed");
 
+    // Two columns of one name: neither is guessed at.
+    std::fs::write(&csv, "email,name,email\nq1@acme.com,Q,q2@acme.com\n").unwrap();
+    let twice = roster(dir.path(), &["import", "members", "--org", &org, csv_arg]);
+    let message = String::from_utf8_lossy(&twice.stderr);
+    assert!(
+        !twice.status.success() && message.contains("twice"),
+        "{message}"
+    );
+    // Semicolons, as spreadsheets in many locales write CSV, are read as the console reads them.
+    std::fs::write(
+        &csv,
+        "\u{feff}Email;Name;Groups\nsemi@acme.com;Semi Colon;Agents\n",
+    )
+    .unwrap();
+    let semi = stdout(&roster(
+        dir.path(),
+        &["import", "members", "--org", &org, csv_arg],
+    ));
+    assert!(semi.starts_with("1 rows: did create 1 people"), "{semi}");
+    assert_eq!(team_counts(dir.path(), &org).await, (5, 2, vec![3, 2]));
+
     std::fs::write(&csv, "email,role\nadmin@acme.com,member\n").unwrap();
     let demoted = roster(dir.path(), &["import", "members", "--org", &org, csv_arg]);
     assert!(

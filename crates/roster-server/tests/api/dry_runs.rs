@@ -224,3 +224,59 @@ async fn dry_runs_obey_the_same_permissions() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn a_dry_run_asked_where_none_is_offered_changes_nothing() {
+    let (app, org, admin) = team().await;
+    let group = send(
+        &app,
+        &admin,
+        "POST",
+        &format!("/api/organizations/{org}/groups/"),
+        json!({"name": "Ops"}),
+    )
+    .await
+    .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let members = format!("/api/groups/{group}/memberships/");
+    for (method, path, body) in [
+        (
+            "DELETE",
+            format!("/api/groups/{group}/?dry_run=true"),
+            json!(null),
+        ),
+        (
+            "PATCH",
+            format!("/api/groups/{group}/?dry_run=1"),
+            json!({"name": "Renamed"}),
+        ),
+        (
+            "PUT",
+            format!("{members}?dry-run=true"),
+            json!(["ann@acme.test"]),
+        ),
+        (
+            "POST",
+            format!("{members}?DryRun=true"),
+            json!(["ann@acme.test"]),
+        ),
+    ] {
+        let res = send(&app, &admin, method, &path, body).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{method} {path}");
+        let said = String::from_utf8_lossy(&res.bytes).into_owned();
+        assert!(said.contains("Nothing was changed"), "{said}");
+    }
+    let after = send(
+        &app,
+        &admin,
+        "GET",
+        &format!("/api/groups/{group}/"),
+        json!(null),
+    )
+    .await;
+    assert_eq!(after.json()["name"], "Ops");
+    let listed = send(&app, &admin, "GET", &members, json!(null)).await;
+    assert_eq!(listed.json(), json!([]));
+}

@@ -100,6 +100,10 @@ fn a_first_start_never_overwrites_a_file() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("exists already"), "{said}");
     assert_eq!(read(&existing), "someone else's\n");
+    assert!(
+        !dir.path().join("roster.db").exists(),
+        "a refused start makes no database"
+    );
     // Nothing was made that nobody can sign in to: moving the file away lets a start succeed.
     std::fs::remove_file(&existing).unwrap();
     stop(started(dir.path(), &[]));

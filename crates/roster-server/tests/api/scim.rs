@@ -120,6 +120,11 @@ async fn discovery_is_public_and_read_only() {
     assert_eq!(config["filter"]["maxResults"], 1000);
     assert_eq!(config["etag"]["supported"], true);
 
+    // The root and unknown paths answer in SCIM's shape too.
+    for path in ["/scim/v2/", "/scim/v2", "/scim/v2/Nope", "/scim/v1/Users"] {
+        scim_error(&get(path).await, 404, None);
+    }
+
     let schemas = get("/scim/v2/Schemas").await.json();
     assert_eq!(schemas["totalResults"], 4);
     let ids: Vec<&str> = schemas["Resources"]
@@ -325,12 +330,30 @@ async fn entra_id_user_lifecycle() {
                 {"op": "Replace", "path": "active", "value": "False"},
                 {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "Test_User_ab6490ee@testuser.com"},
                 {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "Marketing"},
-                {"op": "Replace", "path": "displayName", "value": "Renamed User"}
+                {"op": "Replace", "path": "displayName", "value": "Renamed User"},
+                {"op": "Add", "path": "phoneNumbers[type eq \"work\"].value", "value": "+1 555 0100"}
             ])),
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", text(&res));
     let patched = res.json();
+    assert_eq!(
+        patched["phoneNumbers"],
+        json!([{"type": "work", "value": "+1 555 0100"}]),
+        "Entra's first work phone is made"
+    );
+    // Entra sets the manager as a bare id.
+    let res = t
+        .call(
+            "PATCH",
+            &format!("/Users/{id}"),
+            patch(json!([{"op": "Add",
+                "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+                "value": "boss-2"}])),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", text(&res));
+    assert_eq!(res.json()[ENTERPRISE]["manager"]["value"], "boss-2");
     assert_eq!(patched["active"], false);
     assert_eq!(patched[ENTERPRISE]["department"], "Marketing");
     assert_eq!(patched[ENTERPRISE]["employeeNumber"], "701984");
@@ -741,6 +764,45 @@ async fn concurrent_creates_each_get_their_own_answer() {
         .as_u64()
         .unwrap();
     assert_eq!(after, before + 30);
+}
+
+#[tokio::test]
+async fn a_user_sent_back_unchanged_is_no_change() {
+    let t = Scim::new().await;
+    let user = t
+        .create_user(
+            json!({"schemas": [USER, ENTERPRISE], "userName": "same@example.com",
+            "displayName": "Same", "title": "Agent",
+            "phoneNumbers": [{"value": "+1 555", "type": "work"}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Ops"}}),
+        )
+        .await;
+    let id = user["id"].as_str().unwrap().to_owned();
+    let team_tag = || async {
+        let res = t
+            .app
+            .get(&format!("/api/organizations/{}/memberships/", t.org))
+            .key(&t.admin)
+            .v2()
+            .send()
+            .await;
+        res.header("etag").map(str::to_owned)
+    };
+    let (tag, version) = (team_tag().await, user["meta"]["version"].clone());
+    let mut again = user.clone();
+    again.as_object_mut().unwrap().remove("meta");
+    let put = t.call("PUT", &format!("/Users/{id}"), Some(again)).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", text(&put));
+    let ops = json!([{"op": "Replace", "path": "title", "value": "Agent"},
+        {"op": "Replace", "path": "active", "value": "True"}]);
+    let same = t.call("PATCH", &format!("/Users/{id}"), patch(ops)).await;
+    assert_eq!(same.status, StatusCode::OK, "{}", text(&same));
+    assert_eq!(same.json()["meta"]["version"], version, "{}", text(&same));
+    assert_eq!(team_tag().await, tag, "the team's pages are kept");
+    let ops = json!([{"op": "Replace", "path": "title", "value": "Lead"}]);
+    let changed = t.call("PATCH", &format!("/Users/{id}"), patch(ops)).await;
+    assert_ne!(changed.json()["meta"]["version"], version);
+    assert_ne!(team_tag().await, tag);
 }
 
 #[tokio::test]
@@ -1304,4 +1366,39 @@ async fn an_address_that_is_another_members_user_name_is_refused_where_people_jo
         "{joined:?}"
     );
     assert_eq!(t.members().await.len(), 3, "nobody joined");
+}
+
+#[tokio::test]
+async fn group_names_obey_one_rule_and_match_in_any_case() {
+    let t = Scim::new().await;
+    // A name the team API allows (256 characters, 512 bytes) is one SCIM can write.
+    let long = "é".repeat(256);
+    let made = t
+        .app
+        .post(&format!("/api/organizations/{}/groups/", t.org))
+        .key(&t.admin)
+        .json(&json!({"name": long}))
+        .send()
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", text(&made));
+    let gid = made.json()["id"].as_str().unwrap().to_owned();
+    let ops = json!([{"op": "replace", "path": "externalId", "value": "x-1"}]);
+    let res = t.call("PATCH", &format!("/Groups/{gid}"), patch(ops)).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", text(&res));
+    let res = t
+        .call(
+            "POST",
+            "/Groups",
+            Some(json!({"schemas": [GROUP], "displayName": "ÉQUIPE"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", text(&res));
+    let filter =
+        form_urlencoded::byte_serialize("displayName eq \"équipe\"".as_bytes()).collect::<String>();
+    let found = t
+        .call("GET", &format!("/Groups?filter={filter}"), None)
+        .await
+        .json();
+    assert_eq!(found["totalResults"], 1, "{found}");
+    assert_eq!(found["Resources"][0]["displayName"], "ÉQUIPE");
 }

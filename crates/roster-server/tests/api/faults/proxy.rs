@@ -78,8 +78,10 @@ impl Proxy {
         let user = authority
             .rsplit_once('@')
             .map(|(user, _)| format!("{user}@"));
+        // In clear text: the proxy reads the protocol to find the listener's connection.
+        let tls = if path.contains('?') { '&' } else { '?' };
         format!(
-            "{scheme}://{}{}/{path}",
+            "{scheme}://{}{}/{path}{tls}sslmode=disable",
             user.unwrap_or_default(),
             self.address
         )
