@@ -113,6 +113,20 @@ async fn admissible(
         Some((_, true)) => return Err(StoreError::Conflict { field: "email" }),
         _ => {}
     }
+    // The address is another member's SCIM userName here: the invitee could never join.
+    let clash: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM memberships \
+         WHERE org_id = $1 AND coalesce(user_name_norm, email_norm) = $2 \
+           AND user_name_norm IS NOT NULL)",
+    )
+    .bind(org)
+    .bind(email_norm)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(other)?;
+    if clash {
+        return Err(StoreError::user_name_taken());
+    }
     // The pending one is replaced only if the inviter could have made it.
     let pending: Option<i64> =
         sqlx::query_scalar("SELECT role FROM invitations WHERE org_id = $1 AND email_norm = $2")
@@ -521,7 +535,14 @@ impl Invitations for Backend {
                 .await?
                 .ok_or(StoreError::NotFound)?,
         };
-        let joined = join(&mut tx, &p, user, now, origin).await?;
+        // A token that cannot be used is the same 404 whatever the reason (docs/SECURITY.md),
+        // this one too: the address became another member's userName since it was sent.
+        let joined = join(&mut tx, &p, user, now, origin)
+            .await
+            .map_err(|e| match e {
+                StoreError::Invalid { .. } => StoreError::NotFound,
+                e => e,
+            })?;
         users::add_key(&mut tx, user, key, scope, now).await?;
         accepted(tx, p, user, joined, scope.confined_to.is_none()).await
     }

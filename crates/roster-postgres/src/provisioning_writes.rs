@@ -133,7 +133,8 @@ pub(crate) async fn change_members(
             sqlx::query(
                 "WITH theirs AS MATERIALIZED (SELECT id, group_id FROM group_memberships \
                      WHERE user_id = ANY($2::uuid[]) \
-                       AND user_id NOT IN (SELECT user_id FROM accounts)) \
+                       AND NOT EXISTS (SELECT 1 FROM accounts a \
+                           WHERE a.user_id = group_memberships.user_id)) \
                  DELETE FROM group_memberships WHERE id IN \
                      (SELECT id FROM theirs WHERE group_id = $1)",
             )
@@ -151,7 +152,7 @@ pub(crate) async fn change_members(
         // SCIM replace leaves them.
         sqlx::query(
             "DELETE FROM group_memberships WHERE group_id = $1 AND user_id IS NOT NULL \
-             AND user_id NOT IN (SELECT user_id FROM accounts) \
+             AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.user_id = group_memberships.user_id) \
              AND user_id NOT IN (SELECT unnest($2::uuid[]))",
         )
         .bind(group)

@@ -228,8 +228,8 @@ fn filtered_ids(filter: &Filter, ids: &mut Vec<String>) -> Result<(), ScimError>
     }
 }
 
-/// The step an operation on `members` makes; none for an add or replace whose value is null
-/// (ignored, as for any attribute), and a remove's null value is as if none were given.
+/// The step an operation on `members` makes; none for one whose value is null (ignored, as for
+/// any attribute: a null never empties a group).
 fn member_step(op: &PatchOperation, path: &PatchPath) -> Result<Option<MemberStep>, ScimError> {
     if path.attr.sub.is_some() || path.sub.is_some() {
         return Err(ScimError::bad_request(
@@ -248,14 +248,11 @@ fn member_step(op: &PatchOperation, path: &PatchPath) -> Result<Option<MemberSte
             )),
         };
     }
-    let ids = op
-        .value
-        .as_ref()
-        .filter(|v| !v.is_null())
-        .map(member_ids)
-        .transpose()?;
+    if op.value.as_ref().is_some_and(Value::is_null) {
+        return Ok(None);
+    }
+    let ids = op.value.as_ref().map(member_ids).transpose()?;
     Ok(match (op.op, ids) {
-        (_, None) if op.op != PatchOp::Remove => None,
         (PatchOp::Add, ids) => Some(MemberStep::Add(ids.unwrap_or_default())),
         (PatchOp::Replace, ids) => Some(MemberStep::ReplaceAll(ids.unwrap_or_default())),
         // Entra removes some members with a value list (an empty one removes nobody);
@@ -429,15 +426,15 @@ fn apply_one(resource: &mut Value, op: &PatchOperation) -> Result<(), ScimError>
             let key = key_of(object, &path.attr.attr);
             let exact = |_: &AttrPath| false;
             let matched = |v: &Value| filter.matches(v, &exact);
-            if op_kind != PatchOp::Remove
-                && !object
-                    .get(&key)
-                    .and_then(Value::as_array)
-                    .is_some_and(|items| items.iter().any(matched))
-            {
+            let present = object.get(&key).and_then(Value::as_array);
+            let none_match = !present.is_some_and(|items| items.iter().any(matched));
+            let empty = present.is_none_or(Vec::is_empty);
+            if op_kind == PatchOp::Add && none_match || op_kind == PatchOp::Replace && empty {
                 // Entra sets a value the filter names that is not there yet (a first work
-                // phone: `add phoneNumbers[type eq "work"].value`): the value is made, as RFC
-                // 7644 3.5.2.3 treats a replace of an attribute that does not exist as an add.
+                // phone: `add phoneNumbers[type eq "work"].value`): the value is made. A replace
+                // makes it only where the attribute has no value at all (RFC 7644 3.5.2.3 treats
+                // that as an add); through a filter that matches none of its values it is a
+                // `noTarget`, below.
                 let item = new_item(filter, path.sub.as_deref(), value)
                     .ok_or_else(|| no_target("no value matches the path's filter"))?;
                 match object.get_mut(&key) {
@@ -457,6 +454,9 @@ fn apply_one(resource: &mut Value, op: &PatchOperation) -> Result<(), ScimError>
                 .filter(|(_, v)| matched(v))
                 .map(|(i, _)| i)
                 .collect();
+            if matching.is_empty() && op_kind == PatchOp::Replace {
+                return Err(no_target("no value matches the path's filter"));
+            }
             for &i in matching.iter().rev() {
                 match (op_kind, &path.sub) {
                     (PatchOp::Remove, None) => {
@@ -633,7 +633,7 @@ mod tests {
         assert_eq!(u["name"], json!({}));
         let before = u.clone();
         let bad = request(
-            json!([{"op": "replace", "path": "active", "value": false}, {"op": "replace", "path": "emails[value co \"fax\"].value", "value": "x"}]),
+            json!([{"op": "replace", "path": "active", "value": false}, {"op": "replace", "path": "emails[type eq \"fax\"].value", "value": "x"}]),
         );
         assert_eq!(
             bad.apply(&mut u).unwrap_err().scim_type,
@@ -647,12 +647,14 @@ mod tests {
         let mut u = user();
         request(json!([
             {"op": "Add", "path": "phoneNumbers[type eq \"work\"].value", "value": "+1 555"},
-            {"op": "Replace", "path": "emails[type eq \"other\"].value", "value": "o@x.example"},
+            {"op": "Add", "path": "emails[type eq \"other\"].value", "value": "o@x.example"},
             {"op": "Add", "path": "addresses[type eq \"work\" and primary eq true]", "value": {"locality": "Oslo"}},
-            {"op": "Replace", "path": "phoneNumbers[type eq \"work\"].value", "value": "+1 556"}
+            {"op": "Replace", "path": "phoneNumbers[type eq \"work\"].value", "value": "+1 556"},
+            {"op": "Replace", "path": "ims[type eq \"xmpp\"].value", "value": "b@chat"}
         ]))
         .apply(&mut u)
         .unwrap();
+        assert_eq!(u["ims"], json!([{"type": "xmpp", "value": "b@chat"}]));
         assert_eq!(
             u["phoneNumbers"],
             json!([{"type": "work", "value": "+1 556"}])
@@ -743,6 +745,7 @@ mod tests {
             // Nulls are ignored: they empty no group.
             {"op": "replace", "path": "members", "value": null},
             {"op": "replace", "value": {"members": null}},
+            {"op": "remove", "path": "members", "value": null},
         ]));
         let (steps, rest) = ops.member_steps().unwrap();
         assert_eq!(

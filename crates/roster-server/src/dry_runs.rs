@@ -20,8 +20,10 @@ pub async fn middleware(req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
+    // `dry_run=false` (a client that always sends the flag) asks for no dry run.
     let asked = req.uri().query().and_then(|q| {
         form_urlencoded::parse(q.as_bytes())
+            .filter(|(_, v)| !matches!(v.as_ref(), "false" | "False" | "0"))
             .map(|(k, _)| k.into_owned())
             .find(|k| {
                 let folded: String = k

@@ -95,10 +95,12 @@ fn refuse_plain_text_password(url: &str) -> Result<(), String> {
         // lettre says what is wrong with it, without the URL.
         return Ok(());
     };
-    let tls_required = parsed.scheme() == "smtps"
-        || parsed
-            .query_pairs()
-            .any(|(k, v)| k == "tls" && v.eq_ignore_ascii_case("required"));
+    // Read as lettre reads it: the first `tls` parameter, exactly.
+    let tls = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v);
+    let tls_required = parsed.scheme() == "smtps" || tls.as_deref() == Some("required");
     // `smtp:` is no scheme the URL standard knows, so an address comes as an opaque host.
     let local = match parsed.host() {
         Some(url::Host::Domain(d)) => {
@@ -111,7 +113,8 @@ fn refuse_plain_text_password(url: &str) -> Result<(), String> {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     };
-    if parsed.username().is_empty() || tls_required || local {
+    // lettre sends credentials whenever the URL has a password, with or without a user name.
+    if parsed.password().is_none() || tls_required || local {
         return Ok(());
     }
     Err(
@@ -132,13 +135,15 @@ mod tests {
             "smtp://user:pw@127.0.0.1:2525",
             "smtp://user:pw@localhost",
             "smtp://user:pw@[::1]:25",
+            "smtp://user@10.0.0.5:25",
         ] {
             assert!(super::refuse_plain_text_password(ok).is_ok(), "{ok}");
         }
         for refused in [
             "smtp://user:pw@relay.example.com",
             "smtp://user:pw@relay.example.com:587?tls=opportunistic",
-            "smtp://user@10.0.0.5:25",
+            "smtp://user:pw@relay.example.com:587?tls=opportunistic&tls=required",
+            "smtp://:pw@relay.example.com",
         ] {
             let why = super::refuse_plain_text_password(refused).expect_err(refused);
             assert!(!why.contains("pw"), "never echoes the password: {why}");

@@ -128,7 +128,7 @@ pub(crate) async fn change_members(
                 "DELETE FROM group_memberships WHERE id IN (SELECT gm.id FROM json_each($2) j \
                  CROSS JOIN group_memberships gm \
                  WHERE gm.user_id = unhex(j.value) AND gm.group_id = $1 \
-                   AND gm.user_id NOT IN (SELECT user_id FROM accounts))",
+                   AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.user_id = gm.user_id))",
             )
             .bind(group)
             .bind(uuids(ids)?)
@@ -144,7 +144,7 @@ pub(crate) async fn change_members(
         // SCIM replace leaves them.
         sqlx::query(
             "DELETE FROM group_memberships WHERE group_id = $1 AND user_id IS NOT NULL \
-             AND user_id NOT IN (SELECT user_id FROM accounts) \
+             AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.user_id = group_memberships.user_id) \
              AND user_id NOT IN (SELECT unhex(value) FROM json_each($2))",
         )
         .bind(group)

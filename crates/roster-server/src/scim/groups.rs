@@ -143,8 +143,9 @@ fn parse(body: &Value) -> ScimResult<GroupWrite> {
 }
 
 fn group_key(path: &AttrPath, value: &str) -> Option<GroupKey> {
-    // Narrowed in SQL only for ASCII names: the databases' lower() folds ASCII alone, and a
-    // name such as "ÉQUIPE" must still match "équipe" (the filter's own comparison does).
+    // Narrowed in SQL only for ASCII names: lower() folds ASCII alone on SQLite, and on
+    // PostgreSQL under the C collation of groups.name, and a name such as "ÉQUIPE" must still
+    // match "équipe" (the filter's own comparison does; a team's groups are read in batches).
     if path.is("displayName") {
         value
             .is_ascii()

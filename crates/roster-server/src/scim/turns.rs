@@ -10,21 +10,34 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
+/// A person's turn in a team: (team, user id). Keyed by team as well, so that one team's
+/// requests never queue another team's writes of a person they share (those meet in the
+/// store's version check and are made again).
+type Key = (Uuid, Uuid);
+
 #[derive(Default)]
-pub struct Turns(Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>);
+pub struct Turns(Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>);
+
+/// Past this many entries, those no one holds or waits for are swept when a turn is taken (a
+/// waiter that gave up leaves its entry behind).
+const SWEEP_PAST: usize = 256;
 
 /// A person's turn, held until dropped.
 pub struct Turn {
     turns: Arc<Turns>,
-    person: Uuid,
+    person: Key,
     guard: Option<OwnedMutexGuard<()>>,
 }
 
 impl Turns {
-    /// Waits for `person`'s turn (their user id, whichever team writes).
-    pub async fn take(self: &Arc<Self>, person: Uuid) -> Turn {
+    /// Waits for the turn of `person` (a user id) in `team`.
+    pub async fn take(self: &Arc<Self>, team: Uuid, person: Uuid) -> Turn {
+        let person = (team, person);
         let lock = {
             let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if map.len() > SWEEP_PAST {
+                map.retain(|_, lock| Arc::strong_count(lock) > 1);
+            }
             map.entry(person).or_default().clone()
         };
         Turn {

@@ -307,6 +307,8 @@ pub fn parse(body: &Value, present: Option<&ProvisionedUser>) -> ScimResult<User
             .as_object()
             .and_then(|o| find(o, "manager"))
             .map(|m| match m {
+                // An empty one clears it, as a null does.
+                Value::String(id) if id.trim().is_empty() => Value::Null,
                 Value::String(id) => json!({ "value": id }),
                 other => other.clone(),
             });

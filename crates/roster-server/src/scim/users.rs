@@ -175,7 +175,7 @@ async fn rewrite(
 ) -> ScimResult<ProvisionedUser> {
     // Writes of the person through the team API or on other nodes can still come between, so
     // a conflict is made again, a few times, of what they left.
-    let _turn = state.scim_turns.take(id).await;
+    let _turn = state.scim_turns.take(team.org, id).await;
     let mut attempts = 0;
     loop {
         attempts += 1;

@@ -279,4 +279,14 @@ async fn a_dry_run_asked_where_none_is_offered_changes_nothing() {
     assert_eq!(after.json()["name"], "Ops");
     let listed = send(&app, &admin, "GET", &members, json!(null)).await;
     assert_eq!(listed.json(), json!([]));
+    // A client that always sends the flag, false, is not refused.
+    let renamed = send(
+        &app,
+        &admin,
+        "PATCH",
+        &format!("/api/groups/{group}/?dry_run=false"),
+        json!({"name": "Renamed"}),
+    )
+    .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.detail());
 }

@@ -1365,7 +1365,41 @@ async fn an_address_that_is_another_members_user_name_is_refused_where_people_jo
             if message.contains("userName")),
         "{joined:?}"
     );
-    assert_eq!(t.members().await.len(), 3, "nobody joined");
+    let invited = t
+        .app
+        .post(&format!("/api/organizations/{}/invitations/", t.org))
+        .key(&t.admin)
+        .json(&json!({"email": "zoe@provisioned.test"}))
+        .send()
+        .await;
+    assert_eq!(
+        invited.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        text(&invited)
+    );
+    assert!(text(&invited).contains("userName"), "{}", text(&invited));
+    // An invitation sent before the clash: its token is the 404 of any token that cannot be
+    // used.
+    let early = t
+        .app
+        .post(&format!("/api/organizations/{}/invitations/", t.org))
+        .key(&t.admin)
+        .json(&json!({"email": "late@provisioned.test"}))
+        .send()
+        .await
+        .made();
+    t.create_user(
+        json!({"schemas": [USER], "userName": "late@provisioned.test",
+        "emails": [{"value": "lee@provisioned.test", "primary": true}]}),
+    )
+    .await;
+    assert_eq!(t.app.accept(&early).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        t.members().await.len(),
+        4,
+        "nobody joined but the SCIM user"
+    );
 }
 
 #[tokio::test]
