@@ -361,22 +361,59 @@ async fn a_group_holds_an_email_once() {
 /// The database URL's `sslmode` is obeyed: the connection carries key digests, deployment
 /// keys and webhook secrets, so between hosts it must be able to run over TLS (the test server
 /// has Debian's snake-oil certificate, so `require`, which does not check the certificate).
+/// Without one (and without `PGSSLMODE`) the store connects in clear, not with libpq's
+/// unchecked `prefer` (docs/SECURITY.md).
 #[tokio::test]
 async fn connections_take_tls_when_the_url_asks() {
-    let Some((_, url)) = fresh_database().await else {
+    let Some((server, url)) = fresh_database().await else {
         return;
     };
-    let tls = format!("{url}?sslmode=require");
-    let store = PostgresStore::connect(&tls, &Default::default())
-        .await
-        .expect("a store over TLS");
-    store.ping().await.expect("answers over TLS");
-    let mut conn = sqlx::PgConnection::connect(&tls).await.expect("connect");
-    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-        .fetch_one(&mut conn)
+    let name = url.rsplit('/').next().expect("a database name").to_owned();
+    // Whether the store's connections to the test database are encrypted (all, none: None).
+    let encrypted = || async {
+        let mut admin = sqlx::PgConnection::connect(&format!("{server}?sslmode=disable"))
+            .await
+            .expect("connect");
+        let seen: Vec<bool> = sqlx::query_scalar(
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.datname = $1",
+        )
+        .bind(&name)
+        .fetch_all(&mut admin)
         .await
         .expect("pg_stat_ssl");
-    assert!(ssl, "the connection is encrypted");
+        match (seen.iter().all(|s| *s), seen.iter().any(|s| *s)) {
+            (true, _) if !seen.is_empty() => Some(true),
+            (_, false) if !seen.is_empty() => Some(false),
+            _ => None,
+        }
+    };
+    let tls = PostgresStore::connect(&format!("{url}?sslmode=require"), &Default::default())
+        .await
+        .expect("a store over TLS");
+    tls.ping().await.expect("answers over TLS");
+    assert_eq!(
+        encrypted().await,
+        Some(true),
+        "every connection is encrypted"
+    );
+    drop(tls);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if std::env::var_os("PGSSLMODE").is_none() {
+        let clear = PostgresStore::connect(&url, &Default::default())
+            .await
+            .expect("a store");
+        clear.ping().await.expect("answers");
+        // The TLS store's connections may linger a moment after it is dropped.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while encrypted().await != Some(false) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "connections in clear by default"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 /// A database dropped under a running node is unavailable (a 503), not a server error: new
