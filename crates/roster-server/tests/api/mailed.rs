@@ -61,6 +61,15 @@ async fn sink(refuse: Arc<AtomicBool>) -> (u16, Arc<Mutex<Vec<String>>>) {
     (port, kept)
 }
 
+/// The token an invitation email holds, alone on its line.
+fn mailed_token(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .expect("the token in the email")
+        .to_owned()
+}
+
 async fn mailing_app(port: u16) -> TestApp {
     let config = HttpConfig {
         public_url: Some("https://roster.example".into()),
@@ -96,12 +105,7 @@ async fn a_mailed_token_is_never_shown_and_gives_a_proven_key() {
         text.contains("https://roster.example/api/invitations/accept/"),
         "{text}"
     );
-    let token = text
-        .lines()
-        .map(str::trim)
-        .find(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
-        .expect("the token in the email")
-        .to_owned();
+    let token = mailed_token(&text);
     let accepted = app.accept(&json!({"accept_token": token})).await;
     assert_eq!(accepted.status, StatusCode::CREATED);
     assert_eq!(accepted.json()["proven"], true);
@@ -188,12 +192,7 @@ async fn an_invitation_whose_email_is_refused_is_not_kept() {
         .collect();
     assert_eq!(actions, ["invitation.created"], "{all}");
     let text = messages.lock().unwrap().pop().expect("one email");
-    let token = text
-        .lines()
-        .map(str::trim)
-        .find(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
-        .expect("the token in the email")
-        .to_owned();
+    let token = mailed_token(&text);
     let accepted = app.accept(&json!({"accept_token": token})).await;
     assert_eq!(
         accepted.status,
